@@ -1,0 +1,273 @@
+/*
+ * ag — a reverse-mode autograd tensor engine in C11.
+ *
+ * A short tour:
+ *
+ *     ag_tensor *w = ag_zeros(AG_F64, 1, (int64_t[]){1});   // a parameter: outside scopes
+ *     ag_set_requires_grad(w, true);
+ *     for (int step = 0; step < 100; step++) {
+ *         ag_scope_begin();                                // everything below is freed at end
+ *         ag_tensor *loss = ag_mse_loss(ag_mul(x, w), y);
+ *         ag_backward(loss);                               // w's .grad accumulates
+ *         ... update w under ag_set_grad_enabled(false) ...
+ *         ag_zero_grad(w);
+ *         ag_scope_end();
+ *     }
+ *     ag_tensor_free(w);
+ *
+ * Rules that hold everywhere:
+ *  - Shapes are (int ndim, const int64_t *shape), row-major; ndim 0 is a scalar.
+ *  - A negative dim counts from the end.
+ *  - Binary element-wise ops broadcast by NumPy's rules.
+ *  - Both inputs of an op share a dtype (use ag_cast).
+ *  - Ops return new tensors (or views sharing storage) and never change their inputs,
+ *    unless the name ends in '_'.
+ *  - On bad input a function returns NULL (or non-zero int) and ag_last_error() names the
+ *    function and the shapes. A NULL input makes an op return NULL silently, so a chain
+ *    of calls needs one check at its end.
+ *  - The last error, the scope stack and the grad mode are per thread.
+ *
+ * Ownership: a tensor made inside ag_scope_begin/ag_scope_end belongs to the innermost
+ * scope and is freed by its ag_scope_end. A tensor made outside every scope is owned by
+ * the caller and freed with ag_tensor_free.
+ */
+#ifndef AG_H
+#define AG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AG_MAX_DIMS 8
+
+/* ---------------------------------------------------------------- errors */
+const char *ag_last_error(void);   /* the last failure's one-line message, or NULL */
+void ag_clear_error(void);
+typedef void (*ag_error_handler)(const char *message, void *user);
+void ag_set_error_handler(ag_error_handler handler, void *user);  /* NULL: none */
+
+/* ---------------------------------------------------------------- types */
+typedef enum { AG_F32, AG_F64, AG_I64 } ag_dtype;   /* I64: class labels, indices */
+typedef struct ag_tensor ag_tensor;                 /* opaque */
+typedef struct ag_optim  ag_optim;                  /* opaque */
+
+size_t      ag_dtype_size(ag_dtype dtype);          /* bytes per element */
+const char *ag_dtype_name(ag_dtype dtype);          /* "float32", "float64", "int64" */
+
+/* ---------------------------------------------------------------- creating and reading */
+ag_tensor  *ag_tensor_new(ag_dtype dtype, int ndim, const int64_t *shape,
+                          const void *data);        /* copies data; NULL data: zeros */
+ag_tensor  *ag_scalar(ag_dtype dtype, double value);/* 0-d tensor */
+ag_tensor  *ag_zeros(ag_dtype dtype, int ndim, const int64_t *shape);
+ag_tensor  *ag_ones(ag_dtype dtype, int ndim, const int64_t *shape);
+ag_tensor  *ag_full(ag_dtype dtype, int ndim, const int64_t *shape, double value);
+ag_tensor  *ag_arange(ag_dtype dtype, double start, double end, double step);
+ag_tensor  *ag_randn(ag_dtype dtype, int ndim, const int64_t *shape);  /* N(0,1) */
+ag_tensor  *ag_rand(ag_dtype dtype, int ndim, const int64_t *shape);   /* U[0,1) */
+ag_tensor  *ag_zeros_like(const ag_tensor *t);
+ag_tensor  *ag_ones_like(const ag_tensor *t);
+void        ag_manual_seed(uint64_t seed);          /* same seed, same numbers, any thread count */
+uint64_t    ag_random_u64(void);                    /* next value of the seeded stream */
+
+ag_dtype      ag_dtype_of(const ag_tensor *t);
+int           ag_ndim(const ag_tensor *t);
+const int64_t *ag_shape(const ag_tensor *t);
+const int64_t *ag_strides(const ag_tensor *t);      /* in elements */
+int64_t       ag_size(const ag_tensor *t, int dim); /* negative dim counts from the end; -1 on error */
+int64_t       ag_numel(const ag_tensor *t);
+bool          ag_is_contiguous(const ag_tensor *t);
+double        ag_item(const ag_tensor *t);          /* one-element tensor -> its value (NAN on error) */
+double        ag_get(const ag_tensor *t, const int64_t *index); /* one element by n-d index */
+int           ag_to_array(const ag_tensor *t, void *dst); /* every element, row-major, in t's dtype */
+void         *ag_data(ag_tensor *t);                /* contiguous tensors: pointer to element 0 */
+int           ag_copy_(ag_tensor *dst, const ag_tensor *src); /* same shape & dtype; no grad */
+int           ag_fill_(ag_tensor *t, double value); /* no grad */
+void          ag_print(const ag_tensor *t);         /* shape, dtype and values, like torch's repr */
+int           ag_snprint(char *buf, size_t size, const ag_tensor *t); /* ag_print into a buffer */
+ag_tensor    *ag_cast(ag_tensor *t, ag_dtype dtype);
+ag_tensor    *ag_contiguous(ag_tensor *t);          /* t itself when already contiguous */
+ag_tensor    *ag_clone(ag_tensor *t);               /* a contiguous copy, differentiable */
+
+/* ---------------------------------------------------------------- lifetime */
+void       ag_scope_begin(void);        /* tensors made from here on belong to this scope */
+void       ag_scope_end(void);          /* frees them: data, graph, non-leaf grads */
+int        ag_scope_depth(void);        /* 0 outside every scope */
+ag_tensor *ag_keep(ag_tensor *t);       /* moves t (detached) to the enclosing scope */
+void       ag_tensor_free(ag_tensor *t);/* frees a tensor made outside every scope */
+
+/* ---------------------------------------------------------------- autograd */
+void       ag_set_requires_grad(ag_tensor *t, bool on);
+bool       ag_requires_grad(const ag_tensor *t);
+bool       ag_is_leaf(const ag_tensor *t);
+ag_tensor *ag_grad(const ag_tensor *t);   /* accumulated gradient of a leaf, or NULL */
+void       ag_zero_grad(ag_tensor *t);    /* drops the accumulated gradient */
+int        ag_backward(ag_tensor *root);  /* root has one element; grads accumulate */
+bool       ag_set_grad_enabled(bool on);  /* returns the previous mode (no_grad blocks) */
+bool       ag_is_grad_enabled(void);
+ag_tensor *ag_detach(ag_tensor *t);       /* a view of t's data with no history */
+
+typedef struct {
+    ag_tensor *grad;     /* seed gradient, shape of root; NULL: ones (root must have one element) */
+    bool retain_graph;   /* keep the graph for another backward */
+} ag_backward_opts;
+int ag_backward_ex(ag_tensor *root, ag_backward_opts opts);
+
+typedef struct {
+    bool retain_graph;   /* default false (true when create_graph) */
+    bool create_graph;   /* record the backward pass: gradients of gradients */
+    bool allow_unused;   /* an input the outputs do not depend on gets NULL instead of an error */
+} ag_grad_opts;
+/* torch.autograd.grad: d(sum_i <outputs[i], grad_outputs[i]>)/d inputs[j] into grads[j],
+ * without touching any .grad. grad_outputs may be NULL (each output then must have one
+ * element) or hold NULLs. The results belong to the current scope. Returns 0 or non-zero. */
+int ag_autograd_grad(int n_out, ag_tensor *const *outputs, ag_tensor *const *grad_outputs,
+                     int n_in, ag_tensor *const *inputs, ag_tensor **grads, ag_grad_opts opts);
+
+/* ---------------------------------------------------------------- element-wise */
+ag_tensor *ag_add(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_div(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_pow(ag_tensor *t, double exponent);
+ag_tensor *ag_add_scalar(ag_tensor *t, double s);
+ag_tensor *ag_mul_scalar(ag_tensor *t, double s);
+ag_tensor *ag_neg(ag_tensor *t);
+ag_tensor *ag_exp(ag_tensor *t);
+ag_tensor *ag_log(ag_tensor *t);
+ag_tensor *ag_sqrt(ag_tensor *t);
+ag_tensor *ag_abs(ag_tensor *t);
+ag_tensor *ag_sin(ag_tensor *t);
+ag_tensor *ag_cos(ag_tensor *t);
+ag_tensor *ag_sign(ag_tensor *t);                     /* no gradient (zero) */
+ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b);    /* ties split the gradient, as torch */
+ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi);
+ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b); /* cond != 0 ? a : b */
+ag_tensor *ag_eq(ag_tensor *a, ag_tensor *b);         /* 1/0 in a's dtype, no gradient */
+ag_tensor *ag_gt(ag_tensor *a, ag_tensor *b);
+
+/* ---------------------------------------------------------------- reductions */
+ag_tensor *ag_sum(ag_tensor *t);                      /* all elements -> 0-d */
+ag_tensor *ag_mean(ag_tensor *t);
+ag_tensor *ag_sum_dim(ag_tensor *t, int dim, bool keepdim);
+ag_tensor *ag_mean_dim(ag_tensor *t, int dim, bool keepdim);
+ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim);   /* values; gradient to the first max */
+ag_tensor *ag_argmax_dim(ag_tensor *t, int dim, bool keepdim);/* AG_I64, first max, no gradient */
+ag_tensor *ag_max(ag_tensor *t);                      /* all elements -> 0-d; ties share evenly */
+ag_tensor *ag_logsumexp_dim(ag_tensor *t, int dim, bool keepdim);
+ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction);
+ag_tensor *ag_sum_to(ag_tensor *t, int ndim, const int64_t *shape); /* undo broadcasting */
+
+/* ---------------------------------------------------------------- shape (views where possible) */
+ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape);  /* one -1 allowed */
+ag_tensor *ag_view(ag_tensor *t, int ndim, const int64_t *shape);     /* error if not a view */
+ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1);
+ag_tensor *ag_permute(ag_tensor *t, const int *dims);
+ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape);   /* broadcast view */
+ag_tensor *ag_squeeze(ag_tensor *t, int dim);
+ag_tensor *ag_unsqueeze(ag_tensor *t, int dim);
+ag_tensor *ag_flatten(ag_tensor *x, int start_dim, int end_dim);
+ag_tensor *ag_cat(ag_tensor *const *ts, int n, int dim);
+ag_tensor *ag_stack(ag_tensor *const *ts, int n, int dim);
+ag_tensor *ag_slice(ag_tensor *t, int dim, int64_t start, int64_t end, int64_t step);
+ag_tensor *ag_index_select(ag_tensor *t, int dim, ag_tensor *index /* 1-D AG_I64 */);
+ag_tensor *ag_gather(ag_tensor *t, int dim, ag_tensor *index /* AG_I64, t's ndim */);
+ag_tensor *ag_one_hot(ag_tensor *labels /* AG_I64 */, int64_t num_classes, ag_dtype dtype);
+
+/* ---------------------------------------------------------------- linear algebra */
+ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b);    /* torch.matmul's rules */
+
+/* ---------------------------------------------------------------- activations */
+ag_tensor *ag_sigmoid(ag_tensor *t);
+ag_tensor *ag_tanh(ag_tensor *t);
+ag_tensor *ag_relu(ag_tensor *t);
+ag_tensor *ag_selu(ag_tensor *t);
+ag_tensor *ag_softplus(ag_tensor *t);                 /* beta 1, threshold 20 */
+ag_tensor *ag_softplus_ex(ag_tensor *t, double beta, double threshold);
+ag_tensor *ag_gelu(ag_tensor *t);                     /* exact erf form */
+ag_tensor *ag_gelu_tanh(ag_tensor *t);                /* approximate='tanh' */
+ag_tensor *ag_silu(ag_tensor *t);
+ag_tensor *ag_leaky_relu(ag_tensor *t, double negative_slope);
+ag_tensor *ag_elu(ag_tensor *t, double alpha);
+ag_tensor *ag_prelu(ag_tensor *t, ag_tensor *weight); /* weight [1] or [C] on dim 1 */
+ag_tensor *ag_hardtanh(ag_tensor *t, double min_val, double max_val);
+ag_tensor *ag_hardsigmoid(ag_tensor *t);
+ag_tensor *ag_softmax(ag_tensor *t, int dim);
+ag_tensor *ag_log_softmax(ag_tensor *t, int dim);
+
+/* ---------------------------------------------------------------- losses */
+typedef enum { AG_REDUCTION_MEAN, AG_REDUCTION_SUM, AG_REDUCTION_NONE } ag_reduction;
+ag_tensor *ag_mse_loss(ag_tensor *pred, ag_tensor *target);
+ag_tensor *ag_l1_loss(ag_tensor *pred, ag_tensor *target);
+ag_tensor *ag_huber_loss(ag_tensor *pred, ag_tensor *target, double delta);
+ag_tensor *ag_bce_loss(ag_tensor *prob, ag_tensor *target);
+ag_tensor *ag_bce_with_logits_loss(ag_tensor *logits, ag_tensor *target);
+ag_tensor *ag_cross_entropy_loss(ag_tensor *logits /*[N,C]*/, ag_tensor *labels /*[N], AG_I64*/);
+ag_tensor *ag_nll_loss(ag_tensor *log_probs /*[N,C]*/, ag_tensor *labels /*[N], AG_I64*/);
+ag_tensor *ag_kl_div_loss(ag_tensor *log_input, ag_tensor *target); /* reduction='batchmean' */
+/* The same with a reduction; for kl_div MEAN means 'batchmean'. */
+ag_tensor *ag_mse_loss_ex(ag_tensor *pred, ag_tensor *target, ag_reduction r);
+ag_tensor *ag_l1_loss_ex(ag_tensor *pred, ag_tensor *target, ag_reduction r);
+ag_tensor *ag_huber_loss_ex(ag_tensor *pred, ag_tensor *target, double delta, ag_reduction r);
+ag_tensor *ag_bce_loss_ex(ag_tensor *prob, ag_tensor *target, ag_reduction r);
+ag_tensor *ag_bce_with_logits_loss_ex(ag_tensor *logits, ag_tensor *target, ag_reduction r);
+ag_tensor *ag_nll_loss_ex(ag_tensor *log_probs, ag_tensor *labels, ag_reduction r);
+ag_tensor *ag_kl_div_loss_ex(ag_tensor *log_input, ag_tensor *target, ag_reduction r);
+typedef struct {
+    ag_reduction reduction;
+    double label_smoothing;   /* 0..1 */
+} ag_cross_entropy_opts;
+/* target: AG_I64 labels [N], or class probabilities [N,C] in the logits' dtype */
+ag_tensor *ag_cross_entropy_loss_ex(ag_tensor *logits, ag_tensor *target, ag_cross_entropy_opts opts);
+
+/* ---------------------------------------------------------------- layers as functions */
+ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight /*[out,in]*/, ag_tensor *bias /*[out] or NULL*/);
+typedef struct { int stride[2], padding[2], dilation[2], groups; } ag_conv_opts; /* 0: 1, 0, 1, 1 */
+ag_tensor *ag_conv2d(ag_tensor *x /*[N,C,H,W]*/, ag_tensor *weight /*[O,C/groups,kH,kW]*/,
+                     ag_tensor *bias /*[O] or NULL*/, ag_conv_opts opts);
+ag_tensor *ag_conv1d(ag_tensor *x /*[N,C,L]*/, ag_tensor *weight /*[O,C/groups,k]*/,
+                     ag_tensor *bias, ag_conv_opts opts);          /* uses index 0 of each pair */
+typedef struct { int kernel[2], stride[2], padding[2]; } ag_pool_opts;  /* stride 0: = kernel */
+ag_tensor *ag_max_pool2d(ag_tensor *x, ag_pool_opts opts);
+ag_tensor *ag_avg_pool2d(ag_tensor *x, ag_pool_opts opts);
+ag_tensor *ag_dropout(ag_tensor *x, double p, bool training);
+ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *running_var,
+                         ag_tensor *weight, ag_tensor *bias, bool training,
+                         double momentum, double eps);
+
+/* ---------------------------------------------------------------- gradient checking */
+typedef ag_tensor *(*ag_fn)(ag_tensor **inputs, void *ctx);
+typedef struct { double eps, atol, rtol; } ag_gradcheck_opts;  /* 0: 1e-6, 1e-5, 1e-3 */
+typedef struct {
+    bool    ok;
+    double  max_abs_err, max_rel_err;
+    int     input;    /* worst input */
+    int64_t index;    /* worst element of it, row-major */
+} ag_gradcheck_result;
+/* f's output may have any shape: it is reduced as sum(out * fixed random weights).
+ * Inputs with requires_grad are checked; the others are held fixed. */
+ag_gradcheck_result ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor **inputs,
+                                 ag_gradcheck_opts opts);
+
+/* ---------------------------------------------------------------- optimizers */
+typedef struct { double lr, momentum, dampening, weight_decay; bool nesterov; } ag_sgd_opts;
+typedef struct { double lr, beta1, beta2, eps, weight_decay; bool decoupled_weight_decay; } ag_adam_opts;
+ag_optim *ag_sgd_new(ag_tensor **params, int n, ag_sgd_opts opts);
+ag_optim *ag_adam_new(ag_tensor **params, int n, ag_adam_opts opts);  /* decoupled: AdamW */
+void      ag_optim_step(ag_optim *o);
+void      ag_optim_zero_grad(ag_optim *o);
+void      ag_optim_free(ag_optim *o);
+
+/* ---------------------------------------------------------------- threads and timing */
+void ag_set_num_threads(int n);   /* results are bitwise the same for any n */
+int  ag_get_num_threads(void);
+double ag_now(void);              /* monotonic seconds */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AG_H */
