@@ -1,0 +1,284 @@
+/* The tape: grad mode, leaves and their .grad, and the backward walk.
+ *
+ * The walk is iterative: a depth-first post-order over nodes with an explicit stack gives
+ * a topological order, then nodes run their backward rules in reverse. A node's incoming
+ * gradients are summed in node->grad; leaves sum theirs into .grad (ag_backward) or into
+ * the caller's slots (ag_autograd_grad). Backward rules are written with the public ops,
+ * so with create_graph on (grad mode on during the walk) the backward pass is recorded. */
+#include "ops/ops.h"
+
+#include <stdatomic.h>
+
+static _Thread_local bool grad_disabled;
+static _Atomic uint64_t walk_generation;
+
+bool ag_set_grad_enabled(bool on) {
+    bool prev = !grad_disabled;
+    grad_disabled = !on;
+    return prev;
+}
+bool ag_is_grad_enabled(void) { return !grad_disabled; }
+
+void ag_set_requires_grad(ag_tensor *t, bool on) {
+    if (!t) return;
+    if (t->node) {
+        ag__error(AG_ERR_STATE, "ag_set_requires_grad",
+                  "tensor %s is not a leaf (it was made by %s); detach it first", AG_SHAPE(t),
+                  t->node->def->name);
+        return;
+    }
+    if (on && !ag__is_float(t->dtype)) {
+        ag__error(AG_ERR_DTYPE, "ag_set_requires_grad",
+                  "only float tensors can require gradients, got %s %s",
+                  ag_dtype_name(t->dtype), AG_SHAPE(t));
+        return;
+    }
+    t->requires_grad = on;
+}
+
+bool ag_requires_grad(const ag_tensor *t) { return t && t->requires_grad; }
+bool ag_is_leaf(const ag_tensor *t) { return t && !t->node; }
+ag_tensor *ag_grad(const ag_tensor *t) { return t ? t->grad : NULL; }
+
+void ag_zero_grad(ag_tensor *t) {
+    if (t && t->grad) ag_fill_(t->grad, 0.0);
+}
+
+ag_tensor *ag_detach(ag_tensor *t) {
+    if (!t) return NULL;
+    return ag__view_of(t, t->ndim, t->shape, t->strides, t->offset, "ag_detach");
+}
+
+void ag_tensor_free(ag_tensor *t) {
+    if (!t || t->arena) return;   /* scoped tensors go with their scope */
+    ag_tensor_free(t->grad);
+    if (t->node) {
+        for (int i = 0; i < AG_MAX_SAVED; i++) ag_tensor_free(t->node->saved[i]);
+        free(t->node);
+    }
+    ag__storage_release(t->storage);
+    free(t);
+}
+
+/* ------------------------------------------------------------------ accumulation */
+struct walk {
+    int n_in;                  /* ag_autograd_grad: the requested inputs and their slots */
+    ag_tensor *const *inputs;
+    ag_tensor **slots;
+    bool collect;              /* false: leaves accumulate into .grad */
+};
+static _Thread_local struct walk *current_walk;
+
+bool ag__needs_grad(const struct ag_node *node, int i) {
+    return i < node->n_in && node->in[i]->requires_grad;
+}
+
+/* dst (contiguous, dst's dtype) += src (same shape, any strides). No graph. */
+static void add_into(ag_tensor *dst, const ag_tensor *src) {
+    bool contig = ag_is_contiguous(src);
+    if (dst->dtype == AG_F32) {
+        float *d = ag__ptr(dst);
+        const float *s = src->storage->data;
+        for (int64_t i = 0; i < dst->numel; i++)
+            d[i] += s[contig ? src->offset + i : ag__flat_offset(src, i)];
+    } else {
+        double *d = ag__ptr(dst);
+        const double *s = src->storage->data;
+        for (int64_t i = 0; i < dst->numel; i++)
+            d[i] += s[contig ? src->offset + i : ag__flat_offset(src, i)];
+    }
+}
+
+static int leaf_accumulate(ag_tensor *t, ag_tensor *g) {
+    struct walk *w = current_walk;
+    if (w && w->collect) {
+        for (int k = 0; k < w->n_in; k++)
+            if (w->inputs[k] == t) w->slots[k] = w->slots[k] ? ag_add(w->slots[k], g) : g;
+        return AG_OK;
+    }
+    if (!t->grad) {
+        t->grad = ag__zeros_in(t->arena, t->dtype, t->ndim, t->shape, "ag_backward");
+        if (!t->grad) return AG_ERR_NOMEM;
+    }
+    add_into(t->grad, g);
+    return AG_OK;
+}
+
+static int accumulate_tensor(ag_tensor *t, ag_tensor *g) {
+    if (!t->requires_grad) return AG_OK;
+    if (!g) return ag__last_error_code() ? ag__last_error_code() : AG_ERR_STATE;
+    if (g->ndim != t->ndim || memcmp(g->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim))
+        g = ag_sum_to(g, t->ndim, t->shape);
+    if (g && g->dtype != t->dtype) g = ag_cast(g, t->dtype);
+    if (!g) return ag__last_error_code();
+    if (!t->node) return leaf_accumulate(t, g);
+    struct ag_node *n = t->node;
+    n->grad = n->grad ? ag_add(n->grad, g) : g;
+    return n->grad ? AG_OK : ag__last_error_code();
+}
+
+int ag__accumulate(struct ag_node *node, int i, ag_tensor *g) {
+    return accumulate_tensor(node->in[i], g);
+}
+
+/* ------------------------------------------------------------------ the walk */
+struct order {
+    struct ag_node **v;
+    size_t n, cap;
+};
+
+struct frame {
+    struct ag_node *node;
+    int next;                  /* the next input to look at */
+};
+
+static int grow(void **v, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return AG_OK;
+    size_t c = *cap ? 2 * *cap : 256;
+    while (c < need) c *= 2;
+    void *p = realloc(*v, c * elem);
+    if (!p) return AG_ERR_NOMEM;
+    *v = p;
+    *cap = c;
+    return AG_OK;
+}
+
+static struct ag_node *unvisited_child(struct frame *f, uint64_t gen) {
+    struct ag_node *x = f->node;
+    while (f->next < x->n_in) {
+        ag_tensor *in = x->in[f->next++];
+        if (in->requires_grad && in->node && in->node->visit != gen) return in->node;
+    }
+    return NULL;
+}
+
+/* Post-order DFS from the roots' nodes: inputs' nodes before the nodes that use them. */
+static int topo_order(int n, ag_tensor *const *roots, struct order *out) {
+    uint64_t gen = atomic_fetch_add(&walk_generation, 1) + 1;
+    struct frame *stack = NULL;
+    size_t depth = 0, cap = 0;
+    int rc = AG_OK;
+    for (int r = 0; r < n && rc == AG_OK; r++) {
+        struct ag_node *root = roots[r]->node;
+        if (!root || root->visit == gen) continue;
+        root->visit = gen;
+        if ((rc = grow((void **)&stack, &cap, 1, sizeof *stack))) break;
+        stack[depth++] = (struct frame){root, 0};
+        while (depth && rc == AG_OK) {
+            struct ag_node *child = unvisited_child(&stack[depth - 1], gen);
+            if (!child) {
+                if ((rc = grow((void **)&out->v, &out->cap, out->n + 1, sizeof *out->v))) break;
+                out->v[out->n++] = stack[--depth].node;
+                continue;
+            }
+            child->visit = gen;
+            if ((rc = grow((void **)&stack, &cap, depth + 1, sizeof *stack))) break;
+            stack[depth++] = (struct frame){child, 0};
+        }
+    }
+    free(stack);
+    if (rc) ag__error(rc, "ag_backward", "out of memory ordering the graph");
+    return rc;
+}
+
+static int check_root(ag_tensor *root, ag_tensor *seed, const char *fn) {
+    if (!root->requires_grad)
+        return ag__error(AG_ERR_STATE, fn, "tensor %s does not require grad and has no grad_fn",
+                         AG_SHAPE(root));
+    if (!seed && root->numel != 1)
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "root %s has %lld elements; pass a seed gradient of its shape",
+                         AG_SHAPE(root), (long long)root->numel);
+    if (seed && (seed->ndim != root->ndim || seed->dtype != root->dtype ||
+                 memcmp(seed->shape, root->shape, sizeof(int64_t) * (size_t)root->ndim)))
+        return ag__error(AG_ERR_SHAPE, fn, "seed %s %s does not match root %s %s",
+                         ag_dtype_name(seed->dtype), AG_SHAPE(seed),
+                         ag_dtype_name(root->dtype), AG_SHAPE(root));
+    return AG_OK;
+}
+
+/* Seeds each root, then runs every node's backward rule in reverse topological order. */
+static int walk(int n, ag_tensor *const *roots, ag_tensor *const *seeds, bool retain,
+                bool create, struct walk *w, const char *fn) {
+    for (int r = 0; r < n; r++) {
+        if (!roots[r]) return ag__error(AG_ERR_NULL, fn, "root %d is NULL", r);
+        int rc = check_root(roots[r], seeds ? seeds[r] : NULL, fn);
+        if (rc) return rc;
+    }
+    struct order order = {0};
+    int rc = topo_order(n, roots, &order);
+    for (size_t i = 0; i < order.n && rc == AG_OK; i++) {
+        if (order.v[i]->released)
+            rc = ag__error(AG_ERR_STATE, fn,
+                           "the graph through %s %s was freed by an earlier backward; "
+                           "pass retain_graph to go backward twice",
+                           order.v[i]->def->name, AG_SHAPE(order.v[i]->out));
+        order.v[i]->grad = NULL;
+    }
+    bool prev_mode = ag_set_grad_enabled(create);
+    struct walk *prev_walk = current_walk;
+    current_walk = w;
+    for (int r = 0; r < n && rc == AG_OK; r++) {
+        ag_tensor *root = roots[r];
+        ag_tensor *seed = seeds && seeds[r] ? seeds[r] : ag_ones_like(root);
+        rc = accumulate_tensor(root, seed);
+    }
+    for (size_t i = order.n; i-- > 0 && rc == AG_OK;) {
+        struct ag_node *x = order.v[i];
+        if (!x->grad) continue;
+        rc = x->def->backward(x, x->grad);
+        if (rc && !ag_last_error()) ag__error(rc, fn, "backward of %s failed", x->def->name);
+        if (!retain) x->released = true;
+    }
+    current_walk = prev_walk;
+    ag_set_grad_enabled(prev_mode);
+    free(order.v);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ public entry points */
+int ag_backward_ex(ag_tensor *root, ag_backward_opts opts) {
+    if (!root) return ag__error(AG_ERR_NULL, "ag_backward", "root is NULL");
+    ag_tensor *seeds[1] = {opts.grad};
+    return walk(1, &root, seeds, opts.retain_graph, false, NULL, "ag_backward");
+}
+
+int ag_backward(ag_tensor *root) { return ag_backward_ex(root, (ag_backward_opts){0}); }
+
+static int check_grad_args(int n_out, ag_tensor *const *outputs, int n_in,
+                           ag_tensor *const *inputs, ag_tensor **grads, const char *fn) {
+    if (n_out < 1 || n_in < 1 || !outputs || !inputs || !grads)
+        return ag__error(AG_ERR_NULL, fn, "needs outputs (%d), inputs (%d) and a grads array",
+                         n_out, n_in);
+    for (int j = 0; j < n_in; j++) {
+        if (!inputs[j]) return ag__error(AG_ERR_NULL, fn, "input %d is NULL", j);
+        if (!inputs[j]->requires_grad)
+            return ag__error(AG_ERR_STATE, fn, "input %d %s does not require grad", j,
+                             AG_SHAPE(inputs[j]));
+    }
+    return AG_OK;
+}
+
+int ag_autograd_grad(int n_out, ag_tensor *const *outputs, ag_tensor *const *grad_outputs,
+                     int n_in, ag_tensor *const *inputs, ag_tensor **grads, ag_grad_opts opts) {
+    const char *fn = "ag_autograd_grad";
+    int rc = check_grad_args(n_out, outputs, n_in, inputs, grads, fn);
+    if (rc) return rc;
+    for (int j = 0; j < n_in; j++) {
+        grads[j] = NULL;
+        if (inputs[j]->node) inputs[j]->node->grad = NULL;   /* unreachable: stays NULL */
+    }
+    struct walk w = {.n_in = n_in, .inputs = inputs, .slots = grads, .collect = true};
+    bool retain = opts.retain_graph || opts.create_graph;
+    rc = walk(n_out, outputs, grad_outputs, retain, opts.create_graph, &w, fn);
+    for (int j = 0; j < n_in && rc == AG_OK; j++) {
+        if (inputs[j]->node) grads[j] = inputs[j]->node->grad;   /* a non-leaf input */
+        if (!grads[j] && !opts.allow_unused)
+            rc = ag__error(AG_ERR_STATE, fn,
+                           "input %d %s is not used by the outputs (set allow_unused)", j,
+                           AG_SHAPE(inputs[j]));
+    }
+    if (rc)
+        for (int j = 0; j < n_in; j++) grads[j] = NULL;
+    return rc;
+}

@@ -1,0 +1,105 @@
+/* Copies: contiguous (a strided gather) and cast (dtype conversion). */
+#include "ops/iter.h"
+
+/* ------------------------------------------------------------------ contiguous */
+AG_ROW1(copy_4, float, a)
+AG_ROW1(copy_8, double, a)   /* int64 moves as 8-byte words: copying bits is exact */
+
+static int any_dtype_same(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                          const char *fn) {
+    (void)n, (void)args, (void)fn;
+    m->dtype = in[0]->dtype;
+    m->ndim = in[0]->ndim;
+    memcpy(m->shape, in[0]->shape, sizeof(int64_t) * (size_t)m->ndim);
+    return AG_OK;
+}
+
+static int contiguous_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                              ag_tensor **saved) {
+    (void)n, (void)args, (void)saved;
+    if (in[0]->dtype == AG_F32) ag__map1(out, in[0], copy_4, NULL);
+    else ag__map1(out, in[0], copy_8, NULL);
+    return AG_OK;
+}
+
+static int pass_backward(struct ag_node *node, ag_tensor *grad) {
+    return ag__accumulate(node, 0, grad);
+}
+
+const struct ag_op_def ag__op_contiguous = {
+    .name = "contiguous", .arity = 1, .shape = any_dtype_same,
+    .forward = contiguous_forward, .backward = pass_backward,
+    .check = {.lo = -2, .hi = 2},
+};
+
+ag_tensor *ag_contiguous(ag_tensor *t) {
+    if (t && ag_is_contiguous(t)) return t;
+    return AG_APPLY1(AG_OP_CONTIGUOUS, t);
+}
+
+ag_tensor *ag_clone(ag_tensor *t) { return AG_APPLY1(AG_OP_CONTIGUOUS, t); }
+
+/* ------------------------------------------------------------------ cast */
+struct cast_args { ag_dtype to; };
+
+static int cast_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                      const char *fn) {
+    const struct cast_args *a = args;
+    if ((unsigned)a->to > AG_I64)
+        return ag__error(AG_ERR_DTYPE, fn, "unknown dtype %d", (int)a->to);
+    any_dtype_same(m, in, n, args, fn);
+    m->dtype = a->to;
+    return AG_OK;
+}
+
+static int cast_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                        ag_tensor **saved) {
+    (void)n, (void)args, (void)saved;
+    const ag_tensor *x = in[0];
+    bool contig = ag_is_contiguous(x);
+    for (int64_t i = 0; i < out->numel; i++) {
+        int64_t off = contig ? x->offset + i : ag__flat_offset(x, i);
+        const void *src = x->storage->data;
+        switch (out->dtype) {
+        case AG_F32:
+            ((float *)out->storage->data)[i] =
+                x->dtype == AG_F64 ? (float)((const double *)src)[off]
+                                   : (float)((const int64_t *)src)[off];
+            break;
+        case AG_F64:
+            ((double *)out->storage->data)[i] =
+                x->dtype == AG_F32 ? (double)((const float *)src)[off]
+                                   : (double)((const int64_t *)src)[off];
+            break;
+        default:
+            ((int64_t *)out->storage->data)[i] =
+                x->dtype == AG_F32 ? (int64_t)((const float *)src)[off]
+                                   : (int64_t)((const double *)src)[off];
+        }
+    }
+    return AG_OK;
+}
+
+static int cast_backward(struct ag_node *node, ag_tensor *grad) {
+    return ag__accumulate(node, 0, ag_cast(grad, node->in[0]->dtype));
+}
+
+static int cast_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
+    if (variant) return 0;
+    *(struct cast_args *)args = (struct cast_args){dtype == AG_F32 ? AG_F64 : AG_F32};
+    int64_t n = size ? size : 5;
+    in[0] = ag__check_input(dtype, 1, &n, -2, 2);
+    return 1;
+}
+
+const struct ag_op_def ag__op_cast = {
+    .name = "cast", .arity = 1, .shape = cast_shape,
+    .forward = cast_forward, .backward = cast_backward,
+    .check = {.make = cast_make, .eps = 1e-2, .atol = 1e-4},   /* linear: a wide step is exact */
+};
+
+ag_tensor *ag_cast(ag_tensor *t, ag_dtype dtype) {
+    if (t && t->dtype == dtype) return t;
+    struct cast_args a = {dtype};
+    return AG_APPLY_ARGS(AG_OP_CAST, 1, (ag_tensor *const[]){t}, a);
+}

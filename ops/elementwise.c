@@ -1,0 +1,129 @@
+/* Element-wise arithmetic and math: add sub mul div neg exp log.
+ * Binary ops broadcast; ag__accumulate sums each gradient back to its input's shape. */
+#include "ops/iter.h"
+
+#include <math.h>
+
+#define UNARY_FORWARD(fname, row_f32, row_f64)                                         \
+    static int fname(ag_tensor *out, ag_tensor *const *in, int n, const void *args,    \
+                     ag_tensor **saved) {                                              \
+        (void)n, (void)saved;                                                          \
+        ag__map1(out, in[0], out->dtype == AG_F32 ? row_f32 : row_f64, args);          \
+        return AG_OK;                                                                  \
+    }
+#define BINARY_FORWARD(fname, row_f32, row_f64)                                        \
+    static int fname(ag_tensor *out, ag_tensor *const *in, int n, const void *args,    \
+                     ag_tensor **saved) {                                              \
+        (void)n, (void)saved;                                                          \
+        ag__map2(out, in[0], in[1], out->dtype == AG_F32 ? row_f32 : row_f64, args);   \
+        return AG_OK;                                                                  \
+    }
+
+/* ------------------------------------------------------------------ add */
+AG_ROW2(add_f32, float, a + b)
+AG_ROW2(add_f64, double, a + b)
+BINARY_FORWARD(add_forward, add_f32, add_f64)
+static int add_backward(struct ag_node *node, ag_tensor *g) {
+    int rc = ag__accumulate(node, 0, g);
+    return rc ? rc : ag__accumulate(node, 1, g);
+}
+const struct ag_op_def ag__op_add = {
+    .name = "add", .arity = 2, .shape = ag__shape_broadcast,
+    .forward = add_forward, .backward = add_backward,
+    .check = {.lo = -2, .hi = 2},
+};
+ag_tensor *ag_add(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_ADD, a, b); }
+
+/* ------------------------------------------------------------------ sub */
+AG_ROW2(sub_f32, float, a - b)
+AG_ROW2(sub_f64, double, a - b)
+BINARY_FORWARD(sub_forward, sub_f32, sub_f64)
+static int sub_backward(struct ag_node *node, ag_tensor *g) {
+    int rc = ag__accumulate(node, 0, g);
+    if (rc || !ag__needs_grad(node, 1)) return rc;
+    return ag__accumulate(node, 1, ag_neg(g));
+}
+const struct ag_op_def ag__op_sub = {
+    .name = "sub", .arity = 2, .shape = ag__shape_broadcast,
+    .forward = sub_forward, .backward = sub_backward,
+    .check = {.lo = -2, .hi = 2},
+};
+ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_SUB, a, b); }
+
+/* ------------------------------------------------------------------ mul */
+AG_ROW2(mul_f32, float, a * b)
+AG_ROW2(mul_f64, double, a * b)
+BINARY_FORWARD(mul_forward, mul_f32, mul_f64)
+static int mul_backward(struct ag_node *node, ag_tensor *g) {
+    int rc = AG_OK;
+    if (ag__needs_grad(node, 0)) rc = ag__accumulate(node, 0, ag_mul(g, node->in[1]));
+    if (!rc && ag__needs_grad(node, 1)) rc = ag__accumulate(node, 1, ag_mul(g, node->in[0]));
+    return rc;
+}
+const struct ag_op_def ag__op_mul = {
+    .name = "mul", .arity = 2, .shape = ag__shape_broadcast,
+    .forward = mul_forward, .backward = mul_backward,
+    .check = {.lo = -2, .hi = 2, .flops_per_elem = 1},
+};
+ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_MUL, a, b); }
+
+/* ------------------------------------------------------------------ div */
+AG_ROW2(div_f32, float, a / b)
+AG_ROW2(div_f64, double, a / b)
+BINARY_FORWARD(div_forward, div_f32, div_f64)
+static int div_backward(struct ag_node *node, ag_tensor *g) {
+    ag_tensor *a = node->in[0], *b = node->in[1];
+    int rc = AG_OK;
+    if (ag__needs_grad(node, 0)) rc = ag__accumulate(node, 0, ag_div(g, b));
+    if (!rc && ag__needs_grad(node, 1))   /* d(a/b)/db = -a / b^2 */
+        rc = ag__accumulate(node, 1, ag_neg(ag_div(ag_mul(g, a), ag_mul(b, b))));
+    return rc;
+}
+const struct ag_op_def ag__op_div = {
+    .name = "div", .arity = 2, .shape = ag__shape_broadcast,
+    .forward = div_forward, .backward = div_backward,
+    .check = {.lo = 0.5, .hi = 2, .flops_per_elem = 1},
+};
+ag_tensor *ag_div(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_DIV, a, b); }
+
+/* ------------------------------------------------------------------ neg */
+AG_ROW1(neg_f32, float, -a)
+AG_ROW1(neg_f64, double, -a)
+UNARY_FORWARD(neg_forward, neg_f32, neg_f64)
+static int neg_backward(struct ag_node *node, ag_tensor *g) {
+    return ag__accumulate(node, 0, ag_neg(g));
+}
+const struct ag_op_def ag__op_neg = {
+    .name = "neg", .arity = 1, .shape = ag__shape_same,
+    .forward = neg_forward, .backward = neg_backward,
+    .check = {.lo = -2, .hi = 2},
+};
+ag_tensor *ag_neg(ag_tensor *t) { return AG_APPLY1(AG_OP_NEG, t); }
+
+/* ------------------------------------------------------------------ exp */
+AG_ROW1(exp_f32, float, expf(a))
+AG_ROW1(exp_f64, double, exp(a))
+UNARY_FORWARD(exp_forward, exp_f32, exp_f64)
+static int exp_backward(struct ag_node *node, ag_tensor *g) {
+    return ag__accumulate(node, 0, ag_mul(g, node->out));   /* d exp = exp */
+}
+const struct ag_op_def ag__op_exp = {
+    .name = "exp", .arity = 1, .shape = ag__shape_same,
+    .forward = exp_forward, .backward = exp_backward,
+    .check = {.lo = -2, .hi = 2, .flops_per_elem = 10},
+};
+ag_tensor *ag_exp(ag_tensor *t) { return AG_APPLY1(AG_OP_EXP, t); }
+
+/* ------------------------------------------------------------------ log */
+AG_ROW1(log_f32, float, logf(a))
+AG_ROW1(log_f64, double, log(a))
+UNARY_FORWARD(log_forward, log_f32, log_f64)
+static int log_backward(struct ag_node *node, ag_tensor *g) {
+    return ag__accumulate(node, 0, ag_div(g, node->in[0]));
+}
+const struct ag_op_def ag__op_log = {
+    .name = "log", .arity = 1, .shape = ag__shape_same,
+    .forward = log_forward, .backward = log_backward,
+    .check = {.lo = 0.5, .hi = 3, .flops_per_elem = 10},
+};
+ag_tensor *ag_log(ag_tensor *t) { return AG_APPLY1(AG_OP_LOG, t); }

@@ -1,0 +1,121 @@
+/* Internal: the op table and the one path that runs ops.
+ *
+ * An op is one line in ops/ops.def and one `const struct ag_op_def ag__op_<name>` in its
+ * family file: shape rule, forward kernel, backward rule (written with the public ops, so
+ * create_graph records it), and how to test and benchmark it. Every public op is one line
+ * that calls ag__apply, which passes NULL through, checks shapes and dtypes through the
+ * shape rule, allocates the result in the current scope, runs forward, and records a tape
+ * node when grad mode is on and an input requires grad. */
+#ifndef AG_OPS_H
+#define AG_OPS_H
+
+#include "tensor/tensor.h"
+
+#include <stdalign.h>
+#include <string.h>
+
+enum ag_op_id {
+#define OP(ID, name) AG_OP_##ID,
+#include "ops/ops.def"
+#undef OP
+    AG_OP_COUNT
+};
+
+#define AG_ARGS_BYTES 96   /* room for any op's typed argument struct */
+#define AG_MAX_SAVED 2
+
+/* Output geometry decided by an op's shape rule. */
+struct ag_meta {
+    ag_dtype dtype;
+    int ndim;
+    int64_t shape[AG_MAX_DIMS];
+};
+
+/* One recorded application of an op (a tape entry). Lives in the output's scope. */
+struct ag_node {
+    const struct ag_op_def *def;
+    ag_tensor *out;                    /* the tensor this node made */
+    ag_tensor *saved[AG_MAX_SAVED];    /* extra tensors forward kept for backward */
+    ag_tensor *grad;                   /* gradient of out, summed during a backward walk */
+    uint64_t visit;                    /* walk generation marks */
+    bool released;                     /* backward ran without retain_graph */
+    alignas(16) unsigned char args[AG_ARGS_BYTES];  /* the op's typed argument struct */
+    int n_in;
+    ag_tensor *in[];                   /* inputs, as given */
+};
+/* The node's arguments as the op's own struct type. */
+#define AG_ARGS(node, type) ((const type *)(const void *)(node)->args)
+
+/* How the table-driven tests and the benchmark make inputs for an op. */
+struct ag_op_check {
+    double lo, hi;        /* float inputs drawn from U[lo, hi]: a domain that avoids kinks */
+    /* Makes the inputs (sets requires_grad on those to check) and fills args; returns the
+     * number of inputs, or 0 when this variant does not apply. variant 0: contiguous;
+     * variant 1: transposed / broadcast / strided inputs. size 0: small (gradcheck);
+     * size > 0: about that many elements per input (benchmark). NULL: the generic maker
+     * (arity inputs of shape [3,4], or [size] for benchmarks; variant 1 transposes the
+     * first and broadcasts the second as [4]), with args copied from `args`. */
+    int (*make)(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size);
+    const void *args;     /* generic maker: the op's argument struct */
+    size_t args_size;
+    double eps, atol, rtol;  /* 0: ag_gradcheck's defaults */
+    bool no_grad;         /* not differentiable (argmax, comparisons): no backward expected */
+    bool f64_only;        /* no float32 kernel (rare; say why at the op) */
+    double flops_per_elem;/* benchmark: arithmetic per output element (0: memory-bound) */
+};
+
+struct ag_op_def {
+    const char *name;     /* "mul": the public function is ag_mul */
+    int arity;            /* inputs; -1: any number (cat) */
+    /* Checks inputs and args; fills the output's meta. Errors via ag__error(..., fn, ...). */
+    int (*shape)(struct ag_meta *out, ag_tensor *const *in, int n, const void *args,
+                 const char *fn);
+    /* Optional: output as a view of in[0]. Fills strides and offset; returns non-zero when
+     * no view is possible (then forward runs into a fresh contiguous tensor). */
+    int (*view)(const struct ag_meta *m, int64_t *strides, int64_t *offset,
+                ag_tensor *const *in, const void *args);
+    /* Writes out (contiguous, uninitialised). May allocate saved[0..1] with ag__empty. */
+    int (*forward)(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                   ag_tensor **saved);
+    /* Given the gradient of out, calls ag__accumulate(node, i, grad_i) for each input
+     * that needs it (ag__needs_grad), using public ops only. NULL: not differentiable. */
+    int (*backward)(struct ag_node *node, ag_tensor *grad);
+    struct ag_op_check check;
+};
+
+#define OP(ID, name) extern const struct ag_op_def ag__op_##name;
+#include "ops/ops.def"
+#undef OP
+extern const struct ag_op_def *const ag__ops[AG_OP_COUNT];
+extern const char *const ag__op_fnames[AG_OP_COUNT];   /* "ag_mul" ... */
+
+/* Runs op on n inputs with its argument struct (args_size bytes, <= AG_ARGS_BYTES). */
+ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *args,
+                     size_t args_size);
+#define AG_APPLY1(op, a) ag__apply(op, 1, (ag_tensor *const[]){a}, NULL, 0)
+#define AG_APPLY2(op, a, b) ag__apply(op, 2, (ag_tensor *const[]){a, b}, NULL, 0)
+#define AG_APPLY_ARGS(op, n, ins, args) ag__apply(op, n, ins, &(args), sizeof(args))
+
+/* ---- implemented in autograd/: adds g (summed to in[i]'s shape) into input i's gradient. */
+int  ag__accumulate(struct ag_node *node, int i, ag_tensor *g);
+bool ag__needs_grad(const struct ag_node *node, int i);
+
+/* ---- shape rules shared by families */
+int ag__shape_same(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                   const char *fn);                /* unary: out like in[0], float only */
+int ag__shape_broadcast(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                        const char *fn);           /* NumPy broadcasting, same dtype */
+int ag__broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b, int *nout,
+                         int64_t *out);            /* non-zero when they do not broadcast */
+/* Strides of t seen through an output shape (right-aligned; 0 on broadcast dims). */
+void ag__broadcast_strides(const ag_tensor *t, int ndim, const int64_t *shape,
+                           int64_t *strides);
+
+/* ---- the generic maker used when check.make is NULL (tests and bench). */
+int ag__check_make(const struct ag_op_def *def, ag_tensor **in, void *args, ag_dtype dtype,
+                   int variant, int64_t size);
+/* Uniform [lo,hi] tensor from the seeded stream, requires_grad set. */
+ag_tensor *ag__check_input(ag_dtype dtype, int ndim, const int64_t *shape, double lo,
+                           double hi);
+
+#endif

@@ -1,0 +1,291 @@
+/* Tensors: storage, creation, geometry, views and element access. */
+#include "tensor/tensor.h"
+
+#include <math.h>
+#include <string.h>
+
+size_t ag_dtype_size(ag_dtype d) { return d == AG_F32 ? 4 : 8; }
+const char *ag_dtype_name(ag_dtype d) {
+    return d == AG_F32 ? "float32" : d == AG_F64 ? "float64" : d == AG_I64 ? "int64" : "?";
+}
+
+int ag__check_shape(int ndim, const int64_t *shape, const char *fn) {
+    if (ndim < 0 || ndim > AG_MAX_DIMS)
+        return ag__error(AG_ERR_DIM, fn, "ndim %d is outside 0..%d", ndim, AG_MAX_DIMS);
+    if (ndim > 0 && !shape) return ag__error(AG_ERR_NULL, fn, "shape is NULL");
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0)
+            return ag__error(AG_ERR_SHAPE, fn, "negative size in shape %s",
+                             ag__shape_str(ndim, shape));
+        if (shape[i] && n > (INT64_MAX / 8) / shape[i])
+            return ag__error(AG_ERR_SHAPE, fn, "shape %s is too large",
+                             ag__shape_str(ndim, shape));
+        n *= shape[i];
+    }
+    return AG_OK;
+}
+
+void ag__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        strides[i] = s;
+        s *= shape[i] ? shape[i] : 1;
+    }
+}
+
+int ag__norm_dim(int dim, int ndim, const char *fn) {
+    int n = ndim ? ndim : 1;   /* a 0-d tensor accepts dim 0 and -1, as torch */
+    if (dim < -n || dim >= n) {
+        ag__error(AG_ERR_DIM, fn, "dim %d is out of range for %d dims", dim, ndim);
+        return -1;
+    }
+    return dim < 0 ? dim + n : dim;
+}
+
+static ag_tensor *tensor_struct(struct ag_arena *arena, ag_dtype dtype, int ndim,
+                                const int64_t *shape, const char *fn) {
+    ag_tensor *t = ag__alloc(arena, sizeof *t, fn);
+    if (!t) return NULL;
+    t->dtype = dtype;
+    t->ndim = ndim;
+    t->numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        t->shape[i] = shape[i];
+        t->numel *= shape[i];
+    }
+    t->arena = arena;
+    return t;
+}
+
+/* Storage header and data in one block; data starts AG_ALIGN bytes in. */
+static struct ag_storage *storage_new(struct ag_arena *arena, size_t nbytes, bool zero,
+                                      const char *fn) {
+    size_t head = AG_ALIGN;
+    unsigned char *p = zero ? ag__alloc(arena, head + nbytes, fn)
+                            : ag__alloc_uninit(arena, head + nbytes, fn);
+    if (!p) return NULL;
+    struct ag_storage *s = (struct ag_storage *)p;
+    s->data = p + head;
+    s->nbytes = nbytes;
+    s->refs = 1;
+    s->arena = arena;
+    return s;
+}
+
+static ag_tensor *new_in(struct ag_arena *arena, ag_dtype dtype, int ndim,
+                         const int64_t *shape, bool zero, const char *fn) {
+    if ((unsigned)dtype > AG_I64) {
+        ag__error(AG_ERR_DTYPE, fn, "unknown dtype %d", (int)dtype);
+        return NULL;
+    }
+    if (ag__check_shape(ndim, shape, fn)) return NULL;
+    ag_tensor *t = tensor_struct(arena, dtype, ndim, shape, fn);
+    if (!t) return NULL;
+    t->storage = storage_new(arena, (size_t)t->numel * ag_dtype_size(dtype), zero, fn);
+    if (!t->storage) {
+        if (!arena) free(t);
+        return NULL;
+    }
+    ag__contiguous_strides(ndim, shape, t->strides);
+    return t;
+}
+
+ag_tensor *ag__zeros_in(struct ag_arena *arena, ag_dtype dtype, int ndim, const int64_t *shape,
+                        const char *fn) {
+    return new_in(arena, dtype, ndim, shape, true, fn);
+}
+
+ag_tensor *ag__empty(ag_dtype dtype, int ndim, const int64_t *shape, const char *fn) {
+    return new_in(ag__current_arena(), dtype, ndim, shape, false, fn);
+}
+
+ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, const int64_t *strides,
+                       int64_t offset, const char *fn) {
+    struct ag_arena *arena = ag__current_arena();
+    ag_tensor *v = tensor_struct(arena, t->dtype, ndim, shape, fn);
+    if (!v) return NULL;
+    memcpy(v->strides, strides, sizeof(int64_t) * (size_t)ndim);
+    v->offset = offset;
+    v->storage = t->storage;
+    if (!arena && !t->storage->arena) t->storage->refs++;
+    return v;
+}
+
+void ag__storage_release(struct ag_storage *s) {
+    if (s && !s->arena && --s->refs == 0) free(s);
+}
+
+ag_tensor *ag_tensor_new(ag_dtype dtype, int ndim, const int64_t *shape, const void *data) {
+    ag_tensor *t = new_in(ag__current_arena(), dtype, ndim, shape, data == NULL,
+                          "ag_tensor_new");
+    if (t && data) memcpy(t->storage->data, data, (size_t)t->numel * ag_dtype_size(dtype));
+    return t;
+}
+
+ag_tensor *ag_zeros(ag_dtype dtype, int ndim, const int64_t *shape) {
+    return new_in(ag__current_arena(), dtype, ndim, shape, true, "ag_zeros");
+}
+
+ag_tensor *ag_full(ag_dtype dtype, int ndim, const int64_t *shape, double value) {
+    ag_tensor *t = new_in(ag__current_arena(), dtype, ndim, shape, false, "ag_full");
+    if (t) ag_fill_(t, value);
+    return t;
+}
+
+ag_tensor *ag_ones(ag_dtype dtype, int ndim, const int64_t *shape) {
+    return ag_full(dtype, ndim, shape, 1.0);
+}
+
+ag_tensor *ag_scalar(ag_dtype dtype, double value) { return ag_full(dtype, 0, NULL, value); }
+
+ag_tensor *ag_zeros_like(const ag_tensor *t) {
+    return t ? ag_zeros(t->dtype, t->ndim, t->shape) : NULL;
+}
+ag_tensor *ag_ones_like(const ag_tensor *t) {
+    return t ? ag_ones(t->dtype, t->ndim, t->shape) : NULL;
+}
+
+ag_tensor *ag_arange(ag_dtype dtype, double start, double end, double step) {
+    if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step) ||
+        (end - start) / step < 0) {
+        ag__error(AG_ERR_ARG, "ag_arange", "bad range start=%g end=%g step=%g", start, end, step);
+        return NULL;
+    }
+    int64_t n = (int64_t)ceil((end - start) / step);
+    ag_tensor *t = new_in(ag__current_arena(), dtype, 1, &n, false, "ag_arange");
+    if (!t) return NULL;
+    for (int64_t i = 0; i < n; i++) {
+        double v = start + (double)i * step;
+        if (dtype == AG_F32) ((float *)t->storage->data)[i] = (float)v;
+        else if (dtype == AG_F64) ((double *)t->storage->data)[i] = v;
+        else ((int64_t *)t->storage->data)[i] = (int64_t)v;
+    }
+    return t;
+}
+
+/* ------------------------------------------------------------------ geometry */
+ag_dtype ag_dtype_of(const ag_tensor *t) { return t ? t->dtype : AG_F32; }
+int ag_ndim(const ag_tensor *t) { return t ? t->ndim : -1; }
+const int64_t *ag_shape(const ag_tensor *t) { return t ? t->shape : NULL; }
+const int64_t *ag_strides(const ag_tensor *t) { return t ? t->strides : NULL; }
+int64_t ag_numel(const ag_tensor *t) { return t ? t->numel : -1; }
+
+int64_t ag_size(const ag_tensor *t, int dim) {
+    if (!t) return -1;
+    int d = ag__norm_dim(dim, t->ndim, "ag_size");
+    if (d < 0) return -1;
+    return t->ndim ? t->shape[d] : 1;
+}
+
+bool ag_is_contiguous(const ag_tensor *t) {
+    if (!t) return false;
+    int64_t s = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] != 1 && t->strides[i] != s) return false;
+        s *= t->shape[i];
+    }
+    return true;
+}
+
+void *ag_data(ag_tensor *t) {
+    if (!t) return NULL;
+    if (!ag_is_contiguous(t)) {
+        ag__error(AG_ERR_ARG, "ag_data", "tensor %s is not contiguous", AG_SHAPE(t));
+        return NULL;
+    }
+    return ag__ptr(t);
+}
+
+/* ------------------------------------------------------------------ element access */
+int64_t ag__flat_offset(const ag_tensor *t, int64_t i) {
+    int64_t off = t->offset;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        int64_t n = t->shape[d];
+        off += (i % n) * t->strides[d];
+        i /= n;
+    }
+    return off;
+}
+
+static double load(const void *base, ag_dtype d, int64_t off) {
+    switch (d) {
+    case AG_F32: return ((const float *)base)[off];
+    case AG_F64: return ((const double *)base)[off];
+    default:     return (double)((const int64_t *)base)[off];
+    }
+}
+
+double ag__get_flat(const ag_tensor *t, int64_t i) {
+    return load(t->storage->data, t->dtype, ag__flat_offset(t, i));
+}
+
+double ag_item(const ag_tensor *t) {
+    if (!t) return NAN;
+    if (t->numel != 1) {
+        ag__error(AG_ERR_SHAPE, "ag_item", "tensor %s has %lld elements, not 1", AG_SHAPE(t),
+                  (long long)t->numel);
+        return NAN;
+    }
+    return load(t->storage->data, t->dtype, t->offset);
+}
+
+double ag_get(const ag_tensor *t, const int64_t *index) {
+    if (!t) return NAN;
+    if (t->ndim && !index) {
+        ag__error(AG_ERR_NULL, "ag_get", "index is NULL");
+        return NAN;
+    }
+    int64_t off = t->offset;
+    for (int d = 0; d < t->ndim; d++) {
+        if (index[d] < 0 || index[d] >= t->shape[d]) {
+            ag__error(AG_ERR_INDEX, "ag_get", "index %lld is out of range for dim %d of %s",
+                      (long long)index[d], d, AG_SHAPE(t));
+            return NAN;
+        }
+        off += index[d] * t->strides[d];
+    }
+    return load(t->storage->data, t->dtype, off);
+}
+
+int ag_to_array(const ag_tensor *t, void *dst) {
+    if (!t || !dst) return ag__error(AG_ERR_NULL, "ag_to_array", "NULL argument");
+    size_t es = ag_dtype_size(t->dtype);
+    if (ag_is_contiguous(t)) {
+        memcpy(dst, ag__ptr(t), (size_t)t->numel * es);
+        return AG_OK;
+    }
+    for (int64_t i = 0; i < t->numel; i++)
+        memcpy((char *)dst + (size_t)i * es,
+               (char *)t->storage->data + (size_t)ag__flat_offset(t, i) * es, es);
+    return AG_OK;
+}
+
+int ag_fill_(ag_tensor *t, double v) {
+    if (!t) return ag__error(AG_ERR_NULL, "ag_fill_", "NULL tensor");
+    for (int64_t i = 0; i < t->numel; i++) {
+        int64_t off = ag_is_contiguous(t) ? t->offset + i : ag__flat_offset(t, i);
+        if (t->dtype == AG_F32) ((float *)t->storage->data)[off] = (float)v;
+        else if (t->dtype == AG_F64) ((double *)t->storage->data)[off] = v;
+        else ((int64_t *)t->storage->data)[off] = (int64_t)v;
+    }
+    return AG_OK;
+}
+
+int ag_copy_(ag_tensor *dst, const ag_tensor *src) {
+    if (!dst || !src) return ag__error(AG_ERR_NULL, "ag_copy_", "NULL tensor");
+    if (dst->dtype != src->dtype || dst->ndim != src->ndim ||
+        memcmp(dst->shape, src->shape, sizeof(int64_t) * (size_t)src->ndim))
+        return ag__error(AG_ERR_SHAPE, "ag_copy_", "%s %s into %s %s differ",
+                         ag_dtype_name(src->dtype), AG_SHAPE(src), ag_dtype_name(dst->dtype),
+                         AG_SHAPE(dst));
+    size_t es = ag_dtype_size(src->dtype);
+    if (ag_is_contiguous(dst) && ag_is_contiguous(src)) {
+        memmove(ag__ptr(dst), ag__ptr(src), (size_t)src->numel * es);
+        return AG_OK;
+    }
+    for (int64_t i = 0; i < src->numel; i++)
+        memcpy((char *)dst->storage->data + (size_t)ag__flat_offset(dst, i) * es,
+               (char *)src->storage->data + (size_t)ag__flat_offset(src, i) * es, es);
+    return AG_OK;
+}

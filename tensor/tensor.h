@@ -1,0 +1,118 @@
+/* Internal: the tensor, its storage, scopes (arenas) and errors.
+ * Everything in the library includes this; nothing here includes anything above tensor/. */
+#ifndef AG_TENSOR_INTERNAL_H
+#define AG_TENSOR_INTERNAL_H
+
+#include <ag.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define AG_ALIGN 64
+
+/* ------------------------------------------------------------------ errors
+ * One X-macro: code, and the phrase that starts no message (messages are free text
+ * naming the function and shapes; the code is for callers that branch on it). */
+#define AG_ERRORS(X)                 \
+    X(AG_ERR_NULL,  "null argument") \
+    X(AG_ERR_SHAPE, "shape mismatch") \
+    X(AG_ERR_DTYPE, "dtype mismatch") \
+    X(AG_ERR_DIM,   "dimension out of range") \
+    X(AG_ERR_ARG,   "invalid argument") \
+    X(AG_ERR_INDEX, "index out of range") \
+    X(AG_ERR_STATE, "invalid state") \
+    X(AG_ERR_NOMEM, "out of memory") \
+    X(AG_ERR_IO,    "i/o error")
+
+enum ag__error_code {
+    AG_OK = 0,
+#define X(code, text) code,
+    AG_ERRORS(X)
+#undef X
+};
+
+/* Sets the thread's last error to "fn: <formatted>" and calls the handler. Returns code. */
+int ag__error(int code, const char *fn, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int ag__last_error_code(void);
+/* "[2,3,4]" in a rotating thread-local buffer (8 live at once). */
+const char *ag__shape_str(int ndim, const int64_t *shape);
+#define AG_SHAPE(t) ag__shape_str((t)->ndim, (t)->shape)
+
+/* Invariant check of the library's own logic: stays on in release builds. */
+#define AG_ASSERT(c)                                                              \
+    do {                                                                          \
+        if (!(c)) {                                                               \
+            fprintf(stderr, "ag: internal error %s:%d: %s\n", __FILE__, __LINE__, #c); \
+            abort();                                                              \
+        }                                                                         \
+    } while (0)
+
+/* ------------------------------------------------------------------ arenas and scopes */
+struct ag_arena;                       /* a scope: bump allocation, freed whole */
+struct ag_arena *ag__current_arena(void);   /* innermost scope's arena, or NULL (heap) */
+/* Zeroed, AG_ALIGN-aligned memory from arena, or malloc'ed when arena is NULL.
+ * Returns NULL (and sets AG_ERR_NOMEM naming fn) on failure. */
+void *ag__alloc(struct ag_arena *arena, size_t bytes, const char *fn);
+void *ag__alloc_uninit(struct ag_arena *arena, size_t bytes, const char *fn);
+/* Registers a cleanup run when the arena is freed (for objects holding heap memory). */
+int ag__arena_on_free(struct ag_arena *arena, void (*fn)(void *), void *p);
+
+/* ------------------------------------------------------------------ storage and tensor */
+struct ag_storage {
+    void *data;
+    size_t nbytes;
+    int64_t refs;              /* heap storage only: tensors sharing it */
+    struct ag_arena *arena;    /* NULL: heap, freed when refs reaches 0 */
+};
+
+struct ag_node;
+
+struct ag_tensor {
+    ag_dtype dtype;
+    int ndim;
+    int64_t shape[AG_MAX_DIMS];
+    int64_t strides[AG_MAX_DIMS];   /* in elements; 0 on broadcast dims */
+    int64_t offset;                 /* in elements, into storage */
+    int64_t numel;
+    struct ag_storage *storage;
+    struct ag_arena *arena;         /* where this struct lives; NULL: heap */
+    struct ag_node *node;           /* the op that made it when recorded (grad_fn) */
+    ag_tensor *grad;                /* leaves: accumulated gradient, same domain as the tensor */
+    bool requires_grad;
+    bool is_param_view;             /* internal views of leaves made by backward */
+};
+
+/* Data pointer of element 0 (offset applied). */
+static inline void *ag__ptr(const ag_tensor *t) {
+    return (char *)t->storage->data + (size_t)t->offset * ag_dtype_size(t->dtype);
+}
+static inline bool ag__is_float(ag_dtype d) { return d == AG_F32 || d == AG_F64; }
+
+/* A new contiguous tensor in the current scope (or heap); data uninitialised unless zero. */
+ag_tensor *ag__empty(ag_dtype dtype, int ndim, const int64_t *shape, const char *fn);
+ag_tensor *ag__zeros_in(struct ag_arena *arena, ag_dtype dtype, int ndim, const int64_t *shape,
+                        const char *fn);
+/* A view: new tensor struct sharing t's storage, with the given geometry. */
+ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, const int64_t *strides,
+                       int64_t offset, const char *fn);
+/* Validates ndim/shape (0..8 dims, sizes >= 0, numel fits); sets error naming fn. */
+int ag__check_shape(int ndim, const int64_t *shape, const char *fn);
+void ag__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
+/* Normalizes a possibly negative dim into [0, ndim); -1 and an error on failure. */
+int ag__norm_dim(int dim, int ndim, const char *fn);
+
+/* Element i (row-major over t's shape) as double, and store; any dtype, any strides. */
+double ag__get_flat(const ag_tensor *t, int64_t i);
+int64_t ag__flat_offset(const ag_tensor *t, int64_t i);   /* storage offset of element i */
+
+/* ------------------------------------------------------------------ random numbers
+ * Counter-based: value k of the stream depends only on (seed, k), so filling in
+ * parallel gives the same numbers for any thread count. */
+uint64_t ag__rng_reserve(uint64_t count);      /* returns the first counter of a block */
+uint64_t ag__rng_bits(uint64_t counter);        /* 64 random bits for a counter */
+double   ag__rng_uniform(uint64_t counter);     /* U[0,1) with 53 bits */
+
+void ag__storage_release(struct ag_storage *s);   /* heap storage: drop one reference */
+
+#endif
