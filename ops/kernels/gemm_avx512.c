@@ -47,18 +47,40 @@ static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
 #pragma GCC unroll 16
     for (int i = 0; i < MR_S; i++)
         c0[i] = c1[i] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < K; k++) {
-        __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
+    if (n <= 16) {          /* narrow panel (small N): skip the all-zero half */
+        for (int64_t k = 0; k < K; k++, Ap += MR_S, Bp += NR_S) {
+            __m512 b0 = _mm512_load_ps(Bp);
 #pragma GCC unroll 16
-        for (int i = 0; i < MR_S; i++) {
-            __m512 a = _mm512_set1_ps(Ap[i]);
-            c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
-            c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+            for (int i = 0; i < MR_S; i++)
+                c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(Ap[i]), b0, c0[i]);
         }
-        Ap += MR_S;
-        Bp += NR_S;
+    } else {
+        for (int64_t k = 0; k < K; k++, Ap += MR_S, Bp += NR_S) {
+            __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
+#pragma GCC unroll 16
+            for (int i = 0; i < MR_S; i++) {
+                __m512 a = _mm512_set1_ps(Ap[i]);
+                c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+                c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+            }
+        }
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    if (csc == 1 && (m < MR_S || n < NR_S)) {  /* row-major partial tile: masks */
+        __mmask16 k0 = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+        __mmask16 k1 = n >= NR_S ? (__mmask16)0xFFFF : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+        for (int i = 0; i < m; i++) {
+            float *c = C + i * rsc;
+            __m512 t0 = _mm512_mul_ps(va, c0[i]), t1 = _mm512_mul_ps(va, c1[i]);
+            if (beta != 0.0f) {
+                t0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k0, c), t0);
+                t1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k1, c + 16), t1);
+            }
+            _mm512_mask_storeu_ps(c, k0, t0);
+            _mm512_mask_storeu_ps(c + 16, k1, t1);
+        }
+        return;
+    }
     if (m == MR_S && n == NR_S && csc == 1) {
 #pragma GCC unroll 16
         for (int i = 0; i < MR_S; i++) {
@@ -90,18 +112,40 @@ static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
 #pragma GCC unroll 16
     for (int i = 0; i < MR_D; i++)
         c0[i] = c1[i] = _mm512_setzero_pd();
-    for (int64_t k = 0; k < K; k++) {
-        __m512d b0 = _mm512_load_pd(Bp), b1 = _mm512_load_pd(Bp + 8);
+    if (n <= 8) {          /* narrow panel (small N): skip the all-zero half */
+        for (int64_t k = 0; k < K; k++, Ap += MR_D, Bp += NR_D) {
+            __m512d b0 = _mm512_load_pd(Bp);
 #pragma GCC unroll 16
-        for (int i = 0; i < MR_D; i++) {
-            __m512d a = _mm512_set1_pd(Ap[i]);
-            c0[i] = _mm512_fmadd_pd(a, b0, c0[i]);
-            c1[i] = _mm512_fmadd_pd(a, b1, c1[i]);
+            for (int i = 0; i < MR_D; i++)
+                c0[i] = _mm512_fmadd_pd(_mm512_set1_pd(Ap[i]), b0, c0[i]);
         }
-        Ap += MR_D;
-        Bp += NR_D;
+    } else {
+        for (int64_t k = 0; k < K; k++, Ap += MR_D, Bp += NR_D) {
+            __m512d b0 = _mm512_load_pd(Bp), b1 = _mm512_load_pd(Bp + 8);
+#pragma GCC unroll 16
+            for (int i = 0; i < MR_D; i++) {
+                __m512d a = _mm512_set1_pd(Ap[i]);
+                c0[i] = _mm512_fmadd_pd(a, b0, c0[i]);
+                c1[i] = _mm512_fmadd_pd(a, b1, c1[i]);
+            }
+        }
     }
     __m512d va = _mm512_set1_pd(alpha), vb = _mm512_set1_pd(beta);
+    if (csc == 1 && (m < MR_D || n < NR_D)) {  /* row-major partial tile: masks */
+        __mmask8 k0 = n >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << n) - 1);
+        __mmask8 k1 = n >= NR_D ? (__mmask8)0xFF : n > 8 ? (__mmask8)((1u << (n - 8)) - 1) : 0;
+        for (int i = 0; i < m; i++) {
+            double *c = C + i * rsc;
+            __m512d t0 = _mm512_mul_pd(va, c0[i]), t1 = _mm512_mul_pd(va, c1[i]);
+            if (beta != 0.0) {
+                t0 = _mm512_fmadd_pd(vb, _mm512_maskz_loadu_pd(k0, c), t0);
+                t1 = _mm512_fmadd_pd(vb, _mm512_maskz_loadu_pd(k1, c + 8), t1);
+            }
+            _mm512_mask_storeu_pd(c, k0, t0);
+            _mm512_mask_storeu_pd(c + 8, k1, t1);
+        }
+        return;
+    }
     if (m == MR_D && n == NR_D && csc == 1) {
 #pragma GCC unroll 16
         for (int i = 0; i < MR_D; i++) {
