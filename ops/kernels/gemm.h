@@ -44,7 +44,8 @@ const char *ag__gemm_isa(void);
 int ag__gemm_set_isa(const char *isa);
 
 /* ---- Internal: the micro-kernel contract shared by gemm.c and the ISA files. ----
- * Ap: packed A micro-panel, k-major, MR values per k (rows past m are zero).
+ * Ap: A micro-panel, element (i,k) at Ap[i*ars + k*acs]: packed (k-major, rows past m
+ *     zero) with ars = 1, acs = MR, or A itself (then m == MR: no row past A's end).
  * Bp: packed B micro-panel, k-major, NR values per k (columns past n are zero).
  * Computes the MR x NR product over k = 0..K-1 in order, one FMA (or mul+add for the
  * portable kernel) per k per element, then for i < m, j < n:
@@ -52,9 +53,11 @@ int ag__gemm_set_isa(const char *isa);
  *   C[i,j] = alpha * acc[i,j]                   when beta == 0 (C not read).
  * The same formula is used for full and partial tiles so a C element's value does not
  * depend on where the tile boundaries fall (this is what makes threads deterministic). */
-typedef void ag__ukr_f32(int64_t K, float alpha, const float *Ap, const float *Bp,
+typedef void ag__ukr_f32(int64_t K, float alpha, const float *Ap, int64_t ars,
+                         int64_t acs, const float *Bp,
                          float beta, float *C, int64_t rsc, int64_t csc, int m, int n);
-typedef void ag__ukr_f64(int64_t K, double alpha, const double *Ap, const double *Bp,
+typedef void ag__ukr_f64(int64_t K, double alpha, const double *Ap, int64_t ars,
+                         int64_t acs, const double *Bp,
                          double beta, double *C, int64_t rsc, int64_t csc, int m, int n);
 
 /* Kernel descriptor: tile shape and cache blocking (in elements) per ISA and type. */

@@ -38,6 +38,7 @@ static void merge_f64(const double *t, int ldt, double beta, double *C, int64_t 
 }
 
 static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
+                    int64_t ars, int64_t acs,
                     const float *restrict Bp, float beta, float *C, int64_t rsc,
                     int64_t csc, int m, int n)
 {
@@ -49,11 +50,11 @@ static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
         __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
 #pragma GCC unroll 8
         for (int i = 0; i < MR_S; i++) {
-            __m256 a = _mm256_broadcast_ss(Ap + i);
+            __m256 a = _mm256_broadcast_ss(Ap + i * ars);
             c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
             c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
         }
-        Ap += MR_S;
+        Ap += acs;
         Bp += NR_S;
     }
     __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
@@ -81,6 +82,7 @@ static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
 }
 
 static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
+                    int64_t ars, int64_t acs,
                     const double *restrict Bp, double beta, double *C, int64_t rsc,
                     int64_t csc, int m, int n)
 {
@@ -92,11 +94,11 @@ static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
         __m256d b0 = _mm256_load_pd(Bp), b1 = _mm256_load_pd(Bp + 4);
 #pragma GCC unroll 8
         for (int i = 0; i < MR_D; i++) {
-            __m256d a = _mm256_broadcast_sd(Ap + i);
+            __m256d a = _mm256_broadcast_sd(Ap + i * ars);
             c0[i] = _mm256_fmadd_pd(a, b0, c0[i]);
             c1[i] = _mm256_fmadd_pd(a, b1, c1[i]);
         }
-        Ap += MR_D;
+        Ap += acs;
         Bp += NR_D;
     }
     __m256d va = _mm256_set1_pd(alpha), vb = _mm256_set1_pd(beta);

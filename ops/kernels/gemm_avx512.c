@@ -13,6 +13,16 @@
 
 #include "ops/kernels/gemm.h"
 
+/* A is read through strides (ars, acs): packed panels pass (1, MR), row-major A read
+ * in place passes (rsa, 1).  Row i lives at p[i/3][(i%3)*ars] so the 14 rows need only
+ * five pointers ([p + ars*4], [p + ars*8] are plain x86 addressing modes). */
+#define A_ROWS_SETUP()                                                                 \
+    const __typeof__(*Ap) *p0 = Ap, *p1 = Ap + 3 * ars, *p2 = Ap + 6 * ars,            \
+                          *p3 = Ap + 9 * ars, *p4 = Ap + 12 * ars
+#define A_ROW(i)                                                                       \
+    ((i) < 3 ? p0 : (i) < 6 ? p1 : (i) < 9 ? p2 : (i) < 12 ? p3 : p4)[((i) % 3) * ars]
+#define A_ROWS_STEP() (p0 += acs, p1 += acs, p2 += acs, p3 += acs, p4 += acs)
+
 #define MR_S 14
 #define NR_S 32
 #define MR_D 14
@@ -40,6 +50,7 @@ static void merge_f64(const double *t, int ldt, double beta, double *C, int64_t 
 }
 
 static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
+                    int64_t ars, int64_t acs,
                     const float *restrict Bp, float beta, float *C, int64_t rsc,
                     int64_t csc, int m, int n)
 {
@@ -47,19 +58,20 @@ static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
 #pragma GCC unroll 16
     for (int i = 0; i < MR_S; i++)
         c0[i] = c1[i] = _mm512_setzero_ps();
+    A_ROWS_SETUP();
     if (n <= 16) {          /* narrow panel (small N): skip the all-zero half */
-        for (int64_t k = 0; k < K; k++, Ap += MR_S, Bp += NR_S) {
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_S) {
             __m512 b0 = _mm512_load_ps(Bp);
 #pragma GCC unroll 16
             for (int i = 0; i < MR_S; i++)
-                c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(Ap[i]), b0, c0[i]);
+                c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(A_ROW(i)), b0, c0[i]);
         }
     } else {
-        for (int64_t k = 0; k < K; k++, Ap += MR_S, Bp += NR_S) {
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_S) {
             __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
 #pragma GCC unroll 16
             for (int i = 0; i < MR_S; i++) {
-                __m512 a = _mm512_set1_ps(Ap[i]);
+                __m512 a = _mm512_set1_ps(A_ROW(i));
                 c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
                 c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
             }
@@ -105,6 +117,7 @@ static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
 }
 
 static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
+                    int64_t ars, int64_t acs,
                     const double *restrict Bp, double beta, double *C, int64_t rsc,
                     int64_t csc, int m, int n)
 {
@@ -112,19 +125,20 @@ static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
 #pragma GCC unroll 16
     for (int i = 0; i < MR_D; i++)
         c0[i] = c1[i] = _mm512_setzero_pd();
+    A_ROWS_SETUP();
     if (n <= 8) {          /* narrow panel (small N): skip the all-zero half */
-        for (int64_t k = 0; k < K; k++, Ap += MR_D, Bp += NR_D) {
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_D) {
             __m512d b0 = _mm512_load_pd(Bp);
 #pragma GCC unroll 16
             for (int i = 0; i < MR_D; i++)
-                c0[i] = _mm512_fmadd_pd(_mm512_set1_pd(Ap[i]), b0, c0[i]);
+                c0[i] = _mm512_fmadd_pd(_mm512_set1_pd(A_ROW(i)), b0, c0[i]);
         }
     } else {
-        for (int64_t k = 0; k < K; k++, Ap += MR_D, Bp += NR_D) {
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_D) {
             __m512d b0 = _mm512_load_pd(Bp), b1 = _mm512_load_pd(Bp + 8);
 #pragma GCC unroll 16
             for (int i = 0; i < MR_D; i++) {
-                __m512d a = _mm512_set1_pd(Ap[i]);
+                __m512d a = _mm512_set1_pd(A_ROW(i));
                 c0[i] = _mm512_fmadd_pd(a, b0, c0[i]);
                 c1[i] = _mm512_fmadd_pd(a, b1, c1[i]);
             }

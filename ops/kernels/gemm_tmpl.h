@@ -13,15 +13,16 @@
 /* Portable micro-kernel: 4 x 8, plain C (no FMA in the base flags: mul then add). */
 #define PMR 4
 #define PNR 8
-static void FN(ukr_portable_)(int64_t K, T alpha, const T *restrict Ap,
+static void FN(ukr_portable_)(int64_t K, T alpha, const T *restrict Ap, int64_t ars,
+                              int64_t acs,
                               const T *restrict Bp, T beta, T *C, int64_t rsc,
                               int64_t csc, int m, int n)
 {
     T acc[PMR][PNR] = {{0}};
-    for (int64_t k = 0; k < K; k++, Ap += PMR, Bp += PNR)
+    for (int64_t k = 0; k < K; k++, Ap += acs, Bp += PNR)
         for (int i = 0; i < PMR; i++)
             for (int j = 0; j < PNR; j++)
-                acc[i][j] += Ap[i] * Bp[j];
+                acc[i][j] += Ap[i * ars] * Bp[j];
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             T *c = C + i * rsc + j * csc;
@@ -105,11 +106,22 @@ typedef struct {
     T *C; int64_t rsc, csc;
 } FN(job_);
 
+/* Read A in place instead of packing it?  Packing row-major A is a scalar transpose
+ * costing about as much per element as (N/32) FMAs, so it does not pay for narrow
+ * sub-blocks; the micro-kernel reads a row-major A (csa == 1) directly just as fast. */
+static int FN(direct_a_)(const CFG *g, const FN(job_) *p, int64_t ncols)
+{
+    /* Measured on AVX-512: in place wins clearly up to N ~ 800 (the MLP shapes); for
+     * large squares the packed, prefetch-friendly panel was as fast or faster. */
+    return p->csa == 1 && ncols <= 32 * g->nr;
+}
+
 /* The serial blocked GEMM (BLIS loop order jc, pc, ic, jr, ir) on rows [m0,m1) and
  * columns [n0,n1) of C, with packing buffers abuf (mc*kc) and bbuf (kc*nc). */
 static void FN(gemm_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t m1,
                             int64_t n0, int64_t n1, T *abuf, T *bbuf)
 {
+    int direct = FN(direct_a_)(g, p, n1 - n0);
     for (int64_t jc = n0; jc < n1; jc += g->nc) {
         int64_t nb = n1 - jc < g->nc ? n1 - jc : g->nc;
         for (int64_t pc = 0; pc < p->K; pc += g->kc) {
@@ -119,14 +131,23 @@ static void FN(gemm_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t
                         p->csb, bbuf);
             for (int64_t ic = m0; ic < m1; ic += g->mc) {
                 int64_t mb = m1 - ic < g->mc ? m1 - ic : g->mc;
-                FN(pack_a_)(g->mr, mb, kb, p->A + ic * p->rsa + pc * p->csa, p->rsa,
-                            p->csa, abuf);
+                const T *a = p->A + ic * p->rsa + pc * p->csa;
+                int64_t tail = mb % g->mr;     /* direct: pack only the short last panel */
+                if (!direct)
+                    FN(pack_a_)(g->mr, mb, kb, a, p->rsa, p->csa, abuf);
+                else if (tail)
+                    FN(pack_a_)(g->mr, tail, kb, a + (mb - tail) * p->rsa, p->rsa, p->csa,
+                                abuf);
                 for (int64_t jr = 0; jr < nb; jr += g->nr) {
                     int n = nb - jr < g->nr ? (int)(nb - jr) : g->nr;
                     for (int64_t ir = 0; ir < mb; ir += g->mr) {
                         int m = mb - ir < g->mr ? (int)(mb - ir) : g->mr;
                         T *c = p->C + (ic + ir) * p->rsc + (jc + jr) * p->csc;
-                        g->ukr(kb, p->alpha, abuf + ir * kb, bbuf + jr * kb, beta, c,
+                        const T *ap = !direct ? abuf + ir * kb
+                                    : m < g->mr ? abuf : a + ir * p->rsa;
+                        int64_t ars = direct && m == g->mr ? p->rsa : 1;
+                        int64_t acs = direct && m == g->mr ? p->csa : g->mr;
+                        g->ukr(kb, p->alpha, ap, ars, acs, bbuf + jr * kb, beta, c,
                                p->rsc, p->csc, m, n);
                     }
                 }
