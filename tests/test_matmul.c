@@ -216,3 +216,20 @@ Test(matmul, speed_is_reported) {
                 (long long)n, dt * 1e3, 2.0 * (double)(n * n * n) / dt * 1e-9);
     ag_scope_end();
 }
+
+Test(matmul, results_are_bitwise_the_same_for_any_thread_count) {
+    ag_scope_begin();
+    ag_manual_seed(13);
+    ag_tensor *a = ag_randn(AG_F32, 3, (int64_t[]){3, 150, 200});
+    ag_tensor *b = ag_randn(AG_F32, 2, (int64_t[]){200, 90});
+    ag_tensor *sb = ag_randn(AG_F32, 3, (int64_t[]){3, 200, 90});
+    int prev = ag_get_num_threads();
+    ag_set_num_threads(1);
+    ag_tensor *one = ag_matmul(a, b), *one_b = ag_matmul(a, sb);
+    ag_set_num_threads(2);
+    ag_tensor *two = ag_matmul(a, b), *two_b = ag_matmul(a, sb);
+    ag_set_num_threads(prev);
+    cr_assert(!memcmp(ag_data(one), ag_data(two), sizeof(float) * (size_t)ag_numel(one)));
+    cr_assert(!memcmp(ag_data(one_b), ag_data(two_b), sizeof(float) * (size_t)ag_numel(one_b)));
+    ag_scope_end();
+}
