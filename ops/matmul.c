@@ -6,13 +6,13 @@
  * transposed views, so create_graph works; broadcast batch dims are summed away by
  * ag__accumulate. */
 #include "ops/ops.h"
-#include "ops/kernels/gemm_simple.h"
+#include "ops/kernels/gemm.h"
 
 #include <omp.h>
 
-/* The GEMM in use: switch to ops/kernels/gemm.h's ag__gemm_f32/f64 when it lands. */
-#define GEMM_F32 ag__gemm_simple_f32
-#define GEMM_F64 ag__gemm_simple_f64
+/* The GEMM in use (ops/kernels/gemm.h: BLIS-style, any strides). */
+#define GEMM_F32 ag__gemm_f32
+#define GEMM_F64 ag__gemm_f64
 
 /* A matmul as batch x [M,K]·[K,N] with element strides for every operand. */
 struct mm {
