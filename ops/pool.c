@@ -113,52 +113,85 @@ static int pool_backward_shape(struct ag_meta *m, ag_tensor *const *in, int n, c
 }
 
 /* ------------------------------------------------------------------ kernels */
-/* Flat index (in the plane) of the first maximum of x in window (oh, ow); -1 if none. */
-#define DEF_ARGMAX(T, name)                                                              \
-    static int64_t name(const struct pgeom *g, const T *x, int64_t oh, int64_t ow) {     \
-        int64_t best = -1;                                                               \
-        T bv = 0;                                                                        \
-        for (int64_t i = 0; i < g->kh; i++) {                                            \
-            int64_t ih = oh * g->sh - g->ph + i;                                         \
-            if (ih < 0 || ih >= g->H) continue;                                          \
-            for (int64_t j = 0; j < g->kw; j++) {                                        \
-                int64_t iw = ow * g->sw - g->pw + j;                                     \
-                if (iw < 0 || iw >= g->W) continue;                                      \
-                T v = x[ih * g->W + iw];                                                 \
-                if (best < 0 || v > bv || (isnan(v) && !isnan(bv))) best = ih * g->W + iw, bv = v; \
+/* One plane: for each window, the flat index of the first maximum of x (NaN wins, as in
+ * torch); scatter false: y[p] = src[argmax]; true: dst[argmax] += src[p]. */
+#define DEF_MAXPOOL(T, name)                                                             \
+    /* Without padding every window is whole: branch-free selects, 64 windows at a time. */ \
+    static void name##_nopad(const struct pgeom *g, const T *x, const T *src, T *dst,    \
+                             bool scatter) {                                             \
+        T bv[64];                                                                        \
+        int64_t bi[64];                                                                  \
+        for (int64_t oh = 0; oh < g->OH; oh++)                                           \
+            for (int64_t ow0 = 0; ow0 < g->OW; ow0 += 64) {                              \
+                int64_t nw = g->OW - ow0 < 64 ? g->OW - ow0 : 64;                        \
+                int64_t base = oh * g->sh * g->W + ow0 * g->sw;                          \
+                for (int64_t t = 0; t < nw; t++) bi[t] = base + t * g->sw, bv[t] = x[bi[t]]; \
+                for (int64_t i = 0; i < g->kh; i++)                                      \
+                    for (int64_t j = i == 0; j < g->kw; j++) {                           \
+                        int64_t b = base + i * g->W + j;                                 \
+                        _Pragma("omp simd")                                              \
+                        for (int64_t t = 0; t < nw; t++) {                               \
+                            int64_t k = b + t * g->sw;                                   \
+                            T v = x[k];                                                  \
+                            bool c = (v > bv[t]) | ((v != v) & (bv[t] == bv[t]));          \
+                            bv[t] = c ? v : bv[t];                                       \
+                            bi[t] = c ? k : bi[t];                                       \
+                        }                                                                \
+                    }                                                                    \
+                int64_t o = oh * g->OW + ow0;                                            \
+                if (scatter)                                                             \
+                    for (int64_t t = 0; t < nw; t++) dst[bi[t]] += src[o + t];           \
+                else                                                                     \
+                    for (int64_t t = 0; t < nw; t++) dst[o + t] = src[bi[t]];            \
+            }                                                                            \
+    }                                                                                    \
+    static void name(const struct pgeom *g, const T *x, const T *src, T *dst, bool scatter) { \
+        if (g->ph == 0 && g->pw == 0) {                                                  \
+            name##_nopad(g, x, src, dst, scatter);                                       \
+            return;                                                                      \
+        }                                                                                \
+        for (int64_t oh = 0; oh < g->OH; oh++) {                                         \
+            int64_t h0 = oh * g->sh - g->ph, h1 = h0 + g->kh;                            \
+            if (h0 < 0) h0 = 0;                                                          \
+            if (h1 > g->H) h1 = g->H;                                                    \
+            for (int64_t ow = 0; ow < g->OW; ow++) {                                     \
+                int64_t w0 = ow * g->sw - g->pw, w1 = w0 + g->kw;                        \
+                if (w0 < 0) w0 = 0;                                                      \
+                if (w1 > g->W) w1 = g->W;                                                \
+                int64_t best = h0 * g->W + w0;                                           \
+                T bv = x[best];                                                          \
+                for (int64_t ih = h0; ih < h1; ih++) {                                   \
+                    const T *row = x + ih * g->W;                                        \
+                    for (int64_t iw = w0; iw < w1; iw++) {                               \
+                        T v = row[iw];                                                   \
+                        if (v > bv || (v != v && bv == bv)) best = ih * g->W + iw, bv = v; \
+                    }                                                                    \
+                }                                                                        \
+                int64_t o = oh * g->OW + ow;                                             \
+                if (scatter) dst[best] += src[o];                                        \
+                else dst[o] = src[best];                                                 \
             }                                                                            \
         }                                                                                \
-        return best;                                                                     \
     }
-DEF_ARGMAX(float, argmax_f32)
-DEF_ARGMAX(double, argmax_f64)
-
-static int64_t argmax_at(bool f32, const struct pgeom *g, const char *x, int64_t oh, int64_t ow) {
-    return f32 ? argmax_f32(g, (const float *)(const void *)x, oh, ow)
-               : argmax_f64(g, (const double *)(const void *)x, oh, ow);
-}
+DEF_MAXPOOL(float, maxpool_f32)
+DEF_MAXPOOL(double, maxpool_f64)
 
 /* scatter false: y[p] = src[argmax]; true: dst[argmax] += src[p] (dst zeroed first). */
 static void max_pool_run(const struct pgeom *g, bool f32, const char *x, const char *src,
                          char *dst, bool scatter) {
     size_t es = f32 ? 4 : 8;
     int64_t plane = g->H * g->W, oplane = g->OH * g->OW;
+    int64_t sstep = scatter ? oplane : plane, dstep = scatter ? plane : oplane;
     #pragma omp parallel for schedule(static) if (par_planes(g))
     for (int64_t c = 0; c < g->planes; c++) {
-        const char *xp = x + (size_t)(c * plane) * es;
-        for (int64_t oh = 0; oh < g->OH; oh++)
-            for (int64_t ow = 0; ow < g->OW; ow++) {
-                int64_t i = argmax_at(f32, g, xp, oh, ow), o = oh * g->OW + ow;
-                if (i < 0) continue;
-                if (!scatter && f32)
-                    ((float *)(void *)dst)[c * oplane + o] = ((const float *)(const void *)src)[c * plane + i];
-                else if (!scatter)
-                    ((double *)(void *)dst)[c * oplane + o] = ((const double *)(const void *)src)[c * plane + i];
-                else if (f32)
-                    ((float *)(void *)dst)[c * plane + i] += ((const float *)(const void *)src)[c * oplane + o];
-                else
-                    ((double *)(void *)dst)[c * plane + i] += ((const double *)(const void *)src)[c * oplane + o];
-            }
+        const char *xp = x + (size_t)(c * plane) * es, *sp = src + (size_t)(c * sstep) * es;
+        char *dp = dst + (size_t)(c * dstep) * es;
+        if (f32)
+            maxpool_f32(g, (const float *)(const void *)xp, (const float *)(const void *)sp,
+                        (float *)(void *)dp, scatter);
+        else
+            maxpool_f64(g, (const double *)(const void *)xp, (const double *)(const void *)sp,
+                        (double *)(void *)dp, scatter);
     }
 }
 
