@@ -1,6 +1,9 @@
 /* Portable GEMM loops for convolution and the run-time choice of the AVX-512 kernels.
  * See ops/conv_gemm.h. */
 #include "ops/conv_gemm.h"
+#include "ops/kernels/gemm.h"
+
+#include <stdlib.h>
 
 bool ag__conv_gemm_portable;
 
@@ -36,16 +39,24 @@ static bool use_avx512(void) {
 
 void ag__conv_gemm_nn_f32(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                           const float *B, int64_t ldb, float *C, int64_t ldc, bool acc) {
-    if (use_avx512()) {
+    if (use_avx512() && getenv("AG_CONV_LOCAL")) {
         ag__conv_gemm_nn_f32_avx512(M, N, K, A, lda, B, ldb, C, ldc, acc);
+        return;
+    }
+    if (!ag__conv_gemm_portable) {
+        ag__gemm_f32(M, N, K, 1.0f, A, lda, 1, B, ldb, 1, acc ? 1.0f : 0.0f, C, ldc, 1);
         return;
     }
     GEMM_NN(float, A, lda, B, ldb, C, ldc)
 }
 void ag__conv_gemm_nt_f32(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                           const float *B, int64_t ldb, float *C, int64_t ldc, bool acc) {
-    if (use_avx512()) {
+    if (use_avx512() && getenv("AG_CONV_LOCAL")) {
         ag__conv_gemm_nt_f32_avx512(M, N, K, A, lda, B, ldb, C, ldc, acc);
+        return;
+    }
+    if (!ag__conv_gemm_portable) {
+        ag__gemm_f32(M, N, K, 1.0f, A, lda, 1, B, 1, ldb, acc ? 1.0f : 0.0f, C, ldc, 1);
         return;
     }
     GEMM_NT(float, A, lda, B, ldb, C, ldc)
