@@ -8,7 +8,7 @@
  * and d/dw = weight_grad(H, g); with <K, dw>, d/dx = input_grad(g, K), d/dg = conv2d(x, K).
  * Threads split images (forward, input grad) or fixed chunks of images summed in order
  * (weight grad), so results do not depend on the thread count. */
-#include "ops/conv_gemm.h"
+#include "ops/kernels/gemm.h"
 #include "ops/ops.h"
 
 #include <omp.h>
@@ -93,15 +93,17 @@ static void col2im(bool f32, const struct geom *g, const void *col, void *x) {
     if (f32) col2im_f32(g, col, x);
     else col2im_f64(g, col, x);
 }
+/* C[M,N] (+)= A[M,K] * B[K,N], rows contiguous (acc false: C not read). */
 static void gemm_nn(bool f32, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
                     const void *B, int64_t ldb, void *C, int64_t ldc, bool acc) {
-    if (f32) ag__conv_gemm_nn_f32(M, N, K, A, lda, B, ldb, C, ldc, acc);
-    else ag__conv_gemm_nn_f64(M, N, K, A, lda, B, ldb, C, ldc, acc);
+    if (f32) ag__gemm_f32(M, N, K, 1.0f, A, lda, 1, B, ldb, 1, acc ? 1.0f : 0.0f, C, ldc, 1);
+    else ag__gemm_f64(M, N, K, 1.0, A, lda, 1, B, ldb, 1, acc ? 1.0 : 0.0, C, ldc, 1);
 }
+/* C[M,N] (+)= A[M,K] * B[N,K]^T, rows contiguous. */
 static void gemm_nt(bool f32, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
                     const void *B, int64_t ldb, void *C, int64_t ldc, bool acc) {
-    if (f32) ag__conv_gemm_nt_f32(M, N, K, A, lda, B, ldb, C, ldc, acc);
-    else ag__conv_gemm_nt_f64(M, N, K, A, lda, B, ldb, C, ldc, acc);
+    if (f32) ag__gemm_f32(M, N, K, 1.0f, A, lda, 1, B, 1, ldb, acc ? 1.0f : 0.0f, C, ldc, 1);
+    else ag__gemm_f64(M, N, K, 1.0, A, lda, 1, B, 1, ldb, acc ? 1.0 : 0.0, C, ldc, 1);
 }
 
 /* ------------------------------------------------------------------ helpers */
