@@ -304,10 +304,10 @@ static int conv2d_shape(struct ag_meta *m, ag_tensor *const *in, int n, const vo
         return ag__last_error_code();
     if (check_geometry(x, w->shape[0], w->shape[1], w->shape[2], w->shape[3], AG_SHAPE(w), a, fn))
         return ag__last_error_code();
-    if (n == 3 && (same_dtype(x, in[2], fn) || in[2]->ndim != 1 || in[2]->shape[0] != w->shape[0]))
-        return ag__last_error_code() ? ag__last_error_code()
-               : ag__error(AG_ERR_SHAPE, fn, "bias %s must be [%lld] for weight %s",
-                           AG_SHAPE(in[2]), (long long)w->shape[0], AG_SHAPE(w));
+    if (n == 3 && same_dtype(x, in[2], fn)) return AG_ERR_DTYPE;
+    if (n == 3 && (in[2]->ndim != 1 || in[2]->shape[0] != w->shape[0]))
+        return ag__error(AG_ERR_SHAPE, fn, "bias %s must be [%lld] for weight %s",
+                         AG_SHAPE(in[2]), (long long)w->shape[0], AG_SHAPE(w));
     struct geom g;
     geom_init(&g, x->shape, w->shape, a);
     *m = (struct ag_meta){x->dtype, 4, {g.N, g.O, g.OH, g.OW}};
