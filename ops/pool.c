@@ -119,6 +119,26 @@ static int pool_backward_shape(struct ag_meta *m, ag_tensor *const *in, int n, c
     /* Without padding every window is whole: branch-free selects, 64 windows at a time. */ \
     static void name##_nopad(const struct pgeom *g, const T *x, const T *src, T *dst,    \
                              bool scatter) {                                             \
+        if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2) { /* the common 2x2 */ \
+            for (int64_t oh = 0; oh < g->OH; oh++) {                                     \
+                const T *r = x + 2 * oh * g->W;                                          \
+                for (int64_t ow = 0; ow < g->OW; ow++) {                                 \
+                    int64_t k[4] = {2 * ow, 2 * ow + 1, g->W + 2 * ow, g->W + 2 * ow + 1}; \
+                    int64_t bk = k[0];                                                   \
+                    T bv = r[bk];                                                        \
+                    for (int q = 1; q < 4; q++) {                                        \
+                        T v = r[k[q]];                                                   \
+                        bool c = (v > bv) | ((v != v) & (bv == bv));                     \
+                        bk = c ? k[q] : bk;                                              \
+                        bv = c ? v : bv;                                                 \
+                    }                                                                    \
+                    int64_t o = oh * g->OW + ow, i = 2 * oh * g->W + bk;                 \
+                    if (scatter) dst[i] += src[o];                                       \
+                    else dst[o] = src[i];                                                \
+                }                                                                        \
+            }                                                                            \
+            return;                                                                      \
+        }                                                                                \
         T bv[64];                                                                        \
         int64_t bi[64];                                                                  \
         for (int64_t oh = 0; oh < g->OH; oh++)                                           \
