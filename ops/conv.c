@@ -1,0 +1,572 @@
+/* Convolution: conv2d (conv1d is conv2d on [N,C,1,L]) as im2col + GEMM per image, and
+ * its two gradients as ops of their own, so every backward rule is written with ops and
+ * convolution is differentiable any number of times:
+ *   conv2d(x, w[, b])          y  = x (*) w + b                           (N, O, OH, OW)
+ *   conv2d_input_grad(g, w)    dx = transposed convolution of g by w       (N, C, H, W)
+ *   conv2d_weight_grad(x, g)   dw = correlation of x with g                (O, C/G, KH, KW)
+ * The three are closed under differentiation: with <H, dx> as the loss, d/dg = conv2d(H, w)
+ * and d/dw = weight_grad(H, g); with <K, dw>, d/dx = input_grad(g, K), d/dg = conv2d(x, K).
+ * Threads split images (forward, input grad) or fixed chunks of images summed in order
+ * (weight grad), so results do not depend on the thread count. */
+#include "ops/kernels/gemm.h"
+#include "ops/ops.h"
+
+#include <omp.h>
+
+struct conv_args {
+    int stride[2], pad[2], dil[2], groups;
+    int64_t size[2];   /* input_grad: x's H, W; weight_grad: the kernel's KH, KW */
+};
+
+/* Everything about one convolution's geometry. */
+struct geom {
+    int64_t N, C, H, W, O, KH, KW, OH, OW, G, Cg, Og, kcol, P;
+    int64_t sh, sw, ph, pw, dh, dw;
+};
+
+static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+    return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+}
+
+static void geom_init(struct geom *g, const int64_t *x, const int64_t *w,
+                      const struct conv_args *a) {
+    *g = (struct geom){.N = x[0], .C = x[1], .H = x[2], .W = x[3], .O = w[0], .KH = w[2],
+                       .KW = w[3], .G = a->groups, .sh = a->stride[0], .sw = a->stride[1],
+                       .ph = a->pad[0], .pw = a->pad[1], .dh = a->dil[0], .dw = a->dil[1]};
+    g->Cg = g->C / g->G;
+    g->Og = g->O / g->G;
+    g->OH = out_size(g->H, g->KH, g->sh, g->ph, g->dh);
+    g->OW = out_size(g->W, g->KW, g->sw, g->pw, g->dw);
+    g->kcol = g->Cg * g->KH * g->KW;
+    g->P = g->OH * g->OW;
+}
+
+/* ------------------------------------------------------------------ im2col / col2im
+ * col[(c*KH + kh)*KW + kw][oh*OW + ow] = x[c][oh*sh - ph + kh*dh][ow*sw - pw + kw*dw]
+ * (0 outside), for the Cg channels of one group of one image. col2im adds back. */
+#define DEF_IM2COL(T, im2col_name, col2im_name)                                           \
+    static void im2col_name(const struct geom *g, const T *x, T *col) {                  \
+        for (int64_t c = 0; c < g->Cg; c++)                                               \
+            for (int64_t kh = 0; kh < g->KH; kh++)                                        \
+                for (int64_t kw = 0; kw < g->KW; kw++) {                                  \
+                    T *dst = col + ((c * g->KH + kh) * g->KW + kw) * g->P;                \
+                    int64_t off = kw * g->dw - g->pw;                                     \
+                    for (int64_t oh = 0; oh < g->OH; oh++, dst += g->OW) {                \
+                        int64_t ih = oh * g->sh - g->ph + kh * g->dh;                     \
+                        if (ih < 0 || ih >= g->H) {                                       \
+                            for (int64_t ow = 0; ow < g->OW; ow++) dst[ow] = 0;           \
+                            continue;                                                     \
+                        }                                                                 \
+                        const T *src = x + (c * g->H + ih) * g->W;                        \
+                        for (int64_t ow = 0; ow < g->OW; ow++) {                          \
+                            int64_t iw = ow * g->sw + off;                                \
+                            dst[ow] = iw >= 0 && iw < g->W ? src[iw] : 0;                 \
+                        }                                                                 \
+                    }                                                                     \
+                }                                                                         \
+    }                                                                                     \
+    static void col2im_name(const struct geom *g, const T *col, T *x) {                  \
+        for (int64_t c = 0; c < g->Cg; c++)                                               \
+            for (int64_t kh = 0; kh < g->KH; kh++)                                        \
+                for (int64_t kw = 0; kw < g->KW; kw++) {                                  \
+                    const T *src = col + ((c * g->KH + kh) * g->KW + kw) * g->P;          \
+                    int64_t off = kw * g->dw - g->pw;                                     \
+                    for (int64_t oh = 0; oh < g->OH; oh++, src += g->OW) {                \
+                        int64_t ih = oh * g->sh - g->ph + kh * g->dh;                     \
+                        if (ih < 0 || ih >= g->H) continue;                               \
+                        T *dst = x + (c * g->H + ih) * g->W;                              \
+                        for (int64_t ow = 0; ow < g->OW; ow++) {                          \
+                            int64_t iw = ow * g->sw + off;                                \
+                            if (iw >= 0 && iw < g->W) dst[iw] += src[ow];                 \
+                        }                                                                 \
+                    }                                                                     \
+                }                                                                         \
+    }
+DEF_IM2COL(float, im2col_f32, col2im_f32)
+DEF_IM2COL(double, im2col_f64, col2im_f64)
+
+static void im2col(bool f32, const struct geom *g, const void *x, void *col) {
+    if (f32) im2col_f32(g, x, col);
+    else im2col_f64(g, x, col);
+}
+static void col2im(bool f32, const struct geom *g, const void *col, void *x) {
+    if (f32) col2im_f32(g, col, x);
+    else col2im_f64(g, col, x);
+}
+/* C[M,N] (+)= A[M,K] * B[K,N], rows contiguous (acc false: C not read). */
+static void gemm_nn(bool f32, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
+                    const void *B, int64_t ldb, void *C, int64_t ldc, bool acc) {
+    if (f32) ag__gemm_f32(M, N, K, 1.0f, A, lda, 1, B, ldb, 1, acc ? 1.0f : 0.0f, C, ldc, 1);
+    else ag__gemm_f64(M, N, K, 1.0, A, lda, 1, B, ldb, 1, acc ? 1.0 : 0.0, C, ldc, 1);
+}
+/* C[M,N] (+)= A[M,K] * B[N,K]^T, rows contiguous. */
+static void gemm_nt(bool f32, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
+                    const void *B, int64_t ldb, void *C, int64_t ldc, bool acc) {
+    if (f32) ag__gemm_f32(M, N, K, 1.0f, A, lda, 1, B, 1, ldb, acc ? 1.0f : 0.0f, C, ldc, 1);
+    else ag__gemm_f64(M, N, K, 1.0, A, lda, 1, B, 1, ldb, acc ? 1.0 : 0.0, C, ldc, 1);
+}
+
+/* ------------------------------------------------------------------ helpers */
+/* Contiguous float data of t: t itself, or a copy made without recording. *copy is set
+ * when a heap copy must be freed with release(). */
+static ag_tensor *dense(ag_tensor *t) {
+    if (ag_is_contiguous(t)) return t;
+    bool prev = ag_set_grad_enabled(false);
+    ag_tensor *c = ag_contiguous(t);
+    ag_set_grad_enabled(prev);
+    return c;
+}
+static void release(ag_tensor *c, const ag_tensor *t) {
+    if (c && c != t && !c->arena) ag_tensor_free(c);
+}
+
+/* One scratch buffer per thread, allocated once per call. */
+static void *scratch(int64_t per_thread_elems, size_t es, int *nthreads) {
+    *nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    size_t bytes = (size_t)per_thread_elems * es * (size_t)*nthreads;
+    return ag__alloc_uninit(NULL, bytes ? bytes : 1, "conv");
+}
+
+static bool parallel_ok(int64_t items, int64_t work) {
+    return items > 1 && work >= (1 << 15) && !omp_in_parallel() && omp_get_max_threads() > 1;
+}
+
+#define AT(p, i) ((char *)(p) + (size_t)(i) * es)
+#define CAT(p, i) ((const char *)(p) + (size_t)(i) * es)
+
+/* ------------------------------------------------------------------ the three kernels */
+/* y[n, g] = W_g [Og, kcol] * col(x[n, g]) [kcol, P] (+ b) */
+static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, const ag_tensor *b,
+                    const struct geom *g) {
+    bool f32 = out->dtype == AG_F32;
+    size_t es = ag_dtype_size(out->dtype);
+    int nt;
+    char *buf = scratch(g->kcol * g->P, es, &nt);
+    if (!buf) return AG_ERR_NOMEM;
+    const char *xp = ag__ptr(x), *wp = ag__ptr(w), *bp = b ? ag__ptr(b) : NULL;
+    char *yp = ag__ptr(out);
+    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(g->N, g->O * g->P * g->kcol * g->N))
+    for (int64_t n = 0; n < g->N; n++) {
+        char *col = buf + (size_t)omp_get_thread_num() * (size_t)(g->kcol * g->P) * es;
+        for (int64_t gi = 0; gi < g->G; gi++) {
+            char *y = AT(yp, (n * g->O + gi * g->Og) * g->P);
+            im2col(f32, g, CAT(xp, (n * g->C + gi * g->Cg) * g->H * g->W), col);
+            for (int64_t o = 0; bp && o < g->Og; o++) {
+                double bv = f32 ? ((const float *)(const void *)bp)[gi * g->Og + o]
+                                : ((const double *)(const void *)bp)[gi * g->Og + o];
+                for (int64_t p = 0; p < g->P; p++) {
+                    if (f32) ((float *)(void *)y)[o * g->P + p] = (float)bv;
+                    else ((double *)(void *)y)[o * g->P + p] = bv;
+                }
+            }
+            gemm_nn(f32, g->Og, g->P, g->kcol, CAT(wp, gi * g->Og * g->kcol), g->kcol, col, g->P,
+                    y, g->P, bp != NULL);
+        }
+    }
+    free(buf);
+    return AG_OK;
+}
+
+/* dx[n, g] = col2im(W_g^T [kcol, Og] * gy[n, g] [Og, P]) */
+static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *w,
+                          const struct geom *g) {
+    bool f32 = out->dtype == AG_F32;
+    size_t es = ag_dtype_size(out->dtype);
+    int nt;
+    char *buf = scratch(g->kcol * g->P, es, &nt);
+    char *wt = ag__alloc_uninit(NULL, (size_t)(g->O * g->kcol) * es + 1, "conv");
+    if (!buf || !wt) {
+        free(buf), free(wt);
+        return AG_ERR_NOMEM;
+    }
+    const char *wp = ag__ptr(w), *gp = ag__ptr(gy);
+    for (int64_t gi = 0; gi < g->G; gi++)   /* W_g^T, [kcol, Og] per group */
+        for (int64_t o = 0; o < g->Og; o++)
+            for (int64_t k = 0; k < g->kcol; k++)
+                memcpy(AT(wt, gi * g->Og * g->kcol + k * g->Og + o),
+                       CAT(wp, (gi * g->Og + o) * g->kcol + k), es);
+    char *xp = ag__ptr(out);
+    memset(xp, 0, (size_t)out->numel * es);
+    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(g->N, g->O * g->P * g->kcol * g->N))
+    for (int64_t n = 0; n < g->N; n++) {
+        char *col = buf + (size_t)omp_get_thread_num() * (size_t)(g->kcol * g->P) * es;
+        for (int64_t gi = 0; gi < g->G; gi++) {
+            gemm_nn(f32, g->kcol, g->P, g->Og, CAT(wt, gi * g->Og * g->kcol), g->Og,
+                    CAT(gp, (n * g->O + gi * g->Og) * g->P), g->P, col, g->P, false);
+            col2im(f32, g, col, AT(xp, (n * g->C + gi * g->Cg) * g->H * g->W));
+        }
+    }
+    free(buf), free(wt);
+    return AG_OK;
+}
+
+#define WCHUNK 8   /* images per partial sum of the weight gradient: fixed, not per thread */
+
+/* dw_g [Og, kcol] = sum_n gy[n, g] [Og, P] * col(x[n, g])^T [P, kcol] */
+static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *gy,
+                           const struct geom *g) {
+    bool f32 = out->dtype == AG_F32;
+    size_t es = ag_dtype_size(out->dtype);
+    int64_t chunks = (g->N + WCHUNK - 1) / WCHUNK, wsize = g->O * g->kcol;
+    int nt;
+    char *buf = scratch(g->kcol * g->P, es, &nt);
+    char *part = chunks > 1 ? ag__alloc_uninit(NULL, (size_t)(chunks * wsize) * es, "conv")
+                            : ag__ptr(out);
+    if (!buf || !part) {
+        free(buf);
+        if (chunks > 1) free(part);
+        return AG_ERR_NOMEM;
+    }
+    if (g->N == 0) memset(part, 0, (size_t)wsize * es);
+    const char *xp = ag__ptr(x), *gp = ag__ptr(gy);
+    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(chunks, g->O * g->P * g->kcol * g->N))
+    for (int64_t c = 0; c < chunks; c++) {
+        char *col = buf + (size_t)omp_get_thread_num() * (size_t)(g->kcol * g->P) * es;
+        char *dw = AT(part, c * wsize);
+        int64_t end = (c + 1) * WCHUNK < g->N ? (c + 1) * WCHUNK : g->N;
+        for (int64_t n = c * WCHUNK; n < end; n++)
+            for (int64_t gi = 0; gi < g->G; gi++) {
+                im2col(f32, g, CAT(xp, (n * g->C + gi * g->Cg) * g->H * g->W), col);
+                gemm_nt(f32, g->Og, g->kcol, g->P, CAT(gp, (n * g->O + gi * g->Og) * g->P), g->P,
+                        col, g->P, AT(dw, gi * g->Og * g->kcol), g->kcol, n > c * WCHUNK);
+            }
+    }
+    if (chunks > 1) {   /* partial sums added in chunk order */
+        for (int64_t i = 0; i < wsize; i++) {
+            if (f32) {
+                const float *p = (const float *)(const void *)part;
+                float s = p[i];
+                for (int64_t c = 1; c < chunks; c++) s += p[c * wsize + i];
+                ((float *)ag__ptr(out))[i] = s;
+            } else {
+                const double *p = (const double *)(const void *)part;
+                double s = p[i];
+                for (int64_t c = 1; c < chunks; c++) s += p[c * wsize + i];
+                ((double *)ag__ptr(out))[i] = s;
+            }
+        }
+        free(part);
+    }
+    free(buf);
+    return AG_OK;
+}
+#undef AT
+#undef CAT
+
+/* ------------------------------------------------------------------ shape rules */
+static int check_float4(const ag_tensor *t, const char *what, const char *fn) {
+    if (!ag__is_float(t->dtype))
+        return ag__error(AG_ERR_DTYPE, fn, "%s must be float32 or float64, got %s %s", what,
+                         ag_dtype_name(t->dtype), AG_SHAPE(t));
+    if (t->ndim != 4)
+        return ag__error(AG_ERR_SHAPE, fn, "%s must be 4-D, got %s", what, AG_SHAPE(t));
+    return AG_OK;
+}
+
+static int same_dtype(const ag_tensor *a, const ag_tensor *b, const char *fn) {
+    if (a->dtype == b->dtype) return AG_OK;
+    return ag__error(AG_ERR_DTYPE, fn, "dtypes %s %s and %s %s differ (use ag_cast)",
+                     ag_dtype_name(a->dtype), AG_SHAPE(a), ag_dtype_name(b->dtype), AG_SHAPE(b));
+}
+
+/* Checks x [N,C,H,W] against a kernel of O outputs, C/G inputs and size KH x KW. */
+static int check_geometry(const ag_tensor *x, int64_t O, int64_t Cw, int64_t KH, int64_t KW,
+                          const char *wshape, const struct conv_args *a, const char *fn) {
+    int64_t C = x->shape[1];
+    if (a->groups < 1 || C % a->groups || O % a->groups)
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "groups %d must divide the %lld input channels of x %s and the %lld "
+                         "output channels of weight %s", a->groups, (long long)C, AG_SHAPE(x),
+                         (long long)O, wshape);
+    if (Cw * a->groups != C)
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "weight %s expects %lld input channels (groups %d), x %s has %lld",
+                         wshape, (long long)(Cw * a->groups), a->groups, AG_SHAPE(x),
+                         (long long)C);
+    for (int d = 0; d < 2; d++) {
+        int64_t k = d ? KW : KH, extent = a->dil[d] * (k - 1) + 1;
+        if (k < 1 || x->shape[2 + d] + 2 * a->pad[d] < extent)
+            return ag__error(AG_ERR_SHAPE, fn,
+                             "kernel %lldx%lld (dilation %dx%d) is larger than the padded input "
+                             "%lldx%lld of x %s", (long long)KH, (long long)KW, a->dil[0],
+                             a->dil[1], (long long)(x->shape[2] + 2 * a->pad[0]),
+                             (long long)(x->shape[3] + 2 * a->pad[1]), AG_SHAPE(x));
+    }
+    return AG_OK;
+}
+
+static int conv2d_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                        const char *fn) {
+    const struct conv_args *a = args;
+    const ag_tensor *x = in[0], *w = in[1];
+    if (n < 2 || n > 3) return ag__error(AG_ERR_ARG, fn, "takes x, weight and optional bias");
+    if (check_float4(x, "x", fn) || check_float4(w, "weight", fn) || same_dtype(x, w, fn))
+        return ag__last_error_code();
+    if (check_geometry(x, w->shape[0], w->shape[1], w->shape[2], w->shape[3], AG_SHAPE(w), a, fn))
+        return ag__last_error_code();
+    if (n == 3 && same_dtype(x, in[2], fn)) return AG_ERR_DTYPE;
+    if (n == 3 && (in[2]->ndim != 1 || in[2]->shape[0] != w->shape[0]))
+        return ag__error(AG_ERR_SHAPE, fn, "bias %s must be [%lld] for weight %s",
+                         AG_SHAPE(in[2]), (long long)w->shape[0], AG_SHAPE(w));
+    struct geom g;
+    geom_init(&g, x->shape, w->shape, a);
+    *m = (struct ag_meta){x->dtype, 4, {g.N, g.O, g.OH, g.OW}};
+    return AG_OK;
+}
+
+/* g [N,O,OH,OW] must be what conv2d makes from x [N,C,H,W] with w [O,C/G,KH,KW]. */
+static int check_grad_out(const ag_tensor *gy, const int64_t *xs, const int64_t *ws,
+                          const struct conv_args *a, const char *fn) {
+    struct geom g;
+    geom_init(&g, xs, ws, a);
+    if (gy->shape[0] != g.N || gy->shape[1] != g.O || gy->shape[2] != g.OH || gy->shape[3] != g.OW)
+        return ag__error(AG_ERR_SHAPE, fn, "grad_output %s does not match the output %s of "
+                         "input %s and weight %s", AG_SHAPE(gy),
+                         ag__shape_str(4, (int64_t[]){g.N, g.O, g.OH, g.OW}),
+                         ag__shape_str(4, xs), ag__shape_str(4, ws));
+    return AG_OK;
+}
+
+static int input_grad_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                            const char *fn) {
+    (void)n;
+    const struct conv_args *a = args;
+    const ag_tensor *gy = in[0], *w = in[1];
+    if (check_float4(gy, "grad_output", fn) || check_float4(w, "weight", fn) || same_dtype(gy, w, fn))
+        return ag__last_error_code();
+    int64_t xs[4] = {gy->shape[0], w->shape[1] * a->groups, a->size[0], a->size[1]};
+    ag_tensor xm = {.ndim = 4};
+    memcpy(xm.shape, xs, sizeof xs);
+    if (check_geometry(&xm, w->shape[0], w->shape[1], w->shape[2], w->shape[3], AG_SHAPE(w), a, fn) ||
+        check_grad_out(gy, xs, w->shape, a, fn))
+        return ag__last_error_code();
+    *m = (struct ag_meta){gy->dtype, 4, {xs[0], xs[1], xs[2], xs[3]}};
+    return AG_OK;
+}
+
+static int weight_grad_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                             const char *fn) {
+    (void)n;
+    const struct conv_args *a = args;
+    const ag_tensor *x = in[0], *gy = in[1];
+    if (check_float4(x, "x", fn) || check_float4(gy, "grad_output", fn) || same_dtype(x, gy, fn))
+        return ag__last_error_code();
+    int64_t ws[4] = {gy->shape[1], a->groups > 0 ? x->shape[1] / a->groups : 0, a->size[0],
+                     a->size[1]};
+    if (check_geometry(x, ws[0], ws[1], ws[2], ws[3], ag__shape_str(4, ws), a, fn) ||
+        check_grad_out(gy, x->shape, ws, a, fn))
+        return ag__last_error_code();
+    *m = (struct ag_meta){x->dtype, 4, {ws[0], ws[1], ws[2], ws[3]}};
+    return AG_OK;
+}
+
+/* ------------------------------------------------------------------ forward entry points */
+static int conv2d_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                          ag_tensor **saved) {
+    (void)saved;
+    ag_tensor *x = dense(in[0]), *w = dense(in[1]), *b = n == 3 ? dense(in[2]) : NULL;
+    int rc = AG_ERR_NOMEM;
+    if (x && w && (n < 3 || b)) {
+        struct geom g;
+        geom_init(&g, x->shape, w->shape, args);
+        rc = conv_run(out, x, w, b, &g);
+    }
+    release(x, in[0]), release(w, in[1]);
+    if (n == 3) release(b, in[2]);
+    return rc;
+}
+
+static int input_grad_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                              ag_tensor **saved) {
+    (void)n, (void)saved;
+    ag_tensor *gy = dense(in[0]), *w = dense(in[1]);
+    int rc = AG_ERR_NOMEM;
+    if (gy && w) {
+        struct geom g;
+        geom_init(&g, out->shape, w->shape, args);
+        rc = input_grad_run(out, gy, w, &g);
+    }
+    release(gy, in[0]), release(w, in[1]);
+    return rc;
+}
+
+static int weight_grad_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                               ag_tensor **saved) {
+    (void)n, (void)saved;
+    ag_tensor *x = dense(in[0]), *gy = dense(in[1]);
+    int rc = AG_ERR_NOMEM;
+    if (x && gy) {
+        struct geom g;
+        geom_init(&g, x->shape, out->shape, args);
+        rc = weight_grad_run(out, x, gy, &g);
+    }
+    release(x, in[0]), release(gy, in[1]);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ the ops as functions */
+static ag_tensor *conv_op(ag_tensor *x, ag_tensor *w, ag_tensor *b, struct conv_args a) {
+    return AG_APPLY_ARGS(AG_OP_CONV2D, b ? 3 : 2, ((ag_tensor *const[]){x, w, b}), a);
+}
+static ag_tensor *input_grad_op(ag_tensor *gy, ag_tensor *w, struct conv_args a, int64_t H,
+                                int64_t W) {
+    a.size[0] = H, a.size[1] = W;
+    return AG_APPLY_ARGS(AG_OP_CONV2D_INPUT_GRAD, 2, ((ag_tensor *const[]){gy, w}), a);
+}
+static ag_tensor *weight_grad_op(ag_tensor *x, ag_tensor *gy, struct conv_args a, int64_t KH,
+                                 int64_t KW) {
+    a.size[0] = KH, a.size[1] = KW;
+    return AG_APPLY_ARGS(AG_OP_CONV2D_WEIGHT_GRAD, 2, ((ag_tensor *const[]){x, gy}), a);
+}
+
+/* ------------------------------------------------------------------ backward rules */
+static int conv2d_backward(struct ag_node *node, ag_tensor *gy) {
+    struct conv_args a = *AG_ARGS(node, struct conv_args);
+    ag_tensor *x = node->in[0], *w = node->in[1];
+    int rc = AG_OK;
+    if (ag__needs_grad(node, 0))
+        rc = ag__accumulate(node, 0, input_grad_op(gy, w, a, x->shape[2], x->shape[3]));
+    if (!rc && ag__needs_grad(node, 1))
+        rc = ag__accumulate(node, 1, weight_grad_op(x, gy, a, w->shape[2], w->shape[3]));
+    if (!rc && node->n_in == 3 && ag__needs_grad(node, 2))
+        rc = ag__accumulate(node, 2, ag_reshape(ag_sum_to(gy, 4, (int64_t[]){1, w->shape[0], 1, 1}),
+                                                1, &w->shape[0]));
+    return rc;
+}
+
+static int input_grad_backward(struct ag_node *node, ag_tensor *h) {
+    struct conv_args a = *AG_ARGS(node, struct conv_args);
+    ag_tensor *gy = node->in[0], *w = node->in[1];
+    int rc = AG_OK;
+    if (ag__needs_grad(node, 0)) rc = ag__accumulate(node, 0, conv_op(h, w, NULL, a));
+    if (!rc && ag__needs_grad(node, 1))
+        rc = ag__accumulate(node, 1, weight_grad_op(h, gy, a, w->shape[2], w->shape[3]));
+    return rc;
+}
+
+static int weight_grad_backward(struct ag_node *node, ag_tensor *k) {
+    struct conv_args a = *AG_ARGS(node, struct conv_args);
+    ag_tensor *x = node->in[0], *gy = node->in[1];
+    int rc = AG_OK;
+    if (ag__needs_grad(node, 0))
+        rc = ag__accumulate(node, 0, input_grad_op(gy, k, a, x->shape[2], x->shape[3]));
+    if (!rc && ag__needs_grad(node, 1)) rc = ag__accumulate(node, 1, conv_op(x, k, NULL, a));
+    return rc;
+}
+
+/* ------------------------------------------------------------------ gradcheck inputs
+ * variant 0: groups 2, stride (2,1), padding (1,2), dilation (1,2), bias, contiguous.
+ * variant 1: stride 2 leaving the last input row unused, a non-contiguous x, no bias. */
+static const struct conv_args check_args[2] = {
+    {.stride = {2, 1}, .pad = {1, 2}, .dil = {1, 2}, .groups = 2},
+    {.stride = {2, 2}, .pad = {0, 1}, .dil = {1, 1}, .groups = 1},
+};
+
+static ag_tensor *check_x(ag_dtype dt, int variant, int64_t C) {
+    if (variant == 0) return ag__check_input(dt, 4, (int64_t[]){2, C, 5, 5}, -1, 1);
+    ag_tensor *base = ag__check_input(dt, 4, (int64_t[]){2, C, 6, 5}, -1, 1);
+    bool prev = ag_set_grad_enabled(false);
+    ag_tensor *t = ag_transpose(base, 2, 3);   /* [2,C,5,6], not contiguous */
+    ag_set_grad_enabled(prev);
+    ag_set_requires_grad(t, true);
+    return t;
+}
+
+static int conv2d_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
+    if (size) return 0;
+    struct conv_args *a = args;
+    *a = check_args[variant];
+    in[0] = check_x(dt, variant, 4);
+    in[1] = ag__check_input(dt, 4, (int64_t[]){4, 4 / a->groups, 3, 3}, -1, 1);
+    if (variant == 1) return 2;
+    in[2] = ag__check_input(dt, 1, (int64_t[]){4}, -1, 1);
+    return 3;
+}
+
+/* The grad_output shape conv2d would make for x and w under a. */
+static ag_tensor *check_gy(ag_dtype dt, const int64_t *xs, const int64_t *ws,
+                           const struct conv_args *a) {
+    struct geom g;
+    geom_init(&g, xs, ws, a);
+    return ag__check_input(dt, 4, (int64_t[]){g.N, g.O, g.OH, g.OW}, -1, 1);
+}
+
+static int input_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
+    if (size) return 0;
+    struct conv_args *a = args;
+    *a = check_args[variant];
+    int64_t xs[4] = {2, 4, 5, variant ? 6 : 5}, ws[4] = {4, 4 / a->groups, 3, 3};
+    a->size[0] = xs[2], a->size[1] = xs[3];
+    in[0] = check_gy(dt, xs, ws, a);
+    in[1] = ag__check_input(dt, 4, ws, -1, 1);
+    return 2;
+}
+
+static int weight_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
+    if (size) return 0;
+    struct conv_args *a = args;
+    *a = check_args[variant];
+    a->size[0] = a->size[1] = 3;
+    in[0] = check_x(dt, variant, 4);
+    in[1] = check_gy(dt, in[0]->shape, (int64_t[]){4, 4 / a->groups, 3, 3}, a);
+    return 2;
+}
+
+const struct ag_op_def ag__op_conv2d = {
+    .name = "conv2d", .arity = -1, .shape = conv2d_shape,
+    .forward = conv2d_forward, .backward = conv2d_backward,
+    .check = {.make = conv2d_make},
+};
+const struct ag_op_def ag__op_conv2d_input_grad = {
+    .name = "conv2d_input_grad", .arity = 2, .shape = input_grad_shape,
+    .forward = input_grad_forward, .backward = input_grad_backward,
+    .check = {.make = input_grad_make},
+};
+const struct ag_op_def ag__op_conv2d_weight_grad = {
+    .name = "conv2d_weight_grad", .arity = 2, .shape = weight_grad_shape,
+    .forward = weight_grad_forward, .backward = weight_grad_backward,
+    .check = {.make = weight_grad_make},
+};
+
+/* ------------------------------------------------------------------ public functions */
+/* Fills a from opts (0: stride 1, padding 0, dilation 1, groups 1); non-zero on bad values. */
+static int conv_args_from(struct conv_args *a, ag_conv_opts o, int dims, const char *fn) {
+    *a = (struct conv_args){.groups = o.groups ? o.groups : 1};
+    for (int d = 0; d < 2; d++) {
+        int s = d < dims ? o.stride[d] : 1, p = d < dims ? o.padding[d] : 0;
+        int l = d < dims ? o.dilation[d] : 1;
+        if (s < 0 || p < 0 || l < 0 || a->groups < 0)
+            return ag__error(AG_ERR_ARG, fn, "stride, padding, dilation and groups must be >= 0 "
+                             "(0: default), got stride %d padding %d dilation %d groups %d",
+                             s, p, l, o.groups);
+        a->stride[d] = s ? s : 1, a->pad[d] = p, a->dil[d] = l ? l : 1;
+    }
+    if (dims == 1) {   /* conv1d runs as conv2d over [N,C,1,L]: the pair's index 1 */
+        a->stride[1] = a->stride[0], a->pad[1] = a->pad[0], a->dil[1] = a->dil[0];
+        a->stride[0] = 1, a->pad[0] = 0, a->dil[0] = 1;
+    }
+    return AG_OK;
+}
+
+/* x [N,C,H,W], weight [O,C/groups,kH,kW], bias [O] or NULL -> [N,O,OH,OW] in the current
+ * scope. torch.nn.functional.conv2d's semantics. */
+ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_conv_opts opts) {
+    if (!x || !weight) return NULL;
+    struct conv_args a;
+    if (conv_args_from(&a, opts, 2, "ag_conv2d")) return NULL;
+    return conv_op(x, weight, bias, a);
+}
+
+/* x [N,C,L], weight [O,C/groups,k], bias [O] or NULL -> [N,O,OL]; index 0 of each opts pair. */
+ag_tensor *ag_conv1d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_conv_opts opts) {
+    if (!x || !weight) return NULL;
+    const char *fn = "ag_conv1d";
+    if (x->ndim != 3 || weight->ndim != 3) {
+        ag__error(AG_ERR_SHAPE, fn, "x %s must be [N,C,L] and weight %s [O,C/groups,k]",
+                  AG_SHAPE(x), AG_SHAPE(weight));
+        return NULL;
+    }
+    struct conv_args a;
+    if (conv_args_from(&a, opts, 1, fn)) return NULL;
+    return ag_squeeze(conv_op(ag_unsqueeze(x, 2), ag_unsqueeze(weight, 2), bias, a), 2);
+}
