@@ -30,17 +30,25 @@ static ag_tensor *make_output(const struct ag_op_def *def, const struct ag_meta 
     return out;
 }
 
+static const alignas(16) unsigned char no_args[AG_ARGS_BYTES];
+
+/* The node, its inputs and a copy of args in one block of the output's scope. */
 static struct ag_node *record(const struct ag_op_def *def, ag_tensor *out, ag_tensor *const *in,
                               int n, const void *args, size_t args_size, ag_tensor **saved,
                               const char *fn) {
-    struct ag_node *node = ag__alloc(out->arena, sizeof *node + sizeof(ag_tensor *) * (size_t)n, fn);
+    size_t head = (sizeof(struct ag_node) + sizeof(ag_tensor *) * (size_t)n + 15) & ~(size_t)15;
+    struct ag_node *node = ag__alloc_uninit(out->arena, head + args_size, fn);
     if (!node) return NULL;
+    node->visit = 0;
     node->def = def;
-    node->out = out;
+    node->grad = NULL;
     node->n_in = n;
-    memcpy(node->in, in, sizeof(ag_tensor *) * (size_t)n);
+    node->released = false;
+    node->out = out;
     memcpy(node->saved, saved, sizeof node->saved);
-    if (args_size) memcpy(node->args, args, args_size);
+    node->args = no_args;
+    if (args_size) node->args = memcpy((unsigned char *)node + head, args, args_size);
+    memcpy(node->in, in, sizeof(ag_tensor *) * (size_t)n);
     return node;
 }
 
@@ -106,6 +114,12 @@ int ag__shape_broadcast(struct ag_meta *m, ag_tensor *const *in, int n, const vo
     m->dtype = in[0]->dtype;
     m->ndim = in[0]->ndim;
     memcpy(m->shape, in[0]->shape, sizeof(int64_t) * (size_t)m->ndim);
+    int same = 1;   /* fast path: every input has in[0]'s dtype and shape */
+    for (int i = 1; i < n && same; i++) {
+        same = in[i]->dtype == m->dtype && in[i]->ndim == m->ndim;
+        for (int d = 0; d < m->ndim && same; d++) same = in[i]->shape[d] == m->shape[d];
+    }
+    if (same && ag__is_float(m->dtype)) return AG_OK;
     for (int i = 1; i < n; i++) {
         if (in[i]->dtype != in[0]->dtype)
             return ag__error(AG_ERR_DTYPE, fn, "dtypes %s %s and %s %s differ (use ag_cast)",
