@@ -1,6 +1,8 @@
 /* The op table and ag__apply, the single path every op runs through. */
 #include "ops/ops.h"
 
+#include <math.h>
+
 const struct ag_op_def *const ag__ops[AG_OP_COUNT] = {
 #define OP(ID, name) [AG_OP_##ID] = &ag__op_##name,
 #include "ops/ops.def"
@@ -170,7 +172,10 @@ int ag__check_make(const struct ag_op_def *def, ag_tensor **in, void *args, ag_d
     double lo = c->lo, hi = c->hi;
     if (lo == 0 && hi == 0) lo = -2, hi = 2;
     for (int i = 0; i < def->arity; i++) {
-        if (size > 0) {
+        if (size > 0 && c->args_size) {   /* args are written for the 2-D [3,4] case */
+            int64_t r = (int64_t)sqrt((double)size), shape[2] = {r, size / (r ? r : 1)};
+            in[i] = ag__check_input(dtype, 2, shape, lo, hi);
+        } else if (size > 0) {
             in[i] = ag__check_input(dtype, 1, &size, lo, hi);
         } else if (variant == 1 && i == 0) {    /* a transposed view of [4,3] */
             ag_tensor *base = ag__check_input(dtype, 2, (int64_t[]){4, 3}, lo, hi);

@@ -54,7 +54,8 @@ struct ag_op_check {
      * number of inputs, or 0 when this variant does not apply. variant 0: contiguous;
      * variant 1: transposed / broadcast / strided inputs. size 0: small (gradcheck);
      * size > 0: about that many elements per input (benchmark). NULL: the generic maker
-     * (arity inputs of shape [3,4], or [size] for benchmarks; variant 1 transposes the
+     * (arity inputs of shape [3,4], or [size] for benchmarks, [r, size/r] when
+     * the op has args, as those are written for the 2-D case; variant 1 transposes the
      * first and broadcasts the second as [4]), with args copied from `args`. */
     int (*make)(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size);
     const void *args;     /* generic maker: the op's argument struct */
