@@ -59,7 +59,7 @@ static int bench_one(const struct bench_cfg *cfg, int id, int64_t size, int thre
                      struct bench_rows *out) {
     const struct ag_op_def *def = ag__ops[id];
     struct op_ctx c = {.op = (enum ag_op_id)id};
-    double min_s = cfg->smoke ? 0 : cfg->quick ? 0.01 : 0.1;
+    double min_s = cfg->smoke ? 0 : cfg->quick ? 0.005 : 0.1;
     int reps = cfg->smoke ? 1 : cfg->quick ? 3 : 5;
     int rc = 0;
     ag_manual_seed(1234);
@@ -115,7 +115,7 @@ done:
 
 int bench_optable(const struct bench_cfg *cfg, int threads, struct bench_rows *out) {
     static const int64_t full[] = {1 << 10, 1 << 14, 1 << 18, 1 << 20, 1 << 24};
-    static const int64_t quick[] = {1 << 12, 1 << 18};
+    static const int64_t quick[] = {1 << 12, 1 << 16};
     static const int64_t smoke[] = {256};
     const int64_t *sizes = cfg->smoke ? smoke : cfg->quick ? quick : full;
     int n_sizes = cfg->smoke ? 1 : cfg->quick ? 2 : 5, rc = 0;

@@ -47,7 +47,7 @@ def bench(fn, min_reps, min_seconds):
 def main():
     threads = setup_threads(sys.argv[1])
     quick = len(sys.argv) > 3 and sys.argv[3] == "1"
-    reps, secs = (3, 0.01) if quick else (5, 0.1)
+    reps, secs = (3, 0.005) if quick else (5, 0.1)
     for line in open(sys.argv[2]):
         op, d, shapes, lo, hi = line.strip().split(",")
         if op not in OPS:
