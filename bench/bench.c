@@ -323,6 +323,7 @@ static void e2e(void) {
 }
 
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* progress shows up when piped to a log */
     peer_env(argv);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) cfg.quick = true;
@@ -346,6 +347,11 @@ int main(int argc, char **argv) {
                 "cache can exceed 100%% of the DRAM copy bandwidth. The machine may be shared: "
                 "compare ratios from one run, not absolute numbers across runs.\n\n",
             cfg.quick ? " (quick mode: a smoke test, not a measurement)" : "", cfg.quick ? " QUICK=1" : "");
+    double load[3] = {0};
+    getloadavg(load, 3);
+    fprintf(md, "Load average at start: %.2f (%d cores); above the core count, timings are "
+                "inflated and only same-run ratios mean much.\n\n", load[0],
+            (int)sysconf(_SC_NPROCESSORS_ONLN));
     machine();   /* always: the op table's fractions need it */
     if (want("ops")) ops();
     if (want("gemm")) gemm();

@@ -26,7 +26,8 @@ OPS = {  # our op name -> torch function of the input list
     "silu": F.silu, "gelu": F.gelu, "softplus": F.softplus, "elu": F.elu,
     "log1p": torch.log1p, "expm1": torch.expm1, "maximum": torch.maximum,
     "minimum": torch.minimum, "sum": torch.sum, "mean": torch.mean, "max": torch.max,
-    "contiguous": lambda a: a.contiguous(), "clone": torch.clone,
+    "contiguous": torch.clone,   # our op-table contiguous always copies: compare a copy
+    "clone": torch.clone,
     "softmax": lambda a: torch.softmax(a, -1), "log_softmax": lambda a: F.log_softmax(a, -1),
     "matmul": torch.matmul, "hardsigmoid": F.hardsigmoid, "hardtanh": F.hardtanh,
 }
