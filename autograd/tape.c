@@ -107,7 +107,9 @@ static int leaf_accumulate(ag_tensor *t, ag_tensor *g) {
 static int accumulate_tensor(ag_tensor *t, ag_tensor *g) {
     if (!t->requires_grad) return AG_OK;
     if (!g) return ag__last_error_code() ? ag__last_error_code() : AG_ERR_STATE;
-    if (g->ndim != t->ndim || memcmp(g->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim))
+    bool same = g->ndim == t->ndim;
+    for (int d = 0; d < t->ndim && same; d++) same = g->shape[d] == t->shape[d];
+    if (!same)
         g = ag_sum_to(g, t->ndim, t->shape);
     if (g && g->dtype != t->dtype) g = ag_cast(g, t->dtype);
     if (!g) return ag__last_error_code();
@@ -152,8 +154,21 @@ static struct ag_node *unvisited_child(struct frame *f, uint64_t gen) {
     return NULL;
 }
 
-/* Post-order DFS from the roots' nodes: inputs' nodes before the nodes that use them. */
-static int topo_order(int n, ag_tensor *const *roots, struct order *out) {
+/* Marks x seen by this walk and clears its gradient; fails on a released graph. */
+static int enter(struct ag_node *x, uint64_t gen, const char *fn) {
+    x->visit = gen;
+    x->grad = NULL;
+    if (x->released)
+        return ag__error(AG_ERR_STATE, fn,
+                         "the graph through %s %s was freed by an earlier backward; "
+                         "pass retain_graph to go backward twice",
+                         x->def->name, AG_SHAPE(x->out));
+    return AG_OK;
+}
+
+/* Post-order DFS from the roots' nodes: inputs' nodes before the nodes that use them.
+ * One pass over the graph: it also clears the gradients and checks for released nodes. */
+static int topo_order(int n, ag_tensor *const *roots, struct order *out, const char *fn) {
     uint64_t gen = atomic_fetch_add(&walk_generation, 1) + 1;
     struct frame *stack = NULL;
     size_t depth = 0, cap = 0;
@@ -161,7 +176,7 @@ static int topo_order(int n, ag_tensor *const *roots, struct order *out) {
     for (int r = 0; r < n && rc == AG_OK; r++) {
         struct ag_node *root = roots[r]->node;
         if (!root || root->visit == gen) continue;
-        root->visit = gen;
+        if ((rc = enter(root, gen, fn))) break;
         if ((rc = grow((void **)&stack, &cap, 1, sizeof *stack))) break;
         stack[depth++] = (struct frame){root, 0};
         while (depth && rc == AG_OK) {
@@ -171,13 +186,13 @@ static int topo_order(int n, ag_tensor *const *roots, struct order *out) {
                 out->v[out->n++] = stack[--depth].node;
                 continue;
             }
-            child->visit = gen;
+            if ((rc = enter(child, gen, fn))) break;
             if ((rc = grow((void **)&stack, &cap, depth + 1, sizeof *stack))) break;
             stack[depth++] = (struct frame){child, 0};
         }
     }
     free(stack);
-    if (rc) ag__error(rc, "ag_backward", "out of memory ordering the graph");
+    if (rc == AG_ERR_NOMEM) ag__error(rc, fn, "out of memory ordering the graph");
     return rc;
 }
 
@@ -206,15 +221,7 @@ static int walk(int n, ag_tensor *const *roots, ag_tensor *const *seeds, bool re
         if (rc) return rc;
     }
     struct order order = {0};
-    int rc = topo_order(n, roots, &order);
-    for (size_t i = 0; i < order.n && rc == AG_OK; i++) {
-        if (order.v[i]->released)
-            rc = ag__error(AG_ERR_STATE, fn,
-                           "the graph through %s %s was freed by an earlier backward; "
-                           "pass retain_graph to go backward twice",
-                           order.v[i]->def->name, AG_SHAPE(order.v[i]->out));
-        order.v[i]->grad = NULL;
-    }
+    int rc = topo_order(n, roots, &order, fn);
     bool prev_mode = ag_set_grad_enabled(create);
     struct walk *prev_walk = current_walk;
     current_walk = w;

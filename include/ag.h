@@ -266,6 +266,17 @@ void      ag_optim_free(ag_optim *o);
 void ag_set_num_threads(int n);   /* results are bitwise the same for any n */
 int  ag_get_num_threads(void);
 double ag_now(void);              /* monotonic seconds */
+/* Times fn(ctx) and returns the median seconds per call (-1 when fn is NULL). After one
+ * warm-up call, calls are grouped into samples of about 0.2 ms each (so the clock's
+ * resolution does not matter for fast fns); samples are taken until there are at least
+ * min_reps (1..4096) of them and min_seconds have passed. Each sample runs inside a scope
+ * of its own: tensors fn makes in the current scope are freed after each sample. The
+ * thread count is the caller's (ag_set_num_threads). Example: time one op forward
+ *     static void f(void *x) { ag_exp(x); }
+ *     double s = ag_bench_time(f, x, 5, 0.1);     // x: a float32 tensor of n elements
+ *     printf("%.2f G elem/s\n", ag_numel(x) / s * 1e-9);                                */
+typedef void (*ag_bench_fn)(void *ctx);
+double ag_bench_time(ag_bench_fn fn, void *ctx, int min_reps, double min_seconds);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,8 @@
 /* The op table and ag__apply, the single path every op runs through. */
 #include "ops/ops.h"
 
+#include <math.h>
+
 const struct ag_op_def *const ag__ops[AG_OP_COUNT] = {
 #define OP(ID, name) [AG_OP_##ID] = &ag__op_##name,
 #include "ops/ops.def"
@@ -30,17 +32,25 @@ static ag_tensor *make_output(const struct ag_op_def *def, const struct ag_meta 
     return out;
 }
 
+static const alignas(16) unsigned char no_args[AG_ARGS_BYTES];
+
+/* The node, its inputs and a copy of args in one block of the output's scope. */
 static struct ag_node *record(const struct ag_op_def *def, ag_tensor *out, ag_tensor *const *in,
                               int n, const void *args, size_t args_size, ag_tensor **saved,
                               const char *fn) {
-    struct ag_node *node = ag__alloc(out->arena, sizeof *node + sizeof(ag_tensor *) * (size_t)n, fn);
+    size_t head = (sizeof(struct ag_node) + sizeof(ag_tensor *) * (size_t)n + 15) & ~(size_t)15;
+    struct ag_node *node = ag__alloc_uninit(out->arena, head + args_size, fn);
     if (!node) return NULL;
+    node->visit = 0;
     node->def = def;
-    node->out = out;
+    node->grad = NULL;
     node->n_in = n;
-    memcpy(node->in, in, sizeof(ag_tensor *) * (size_t)n);
+    node->released = false;
+    node->out = out;
     memcpy(node->saved, saved, sizeof node->saved);
-    if (args_size) memcpy(node->args, args, args_size);
+    node->args = no_args;
+    if (args_size) node->args = memcpy((unsigned char *)node + head, args, args_size);
+    memcpy(node->in, in, sizeof(ag_tensor *) * (size_t)n);
     return node;
 }
 
@@ -106,6 +116,12 @@ int ag__shape_broadcast(struct ag_meta *m, ag_tensor *const *in, int n, const vo
     m->dtype = in[0]->dtype;
     m->ndim = in[0]->ndim;
     memcpy(m->shape, in[0]->shape, sizeof(int64_t) * (size_t)m->ndim);
+    int same = 1;   /* fast path: every input has in[0]'s dtype and shape */
+    for (int i = 1; i < n && same; i++) {
+        same = in[i]->dtype == m->dtype && in[i]->ndim == m->ndim;
+        for (int d = 0; d < m->ndim && same; d++) same = in[i]->shape[d] == m->shape[d];
+    }
+    if (same && ag__is_float(m->dtype)) return AG_OK;
     for (int i = 1; i < n; i++) {
         if (in[i]->dtype != in[0]->dtype)
             return ag__error(AG_ERR_DTYPE, fn, "dtypes %s %s and %s %s differ (use ag_cast)",
@@ -156,7 +172,10 @@ int ag__check_make(const struct ag_op_def *def, ag_tensor **in, void *args, ag_d
     double lo = c->lo, hi = c->hi;
     if (lo == 0 && hi == 0) lo = -2, hi = 2;
     for (int i = 0; i < def->arity; i++) {
-        if (size > 0) {
+        if (size > 0 && c->args_size) {   /* args are written for the 2-D [3,4] case */
+            int64_t r = (int64_t)sqrt((double)size), shape[2] = {r, size / (r ? r : 1)};
+            in[i] = ag__check_input(dtype, 2, shape, lo, hi);
+        } else if (size > 0) {
             in[i] = ag__check_input(dtype, 1, &size, lo, hi);
         } else if (variant == 1 && i == 0) {    /* a transposed view of [4,3] */
             ag_tensor *base = ag__check_input(dtype, 2, (int64_t[]){4, 3}, lo, hi);

@@ -69,7 +69,11 @@ static void run(const struct plan *p, any_row row, ag_tensor *out, const void *a
     bool par = total >= PAR_MIN && !omp_in_parallel() && omp_get_max_threads() > 1;
     if (p->flat) {
         int64_t one[3] = {1, 1, 1}, chunks = (total + CHUNK - 1) / CHUNK;
-        #pragma omp parallel for schedule(static) if (par)
+        if (!par) {   /* entering an OpenMP region costs a malloc and futexes even if(0) */
+            call_row(p, row, z, p->base, one, total, args);
+            return;
+        }
+        #pragma omp parallel for schedule(static)
         for (int64_t c = 0; c < chunks; c++) {
             int64_t lo = c * CHUNK, n = total - lo < CHUNK ? total - lo : CHUNK;
             const char *x[3];
@@ -79,11 +83,22 @@ static void run(const struct plan *p, any_row row, ag_tensor *out, const void *a
         return;
     }
     int64_t rows = total / p->shape[p->ndim - 1];
-    #pragma omp parallel for schedule(static) if (par && rows > 1)
+    if (!par || rows == 1) {
+        run_rows(p, row, z, 0, rows, args);
+        return;
+    }
+    #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; r++) run_rows(p, row, z, r, r + 1, args);
 }
 
+/* One output element: every input has one element too, so no plan is needed. */
+#define ONE(t) ((const char *)ag__ptr(t))
+
 void ag__map1(ag_tensor *out, const ag_tensor *a, ag_row1_fn row, const void *args) {
+    if (out->numel == 1) {
+        row(ag__ptr(out), ONE(a), 1, 1, args);
+        return;
+    }
     struct plan p;
     plan_init(&p, out, 1, (const ag_tensor *const[]){a});
     run(&p, (any_row)row, out, args);
@@ -91,6 +106,10 @@ void ag__map1(ag_tensor *out, const ag_tensor *a, ag_row1_fn row, const void *ar
 
 void ag__map2(ag_tensor *out, const ag_tensor *a, const ag_tensor *b, ag_row2_fn row,
               const void *args) {
+    if (out->numel == 1) {
+        row(ag__ptr(out), ONE(a), 1, ONE(b), 1, 1, args);
+        return;
+    }
     struct plan p;
     plan_init(&p, out, 2, (const ag_tensor *const[]){a, b});
     run(&p, (any_row)row, out, args);
@@ -98,6 +117,10 @@ void ag__map2(ag_tensor *out, const ag_tensor *a, const ag_tensor *b, ag_row2_fn
 
 void ag__map3(ag_tensor *out, const ag_tensor *a, const ag_tensor *b, const ag_tensor *c,
               ag_row3_fn row, const void *args) {
+    if (out->numel == 1) {
+        row(ag__ptr(out), ONE(a), 1, ONE(b), 1, ONE(c), 1, 1, args);
+        return;
+    }
     struct plan p;
     plan_init(&p, out, 3, (const ag_tensor *const[]){a, b, c});
     run(&p, (any_row)row, out, args);

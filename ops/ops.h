@@ -32,15 +32,16 @@ struct ag_meta {
 };
 
 /* One recorded application of an op (a tape entry). Lives in the output's scope. */
-struct ag_node {
+struct ag_node {                       /* what the backward walk reads comes first */
+    uint64_t visit;                    /* walk generation marks */
     const struct ag_op_def *def;
+    ag_tensor *grad;                   /* gradient of out, summed during a backward walk */
+    int n_in;
+    bool released;                     /* backward ran without retain_graph */
     ag_tensor *out;                    /* the tensor this node made */
     ag_tensor *saved[AG_MAX_SAVED];    /* extra tensors forward kept for backward */
-    ag_tensor *grad;                   /* gradient of out, summed during a backward walk */
-    uint64_t visit;                    /* walk generation marks */
-    bool released;                     /* backward ran without retain_graph */
-    alignas(16) unsigned char args[AG_ARGS_BYTES];  /* the op's typed argument struct */
-    int n_in;
+    const void *args;                  /* the op's typed argument struct (stored after in[],
+                                        * AG_ARGS_BYTES of zeros when the op has none) */
     ag_tensor *in[];                   /* inputs, as given */
 };
 /* The node's arguments as the op's own struct type. */
@@ -53,7 +54,8 @@ struct ag_op_check {
      * number of inputs, or 0 when this variant does not apply. variant 0: contiguous;
      * variant 1: transposed / broadcast / strided inputs. size 0: small (gradcheck);
      * size > 0: about that many elements per input (benchmark). NULL: the generic maker
-     * (arity inputs of shape [3,4], or [size] for benchmarks; variant 1 transposes the
+     * (arity inputs of shape [3,4], or [size] for benchmarks, [r, size/r] when
+     * the op has args, as those are written for the 2-D case; variant 1 transposes the
      * first and broadcasts the second as [4]), with args copied from `args`. */
     int (*make)(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size);
     const void *args;     /* generic maker: the op's argument struct */

@@ -58,7 +58,13 @@ static int expand_backward(struct ag_node *node, ag_tensor *g) {
 }
 
 static int expand_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
-    if (variant || size) return 0;
+    if (variant) return 0;
+    if (size > 0) {   /* benchmark: [1, size/4] -> [4, size/4] */
+        int64_t c = size / 4 > 0 ? size / 4 : 1;
+        *(struct shape_args *)args = (struct shape_args){2, {4, c}};
+        in[0] = ag__check_input(dtype, 2, (int64_t[]){1, c}, -2, 2);
+        return 1;
+    }
     *(struct shape_args *)args = (struct shape_args){3, {2, 3, 4}};
     in[0] = ag__check_input(dtype, 2, (int64_t[]){1, 4}, -2, 2);
     return 1;
@@ -129,7 +135,13 @@ static int reshape_backward(struct ag_node *node, ag_tensor *g) {
 }
 
 static int reshape_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
-    if (size) return 0;
+    if (size > 0) {   /* benchmark: [size/4, 4] -> [4, size/4] (a view) */
+        if (variant) return 0;
+        int64_t r = size / 4 > 0 ? size / 4 : 1;
+        *(struct shape_args *)args = (struct shape_args){2, {4, r}};
+        in[0] = ag__check_input(dtype, 2, (int64_t[]){r, 4}, -2, 2);
+        return 1;
+    }
     *(struct shape_args *)args = (struct shape_args){3, {2, 3, 2}};
     in[0] = ag__check_input(dtype, 2, (int64_t[]){3, 4}, -2, 2);
     if (variant == 1) {   /* a transposed input: reshape must copy */

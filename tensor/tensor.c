@@ -43,36 +43,34 @@ int ag__norm_dim(int dim, int ndim, const char *fn) {
     return dim < 0 ? dim + n : dim;
 }
 
-static ag_tensor *tensor_struct(struct ag_arena *arena, ag_dtype dtype, int ndim,
-                                const int64_t *shape, const char *fn) {
-    ag_tensor *t = ag__alloc(arena, sizeof *t, fn);
-    if (!t) return NULL;
-    t->dtype = dtype;
-    t->ndim = ndim;
-    t->numel = 1;
+/* Fills a tensor struct: contiguous geometry is left to the caller. */
+static void tensor_init(ag_tensor *t, struct ag_arena *arena, ag_dtype dtype, int ndim,
+                        const int64_t *shape) {
+    *t = (ag_tensor){.dtype = dtype, .ndim = ndim, .numel = 1, .arena = arena};
     for (int i = 0; i < ndim; i++) {
         t->shape[i] = shape[i];
         t->numel *= shape[i];
     }
-    t->arena = arena;
+}
+
+static ag_tensor *tensor_struct(struct ag_arena *arena, ag_dtype dtype, int ndim,
+                                const int64_t *shape, const char *fn) {
+    ag_tensor *t = ag__alloc_uninit(arena, sizeof *t, fn);
+    if (t) tensor_init(t, arena, dtype, ndim, shape);
     return t;
 }
 
-/* Storage header and data in one block; data starts AG_ALIGN bytes in. */
-static struct ag_storage *storage_new(struct ag_arena *arena, size_t nbytes, bool zero,
-                                      const char *fn) {
-    size_t head = AG_ALIGN;
-    unsigned char *p = zero ? ag__alloc(arena, head + nbytes, fn)
-                            : ag__alloc_uninit(arena, head + nbytes, fn);
-    if (!p) return NULL;
-    struct ag_storage *s = (struct ag_storage *)p;
-    s->data = p + head;
+/* Storage header and data: data starts AG_ALIGN bytes in. */
+static void storage_init(struct ag_storage *s, struct ag_arena *arena, size_t nbytes) {
+    s->data = (unsigned char *)s + AG_ALIGN;
     s->nbytes = nbytes;
     s->refs = 1;
     s->arena = arena;
-    return s;
 }
 
+/* In a scope, tensor struct, storage header and data are one block (one bump of the
+ * arena: this is the per-op hot path); on the heap they stay apart, because the storage
+ * may outlive the struct (views share it). */
 static ag_tensor *new_in(struct ag_arena *arena, ag_dtype dtype, int ndim,
                          const int64_t *shape, bool zero, const char *fn) {
     if ((unsigned)dtype > AG_I64) {
@@ -80,13 +78,29 @@ static ag_tensor *new_in(struct ag_arena *arena, ag_dtype dtype, int ndim,
         return NULL;
     }
     if (ag__check_shape(ndim, shape, fn)) return NULL;
-    ag_tensor *t = tensor_struct(arena, dtype, ndim, shape, fn);
-    if (!t) return NULL;
-    t->storage = storage_new(arena, (size_t)t->numel * ag_dtype_size(dtype), zero, fn);
-    if (!t->storage) {
-        if (!arena) free(t);
-        return NULL;
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) numel *= shape[i];
+    size_t nbytes = (size_t)numel * ag_dtype_size(dtype);
+    size_t head = (sizeof(ag_tensor) + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
+    ag_tensor *t;
+    struct ag_storage *s;
+    if (arena) {
+        unsigned char *p = ag__alloc_uninit(arena, head + AG_ALIGN + nbytes, fn);
+        if (!p) return NULL;
+        t = (ag_tensor *)p;
+        s = (struct ag_storage *)(p + head);
+    } else {
+        t = ag__alloc_uninit(NULL, sizeof *t, fn);
+        s = t ? ag__alloc_uninit(NULL, AG_ALIGN + nbytes, fn) : NULL;
+        if (!s) {
+            free(t);
+            return NULL;
+        }
     }
+    tensor_init(t, arena, dtype, ndim, shape);
+    storage_init(s, arena, nbytes);
+    if (zero) memset(s->data, 0, nbytes);
+    t->storage = s;
     ag__contiguous_strides(ndim, shape, t->strides);
     return t;
 }

@@ -68,19 +68,20 @@ struct ag_storage {
 
 struct ag_node;
 
-struct ag_tensor {
+struct ag_tensor {                  /* hot fields first: the first cache line is what the
+                                     * apply path and the backward walk touch */
     ag_dtype dtype;
     int ndim;
-    int64_t shape[AG_MAX_DIMS];
-    int64_t strides[AG_MAX_DIMS];   /* in elements; 0 on broadcast dims */
-    int64_t offset;                 /* in elements, into storage */
     int64_t numel;
+    int64_t offset;                 /* in elements, into storage */
     struct ag_storage *storage;
-    struct ag_arena *arena;         /* where this struct lives; NULL: heap */
     struct ag_node *node;           /* the op that made it when recorded (grad_fn) */
     ag_tensor *grad;                /* leaves: accumulated gradient, same domain as the tensor */
+    struct ag_arena *arena;         /* where this struct lives; NULL: heap */
     bool requires_grad;
     bool is_param_view;             /* internal views of leaves made by backward */
+    int64_t shape[AG_MAX_DIMS];
+    int64_t strides[AG_MAX_DIMS];   /* in elements; 0 on broadcast dims */
 };
 
 /* Data pointer of element 0 (offset applied). */
