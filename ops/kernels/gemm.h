@@ -72,12 +72,14 @@ typedef struct {
     int mr, nr;
     int64_t kc, mc, nc;
     ag__packb_f32 *pack_b;
+    int a_exact;        /* ukr reads only rows i < m of A: short panels read in place */
 } ag__gemm_cfg_f32;
 typedef struct {
     ag__ukr_f64 *ukr;
     int mr, nr;
     int64_t kc, mc, nc;
     ag__packb_f64 *pack_b;
+    int a_exact;
 } ag__gemm_cfg_f64;
 
 extern const ag__gemm_cfg_f32 ag__gemm_avx512_f32, ag__gemm_avx2_f32;

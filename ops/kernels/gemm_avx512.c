@@ -49,6 +49,35 @@ static void merge_f64(const double *t, int ldt, double beta, double *C, int64_t 
         }
 }
 
+/* The K loop for the first `mr` rows (a constant after inlining, so each row count
+ * gets its own fully unrolled loop): rows past m are neither read nor computed. */
+static inline __attribute__((always_inline)) void
+kloop_f32(const int mr, const int narrow, int64_t K, const float *restrict Ap,
+          int64_t ars, int64_t acs, const float *restrict Bp, __m512 *c0, __m512 *c1)
+{
+    A_ROWS_SETUP();
+    if (narrow) {           /* narrow panel (small N): skip the all-zero half */
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_S) {
+            __m512 b0 = _mm512_load_ps(Bp);
+#pragma GCC unroll 16
+            for (int i = 0; i < mr; i++)
+                c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(A_ROW(i)), b0, c0[i]);
+        }
+    } else {
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_S) {
+            __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
+#pragma GCC unroll 16
+            for (int i = 0; i < mr; i++) {
+                __m512 a = _mm512_set1_ps(A_ROW(i));
+                c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+                c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+            }
+        }
+    }
+}
+
+/* Reads only rows i < m of A (cfg.a_exact): a short last panel of an in-place A needs
+ * no packing, and costs m/MR of a full one. */
 static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
                     int64_t ars, int64_t acs,
                     const float *restrict Bp, float beta, float *C, int64_t rsc,
@@ -58,24 +87,20 @@ static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
 #pragma GCC unroll 16
     for (int i = 0; i < MR_S; i++)
         c0[i] = c1[i] = _mm512_setzero_ps();
-    A_ROWS_SETUP();
-    if (n <= 16) {          /* narrow panel (small N): skip the all-zero half */
-        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_S) {
-            __m512 b0 = _mm512_load_ps(Bp);
-#pragma GCC unroll 16
-            for (int i = 0; i < MR_S; i++)
-                c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(A_ROW(i)), b0, c0[i]);
+    if (csc == 1)           /* C rows arrive while the K loop runs (large C misses) */
+        for (int i = 0; i < m; i++) {
+            _mm_prefetch((const char *)(C + i * rsc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(C + i * rsc + n - 1), _MM_HINT_T0);
         }
-    } else {
-        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_S) {
-            __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
-#pragma GCC unroll 16
-            for (int i = 0; i < MR_S; i++) {
-                __m512 a = _mm512_set1_ps(A_ROW(i));
-                c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
-                c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
-            }
-        }
+    switch (m) {
+#define KL(MV)                                                                         \
+    case MV:                                                                           \
+        if (n <= 16) kloop_f32(MV, 1, K, Ap, ars, acs, Bp, c0, c1);                    \
+        else kloop_f32(MV, 0, K, Ap, ars, acs, Bp, c0, c1);                            \
+        break;
+    KL(1) KL(2) KL(3) KL(4) KL(5) KL(6) KL(7) KL(8) KL(9) KL(10) KL(11) KL(12) KL(13)
+    default: KL(14)
+#undef KL
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     if (csc == 1 && (m < MR_S || n < NR_S)) {  /* row-major partial tile: masks */
@@ -254,5 +279,5 @@ static void pack_b_f32(int64_t kc, int64_t nc, const float *B, int64_t rsb,
 /* Blocking (elements).  KC*NR*4 B bytes of the micro-panel sit in the 48 KiB L1D,
  * MC*KC of packed A in the L2, KC*NC of packed B in the L3. */
 const ag__gemm_cfg_f32 ag__gemm_avx512_f32 = {ukr_f32, MR_S, NR_S, 256, 168, 4096,
-                                             pack_b_f32};
-const ag__gemm_cfg_f64 ag__gemm_avx512_f64 = {ukr_f64, MR_D, NR_D, 256, 112, 2048, NULL};
+                                             pack_b_f32, 1};
+const ag__gemm_cfg_f64 ag__gemm_avx512_f64 = {ukr_f64, MR_D, NR_D, 256, 112, 2048, NULL, 0};

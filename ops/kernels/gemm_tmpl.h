@@ -30,7 +30,7 @@ static void FN(ukr_portable_)(int64_t K, T alpha, const T *restrict Ap, int64_t 
             *c = beta == 0 ? t : beta * *c + t;
         }
 }
-static const CFG FN(cfg_portable_) = {FN(ukr_portable_), PMR, PNR, 256, 128, 2048, NULL};
+static const CFG FN(cfg_portable_) = {FN(ukr_portable_), PMR, PNR, 256, 128, 2048, NULL, 0};
 #undef PMR
 #undef PNR
 
@@ -137,7 +137,9 @@ static void FN(gemm_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t
             for (int64_t ic = m0; ic < m1; ic += g->mc) {
                 int64_t mb = m1 - ic < g->mc ? m1 - ic : g->mc;
                 const T *a = p->A + ic * p->rsa + pc * p->csa;
-                int64_t tail = mb % g->mr;     /* direct: pack only the short last panel */
+                /* direct: pack only the short last panel, unless the kernel reads
+                 * just its m rows in place (a_exact) */
+                int64_t tail = g->a_exact ? 0 : mb % g->mr;
                 if (!direct)
                     FN(pack_a_)(g->mr, mb, kb, a, p->rsa, p->csa, abuf);
                 else if (tail)
@@ -148,10 +150,11 @@ static void FN(gemm_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t
                     for (int64_t ir = 0; ir < mb; ir += g->mr) {
                         int m = mb - ir < g->mr ? (int)(mb - ir) : g->mr;
                         T *c = p->C + (ic + ir) * p->rsc + (jc + jr) * p->csc;
+                        int inplace = direct && (m == g->mr || g->a_exact);
                         const T *ap = !direct ? abuf + ir * kb
-                                    : m < g->mr ? abuf : a + ir * p->rsa;
-                        int64_t ars = direct && m == g->mr ? p->rsa : 1;
-                        int64_t acs = direct && m == g->mr ? p->csa : g->mr;
+                                    : !inplace ? abuf : a + ir * p->rsa;
+                        int64_t ars = inplace ? p->rsa : 1;
+                        int64_t acs = inplace ? p->csa : g->mr;
                         g->ukr(kb, p->alpha, ap, ars, acs, bbuf + jr * kb, beta, c,
                                p->rsc, p->csc, m, n);
                     }
