@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "ops/kernels/gemm.h"
@@ -57,10 +58,13 @@ static const shape shapes[] = {
     {"bwdX3 128x10*10x128 (G B^T)", 128, 128, 10, 0, 1},
 };
 
-static double now(void)
+/* Seconds on a clock: the calling thread's CPU time for single-threaded runs (the
+ * machine is shared, so wall time would count other processes' time slices), wall
+ * time for threaded runs (indicative only on a shared machine). */
+static double now(int cpu)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(cpu ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -95,35 +99,47 @@ static void run_blas(const prob *p)
                 0.0f, p->C, (int)s->N);
 }
 
-/* Median seconds per call of fn over `samples` samples of `inner` calls each. */
-static double time_it(void (*fn)(const prob *), const prob *p, int inner, int samples,
-                      double *best)
+/* Interleaved timing of ours and OpenBLAS: `rounds` rounds, each one sample of
+ * `inner` calls of ours then one of OpenBLAS (single-threaded: thread CPU time,
+ * interleaved call by call so both see the same machine load; threaded: wall time,
+ * with a pause before each side so the other side's idle workers stop spinning).
+ * Fills min and median seconds per call of each side. */
+static void time_pair(const prob *p, int th, int inner, int rounds, double *min_o,
+                      double *med_o, double *min_b, double *med_b)
 {
-    double t[64];
-    /* Let the other library's idle workers stop spinning (OpenBLAS threads busy-wait
-     * ~0.1 s after a call, libgomp's a little) before timing: on 2 cores they would
-     * steal one. */
-    nanosleep(&(struct timespec){0, 300000000}, NULL);
-    for (int i = 0; i < inner; i++) fn(p);   /* warm up caches, threads, buffers */
-    for (int r = 0; r < samples; r++) {
-        double t0 = now();
-        for (int i = 0; i < inner; i++) fn(p);
-        t[r] = (now() - t0) / inner;
+    double to[64], tb[64];
+    int cpu = th == 1;
+    for (int i = 0; i < inner; i++) run_ours(p), run_blas(p);   /* warm up */
+    for (int r = 0; r < rounds; r++) {
+        for (int side = 0; side < 2; side++) {
+            if (!cpu) nanosleep(&(struct timespec){0, 100000000}, NULL);
+            void (*fn)(const prob *) = side ? run_blas : run_ours;
+            if (!cpu) fn(p);
+            double t0 = now(cpu);
+            for (int i = 0; i < inner; i++) fn(p);
+            (side ? tb : to)[r] = (now(cpu) - t0) / inner;
+        }
     }
-    qsort(t, (size_t)samples, sizeof *t, cmp_d);
-    *best = t[0];
-    return t[samples / 2];
+    qsort(to, (size_t)rounds, sizeof *to, cmp_d);
+    qsort(tb, (size_t)rounds, sizeof *tb, cmp_d);
+    *min_o = to[0], *med_o = to[rounds / 2], *min_b = tb[0], *med_b = tb[rounds / 2];
 }
 
 int main(int argc, char **argv)
 {
+    /* Optional: AG_BENCH_THREADS=1|2 runs one thread count, AG_BENCH_SHAPES=substring
+     * keeps the shapes whose name contains it. */
+    const char *ts = getenv("AG_BENCH_THREADS"), *filt = getenv("AG_BENCH_SHAPES");
+    int only_th = ts ? atoi(ts) : 0;
     FILE *csv = argc > 1 ? fopen(argv[1], "w") : NULL;
     if (argc > 1 && !csv) { perror(argv[1]); return 1; }
     if (csv) fprintf(csv, "shape,M,N,K,threads,ours_gflops,openblas_gflops,ratio,ratio_best\n");
-    printf("ours: isa=%s   OpenBLAS core: %s\n%-32s %3s %9s %9s %6s %6s\n", ag__gemm_isa(), openblas_get_corename(), "shape", "thr",
-           "ours GF/s", "oblas GF/s", "ratio", "best");
+    printf("ours: isa=%s   OpenBLAS core: %s   (GFLOP/s: median, best)\n"
+           "%-32s %3s %7s %7s %7s %7s %6s %6s\n", ag__gemm_isa(), openblas_get_corename(),
+           "shape", "thr", "ours", "oblas", "ours_b", "obl_b", "ratio", "r_best");
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         const shape *s = &shapes[i];
+        if (filt && !strstr(s->name, filt)) continue;
         float *A = aligned_alloc(64, (size_t)(s->M * s->K * 4 + 64));
         float *B = aligned_alloc(64, (size_t)(s->K * s->N * 4 + 64));
         float *C = aligned_alloc(64, (size_t)(s->M * s->N * 4 + 64));
@@ -131,21 +147,22 @@ int main(int argc, char **argv)
         for (int64_t j = 0; j < s->K * s->N; j++) B[j] = (float)(j % 13) * 0.1f - 0.6f;
         prob p = {s, A, B, C};
         double flop = 2.0 * (double)s->M * (double)s->N * (double)s->K;
-        int inner = (int)(2e-3 * 5e10 / flop) + 1;       /* ~2 ms at 50 GFLOP/s */
-        int samples = flop > 4e9 ? 5 : 15;
+        int inner = (int)(1e-3 * 1e11 / flop) + 1;       /* ~1 ms at 100 GFLOP/s */
         for (int th = 1; th <= 2; th++) {
+            if (only_th && th != only_th) continue;
             omp_set_num_threads(th);
             openblas_set_num_threads(th);
-            double mo, mb;   /* fastest samples: the machine may be shared */
-            double to = time_it(run_ours, &p, inner, samples, &mo);
-            double tb = time_it(run_blas, &p, inner, samples, &mb);
+            int rounds = th == 1 ? (flop > 4e9 ? 15 : 41) : (flop > 4e9 ? 5 : 9);
+            double mo, to, mb, tb;
+            time_pair(&p, th, inner, rounds, &mo, &to, &mb, &tb);
             double go = flop / to * 1e-9, gb = flop / tb * 1e-9;
-            printf("%-32s %3d %9.1f %9.1f %6.2f %6.2f\n", s->name, th, go, gb, go / gb,
-                   mb / mo);
+            double bo = flop / mo * 1e-9, bb = flop / mb * 1e-9;
+            printf("%-32s %3d %7.1f %7.1f %7.1f %7.1f %6.2f %6.2f\n", s->name, th, go, gb,
+                   bo, bb, go / gb, bo / bb);
             if (csv)
                 fprintf(csv, "\"%s\",%lld,%lld,%lld,%d,%.2f,%.2f,%.3f,%.3f\n", s->name,
                         (long long)s->M, (long long)s->N, (long long)s->K, th, go, gb,
-                        go / gb, mb / mo);
+                        go / gb, bo / bb);
         }
         free(A), free(B), free(C);
     }

@@ -3,6 +3,7 @@
  * reference.  The micro-kernels that need intrinsics live in gemm_avx512.c and
  * gemm_avx2.c, the only files compiled with ISA flags. */
 #include <omp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,58 @@ int ag__gemm_set_isa(const char *name)
     if (isa == ISA_UNSET || !isa_available(isa)) return 1;
     __atomic_store_n(&g_isa, isa, __ATOMIC_RELEASE);
     return 0;
+}
+
+/* ---- Per-thread packing buffers ---------------------------------------------------
+ * Each thread keeps one 64-byte aligned scratch buffer, grown on demand and reused
+ * across calls (malloc/free per call cost as much as a 64^3 product).  Every live
+ * buffer is linked into a global list, so it stays reachable (no leak report at exit);
+ * a thread-exit destructor unlinks and frees a finished thread's buffer. */
+typedef struct scratch {
+    struct scratch *prev, *next;
+    size_t bytes;                      /* usable bytes after the 64-byte header */
+} scratch;
+
+static scratch g_scratch_list = {&g_scratch_list, &g_scratch_list, 0};
+static pthread_mutex_t g_scratch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t g_scratch_key;
+static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
+static _Thread_local scratch *t_scratch;
+
+static void scratch_release(void *p)
+{
+    scratch *s = p;
+    pthread_mutex_lock(&g_scratch_lock);
+    s->prev->next = s->next, s->next->prev = s->prev;
+    pthread_mutex_unlock(&g_scratch_lock);
+    free(s);
+}
+
+static void scratch_key_init(void) { (void)pthread_key_create(&g_scratch_key, scratch_release); }
+
+/* This thread's scratch of at least `bytes` bytes (64-byte aligned), or NULL when out
+ * of memory.  Valid until this thread's next call. */
+static void *ag__gemm_scratch(size_t bytes)
+{
+    scratch *s = t_scratch;
+    if (s && s->bytes >= bytes) return (char *)s + 64;
+    pthread_once(&g_scratch_once, scratch_key_init);
+    if (s) {
+        t_scratch = NULL;
+        (void)pthread_setspecific(g_scratch_key, NULL);
+        scratch_release(s);
+    }
+    bytes = (bytes + 4095) / 4096 * 4096;
+    s = aligned_alloc(64, 64 + bytes);
+    if (!s) return NULL;
+    s->bytes = bytes;
+    pthread_mutex_lock(&g_scratch_lock);
+    s->next = g_scratch_list.next, s->prev = &g_scratch_list;
+    g_scratch_list.next->prev = s, g_scratch_list.next = s;
+    pthread_mutex_unlock(&g_scratch_lock);
+    t_scratch = s;
+    (void)pthread_setspecific(g_scratch_key, s);
+    return (char *)s + 64;
 }
 
 /* ---- Thread split -------------------------------------------------------------- */

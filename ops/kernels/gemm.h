@@ -61,15 +61,25 @@ typedef void ag__ukr_f64(int64_t K, double alpha, const double *Ap, int64_t ars,
                          double beta, double *C, int64_t rsc, int64_t csc, int m, int n);
 
 /* Kernel descriptor: tile shape and cache blocking (in elements) per ISA and type. */
+/* pack_b (optional, NULL = the portable one): pack a kc x nc block of B into NR-column
+ * micro-panels, k-major, columns past nc zero. */
+typedef void ag__packb_f32(int64_t kc, int64_t nc, const float *B, int64_t rsb,
+                           int64_t csb, float *Bp);
+typedef void ag__packb_f64(int64_t kc, int64_t nc, const double *B, int64_t rsb,
+                           int64_t csb, double *Bp);
 typedef struct {
     ag__ukr_f32 *ukr;
     int mr, nr;
     int64_t kc, mc, nc;
+    ag__packb_f32 *pack_b;
+    int a_exact;        /* ukr reads only rows i < m of A: short panels read in place */
 } ag__gemm_cfg_f32;
 typedef struct {
     ag__ukr_f64 *ukr;
     int mr, nr;
     int64_t kc, mc, nc;
+    ag__packb_f64 *pack_b;
+    int a_exact;
 } ag__gemm_cfg_f64;
 
 extern const ag__gemm_cfg_f32 ag__gemm_avx512_f32, ag__gemm_avx2_f32;

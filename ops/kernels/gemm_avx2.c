@@ -126,5 +126,5 @@ static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
 }
 
 /* Blocking (elements): B micro-panel KC*NR in L1, packed A MC*KC in L2. */
-const ag__gemm_cfg_f32 ag__gemm_avx2_f32 = {ukr_f32, MR_S, NR_S, 256, 120, 4096};
-const ag__gemm_cfg_f64 ag__gemm_avx2_f64 = {ukr_f64, MR_D, NR_D, 256, 96, 2048};
+const ag__gemm_cfg_f32 ag__gemm_avx2_f32 = {ukr_f32, MR_S, NR_S, 256, 120, 4096, NULL, 0};
+const ag__gemm_cfg_f64 ag__gemm_avx2_f64 = {ukr_f64, MR_D, NR_D, 256, 96, 2048, NULL, 0};

@@ -49,6 +49,35 @@ static void merge_f64(const double *t, int ldt, double beta, double *C, int64_t 
         }
 }
 
+/* The K loop for the first `mr` rows (a constant after inlining, so each row count
+ * gets its own fully unrolled loop): rows past m are neither read nor computed. */
+static inline __attribute__((always_inline)) void
+kloop_f32(const int mr, const int narrow, int64_t K, const float *restrict Ap,
+          int64_t ars, int64_t acs, const float *restrict Bp, __m512 *c0, __m512 *c1)
+{
+    A_ROWS_SETUP();
+    if (narrow) {           /* narrow panel (small N): skip the all-zero half */
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_S) {
+            __m512 b0 = _mm512_load_ps(Bp);
+#pragma GCC unroll 16
+            for (int i = 0; i < mr; i++)
+                c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(A_ROW(i)), b0, c0[i]);
+        }
+    } else {
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_S) {
+            __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
+#pragma GCC unroll 16
+            for (int i = 0; i < mr; i++) {
+                __m512 a = _mm512_set1_ps(A_ROW(i));
+                c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+                c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+            }
+        }
+    }
+}
+
+/* Reads only rows i < m of A (cfg.a_exact): a short last panel of an in-place A needs
+ * no packing, and costs m/MR of a full one. */
 static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
                     int64_t ars, int64_t acs,
                     const float *restrict Bp, float beta, float *C, int64_t rsc,
@@ -58,24 +87,20 @@ static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
 #pragma GCC unroll 16
     for (int i = 0; i < MR_S; i++)
         c0[i] = c1[i] = _mm512_setzero_ps();
-    A_ROWS_SETUP();
-    if (n <= 16) {          /* narrow panel (small N): skip the all-zero half */
-        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_S) {
-            __m512 b0 = _mm512_load_ps(Bp);
-#pragma GCC unroll 16
-            for (int i = 0; i < MR_S; i++)
-                c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(A_ROW(i)), b0, c0[i]);
+    if (csc == 1)           /* C rows arrive while the K loop runs (large C misses) */
+        for (int i = 0; i < m; i++) {
+            _mm_prefetch((const char *)(C + i * rsc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(C + i * rsc + n - 1), _MM_HINT_T0);
         }
-    } else {
-        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_S) {
-            __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
-#pragma GCC unroll 16
-            for (int i = 0; i < MR_S; i++) {
-                __m512 a = _mm512_set1_ps(A_ROW(i));
-                c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
-                c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
-            }
-        }
+    switch (m) {
+#define KL(MV)                                                                         \
+    case MV:                                                                           \
+        if (n <= 16) kloop_f32(MV, 1, K, Ap, ars, acs, Bp, c0, c1);                    \
+        else kloop_f32(MV, 0, K, Ap, ars, acs, Bp, c0, c1);                            \
+        break;
+    KL(1) KL(2) KL(3) KL(4) KL(5) KL(6) KL(7) KL(8) KL(9) KL(10) KL(11) KL(12) KL(13)
+    default: KL(14)
+#undef KL
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     if (csc == 1 && (m < MR_S || n < NR_S)) {  /* row-major partial tile: masks */
@@ -183,7 +208,76 @@ static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
     merge_f64(t, NR_D, beta, C, rsc, csc, m, n);
 }
 
+/* Transpose the 16x16 block r[0..15] (rows) in registers. */
+static void transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++)
+        for (int h = 0; h < 2; h++) {
+            __m512d a = _mm512_castps_pd(t[4 * i + h]), b = _mm512_castps_pd(t[4 * i + h + 2]);
+            r[4 * i + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+            r[4 * i + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        }
+    /* r[4i+q] now holds, in each 128-bit lane l, column q of rows 4i..4i+3 of lane l. */
+    for (int i = 0; i < 2; i++)
+        for (int q = 0; q < 4; q++) {
+            __m512 a = r[8 * i + q], b = r[8 * i + 4 + q];
+            t[8 * i + q] = _mm512_shuffle_f32x4(a, b, 0x88);       /* lanes 0,2 | 0,2 */
+            t[8 * i + 4 + q] = _mm512_shuffle_f32x4(a, b, 0xdd);   /* lanes 1,3 | 1,3 */
+        }
+    for (int q = 0; q < 4; q++)
+        for (int h = 0; h < 2; h++) {
+            __m512 a = t[4 * h + q], b = t[8 + 4 * h + q];
+            r[q + 4 * h] = _mm512_shuffle_f32x4(a, b, 0x88);      /* column 4h+q */
+            r[q + 8 + 4 * h] = _mm512_shuffle_f32x4(a, b, 0xdd);  /* column 8+4h+q */
+        }
+}
+
+/* Pack a kc x nc block of B into 32-column panels.  Row-major B: masked vector copies
+ * of each k row.  Column-major B (the Bᵀ view of G·Bᵀ, rsb == 1): 16 columns x 16 k
+ * are read as 16 contiguous vectors and transposed in registers; edges go scalar. */
+static void pack_b_f32(int64_t kc, int64_t nc, const float *B, int64_t rsb,
+                       int64_t csb, float *restrict Bp)
+{
+    for (int64_t j0 = 0; j0 < nc; j0 += NR_S, Bp += NR_S * kc) {
+        int n = nc - j0 < NR_S ? (int)(nc - j0) : NR_S;
+        const float *b = B + j0 * csb;
+        if (csb == 1) {
+            __mmask16 k0 = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+            __mmask16 k1 = n >= 32 ? (__mmask16)0xFFFF
+                         : n > 16  ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+            for (int64_t k = 0; k < kc; k++) {
+                _mm512_store_ps(Bp + k * NR_S, _mm512_maskz_loadu_ps(k0, b + k * rsb));
+                _mm512_store_ps(Bp + k * NR_S + 16,
+                                _mm512_maskz_loadu_ps(k1, b + k * rsb + 16));
+            }
+            continue;
+        }
+        int64_t k = 0;
+        if (rsb == 1)
+            for (; k + 16 <= kc; k += 16)
+                for (int h = 0; h < 2; h++) {
+                    __m512 r[16];
+                    for (int j = 0; j < 16; j++)
+                        r[j] = 16 * h + j < n ? _mm512_loadu_ps(b + (16 * h + j) * csb + k)
+                                              : _mm512_setzero_ps();
+                    transpose16(r);
+                    for (int q = 0; q < 16; q++)
+                        _mm512_store_ps(Bp + (k + q) * NR_S + 16 * h, r[q]);
+                }
+        for (; k < kc; k++) {
+            float *dst = Bp + k * NR_S;
+            for (int j = 0; j < NR_S; j++) dst[j] = j < n ? b[k * rsb + j * csb] : 0.0f;
+        }
+    }
+}
+
 /* Blocking (elements).  KC*NR*4 B bytes of the micro-panel sit in the 48 KiB L1D,
  * MC*KC of packed A in the L2, KC*NC of packed B in the L3. */
-const ag__gemm_cfg_f32 ag__gemm_avx512_f32 = {ukr_f32, MR_S, NR_S, 256, 168, 4096};
-const ag__gemm_cfg_f64 ag__gemm_avx512_f64 = {ukr_f64, MR_D, NR_D, 256, 112, 2048};
+const ag__gemm_cfg_f32 ag__gemm_avx512_f32 = {ukr_f32, MR_S, NR_S, 256, 168, 4096,
+                                             pack_b_f32, 1};
+const ag__gemm_cfg_f64 ag__gemm_avx512_f64 = {ukr_f64, MR_D, NR_D, 256, 112, 2048, NULL, 0};

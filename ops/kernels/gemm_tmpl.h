@@ -30,7 +30,7 @@ static void FN(ukr_portable_)(int64_t K, T alpha, const T *restrict Ap, int64_t 
             *c = beta == 0 ? t : beta * *c + t;
         }
 }
-static const CFG FN(cfg_portable_) = {FN(ukr_portable_), PMR, PNR, 256, 128, 2048};
+static const CFG FN(cfg_portable_) = {FN(ukr_portable_), PMR, PNR, 256, 128, 2048, NULL, 0};
 #undef PMR
 #undef PNR
 
@@ -108,12 +108,14 @@ typedef struct {
 
 /* Read A in place instead of packing it?  Packing row-major A is a scalar transpose
  * costing about as much per element as (N/32) FMAs, so it does not pay for narrow
- * sub-blocks; the micro-kernel reads a row-major A (csa == 1) directly just as fast. */
+ * sub-blocks; the micro-kernel reads a row-major A (csa == 1) directly just as fast.
+ * A column-major A (rsa == 1, e.g. the transposed view in Aᵀ·G) is read in place too:
+ * each k step reads MR contiguous values, like a packed panel with a longer stride. */
 static int FN(direct_a_)(const CFG *g, const FN(job_) *p, int64_t ncols)
 {
     /* Measured on AVX-512: in place wins clearly up to N ~ 800 (the MLP shapes); for
      * large squares the packed, prefetch-friendly panel was as fast or faster. */
-    return p->csa == 1 && ncols <= 32 * g->nr;
+    return (p->csa == 1 || p->rsa == 1) && ncols <= 32 * g->nr;
 }
 
 /* The serial blocked GEMM (BLIS loop order jc, pc, ic, jr, ir) on rows [m0,m1) and
@@ -127,12 +129,17 @@ static void FN(gemm_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t
         for (int64_t pc = 0; pc < p->K; pc += g->kc) {
             int64_t kb = p->K - pc < g->kc ? p->K - pc : g->kc;
             T beta = pc == 0 ? p->beta : 1;
-            FN(pack_b_)(g->nr, kb, nb, p->B + pc * p->rsb + jc * p->csb, p->rsb,
-                        p->csb, bbuf);
+            const T *b = p->B + pc * p->rsb + jc * p->csb;
+            if (g->pack_b)
+                g->pack_b(kb, nb, b, p->rsb, p->csb, bbuf);
+            else
+                FN(pack_b_)(g->nr, kb, nb, b, p->rsb, p->csb, bbuf);
             for (int64_t ic = m0; ic < m1; ic += g->mc) {
                 int64_t mb = m1 - ic < g->mc ? m1 - ic : g->mc;
                 const T *a = p->A + ic * p->rsa + pc * p->csa;
-                int64_t tail = mb % g->mr;     /* direct: pack only the short last panel */
+                /* direct: pack only the short last panel, unless the kernel reads
+                 * just its m rows in place (a_exact) */
+                int64_t tail = g->a_exact ? 0 : mb % g->mr;
                 if (!direct)
                     FN(pack_a_)(g->mr, mb, kb, a, p->rsa, p->csa, abuf);
                 else if (tail)
@@ -143,10 +150,11 @@ static void FN(gemm_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t
                     for (int64_t ir = 0; ir < mb; ir += g->mr) {
                         int m = mb - ir < g->mr ? (int)(mb - ir) : g->mr;
                         T *c = p->C + (ic + ir) * p->rsc + (jc + jr) * p->csc;
+                        int inplace = direct && (m == g->mr || g->a_exact);
                         const T *ap = !direct ? abuf + ir * kb
-                                    : m < g->mr ? abuf : a + ir * p->rsa;
-                        int64_t ars = direct && m == g->mr ? p->rsa : 1;
-                        int64_t acs = direct && m == g->mr ? p->csa : g->mr;
+                                    : !inplace ? abuf : a + ir * p->rsa;
+                        int64_t ars = inplace ? p->rsa : 1;
+                        int64_t acs = inplace ? p->csa : g->mr;
                         g->ukr(kb, p->alpha, ap, ars, acs, bbuf + jr * kb, beta, c,
                                p->rsc, p->csc, m, n);
                     }
@@ -156,8 +164,8 @@ static void FN(gemm_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t
     }
 }
 
-/* Allocate this thread's packing buffers (64-byte aligned, sized to its sub-block),
- * run the serial driver, free.  Returns non-zero on allocation failure. */
+/* Take this thread's packing buffers (64-byte aligned, sized to its sub-block, cached
+ * between calls) and run the serial driver.  Returns non-zero on allocation failure. */
 static int FN(run_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t m1,
                           int64_t n0, int64_t n1)
 {
@@ -168,10 +176,9 @@ static int FN(run_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t m
     nc = (nc + g->nr - 1) / g->nr * g->nr;
     size_t abytes = ((size_t)(mc * kc) * sizeof(T) + 63) / 64 * 64;
     size_t bbytes = ((size_t)(nc * kc) * sizeof(T) + 63) / 64 * 64;
-    T *buf = aligned_alloc(64, abytes + bbytes);
+    T *buf = ag__gemm_scratch(abytes + bbytes);
     if (!buf) return 1;
     FN(gemm_block_)(g, p, m0, m1, n0, n1, buf, (T *)((char *)buf + abytes));
-    free(buf);
     return 0;
 }
 
