@@ -74,6 +74,23 @@ static ag_tensor *index_tensor(int ndim, const int64_t *shape, const int64_t *va
     return ag_tensor_new(AG_I64, ndim, shape, values);
 }
 
+/* Benchmark inputs (size > 0): a [64, size/64] problem, and indices drawn below hi. */
+#define BENCH_ROWS 64
+static int64_t bench_cols(int64_t size) { return size / BENCH_ROWS > 6 ? size / BENCH_ROWS : 6; }
+
+static ag_tensor *bench_input(ag_dtype dtype, int64_t r, int64_t c) {
+    return ag__check_input(dtype, 2, (int64_t[]){r, c}, -2, 2);
+}
+
+static ag_tensor *random_index(int ndim, const int64_t *shape, int64_t hi) {
+    ag_tensor *t = ag_zeros(AG_I64, ndim, shape);
+    if (!t) return NULL;
+    int64_t *v = ag__ptr(t);
+    uint64_t base = ag__rng_reserve((uint64_t)t->numel);
+    for (int64_t i = 0; i < t->numel; i++) v[i] = (int64_t)(ag__rng_bits(base + (uint64_t)i) % (uint64_t)hi);
+    return t;
+}
+
 /* ------------------------------------------------------------------ slice */
 struct slice_args {
     int dim;
@@ -125,8 +142,13 @@ static int slice_backward(struct ag_node *node, ag_tensor *g) {
 }
 
 static int slice_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
-    if (size) return 0;
     struct slice_args *a = args;
+    if (size) {
+        int64_t c = bench_cols(size);
+        *a = (struct slice_args){.dim = 1, .start = 0, .step = 2, .len = c / 2};
+        in[0] = bench_input(dtype, BENCH_ROWS, c);
+        return in[0] ? 1 : -1;
+    }
     if (variant == 0) {
         *a = (struct slice_args){.dim = 1, .start = 1, .step = 2, .len = 2};
         in[0] = ag__check_input(dtype, 2, (int64_t[]){3, 5}, -2, 2);
@@ -197,8 +219,14 @@ static int slice_bw_backward(struct ag_node *node, ag_tensor *g) {
 }
 
 static int slice_bw_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
-    if (size) return 0;
     struct slice_args *a = args;
+    if (size) {
+        int64_t c = bench_cols(size);
+        *a = (struct slice_args){.dim = 1, .start = 0, .step = 2, .len = c / 2, .ndim = 2,
+                                 .shape = {BENCH_ROWS, c}};
+        in[0] = bench_input(dtype, BENCH_ROWS, c / 2);
+        return in[0] ? 1 : -1;
+    }
     *a = (struct slice_args){.dim = 1, .start = 1, .step = 2, .len = 2, .ndim = 2, .shape = {3, 5}};
     in[0] = variant ? grad_view(ag__check_input(dtype, 2, (int64_t[]){2, 3}, -2, 2))
                     : ag__check_input(dtype, 2, (int64_t[]){3, 2}, -2, 2);
@@ -296,8 +324,10 @@ static int cat_backward(struct ag_node *node, ag_tensor *g) {
 
 /* variant 0: [2,3] [2,1] [2,2] along dim 1; variant 1: transposed views along dim 0. */
 static int cat_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
-    if (size) return 0;
     *(struct cat_args *)args = (struct cat_args){variant ? 0 : 1, false};
+    for (int i = 0; size && i < 3; i++)
+        if (!(in[i] = bench_input(dtype, BENCH_ROWS, bench_cols(size) / 3))) return -1;
+    if (size) return 3;
     int64_t w[3] = {3, 1, 2};
     for (int i = 0; i < 3; i++) {
         in[i] = variant ? grad_view(ag__check_input(dtype, 2, (int64_t[]){2, w[i]}, -2, 2))
@@ -315,8 +345,10 @@ const struct ag_op_def ag__op_cat = {
 
 /* variant 0: three [2,3] along dim 1; variant 1: transposed views along dim 2. */
 static int stack_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
-    if (size) return 0;
     *(struct cat_args *)args = (struct cat_args){variant ? 2 : 1, true};
+    for (int i = 0; size && i < 3; i++)
+        if (!(in[i] = bench_input(dtype, BENCH_ROWS, bench_cols(size) / 3))) return -1;
+    if (size) return 3;
     for (int i = 0; i < 3; i++) {
         in[i] = variant ? grad_view(ag__check_input(dtype, 2, (int64_t[]){3, 2}, -2, 2))
                         : ag__check_input(dtype, 2, (int64_t[]){2, 3}, -2, 2);
@@ -452,8 +484,12 @@ static int index_select_backward(struct ag_node *node, ag_tensor *g) {
 /* variant 0: [4,3] rows 3,0,3 (a repeat: gradients add); variant 1: a transposed view. */
 static int index_select_make(ag_tensor **in, void *args, ag_dtype dtype, int variant,
                              int64_t size) {
-    if (size) return 0;
     *(struct index_args *)args = (struct index_args){.dim = variant ? 1 : 0};
+    if (size) {
+        in[0] = bench_input(dtype, BENCH_ROWS, bench_cols(size));
+        in[1] = random_index(1, (int64_t[]){BENCH_ROWS}, BENCH_ROWS);
+        return in[0] && in[1] ? 2 : -1;
+    }
     in[0] = variant ? grad_view(ag__check_input(dtype, 2, (int64_t[]){3, 5}, -2, 2))
                     : ag__check_input(dtype, 2, (int64_t[]){4, 3}, -2, 2);
     in[1] = index_tensor(1, (int64_t[]){3}, variant ? (int64_t[]){2, 0, 2} : (int64_t[]){3, 0, 3});
@@ -500,8 +536,14 @@ static int index_select_bw_backward(struct ag_node *node, ag_tensor *g) {
 
 static int index_select_bw_make(ag_tensor **in, void *args, ag_dtype dtype, int variant,
                                 int64_t size) {
-    if (size) return 0;
     *(struct index_args *)args = (struct index_args){.dim = 0, .ndim = 2, .shape = {4, 3}};
+    if (size) {
+        int64_t c = bench_cols(size);
+        *(struct index_args *)args = (struct index_args){.dim = 0, .ndim = 2, .shape = {BENCH_ROWS, c}};
+        in[0] = bench_input(dtype, BENCH_ROWS, c);
+        in[1] = random_index(1, (int64_t[]){BENCH_ROWS}, BENCH_ROWS);
+        return in[0] && in[1] ? 2 : -1;
+    }
     in[0] = variant ? grad_view(ag__check_input(dtype, 2, (int64_t[]){3, 3}, -2, 2))
                     : ag__check_input(dtype, 2, (int64_t[]){3, 3}, -2, 2);
     in[1] = index_tensor(1, (int64_t[]){3}, (int64_t[]){3, 0, 3});
@@ -572,8 +614,14 @@ static int gather_backward(struct ag_node *node, ag_tensor *g) {
 static const int64_t gather_ix0[6] = {0, 3, 2, 2, 1, 1}, gather_ix1[8] = {2, 0, 1, 2, 0, 0, 2, 1};
 
 static int gather_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
-    if (size) return 0;
     *(struct index_args *)args = (struct index_args){.dim = variant ? 0 : 1};
+    if (size) {
+        int64_t c = bench_cols(size);
+        *(struct index_args *)args = (struct index_args){.dim = 1};
+        in[0] = bench_input(dtype, BENCH_ROWS, c);
+        in[1] = random_index(2, (int64_t[]){BENCH_ROWS, c}, c);
+        return in[0] && in[1] ? 2 : -1;
+    }
     in[0] = variant ? grad_view(ag__check_input(dtype, 2, (int64_t[]){4, 3}, -2, 2))
                     : ag__check_input(dtype, 2, (int64_t[]){3, 4}, -2, 2);
     in[1] = variant ? index_tensor(2, (int64_t[]){2, 4}, gather_ix1)
@@ -611,8 +659,14 @@ static int gather_bw_backward(struct ag_node *node, ag_tensor *g) {
 
 static int gather_bw_make(ag_tensor **in, void *args, ag_dtype dtype, int variant,
                           int64_t size) {
-    if (size) return 0;
     *(struct index_args *)args = (struct index_args){.dim = 1, .ndim = 2, .shape = {3, 4}};
+    if (size) {
+        int64_t c = bench_cols(size);
+        *(struct index_args *)args = (struct index_args){.dim = 1, .ndim = 2, .shape = {BENCH_ROWS, c}};
+        in[0] = bench_input(dtype, BENCH_ROWS, c);
+        in[1] = random_index(2, (int64_t[]){BENCH_ROWS, c}, c);
+        return in[0] && in[1] ? 2 : -1;
+    }
     in[0] = variant ? grad_view(ag__check_input(dtype, 2, (int64_t[]){2, 3}, -2, 2))
                     : ag__check_input(dtype, 2, (int64_t[]){3, 2}, -2, 2);
     in[1] = index_tensor(2, (int64_t[]){3, 2}, gather_ix0);
@@ -659,7 +713,12 @@ static int one_hot_forward(ag_tensor *out, ag_tensor *const *in, int n, const vo
 }
 
 static int one_hot_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
-    if (variant || size) return 0;
+    if (variant) return 0;
+    if (size) {
+        *(struct one_hot_args *)args = (struct one_hot_args){16, dtype};
+        in[0] = random_index(1, (int64_t[]){size / 16 > 1 ? size / 16 : 1}, 16);
+        return in[0] ? 1 : -1;
+    }
     *(struct one_hot_args *)args = (struct one_hot_args){4, dtype};
     in[0] = index_tensor(1, (int64_t[]){5}, (int64_t[]){0, 3, 1, 1, 2});
     return in[0] ? 1 : -1;
