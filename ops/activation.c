@@ -48,6 +48,8 @@ ACT_ROW_BWD(act_bwd_f64, double)
 
 #include "ops/act_vm.h"
 
+#define ACT_ARGS(id, a_, b_) &(struct act_args){.fn = (id), .a = (a_), .b = (b_)}
+
 /* ------------------------------------------------------------------ forward ops */
 static int act_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                        ag_tensor **saved) {
@@ -61,7 +63,6 @@ static int act_backward(struct ag_node *node, ag_tensor *g);
 static int sigmoid_backward(struct ag_node *node, ag_tensor *g);
 static int tanh_backward(struct ag_node *node, ag_tensor *g);
 
-#define ACT_ARGS(id, a_, b_) &(struct act_args){.fn = (id), .a = (a_), .b = (b_)}
 #define ACT_DEF(opname, bwd, id, a_, b_, lo_, hi_, flops)                               \
     const struct ag_op_def ag__op_##opname = {                                          \
         .name = #opname, .arity = 1, .shape = ag__shape_same,                           \
@@ -144,12 +145,14 @@ YROW(tanhbwd_f64, double, a * (1 - b * b))
 static int sigmoid_backward_forward(ag_tensor *out, ag_tensor *const *in, int n,
                                     const void *args, ag_tensor **saved) {
     (void)n, (void)args, (void)saved;
+    if (ag__act_vm_backward(out, in[0], in[1], ACT_ARGS(AG_ACT_SIGMOID, 0, 0))) return AG_OK;
     ag__map2(out, in[0], in[1], out->dtype == AG_F32 ? sigbwd_f32 : sigbwd_f64, NULL);
     return AG_OK;
 }
 static int tanh_backward_forward(ag_tensor *out, ag_tensor *const *in, int n,
                                  const void *args, ag_tensor **saved) {
     (void)n, (void)args, (void)saved;
+    if (ag__act_vm_backward(out, in[0], in[1], ACT_ARGS(AG_ACT_TANH, 0, 0))) return AG_OK;
     ag__map2(out, in[0], in[1], out->dtype == AG_F32 ? tanhbwd_f32 : tanhbwd_f64, NULL);
     return AG_OK;
 }
