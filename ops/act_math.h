@@ -36,7 +36,7 @@ static inline double ag__act_f(int fn, double x, double a, double b) {
     case AG_ACT_ELU: return x > 0 ? x : a * expm1(x);
     case AG_ACT_SELU: return AG_SELU_SCALE * (x > 0 ? x : AG_SELU_ALPHA * expm1(x));
     case AG_ACT_SOFTPLUS: return x * a > b ? x : log1p(exp(a * x)) / a;
-    case AG_ACT_GELU: return 0.5 * x * erfc(-x * M_SQRT1_2);
+    case AG_ACT_GELU: return 0.5 * x * (1.0 + erf(x * M_SQRT1_2));   /* ATen's form */
     case AG_ACT_GELU_TANH:
         return 0.5 * x * (1.0 + tanh(AG_GELU_K * (x + AG_GELU_C * x * x * x)));
     case AG_ACT_SILU: return x * ag__sigmoid_d(x);
@@ -57,7 +57,7 @@ static inline double ag__act_d1(int fn, double x, double a, double b) {
     case AG_ACT_SELU: return AG_SELU_SCALE * (x > 0 ? 1.0 : AG_SELU_ALPHA * exp(x));
     case AG_ACT_SOFTPLUS: return x * a > b ? 1.0 : ag__sigmoid_d(a * x);
     case AG_ACT_GELU:
-        return 0.5 * erfc(-x * M_SQRT1_2) + x * AG_INV_SQRT2PI * exp(-0.5 * x * x);
+        return 0.5 * (1.0 + erf(x * M_SQRT1_2)) + x * AG_INV_SQRT2PI * exp(-0.5 * x * x);
     case AG_ACT_GELU_TANH: {
         double t = tanh(AG_GELU_K * (x + AG_GELU_C * x * x * x));
         double du = AG_GELU_K * (1 + 3 * AG_GELU_C * x * x);
