@@ -174,8 +174,8 @@ static int ce_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int6
     return 2;
 }
 
-const struct ag_op_def ag__op_cross_entropy = {
-    .name = "cross_entropy", .arity = 2, .shape = ce_shape,
+const struct ag_op_def ag__op_cross_entropy_loss = {
+    .name = "cross_entropy_loss", .arity = 2, .shape = ce_shape,
     .forward = ce_forward, .backward = ce_backward,
     .check = {.make = ce_make, .flops_per_elem = 25},
 };
@@ -339,7 +339,7 @@ ag_tensor *ag_cross_entropy_loss_ex(ag_tensor *logits, ag_tensor *target,
     if (target->dtype != AG_I64) return ce_probs(logits, target, opts, fn);
     struct ce_args a = {(int)opts.reduction, opts.label_smoothing};
     ag_tensor *const in[] = {logits, target};
-    return AG_APPLY_ARGS(AG_OP_CROSS_ENTROPY, 2, in, a);
+    return AG_APPLY_ARGS(AG_OP_CROSS_ENTROPY_LOSS, 2, in, a);
 }
 
 /* Mean over the batch of -log softmax(logits)[label]. */
