@@ -159,7 +159,9 @@ Test(activation, strided_inputs_match_contiguous_ones) {
             ag_tensor *seed = ag_randn(dt, 2, (int64_t[]){257, 301}), *gt = NULL, *gc = NULL;
             cr_assert_eq(ag_autograd_grad(1, &yt, &seed, 1, &xt, &gt, (ag_grad_opts){0}), 0);
             cr_assert_eq(ag_autograd_grad(1, &yc, &seed, 1, &xc, &gc, (ag_grad_opts){0}), 0);
-            double tol = d ? 1e-13 : 2e-6;
+            /* float32: the vector kernels compute in float, where 1 - tanh^2 and 1 + erf
+             * cancel (about 1e-6 absolute, as torch's float32); the scalar path is in double */
+            double tol = d ? 1e-13 : 1e-5;
             ag_tensor *pairs[2][2] = {{yt, yc}, {gt, gc}};
             for (int p = 0; p < 2; p++) {
                 ag_tensor *u = ag_contiguous(ag_cast(pairs[p][0], AG_F64));
