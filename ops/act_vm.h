@@ -31,12 +31,20 @@ static inline bool ag__act_vm_forward(ag_tensor *out, const ag_tensor *x,
     return true;
 }
 
+AG_ROW1(act_copy_f32, float, a)
+AG_ROW1(act_copy_f64, double, a)
+
 /* gx = g f'(x), or for the y-form functions (sigmoid, tanh) gx = g f'(y): then x is y.
+ * A strided or broadcast g (same ndim) is first copied into gx; gx may alias g.
  * The vector kernels read y only for sigmoid and tanh; elsewhere x stands in for it. */
 static inline bool ag__act_vm_backward(ag_tensor *out, const ag_tensor *g, const ag_tensor *x,
                                        const struct act_args *a) {
-    if (!act_flat(out, g) || !act_flat(out, x) || a->fn < 0 || a->fn >= AG_ACT_COUNT)
+    if (!act_flat(out, x) || out->ndim != g->ndim || a->fn < 0 || a->fn >= AG_ACT_COUNT)
         return false;
+    if (!act_flat(out, g)) {   /* e.g. sum's expanded gradient: copy it into out, then in place */
+        ag__map1(out, g, out->dtype == AG_F32 ? act_copy_f32 : act_copy_f64, NULL);
+        g = out;
+    }
     ag_vm_params p = {a->a, a->b};
     ag_vm_fn f = act_vm_ids[a->fn];
     if (out->dtype == AG_F32)
