@@ -240,7 +240,12 @@ static int walk(int n, ag_tensor *const *roots, ag_tensor *const *seeds, bool re
 int ag_backward_ex(ag_tensor *root, ag_backward_opts opts) {
     if (!root) return ag__error(AG_ERR_NULL, "ag_backward", "root is NULL");
     ag_tensor *seeds[1] = {opts.grad};
-    return walk(1, &root, seeds, opts.retain_graph, false, NULL, "ag_backward");
+    /* The walk's temporaries (node gradients, products) live in a scope of their own:
+     * only the leaves' .grad (kept with the leaves) outlives it. */
+    ag_scope_begin();
+    int rc = walk(1, &root, seeds, opts.retain_graph, false, NULL, "ag_backward");
+    ag_scope_end();
+    return rc;
 }
 
 int ag_backward(ag_tensor *root) { return ag_backward_ex(root, (ag_backward_opts){0}); }
@@ -264,6 +269,8 @@ int ag_autograd_grad(int n_out, ag_tensor *const *outputs, ag_tensor *const *gra
     const char *fn = "ag_autograd_grad";
     int rc = check_grad_args(n_out, outputs, n_in, inputs, grads, fn);
     if (rc) return rc;
+    if (ag_scope_depth() == 0)   /* the results and their graph need a scope to live in */
+        return ag__error(AG_ERR_STATE, fn, "call it inside ag_scope_begin/ag_scope_end");
     for (int j = 0; j < n_in; j++) {
         grads[j] = NULL;
         if (inputs[j]->node) inputs[j]->node->grad = NULL;   /* unreachable: stays NULL */

@@ -2,6 +2,7 @@
  * Sums accumulate in double, in a fixed order that does not depend on the thread count. */
 #include "ops/ops.h"
 
+#include <math.h>
 #include <omp.h>
 
 struct sum_args {
@@ -182,4 +183,272 @@ ag_tensor *ag_sum_to(ag_tensor *t, int ndim, const int64_t *shape) {
     }
     if (!mask && lead == 0) return t;
     return ag_reshape(sum_mask(t, mask, true), ndim, shape);
+}
+
+/* ------------------------------------------------------------------ one-dim reductions
+ * max_dim, argmax_dim, logsumexp_dim and var_dim reduce one (normalized) dim; each output
+ * element is computed by one thread, in order, so results do not depend on the thread count. */
+struct dim_args {
+    int dim;           /* normalized by the public function; 0 for a 0-d input */
+    bool keepdim;
+    int correction;    /* var_dim */
+};
+
+static int dim_shape_as(struct ag_meta *m, ag_tensor *const *in, const void *args,
+                        const char *fn, bool nonempty, ag_dtype out_dtype) {
+    const struct dim_args *a = args;
+    struct sum_args s = {in[0]->ndim ? 1u << a->dim : 0, a->keepdim};
+    if (sum_shape(m, in, 1, &s, fn)) return AG_ERR_DTYPE;
+    if (nonempty && in[0]->ndim && in[0]->shape[a->dim] == 0)
+        return ag__error(AG_ERR_SHAPE, fn, "dim %d of %s is empty: no identity to reduce to",
+                         a->dim, AG_SHAPE(in[0]));
+    m->dtype = out_dtype;
+    return AG_OK;
+}
+static int dim_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                     const char *fn) {
+    (void)n;
+    return dim_shape_as(m, in, args, fn, false, in[0]->dtype);
+}
+static int dim_shape_nonempty(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                              const char *fn) {
+    (void)n;
+    return dim_shape_as(m, in, args, fn, true, in[0]->dtype);
+}
+static int argmax_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                        const char *fn) {
+    (void)n;
+    return dim_shape_as(m, in, args, fn, true, AG_I64);
+}
+
+/* The reduced dim of x seen from output element o: base offset, length and stride. */
+struct lane { int64_t base, len, stride; };
+static struct lane lane_of(const struct red *r, const ag_tensor *x, int64_t o) {
+    return (struct lane){x->offset + odometer_offset(r->nk, r->kshape, r->kstride, o),
+                         r->nr ? r->rshape[0] : 1, r->nr ? r->rstride[0] : 0};
+}
+static inline double at(const ag_tensor *x, int64_t off) {
+    return x->dtype == AG_F32 ? (double)((const float *)x->storage->data)[off]
+                              : ((const double *)x->storage->data)[off];
+}
+static inline void put(ag_tensor *t, int64_t i, double v) {
+    if (t->dtype == AG_F32) ((float *)t->storage->data)[t->offset + i] = (float)v;
+    else ((double *)t->storage->data)[t->offset + i] = v;
+}
+static uint32_t dim_mask(const ag_tensor *x, const struct dim_args *a) {
+    return x->ndim ? 1u << a->dim : 0;
+}
+#define PAR_FOR_OUTPUTS(x, nout) _Pragma("omp parallel for schedule(static) if ((x)->numel >= (1 << 16) && (nout) > 1 && !omp_in_parallel())")
+
+/* The first maximum of a lane (NaN wins, as torch): its value and index. */
+static double lane_max(const ag_tensor *x, struct lane l, int64_t *index) {
+    double best = at(x, l.base);
+    int64_t bi = 0;
+    for (int64_t j = 1; j < l.len && best == best; j++) {
+        double v = at(x, l.base + j * l.stride);
+        if (v > best || v != v) best = v, bi = j;
+    }
+    *index = bi;
+    return best;
+}
+
+/* ------------------------------------------------------------------ max_dim, argmax_dim */
+static int max_dim_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                           ag_tensor **saved) {
+    (void)n;
+    const ag_tensor *x = in[0];
+    struct red r;
+    red_init(&r, x, dim_mask(x, args));
+    ag_tensor *idx = out->dtype == AG_I64 ? out : ag__empty(AG_I64, out->ndim, out->shape, "ag_max_dim");
+    if (!idx) return AG_ERR_NOMEM;
+    int64_t nout = out->numel, *ip = ag__ptr(idx);
+    PAR_FOR_OUTPUTS(x, nout)
+    for (int64_t o = 0; o < nout; o++) {
+        double v = lane_max(x, lane_of(&r, x, o), &ip[o]);
+        if (out != idx) put(out, o, v);
+    }
+    if (out != idx) saved[0] = idx;   /* first-max indices for backward */
+    return AG_OK;
+}
+
+/* A constant of x's shape: 1 at saved index of each lane, 0 elsewhere. */
+static ag_tensor *index_mask(const ag_tensor *x, const ag_tensor *idx, uint32_t mask) {
+    ag_tensor *m = ag_zeros(x->dtype, x->ndim, x->shape);
+    if (!m) return NULL;
+    struct red r;
+    red_init(&r, m, mask);
+    const int64_t *ip = ag__ptr(idx);
+    for (int64_t o = 0; o < idx->numel; o++) {
+        struct lane l = lane_of(&r, m, o);
+        put(m, l.base + ip[o] * l.stride, 1.0);
+    }
+    return m;
+}
+
+static int max_dim_backward(struct ag_node *node, ag_tensor *g) {
+    const struct dim_args *a = AG_ARGS(node, struct dim_args);
+    ag_tensor *x = node->in[0];
+    ag_tensor *m = index_mask(x, node->saved[0], dim_mask(x, a));
+    ag_tensor *gk = (!a->keepdim && x->ndim) ? ag_unsqueeze(g, a->dim) : g;
+    return ag__accumulate(node, 0, ag_mul(gk, m));
+}
+
+const struct ag_op_def ag__op_max_dim = {
+    .name = "max_dim", .arity = 1, .shape = dim_shape_nonempty,
+    .forward = max_dim_forward, .backward = max_dim_backward,
+    .check = {.lo = -2, .hi = 2, .args = &(struct dim_args){.dim = 1},
+              .args_size = sizeof(struct dim_args)},
+};
+const struct ag_op_def ag__op_argmax_dim = {
+    .name = "argmax_dim", .arity = 1, .shape = argmax_shape, .forward = max_dim_forward,
+    .check = {.lo = -2, .hi = 2, .no_grad = true, .args = &(struct dim_args){.dim = 0},
+              .args_size = sizeof(struct dim_args)},
+};
+
+static ag_tensor *apply_dim(enum ag_op_id op, ag_tensor *t, int dim, bool keepdim,
+                            int correction) {
+    if (!t) return NULL;
+    int d = ag__norm_dim(dim, t->ndim, ag__op_fnames[op]);
+    if (d < 0) return NULL;
+    struct dim_args a = {d, keepdim, correction};
+    return AG_APPLY_ARGS(op, 1, (ag_tensor *const[]){t}, a);
+}
+
+/* Largest values along dim (first one on ties; NaN wins); the gradient goes to that element. */
+ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim) {
+    return apply_dim(AG_OP_MAX_DIM, t, dim, keepdim, 0);
+}
+/* Index (AG_I64) of the first largest value along dim. */
+ag_tensor *ag_argmax_dim(ag_tensor *t, int dim, bool keepdim) {
+    return apply_dim(AG_OP_ARGMAX_DIM, t, dim, keepdim, 0);
+}
+
+/* ------------------------------------------------------------------ max over everything */
+/* torch 1.13 max(t) backward is evenly_distribute_backward: every element equal to the
+ * maximum (every NaN when the maximum is NaN) gets g / count. */
+static int max_all_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                         const char *fn) {
+    (void)n, (void)args;
+    struct sum_args s = {(1u << in[0]->ndim) - 1, false};
+    if (sum_shape(m, in, 1, &s, fn)) return AG_ERR_DTYPE;
+    if (in[0]->numel == 0)
+        return ag__error(AG_ERR_SHAPE, fn, "tensor %s is empty: no identity to reduce to",
+                         AG_SHAPE(in[0]));
+    return AG_OK;
+}
+static int max_all_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                           ag_tensor **saved) {
+    (void)n, (void)args, (void)saved;
+    const ag_tensor *x = in[0];
+    double best = ag__get_flat(x, 0);
+    for (int64_t i = 1; i < x->numel && best == best; i++) {
+        double v = ag__get_flat(x, i);
+        if (v > best || v != v) best = v;
+    }
+    put(out, 0, best);
+    return AG_OK;
+}
+static int max_all_backward(struct ag_node *node, ag_tensor *g) {
+    ag_tensor *x = node->in[0];
+    double v = ag_item(node->out);
+    ag_tensor *m = ag__empty(x->dtype, x->ndim, x->shape, "ag_max");
+    if (!m) return AG_ERR_NOMEM;
+    int64_t count = 0;
+    for (int64_t i = 0; i < x->numel; i++) {
+        double e = ag__get_flat(x, i);
+        bool hit = v == v ? e == v : e != e;
+        count += hit;
+        put(m, i, hit);
+    }
+    return ag__accumulate(node, 0, ag_mul(g, ag_mul_scalar(m, 1.0 / (double)count)));
+}
+const struct ag_op_def ag__op_max = {
+    .name = "max", .arity = 1, .shape = max_all_shape,
+    .forward = max_all_forward, .backward = max_all_backward, .check = {.lo = -2, .hi = 2},
+};
+/* The largest element as a 0-d tensor (NaN if any is NaN); ties share the gradient. */
+ag_tensor *ag_max(ag_tensor *t) { return AG_APPLY1(AG_OP_MAX, t); }
+
+/* ------------------------------------------------------------------ logsumexp_dim */
+/* log(sum(exp(x - m))) + m with m the lane's max (0 when the max is infinite, as torch). */
+static int logsumexp_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                             ag_tensor **saved) {
+    (void)n, (void)saved;
+    const ag_tensor *x = in[0];
+    struct red r;
+    red_init(&r, x, dim_mask(x, args));
+    int64_t nout = out->numel;
+    PAR_FOR_OUTPUTS(x, nout)
+    for (int64_t o = 0; o < nout; o++) {
+        struct lane l = lane_of(&r, x, o);
+        int64_t unused;
+        double m = l.len ? lane_max(x, l, &unused) : -INFINITY;
+        if (isinf(m)) m = 0;
+        double s = 0;
+        for (int64_t j = 0; j < l.len; j++) s += exp(at(x, l.base + j * l.stride) - m);
+        put(out, o, log(s) + m);
+    }
+    return AG_OK;
+}
+static int logsumexp_backward(struct ag_node *node, ag_tensor *g) {   /* g * exp(x - out) */
+    const struct dim_args *a = AG_ARGS(node, struct dim_args);
+    ag_tensor *x = node->in[0], *y = node->out;
+    bool unsq = !a->keepdim && x->ndim;
+    ag_tensor *gk = unsq ? ag_unsqueeze(g, a->dim) : g, *yk = unsq ? ag_unsqueeze(y, a->dim) : y;
+    return ag__accumulate(node, 0, ag_mul(gk, ag_exp(ag_sub(x, yk))));
+}
+const struct ag_op_def ag__op_logsumexp_dim = {
+    .name = "logsumexp_dim", .arity = 1, .shape = dim_shape,
+    .forward = logsumexp_forward, .backward = logsumexp_backward,
+    .check = {.lo = -3, .hi = 3, .args = &(struct dim_args){.dim = 1},
+              .args_size = sizeof(struct dim_args), .flops_per_elem = 12},
+};
+/* log(sum(exp(t), dim)), computed stably. An empty dim gives -inf. */
+ag_tensor *ag_logsumexp_dim(ag_tensor *t, int dim, bool keepdim) {
+    return apply_dim(AG_OP_LOGSUMEXP_DIM, t, dim, keepdim, 0);
+}
+
+/* ------------------------------------------------------------------ var_dim */
+/* sum((x - mean)^2) / max(0, N - correction), two passes in double. */
+static int var_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                       ag_tensor **saved) {
+    (void)n, (void)saved;
+    const ag_tensor *x = in[0];
+    const struct dim_args *a = args;
+    struct red r;
+    red_init(&r, x, dim_mask(x, a));
+    int64_t nout = out->numel;
+    PAR_FOR_OUTPUTS(x, nout)
+    for (int64_t o = 0; o < nout; o++) {
+        struct lane l = lane_of(&r, x, o);
+        double mean = 0, ss = 0;
+        for (int64_t j = 0; j < l.len; j++) mean += at(x, l.base + j * l.stride);
+        mean /= (double)l.len;
+        for (int64_t j = 0; j < l.len; j++) {
+            double d = at(x, l.base + j * l.stride) - mean;
+            ss += d * d;
+        }
+        double div = (double)l.len - a->correction;
+        put(out, o, ss / (div > 0 ? div : 0));
+    }
+    return AG_OK;
+}
+static int var_backward(struct ag_node *node, ag_tensor *g) {   /* 2 g (x - mean) / (N - c) */
+    const struct dim_args *a = AG_ARGS(node, struct dim_args);
+    ag_tensor *x = node->in[0];
+    int64_t len = x->ndim ? x->shape[a->dim] : 1;
+    ag_tensor *gk = (!a->keepdim && x->ndim) ? ag_unsqueeze(g, a->dim) : g;
+    ag_tensor *dev = ag_sub(x, ag_mean_dim(x, a->dim, true));
+    double f = 2.0 / ((double)len - a->correction);
+    return ag__accumulate(node, 0, ag_mul(gk, ag_mul_scalar(dev, f)));
+}
+const struct ag_op_def ag__op_var_dim = {
+    .name = "var_dim", .arity = 1, .shape = dim_shape,
+    .forward = var_forward, .backward = var_backward,
+    .check = {.lo = -2, .hi = 2, .args = &(struct dim_args){.dim = 1, .correction = 1},
+              .args_size = sizeof(struct dim_args), .flops_per_elem = 4},
+};
+/* Variance along dim with Bessel's correction `correction` (1: unbiased, 0: population). */
+ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction) {
+    return apply_dim(AG_OP_VAR_DIM, t, dim, keepdim, correction);
 }

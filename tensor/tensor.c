@@ -127,17 +127,24 @@ ag_tensor *ag_zeros(ag_dtype dtype, int ndim, const int64_t *shape) {
     return new_in(ag__current_arena(), dtype, ndim, shape, true, "ag_zeros");
 }
 
-ag_tensor *ag_full(ag_dtype dtype, int ndim, const int64_t *shape, double value) {
-    ag_tensor *t = new_in(ag__current_arena(), dtype, ndim, shape, false, "ag_full");
+static ag_tensor *full_named(ag_dtype dtype, int ndim, const int64_t *shape, double value,
+                             const char *fn) {
+    ag_tensor *t = new_in(ag__current_arena(), dtype, ndim, shape, false, fn);
     if (t) ag_fill_(t, value);
     return t;
 }
 
-ag_tensor *ag_ones(ag_dtype dtype, int ndim, const int64_t *shape) {
-    return ag_full(dtype, ndim, shape, 1.0);
+ag_tensor *ag_full(ag_dtype dtype, int ndim, const int64_t *shape, double value) {
+    return full_named(dtype, ndim, shape, value, "ag_full");
 }
 
-ag_tensor *ag_scalar(ag_dtype dtype, double value) { return ag_full(dtype, 0, NULL, value); }
+ag_tensor *ag_ones(ag_dtype dtype, int ndim, const int64_t *shape) {
+    return full_named(dtype, ndim, shape, 1.0, "ag_ones");
+}
+
+ag_tensor *ag_scalar(ag_dtype dtype, double value) {
+    return full_named(dtype, 0, NULL, value, "ag_scalar");
+}
 
 ag_tensor *ag_zeros_like(const ag_tensor *t) {
     return t ? ag_zeros(t->dtype, t->ndim, t->shape) : NULL;

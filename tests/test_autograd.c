@@ -156,3 +156,17 @@ Test(autograd, gradcheck_catches_a_wrong_gradient) {
     assert_close(r.max_abs_err, 2, 1e-6, 0);
     ag_scope_end();
 }
+
+Test(autograd, backward_outside_scopes_frees_its_temporaries) {
+    ag_tensor *x = T64(1, SHAPE(3), 1, 2, 3);
+    ag_set_requires_grad(x, true);
+    ag_tensor *p = ag_mul(x, x), *y = ag_sum(p);   /* outside scopes each op's result is ours */
+    cr_assert_eq(ag_backward(y), 0, "%s", ag_last_error());   /* ASan's leak check covers this */
+    assert_tensor_close(ag_grad(x), (double[]){2, 4, 6}, 3, 0, 0);
+    ag_tensor *g;
+    cr_assert_neq(ag_autograd_grad(1, &y, NULL, 1, &x, &g, (ag_grad_opts){.retain_graph = true}), 0);
+    cr_assert(strstr(ag_last_error(), "scope") != NULL, "%s", ag_last_error());
+    ag_tensor_free(y);
+    ag_tensor_free(p);
+    ag_tensor_free(x);
+}

@@ -1,0 +1,235 @@
+/* matmul and linear: torch's numbers for batched/broadcast/1-D cases, a naive loop on
+ * shapes crossing the GEMM's block sizes and on strided views, gradchecks, errors. */
+#include "helpers.h"
+#include "golden/matmul_golden.h"
+#include "ops/ops.h"
+
+#include <string.h>
+
+static ag_tensor *formula(int ndim, const int64_t *shape, int seed, double scale) {
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= shape[d];
+    double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++)
+        v[i] = scale * ((double)((i * 7 + seed) % 11) * 0.1 - 0.5);
+    ag_tensor *t = ag_tensor_new(AG_F64, ndim, shape, v);
+    free(v);
+    return t;
+}
+
+Test(matmul, matches_torch_on_batched_broadcast_and_vector_cases) {
+    for (size_t c = 0; c < sizeof mm_goldens / sizeof *mm_goldens; c++) {
+        const struct mm_golden *g = &mm_goldens[c];
+        ag_scope_begin();
+        ag_tensor *a = formula(g->na, g->sa, 1, 1), *b = formula(g->nb, g->sb, 4, 1);
+        ag_set_requires_grad(a, true);
+        ag_set_requires_grad(b, true);
+        ag_tensor *out = ag_matmul(a, b);
+        cr_assert(out, "%s: %s", g->name, ag_last_error());
+        cr_assert_eq(ag_ndim(out), g->no, "%s: ndim %d", g->name, ag_ndim(out));
+        for (int d = 0; d < g->no; d++) cr_assert_eq(ag_shape(out)[d], g->so[d], "%s", g->name);
+        int64_t n = ag_numel(out);
+        assert_tensor_close(out, g->out, n, 1e-12, 1e-12);
+        double *w = malloc(sizeof(double) * (size_t)n);
+        for (int64_t i = 0; i < n; i++) w[i] = 0.05 * (double)((i * 3) % 7) - 0.1;
+        ag_tensor *wt = ag_tensor_new(AG_F64, g->no, g->so, w);
+        free(w);
+        cr_assert_eq(ag_backward(ag_sum(ag_mul(out, wt))), 0, "%s: %s", g->name, ag_last_error());
+        assert_tensor_close(ag_grad(a), g->ga, ag_numel(a), 1e-12, 1e-12);
+        assert_tensor_close(ag_grad(b), g->gb, ag_numel(b), 1e-12, 1e-12);
+        ag_scope_end();
+    }
+}
+
+/* C = A·B by the triple loop over any strides, in double. */
+static void naive(const ag_tensor *a, const ag_tensor *b, double *c, int64_t M, int64_t N,
+                  int64_t K) {
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++)
+                s += ag_get(a, (int64_t[]){i, k}) * ag_get(b, (int64_t[]){k, j});
+            c[i * N + j] = s;
+        }
+}
+
+static void check_against_naive(ag_dtype dt, int64_t M, int64_t N, int64_t K, bool ta, bool tb) {
+    ag_scope_begin();
+    ag_tensor *a = ta ? ag_transpose(ag_randn(dt, 2, (int64_t[]){K, M}), 0, 1)
+                      : ag_randn(dt, 2, (int64_t[]){M, K});
+    ag_tensor *b = tb ? ag_transpose(ag_randn(dt, 2, (int64_t[]){N, K}), 0, 1)
+                      : ag_randn(dt, 2, (int64_t[]){K, N});
+    ag_tensor *c = ag_matmul(a, b);
+    cr_assert(c, "%s", ag_last_error());
+    double *ref = malloc(sizeof(double) * (size_t)(M * N));
+    naive(a, b, ref, M, N, K);
+    double tol = dt == AG_F32 ? 1e-4 * sqrt((double)K) : 1e-12 * (double)K;
+    for (int64_t i = 0; i < M * N; i++) {
+        double v = ag_get(c, (int64_t[]){i / N, i % N});
+        cr_assert(fabs(v - ref[i]) <= tol * (1 + fabs(ref[i])),
+                  "%s [%lld,%lld,%lld] ta=%d tb=%d element %lld: %.9g vs %.9g",
+                  ag_dtype_name(dt), (long long)M, (long long)N, (long long)K, ta, tb,
+                  (long long)i, v, ref[i]);
+    }
+    free(ref);
+    ag_scope_end();
+}
+
+Test(matmul, matches_a_naive_loop_across_block_edges_and_strides) {
+    ag_manual_seed(3);
+    int64_t sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {65, 33, 17}, {70, 530, 300}, {3, 2, 0}};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        for (int t = 0; t < 4; t++) {
+            check_against_naive(AG_F64, sizes[s][0], sizes[s][1], sizes[s][2], t & 1, t >> 1);
+            check_against_naive(AG_F32, sizes[s][0], sizes[s][1], sizes[s][2], t & 1, t >> 1);
+        }
+}
+
+Test(matmul, batched_fold_and_strided_batches_agree) {
+    ag_scope_begin();
+    ag_manual_seed(5);
+    ag_tensor *a = ag_randn(AG_F64, 3, (int64_t[]){4, 5, 6});
+    ag_tensor *b = ag_randn(AG_F64, 2, (int64_t[]){6, 7});
+    ag_tensor *folded = ag_matmul(a, b);                              /* one GEMM */
+    ag_tensor *ap = ag_permute(ag_contiguous(ag_permute(a, (int[]){1, 0, 2})), (int[]){1, 0, 2});
+    cr_assert(!ag_is_contiguous(ap));
+    ag_tensor *looped = ag_matmul(ap, ag_expand(b, 3, (int64_t[]){4, 6, 7}));   /* per batch */
+    for (int64_t i = 0; i < 4; i++) {
+        ag_tensor *one = ag_matmul(ag_slice(a, 0, i, i + 1, 1), b);
+        for (int64_t j = 0; j < 35; j++) {
+            int64_t ix[3] = {i, j / 7, j % 7};
+            double want = ag_get(one, (int64_t[]){0, j / 7, j % 7});
+            assert_close(ag_get(folded, ix), want, 1e-12, 1e-12);
+            assert_close(ag_get(looped, ix), want, 1e-12, 1e-12);
+        }
+    }
+    ag_scope_end();
+}
+
+static ag_tensor *mm_fn(ag_tensor **in, void *ctx) { (void)ctx; return ag_matmul(in[0], in[1]); }
+
+Test(matmul, gradcheck_vector_and_broadcast_shapes) {
+    int64_t shapes[][2][4] = {
+        {{3}, {3, 4}}, {{2, 3}, {3}}, {{3}, {3}}, {{3}, {2, 3, 2}}, {{2, 2, 3}, {3}},
+        {{2, 1, 2, 3}, {3, 3, 2}},
+    };
+    int nd[][2] = {{1, 2}, {2, 1}, {1, 1}, {1, 3}, {3, 1}, {4, 3}};
+    for (size_t c = 0; c < sizeof nd / sizeof *nd; c++) {
+        ag_scope_begin();
+        ag_manual_seed(c);
+        ag_tensor *in[2] = {ag__check_input(AG_F64, nd[c][0], shapes[c][0], -2, 2),
+                            ag__check_input(AG_F64, nd[c][1], shapes[c][1], -2, 2)};
+        ag_gradcheck_result r = ag_gradcheck(mm_fn, NULL, 2, in, (ag_gradcheck_opts){0});
+        cr_expect(r.ok, "case %zu: input %d element %lld err %g", c, r.input, (long long)r.index,
+                  r.max_abs_err);
+        ag_scope_end();
+    }
+}
+
+Test(matmul, errors_name_both_shapes) {
+    ag_scope_begin();
+    ag_tensor *a = ag_zeros(AG_F64, 2, (int64_t[]){2, 3}), *b = ag_zeros(AG_F64, 2, (int64_t[]){4, 5});
+    cr_assert_null(ag_matmul(a, b));
+    cr_assert_str_eq(ag_last_error(), "ag_matmul: shapes [2,3] and [4,5] do not fit (3 != 4)");
+    cr_assert_null(ag_matmul(ag_zeros(AG_F64, 3, (int64_t[]){2, 2, 3}),
+                             ag_zeros(AG_F64, 3, (int64_t[]){3, 3, 1})));
+    cr_assert(strstr(ag_last_error(), "batch dims [2] and [3] do not broadcast"), "%s", ag_last_error());
+    cr_assert_null(ag_matmul(ag_scalar(AG_F64, 1), a));
+    cr_assert(strstr(ag_last_error(), "at least 1 dim"), "%s", ag_last_error());
+    cr_assert_null(ag_matmul(ag_zeros(AG_F32, 2, (int64_t[]){3, 3}), ag_zeros(AG_F64, 2, (int64_t[]){3, 3})));
+    cr_assert(strstr(ag_last_error(), "float32 [3,3] and float64 [3,3]"), "%s", ag_last_error());
+    cr_assert_null(ag_matmul(ag_zeros(AG_I64, 1, (int64_t[]){3}), ag_zeros(AG_I64, 1, (int64_t[]){3})));
+    cr_assert_null(ag_matmul(NULL, a));
+    ag_scope_end();
+}
+
+Test(matmul, empty_inner_dim_gives_zeros) {
+    ag_scope_begin();
+    ag_tensor *c = ag_matmul(ag_zeros(AG_F64, 2, (int64_t[]){2, 0}), ag_zeros(AG_F64, 2, (int64_t[]){0, 3}));
+    assert_tensor_close(c, (double[]){0, 0, 0, 0, 0, 0}, 6, 0, 0);
+    ag_scope_end();
+}
+
+/* ------------------------------------------------------------------ linear */
+Test(linear, equals_matmul_with_transposed_weight_plus_bias) {
+    ag_scope_begin();
+    ag_manual_seed(9);
+    ag_tensor *x = ag_randn(AG_F64, 3, (int64_t[]){2, 3, 4});
+    ag_tensor *w = ag_randn(AG_F64, 2, (int64_t[]){5, 4}), *b = ag_randn(AG_F64, 1, (int64_t[]){5});
+    ag_tensor *y = ag_linear(x, w, b), *ref = ag_add(ag_matmul(x, ag_transpose(w, 0, 1)), b);
+    cr_assert(y && ref, "%s", ag_last_error());
+    cr_assert_eq(ag_ndim(y), 3);
+    cr_assert_eq(ag_shape(y)[2], 5);
+    for (int64_t i = 0; i < 30; i++)
+        assert_close(ag_get(y, (int64_t[]){i / 15, i / 5 % 3, i % 5}),
+                     ag_get(ref, (int64_t[]){i / 15, i / 5 % 3, i % 5}), 1e-12, 1e-12);
+    ag_tensor *v = ag_linear(ag_slice(ag_flatten(x, 0, 1), 0, 0, 1, 1), w, NULL);   /* [1,4] */
+    ag_tensor *x1 = ag_reshape(ag_slice(ag_flatten(x, 0, 1), 0, 0, 1, 1), 1, (int64_t[]){4});
+    ag_tensor *v1 = ag_linear(x1, w, NULL);                                         /* 1-D */
+    cr_assert_eq(ag_ndim(v1), 1);
+    for (int64_t j = 0; j < 5; j++)
+        assert_close(ag_get(v1, &j), ag_get(v, (int64_t[]){0, j}), 1e-15, 0);
+    ag_scope_end();
+}
+
+static ag_tensor *linear_fn(ag_tensor **in, void *ctx) {
+    return ag_linear(in[0], in[1], ctx ? in[2] : NULL);
+}
+
+Test(linear, gradcheck_with_and_without_bias_and_1d_input) {
+    ag_scope_begin();
+    ag_manual_seed(11);
+    ag_tensor *in[3] = {ag__check_input(AG_F64, 3, (int64_t[]){2, 2, 3}, -2, 2),
+                        ag__check_input(AG_F64, 2, (int64_t[]){4, 3}, -2, 2),
+                        ag__check_input(AG_F64, 1, (int64_t[]){4}, -2, 2)};
+    cr_assert(ag_gradcheck(linear_fn, (void *)1, 3, in, (ag_gradcheck_opts){0}).ok);
+    cr_assert(ag_gradcheck(linear_fn, NULL, 2, in, (ag_gradcheck_opts){0}).ok);
+    in[0] = ag__check_input(AG_F64, 1, (int64_t[]){3}, -2, 2);
+    cr_assert(ag_gradcheck(linear_fn, (void *)1, 3, in, (ag_gradcheck_opts){0}).ok);
+    ag_scope_end();
+}
+
+Test(linear, errors) {
+    ag_scope_begin();
+    ag_tensor *x = ag_zeros(AG_F64, 2, (int64_t[]){2, 3});
+    cr_assert_null(ag_linear(x, ag_zeros(AG_F64, 2, (int64_t[]){4, 5}), NULL));
+    cr_assert_str_eq(ag_last_error(),
+                     "ag_linear: input [2,3] does not fit weight [4,5] (last dim must be 5)");
+    cr_assert_null(ag_linear(x, ag_zeros(AG_F64, 1, (int64_t[]){3}), NULL));
+    cr_assert(strstr(ag_last_error(), "weight [3] must be [out,in]"), "%s", ag_last_error());
+    cr_assert_null(ag_linear(x, ag_zeros(AG_F64, 2, (int64_t[]){4, 3}), ag_zeros(AG_F64, 1, (int64_t[]){3})));
+    cr_assert(strstr(ag_last_error(), "bias float64 [3] must be [4]"), "%s", ag_last_error());
+    cr_assert_null(ag_linear(NULL, x, NULL));
+    ag_scope_end();
+}
+
+Test(matmul, speed_is_reported) {
+    ag_scope_begin();
+    int64_t n = 512;
+    ag_tensor *a = ag_randn(AG_F32, 2, (int64_t[]){n, n}), *b = ag_randn(AG_F32, 2, (int64_t[]){n, n});
+    ag_matmul(a, b);
+    double t0 = ag_now();
+    int reps = 5;
+    for (int r = 0; r < reps; r++) cr_assert(ag_matmul(a, b));
+    double dt = (ag_now() - t0) / reps;
+    cr_log_info("matmul f32 %lldx%lldx%lld: %.2f ms, %.1f GFLOP/s", (long long)n, (long long)n,
+                (long long)n, dt * 1e3, 2.0 * (double)(n * n * n) / dt * 1e-9);
+    ag_scope_end();
+}
+
+Test(matmul, results_are_bitwise_the_same_for_any_thread_count) {
+    ag_scope_begin();
+    ag_manual_seed(13);
+    ag_tensor *a = ag_randn(AG_F32, 3, (int64_t[]){3, 150, 200});
+    ag_tensor *b = ag_randn(AG_F32, 2, (int64_t[]){200, 90});
+    ag_tensor *sb = ag_randn(AG_F32, 3, (int64_t[]){3, 200, 90});
+    int prev = ag_get_num_threads();
+    ag_set_num_threads(1);
+    ag_tensor *one = ag_matmul(a, b), *one_b = ag_matmul(a, sb);
+    ag_set_num_threads(2);
+    ag_tensor *two = ag_matmul(a, b), *two_b = ag_matmul(a, sb);
+    ag_set_num_threads(prev);
+    cr_assert(!memcmp(ag_data(one), ag_data(two), sizeof(float) * (size_t)ag_numel(one)));
+    cr_assert(!memcmp(ag_data(one_b), ag_data(two_b), sizeof(float) * (size_t)ag_numel(one_b)));
+    ag_scope_end();
+}
