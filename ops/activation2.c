@@ -1,0 +1,254 @@
+/* Activations with more than one element per decision: prelu (a learned slope per channel),
+ * softmax and log_softmax over any dim (max-shifted log-sum-exp, stable at any |x|). */
+#include "ops/iter.h"
+
+#include <math.h>
+#include <omp.h>
+
+/* ------------------------------------------------------------------ prelu */
+/* weight [C] seen as [C,1,...,1] against x's dims 1.. (or [1] as it is). */
+static ag_tensor weight_view(const ag_tensor *x, const ag_tensor *w) {
+    ag_tensor v = *w;
+    if (w->shape[0] == 1 || x->ndim < 2) return v;
+    v.ndim = x->ndim - 1;
+    for (int d = 0; d < v.ndim; d++) {
+        v.shape[d] = d ? 1 : w->shape[0];
+        v.strides[d] = d ? 0 : w->strides[0];
+    }
+    return v;
+}
+
+static int prelu_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                       const char *fn) {
+    const ag_tensor *x = in[0], *w = in[1];
+    if (x->dtype != w->dtype)
+        return ag__error(AG_ERR_DTYPE, fn, "input %s %s and weight %s %s dtypes differ",
+                         ag_dtype_name(x->dtype), AG_SHAPE(x), ag_dtype_name(w->dtype), AG_SHAPE(w));
+    int64_t channels = x->ndim >= 2 ? x->shape[1] : 1;
+    if (w->ndim != 1 || (w->shape[0] != 1 && w->shape[0] != channels))
+        return ag__error(AG_ERR_SHAPE, fn, "weight %s must be [1] or [%lld] (the channels, "
+                         "dim 1 of input %s)", AG_SHAPE(w), (long long)channels, AG_SHAPE(x));
+    return ag__shape_same(m, in, n, args, fn);
+}
+
+AG_ROW2(prelu_f32, float, a > 0 ? a : b * a)
+AG_ROW2(prelu_f64, double, a > 0 ? a : b * a)
+
+static int prelu_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                         ag_tensor **saved) {
+    (void)n, (void)saved;
+    ag_tensor wv = weight_view(in[0], in[1]);
+    ag__map2(out, in[0], &wv, out->dtype == AG_F32 ? prelu_f32 : prelu_f64, args);
+    return AG_OK;
+}
+
+AG_ROW1(pos_mask_f32, float, a > 0 ? 1.0f : 0.0f)
+AG_ROW1(pos_mask_f64, double, a > 0 ? 1.0 : 0.0)
+AG_ROW1(nonpos_mask_f32, float, a > 0 ? 0.0f : 1.0f)
+AG_ROW1(nonpos_mask_f64, double, a > 0 ? 0.0 : 1.0)
+
+/* A constant (no history) 1/0 tensor shaped like x. */
+static ag_tensor *mask_of(ag_tensor *x, bool positive) {
+    ag_tensor *m = ag__empty(x->dtype, x->ndim, x->shape, "ag_prelu");
+    if (!m) return NULL;
+    bool f = x->dtype == AG_F32;
+    ag__map1(m, x, positive ? (f ? pos_mask_f32 : pos_mask_f64)
+                            : (f ? nonpos_mask_f32 : nonpos_mask_f64), NULL);
+    return m;
+}
+
+/* dx = g (x > 0 ? 1 : w);  dw = sum over all but the channel dim of g (x > 0 ? 0 : x). */
+static int prelu_backward(struct ag_node *node, ag_tensor *g) {
+    ag_tensor *x = node->in[0], *w = node->in[1];
+    ag_tensor wv = weight_view(x, w);
+    ag_tensor *wb = ag_reshape(w, wv.ndim, wv.shape), *neg = mask_of(x, false);
+    ag_tensor *gneg = ag_mul(g, neg);
+    int rc = AG_OK;
+    if (ag__needs_grad(node, 0))
+        rc = ag__accumulate(node, 0, ag_add(ag_mul(g, mask_of(x, true)), ag_mul(gneg, wb)));
+    if (!rc && ag__needs_grad(node, 1)) {
+        ag_tensor *dw = ag_sum_to(ag_mul(gneg, x), wv.ndim, wv.shape);
+        rc = ag__accumulate(node, 1, ag_reshape(dw, 1, w->shape));
+    }
+    return rc;
+}
+
+static int prelu_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
+    (void)args;
+    if (size > 0) {
+        in[0] = ag__check_input(dtype, 2, (int64_t[]){size / 64 + 1, 64}, -2, 2);
+        in[1] = ag__check_input(dtype, 1, (int64_t[]){64}, 0.1, 0.5);
+    } else if (variant == 0) {   /* per channel, NCHW-like */
+        in[0] = ag__check_input(dtype, 3, (int64_t[]){2, 3, 4}, -2, 2);
+        in[1] = ag__check_input(dtype, 1, (int64_t[]){3}, 0.1, 0.5);
+    } else {                     /* one weight, transposed input */
+        ag_tensor *base = ag__check_input(dtype, 2, (int64_t[]){4, 3}, -2, 2);
+        bool prev = ag_set_grad_enabled(false);
+        in[0] = ag_transpose(base, 0, 1);
+        ag_set_grad_enabled(prev);
+        if (in[0]) ag_set_requires_grad(in[0], true);
+        in[1] = ag__check_input(dtype, 1, (int64_t[]){1}, 0.1, 0.5);
+    }
+    if (!in[0] || !in[1]) return -1;
+    /* keep |x| away from the kink at 0 */
+    for (int64_t i = 0; i < in[0]->numel; i++) {
+        int64_t off = ag__flat_offset(in[0], i);
+        double v = ag__get_flat(in[0], i);
+        v = v >= 0 ? v + 0.1 : v - 0.1;
+        if (dtype == AG_F32) ((float *)in[0]->storage->data)[off] = (float)v;
+        else ((double *)in[0]->storage->data)[off] = v;
+    }
+    return 2;
+}
+
+const struct ag_op_def ag__op_prelu = {
+    .name = "prelu", .arity = 2, .shape = prelu_shape,
+    .forward = prelu_forward, .backward = prelu_backward,
+    .check = {.make = prelu_make, .flops_per_elem = 1},
+};
+
+/* x: any shape; weight: [1], or [C] where C = x's dim 1. */
+ag_tensor *ag_prelu(ag_tensor *t, ag_tensor *weight) {
+    return AG_APPLY2(AG_OP_PRELU, t, weight);
+}
+
+/* ------------------------------------------------------------------ softmax, log_softmax */
+struct softmax_args {
+    int dim;      /* normalized; 0 for a 0-d tensor */
+};
+
+/* Lines along dim: count, length, and the storage offset of line L's first element. */
+struct lines {
+    int64_t count, len, stride;   /* stride: along dim, in elements */
+    int nd;
+    int64_t shape[AG_MAX_DIMS], strides[AG_MAX_DIMS], offset;
+};
+
+static void lines_init(struct lines *l, const ag_tensor *t, int dim) {
+    l->nd = 0;
+    l->count = 1;
+    l->len = t->ndim ? t->shape[dim] : 1;
+    l->stride = t->ndim ? t->strides[dim] : 1;
+    l->offset = t->offset;
+    for (int d = 0; d < t->ndim; d++) {
+        if (d == dim) continue;
+        l->shape[l->nd] = t->shape[d];
+        l->strides[l->nd++] = t->strides[d];
+        l->count *= t->shape[d];
+    }
+}
+
+static int64_t line_start(const struct lines *l, int64_t i) {
+    int64_t off = l->offset;
+    for (int d = l->nd - 1; d >= 0; d--) {
+        off += (i % l->shape[d]) * l->strides[d];
+        i /= l->shape[d];
+    }
+    return off;
+}
+
+/* One line: y = softmax(x) or log_softmax(x), in double. */
+#define SOFTMAX_LINE(name, T)                                                           \
+    static void name(T *y, int64_t sy, const T *x, int64_t sx, int64_t n, bool log_) {  \
+        double m = -INFINITY;                                                           \
+        for (int64_t k = 0; k < n; k++) if (x[k * sx] > m || isnan((double)x[k * sx])) m = x[k * sx]; \
+        double s = 0;                                                                   \
+        for (int64_t k = 0; k < n; k++) s += exp((double)x[k * sx] - m);                \
+        if (log_) {                                                                     \
+            double lse = m + log(s);                                                    \
+            for (int64_t k = 0; k < n; k++) y[k * sy] = (T)((double)x[k * sx] - lse);   \
+        } else {                                                                        \
+            double inv = 1.0 / s;                                                       \
+            for (int64_t k = 0; k < n; k++) y[k * sy] = (T)(exp((double)x[k * sx] - m) * inv); \
+        }                                                                               \
+    }
+SOFTMAX_LINE(softmax_line_f32, float)
+SOFTMAX_LINE(softmax_line_f64, double)
+
+static void softmax_run(ag_tensor *out, const ag_tensor *x, int dim, bool log_) {
+    struct lines lx, ly;
+    lines_init(&lx, x, dim);
+    lines_init(&ly, out, dim);
+    bool par = x->numel >= (1 << 15) && lx.count > 1 && !omp_in_parallel();
+    #pragma omp parallel for schedule(static) if (par)
+    for (int64_t i = 0; i < lx.count; i++) {
+        int64_t ox = line_start(&lx, i), oy = line_start(&ly, i);
+        if (x->dtype == AG_F32)
+            softmax_line_f32((float *)out->storage->data + oy, ly.stride,
+                             (const float *)x->storage->data + ox, lx.stride, lx.len, log_);
+        else
+            softmax_line_f64((double *)out->storage->data + oy, ly.stride,
+                             (const double *)x->storage->data + ox, lx.stride, lx.len, log_);
+    }
+}
+
+static int softmax_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                           ag_tensor **saved) {
+    (void)n, (void)saved;
+    softmax_run(out, in[0], ((const struct softmax_args *)args)->dim, false);
+    return AG_OK;
+}
+static int log_softmax_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                               ag_tensor **saved) {
+    (void)n, (void)saved;
+    softmax_run(out, in[0], ((const struct softmax_args *)args)->dim, true);
+    return AG_OK;
+}
+
+/* y = softmax(x): dx = y (g - sum(g y)). */
+static int softmax_backward(struct ag_node *node, ag_tensor *g) {
+    ag_tensor *y = node->out;
+    int dim = AG_ARGS(node, struct softmax_args)->dim;
+    ag_tensor *gy = ag_mul(g, y);
+    return ag__accumulate(node, 0, ag_sub(gy, ag_mul(y, ag_sum_dim(gy, dim, true))));
+}
+/* y = log_softmax(x): dx = g - exp(y) sum(g). */
+static int log_softmax_backward(struct ag_node *node, ag_tensor *g) {
+    int dim = AG_ARGS(node, struct softmax_args)->dim;
+    return ag__accumulate(node, 0, ag_sub(g, ag_mul(ag_exp(node->out),
+                                                    ag_sum_dim(g, dim, true))));
+}
+
+static int softmax_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
+    struct softmax_args *a = args;
+    if (size > 0) {
+        a->dim = 1;
+        in[0] = ag__check_input(dtype, 2, (int64_t[]){size / 1000 + 1, 1000}, -3, 3);
+    } else if (variant == 0) {
+        a->dim = 1;
+        in[0] = ag__check_input(dtype, 3, (int64_t[]){2, 3, 4}, -3, 3);
+    } else {
+        a->dim = 1;
+        ag_tensor *base = ag__check_input(dtype, 2, (int64_t[]){4, 3}, -3, 3);
+        bool prev = ag_set_grad_enabled(false);
+        in[0] = ag_transpose(base, 0, 1);
+        ag_set_grad_enabled(prev);
+        if (in[0]) ag_set_requires_grad(in[0], true);
+    }
+    return in[0] ? 1 : -1;
+}
+
+const struct ag_op_def ag__op_softmax = {
+    .name = "softmax", .arity = 1, .shape = ag__shape_same,
+    .forward = softmax_forward, .backward = softmax_backward,
+    .check = {.make = softmax_make, .flops_per_elem = 25},
+};
+const struct ag_op_def ag__op_log_softmax = {
+    .name = "log_softmax", .arity = 1, .shape = ag__shape_same,
+    .forward = log_softmax_forward, .backward = log_softmax_backward,
+    .check = {.make = softmax_make, .flops_per_elem = 25},
+};
+
+static ag_tensor *softmax_op(enum ag_op_id op, ag_tensor *t, int dim) {
+    if (!t) return NULL;
+    struct softmax_args a = {ag__norm_dim(dim, t->ndim, ag__op_fnames[op])};
+    if (a.dim < 0) return NULL;
+    return AG_APPLY_ARGS(op, 1, (ag_tensor *const[]){t}, a);
+}
+
+/* exp(x) / sum(exp(x)) along dim (negative counts from the end); shape of t. */
+ag_tensor *ag_softmax(ag_tensor *t, int dim) { return softmax_op(AG_OP_SOFTMAX, t, dim); }
+/* x - logsumexp(x) along dim; shape of t. */
+ag_tensor *ag_log_softmax(ag_tensor *t, int dim) {
+    return softmax_op(AG_OP_LOG_SOFTMAX, t, dim);
+}
