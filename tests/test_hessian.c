@@ -42,13 +42,10 @@ Test(hessian, closed_forms_of_second_derivatives) {
     for (int i = 0; i < 3; i++) assert_close(d2[i], 2 / (pos[i] * pos[i] * pos[i]), 1e-12, 1e-12);
 }
 
-/* TODO(integrator): enable when ag_tanh, ag_sin and ag_pow are merged (ops/elementwise2.c,
- * ops/activation.c): tanh'' = -2 tanh (1 - tanh^2); (x sin x)'' = 2 cos x - x sin x;
- * (x^3 via ag_pow)'' = 6x. */
-#if 0
+/* tanh'' = -2 tanh (1 - tanh^2); (x sin x)'' = 2 cos x - x sin x; (x^3 via ag_pow)'' = 6x. */
 static ag_tensor *x_sin_x(ag_tensor *x) { return ag_mul(x, ag_sin(x)); }
 static ag_tensor *pow3(ag_tensor *x) { return ag_pow(x, 3); }
-Test(hessian, closed_forms_of_pending_ops) {
+Test(hessian, closed_forms_of_tanh_x_sin_x_and_pow) {
     double xs[] = {-1.5, -0.3, 0.7, 2.0}, d1[4], d2[4];
     second_derivative(ag_tanh, xs, 4, d1, d2);
     for (int i = 0; i < 4; i++) {
@@ -60,7 +57,6 @@ Test(hessian, closed_forms_of_pending_ops) {
     second_derivative(pow3, xs, 4, d1, d2);
     for (int i = 0; i < 4; i++) assert_close(d2[i], 6 * xs[i], 1e-12, 1e-12);
 }
-#endif
 
 /* loss(W1, W2) = mean((act(x W1) W2 - y)^2), act(h) = h exp(-h^2): smooth everywhere. */
 struct mlp_data { ag_tensor *x, *y; };
