@@ -73,19 +73,22 @@ bool ag__needs_grad(const struct ag_node *node, int i) {
     return i < node->n_in && node->in[i]->requires_grad;
 }
 
-/* dst (contiguous, dst's dtype) += src (same shape, any strides). No graph. */
-static void add_into(ag_tensor *dst, const ag_tensor *src) {
-    bool contig = ag_is_contiguous(src);
+/* dst (contiguous, dst's dtype) += src (same shape, any strides). No graph: the walk runs
+ * with grad mode off unless create_graph, and .grad accumulates only in ag_backward. */
+static void add_into(ag_tensor *dst, ag_tensor *src) {
+    if (!ag_is_contiguous(src)) {   /* broadcast or strided: through the iterator */
+        ag_tensor *sum = ag_add(dst, src);
+        if (sum) memcpy(ag__ptr(dst), ag__ptr(sum), (size_t)dst->numel * ag_dtype_size(dst->dtype));
+        return;
+    }
     if (dst->dtype == AG_F32) {
-        float *d = ag__ptr(dst);
-        const float *s = src->storage->data;
-        for (int64_t i = 0; i < dst->numel; i++)
-            d[i] += s[contig ? src->offset + i : ag__flat_offset(src, i)];
+        float *restrict d = ag__ptr(dst);
+        const float *restrict s = ag__ptr(src);
+        for (int64_t i = 0; i < dst->numel; i++) d[i] += s[i];
     } else {
-        double *d = ag__ptr(dst);
-        const double *s = src->storage->data;
-        for (int64_t i = 0; i < dst->numel; i++)
-            d[i] += s[contig ? src->offset + i : ag__flat_offset(src, i)];
+        double *restrict d = ag__ptr(dst);
+        const double *restrict s = ag__ptr(src);
+        for (int64_t i = 0; i < dst->numel; i++) d[i] += s[i];
     }
 }
 
