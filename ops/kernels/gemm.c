@@ -1,0 +1,179 @@
+/* gemm.c — GEMM framework: ISA dispatch, thread split, and (through gemm_tmpl.h,
+ * included once per type) packing, blocking, the portable micro-kernel and the naive
+ * reference.  The micro-kernels that need intrinsics live in gemm_avx512.c and
+ * gemm_avx2.c, the only files compiled with ISA flags. */
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/kernels/gemm.h"
+
+#ifdef AG_USE_CBLAS
+#include <cblas.h>
+#endif
+
+/* ---- ISA dispatch -------------------------------------------------------------- */
+
+enum { ISA_UNSET = -1, ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+static const char *const isa_names[] = {"scalar", "avx2", "avx512"};
+static int g_isa = ISA_UNSET;   /* accessed with __atomic builtins: benign first race */
+
+static int isa_available(int isa)
+{
+    __builtin_cpu_init();
+    if (isa == ISA_AVX512)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("fma");
+    if (isa == ISA_AVX2)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return isa == ISA_SCALAR;
+}
+
+static int isa_from_name(const char *s)
+{
+    for (int i = 0; s && i < 3; i++)
+        if (strcmp(s, isa_names[i]) == 0) return i;
+    return ISA_UNSET;
+}
+
+/* The best available ISA, or AG_ISA's choice when that one is available. */
+static int isa_resolve(void)
+{
+    int env = isa_from_name(getenv("AG_ISA"));
+    if (env != ISA_UNSET && isa_available(env)) return env;
+    if (isa_available(ISA_AVX512)) return ISA_AVX512;
+    if (isa_available(ISA_AVX2)) return ISA_AVX2;
+    return ISA_SCALAR;
+}
+
+static int ag__gemm_isa_id(void)
+{
+    int isa = __atomic_load_n(&g_isa, __ATOMIC_ACQUIRE);
+    if (isa == ISA_UNSET) {
+        isa = isa_resolve();
+        __atomic_store_n(&g_isa, isa, __ATOMIC_RELEASE);
+    }
+    return isa;
+}
+
+const char *ag__gemm_isa(void) { return isa_names[ag__gemm_isa_id()]; }
+
+int ag__gemm_set_isa(const char *name)
+{
+    int isa = isa_from_name(name);
+    if (isa == ISA_UNSET || !isa_available(isa)) return 1;
+    __atomic_store_n(&g_isa, isa, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* ---- Thread split -------------------------------------------------------------- */
+
+/* Threads to offer: 1 inside an enclosing parallel region (nested teams would
+ * oversubscribe), else omp_get_max_threads().  ag__gemm_grid decides how many to use. */
+static int ag__gemm_threads(int64_t M, int64_t N, int64_t K)
+{
+    (void)M, (void)N, (void)K;
+    return omp_in_parallel() ? 1 : omp_get_max_threads();
+}
+
+/* Choose a tm x tn grid (tm*tn <= nt) of C sub-blocks, one per thread, minimising a
+ * cycle estimate of the slowest thread: its padded compute (32 FMA lanes a cycle),
+ * its packing of A rows and B columns (~1 element a cycle; a row split makes every
+ * thread pack all of B and a column split all of A), plus a fork/join cost, so small
+ * problems stay single-threaded. */
+static void ag__gemm_grid(int64_t M, int64_t N, int64_t K, int mr, int nr, int nt,
+                          int *tm_out, int *tn_out)
+{
+    const double fork_cycles = 6000;
+    int64_t mt = (M + mr - 1) / mr, ntl = (N + nr - 1) / nr;
+    double best = -1;
+    *tm_out = *tn_out = 1;
+    for (int tm = 1; tm <= nt && tm <= mt; tm++)
+        for (int tn = 1; tm * tn <= nt && tn <= ntl; tn++) {
+            double rows = (double)((mt + tm - 1) / tm * mr);
+            double cols = (double)((ntl + tn - 1) / tn * nr);
+            double cost = rows * cols * (double)K / 32 + (rows + cols) * (double)K;
+            if (tm * tn > 1) cost += fork_cycles;
+            if (best < 0 || cost < best) best = cost, *tm_out = tm, *tn_out = tn;
+        }
+}
+
+/* ---- The type-generic framework, once per type ---------------------------------- */
+
+#define T float
+#define S f32
+#include "ops/kernels/gemm_tmpl.h"
+#undef T
+#undef S
+
+#define T double
+#define S f64
+#include "ops/kernels/gemm_tmpl.h"
+#undef T
+#undef S
+
+/* ---- Public entry points: CBLAS when built with it and strides allow ------------- */
+
+#ifdef AG_USE_CBLAS
+/* Map (rs, cs) of a rows x cols operand onto a CBLAS layout where C's layout is
+ * row-major (row = 1) or column-major (row = 0): sets *trans and *ld, or returns 0. */
+static int blas_operand(int row, int64_t rows, int64_t cols, int64_t rs, int64_t cs,
+                        enum CBLAS_TRANSPOSE *trans, int64_t *ld)
+{
+    int64_t unit = row ? cs : rs, lead = row ? rs : cs;      /* as stored, no transpose */
+    int64_t need = row ? cols : rows, needt = row ? rows : cols;
+    if (unit == 1 && lead >= (need > 1 ? need : 1)) {
+        *trans = CblasNoTrans, *ld = lead;
+        return 1;
+    }
+    int64_t tunit = row ? rs : cs, tlead = row ? cs : rs;    /* stored transposed */
+    if (tunit == 1 && tlead >= (needt > 1 ? needt : 1)) {
+        *trans = CblasTrans, *ld = tlead;
+        return 1;
+    }
+    return 0;
+}
+
+#define BLAS_ROUTE(fn)                                                                 \
+    do {                                                                               \
+        int row = csc == 1 && rsc >= (N > 1 ? N : 1);                                  \
+        int col = !row && rsc == 1 && csc >= (M > 1 ? M : 1);                          \
+        enum CBLAS_TRANSPOSE ta, tb;                                                   \
+        int64_t lda, ldb;                                                              \
+        if (M > 0 && N > 0 && K > 0 && M < INT32_MAX && N < INT32_MAX &&               \
+            K < INT32_MAX && (row || col) &&                                           \
+            blas_operand(row, M, K, rsa, csa, &ta, &lda) &&                            \
+            blas_operand(row, K, N, rsb, csb, &tb, &ldb) && lda < INT32_MAX &&         \
+            ldb < INT32_MAX && (row ? rsc : csc) < INT32_MAX) {                        \
+            fn(row ? CblasRowMajor : CblasColMajor, ta, tb, (int)M, (int)N, (int)K,    \
+               alpha, A, (int)lda, B, (int)ldb, beta, C, (int)(row ? rsc : csc));      \
+            return;                                                                    \
+        }                                                                              \
+    } while (0)
+#endif
+
+void ag__gemm_f32(int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t rsa, int64_t csa,
+                  const float *B, int64_t rsb, int64_t csb,
+                  float beta, float *C, int64_t rsc, int64_t csc)
+{
+#ifdef AG_USE_CBLAS
+    BLAS_ROUTE(cblas_sgemm);
+#endif
+    job_f32 p = {M, N, K, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc};
+    gemm_own_f32(&p);
+}
+
+void ag__gemm_f64(int64_t M, int64_t N, int64_t K, double alpha,
+                  const double *A, int64_t rsa, int64_t csa,
+                  const double *B, int64_t rsb, int64_t csb,
+                  double beta, double *C, int64_t rsc, int64_t csc)
+{
+#ifdef AG_USE_CBLAS
+    BLAS_ROUTE(cblas_dgemm);
+#endif
+    job_f64 p = {M, N, K, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc};
+    gemm_own_f64(&p);
+}

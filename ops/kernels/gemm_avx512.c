@@ -1,0 +1,189 @@
+/* gemm_avx512.c — AVX-512 GEMM micro-kernels (see the contract in gemm.h).
+ *
+ * f32: MR=14 rows x NR=32 columns (2 zmm per row): 28 accumulators + 2 B vectors +
+ *      1 broadcast = 31 of the 32 zmm registers.  Per k: 2 aligned B loads,
+ *      14 broadcasts (folded into the FMAs), 28 FMAs.
+ * f64: MR=14 x NR=16, same register layout with 8 doubles per zmm.
+ * C is row-major in the common case (csc == 1): full tiles are written with vector
+ * loads/stores; partial tiles and other strides go through a small temp tile with the
+ * very same rounding (alpha*acc, then one fma with beta*C). */
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "ops/kernels/gemm.h"
+
+/* A is read through strides (ars, acs): packed panels pass (1, MR), row-major A read
+ * in place passes (rsa, 1).  Row i lives at p[i/3][(i%3)*ars] so the 14 rows need only
+ * five pointers ([p + ars*4], [p + ars*8] are plain x86 addressing modes). */
+#define A_ROWS_SETUP()                                                                 \
+    const __typeof__(*Ap) *p0 = Ap, *p1 = Ap + 3 * ars, *p2 = Ap + 6 * ars,            \
+                          *p3 = Ap + 9 * ars, *p4 = Ap + 12 * ars
+#define A_ROW(i)                                                                       \
+    ((i) < 3 ? p0 : (i) < 6 ? p1 : (i) < 9 ? p2 : (i) < 12 ? p3 : p4)[((i) % 3) * ars]
+#define A_ROWS_STEP() (p0 += acs, p1 += acs, p2 += acs, p3 += acs, p4 += acs)
+
+#define MR_S 14
+#define NR_S 32
+#define MR_D 14
+#define NR_D 16
+
+/* Merge a tile t (already alpha*acc) into C with the same rounding as the vector path. */
+static void merge_f32(const float *t, int ldt, float beta, float *C, int64_t rsc,
+                      int64_t csc, int m, int n)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float *c = C + i * rsc + j * csc;
+            *c = beta == 0.0f ? t[i * ldt + j] : fmaf(beta, *c, t[i * ldt + j]);
+        }
+}
+
+static void merge_f64(const double *t, int ldt, double beta, double *C, int64_t rsc,
+                      int64_t csc, int m, int n)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double *c = C + i * rsc + j * csc;
+            *c = beta == 0.0 ? t[i * ldt + j] : fma(beta, *c, t[i * ldt + j]);
+        }
+}
+
+static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
+                    int64_t ars, int64_t acs,
+                    const float *restrict Bp, float beta, float *C, int64_t rsc,
+                    int64_t csc, int m, int n)
+{
+    __m512 c0[MR_S], c1[MR_S];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR_S; i++)
+        c0[i] = c1[i] = _mm512_setzero_ps();
+    A_ROWS_SETUP();
+    if (n <= 16) {          /* narrow panel (small N): skip the all-zero half */
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_S) {
+            __m512 b0 = _mm512_load_ps(Bp);
+#pragma GCC unroll 16
+            for (int i = 0; i < MR_S; i++)
+                c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(A_ROW(i)), b0, c0[i]);
+        }
+    } else {
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_S) {
+            __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
+#pragma GCC unroll 16
+            for (int i = 0; i < MR_S; i++) {
+                __m512 a = _mm512_set1_ps(A_ROW(i));
+                c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+                c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+            }
+        }
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    if (csc == 1 && (m < MR_S || n < NR_S)) {  /* row-major partial tile: masks */
+        __mmask16 k0 = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+        __mmask16 k1 = n >= NR_S ? (__mmask16)0xFFFF : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+        for (int i = 0; i < m; i++) {
+            float *c = C + i * rsc;
+            __m512 t0 = _mm512_mul_ps(va, c0[i]), t1 = _mm512_mul_ps(va, c1[i]);
+            if (beta != 0.0f) {
+                t0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k0, c), t0);
+                t1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k1, c + 16), t1);
+            }
+            _mm512_mask_storeu_ps(c, k0, t0);
+            _mm512_mask_storeu_ps(c + 16, k1, t1);
+        }
+        return;
+    }
+    if (m == MR_S && n == NR_S && csc == 1) {
+#pragma GCC unroll 16
+        for (int i = 0; i < MR_S; i++) {
+            float *c = C + i * rsc;
+            __m512 t0 = _mm512_mul_ps(va, c0[i]), t1 = _mm512_mul_ps(va, c1[i]);
+            if (beta != 0.0f) {
+                t0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), t0);
+                t1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), t1);
+            }
+            _mm512_storeu_ps(c, t0);
+            _mm512_storeu_ps(c + 16, t1);
+        }
+        return;
+    }
+    float t[MR_S * NR_S] __attribute__((aligned(64)));
+#pragma GCC unroll 16
+    for (int i = 0; i < MR_S; i++) {
+        _mm512_store_ps(t + i * NR_S, _mm512_mul_ps(va, c0[i]));
+        _mm512_store_ps(t + i * NR_S + 16, _mm512_mul_ps(va, c1[i]));
+    }
+    merge_f32(t, NR_S, beta, C, rsc, csc, m, n);
+}
+
+static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
+                    int64_t ars, int64_t acs,
+                    const double *restrict Bp, double beta, double *C, int64_t rsc,
+                    int64_t csc, int m, int n)
+{
+    __m512d c0[MR_D], c1[MR_D];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR_D; i++)
+        c0[i] = c1[i] = _mm512_setzero_pd();
+    A_ROWS_SETUP();
+    if (n <= 8) {          /* narrow panel (small N): skip the all-zero half */
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_D) {
+            __m512d b0 = _mm512_load_pd(Bp);
+#pragma GCC unroll 16
+            for (int i = 0; i < MR_D; i++)
+                c0[i] = _mm512_fmadd_pd(_mm512_set1_pd(A_ROW(i)), b0, c0[i]);
+        }
+    } else {
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_D) {
+            __m512d b0 = _mm512_load_pd(Bp), b1 = _mm512_load_pd(Bp + 8);
+#pragma GCC unroll 16
+            for (int i = 0; i < MR_D; i++) {
+                __m512d a = _mm512_set1_pd(A_ROW(i));
+                c0[i] = _mm512_fmadd_pd(a, b0, c0[i]);
+                c1[i] = _mm512_fmadd_pd(a, b1, c1[i]);
+            }
+        }
+    }
+    __m512d va = _mm512_set1_pd(alpha), vb = _mm512_set1_pd(beta);
+    if (csc == 1 && (m < MR_D || n < NR_D)) {  /* row-major partial tile: masks */
+        __mmask8 k0 = n >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << n) - 1);
+        __mmask8 k1 = n >= NR_D ? (__mmask8)0xFF : n > 8 ? (__mmask8)((1u << (n - 8)) - 1) : 0;
+        for (int i = 0; i < m; i++) {
+            double *c = C + i * rsc;
+            __m512d t0 = _mm512_mul_pd(va, c0[i]), t1 = _mm512_mul_pd(va, c1[i]);
+            if (beta != 0.0) {
+                t0 = _mm512_fmadd_pd(vb, _mm512_maskz_loadu_pd(k0, c), t0);
+                t1 = _mm512_fmadd_pd(vb, _mm512_maskz_loadu_pd(k1, c + 8), t1);
+            }
+            _mm512_mask_storeu_pd(c, k0, t0);
+            _mm512_mask_storeu_pd(c + 8, k1, t1);
+        }
+        return;
+    }
+    if (m == MR_D && n == NR_D && csc == 1) {
+#pragma GCC unroll 16
+        for (int i = 0; i < MR_D; i++) {
+            double *c = C + i * rsc;
+            __m512d t0 = _mm512_mul_pd(va, c0[i]), t1 = _mm512_mul_pd(va, c1[i]);
+            if (beta != 0.0) {
+                t0 = _mm512_fmadd_pd(vb, _mm512_loadu_pd(c), t0);
+                t1 = _mm512_fmadd_pd(vb, _mm512_loadu_pd(c + 8), t1);
+            }
+            _mm512_storeu_pd(c, t0);
+            _mm512_storeu_pd(c + 8, t1);
+        }
+        return;
+    }
+    double t[MR_D * NR_D] __attribute__((aligned(64)));
+#pragma GCC unroll 16
+    for (int i = 0; i < MR_D; i++) {
+        _mm512_store_pd(t + i * NR_D, _mm512_mul_pd(va, c0[i]));
+        _mm512_store_pd(t + i * NR_D + 8, _mm512_mul_pd(va, c1[i]));
+    }
+    merge_f64(t, NR_D, beta, C, rsc, csc, m, n);
+}
+
+/* Blocking (elements).  KC*NR*4 B bytes of the micro-panel sit in the 48 KiB L1D,
+ * MC*KC of packed A in the L2, KC*NC of packed B in the L3. */
+const ag__gemm_cfg_f32 ag__gemm_avx512_f32 = {ukr_f32, MR_S, NR_S, 256, 168, 4096};
+const ag__gemm_cfg_f64 ag__gemm_avx512_f64 = {ukr_f64, MR_D, NR_D, 256, 112, 2048};

@@ -1,0 +1,220 @@
+/* gemm_tmpl.h — the type-generic GEMM framework, included by gemm.c once per type with
+ *   T   the element type (float, double)
+ *   S   the suffix (f32, f64)
+ * It defines, for that type: the portable micro-kernel, the naive reference, packing,
+ * the blocked serial driver, the thread split and the public entry point. */
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define FN(name) CAT(name, S)          /* FN(pack_a_) -> pack_a_f32 */
+#define CFG CAT(ag__gemm_cfg_, S)
+#define UKR CAT(ag__ukr_, S)
+
+/* Portable micro-kernel: 4 x 8, plain C (no FMA in the base flags: mul then add). */
+#define PMR 4
+#define PNR 8
+static void FN(ukr_portable_)(int64_t K, T alpha, const T *restrict Ap, int64_t ars,
+                              int64_t acs,
+                              const T *restrict Bp, T beta, T *C, int64_t rsc,
+                              int64_t csc, int m, int n)
+{
+    T acc[PMR][PNR] = {{0}};
+    for (int64_t k = 0; k < K; k++, Ap += acs, Bp += PNR)
+        for (int i = 0; i < PMR; i++)
+            for (int j = 0; j < PNR; j++)
+                acc[i][j] += Ap[i * ars] * Bp[j];
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            T *c = C + i * rsc + j * csc;
+            T t = alpha * acc[i][j];
+            *c = beta == 0 ? t : beta * *c + t;
+        }
+}
+static const CFG FN(cfg_portable_) = {FN(ukr_portable_), PMR, PNR, 256, 128, 2048};
+#undef PMR
+#undef PNR
+
+void CAT(CAT(ag__gemm_, S), _naive)(int64_t M, int64_t N, int64_t K, T alpha,
+                               const T *A, int64_t rsa, int64_t csa,
+                               const T *B, int64_t rsb, int64_t csb,
+                               T beta, T *C, int64_t rsc, int64_t csc)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++)
+                s += (double)A[i * rsa + k * csa] * (double)B[k * rsb + j * csb];
+            T *c = C + i * rsc + j * csc;
+            *c = beta == 0 ? (T)(alpha * s) : (T)(alpha * s + beta * (double)*c);
+        }
+}
+
+/* C = beta*C over M x N (the K == 0 or alpha == 0 case); beta == 0 writes zeros. */
+static void FN(scale_c_)(int64_t M, int64_t N, T beta, T *C, int64_t rsc, int64_t csc)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++)
+            C[i * rsc + j * csc] = beta == 0 ? 0 : beta * C[i * rsc + j * csc];
+}
+
+/* Pack an mc x kc block of A into MR-row micro-panels, k-major, zero-padded rows. */
+static void FN(pack_a_)(int mr, int64_t mc, int64_t kc, const T *A, int64_t rsa,
+                        int64_t csa, T *restrict Ap)
+{
+    for (int64_t i0 = 0; i0 < mc; i0 += mr, Ap += mr * kc) {
+        int m = mc - i0 < mr ? (int)(mc - i0) : mr;
+        const T *a = A + i0 * rsa;
+        if (rsa == 1) {               /* column-major A: each k is a contiguous run */
+            for (int64_t k = 0; k < kc; k++) {
+                for (int i = 0; i < m; i++) Ap[k * mr + i] = a[k * csa + i];
+                for (int i = m; i < mr; i++) Ap[k * mr + i] = 0;
+            }
+            continue;
+        }
+        for (int i = 0; i < m; i++)   /* row by row: sequential reads of each row */
+            for (int64_t k = 0; k < kc; k++) Ap[k * mr + i] = a[i * rsa + k * csa];
+        for (int i = m; i < mr; i++)
+            for (int64_t k = 0; k < kc; k++) Ap[k * mr + i] = 0;
+    }
+}
+
+/* Pack a kc x nc block of B into NR-column micro-panels, k-major, zero-padded. */
+static void FN(pack_b_)(int nr, int64_t kc, int64_t nc, const T *B, int64_t rsb,
+                        int64_t csb, T *restrict Bp)
+{
+    for (int64_t j0 = 0; j0 < nc; j0 += nr, Bp += nr * kc) {
+        int n = nc - j0 < nr ? (int)(nc - j0) : nr;
+        const T *b = B + j0 * csb;
+        for (int64_t k = 0; k < kc; k++) {
+            T *dst = Bp + k * nr;
+            const T *src = b + k * rsb;
+            if (csb == 1)
+                for (int j = 0; j < n; j++) dst[j] = src[j];
+            else
+                for (int j = 0; j < n; j++) dst[j] = src[j * csb];
+            for (int j = n; j < nr; j++) dst[j] = 0;
+        }
+    }
+}
+
+/* One operand set, so the drivers pass one pointer instead of fourteen scalars. */
+typedef struct {
+    int64_t M, N, K;
+    T alpha, beta;
+    const T *A; int64_t rsa, csa;
+    const T *B; int64_t rsb, csb;
+    T *C; int64_t rsc, csc;
+} FN(job_);
+
+/* Read A in place instead of packing it?  Packing row-major A is a scalar transpose
+ * costing about as much per element as (N/32) FMAs, so it does not pay for narrow
+ * sub-blocks; the micro-kernel reads a row-major A (csa == 1) directly just as fast. */
+static int FN(direct_a_)(const CFG *g, const FN(job_) *p, int64_t ncols)
+{
+    /* Measured on AVX-512: in place wins clearly up to N ~ 800 (the MLP shapes); for
+     * large squares the packed, prefetch-friendly panel was as fast or faster. */
+    return p->csa == 1 && ncols <= 32 * g->nr;
+}
+
+/* The serial blocked GEMM (BLIS loop order jc, pc, ic, jr, ir) on rows [m0,m1) and
+ * columns [n0,n1) of C, with packing buffers abuf (mc*kc) and bbuf (kc*nc). */
+static void FN(gemm_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t m1,
+                            int64_t n0, int64_t n1, T *abuf, T *bbuf)
+{
+    int direct = FN(direct_a_)(g, p, n1 - n0);
+    for (int64_t jc = n0; jc < n1; jc += g->nc) {
+        int64_t nb = n1 - jc < g->nc ? n1 - jc : g->nc;
+        for (int64_t pc = 0; pc < p->K; pc += g->kc) {
+            int64_t kb = p->K - pc < g->kc ? p->K - pc : g->kc;
+            T beta = pc == 0 ? p->beta : 1;
+            FN(pack_b_)(g->nr, kb, nb, p->B + pc * p->rsb + jc * p->csb, p->rsb,
+                        p->csb, bbuf);
+            for (int64_t ic = m0; ic < m1; ic += g->mc) {
+                int64_t mb = m1 - ic < g->mc ? m1 - ic : g->mc;
+                const T *a = p->A + ic * p->rsa + pc * p->csa;
+                int64_t tail = mb % g->mr;     /* direct: pack only the short last panel */
+                if (!direct)
+                    FN(pack_a_)(g->mr, mb, kb, a, p->rsa, p->csa, abuf);
+                else if (tail)
+                    FN(pack_a_)(g->mr, tail, kb, a + (mb - tail) * p->rsa, p->rsa, p->csa,
+                                abuf);
+                for (int64_t jr = 0; jr < nb; jr += g->nr) {
+                    int n = nb - jr < g->nr ? (int)(nb - jr) : g->nr;
+                    for (int64_t ir = 0; ir < mb; ir += g->mr) {
+                        int m = mb - ir < g->mr ? (int)(mb - ir) : g->mr;
+                        T *c = p->C + (ic + ir) * p->rsc + (jc + jr) * p->csc;
+                        const T *ap = !direct ? abuf + ir * kb
+                                    : m < g->mr ? abuf : a + ir * p->rsa;
+                        int64_t ars = direct && m == g->mr ? p->rsa : 1;
+                        int64_t acs = direct && m == g->mr ? p->csa : g->mr;
+                        g->ukr(kb, p->alpha, ap, ars, acs, bbuf + jr * kb, beta, c,
+                               p->rsc, p->csc, m, n);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Allocate this thread's packing buffers (64-byte aligned, sized to its sub-block),
+ * run the serial driver, free.  Returns non-zero on allocation failure. */
+static int FN(run_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t m1,
+                          int64_t n0, int64_t n1)
+{
+    int64_t kc = p->K < g->kc ? p->K : g->kc;
+    int64_t mc = m1 - m0 < g->mc ? m1 - m0 : g->mc;
+    int64_t nc = n1 - n0 < g->nc ? n1 - n0 : g->nc;
+    mc = (mc + g->mr - 1) / g->mr * g->mr;
+    nc = (nc + g->nr - 1) / g->nr * g->nr;
+    size_t abytes = ((size_t)(mc * kc) * sizeof(T) + 63) / 64 * 64;
+    size_t bbytes = ((size_t)(nc * kc) * sizeof(T) + 63) / 64 * 64;
+    T *buf = aligned_alloc(64, abytes + bbytes);
+    if (!buf) return 1;
+    FN(gemm_block_)(g, p, m0, m1, n0, n1, buf, (T *)((char *)buf + abytes));
+    free(buf);
+    return 0;
+}
+
+/* Run on nt threads over a tm x tn grid of (MR/NR-aligned) sub-blocks of C. */
+static void FN(run_threads_)(const CFG *g, const FN(job_) *p, int nt)
+{
+    int tm, tn;
+    ag__gemm_grid(p->M, p->N, p->K, g->mr, g->nr, nt, &tm, &tn);
+    int64_t mt = (p->M + g->mr - 1) / g->mr, ntl = (p->N + g->nr - 1) / g->nr;
+    if (tm * tn == 1) {
+        if (FN(run_block_)(g, p, 0, p->M, 0, p->N)) abort();
+        return;
+    }
+    int fail = 0;
+#pragma omp parallel num_threads(tm * tn) reduction(| : fail)
+    {
+        int id = omp_get_thread_num(), im = id / tn, in = id % tn;
+        int64_t m0 = mt * im / tm * g->mr, m1 = mt * (im + 1) / tm * g->mr;
+        int64_t n0 = ntl * in / tn * g->nr, n1 = ntl * (in + 1) / tn * g->nr;
+        m1 = m1 < p->M ? m1 : p->M;
+        n1 = n1 < p->N ? n1 : p->N;
+        if (m0 < m1 && n0 < n1) fail |= FN(run_block_)(g, p, m0, m1, n0, n1);
+    }
+    if (fail) abort();
+}
+
+/* Our GEMM, whatever the build's CBLAS setting. */
+static void FN(gemm_own_)(const FN(job_) *p)
+{
+    if (p->M <= 0 || p->N <= 0) return;
+    if (p->K <= 0 || p->alpha == 0) {
+        FN(scale_c_)(p->M, p->N, p->beta, p->C, p->rsc, p->csc);
+        return;
+    }
+    int isa = ag__gemm_isa_id();
+    const CFG *g = isa == ISA_AVX512 ? &CAT(ag__gemm_avx512_, S)
+                 : isa == ISA_AVX2   ? &CAT(ag__gemm_avx2_, S)
+                                     : &FN(cfg_portable_);
+    FN(run_threads_)(g, p, ag__gemm_threads(p->M, p->N, p->K));
+}
+
+#undef CAT_
+#undef CAT
+#undef FN
+#undef CFG
+#undef UKR
