@@ -369,7 +369,8 @@ ag_tensor **ag_model_params(ag_model *m, int *n);
 const char *ag_model_param_name(const ag_model *m, int i);
 int64_t    ag_model_num_elements(const ag_model *m);    /* scalars over all parameters */
 /* A summary table (layer, output shape, parameters) for an input of this shape (batch
- * included), written like snprintf; ag_model_print_summary writes it to stdout. */
+ * included), run in eval mode without grad. Written like snprintf: returns the full length
+ * (buf may be NULL), or a negative error code. ag_model_print_summary writes to stdout. */
 int        ag_model_summary(ag_model *m, int ndim, const int64_t *input_shape, char *buf,
                             size_t size);
 int        ag_model_print_summary(ag_model *m, int ndim, const int64_t *input_shape);
@@ -445,7 +446,8 @@ typedef struct {
     ag_sched *sched;          /* stepped once per epoch, or NULL */
     double clip_norm;         /* > 0: clip the global grad norm each step */
     const char *metrics_csv;  /* epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds */
-    const char *plot_png;     /* loss and accuracy curves (gnuplot), or NULL */
+    const char *plot_png;     /* loss and accuracy curves (gnuplot; metrics go to <png>.csv
+                                 when metrics_csv is NULL), or NULL */
     const char *checkpoint;   /* safetensors written at each new best val loss (or epoch) */
     int verbose;              /* 0: auto (progress bar on a TTY, lines otherwise);
                                  1: lines; 2: bar; -1: silent */
