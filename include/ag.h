@@ -326,8 +326,8 @@ int ag_init_kaiming_normal_(ag_tensor *t, double a, ag_fan_mode mode);
  * Constructors return NULL on bad sizes. Forward results belong to the current scope. */
 typedef struct ag_layer ag_layer;
 typedef enum {
-    AG_ACT_NONE, AG_ACT_RELU, AG_ACT_SIGMOID, AG_ACT_TANH, AG_ACT_SOFTPLUS, AG_ACT_GELU,
-    AG_ACT_SILU, AG_ACT_SOFTMAX, AG_ACT_LOG_SOFTMAX       /* softmax forms over dim -1 (dim 1) */
+    AG_ACTIVATION_NONE, AG_ACTIVATION_RELU, AG_ACTIVATION_SIGMOID, AG_ACTIVATION_TANH, AG_ACTIVATION_SOFTPLUS, AG_ACTIVATION_GELU,
+    AG_ACTIVATION_SILU, AG_ACTIVATION_SOFTMAX, AG_ACTIVATION_LOG_SOFTMAX       /* softmax forms over dim -1 (dim 1) */
 } ag_activation;
 void     ag_set_default_dtype(ag_dtype dtype);   /* AG_F32 or AG_F64; per thread */
 ag_dtype ag_get_default_dtype(void);

@@ -155,7 +155,7 @@ ag_layer *ag_batch_norm2d_layer(int64_t channels) {
 }
 
 ag_layer *ag_activation_layer(ag_activation act) {
-    if ((unsigned)act > AG_ACT_LOG_SOFTMAX) {
+    if ((unsigned)act > AG_ACTIVATION_LOG_SOFTMAX) {
         ag__error(AG_ERR_ARG, "ag_activation_layer", "unknown activation %d", (int)act);
         return NULL;
     }
@@ -166,15 +166,15 @@ ag_layer *ag_activation_layer(ag_activation act) {
 
 ag_tensor *ag__activate(ag_tensor *x, ag_activation act) {
     switch (act) {
-    case AG_ACT_NONE: return x;
-    case AG_ACT_RELU: return ag_relu(x);
-    case AG_ACT_SIGMOID: return ag_sigmoid(x);
-    case AG_ACT_TANH: return ag_tanh(x);
-    case AG_ACT_SOFTPLUS: return ag_softplus(x);
-    case AG_ACT_GELU: return ag_gelu(x);
-    case AG_ACT_SILU: return ag_silu(x);
-    case AG_ACT_SOFTMAX: return ag_softmax(x, x && x->ndim == 1 ? 0 : 1);
-    case AG_ACT_LOG_SOFTMAX: return ag_log_softmax(x, x && x->ndim == 1 ? 0 : 1);
+    case AG_ACTIVATION_NONE: return x;
+    case AG_ACTIVATION_RELU: return ag_relu(x);
+    case AG_ACTIVATION_SIGMOID: return ag_sigmoid(x);
+    case AG_ACTIVATION_TANH: return ag_tanh(x);
+    case AG_ACTIVATION_SOFTPLUS: return ag_softplus(x);
+    case AG_ACTIVATION_GELU: return ag_gelu(x);
+    case AG_ACTIVATION_SILU: return ag_silu(x);
+    case AG_ACTIVATION_SOFTMAX: return ag_softmax(x, x && x->ndim == 1 ? 0 : 1);
+    case AG_ACTIVATION_LOG_SOFTMAX: return ag_log_softmax(x, x && x->ndim == 1 ? 0 : 1);
     }
     return x;
 }
@@ -221,7 +221,7 @@ ag_tensor *ag_layer_forward(ag_layer *l, ag_tensor *x) {
 static const char *act_name(ag_activation a) {
     static const char *names[] = {"Identity", "ReLU", "Sigmoid", "Tanh", "Softplus", "GELU",
                                   "SiLU", "Softmax", "LogSoftmax"};
-    return (unsigned)a <= AG_ACT_LOG_SOFTMAX ? names[a] : "?";
+    return (unsigned)a <= AG_ACTIVATION_LOG_SOFTMAX ? names[a] : "?";
 }
 
 const char *ag_layer_name(const ag_layer *l) {
