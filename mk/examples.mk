@@ -6,7 +6,7 @@ examples: $(EXAMPLES)
 
 $(BUILD)/examples/%: examples/%.c examples/*.h include/ag.h $(BUILD)/libag.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLFLAGS) -march=native -o $@ $< $(BUILD)/libag.a $(LIBS)
+	$(CC) $(ALLFLAGS) -o $@ $< $(BUILD)/libag.a $(LIBS)
 
 demo:
 	@sh scripts/deps.sh demo
