@@ -6,9 +6,15 @@
 
 #include <math.h>
 
+/* Built with -fno-math-errno (mk/optim.mk) so the sqrt loops vectorize: the inputs are
+ * >= 0, errno is never set, and no result changes (unlike -ffast-math). */
+
 #define PAR_MIN 32768
 #define PARALLEL_FOR _Pragma("omp parallel for simd schedule(static) if(n >= PAR_MIN)")
 
+/* The options that change the arithmetic (weight decay on or off, Nesterov, ...) are
+ * passed to each loop as literal 0/1 (the *_LOOP macros are expanded once per case), so the
+ * loops have no branches and vectorize, and each case does exactly torch's operations. */
 #define PARAM_ARRAYS(T)                                        \
     ag_tensor *pt = o->params[i];                              \
     T *restrict p = ag__ptr(pt);                               \
@@ -17,6 +23,27 @@
 
 /* torch: d_p = g + wd*p; buf = buf*m + (1-damp)*d_p (first step: buf = d_p);
  * d_p = nesterov ? d_p + m*buf : buf; p = p - lr*d_p */
+#define SGD_LOOP(T, WD, MOM, FIRST, NESTEROV)                                     \
+    do {                                                                          \
+        PARALLEL_FOR                                                              \
+        for (int64_t j = 0; j < n; j++) {                                         \
+            T d = WD ? g[j] + wd * p[j] : g[j];                                   \
+            if (MOM) {                                                            \
+                T b = FIRST ? d : buf[j] * mom + keep * d;                        \
+                buf[j] = b;                                                       \
+                d = NESTEROV ? d + mom * b : b;                                   \
+            }                                                                     \
+            p[j] = p[j] + (-lr) * d;                                              \
+        }                                                                         \
+    } while (0)
+#define SGD_CASES(T, WD)                                                          \
+    do {                                                                          \
+        if (!buf) SGD_LOOP(T, WD, 0, 0, 0);                                       \
+        else if (first && nesterov) SGD_LOOP(T, WD, 1, 1, 1);                     \
+        else if (first) SGD_LOOP(T, WD, 1, 1, 0);                                 \
+        else if (nesterov) SGD_LOOP(T, WD, 1, 0, 1);                              \
+        else SGD_LOOP(T, WD, 1, 0, 0);                                            \
+    } while (0)
 #define SGD_BODY(T)                                                               \
     {                                                                             \
         PARAM_ARRAYS(T)                                                           \
@@ -24,25 +51,26 @@
         const T keep = (T)(1.0 - o->sgd.dampening);                               \
         const bool first = o->steps[i] == 1, nesterov = o->sgd.nesterov;          \
         T *restrict buf = o->n_state ? o->state[0][i] : NULL;                     \
-        if (!buf) {                                                               \
-            PARALLEL_FOR                                                          \
-            for (int64_t j = 0; j < n; j++) {                                     \
-                T d = wd != 0 ? g[j] + wd * p[j] : g[j];                          \
-                p[j] = p[j] + (-lr) * d;                                          \
-            }                                                                     \
-            return;                                                               \
-        }                                                                         \
-        PARALLEL_FOR                                                              \
-        for (int64_t j = 0; j < n; j++) {                                         \
-            T d = wd != 0 ? g[j] + wd * p[j] : g[j];                              \
-            T b = first ? d : buf[j] * mom + keep * d;                            \
-            buf[j] = b;                                                           \
-            d = nesterov ? d + mom * b : b;                                       \
-            p[j] = p[j] + (-lr) * d;                                              \
-        }                                                                         \
+        if (wd != 0) SGD_CASES(T, 1);                                             \
+        else SGD_CASES(T, 0);                                                     \
     }
 
 /* torch Adam / AdamW (decoupled: p *= 1 - lr*wd first) */
+#define ADAM_LOOP(T, SQRT, DECOUPLED, WD)                                         \
+    do {                                                                          \
+        PARALLEL_FOR                                                              \
+        for (int64_t j = 0; j < n; j++) {                                         \
+            T gj = g[j], pj = p[j];                                               \
+            if (DECOUPLED) pj = pj * decay;                                       \
+            if (WD) gj = gj + wd * pj;                                            \
+            T mj = m[j] * b1 + c1 * gj;                                           \
+            T vj = v[j] * b2 + c2 * gj * gj;                                      \
+            m[j] = mj;                                                            \
+            v[j] = vj;                                                            \
+            T denom = SQRT(vj) / bc2_sqrt + eps;                                  \
+            p[j] = pj + (-step_size) * (mj / denom);                              \
+        }                                                                         \
+    } while (0)
 #define ADAM_BODY(T, SQRT)                                                        \
     {                                                                             \
         PARAM_ARRAYS(T)                                                           \
@@ -54,23 +82,45 @@
         const T b1 = (T)a->beta1, b2 = (T)a->beta2, eps = (T)a->eps;              \
         const T c1 = (T)(1.0 - a->beta1), c2 = (T)(1.0 - a->beta2);               \
         const T wd = (T)a->weight_decay, decay = (T)(1.0 - o->lr * a->weight_decay); \
-        const bool decoupled = a->decoupled_weight_decay;                         \
-        PARALLEL_FOR                                                              \
-        for (int64_t j = 0; j < n; j++) {                                         \
-            T gj = g[j], pj = p[j];                                               \
-            if (decoupled) pj = pj * decay;                                       \
-            else if (wd != 0) gj = gj + wd * pj;                                  \
-            T mj = m[j] * b1 + c1 * gj;                                           \
-            T vj = v[j] * b2 + c2 * gj * gj;                                      \
-            m[j] = mj;                                                            \
-            v[j] = vj;                                                            \
-            T denom = SQRT(vj) / bc2_sqrt + eps;                                  \
-            p[j] = pj + (-step_size) * (mj / denom);                              \
-        }                                                                         \
+        if (a->decoupled_weight_decay) ADAM_LOOP(T, SQRT, 1, 0);                  \
+        else if (wd != 0) ADAM_LOOP(T, SQRT, 0, 1);                               \
+        else ADAM_LOOP(T, SQRT, 0, 0);                                            \
     }
 
 /* torch RMSprop: sq = alpha*sq + (1-alpha)*g^2; centered: ga likewise, avg = sqrt(sq - ga^2);
  * avg += eps; momentum: buf = m*buf + g/avg, p -= lr*buf; else p -= lr * g/avg */
+#define RMSPROP_LOOP(T, SQRT, WD, CENTERED, MOM)                                  \
+    do {                                                                          \
+        PARALLEL_FOR                                                              \
+        for (int64_t j = 0; j < n; j++) {                                         \
+            T gj = WD ? g[j] + wd * p[j] : g[j];                                  \
+            T s = sq[j] * alpha + c * gj * gj;                                    \
+            sq[j] = s;                                                            \
+            T avg;                                                                \
+            if (CENTERED) {                                                       \
+                T gm = ga[j] * alpha + c * gj;                                    \
+                ga[j] = gm;                                                       \
+                avg = SQRT(s + (T)(-1) * gm * gm);                                \
+            } else {                                                              \
+                avg = SQRT(s);                                                    \
+            }                                                                     \
+            avg = avg + eps;                                                      \
+            if (MOM) {                                                            \
+                T b = buf[j] * mom + gj / avg;                                    \
+                buf[j] = b;                                                       \
+                p[j] = p[j] + (-lr) * b;                                          \
+            } else {                                                              \
+                p[j] = p[j] + (-lr) * (gj / avg);                                 \
+            }                                                                     \
+        }                                                                         \
+    } while (0)
+#define RMSPROP_CASES(T, SQRT, WD)                                                \
+    do {                                                                          \
+        if (centered && use_mom) RMSPROP_LOOP(T, SQRT, WD, 1, 1);                 \
+        else if (centered) RMSPROP_LOOP(T, SQRT, WD, 1, 0);                       \
+        else if (use_mom) RMSPROP_LOOP(T, SQRT, WD, 0, 1);                        \
+        else RMSPROP_LOOP(T, SQRT, WD, 0, 0);                                     \
+    } while (0)
 #define RMSPROP_BODY(T, SQRT)                                                     \
     {                                                                             \
         PARAM_ARRAYS(T)                                                           \
@@ -80,31 +130,21 @@
         const T lr = (T)o->lr, alpha = (T)r->alpha, c = (T)(1.0 - r->alpha);      \
         const T eps = (T)r->eps, wd = (T)r->weight_decay, mom = (T)r->momentum;   \
         const bool centered = r->centered, use_mom = r->momentum > 0;             \
-        PARALLEL_FOR                                                              \
-        for (int64_t j = 0; j < n; j++) {                                         \
-            T gj = wd != 0 ? g[j] + wd * p[j] : g[j];                             \
-            T s = sq[j] * alpha + c * gj * gj;                                    \
-            sq[j] = s;                                                            \
-            T avg;                                                                \
-            if (centered) {                                                       \
-                T gm = ga[j] * alpha + c * gj;                                    \
-                ga[j] = gm;                                                       \
-                avg = SQRT(s + (T)(-1) * gm * gm);                                \
-            } else {                                                              \
-                avg = SQRT(s);                                                    \
-            }                                                                     \
-            avg = avg + eps;                                                      \
-            if (use_mom) {                                                        \
-                T b = buf[j] * mom + gj / avg;                                    \
-                buf[j] = b;                                                       \
-                p[j] = p[j] + (-lr) * b;                                          \
-            } else {                                                              \
-                p[j] = p[j] + (-lr) * (gj / avg);                                 \
-            }                                                                     \
-        }                                                                         \
+        if (wd != 0) RMSPROP_CASES(T, SQRT, 1);                                   \
+        else RMSPROP_CASES(T, SQRT, 0);                                           \
     }
 
 /* torch Adagrad: clr = lr / (1 + (step-1)*lr_decay); sum += g^2; p -= clr * g/(sqrt(sum)+eps) */
+#define ADAGRAD_LOOP(T, SQRT, WD)                                                 \
+    do {                                                                          \
+        PARALLEL_FOR                                                              \
+        for (int64_t j = 0; j < n; j++) {                                         \
+            T gj = WD ? g[j] + wd * p[j] : g[j];                                  \
+            T s = sum[j] + gj * gj;                                               \
+            sum[j] = s;                                                           \
+            p[j] = p[j] + (-clr) * (gj / (SQRT(s) + eps));                        \
+        }                                                                         \
+    } while (0)
 #define ADAGRAD_BODY(T, SQRT)                                                     \
     {                                                                             \
         PARAM_ARRAYS(T)                                                           \
@@ -112,13 +152,8 @@
         T *restrict sum = o->state[0][i];                                         \
         const T clr = (T)(o->lr / (1.0 + (double)(o->steps[i] - 1) * a->lr_decay)); \
         const T eps = (T)a->eps, wd = (T)a->weight_decay;                         \
-        PARALLEL_FOR                                                              \
-        for (int64_t j = 0; j < n; j++) {                                         \
-            T gj = wd != 0 ? g[j] + wd * p[j] : g[j];                             \
-            T s = sum[j] + gj * gj;                                               \
-            sum[j] = s;                                                           \
-            p[j] = p[j] + (-clr) * (gj / (SQRT(s) + eps));                        \
-        }                                                                         \
+        if (wd != 0) ADAGRAD_LOOP(T, SQRT, 1);                                    \
+        else ADAGRAD_LOOP(T, SQRT, 0);                                            \
     }
 
 void ag__sgd_f32(ag_optim *o, int i) SGD_BODY(float)
