@@ -2,38 +2,6 @@
  * them: gates from one matmul each for the input and the hidden state, then slices. */
 #include "nn/nn.h"
 
-#include <math.h>
-
-static ag_layer *cell_new(enum ag__layer_kind kind, int64_t in, int64_t hidden, bool bias,
-                          int gates, const char *fn) {
-    if (in < 1 || hidden < 1) {
-        ag__error(AG_ERR_ARG, fn, "sizes in %lld and hidden %lld must be >= 1", (long long)in,
-                  (long long)hidden);
-        return NULL;
-    }
-    ag_layer *l = ag__layer_new(kind, fn);
-    if (!l) return NULL;
-    l->in = in;
-    l->out = hidden;
-    int64_t g = gates * hidden;
-    if (ag__layer_add_param(l, "weight_ih", ag__param_new(2, (int64_t[]){g, in}, fn)) ||
-        ag__layer_add_param(l, "weight_hh", ag__param_new(2, (int64_t[]){g, hidden}, fn)) ||
-        (bias && (ag__layer_add_param(l, "bias_ih", ag__param_new(1, &g, fn)) ||
-                  ag__layer_add_param(l, "bias_hh", ag__param_new(1, &g, fn))))) {
-        ag_layer_free(l);
-        return NULL;
-    }
-    double k = 1 / sqrt((double)hidden);
-    for (int i = 0; i < l->n_params; i++) ag_init_uniform_(l->params[i], -k, k);
-    return l;
-}
-
-ag_layer *ag_lstm_cell(int64_t in, int64_t hidden, bool bias) {
-    return cell_new(AG__LSTM_CELL, in, hidden, bias, 4, "ag_lstm_cell");
-}
-ag_layer *ag_gru_cell(int64_t in, int64_t hidden, bool bias) {
-    return cell_new(AG__GRU_CELL, in, hidden, bias, 3, "ag_gru_cell");
-}
 
 static ag_tensor *state_or_zeros(ag_tensor *h, ag_tensor *x, int64_t hidden) {
     if (h || !x) return h;
