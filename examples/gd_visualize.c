@@ -78,12 +78,12 @@ int main(int argc, char **argv) {
     run(XS, 0, 0.01, c[0]), run(XS, 0, 0.1, c[1]), run(XS, 0, 0.5, c[2]), run(XS, 0, 1.05, c[3]);
     plot(dir, "gd_learning_rates.png", "full-batch GD at several learning rates (standardized)", 4, lrs, c);
 
-    const char *scal[] = {"standardized, lr 0.1", "raw, lr 1e-4", "raw, lr 3e-4 (largest stable)"};
-    run(XS, 0, 0.1, c[0]), run(X, 0, 1e-4, c[1]), run(X, 0, 3e-4, c[2]);
+    const char *scal[] = {"standardized, lr 0.1", "raw, lr 5e-5", "raw, lr 2e-5"};
+    run(XS, 0, 0.1, c[0]), run(X, 0, 5e-5, c[1]), run(X, 0, 2e-5, c[2]);
     plot(dir, "gd_standardization.png", "with and without standardized features (full batch)", 3, scal, c);
 
-    const char *mb[] = {"mini-batch 32, standardized", "mini-batch 32, raw (lr 1e-4)"};
-    run(XS, 32, 0.05, c[0]), run(X, 32, 1e-4, c[1]);
+    const char *mb[] = {"mini-batch 32, standardized", "mini-batch 32, raw (lr 1e-5)"};
+    run(XS, 32, 0.05, c[0]), run(X, 32, 1e-5, c[1]);
     plot(dir, "gd_minibatch_scaling.png", "mini-batch GD with and without standardization", 2, mb, c);
     ag_tensor_free(X), ag_tensor_free(Y), ag_tensor_free(XS), ag_tensor_free(noise);
     ag_tensor_free(mean), ag_tensor_free(std);
