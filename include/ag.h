@@ -262,6 +262,217 @@ void      ag_optim_step(ag_optim *o);
 void      ag_optim_zero_grad(ag_optim *o);
 void      ag_optim_free(ag_optim *o);
 
+/* ================================================================ training
+ * Layers, models, optimizers beyond SGD/Adam, schedules, clipping, data, the trainer,
+ * safetensors and graph export. Objects here (ag_layer, ag_model, ag_optim, ag_sched,
+ * ag_loader) hold heap memory: make them outside every scope and free them with their
+ * _free function. Their parameters, gradients and state live outside every scope too. */
+
+/* ---------------------------------------------------------------- more optimizers */
+/* RMSprop as torch.optim.RMSprop. Zero fields: lr 1e-2, alpha 0.99, eps 1e-8. */
+typedef struct { double lr, alpha, eps, weight_decay, momentum; bool centered; } ag_rmsprop_opts;
+/* Adagrad as torch.optim.Adagrad. Zero fields: lr 1e-2, eps 1e-10. */
+typedef struct { double lr, lr_decay, weight_decay, initial_accumulator_value, eps; } ag_adagrad_opts;
+ag_optim *ag_rmsprop_new(ag_tensor **params, int n, ag_rmsprop_opts opts);
+ag_optim *ag_adagrad_new(ag_tensor **params, int n, ag_adagrad_opts opts);
+/* Params must be contiguous float leaves made outside every scope; the optimizer keeps
+ * the pointers (not ownership) and allocates its state on the heap at creation.
+ * ag_optim_step reads each param's .grad (a param without one is skipped, as torch) and
+ * updates the raw data with no graph. */
+double ag_optim_get_lr(const ag_optim *o);
+void   ag_optim_set_lr(ag_optim *o, double lr);
+
+/* ---------------------------------------------------------------- learning-rate schedules
+ * torch.optim.lr_scheduler's closed forms. A schedule remembers the optimizer's lr at
+ * creation (base) and sets lr(epoch) on each ag_sched_step (call it after ag_optim_step,
+ * once per epoch or per step: the unit is yours). It does not own the optimizer. */
+typedef struct ag_sched ag_sched;
+ag_sched *ag_sched_step_new(ag_optim *o, int step_size, double gamma);  /* StepLR */
+ag_sched *ag_sched_exponential_new(ag_optim *o, double gamma);         /* ExponentialLR */
+ag_sched *ag_sched_cosine_new(ag_optim *o, int t_max, double eta_min); /* CosineAnnealingLR */
+/* LinearLR: lr = base * factor, factor going from start to end over total_iters (warmup). */
+ag_sched *ag_sched_linear_new(ag_optim *o, double start_factor, double end_factor, int total_iters);
+void      ag_sched_step(ag_sched *s);
+double    ag_sched_get_lr(const ag_sched *s);
+void      ag_sched_free(ag_sched *s);
+
+/* ---------------------------------------------------------------- gradient clipping
+ * torch.nn.utils.clip_grad_norm_: scales every .grad by max_norm / (total + 1e-6) when the
+ * global norm exceeds max_norm. norm_type 0 means 2; INFINITY is the max norm. Returns the
+ * total norm before clipping (NAN on error). Params without a .grad are skipped. */
+double ag_clip_grad_norm(ag_tensor **params, int n, double max_norm, double norm_type);
+/* torch.nn.utils.clip_grad_value_: clamps every .grad element into [-clip, clip]. */
+int    ag_clip_grad_value(ag_tensor **params, int n, double clip);
+
+/* ---------------------------------------------------------------- initializers (in place, no grad)
+ * Fan-in / fan-out follow torch: for [out, in, k...] fan_in = in * prod(k). Values come from
+ * the seeded stream (ag_manual_seed). Return 0 or non-zero; t must be a float tensor. */
+typedef enum { AG_FAN_IN, AG_FAN_OUT } ag_fan_mode;
+int ag_init_uniform_(ag_tensor *t, double lo, double hi);
+int ag_init_normal_(ag_tensor *t, double mean, double std);
+int ag_init_constant_(ag_tensor *t, double value);
+int ag_init_zeros_(ag_tensor *t);
+int ag_init_xavier_uniform_(ag_tensor *t, double gain);    /* gain 0: 1 */
+int ag_init_xavier_normal_(ag_tensor *t, double gain);
+/* gain sqrt(2 / (1 + a^2)) (leaky_relu with slope a; a = 0 is ReLU's He init). */
+int ag_init_kaiming_uniform_(ag_tensor *t, double a, ag_fan_mode mode);
+int ag_init_kaiming_normal_(ag_tensor *t, double a, ag_fan_mode mode);
+
+/* ---------------------------------------------------------------- layers
+ * A layer owns its parameters (heap leaves with requires_grad) and buffers. Parameters
+ * are made in the default dtype (AG_F32 unless set) with PyTorch's default init:
+ * Linear/Conv weight kaiming_uniform(a = sqrt 5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in));
+ * BatchNorm weight 1, bias 0; LSTM/GRU cells U(-1/sqrt(hidden), 1/sqrt(hidden)).
+ * Constructors return NULL on bad sizes. Forward results belong to the current scope. */
+typedef struct ag_layer ag_layer;
+typedef enum {
+    AG_ACTIVATION_NONE, AG_ACTIVATION_RELU, AG_ACTIVATION_SIGMOID, AG_ACTIVATION_TANH, AG_ACTIVATION_SOFTPLUS, AG_ACTIVATION_GELU,
+    AG_ACTIVATION_SILU, AG_ACTIVATION_SOFTMAX, AG_ACTIVATION_LOG_SOFTMAX       /* softmax forms over dim -1 (dim 1) */
+} ag_activation;
+void     ag_set_default_dtype(ag_dtype dtype);   /* AG_F32 or AG_F64; per thread */
+ag_dtype ag_get_default_dtype(void);
+ag_layer *ag_linear_layer(int64_t in, int64_t out, bool bias);          /* [N,in] -> [N,out] */
+ag_layer *ag_dense_layer(int64_t in, int64_t out, ag_activation act);   /* linear + activation */
+ag_layer *ag_conv2d_layer(int64_t in_ch, int64_t out_ch, int kernel, ag_conv_opts opts, bool bias);
+ag_layer *ag_conv1d_layer(int64_t in_ch, int64_t out_ch, int kernel, ag_conv_opts opts, bool bias);
+ag_layer *ag_max_pool2d_layer(ag_pool_opts opts);
+ag_layer *ag_avg_pool2d_layer(ag_pool_opts opts);
+ag_layer *ag_flatten_layer(void);                 /* [N, ...] -> [N, prod(...)] */
+ag_layer *ag_dropout_layer(double p);             /* identity in eval mode */
+ag_layer *ag_batch_norm1d_layer(int64_t features);/* [N,C] or [N,C,L]; momentum 0.1, eps 1e-5 */
+ag_layer *ag_batch_norm2d_layer(int64_t channels);/* [N,C,H,W] */
+ag_layer *ag_activation_layer(ag_activation act);
+/* Recurrent cells (torch.nn.LSTMCell / GRUCell, gate order i,f,g,o / r,z,n). h, c NULL:
+ * zeros. x [N,in], h and c [N,hidden]; results belong to the current scope. */
+ag_layer *ag_lstm_cell(int64_t in, int64_t hidden, bool bias);
+int       ag_lstm_cell_forward(ag_layer *cell, ag_tensor *x, ag_tensor *h, ag_tensor *c,
+                               ag_tensor **h_out, ag_tensor **c_out);
+ag_layer *ag_gru_cell(int64_t in, int64_t hidden, bool bias);
+ag_tensor *ag_gru_cell_forward(ag_layer *cell, ag_tensor *x, ag_tensor *h);
+
+ag_tensor  *ag_layer_forward(ag_layer *l, ag_tensor *x);  /* not for cells: use their forms */
+const char *ag_layer_name(const ag_layer *l);             /* "Linear", "Conv2d", ... */
+int         ag_layer_num_params(const ag_layer *l);       /* parameter tensors */
+ag_tensor  *ag_layer_param(ag_layer *l, int i, const char **name); /* "weight", "bias"... */
+void        ag_layer_train(ag_layer *l, bool training);   /* dropout / batch norm mode */
+void        ag_layer_free(ag_layer *l);
+
+/* ---------------------------------------------------------------- models (a sequence of layers) */
+typedef struct ag_model ag_model;
+ag_model  *ag_model_new(void);
+int        ag_model_add(ag_model *m, ag_layer *l);     /* takes ownership of l, even on error */
+ag_tensor *ag_model_forward(ag_model *m, ag_tensor *x);/* result in the current scope */
+void       ag_model_train(ag_model *m, bool training); /* training mode is the default */
+/* The parameters in order (layer by layer), as an array owned by the model; *n gets the
+ * count. Names are torch's state_dict keys: "<layer index>.weight". */
+ag_tensor **ag_model_params(ag_model *m, int *n);
+const char *ag_model_param_name(const ag_model *m, int i);
+int64_t    ag_model_num_elements(const ag_model *m);    /* scalars over all parameters */
+/* A summary table (layer, output shape, parameters) for an input of this shape (batch
+ * included), run in eval mode without grad. Written like snprintf: returns the full length
+ * (buf may be NULL), or a negative error code. ag_model_print_summary writes to stdout. */
+int        ag_model_summary(ag_model *m, int ndim, const int64_t *input_shape, char *buf,
+                            size_t size);
+int        ag_model_print_summary(ag_model *m, int ndim, const int64_t *input_shape);
+void       ag_model_free(ag_model *m);                 /* frees the layers and their params */
+
+/* ---------------------------------------------------------------- safetensors
+ * The safetensors format: 8-byte little-endian header length, a JSON header of
+ * {"name": {"dtype": "F32"|"F64"|"I64", "shape": [...], "data_offsets": [b, e]}}, then raw
+ * little-endian data. A model's file holds its state_dict (params and batch-norm buffers,
+ * with torch's names), so torch's load_state_dict takes it. */
+int ag_save_safetensors(const char *path, int n, ag_tensor *const *tensors,
+                        const char *const *names);
+/* One tensor by name, made in the current scope (or on the heap). NULL and an error
+ * naming the file and the byte offset when the file is malformed or the name is missing. */
+ag_tensor *ag_load_safetensors_tensor(const char *path, const char *name);
+int ag_model_save(ag_model *m, const char *path);
+int ag_model_load(ag_model *m, const char *path);   /* every entry must match name, shape, dtype */
+
+/* ---------------------------------------------------------------- graph export */
+/* Writes the graph recorded behind root as Graphviz DOT: one node per op (name, output
+ * shape and dtype) and per leaf (shape; parameters marked). Returns 0 or non-zero. */
+int ag_graph_dot(ag_tensor *root, const char *path);
+
+/* ---------------------------------------------------------------- data
+ * Readers make their tensors in the current scope (or on the heap outside scopes).
+ * Malformed files give NULL / non-zero and an error naming the file and the byte offset
+ * (IDX, safetensors) or line (CSV). */
+/* An IDX file (the MNIST format; ".gz" read through zlib). Unsigned-byte data becomes dtype:
+ * float dtypes are multiplied by scale (0: 1; 1/255.0 for images), AG_I64 keeps integers. */
+ag_tensor *ag_load_idx(const char *path, ag_dtype dtype, double scale);
+/* CSV: numeric columns; with has_label the label_col column (negative from the end) goes
+ * to *y: AG_I64 labels (must be integers) or, with label_float, values in dtype. */
+typedef struct {
+    bool header;          /* skip the first line */
+    char delim;           /* 0: ',' */
+    bool has_label;
+    int label_col;
+    bool label_float;
+    ag_dtype dtype;       /* features: AG_F32 (default) or AG_F64 */
+} ag_csv_opts;
+int ag_load_csv(const char *path, ag_csv_opts opts, ag_tensor **x /*[N,D]*/, ag_tensor **y /*[N]*/);
+/* Per-feature mean and population std over dim 0 of x [N, D...] (std 0 becomes 1);
+ * *mean and *std are [D...] in the current scope. apply: x = (x - mean) / std in place. */
+int ag_standardize_fit(ag_tensor *x, ag_tensor **mean, ag_tensor **std);
+int ag_standardize_apply_(ag_tensor *x, ag_tensor *mean, ag_tensor *std);
+/* Fisher-Yates permutation of 0..n-1 from the seeded stream. */
+int ag_randperm(int64_t n, int64_t *out);
+/* Rows of x (and y) shuffled (or not) and split: the last val_fraction go to validation.
+ * Outputs are contiguous copies in the current scope. y may be NULL. */
+int ag_train_val_split(ag_tensor *x, ag_tensor *y, double val_fraction, bool shuffle,
+                       ag_tensor **x_train, ag_tensor **y_train, ag_tensor **x_val,
+                       ag_tensor **y_val);
+/* Mini-batches over rows. batch_size 0 or >= N: full batch; 1: stochastic. The loader
+ * keeps x and y (not owned) and preallocates one batch; ag_loader_next copies the next
+ * batch's rows into it (no copy for an unshuffled full batch) and returns tensors valid
+ * until the next call. Each ag_loader_reset starts an epoch (a new shuffle). */
+typedef struct ag_loader ag_loader;
+ag_loader *ag_loader_new(ag_tensor *x, ag_tensor *y, int64_t batch_size, bool shuffle);
+int64_t    ag_loader_num_batches(const ag_loader *l);
+void       ag_loader_reset(ag_loader *l);
+bool       ag_loader_next(ag_loader *l, ag_tensor **x_batch, ag_tensor **y_batch);
+void       ag_loader_free(ag_loader *l);
+
+/* ---------------------------------------------------------------- the trainer */
+typedef ag_tensor *(*ag_loss_fn)(ag_tensor *pred, ag_tensor *target);
+typedef struct {
+    int epochs;               /* 0: 1 */
+    int64_t batch_size;       /* 0: full batch */
+    bool no_shuffle;
+    ag_loss_fn loss;          /* NULL: ag_cross_entropy_loss (labels AG_I64) */
+    ag_tensor *x_val, *y_val; /* validation set, or NULL */
+    int patience;             /* early stopping: epochs without a better val loss; 0: off */
+    ag_sched *sched;          /* stepped once per epoch, or NULL */
+    double clip_norm;         /* > 0: clip the global grad norm each step */
+    const char *metrics_csv;  /* epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds */
+    const char *plot_png;     /* loss and accuracy curves (gnuplot; metrics go to <png>.csv
+                                 when metrics_csv is NULL), or NULL */
+    const char *checkpoint;   /* safetensors written at each new best val loss (or epoch) */
+    int verbose;              /* 0: auto (progress bar on a TTY, lines otherwise);
+                                 1: lines; 2: bar; -1: silent */
+} ag_train_opts;
+typedef struct {
+    int epochs_run, best_epoch;
+    double train_loss, train_acc, val_loss, val_acc, best_val_loss;  /* acc NAN if not labels */
+    double seconds, samples_per_s;
+    bool stopped_early;
+} ag_train_result;
+/* Trains m on (x [N,...], y [N]) with o; everything per step happens in one scope. */
+int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts opts,
+             ag_train_result *result);
+/* Mean loss (and accuracy when y holds labels; acc may be NULL) in eval mode, no grad,
+ * in batches (0: 1024). */
+int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_t batch_size,
+                double *loss_out, double *acc_out);
+/* Loss/accuracy curves from a metrics CSV to PNG through gnuplot; non-zero (and a message)
+ * when gnuplot is missing. */
+int ag_plot_metrics(const char *csv_path, const char *png_path, const char *title);
+/* n_series curves of n_points each (ys[s][i]) to PNG through gnuplot; log-scale y optional. */
+int ag_plot_curves(const char *png_path, const char *title, const char *xlabel,
+                   const char *ylabel, int n_series, const char *const *labels,
+                   const double *const *ys, int n_points, bool log_y);
+
 /* ---------------------------------------------------------------- threads and timing */
 void ag_set_num_threads(int n);   /* results are bitwise the same for any n */
 int  ag_get_num_threads(void);

@@ -1,0 +1,141 @@
+/* IDX files (the MNIST format): magic 0,0,type,ndim; ndim big-endian u32 sizes; then the
+ * data big-endian. Read through zlib's gzread, which also reads uncompressed files, so
+ * "train-images-idx3-ubyte" and "train-images-idx3-ubyte.gz" both work. Every malformed
+ * file gives an error naming the file and the byte offset. */
+#include "tensor/tensor.h"
+
+#include <string.h>
+#include <zlib.h>
+
+static const char *FN = "ag_load_idx";
+
+/* Reads exactly n bytes; on a short read sets an error naming path and offset. */
+static int read_exact(gzFile f, void *buf, size_t n, size_t *offset, const char *path,
+                      const char *what) {
+    size_t got = 0;
+    while (got < n) {
+        unsigned chunk = n - got > (1u << 30) ? (1u << 30) : (unsigned)(n - got);
+        int r = gzread(f, (char *)buf + got, chunk);
+        if (r <= 0) {
+            int zerr = 0;
+            const char *msg = r < 0 ? gzerror(f, &zerr) : "end of file";
+            return ag__error(AG_ERR_IO, FN, "%s: truncated at byte %zu reading %s (%zu of %zu bytes; %s)",
+                             path, *offset + got, what, got, n, msg);
+        }
+        got += (size_t)r;
+    }
+    *offset += n;
+    return AG_OK;
+}
+
+static int elem_size(int type) {
+    switch (type) {
+    case 0x08: case 0x09: return 1;
+    case 0x0B: return 2;
+    case 0x0C: case 0x0D: return 4;
+    case 0x0E: return 8;
+    }
+    return 0;
+}
+
+/* Big-endian element k of the raw data as double. */
+static double raw_get(const unsigned char *raw, int type, int64_t k) {
+    int sz = elem_size(type);
+    const unsigned char *p = raw + k * sz;
+    uint64_t u = 0;
+    for (int b = 0; b < sz; b++) u = (u << 8) | p[b];
+    switch (type) {
+    case 0x08: return (double)(uint8_t)u;
+    case 0x09: return (double)(int8_t)u;
+    case 0x0B: return (double)(int16_t)u;
+    case 0x0C: return (double)(int32_t)u;
+    case 0x0D: { uint32_t v = (uint32_t)u; float f; memcpy(&f, &v, 4); return f; }
+    default: { double d; memcpy(&d, &u, 8); return d; }
+    }
+}
+
+static void convert(ag_tensor *t, const unsigned char *raw, int type, double scale) {
+    int64_t n = t->numel;
+    if (type == 0x08 && t->dtype == AG_F32) {      /* the common case, fast */
+        float *d = ag__ptr(t), s = (float)scale, lut[256];
+        for (int v = 0; v < 256; v++) lut[v] = (float)v * s;
+        for (int64_t k = 0; k < n; k++) d[k] = lut[raw[k]];
+        return;
+    }
+    for (int64_t k = 0; k < n; k++) {
+        double v = raw_get(raw, type, k);
+        if (t->dtype == AG_F32) ((float *)ag__ptr(t))[k] = (float)(v * scale);
+        else if (t->dtype == AG_F64) ((double *)ag__ptr(t))[k] = v * scale;
+        else ((int64_t *)ag__ptr(t))[k] = (int64_t)v;
+    }
+}
+
+static ag_tensor *read_idx(gzFile f, const char *path, ag_dtype dtype, double scale) {
+    size_t off = 0;
+    unsigned char head[4];
+    if (read_exact(f, head, 4, &off, path, "the magic number")) return NULL;
+    int type = head[2], ndim = head[3];
+    if (head[0] || head[1] || !elem_size(type)) {
+        ag__error(AG_ERR_IO, FN, "%s: bad magic %02x %02x %02x %02x at byte 0 (not an IDX file)",
+                  path, head[0], head[1], head[2], head[3]);
+        return NULL;
+    }
+    if (ndim < 1 || ndim > AG_MAX_DIMS) {
+        ag__error(AG_ERR_IO, FN, "%s: byte 3: %d dimensions (1..%d supported)", path, ndim,
+                  AG_MAX_DIMS);
+        return NULL;
+    }
+    int64_t shape[AG_MAX_DIMS], numel = 1;
+    for (int d = 0; d < ndim; d++) {
+        unsigned char b[4];
+        size_t at = off;
+        if (read_exact(f, b, 4, &off, path, "the dimensions")) return NULL;
+        shape[d] = ((int64_t)b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
+        if (shape[d] > (int64_t)1 << 31 || (shape[d] && numel > ((int64_t)1 << 40) / shape[d])) {
+            ag__error(AG_ERR_IO, FN, "%s: byte %zu: dimension %d size %lld is too large", path,
+                      at, d, (long long)shape[d]);
+            return NULL;
+        }
+        numel *= shape[d];
+    }
+    size_t bytes = (size_t)numel * (size_t)elem_size(type);
+    unsigned char *raw = malloc(bytes ? bytes : 1);
+    if (!raw) {
+        ag__error(AG_ERR_NOMEM, FN, "%s: cannot allocate %zu bytes", path, bytes);
+        return NULL;
+    }
+    ag_tensor *t = NULL;
+    char extra;
+    if (read_exact(f, raw, bytes, &off, path, "the data")) goto done;
+    if (gzread(f, &extra, 1) == 1) {
+        ag__error(AG_ERR_IO, FN, "%s: byte %zu: data continues past the %s %s the header declares",
+                  path, off, ag__shape_str(ndim, shape), "elements");
+        goto done;
+    }
+    t = ag__empty(dtype, ndim, shape, FN);
+    if (t) convert(t, raw, type, scale);
+done:
+    free(raw);
+    return t;
+}
+
+ag_tensor *ag_load_idx(const char *path, ag_dtype dtype, double scale) {
+    if (!path) {
+        ag__error(AG_ERR_NULL, FN, "path is NULL");
+        return NULL;
+    }
+    if ((unsigned)dtype > AG_I64) {
+        ag__error(AG_ERR_DTYPE, FN, "unknown dtype %d", (int)dtype);
+        return NULL;
+    }
+    if (scale == 0) scale = 1;
+    gzFile f = gzopen(path, "rb");
+    if (!f) {
+        ag__error(AG_ERR_IO, FN, "%s: cannot open", path);
+        return NULL;
+    }
+    gzbuffer(f, 1 << 17);
+    ag_tensor *t = read_idx(f, path, dtype, scale);
+    gzclose(f);
+    return t;
+}

@@ -1,0 +1,91 @@
+/* Shared by the Fashion-MNIST examples: load the dataset from Debian's dataset-fashion-mnist
+ * (or $AG_FASHION_DIR), or, when it cannot be had, make a small stand-in and say so. */
+#ifndef AG_EXAMPLES_FASHION_H
+#define AG_EXAMPLES_FASHION_H
+
+#include <ag.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fashion {
+    ag_tensor *x_train, *y_train, *x_test, *y_test;  /* heap; x [N,1,28,28] float32 in [0,1] */
+    bool synthetic;
+};
+
+static ag_tensor *fashion_file(const char *dir, const char *name, ag_dtype dt, double scale) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return ag_load_idx(path, dt, scale);
+}
+
+/* 10 classes of noisy 28x28 patterns (a bar at a class-specific angle), n per split. */
+static void fashion_synthetic(struct fashion *f, int64_t n_train, int64_t n_test) {
+    ag_manual_seed(7);
+    for (int split = 0; split < 2; split++) {
+        int64_t n = split ? n_test : n_train;
+        ag_tensor *x = ag_zeros(AG_F32, 4, (int64_t[]){n, 1, 28, 28});
+        ag_tensor *y = ag_zeros(AG_I64, 1, &n);
+        ag_tensor *noise = ag_rand(AG_F32, 4, (int64_t[]){n, 1, 28, 28});
+        float *px = ag_data(x), *pn = ag_data(noise);
+        int64_t *py = ag_data(y);
+        for (int64_t i = 0; i < n; i++) {
+            int c = (int)(ag_random_u64() % 10);
+            py[i] = c;
+            double a = c * M_PI / 10, ca = cos(a), sa = sin(a);
+            for (int r = 0; r < 28; r++)
+                for (int q = 0; q < 28; q++) {
+                    double u = q - 13.5, v = r - 13.5, d = fabs(-sa * u + ca * v);
+                    float on = d < 2.5 && fabs(ca * u + sa * v) < 11 ? 0.8f : 0.0f;
+                    px[i * 784 + r * 28 + q] = on + 0.35f * pn[i * 784 + r * 28 + q];
+                }
+        }
+        ag_tensor_free(noise);
+        if (split) f->x_test = x, f->y_test = y;
+        else f->x_train = x, f->y_train = y;
+    }
+    f->synthetic = true;
+}
+
+static struct fashion fashion_load(void) {
+    struct fashion f = {0};
+    const char *dir = getenv("AG_FASHION_DIR");
+    if (!dir) dir = "/usr/share/datasets/fashion-mnist";
+    f.x_train = fashion_file(dir, "train-images-idx3-ubyte.gz", AG_F32, 1 / 255.0);
+    f.y_train = fashion_file(dir, "train-labels-idx1-ubyte.gz", AG_I64, 0);
+    f.x_test = fashion_file(dir, "t10k-images-idx3-ubyte.gz", AG_F32, 1 / 255.0);
+    f.y_test = fashion_file(dir, "t10k-labels-idx1-ubyte.gz", AG_I64, 0);
+    if (f.x_train && f.y_train && f.x_test && f.y_test) {
+        int64_t s1[] = {ag_shape(f.x_train)[0], 1, 28, 28}, s2[] = {ag_shape(f.x_test)[0], 1, 28, 28};
+        ag_tensor *a = ag_reshape(f.x_train, 4, s1), *b = ag_reshape(f.x_test, 4, s2);
+        ag_tensor_free(f.x_train);
+        ag_tensor_free(f.x_test);
+        f.x_train = a;
+        f.x_test = b;
+        return f;
+    }
+    printf("Fashion-MNIST not available (%s);\n"
+           "training on a small generated dataset instead (10 classes of noisy bars).\n"
+           "Install it with: sudo apt-get install dataset-fashion-mnist\n", ag_last_error());
+    ag_tensor_free(f.x_train);
+    ag_tensor_free(f.y_train);
+    ag_tensor_free(f.x_test);
+    ag_tensor_free(f.y_test);
+    fashion_synthetic(&f, 6000, 1000);
+    return f;
+}
+
+static void fashion_free(struct fashion *f) {
+    ag_tensor_free(f->x_train);
+    ag_tensor_free(f->y_train);
+    ag_tensor_free(f->x_test);
+    ag_tensor_free(f->y_test);
+}
+
+static int env_int(const char *name, int dflt) {
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : dflt;
+}
+
+#endif

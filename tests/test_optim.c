@@ -1,0 +1,235 @@
+/* Optimizers, schedules and clipping against torch.optim: 100 steps of a fixed problem,
+ * float64, every value within 1e-10 of tests/golden/optim.txt (tests/golden/gen_optim.py). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+
+#define STEPS 100
+#define NV 11   /* lr + 10 parameter values */
+
+static double golden[STEPS][NV];
+
+static void load_golden(const char *name) {
+    FILE *f = fopen("tests/golden/optim.txt", "r");
+    cr_assert(f, "cannot open tests/golden/optim.txt (run from the repository root)");
+    char line[4096], want[128];
+    snprintf(want, sizeof want, "config %s\n", name);
+    bool found = false;
+    while (fgets(line, sizeof line, f))
+        if (!strcmp(line, want)) { found = true; break; }
+    cr_assert(found, "config %s not in the golden file", name);
+    for (int s = 0; s < STEPS; s++) {
+        cr_assert(fgets(line, sizeof line, f));
+        char *p = line;
+        for (int k = 0; k < NV; k++) golden[s][k] = strtod(p, &p);
+    }
+    fclose(f);
+}
+
+struct problem { ag_tensor *w, *b, *a, *c, *d, *e, *q; };
+
+static struct problem make_problem(void) {
+    struct problem p;
+    p.w = T64(1, SHAPE(4), 0.1, 0.2, -0.3, 0.4);
+    p.b = T64(2, SHAPE(2, 3), -0.5, 0.6, 0.7, 0.8, -0.9, 1.0);
+    p.a = T64(1, SHAPE(4), 1.0, 2.0, 0.5, 3.0);
+    p.c = T64(1, SHAPE(4), 0.5, -1.0, 2.0, 0.25);
+    p.d = T64(2, SHAPE(2, 3), 1.0, -2.0, 0.5, 0.0, 3.0, -1.5);
+    p.e = T64(2, SHAPE(2, 3), 1.0, 0.5, 2.0, 1.5, 0.25, 1.0);
+    p.q = ag_scalar(AG_F64, 0.1);
+    ag_set_requires_grad(p.w, true);
+    ag_set_requires_grad(p.b, true);
+    return p;
+}
+
+static void free_problem(struct problem *p) {
+    ag_tensor *all[] = {p->w, p->b, p->a, p->c, p->d, p->e, p->q};
+    for (int i = 0; i < 7; i++) ag_tensor_free(all[i]);
+}
+
+/* sum(a*(w-c)^2) + sum(w^4 * 0.1) + sum(e*(b-d)^2), built with ops as torch builds it */
+static ag_tensor *loss_of(struct problem *p) {
+    ag_tensor *dw = ag_sub(p->w, p->c), *db = ag_sub(p->b, p->d);
+    ag_tensor *w2 = ag_mul(p->w, p->w);
+    ag_tensor *l1 = ag_sum(ag_mul(ag_mul(p->a, dw), dw));
+    ag_tensor *l2 = ag_sum(ag_mul(ag_mul(w2, w2), p->q));
+    ag_tensor *l3 = ag_sum(ag_mul(ag_mul(p->e, db), db));
+    return ag_add(ag_add(l1, l2), l3);
+}
+
+enum clip { NO_CLIP, CLIP_NORM, CLIP_VALUE };
+typedef ag_sched *(*sched_fn)(ag_optim *o);
+
+static void run(const char *name, ag_optim *(*make)(ag_tensor **), sched_fn make_sched,
+                enum clip clip) {
+    load_golden(name);
+    struct problem p = make_problem();
+    ag_tensor *params[2] = {p.w, p.b};
+    ag_optim *o = make(params);
+    cr_assert(o, "%s: %s", name, ag_last_error());
+    ag_sched *s = make_sched ? make_sched(o) : NULL;
+    for (int step = 0; step < STEPS; step++) {
+        ag_optim_zero_grad(o);
+        ag_scope_begin();
+        cr_assert_eq(ag_backward(loss_of(&p)), 0, "%s", ag_last_error());
+        ag_scope_end();
+        if (clip == CLIP_NORM) ag_clip_grad_norm(params, 2, 1.0, 2);
+        if (clip == CLIP_VALUE) ag_clip_grad_value(params, 2, 0.5);
+        ag_optim_step(o);
+        ag_sched_step(s);
+        double got[NV];
+        got[0] = ag_optim_get_lr(o);
+        ag_to_array(p.w, got + 1);
+        ag_to_array(p.b, got + 5);
+        for (int k = 0; k < NV; k++)
+            cr_assert(fabs(got[k] - golden[step][k]) <= 1e-10,
+                      "%s step %d value %d: %.17g, torch %.17g", name, step + 1, k, got[k],
+                      golden[step][k]);
+    }
+    ag_sched_free(s);
+    ag_optim_free(o);
+    free_problem(&p);
+}
+
+#define SGD(...) ag_sgd_new(p, 2, (ag_sgd_opts){__VA_ARGS__})
+static ag_optim *sgd(ag_tensor **p) { return SGD(.lr = 0.01); }
+static ag_optim *sgd_m(ag_tensor **p) { return SGD(.lr = 0.01, .momentum = 0.9); }
+static ag_optim *sgd_dw(ag_tensor **p) {
+    return SGD(.lr = 0.01, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01);
+}
+static ag_optim *sgd_n(ag_tensor **p) {
+    return SGD(.lr = 0.01, .momentum = 0.9, .nesterov = true, .weight_decay = 0.01);
+}
+static ag_optim *sgd02(ag_tensor **p) { return SGD(.lr = 0.02); }
+static ag_optim *sgd05(ag_tensor **p) { return SGD(.lr = 0.05); }
+static ag_optim *adam(ag_tensor **p) { return ag_adam_new(p, 2, (ag_adam_opts){.lr = 0.01}); }
+static ag_optim *adam_wd(ag_tensor **p) {
+    return ag_adam_new(p, 2, (ag_adam_opts){.lr = 0.01, .beta1 = 0.8, .beta2 = 0.99,
+                                            .eps = 1e-6, .weight_decay = 0.1});
+}
+static ag_optim *adamw(ag_tensor **p) {
+    return ag_adam_new(p, 2, (ag_adam_opts){.lr = 0.01, .weight_decay = 0.1,
+                                            .decoupled_weight_decay = true});
+}
+static ag_optim *rms(ag_tensor **p) { return ag_rmsprop_new(p, 2, (ag_rmsprop_opts){.lr = 0.01}); }
+static ag_optim *rms_c(ag_tensor **p) {
+    return ag_rmsprop_new(p, 2, (ag_rmsprop_opts){.lr = 0.01, .alpha = 0.9, .centered = true,
+                                                  .momentum = 0.5, .weight_decay = 0.01});
+}
+static ag_optim *adagrad(ag_tensor **p) { return ag_adagrad_new(p, 2, (ag_adagrad_opts){.lr = 0.1}); }
+static ag_optim *adagrad_d(ag_tensor **p) {
+    return ag_adagrad_new(p, 2, (ag_adagrad_opts){.lr = 0.1, .lr_decay = 0.01,
+                                                  .weight_decay = 0.01,
+                                                  .initial_accumulator_value = 0.1});
+}
+static ag_sched *step_lr(ag_optim *o) { return ag_sched_step_new(o, 10, 0.5); }
+static ag_sched *exp_lr(ag_optim *o) { return ag_sched_exponential_new(o, 0.97); }
+static ag_sched *cos_lr(ag_optim *o) { return ag_sched_cosine_new(o, 30, 0.001); }
+static ag_sched *lin_lr(ag_optim *o) { return ag_sched_linear_new(o, 0.1, 1.0, 20); }
+
+Test(optim, sgd_matches_torch) { run("sgd", sgd, NULL, NO_CLIP); }
+Test(optim, sgd_momentum_matches_torch) { run("sgd_momentum", sgd_m, NULL, NO_CLIP); }
+Test(optim, sgd_dampening_weight_decay_matches_torch) { run("sgd_dampening_wd", sgd_dw, NULL, NO_CLIP); }
+Test(optim, sgd_nesterov_matches_torch) { run("sgd_nesterov", sgd_n, NULL, NO_CLIP); }
+Test(optim, adam_matches_torch) { run("adam", adam, NULL, NO_CLIP); }
+Test(optim, adam_weight_decay_matches_torch) { run("adam_wd", adam_wd, NULL, NO_CLIP); }
+Test(optim, adamw_matches_torch) { run("adamw", adamw, NULL, NO_CLIP); }
+Test(optim, rmsprop_matches_torch) { run("rmsprop", rms, NULL, NO_CLIP); }
+Test(optim, rmsprop_centered_momentum_matches_torch) { run("rmsprop_centered", rms_c, NULL, NO_CLIP); }
+Test(optim, adagrad_matches_torch) { run("adagrad", adagrad, NULL, NO_CLIP); }
+Test(optim, adagrad_decay_matches_torch) { run("adagrad_decay", adagrad_d, NULL, NO_CLIP); }
+Test(optim, step_lr_matches_torch) { run("step_lr", sgd02, step_lr, NO_CLIP); }
+Test(optim, exponential_lr_matches_torch) { run("exponential_lr", sgd02, exp_lr, NO_CLIP); }
+Test(optim, cosine_lr_matches_torch) { run("cosine_lr", sgd02, cos_lr, NO_CLIP); }
+Test(optim, linear_warmup_matches_torch) { run("linear_warmup", sgd02, lin_lr, NO_CLIP); }
+Test(optim, clip_grad_norm_matches_torch) { run("clip_norm", sgd05, NULL, CLIP_NORM); }
+Test(optim, clip_grad_value_matches_torch) { run("clip_value", sgd05, NULL, CLIP_VALUE); }
+
+Test(optim, float32_params_follow_float64) {
+    /* the same Adam run in float32 stays within float rounding of the float64 one */
+    load_golden("adam");
+    ag_tensor *w = ag_tensor_new(AG_F32, 1, (int64_t[]){4}, (float[]){0.1f, 0.2f, -0.3f, 0.4f});
+    ag_set_requires_grad(w, true);
+    ag_tensor *a = ag_tensor_new(AG_F32, 1, (int64_t[]){4}, (float[]){1, 2, 0.5f, 3});
+    ag_tensor *c = ag_tensor_new(AG_F32, 1, (int64_t[]){4}, (float[]){0.5f, -1, 2, 0.25f});
+    ag_tensor *q = ag_scalar(AG_F32, 0.1);
+    ag_optim *o = ag_adam_new(&w, 1, (ag_adam_opts){.lr = 0.01});
+    for (int s = 0; s < STEPS; s++) {
+        ag_optim_zero_grad(o);
+        ag_scope_begin();
+        ag_tensor *dw = ag_sub(w, c), *w2 = ag_mul(w, w);
+        ag_backward(ag_add(ag_sum(ag_mul(ag_mul(a, dw), dw)), ag_sum(ag_mul(ag_mul(w2, w2), q))));
+        ag_scope_end();
+        ag_optim_step(o);
+    }
+    float got[4];
+    ag_to_array(w, got);
+    for (int k = 0; k < 4; k++) assert_close(got[k], golden[STEPS - 1][k + 1], 1e-4, 1e-4);
+    ag_optim_free(o);
+    ag_tensor *all[] = {w, a, c, q};
+    for (int i = 0; i < 4; i++) ag_tensor_free(all[i]);
+}
+
+Test(optim, params_without_grad_are_skipped) {
+    ag_tensor *w = T64(1, SHAPE(2), 1.0, 2.0);
+    ag_set_requires_grad(w, true);
+    ag_optim *o = ag_adam_new(&w, 1, (ag_adam_opts){0});
+    ag_optim_step(o);
+    assert_close(ag_get(w, (int64_t[]){1}), 2.0, 0, 0);
+    cr_assert_float_eq(ag_optim_get_lr(o), 1e-3, 1e-15);
+    ag_optim_set_lr(o, 0.5);
+    cr_assert_float_eq(ag_optim_get_lr(o), 0.5, 1e-15);
+    ag_optim_free(o);
+    ag_tensor_free(w);
+}
+
+Test(optim, bad_arguments_are_errors) {
+    ag_tensor *w = T64(1, SHAPE(2), 1.0, 2.0);
+    cr_assert_null(ag_sgd_new(&w, 1, (ag_sgd_opts){.lr = 0.1}));   /* no requires_grad */
+    cr_assert(strstr(ag_last_error(), "ag_sgd_new"), "%s", ag_last_error());
+    ag_set_requires_grad(w, true);
+    cr_assert_null(ag_sgd_new(&w, 1, (ag_sgd_opts){0}));            /* lr has no default */
+    cr_assert(strstr(ag_last_error(), "lr"), "%s", ag_last_error());
+    cr_assert_null(ag_sgd_new(&w, 1, (ag_sgd_opts){.lr = 0.1, .nesterov = true}));
+    cr_assert(strstr(ag_last_error(), "nesterov"), "%s", ag_last_error());
+    cr_assert_null(ag_sgd_new(NULL, 1, (ag_sgd_opts){.lr = 0.1}));
+    cr_assert_null(ag_adam_new(&w, 1, (ag_adam_opts){.beta1 = 1.5}));
+    cr_assert_null(ag_rmsprop_new(&w, 1, (ag_rmsprop_opts){.momentum = -1}));
+    cr_assert_null(ag_adagrad_new(&w, 1, (ag_adagrad_opts){.lr_decay = -1}));
+    ag_scope_begin();
+    ag_tensor *s = ag_ones(AG_F64, 1, (int64_t[]){2});
+    ag_set_requires_grad(s, true);
+    cr_assert_null(ag_sgd_new(&s, 1, (ag_sgd_opts){.lr = 0.1}));    /* scoped param */
+    cr_assert(strstr(ag_last_error(), "outside every scope"), "%s", ag_last_error());
+    ag_scope_end();
+    ag_optim *o = ag_sgd_new(&w, 1, (ag_sgd_opts){.lr = 0.1});
+    cr_assert_null(ag_sched_step_new(o, 0, 0.5));
+    cr_assert_null(ag_sched_exponential_new(o, 0));
+    cr_assert_null(ag_sched_cosine_new(o, 0, 0));
+    cr_assert_null(ag_sched_linear_new(o, 0, 1, 5));
+    cr_assert_null(ag_sched_step_new(NULL, 1, 0.5));
+    cr_assert(isnan(ag_clip_grad_norm(NULL, 1, 1, 2)));
+    cr_assert(isnan(ag_clip_grad_norm(&w, 1, -1, 2)));
+    cr_assert_neq(ag_clip_grad_value(&w, 1, -1), 0);
+    ag_optim_step(NULL);
+    ag_optim_zero_grad(NULL);
+    ag_optim_free(NULL);
+    ag_optim_free(o);
+    ag_tensor_free(w);
+}
+
+Test(optim, clip_grad_norm_inf_and_returns_total) {
+    ag_tensor *w = T64(1, SHAPE(3), 1.0, 2.0, 3.0);
+    ag_set_requires_grad(w, true);
+    ag_scope_begin();
+    ag_backward(ag_sum(ag_mul(w, w)));   /* grad 2, 4, 6 */
+    ag_scope_end();
+    assert_close(ag_clip_grad_norm(&w, 1, 100, INFINITY), 6.0, 0, 0);
+    assert_close(ag_clip_grad_norm(&w, 1, 1.0, 0), sqrt(56.0), 1e-12, 0);
+    double g[3];
+    ag_to_array(ag_grad(w), g);
+    assert_close(sqrt(g[0] * g[0] + g[1] * g[1] + g[2] * g[2]), 1.0, 1e-5, 0);
+    ag_tensor_free(w);
+}
