@@ -8,10 +8,6 @@
 
 #include "helpers.h"
 
-#if __has_include("../ops/matmul.c") && __has_include("../ops/activation.c") && \
-    __has_include("../ops/loss.c") && __has_include("../ops/conv.c")
-#define HAVE_NN_OPS 1
-#endif
 
 static char path_buf[256];
 static const char *tmp_path(const char *name) {
@@ -269,7 +265,6 @@ Test(nn, graph_dot_names_ops_and_shapes) {
     ag_tensor_free(w);
 }
 
-#ifdef HAVE_NN_OPS
 Test(nn, model_forward_and_summary) {
     ag_model *m = ag_model_new();
     ag_model_add(m, ag_conv2d_layer(1, 4, 3, (ag_conv_opts){.padding = {1, 1}}, true));
@@ -371,4 +366,3 @@ Test(nn, torch_reproduces_predictions_from_safetensors) {
     unlink(wpath);
     unlink(xpath);
 }
-#endif
