@@ -83,12 +83,50 @@ static double sum_range(const ag_tensor *x, const struct red *r, int64_t base, i
 
 #define CHUNK ((int64_t)1 << 14)
 
+/* Contiguous x reduced over its leading dims only (a bias gradient: [N,C] -> [C]):
+ * rows are added in order into per-column accumulators, so the loop runs along
+ * contiguous columns and vectorizes; threads split the columns. */
+static bool leading_dims_only(const ag_tensor *x, uint32_t mask) {
+    if (!ag_is_contiguous(x) || x->ndim < 2 || !mask || (mask & (mask + 1))) return false;
+    return mask >> (x->ndim - 1) == 0;   /* a run of low bits, not covering the last dim */
+}
+
+#define COLS 512   /* columns per task: accumulators stay in L1 */
+
+static void sum_leading(ag_tensor *out, const ag_tensor *x, int64_t rows, int64_t cols) {
+    int64_t tasks = (cols + COLS - 1) / COLS;
+    bool par = x->numel >= (1 << 16) && !omp_in_parallel() && tasks > 1;
+    #pragma omp parallel for schedule(static) if (par)
+    for (int64_t t = 0; t < tasks; t++) {
+        double acc[COLS] = {0};
+        int64_t c0 = t * COLS, nc = cols - c0 < COLS ? cols - c0 : COLS;
+        for (int64_t i = 0; i < rows; i++) {
+            if (x->dtype == AG_F32) {
+                const float *restrict row = (const float *)ag__ptr(x) + i * cols + c0;
+                for (int64_t j = 0; j < nc; j++) acc[j] += row[j];
+            } else {
+                const double *restrict row = (const double *)ag__ptr(x) + i * cols + c0;
+                for (int64_t j = 0; j < nc; j++) acc[j] += row[j];
+            }
+        }
+        for (int64_t j = 0; j < nc; j++) {
+            if (out->dtype == AG_F32) ((float *)ag__ptr(out))[c0 + j] = (float)acc[j];
+            else ((double *)ag__ptr(out))[c0 + j] = acc[j];
+        }
+    }
+}
+
 static int sum_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                        ag_tensor **saved) {
     (void)n, (void)saved;
     const ag_tensor *x = in[0];
+    uint32_t mask = ((const struct sum_args *)args)->mask;
+    if (leading_dims_only(x, mask) && out->numel > 1) {
+        sum_leading(out, x, x->numel / out->numel, out->numel);
+        return AG_OK;
+    }
     struct red r;
-    red_init(&r, x, ((const struct sum_args *)args)->mask);
+    red_init(&r, x, mask);
     int64_t nout = out->numel;
     bool par = x->numel >= (1 << 16) && !omp_in_parallel();
     double *acc = NULL;

@@ -91,3 +91,24 @@ Test(reduce, results_do_not_depend_on_thread_count) {
     for (int i = 0; i < 4; i++) cr_expect_eq(r[0][i], r[1][i], "reduction %d differs", i);
     ag_scope_end();
 }
+
+/* The leading-dims path (bias gradients): against a naive loop, and bitwise the same
+ * for 1 and 2 threads. */
+Test(reduce, sum_over_leading_dims_matches_naive_and_thread_counts) {
+    ag_scope_begin();
+    ag_manual_seed(3);
+    int64_t shape[] = {3, 100, 1000};
+    ag_tensor *x = ag_randn(AG_F32, 3, shape);
+    ag_set_num_threads(1);
+    ag_tensor *a = ag_sum_dim(ag_reshape(x, 2, (int64_t[]){300, 1000}), 0, false);
+    ag_set_num_threads(2);
+    ag_tensor *b = ag_sum_dim(ag_reshape(x, 2, (int64_t[]){300, 1000}), 0, false);
+    const float *px = ag_data(x), *pa = ag_data(a), *pb = ag_data(b);
+    for (int64_t j = 0; j < 1000; j++) {
+        double s = 0;
+        for (int64_t i = 0; i < 300; i++) s += px[i * 1000 + j];
+        cr_assert(fabs(pa[j] - s) <= 1e-6 * (1 + fabs(s)), "column %lld: %g vs %g", (long long)j, pa[j], s);
+        cr_assert(pa[j] == pb[j], "column %lld differs between thread counts", (long long)j);
+    }
+    ag_scope_end();
+}
