@@ -8,6 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+/* The output folder for metrics, plots and weights; made when missing. */
+static const char *fashion_out_dir(int argc, char **argv) {
+    const char *out = argc > 1 ? argv[1] : "build/examples";
+    mkdir(out, 0755);   /* an existing folder is fine; a real failure shows when writing */
+    return out;
+}
 
 struct fashion {
     ag_tensor *x_train, *y_train, *x_test, *y_test;  /* heap; x [N,1,28,28] float32 in [0,1] */

@@ -4,7 +4,7 @@
 #include "fashion.h"
 
 int main(int argc, char **argv) {
-    const char *out = argc > 1 ? argv[1] : "build/examples";
+    const char *out = fashion_out_dir(argc, argv);
     ag_manual_seed((uint64_t)env_int("SEED", 0));
     struct fashion f = fashion_load();
     int64_t flat_train[] = {ag_shape(f.x_train)[0], 784}, flat_test[] = {ag_shape(f.x_test)[0], 784};
