@@ -165,6 +165,23 @@ Test(gemm, transposed_and_strided)
     });
 }
 
+/* Small N, long M, column-major A (the Aᵀ·G of a weight gradient): runs transposed
+ * (Cᵀ = Bᵀ·Aᵀ) on kernels with a column-major C store; every C layout, beta and the
+ * NaN-in-C rule must hold there too. */
+Test(gemm, small_n_runs_transposed)
+{
+    static const int64_t ns[] = {1, 5, 10, 16, 17, 31};
+    FOR_EACH_ISA({
+        for (int in = 0; in < 6; in++)
+            for (int lb = 0; lb < 3; lb++)
+                for (int lc = 0; lc < 3; lc++) {
+                    check(&(gcase){128, ns[in], 128, 1, 0, 1, lb, lc, 0});
+                    check(&(gcase){47, ns[in], 300, -1.5, 0.5, 1, lb, lc, 0});
+                    check(&(gcase){33, ns[in], 7, 2, 0, 1, lb, lc, 1});
+                }
+    });
+}
+
 Test(gemm, block_edges)
 {
     /* K across several KC blocks, M across MC, N across NC (4096 for f32). */
@@ -215,6 +232,7 @@ Test(gemm, threads_bitwise_identical)
         threads_identical(129, 515, 77, 0);
         threads_identical(515, 33, 600, 1);
         threads_identical(128, 10, 128, 0);
+        threads_identical(64, 64, 64, 0.5f);
     });
 }
 

@@ -139,7 +139,10 @@ static int ag__gemm_threads(int64_t M, int64_t N, int64_t K)
 static void ag__gemm_grid(int64_t M, int64_t N, int64_t K, int mr, int nr, int nt,
                           int *tm_out, int *tn_out)
 {
-    const double fork_cycles = 6000;
+    /* Waking a sleeping worker and joining it costs ~10 us on the shared 2-vCPU VM
+     * (often far more under load): with 30000 cycles products up to ~64^3 (and the
+     * small-N ones, like OpenBLAS's MNK <= 2^18 rule) stay on one thread. */
+    const double fork_cycles = 30000;
     int64_t mt = (M + mr - 1) / mr, ntl = (N + nr - 1) / nr;
     double best = -1;
     *tm_out = *tn_out = 1;

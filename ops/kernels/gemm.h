@@ -46,7 +46,9 @@ int ag__gemm_set_isa(const char *isa);
 /* ---- Internal: the micro-kernel contract shared by gemm.c and the ISA files. ----
  * Ap: A micro-panel, element (i,k) at Ap[i*ars + k*acs]: packed (k-major, rows past m
  *     zero) with ars = 1, acs = MR, or A itself (then m == MR: no row past A's end).
- * Bp: packed B micro-panel, k-major, NR values per k (columns past n are zero).
+ * Bp: B micro-panel, element (k,j) at Bp[k*bks + j] for j < NR: packed (bks = NR,
+ *     64-byte aligned, columns past n zero), or, with cfg.b_inplace, a row-major B
+ *     itself (bks = rsb, any alignment, only for full panels: n == NR).
  * Computes the MR x NR product over k = 0..K-1 in order, one FMA (or mul+add for the
  * portable kernel) per k per element, then for i < m, j < n:
  *   C[i,j] = alpha * acc[i,j] + beta * C[i,j]   (fused: fma(beta, C, alpha*acc))
@@ -54,10 +56,10 @@ int ag__gemm_set_isa(const char *isa);
  * The same formula is used for full and partial tiles so a C element's value does not
  * depend on where the tile boundaries fall (this is what makes threads deterministic). */
 typedef void ag__ukr_f32(int64_t K, float alpha, const float *Ap, int64_t ars,
-                         int64_t acs, const float *Bp,
+                         int64_t acs, const float *Bp, int64_t bks,
                          float beta, float *C, int64_t rsc, int64_t csc, int m, int n);
 typedef void ag__ukr_f64(int64_t K, double alpha, const double *Ap, int64_t ars,
-                         int64_t acs, const double *Bp,
+                         int64_t acs, const double *Bp, int64_t bks,
                          double beta, double *C, int64_t rsc, int64_t csc, int m, int n);
 
 /* Kernel descriptor: tile shape and cache blocking (in elements) per ISA and type. */
@@ -73,6 +75,10 @@ typedef struct {
     int64_t kc, mc, nc;
     ag__packb_f32 *pack_b;
     int a_exact;        /* ukr reads only rows i < m of A: short panels read in place */
+    int b_inplace;      /* ukr takes unaligned B panels of any row stride: full panels of
+                         * a row-major B may be read in place when packing would not pay */
+    int c_cols;         /* ukr writes a column-major C (rsc == 1) with vector stores, so a
+                         * small-N product may run transposed (Cᵀ = Bᵀ·Aᵀ, lanes along M) */
 } ag__gemm_cfg_f32;
 typedef struct {
     ag__ukr_f64 *ukr;
@@ -80,6 +86,8 @@ typedef struct {
     int64_t kc, mc, nc;
     ag__packb_f64 *pack_b;
     int a_exact;
+    int b_inplace;
+    int c_cols;
 } ag__gemm_cfg_f64;
 
 extern const ag__gemm_cfg_f32 ag__gemm_avx512_f32, ag__gemm_avx2_f32;

@@ -39,7 +39,7 @@ static void merge_f64(const double *t, int ldt, double beta, double *C, int64_t 
 
 static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
                     int64_t ars, int64_t acs,
-                    const float *restrict Bp, float beta, float *C, int64_t rsc,
+                    const float *restrict Bp, int64_t bks, float beta, float *C, int64_t rsc,
                     int64_t csc, int m, int n)
 {
     __m256 c0[MR_S], c1[MR_S];
@@ -55,7 +55,7 @@ static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
             c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
         }
         Ap += acs;
-        Bp += NR_S;
+        Bp += bks;
     }
     __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     if (m == MR_S && n == NR_S && csc == 1) {
@@ -83,7 +83,7 @@ static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
 
 static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
                     int64_t ars, int64_t acs,
-                    const double *restrict Bp, double beta, double *C, int64_t rsc,
+                    const double *restrict Bp, int64_t bks, double beta, double *C, int64_t rsc,
                     int64_t csc, int m, int n)
 {
     __m256d c0[MR_D], c1[MR_D];
@@ -99,7 +99,7 @@ static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
             c1[i] = _mm256_fmadd_pd(a, b1, c1[i]);
         }
         Ap += acs;
-        Bp += NR_D;
+        Bp += bks;
     }
     __m256d va = _mm256_set1_pd(alpha), vb = _mm256_set1_pd(beta);
     if (m == MR_D && n == NR_D && csc == 1) {
@@ -126,5 +126,5 @@ static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
 }
 
 /* Blocking (elements): B micro-panel KC*NR in L1, packed A MC*KC in L2. */
-const ag__gemm_cfg_f32 ag__gemm_avx2_f32 = {ukr_f32, MR_S, NR_S, 256, 120, 4096, NULL, 0};
-const ag__gemm_cfg_f64 ag__gemm_avx2_f64 = {ukr_f64, MR_D, NR_D, 256, 96, 2048, NULL, 0};
+const ag__gemm_cfg_f32 ag__gemm_avx2_f32 = {ukr_f32, MR_S, NR_S, 256, 120, 4096, NULL, 0, 0, 0};
+const ag__gemm_cfg_f64 ag__gemm_avx2_f64 = {ukr_f64, MR_D, NR_D, 256, 96, 2048, NULL, 0, 0, 0};

@@ -49,23 +49,74 @@ static void merge_f64(const double *t, int ldt, double beta, double *C, int64_t 
         }
 }
 
+/* Transpose the 16x16 block r[0..15] (rows) in registers. */
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++)
+        for (int h = 0; h < 2; h++) {
+            __m512d a = _mm512_castps_pd(t[4 * i + h]), b = _mm512_castps_pd(t[4 * i + h + 2]);
+            r[4 * i + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+            r[4 * i + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        }
+    /* r[4i+q] now holds, in each 128-bit lane l, column q of rows 4i..4i+3 of lane l. */
+    for (int i = 0; i < 2; i++)
+        for (int q = 0; q < 4; q++) {
+            __m512 a = r[8 * i + q], b = r[8 * i + 4 + q];
+            t[8 * i + q] = _mm512_shuffle_f32x4(a, b, 0x88);       /* lanes 0,2 | 0,2 */
+            t[8 * i + 4 + q] = _mm512_shuffle_f32x4(a, b, 0xdd);   /* lanes 1,3 | 1,3 */
+        }
+    for (int q = 0; q < 4; q++)
+        for (int h = 0; h < 2; h++) {
+            __m512 a = t[4 * h + q], b = t[8 + 4 * h + q];
+            r[q + 4 * h] = _mm512_shuffle_f32x4(a, b, 0x88);      /* column 4h+q */
+            r[q + 8 + 4 * h] = _mm512_shuffle_f32x4(a, b, 0xdd);  /* column 8+4h+q */
+        }
+}
+
+/* Column-major C (rsc == 1): load 16 columns of the tile t (already alpha*acc, row i
+ * at t[i*NR_S]) and transpose them in registers so each of the nq columns is one
+ * masked vector of m rows, then the same rounding as merge_f32. */
+static void store_cols_f32(const float *t, float beta, float *C, int64_t csc, int m,
+                           int nq)
+{
+    __mmask16 km = (__mmask16)((1u << m) - 1);
+    __m512 r[16], vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < 16; i++)
+        r[i] = i < MR_S ? _mm512_load_ps(t + i * NR_S) : _mm512_setzero_ps();
+    transpose16(r);
+    nq = nq < 16 ? nq : 16;
+    for (int q = 0; q < nq; q++) {
+        float *c = C + q * csc;
+        __m512 v = r[q];
+        if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(km, c), v);
+        _mm512_mask_storeu_ps(c, km, v);
+    }
+}
+
 /* The K loop for the first `mr` rows (a constant after inlining, so each row count
  * gets its own fully unrolled loop): rows past m are neither read nor computed. */
 static inline __attribute__((always_inline)) void
 kloop_f32(const int mr, const int narrow, int64_t K, const float *restrict Ap,
-          int64_t ars, int64_t acs, const float *restrict Bp, __m512 *c0, __m512 *c1)
+          int64_t ars, int64_t acs, const float *restrict Bp, int64_t bks, __m512 *c0,
+          __m512 *c1)
 {
     A_ROWS_SETUP();
     if (narrow) {           /* narrow panel (small N): skip the all-zero half */
-        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_S) {
-            __m512 b0 = _mm512_load_ps(Bp);
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += bks) {
+            __m512 b0 = _mm512_loadu_ps(Bp);
 #pragma GCC unroll 16
             for (int i = 0; i < mr; i++)
                 c0[i] = _mm512_fmadd_ps(_mm512_set1_ps(A_ROW(i)), b0, c0[i]);
         }
     } else {
-        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_S) {
-            __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += bks) {
+            __m512 b0 = _mm512_loadu_ps(Bp);
+            __m512 b1 = _mm512_loadu_ps(Bp + 16);
 #pragma GCC unroll 16
             for (int i = 0; i < mr; i++) {
                 __m512 a = _mm512_set1_ps(A_ROW(i));
@@ -80,7 +131,7 @@ kloop_f32(const int mr, const int narrow, int64_t K, const float *restrict Ap,
  * no packing, and costs m/MR of a full one. */
 static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
                     int64_t ars, int64_t acs,
-                    const float *restrict Bp, float beta, float *C, int64_t rsc,
+                    const float *restrict Bp, int64_t bks, float beta, float *C, int64_t rsc,
                     int64_t csc, int m, int n)
 {
     __m512 c0[MR_S], c1[MR_S];
@@ -95,8 +146,8 @@ static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
     switch (m) {
 #define KL(MV)                                                                         \
     case MV:                                                                           \
-        if (n <= 16) kloop_f32(MV, 1, K, Ap, ars, acs, Bp, c0, c1);                    \
-        else kloop_f32(MV, 0, K, Ap, ars, acs, Bp, c0, c1);                            \
+        if (n <= 16) kloop_f32(MV, 1, K, Ap, ars, acs, Bp, bks, c0, c1);       \
+        else kloop_f32(MV, 0, K, Ap, ars, acs, Bp, bks, c0, c1);               \
         break;
     KL(1) KL(2) KL(3) KL(4) KL(5) KL(6) KL(7) KL(8) KL(9) KL(10) KL(11) KL(12) KL(13)
     default: KL(14)
@@ -138,12 +189,17 @@ static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
         _mm512_store_ps(t + i * NR_S, _mm512_mul_ps(va, c0[i]));
         _mm512_store_ps(t + i * NR_S + 16, _mm512_mul_ps(va, c1[i]));
     }
+    if (rsc == 1) {             /* column-major C (the swapped small-N product) */
+        store_cols_f32(t, beta, C, csc, m, n);
+        if (n > 16) store_cols_f32(t + 16, beta, C + 16 * csc, csc, m, n - 16);
+        return;
+    }
     merge_f32(t, NR_S, beta, C, rsc, csc, m, n);
 }
 
 static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
                     int64_t ars, int64_t acs,
-                    const double *restrict Bp, double beta, double *C, int64_t rsc,
+                    const double *restrict Bp, int64_t bks, double beta, double *C, int64_t rsc,
                     int64_t csc, int m, int n)
 {
     __m512d c0[MR_D], c1[MR_D];
@@ -152,14 +208,14 @@ static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
         c0[i] = c1[i] = _mm512_setzero_pd();
     A_ROWS_SETUP();
     if (n <= 8) {          /* narrow panel (small N): skip the all-zero half */
-        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_D) {
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += bks) {
             __m512d b0 = _mm512_load_pd(Bp);
 #pragma GCC unroll 16
             for (int i = 0; i < MR_D; i++)
                 c0[i] = _mm512_fmadd_pd(_mm512_set1_pd(A_ROW(i)), b0, c0[i]);
         }
     } else {
-        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += NR_D) {
+        for (int64_t k = 0; k < K; k++, A_ROWS_STEP(), Bp += bks) {
             __m512d b0 = _mm512_load_pd(Bp), b1 = _mm512_load_pd(Bp + 8);
 #pragma GCC unroll 16
             for (int i = 0; i < MR_D; i++) {
@@ -208,35 +264,6 @@ static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
     merge_f64(t, NR_D, beta, C, rsc, csc, m, n);
 }
 
-/* Transpose the 16x16 block r[0..15] (rows) in registers. */
-static void transpose16(__m512 r[16])
-{
-    __m512 t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++)
-        for (int h = 0; h < 2; h++) {
-            __m512d a = _mm512_castps_pd(t[4 * i + h]), b = _mm512_castps_pd(t[4 * i + h + 2]);
-            r[4 * i + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-            r[4 * i + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-        }
-    /* r[4i+q] now holds, in each 128-bit lane l, column q of rows 4i..4i+3 of lane l. */
-    for (int i = 0; i < 2; i++)
-        for (int q = 0; q < 4; q++) {
-            __m512 a = r[8 * i + q], b = r[8 * i + 4 + q];
-            t[8 * i + q] = _mm512_shuffle_f32x4(a, b, 0x88);       /* lanes 0,2 | 0,2 */
-            t[8 * i + 4 + q] = _mm512_shuffle_f32x4(a, b, 0xdd);   /* lanes 1,3 | 1,3 */
-        }
-    for (int q = 0; q < 4; q++)
-        for (int h = 0; h < 2; h++) {
-            __m512 a = t[4 * h + q], b = t[8 + 4 * h + q];
-            r[q + 4 * h] = _mm512_shuffle_f32x4(a, b, 0x88);      /* column 4h+q */
-            r[q + 8 + 4 * h] = _mm512_shuffle_f32x4(a, b, 0xdd);  /* column 8+4h+q */
-        }
-}
-
 /* Pack a kc x nc block of B into 32-column panels.  Row-major B: masked vector copies
  * of each k row.  Column-major B (the Bᵀ view of G·Bᵀ, rsb == 1): 16 columns x 16 k
  * are read as 16 contiguous vectors and transposed in registers; edges go scalar. */
@@ -279,5 +306,5 @@ static void pack_b_f32(int64_t kc, int64_t nc, const float *B, int64_t rsb,
 /* Blocking (elements).  KC*NR*4 B bytes of the micro-panel sit in the 48 KiB L1D,
  * MC*KC of packed A in the L2, KC*NC of packed B in the L3. */
 const ag__gemm_cfg_f32 ag__gemm_avx512_f32 = {ukr_f32, MR_S, NR_S, 256, 168, 4096,
-                                             pack_b_f32, 1};
-const ag__gemm_cfg_f64 ag__gemm_avx512_f64 = {ukr_f64, MR_D, NR_D, 256, 112, 2048, NULL, 0};
+                                             pack_b_f32, 1, 1, 1};
+const ag__gemm_cfg_f64 ag__gemm_avx512_f64 = {ukr_f64, MR_D, NR_D, 256, 112, 2048, NULL, 0, 0, 0};

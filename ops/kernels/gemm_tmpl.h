@@ -15,11 +15,11 @@
 #define PNR 8
 static void FN(ukr_portable_)(int64_t K, T alpha, const T *restrict Ap, int64_t ars,
                               int64_t acs,
-                              const T *restrict Bp, T beta, T *C, int64_t rsc,
+                              const T *restrict Bp, int64_t bks, T beta, T *C, int64_t rsc,
                               int64_t csc, int m, int n)
 {
     T acc[PMR][PNR] = {{0}};
-    for (int64_t k = 0; k < K; k++, Ap += acs, Bp += PNR)
+    for (int64_t k = 0; k < K; k++, Ap += acs, Bp += bks)
         for (int i = 0; i < PMR; i++)
             for (int j = 0; j < PNR; j++)
                 acc[i][j] += Ap[i * ars] * Bp[j];
@@ -30,7 +30,7 @@ static void FN(ukr_portable_)(int64_t K, T alpha, const T *restrict Ap, int64_t 
             *c = beta == 0 ? t : beta * *c + t;
         }
 }
-static const CFG FN(cfg_portable_) = {FN(ukr_portable_), PMR, PNR, 256, 128, 2048, NULL, 0};
+static const CFG FN(cfg_portable_) = {FN(ukr_portable_), PMR, PNR, 256, 128, 2048, NULL, 0, 0, 0};
 #undef PMR
 #undef PNR
 
@@ -118,22 +118,38 @@ static int FN(direct_a_)(const CFG *g, const FN(job_) *p, int64_t ncols)
     return (p->csa == 1 || p->rsa == 1) && ncols <= 32 * g->nr;
 }
 
+/* Read B in place instead of packing it?  Only a row-major B (csb == 1) with a kernel
+ * that takes any B stride (b_inplace), and only for few row panels: a packed panel is
+ * re-read once per MR rows, and its contiguous layout pays off only when that happens
+ * often.  A partial last panel is still packed (the kernel reads NR columns). */
+#ifndef AG_GEMM_DIRECT_B_ROWS
+#define AG_GEMM_DIRECT_B_ROWS 64
+#endif
+static int FN(direct_b_)(const CFG *g, const FN(job_) *p, int64_t nrows)
+{
+    return g->b_inplace && p->csb == 1 && nrows <= AG_GEMM_DIRECT_B_ROWS;
+}
+
 /* The serial blocked GEMM (BLIS loop order jc, pc, ic, jr, ir) on rows [m0,m1) and
  * columns [n0,n1) of C, with packing buffers abuf (mc*kc) and bbuf (kc*nc). */
 static void FN(gemm_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t m1,
                             int64_t n0, int64_t n1, T *abuf, T *bbuf)
 {
-    int direct = FN(direct_a_)(g, p, n1 - n0);
+    int direct = FN(direct_a_)(g, p, n1 - n0), directb = FN(direct_b_)(g, p, m1 - m0);
     for (int64_t jc = n0; jc < n1; jc += g->nc) {
         int64_t nb = n1 - jc < g->nc ? n1 - jc : g->nc;
         for (int64_t pc = 0; pc < p->K; pc += g->kc) {
             int64_t kb = p->K - pc < g->kc ? p->K - pc : g->kc;
             T beta = pc == 0 ? p->beta : 1;
             const T *b = p->B + pc * p->rsb + jc * p->csb;
-            if (g->pack_b)
-                g->pack_b(kb, nb, b, p->rsb, p->csb, bbuf);
+            int64_t nfull = directb ? nb / g->nr * g->nr : 0;   /* read in place */
+            if (nfull == nb)
+                ;
+            else if (g->pack_b)
+                g->pack_b(kb, nb - nfull, b + nfull * p->csb, p->rsb, p->csb, bbuf);
             else
-                FN(pack_b_)(g->nr, kb, nb, b, p->rsb, p->csb, bbuf);
+                FN(pack_b_)(g->nr, kb, nb - nfull, b + nfull * p->csb, p->rsb, p->csb,
+                            bbuf);
             for (int64_t ic = m0; ic < m1; ic += g->mc) {
                 int64_t mb = m1 - ic < g->mc ? m1 - ic : g->mc;
                 const T *a = p->A + ic * p->rsa + pc * p->csa;
@@ -155,8 +171,10 @@ static void FN(gemm_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t
                                     : !inplace ? abuf : a + ir * p->rsa;
                         int64_t ars = inplace ? p->rsa : 1;
                         int64_t acs = inplace ? p->csa : g->mr;
-                        g->ukr(kb, p->alpha, ap, ars, acs, bbuf + jr * kb, beta, c,
-                               p->rsc, p->csc, m, n);
+                        int binp = jr < nfull;
+                        const T *bp = binp ? b + jr : bbuf + (jr - nfull) * kb;
+                        g->ukr(kb, p->alpha, ap, ars, acs, bp, binp ? p->rsb : g->nr,
+                               beta, c, p->rsc, p->csc, m, n);
                     }
                 }
             }
@@ -205,6 +223,18 @@ static void FN(run_threads_)(const CFG *g, const FN(job_) *p, int nt)
     if (fail) abort();
 }
 
+/* Run the product transposed, Cᵀ[N,M] = Bᵀ·Aᵀ?  Vector lanes run along N; a narrow N
+ * (say 10 of 16 lanes) wastes lanes that a long M would fill.  Only for a column-major
+ * A (the Aᵀ·G of a weight gradient), which as the swapped B is read in place.  Each C element is still
+ * the same chain of FMAs over k (a*b == b*a), so the values do not change. */
+static int FN(swap_)(const CFG *g, const FN(job_) *p)
+{
+    int64_t v = g->nr / 2;                          /* lanes per vector */
+    int64_t pn = (p->N + v - 1) / v * v, pm = (p->M + v - 1) / v * v;
+    return p->N < g->nr && p->M >= g->nr && p->N * pm < p->M * pn &&
+           (p->rsc == 1 || p->csc == 1) && p->rsa == 1 && g->b_inplace;
+}
+
 /* Our GEMM, whatever the build's CBLAS setting. */
 static void FN(gemm_own_)(const FN(job_) *p)
 {
@@ -217,6 +247,12 @@ static void FN(gemm_own_)(const FN(job_) *p)
     const CFG *g = isa == ISA_AVX512 ? &CAT(ag__gemm_avx512_, S)
                  : isa == ISA_AVX2   ? &CAT(ag__gemm_avx2_, S)
                                      : &FN(cfg_portable_);
+    if (g->c_cols && FN(swap_)(g, p)) {
+        FN(job_) q = {p->N, p->M, p->K, p->alpha, p->beta, p->B, p->csb, p->rsb,
+                      p->A, p->csa, p->rsa, p->C, p->csc, p->rsc};
+        FN(run_threads_)(g, &q, ag__gemm_threads(q.M, q.N, q.K));
+        return;
+    }
     FN(run_threads_)(g, p, ag__gemm_threads(p->M, p->N, p->K));
 }
 
