@@ -104,7 +104,7 @@ void       ag_set_requires_grad(ag_tensor *t, bool on);
 bool       ag_requires_grad(const ag_tensor *t);
 bool       ag_is_leaf(const ag_tensor *t);
 ag_tensor *ag_grad(const ag_tensor *t);   /* accumulated gradient of a leaf, or NULL */
-void       ag_zero_grad(ag_tensor *t);    /* drops the accumulated gradient */
+void       ag_zero_grad(ag_tensor *t);    /* sets the accumulated gradient to zero (keeps its buffer) */
 int        ag_backward(ag_tensor *root);  /* root has one element; grads accumulate */
 bool       ag_set_grad_enabled(bool on);  /* returns the previous mode (no_grad blocks) */
 bool       ag_is_grad_enabled(void);

@@ -265,6 +265,23 @@ Test(nn, graph_dot_names_ops_and_shapes) {
     ag_tensor_free(w);
 }
 
+Test(nn, graph_dot_of_a_deep_graph_is_written_without_recursion) {
+    ag_scope_begin();
+    ag_tensor *x = ag_scalar(AG_F64, 1), *y = x;
+    ag_set_requires_grad(x, true);
+    for (int i = 0; i < 200000; i++) y = ag_mul_scalar(y, 1.0);
+    char path[256];
+    snprintf(path, sizeof path, "%s", tmp_path("deep.dot"));
+    cr_assert_eq(ag_graph_dot(y, path), 0, "%s", ag_last_error());
+    FILE *f = fopen(path, "r");
+    int edges = 0, c, prev = 0;
+    while ((c = fgetc(f)) != EOF) edges += prev == '-' && c == '>', prev = c;
+    fclose(f);
+    cr_assert_eq(edges, 200000, "one edge per op");
+    unlink(path);
+    ag_scope_end();
+}
+
 Test(nn, model_forward_and_summary) {
     ag_model *m = ag_model_new();
     ag_model_add(m, ag_conv2d_layer(1, 4, 3, (ag_conv_opts){.padding = {1, 1}}, true));
