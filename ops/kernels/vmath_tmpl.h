@@ -249,6 +249,75 @@ static void N(axpy)(T *y, T a, const T *x, int64_t n) {
   }
 }
 
+/* ---- row kernels for softmax / log-sum-exp: one thread (callers split rows) ---- */
+/* max of x[0..n); NaN if any element is NaN; -inf for n == 0. */
+static T N(rmax)(const T *x, int64_t n) {
+  V m = K(-INFINITY), nan = K(0);
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    V v = VLD(x + i);
+    m = VSEL(VGT(v, m), v, m);
+    nan = VSEL(VGE(v, v), nan, v); /* keeps a NaN once seen */
+  }
+  T bm[W], bn[W];
+  VST(bm, m);
+  VST(bn, nan);
+  T r = (T)-INFINITY;
+  int isnan_ = 0;
+  for (int k = 0; k < W; k++) {
+    if (bm[k] > r) r = bm[k];
+    if (bn[k] != bn[k]) isnan_ = 1;
+  }
+  for (; i < n; i++) {
+    if (x[i] > r) r = x[i];
+    if (x[i] != x[i]) isnan_ = 1;
+  }
+  return isnan_ ? (T)NAN : r;
+}
+
+/* y[i] = exp(x[i] - shift) (y may alias x); returns their sum: lanes add in T over at most
+ * 16 vectors, those partial sums in double. */
+static double N(expsum)(T *y, const T *x, int64_t n, T shift) {
+  V s = VSET(shift);
+  double tot = 0;
+  int64_t i = 0;
+  T b[W];
+  while (i + W <= n) {
+    V acc = K(0);
+    int64_t end = n - i > 16 * W ? i + 16 * W : n;
+    for (; i + W <= end; i += W) {
+      V e = VEXP(VSUB(VLD(x + i), s));
+      VST(y + i, e);
+      acc = VADD(acc, e);
+    }
+    VST(b, acc);
+    for (int k = 0; k < W; k++) tot += (double)b[k];
+  }
+  if (i < n) {
+    T bx[W] = {0};
+    size_t sz = (size_t)(n - i) * sizeof(T);
+    memcpy(bx, x + i, sz);
+    VST(b, VEXP(VSUB(VLD(bx), s)));
+    memcpy(y + i, b, sz);
+    for (int64_t k = 0; k < n - i; k++) tot += (double)b[k];
+  }
+  return tot;
+}
+
+/* y[i] = (x[i] - s) * a + b, one fused multiply-add after the subtraction (y may alias x). */
+static void N(shsc)(T *y, const T *x, int64_t n, T s, T a, T b) {
+  V vs = VSET(s), va = VSET(a), vb = VSET(b);
+  int64_t i = 0;
+  for (; i + W <= n; i += W) VST(y + i, VFMA(VSUB(VLD(x + i), vs), va, vb));
+  if (i < n) {
+    T bx[W] = {0}, by[W];
+    size_t sz = (size_t)(n - i) * sizeof(T);
+    memcpy(bx, x + i, sz);
+    VST(by, VFMA(VSUB(VLD(bx), vs), va, vb));
+    memcpy(y + i, by, sz);
+  }
+}
+
 #undef N
 #undef K
 #undef FW
