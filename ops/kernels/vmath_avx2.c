@@ -40,7 +40,9 @@
 #define VERF Sleef_erff8_u10avx2
 #define VSIN Sleef_sinf8_u10avx2
 #define VCOS Sleef_cosf8_u10avx2
+#define VM_FAST_CDF
 #include "ops/kernels/vmath_tmpl.h"
+#undef VM_FAST_CDF
 #undef T
 #undef V
 #undef W

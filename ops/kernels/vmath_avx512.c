@@ -41,7 +41,9 @@
 #define VERF Sleef_erff16_u10avx512f
 #define VSIN Sleef_sinf16_u10avx512f
 #define VCOS Sleef_cosf16_u10avx512f
+#define VM_FAST_CDF
 #include "ops/kernels/vmath_tmpl.h"
+#undef VM_FAST_CDF
 #undef T
 #undef V
 #undef W

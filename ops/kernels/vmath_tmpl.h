@@ -53,8 +53,38 @@ FW(softplus) {
 #define VM_1_SQRT2PI 0.39894228040143267794 /* kBeta of gelu backward */
 #define VM_SQRT_2_PI 0.79788456080286535588 /* kBeta of gelu tanh */
 #define VM_KAPPA 0.044715
+/* Phi(x) = 0.5 (1 + erf(x / sqrt 2)), the gelu cdf. With VM_FAST_CDF (the float32 SIMD
+ * builds), 0.5 erfc(|x| / sqrt 2) comes from the Chebyshev fit of Numerical Recipes' erfcc
+ * (fractional error < 1.2e-7 everywhere): one exp, one divide and a degree-9 polynomial in
+ * float with FMA, several times faster than SLEEF's erff; Phi = x >= 0 ? 1 - h : h. */
+#ifdef VM_FAST_CDF
+static inline __attribute__((always_inline)) V N(gcdf)(V x) {
+  V z = VMUL(VABS(x), K(VM_SQRT1_2));
+  V t = VDIV(K(1), VFMA(z, K(0.5), K(1)));
+  V q = K(0.17087277);
+  q = VFMA(q, t, K(-0.82215223));
+  q = VFMA(q, t, K(1.48851587));
+  q = VFMA(q, t, K(-1.13520398));
+  q = VFMA(q, t, K(0.27886807));
+  q = VFMA(q, t, K(-0.18628806));
+  q = VFMA(q, t, K(0.09678418));
+  q = VFMA(q, t, K(0.37409196));
+  q = VFMA(q, t, K(1.00002368));
+  q = VFMA(q, t, K(-1.26551223));
+  V h = VMUL(VMUL(t, K(0.5)), VEXP(VSUB(q, VMUL(z, z)))); /* 0.5 erfc(z) */
+  return VSEL(VGE(x, K(0)), VSUB(K(1), h), h);
+}
+#else
+static inline __attribute__((always_inline)) V N(gcdf)(V x) {
+  return VMUL(K(0.5), VADD(K(1), VERF(VMUL(x, K(VM_SQRT1_2)))));
+}
+#endif
 FW(gelu) {
+#ifdef VM_FAST_CDF
+  return VMUL(x, N(gcdf)(x));
+#else
   return VMUL(VMUL(x, K(0.5)), VADD(K(1), VERF(VMUL(x, K(VM_SQRT1_2)))));
+#endif
 }
 FW(gelu_tanh) {
   V x3 = VMUL(VMUL(x, x), x);
@@ -100,7 +130,7 @@ BW(softplus) { /* derivative is sigmoid(beta*x), exactly 1 above the threshold *
   return VSEL(VGT(bx, K(p->b)), g, VMUL(g, N(sigm)(bx)));
 }
 BW(gelu) {
-  V cdf = VMUL(K(0.5), VADD(K(1), VERF(VMUL(x, K(VM_SQRT1_2)))));
+  V cdf = N(gcdf)(x);
   V pdf = VMUL(K(VM_1_SQRT2PI), VEXP(VMUL(VMUL(x, x), K(-0.5))));
   return VMUL(g, VADD(cdf, VMUL(x, pdf)));
 }
