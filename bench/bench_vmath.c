@@ -8,7 +8,11 @@
  *   gcc $F -mavx2 -mfma -c ops/kernels/vmath_avx2.c -o /tmp/vmath_avx2.o
  *   gcc $F bench/bench_vmath.c /tmp/vmath.o /tmp/vmath_avx2.o /tmp/vmath_avx512.o \
  *       -lsleef -lm -o /tmp/bench_vmath
- * Run:  /tmp/bench_vmath [reps=7] [--no-torch]
+ * Run:  /tmp/bench_vmath [reps=7] [--no-torch] [--cpu] [--ops exp,tanh,...]
+ *   --cpu: 1-thread rows are timed in per-thread CPU time (CLOCK_THREAD_CPUTIME_ID, and
+ *   time.thread_time_ns in the peer), which a machine shared with other jobs disturbs far
+ *   less than wall time; 2-thread rows stay wall time. --ops: only these functions
+ *   (names as ag__vm_name, plus "add"; relu/leaky_relu/add feed the bandwidth summary).
  *   Runs the torch peer (bench/peers/eltwise_peer.py, ATEN_CPU_CAPABILITY=avx512,
  *   OMP_WAIT_POLICY=PASSIVE, one process per thread count) via popen and prints ratios.
  *   AG_ISA=scalar|avx2|avx512 picks the kernels; AG_VM_NT_BYTES sets the streaming-store
@@ -25,10 +29,13 @@
 #include "ops/kernels/vmath.h"
 
 static int reps = 7;
+static int cpu_time; /* --cpu: thread CPU time when running on one thread */
+static const char *only_ops; /* --ops: comma-separated list, NULL = all */
 
 static double now(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(cpu_time && omp_get_max_threads() == 1 ? CLOCK_THREAD_CPUTIME_ID
+                                                       : CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -99,10 +106,19 @@ static int op_index(const char *name) {
   return -1;
 }
 
+static int wanted(const char *name) {
+  if (!only_ops) return 1;
+  size_t l = strlen(name);
+  for (const char *s = only_ops; (s = strstr(s, name)) != NULL; s += l)
+    if ((s == only_ops || s[-1] == ',') && (s[l] == ',' || s[l] == 0)) return 1;
+  return 0;
+}
+
 static void run_torch(int threads) {
-  char cmd[512], line[512];
+  char cmd[1024], line[512];
   snprintf(cmd, sizeof cmd, "ATEN_CPU_CAPABILITY=avx512 OMP_WAIT_POLICY=PASSIVE "
-           "/usr/bin/python3 bench/peers/eltwise_peer.py %d %d", threads, reps);
+           "AG_BENCH_OPS=%s /usr/bin/python3 bench/peers/eltwise_peer.py %d %d%s",
+           only_ops ? only_ops : "", threads, reps, cpu_time ? " --cpu" : "");
   FILE *fp = popen(cmd, "r");
   if (!fp) return;
   while (fgets(line, sizeof line, fp)) {
@@ -125,6 +141,8 @@ int main(int argc, char **argv) {
   int use_torch = 1;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--no-torch") == 0) use_torch = 0;
+    else if (strcmp(argv[i], "--cpu") == 0) cpu_time = 1;
+    else if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc) only_ops = argv[++i];
     else reps = atoi(argv[i]) > 0 ? atoi(argv[i]) : reps;
   }
   const char *ntb = getenv("AG_VM_NT_BYTES");
@@ -152,6 +170,7 @@ int main(int argc, char **argv) {
       for (int oi = 0; oi <= AG_VM_COUNT; oi++) {
         for (int d = 0; d < (oi == AG_VM_COUNT ? 1 : 2); d++) {
           ag_vm_fn f = (ag_vm_fn)(oi == AG_VM_COUNT ? 0 : oi);
+          if (!wanted(oi == AG_VM_COUNT ? "add" : ag__vm_name(f))) continue;
           int pos = f == AG_VM_LOG || f == AG_VM_SQRT || f == AG_VM_LOG1P;
           bench_job j = {oi == AG_VM_COUNT ? 2 : d, f, pos ? xl : x, g, y, o, n};
           if (d == 1) ag__vm_forward_f32(f, y, j.x, n, ag__vm_default_params(f));
@@ -164,7 +183,7 @@ int main(int argc, char **argv) {
           if (si && oi == AG_VM_COUNT) mem[2][t - 1] = r;
         }
       }
-      if (si) {
+      if (si && (wanted("relu") || wanted("leaky_relu") || wanted("add"))) {
         bench_job j = {3, AG_VM_EXP, x, g, y, o, n};
         copy[t - 1] = rate(&j) * 8; /* GB/s: read + write 4 B each */
       }

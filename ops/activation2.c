@@ -1,6 +1,7 @@
 /* Activations with more than one element per decision: prelu (a learned slope per channel),
  * softmax and log_softmax over any dim (max-shifted log-sum-exp, stable at any |x|). */
 #include "ops/iter.h"
+#include "ops/kernels/vmath.h"
 
 #include <math.h>
 #include <omp.h>
@@ -165,6 +166,18 @@ static int64_t line_start(const struct lines *l, int64_t i) {
 SOFTMAX_LINE(softmax_line_f32, float)
 SOFTMAX_LINE(softmax_line_f64, double)
 
+/* A contiguous line through the vector kernels: m = max, y = exp(x - m) with its sum s,
+ * then y *= 1/s, or y = (x - m) - log(s) (torch's order). Same NaN/inf behaviour as above. */
+#define SOFTMAX_LINE_VM(name, T, SFX)                                                   \
+    static void name(T *y, const T *x, int64_t n, bool log_) {                          \
+        T m = ag__vm_max_##SFX(x, n);                                                   \
+        double s = ag__vm_exp_sum_##SFX(y, x, n, m);                                    \
+        if (log_) ag__vm_shift_scale_##SFX(y, x, n, m, (T)1, (T)-log(s));               \
+        else ag__vm_shift_scale_##SFX(y, y, n, (T)0, (T)(1.0 / s), (T)0);               \
+    }
+SOFTMAX_LINE_VM(softmax_line_vm_f32, float, f32)
+SOFTMAX_LINE_VM(softmax_line_vm_f64, double, f64)
+
 static void softmax_run(ag_tensor *out, const ag_tensor *x, int dim, bool log_) {
     struct lines lx, ly;
     lines_init(&lx, x, dim);
@@ -173,7 +186,14 @@ static void softmax_run(ag_tensor *out, const ag_tensor *x, int dim, bool log_) 
     #pragma omp parallel for schedule(static) if (par)
     for (int64_t i = 0; i < lx.count; i++) {
         int64_t ox = line_start(&lx, i), oy = line_start(&ly, i);
-        if (x->dtype == AG_F32)
+        if (lx.stride == 1 && ly.stride == 1 && lx.len >= 16) {
+            if (x->dtype == AG_F32)
+                softmax_line_vm_f32((float *)out->storage->data + oy,
+                                    (const float *)x->storage->data + ox, lx.len, log_);
+            else
+                softmax_line_vm_f64((double *)out->storage->data + oy,
+                                    (const double *)x->storage->data + ox, lx.len, log_);
+        } else if (x->dtype == AG_F32)
             softmax_line_f32((float *)out->storage->data + oy, ly.stride,
                              (const float *)x->storage->data + ox, lx.stride, lx.len, log_);
         else

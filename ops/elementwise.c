@@ -1,28 +1,13 @@
 /* Element-wise arithmetic and math: add sub mul div neg exp log.
  * Binary ops broadcast; ag__accumulate sums each gradient back to its input's shape. */
-#include "ops/iter.h"
+#include "ops/ew_vm.h"
 
 #include <math.h>
-
-#define UNARY_FORWARD(fname, row_f32, row_f64)                                         \
-    static int fname(ag_tensor *out, ag_tensor *const *in, int n, const void *args,    \
-                     ag_tensor **saved) {                                              \
-        (void)n, (void)saved;                                                          \
-        ag__map1(out, in[0], out->dtype == AG_F32 ? row_f32 : row_f64, args);          \
-        return AG_OK;                                                                  \
-    }
-#define BINARY_FORWARD(fname, row_f32, row_f64)                                        \
-    static int fname(ag_tensor *out, ag_tensor *const *in, int n, const void *args,    \
-                     ag_tensor **saved) {                                              \
-        (void)n, (void)saved;                                                          \
-        ag__map2(out, in[0], in[1], out->dtype == AG_F32 ? row_f32 : row_f64, args);   \
-        return AG_OK;                                                                  \
-    }
 
 /* ------------------------------------------------------------------ add */
 AG_ROW2(add_f32, float, a + b)
 AG_ROW2(add_f64, double, a + b)
-BINARY_FORWARD(add_forward, add_f32, add_f64)
+AG_EW_BINARY_FORWARD(add_forward, AG_VM_ADD, add_f32, add_f64)
 static int add_backward(struct ag_node *node, ag_tensor *g) {
     int rc = ag__accumulate(node, 0, g);
     return rc ? rc : ag__accumulate(node, 1, g);
@@ -37,7 +22,7 @@ ag_tensor *ag_add(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_ADD, a, b
 /* ------------------------------------------------------------------ sub */
 AG_ROW2(sub_f32, float, a - b)
 AG_ROW2(sub_f64, double, a - b)
-BINARY_FORWARD(sub_forward, sub_f32, sub_f64)
+AG_EW_BINARY_FORWARD(sub_forward, AG_VM_SUB, sub_f32, sub_f64)
 static int sub_backward(struct ag_node *node, ag_tensor *g) {
     int rc = ag__accumulate(node, 0, g);
     if (rc || !ag__needs_grad(node, 1)) return rc;
@@ -53,7 +38,7 @@ ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_SUB, a, b
 /* ------------------------------------------------------------------ mul */
 AG_ROW2(mul_f32, float, a * b)
 AG_ROW2(mul_f64, double, a * b)
-BINARY_FORWARD(mul_forward, mul_f32, mul_f64)
+AG_EW_BINARY_FORWARD(mul_forward, AG_VM_MUL, mul_f32, mul_f64)
 static int mul_backward(struct ag_node *node, ag_tensor *g) {
     int rc = AG_OK;
     if (ag__needs_grad(node, 0)) rc = ag__accumulate(node, 0, ag_mul(g, node->in[1]));
@@ -70,7 +55,7 @@ ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_MUL, a, b
 /* ------------------------------------------------------------------ div */
 AG_ROW2(div_f32, float, a / b)
 AG_ROW2(div_f64, double, a / b)
-BINARY_FORWARD(div_forward, div_f32, div_f64)
+AG_EW_BINARY_FORWARD(div_forward, AG_VM_DIV, div_f32, div_f64)
 static int div_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *a = node->in[0], *b = node->in[1];
     int rc = AG_OK;
@@ -89,7 +74,7 @@ ag_tensor *ag_div(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_DIV, a, b
 /* ------------------------------------------------------------------ neg */
 AG_ROW1(neg_f32, float, -a)
 AG_ROW1(neg_f64, double, -a)
-UNARY_FORWARD(neg_forward, neg_f32, neg_f64)
+AG_EW_UNARY_FORWARD(neg_forward, AG_VM_NEG, neg_f32, neg_f64)
 static int neg_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_neg(g));
 }
@@ -103,7 +88,7 @@ ag_tensor *ag_neg(ag_tensor *t) { return AG_APPLY1(AG_OP_NEG, t); }
 /* ------------------------------------------------------------------ exp */
 AG_ROW1(exp_f32, float, expf(a))
 AG_ROW1(exp_f64, double, exp(a))
-UNARY_FORWARD(exp_forward, exp_f32, exp_f64)
+AG_EW_UNARY_FORWARD(exp_forward, AG_VM_EXP, exp_f32, exp_f64)
 static int exp_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_mul(g, node->out));   /* d exp = exp */
 }
@@ -117,7 +102,7 @@ ag_tensor *ag_exp(ag_tensor *t) { return AG_APPLY1(AG_OP_EXP, t); }
 /* ------------------------------------------------------------------ log */
 AG_ROW1(log_f32, float, logf(a))
 AG_ROW1(log_f64, double, log(a))
-UNARY_FORWARD(log_forward, log_f32, log_f64)
+AG_EW_UNARY_FORWARD(log_forward, AG_VM_LOG, log_f32, log_f64)
 static int log_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_div(g, node->in[0]));
 }

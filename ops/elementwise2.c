@@ -2,7 +2,7 @@
  * clamp where eq gt. Gradients follow torch 1.13's derivatives.yaml (ties, kinks, the
  * value at 0); masks that backward needs are constants, so create_graph works through
  * the public ops that use them. */
-#include "ops/iter.h"
+#include "ops/ew_vm.h"
 
 #include <math.h>
 
@@ -109,7 +109,7 @@ ag_tensor *ag_pow(ag_tensor *t, double exponent) {
 /* ------------------------------------------------------------------ sqrt */
 AG_ROW1(sqrt_f32, float, sqrtf(a))
 AG_ROW1(sqrt_f64, double, sqrt(a))
-UNARY_FORWARD(sqrt_forward, sqrt_f32, sqrt_f64)
+AG_EW_UNARY_FORWARD(sqrt_forward, AG_VM_SQRT, sqrt_f32, sqrt_f64)
 static int sqrt_backward(struct ag_node *node, ag_tensor *g) {   /* torch: g / (2 sqrt x) */
     return ag__accumulate(node, 0, ag_div(g, ag_mul_scalar(node->out, 2.0)));
 }
@@ -123,7 +123,7 @@ ag_tensor *ag_sqrt(ag_tensor *t) { return AG_APPLY1(AG_OP_SQRT, t); }
 /* ------------------------------------------------------------------ abs */
 AG_ROW1(abs_f32, float, fabsf(a))
 AG_ROW1(abs_f64, double, fabs(a))
-UNARY_FORWARD(abs_forward, abs_f32, abs_f64)
+AG_EW_UNARY_FORWARD(abs_forward, AG_VM_ABS, abs_f32, abs_f64)
 static int abs_backward(struct ag_node *node, ag_tensor *g) {   /* sign(x): 0 at 0 */
     return ag__accumulate(node, 0, ag_mul(g, ag_sign(node->in[0])));
 }
@@ -139,7 +139,7 @@ ag_tensor *ag_abs(ag_tensor *t) { return AG_APPLY1(AG_OP_ABS, t); }
 /* ------------------------------------------------------------------ sin, cos */
 AG_ROW1(sin_f32, float, sinf(a))
 AG_ROW1(sin_f64, double, sin(a))
-UNARY_FORWARD(sin_forward, sin_f32, sin_f64)
+AG_EW_UNARY_FORWARD(sin_forward, AG_VM_SIN, sin_f32, sin_f64)
 static int sin_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_mul(g, ag_cos(node->in[0])));
 }
@@ -152,7 +152,7 @@ ag_tensor *ag_sin(ag_tensor *t) { return AG_APPLY1(AG_OP_SIN, t); }
 
 AG_ROW1(cos_f32, float, cosf(a))
 AG_ROW1(cos_f64, double, cos(a))
-UNARY_FORWARD(cos_forward, cos_f32, cos_f64)
+AG_EW_UNARY_FORWARD(cos_forward, AG_VM_COS, cos_f32, cos_f64)
 static int cos_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_neg(ag_mul(g, ag_sin(node->in[0]))));
 }

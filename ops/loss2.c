@@ -4,6 +4,7 @@
  * cross_entropy with labels is one op in the table: a stable log-sum-exp per row forward,
  * and cross_entropy_backward (g, logits, labels) -> g (softmax - target distribution) in one
  * pass; that op's own backward is written with ops (softmax), so create_graph works. */
+#include "ops/kernels/vmath.h"
 #include "ops/loss.h"
 
 #include <math.h>
@@ -80,8 +81,25 @@ static struct row row_of(const ag_tensor *x, int64_t i) {
                         x->strides[1], x->dtype == AG_F32};
 }
 
-/* max and sum(exp(x - max)) of row i. */
-static void row_lse(const struct row *r, int64_t c, double *max, double *sum) {
+/* Contiguous rows of at least this many classes go through the vector kernels. */
+#define ROW_VM_MIN 16
+static bool row_vm(const struct row *r, int64_t c) { return r->stride == 1 && c >= ROW_VM_MIN; }
+
+/* max and sum(exp(x - max)) of row i. A contiguous row goes through the vector kernels,
+ * which leave exp(x - max) in buf (c elements of the row's dtype). */
+static void row_lse(const struct row *r, int64_t c, double *max, double *sum, void *buf) {
+    if (buf && row_vm(r, c)) {
+        if (r->f32) {
+            float m = ag__vm_max_f32((const float *)(const void *)r->base, c);
+            *sum = ag__vm_exp_sum_f32(buf, (const float *)(const void *)r->base, c, m);
+            *max = m;
+        } else {
+            double m = ag__vm_max_f64((const double *)(const void *)r->base, c);
+            *sum = ag__vm_exp_sum_f64(buf, (const double *)(const void *)r->base, c, m);
+            *max = m;
+        }
+        return;
+    }
     double m = -INFINITY, s = 0;
     for (int64_t j = 0; j < c; j++) {
         double v = row_at(r, j);
@@ -128,15 +146,20 @@ static int ce_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const void
     double *loss = malloc(sizeof(double) * (size_t)(n ? n : 1));
     if (!loss) return ag__error(AG_ERR_NOMEM, "ag_cross_entropy_loss", "out of memory");
     bool par = n * c >= (1 << 15) && !omp_in_parallel();
-    #pragma omp parallel for schedule(static) if (par)
-    for (int64_t i = 0; i < n; i++) {
-        struct row r = row_of(x, i);
-        double m, s, all = 0;
-        row_lse(&r, c, &m, &s);
-        if (a->smoothing != 0)
-            for (int64_t j = 0; j < c; j++) all += row_at(&r, j);
-        double lse = m + log(s), xy = row_at(&r, label_at(labels, i));
-        loss[i] = lse - (1 - a->smoothing) * xy - (a->smoothing != 0 ? a->smoothing * all / (double)c : 0);
+    #pragma omp parallel if (par)
+    {
+        void *buf = malloc(ag_dtype_size(x->dtype) * (size_t)(c ? c : 1));   /* NULL: scalar */
+        #pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            struct row r = row_of(x, i);
+            double m, s, all = 0;
+            row_lse(&r, c, &m, &s, buf);
+            if (a->smoothing != 0)
+                for (int64_t j = 0; j < c; j++) all += row_at(&r, j);
+            double lse = m + log(s), xy = row_at(&r, label_at(labels, i));
+            loss[i] = lse - (1 - a->smoothing) * xy - (a->smoothing != 0 ? a->smoothing * all / (double)c : 0);
+        }
+        free(buf);
     }
     write_losses(out, loss, n, a->reduction);
     free(loss);
@@ -213,10 +236,20 @@ static int ce_bwd_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const 
     for (int64_t i = 0; i < n; i++) {
         struct row r = row_of(x, i);
         double m, s;
-        row_lse(&r, c, &m, &s);
+        bool f32 = out->dtype == AG_F32;
+        void *orow = (char *)ag__ptr(out) + (size_t)(i * c) * ag_dtype_size(out->dtype);
+        row_lse(&r, c, &m, &s, orow);   /* vector path: orow = exp(x - m) */
         double gi = ag__get_flat(g, a->reduction == AG_REDUCTION_NONE ? i : 0) * scale;
         double inv = 1.0 / s;
         int64_t y = label_at(labels, i);
+        if (row_vm(&r, c)) {   /* orow = gi (exp(x - m) / s - base); the label's entry exactly */
+            if (f32) ag__vm_shift_scale_f32(orow, orow, c, 0.0f, (float)(gi * inv), (float)(-gi * base));
+            else ag__vm_shift_scale_f64(orow, orow, c, 0.0, gi * inv, -gi * base);
+            double v = gi * (exp(row_at(&r, y) - m) * inv - base - (1 - a->smoothing));
+            if (f32) ((float *)orow)[y] = (float)v;
+            else ((double *)orow)[y] = v;
+            continue;
+        }
         for (int64_t j = 0; j < c; j++) {
             double v = gi * (exp(row_at(&r, j) - m) * inv - base - (j == y ? 1 - a->smoothing : 0));
             if (out->dtype == AG_F32) ((float *)ag__ptr(out))[i * c + j] = (float)v;

@@ -5,8 +5,9 @@ fresh output (what autograd does) and with a preallocated one (out= / grad_input
 torch has it, and the faster is reported. Backward calls the ATen backward kernels that
 autograd runs (sigmoid_backward, gelu_backward, ...), without graph overhead.
 Input uniform in [-5,5) (log: [0.1,5)); seeded.
-Usage: ATEN_CPU_CAPABILITY=avx512 OMP_WAIT_POLICY=PASSIVE \
-         /usr/bin/python3 bench/peers/eltwise_peer.py THREADS [reps]
+Usage: ATEN_CPU_CAPABILITY=avx512 OMP_WAIT_POLICY=PASSIVE [AG_BENCH_OPS=exp,add,...] \
+         /usr/bin/python3 bench/peers/eltwise_peer.py THREADS [reps] [--cpu]
+--cpu: with 1 thread, time in per-thread CPU time (time.thread_time), as bench_vmath --cpu.
 Prints CSV: torch,cap,op,dir,n,threads,Gelem_s (median of reps)."""
 import os, statistics, sys, time
 import torch
@@ -19,7 +20,10 @@ from torch_common import setup_threads, cpu_capability  # noqa: E402
 
 A = torch.ops.aten
 threads = setup_threads(sys.argv[1])
-reps = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+args = [a for a in sys.argv[2:] if a != "--cpu"]
+reps = int(args[0]) if args else 7
+clock = time.thread_time if "--cpu" in sys.argv and threads == "1" else time.perf_counter
+only = [o for o in os.environ.get("AG_BENCH_OPS", "").split(",") if o]
 cap = cpu_capability()
 torch.manual_seed(0)
 
@@ -73,20 +77,20 @@ def med_rate(f, n):
     f()
     calls = 1
     while True:
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(calls):
             f()
-        dt = time.perf_counter() - t0
+        dt = clock() - t0
         if dt > 0.02:
             break
         calls *= 2
     k = max(1, int(calls * 0.05 / dt))
     rates = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(k):
             f()
-        rates.append(n * k / (time.perf_counter() - t0) / 1e9)
+        rates.append(n * k / (clock() - t0) / 1e9)
     return statistics.median(rates)
 
 
@@ -109,11 +113,15 @@ for n in (1 << 20, 1 << 24):
     g = torch.rand(n) * 2 - 1
     o = torch.empty(n)
     for name, (fa, fo, ba, bo) in OPS.items():
+        if only and name not in only:
+            continue
         x = xl if name == "log" else x0
         y = fa(x, None, g, o)
         for d, fns in (("fwd", (fa, fo)), ("bwd", (ba, bo))):
             r = best(fns, (x, y, g, o), n)
             print(f"torch,{cap},{name},{d},{n},{threads},{r:.4f}", flush=True)
+    if only and "add" not in only:
+        continue
     x2 = torch.rand(n) * 10 - 5
     r = best((lambda: x0 + x2, lambda: torch.add(x0, x2, out=o)), (), n)
     print(f"torch,{cap},add,fwd,{n},{threads},{r:.4f}", flush=True)

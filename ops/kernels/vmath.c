@@ -74,7 +74,9 @@
 
 const ag__vm_kernels ag__vm_kernels_scalar = {
     fwd_f32_scalar, fwd_f64_scalar, bwd_f32_scalar, bwd_f64_scalar,
-    bin_f32_scalar, bin_f64_scalar, axpy_f32_scalar, axpy_f64_scalar};
+    bin_f32_scalar, bin_f64_scalar, axpy_f32_scalar, axpy_f64_scalar,
+    rmax_f32_scalar, rmax_f64_scalar, expsum_f32_scalar, expsum_f64_scalar,
+    shsc_f32_scalar, shsc_f64_scalar};
 
 /* ---------------- ISA selection ---------------- */
 static const char *const isa_names[3] = {"scalar", "avx2", "avx512"};
@@ -216,6 +218,22 @@ void ag__vm_scale_add_f32(float *y, float a, const float *x, int64_t n) {
 void ag__vm_scale_add_f64(double *y, double a, const double *x, int64_t n) {
   vm_job j = {.kind = J_AXPY64, .out = y, .a = x, .s = a};
   job_run(&j, n, sizeof(double));
+}
+
+float ag__vm_max_f32(const float *x, int64_t n) { return isa_tabs[isa_get()]->max32(x, n); }
+double ag__vm_max_f64(const double *x, int64_t n) { return isa_tabs[isa_get()]->max64(x, n); }
+double ag__vm_exp_sum_f32(float *y, const float *x, int64_t n, float shift) {
+  return n > 0 ? isa_tabs[isa_get()]->expsum32(y, x, n, shift) : 0.0;
+}
+double ag__vm_exp_sum_f64(double *y, const double *x, int64_t n, double shift) {
+  return n > 0 ? isa_tabs[isa_get()]->expsum64(y, x, n, shift) : 0.0;
+}
+void ag__vm_shift_scale_f32(float *y, const float *x, int64_t n, float s, float a, float b) {
+  if (n > 0) isa_tabs[isa_get()]->shsc32(y, x, n, s, a, b);
+}
+void ag__vm_shift_scale_f64(double *y, const double *x, int64_t n, double s, double a,
+                            double b) {
+  if (n > 0) isa_tabs[isa_get()]->shsc64(y, x, n, s, a, b);
 }
 
 /* ---------------- naive references ---------------- */

@@ -42,6 +42,18 @@ void ag__vm_binary_f64(ag_vm_binop op, double *z, const double *x, const double 
 void ag__vm_scale_add_f32(float *y, float a, const float *x, int64_t n);
 void ag__vm_scale_add_f64(double *y, double a, const double *x, int64_t n);
 
+/* Row kernels for softmax-like ops: one thread, no chunking (callers split rows).
+ * max: NaN if any x is NaN, -inf if n == 0. exp_sum: y[i] = exp(x[i] - shift), returns
+ * sum(y) (summed in T per lane over at most 16 vectors, then in double); y may alias x.
+ * shift_scale: y[i] = (x[i] - s) * a + b (one rounding for the multiply-add). */
+float ag__vm_max_f32(const float *x, int64_t n);
+double ag__vm_max_f64(const double *x, int64_t n);
+double ag__vm_exp_sum_f32(float *y, const float *x, int64_t n, float shift);
+double ag__vm_exp_sum_f64(double *y, const double *x, int64_t n, double shift);
+void ag__vm_shift_scale_f32(float *y, const float *x, int64_t n, float s, float a, float b);
+void ag__vm_shift_scale_f64(double *y, const double *x, int64_t n, double s, double a,
+                            double b);
+
 /* "scalar", "avx2", "avx512"; returns non-zero (and changes nothing) if unavailable. */
 int ag__vm_set_isa(const char *isa);
 const char *ag__vm_isa(void);
@@ -63,6 +75,12 @@ typedef struct {
   void (*bin64)(ag_vm_binop, double *, const double *, const double *, int64_t, int nt);
   void (*axpy32)(float *, float, const float *, int64_t);
   void (*axpy64)(double *, double, const double *, int64_t);
+  float (*max32)(const float *, int64_t);
+  double (*max64)(const double *, int64_t);
+  double (*expsum32)(float *, const float *, int64_t, float);
+  double (*expsum64)(double *, const double *, int64_t, double);
+  void (*shsc32)(float *, const float *, int64_t, float, float, float);
+  void (*shsc64)(double *, const double *, int64_t, double, double, double);
 } ag__vm_kernels;
 
 /* Outputs of at least this many bytes use non-temporal stores (default: never). */

@@ -1,5 +1,6 @@
 /* AVX2+FMA instantiation of the vector-math kernels (compiled with -mavx2 -mfma). */
 #include <immintrin.h>
+#include <math.h>
 #include <sleef.h>
 #include <string.h>
 
@@ -39,7 +40,9 @@
 #define VERF Sleef_erff8_u10avx2
 #define VSIN Sleef_sinf8_u10avx2
 #define VCOS Sleef_cosf8_u10avx2
+#define VM_FAST_CDF
 #include "ops/kernels/vmath_tmpl.h"
+#undef VM_FAST_CDF
 #undef T
 #undef V
 #undef W
@@ -108,4 +111,6 @@
 
 const ag__vm_kernels ag__vm_kernels_avx2 = {
     fwd_f32_avx2, fwd_f64_avx2, bwd_f32_avx2, bwd_f64_avx2,
-    bin_f32_avx2, bin_f64_avx2, axpy_f32_avx2, axpy_f64_avx2};
+    bin_f32_avx2, bin_f64_avx2, axpy_f32_avx2, axpy_f64_avx2,
+    rmax_f32_avx2, rmax_f64_avx2, expsum_f32_avx2, expsum_f64_avx2,
+    shsc_f32_avx2, shsc_f64_avx2};

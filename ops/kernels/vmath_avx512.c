@@ -1,5 +1,6 @@
 /* AVX-512 instantiation of the vector-math kernels (compiled with the AVX-512 flags). */
 #include <immintrin.h>
+#include <math.h>
 #include <sleef.h>
 #include <string.h>
 
@@ -40,7 +41,9 @@
 #define VERF Sleef_erff16_u10avx512f
 #define VSIN Sleef_sinf16_u10avx512f
 #define VCOS Sleef_cosf16_u10avx512f
+#define VM_FAST_CDF
 #include "ops/kernels/vmath_tmpl.h"
+#undef VM_FAST_CDF
 #undef T
 #undef V
 #undef W
@@ -110,4 +113,6 @@
 
 const ag__vm_kernels ag__vm_kernels_avx512 = {
     fwd_f32_avx512, fwd_f64_avx512, bwd_f32_avx512, bwd_f64_avx512,
-    bin_f32_avx512, bin_f64_avx512, axpy_f32_avx512, axpy_f64_avx512};
+    bin_f32_avx512, bin_f64_avx512, axpy_f32_avx512, axpy_f64_avx512,
+    rmax_f32_avx512, rmax_f64_avx512, expsum_f32_avx512, expsum_f64_avx512,
+    shsc_f32_avx512, shsc_f64_avx512};
