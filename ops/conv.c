@@ -58,6 +58,16 @@ static void geom_init(struct geom *g, const int64_t *x, const int64_t *w,
                             continue;                                                     \
                         }                                                                 \
                         const T *src = x + (c * g->H + ih) * g->W;                        \
+                        if (g->sw == 1) { /* zeros, a copied run, zeros */                \
+                            int64_t a = off < 0 ? -off : 0, e = g->W - off;               \
+                            if (a > g->OW) a = g->OW;                                     \
+                            if (e > g->OW) e = g->OW;                                     \
+                            if (e < a) e = a;                                             \
+                            for (int64_t ow = 0; ow < a; ow++) dst[ow] = 0;               \
+                            memcpy(dst + a, src + a + off, (size_t)(e - a) * sizeof(T));  \
+                            for (int64_t ow = e; ow < g->OW; ow++) dst[ow] = 0;           \
+                            continue;                                                     \
+                        }                                                                 \
                         for (int64_t ow = 0; ow < g->OW; ow++) {                          \
                             int64_t iw = ow * g->sw + off;                                \
                             dst[ow] = iw >= 0 && iw < g->W ? src[iw] : 0;                 \
@@ -75,6 +85,13 @@ static void geom_init(struct geom *g, const int64_t *x, const int64_t *w,
                         int64_t ih = oh * g->sh - g->ph + kh * g->dh;                     \
                         if (ih < 0 || ih >= g->H) continue;                               \
                         T *dst = x + (c * g->H + ih) * g->W;                              \
+                        if (g->sw == 1) {                                                 \
+                            int64_t a = off < 0 ? -off : 0, e = g->W - off;               \
+                            if (a > g->OW) a = g->OW;                                     \
+                            if (e > g->OW) e = g->OW;                                     \
+                            for (int64_t ow = a; ow < e; ow++) dst[ow + off] += src[ow];  \
+                            continue;                                                     \
+                        }                                                                 \
                         for (int64_t ow = 0; ow < g->OW; ow++) {                          \
                             int64_t iw = ow * g->sw + off;                                \
                             if (iw >= 0 && iw < g->W) dst[iw] += src[ow];                 \
