@@ -43,13 +43,14 @@ static void geom_init(struct geom *g, const int64_t *x, const int64_t *w,
 
 /* ------------------------------------------------------------------ im2col / col2im
  * col[(c*KH + kh)*KW + kw][oh*OW + ow] = x[c][oh*sh - ph + kh*dh][ow*sw - pw + kw*dw]
- * (0 outside), for the Cg channels of one group of one image. col2im adds back. */
+ * (0 outside), for the Cg channels of one group of one image; col's rows are ld apart
+ * (a block of images shares rows). col2im adds back. */
 #define DEF_IM2COL(T, im2col_name, col2im_name)                                           \
-    static void im2col_name(const struct geom *g, const T *x, T *col) {                  \
+    static void im2col_name(const struct geom *g, const T *x, T *col, int64_t ld) {      \
         for (int64_t c = 0; c < g->Cg; c++)                                               \
             for (int64_t kh = 0; kh < g->KH; kh++)                                        \
                 for (int64_t kw = 0; kw < g->KW; kw++) {                                  \
-                    T *dst = col + ((c * g->KH + kh) * g->KW + kw) * g->P;                \
+                    T *dst = col + ((c * g->KH + kh) * g->KW + kw) * ld;                  \
                     int64_t off = kw * g->dw - g->pw;                                     \
                     for (int64_t oh = 0; oh < g->OH; oh++, dst += g->OW) {                \
                         int64_t ih = oh * g->sh - g->ph + kh * g->dh;                     \
@@ -75,11 +76,11 @@ static void geom_init(struct geom *g, const int64_t *x, const int64_t *w,
                     }                                                                     \
                 }                                                                         \
     }                                                                                     \
-    static void col2im_name(const struct geom *g, const T *col, T *x) {                  \
+    static void col2im_name(const struct geom *g, const T *col, int64_t ld, T *x) {      \
         for (int64_t c = 0; c < g->Cg; c++)                                               \
             for (int64_t kh = 0; kh < g->KH; kh++)                                        \
                 for (int64_t kw = 0; kw < g->KW; kw++) {                                  \
-                    const T *src = col + ((c * g->KH + kh) * g->KW + kw) * g->P;          \
+                    const T *src = col + ((c * g->KH + kh) * g->KW + kw) * ld;            \
                     int64_t off = kw * g->dw - g->pw;                                     \
                     for (int64_t oh = 0; oh < g->OH; oh++, src += g->OW) {                \
                         int64_t ih = oh * g->sh - g->ph + kh * g->dh;                     \
@@ -102,13 +103,13 @@ static void geom_init(struct geom *g, const int64_t *x, const int64_t *w,
 DEF_IM2COL(float, im2col_f32, col2im_f32)
 DEF_IM2COL(double, im2col_f64, col2im_f64)
 
-static void im2col(bool f32, const struct geom *g, const void *x, void *col) {
-    if (f32) im2col_f32(g, x, col);
-    else im2col_f64(g, x, col);
+static void im2col(bool f32, const struct geom *g, const void *x, void *col, int64_t ld) {
+    if (f32) im2col_f32(g, x, col, ld);
+    else im2col_f64(g, x, col, ld);
 }
-static void col2im(bool f32, const struct geom *g, const void *col, void *x) {
-    if (f32) col2im_f32(g, col, x);
-    else col2im_f64(g, col, x);
+static void col2im(bool f32, const struct geom *g, const void *col, int64_t ld, void *x) {
+    if (f32) col2im_f32(g, col, ld, x);
+    else col2im_f64(g, col, ld, x);
 }
 /* C[M,N] (+)= A[M,K] * B[K,N], rows contiguous (acc false: C not read). */
 static void gemm_nn(bool f32, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
@@ -151,33 +152,70 @@ static bool parallel_ok(int64_t items, int64_t work) {
 #define AT(p, i) ((char *)(p) + (size_t)(i) * es)
 #define CAT(p, i) ((const char *)(p) + (size_t)(i) * es)
 
-/* ------------------------------------------------------------------ the three kernels */
+/* ------------------------------------------------------------------ the three kernels
+ * Each works on blocks of nb consecutive images: their columns sit side by side in one
+ * [kcol, nb*P] matrix, so one GEMM per block and group has nb*P columns (or a depth of
+ * nb*P for the weight gradient) and packs the weights once per block, not per image.
+ * nb depends only on the geometry, so results do not depend on the thread count. */
+#define NB_MAX 8          /* images per block */
+#define BLOCK_ELEMS (1 << 20)   /* column-buffer budget per block, elements */
+
+static int64_t block_images(const struct geom *g) {
+    int64_t per = g->kcol * g->P > 0 ? g->kcol * g->P : 1, nb = BLOCK_ELEMS / per;
+    return nb < 1 ? 1 : nb > NB_MAX ? NB_MAX : nb;
+}
+
+/* Per-thread scratch of a block: columns [kcol, nb*P] then a [Og, nb*P] matrix. */
+static int64_t block_scratch(const struct geom *g, int64_t nb) {
+    return (g->kcol + g->Og) * nb * g->P;
+}
+
+/* dst [Og, m*P] <-> t[n0 + j, g0 + o, p] for j < m (to_block true copies into dst). */
+static void block_copy(const struct geom *g, size_t es, char *blk, char *t, int64_t n0,
+                       int64_t m, int64_t g0, bool to_block) {
+    for (int64_t j = 0; j < m; j++)
+        for (int64_t o = 0; o < g->Og; o++) {
+            char *b = AT(blk, o * m * g->P + j * g->P), *y = AT(t, ((n0 + j) * g->O + g0 + o) * g->P);
+            if (to_block) memcpy(b, y, (size_t)g->P * es);
+            else memcpy(y, b, (size_t)g->P * es);
+        }
+}
+
 /* y[n, g] = W_g [Og, kcol] * col(x[n, g]) [kcol, P] (+ b) */
 static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, const ag_tensor *b,
                     const struct geom *g) {
     bool f32 = out->dtype == AG_F32;
     size_t es = ag_dtype_size(out->dtype);
+    int64_t nb = block_images(g), blocks = (g->N + nb - 1) / nb, per = block_scratch(g, nb);
     int nt;
-    char *buf = scratch(g->kcol * g->P, es, &nt);
+    char *buf = scratch(per, es, &nt);
     if (!buf) return AG_ERR_NOMEM;
     const char *xp = ag__ptr(x), *wp = ag__ptr(w), *bp = b ? ag__ptr(b) : NULL;
     char *yp = ag__ptr(out);
-    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(g->N, g->O * g->P * g->kcol * g->N))
-    for (int64_t n = 0; n < g->N; n++) {
-        char *col = buf + (size_t)omp_get_thread_num() * (size_t)(g->kcol * g->P) * es;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
+    for (int64_t bi = 0; bi < blocks; bi++) {
+        char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
+        char *yb = AT(col, g->kcol * nb * g->P);
+        int64_t n0 = bi * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
         for (int64_t gi = 0; gi < g->G; gi++) {
-            char *y = AT(yp, (n * g->O + gi * g->Og) * g->P);
-            im2col(f32, g, CAT(xp, (n * g->C + gi * g->Cg) * g->H * g->W), col);
-            for (int64_t o = 0; bp && o < g->Og; o++) {
-                double bv = f32 ? ((const float *)(const void *)bp)[gi * g->Og + o]
-                                : ((const double *)(const void *)bp)[gi * g->Og + o];
-                for (int64_t p = 0; p < g->P; p++) {
-                    if (f32) ((float *)(void *)y)[o * g->P + p] = (float)bv;
-                    else ((double *)(void *)y)[o * g->P + p] = bv;
+            for (int64_t j = 0; j < m; j++)
+                im2col(f32, g, CAT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W),
+                       AT(col, j * g->P), ld);
+            gemm_nn(f32, g->Og, ld, g->kcol, CAT(wp, gi * g->Og * g->kcol), g->kcol, col, ld,
+                    yb, ld, false);
+            if (bp)   /* the bias, added in the copy out */
+                for (int64_t o = 0; o < g->Og; o++) {
+                    if (f32) {
+                        float bv = ((const float *)(const void *)bp)[gi * g->Og + o];
+                        float *r = (float *)(void *)AT(yb, o * ld);
+                        for (int64_t p = 0; p < ld; p++) r[p] += bv;
+                    } else {
+                        double bv = ((const double *)(const void *)bp)[gi * g->Og + o];
+                        double *r = (double *)(void *)AT(yb, o * ld);
+                        for (int64_t p = 0; p < ld; p++) r[p] += bv;
+                    }
                 }
-            }
-            gemm_nn(f32, g->Og, g->P, g->kcol, CAT(wp, gi * g->Og * g->kcol), g->kcol, col, g->P,
-                    y, g->P, bp != NULL);
+            block_copy(g, es, yb, yp, n0, m, gi * g->Og, false);
         }
     }
     free(buf);
@@ -189,14 +227,16 @@ static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *
                           const struct geom *g) {
     bool f32 = out->dtype == AG_F32;
     size_t es = ag_dtype_size(out->dtype);
+    int64_t nb = block_images(g), blocks = (g->N + nb - 1) / nb, per = block_scratch(g, nb);
     int nt;
-    char *buf = scratch(g->kcol * g->P, es, &nt);
+    char *buf = scratch(per, es, &nt);
     char *wt = ag__alloc_uninit(NULL, (size_t)(g->O * g->kcol) * es + 1, "conv");
     if (!buf || !wt) {
         free(buf), free(wt);
         return AG_ERR_NOMEM;
     }
-    const char *wp = ag__ptr(w), *gp = ag__ptr(gy);
+    const char *wp = ag__ptr(w);
+    char *gp = ag__ptr(gy);
     for (int64_t gi = 0; gi < g->G; gi++)   /* W_g^T, [kcol, Og] per group */
         for (int64_t o = 0; o < g->Og; o++)
             for (int64_t k = 0; k < g->kcol; k++)
@@ -204,29 +244,33 @@ static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *
                        CAT(wp, (gi * g->Og + o) * g->kcol + k), es);
     char *xp = ag__ptr(out);
     memset(xp, 0, (size_t)out->numel * es);
-    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(g->N, g->O * g->P * g->kcol * g->N))
-    for (int64_t n = 0; n < g->N; n++) {
-        char *col = buf + (size_t)omp_get_thread_num() * (size_t)(g->kcol * g->P) * es;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
+    for (int64_t bi = 0; bi < blocks; bi++) {
+        char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
+        char *gb = AT(col, g->kcol * nb * g->P);
+        int64_t n0 = bi * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
         for (int64_t gi = 0; gi < g->G; gi++) {
-            gemm_nn(f32, g->kcol, g->P, g->Og, CAT(wt, gi * g->Og * g->kcol), g->Og,
-                    CAT(gp, (n * g->O + gi * g->Og) * g->P), g->P, col, g->P, false);
-            col2im(f32, g, col, AT(xp, (n * g->C + gi * g->Cg) * g->H * g->W));
+            block_copy(g, es, gb, gp, n0, m, gi * g->Og, true);
+            gemm_nn(f32, g->kcol, ld, g->Og, CAT(wt, gi * g->Og * g->kcol), g->Og, gb, ld, col,
+                    ld, false);
+            for (int64_t j = 0; j < m; j++)
+                col2im(f32, g, AT(col, j * g->P), ld,
+                       AT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W));
         }
     }
     free(buf), free(wt);
     return AG_OK;
 }
 
-#define WCHUNK 8   /* images per partial sum of the weight gradient: fixed, not per thread */
-
-/* dw_g [Og, kcol] = sum_n gy[n, g] [Og, P] * col(x[n, g])^T [P, kcol] */
+/* dw_g [Og, kcol] = sum over blocks (in order) of gy[block, g] [Og, nb*P] * col^T */
 static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *gy,
                            const struct geom *g) {
     bool f32 = out->dtype == AG_F32;
     size_t es = ag_dtype_size(out->dtype);
-    int64_t chunks = (g->N + WCHUNK - 1) / WCHUNK, wsize = g->O * g->kcol;
+    int64_t nb = block_images(g), chunks = (g->N + nb - 1) / nb, wsize = g->O * g->kcol;
+    int64_t per = block_scratch(g, nb);
     int nt;
-    char *buf = scratch(g->kcol * g->P, es, &nt);
+    char *buf = scratch(per, es, &nt);
     char *part = chunks > 1 ? ag__alloc_uninit(NULL, (size_t)(chunks * wsize) * es, "conv")
                             : ag__ptr(out);
     if (!buf || !part) {
@@ -235,18 +279,22 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
         return AG_ERR_NOMEM;
     }
     if (g->N == 0) memset(part, 0, (size_t)wsize * es);
-    const char *xp = ag__ptr(x), *gp = ag__ptr(gy);
+    const char *xp = ag__ptr(x);
+    char *gp = ag__ptr(gy);
     #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(chunks, g->O * g->P * g->kcol * g->N))
     for (int64_t c = 0; c < chunks; c++) {
-        char *col = buf + (size_t)omp_get_thread_num() * (size_t)(g->kcol * g->P) * es;
+        char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
+        char *gb = AT(col, g->kcol * nb * g->P);
         char *dw = AT(part, c * wsize);
-        int64_t end = (c + 1) * WCHUNK < g->N ? (c + 1) * WCHUNK : g->N;
-        for (int64_t n = c * WCHUNK; n < end; n++)
-            for (int64_t gi = 0; gi < g->G; gi++) {
-                im2col(f32, g, CAT(xp, (n * g->C + gi * g->Cg) * g->H * g->W), col);
-                gemm_nt(f32, g->Og, g->kcol, g->P, CAT(gp, (n * g->O + gi * g->Og) * g->P), g->P,
-                        col, g->P, AT(dw, gi * g->Og * g->kcol), g->kcol, n > c * WCHUNK);
-            }
+        int64_t n0 = c * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
+        for (int64_t gi = 0; gi < g->G; gi++) {
+            for (int64_t j = 0; j < m; j++)
+                im2col(f32, g, CAT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W),
+                       AT(col, j * g->P), ld);
+            block_copy(g, es, gb, gp, n0, m, gi * g->Og, true);
+            gemm_nt(f32, g->Og, g->kcol, ld, gb, ld, col, ld, AT(dw, gi * g->Og * g->kcol),
+                    g->kcol, false);
+        }
     }
     if (chunks > 1) {   /* partial sums added in chunk order */
         for (int64_t i = 0; i < wsize; i++) {
