@@ -117,13 +117,6 @@ static void gemm_nn(bool f32, int64_t M, int64_t N, int64_t K, const void *A, in
     if (f32) ag__gemm_f32(M, N, K, 1.0f, A, lda, 1, B, ldb, 1, acc ? 1.0f : 0.0f, C, ldc, 1);
     else ag__gemm_f64(M, N, K, 1.0, A, lda, 1, B, ldb, 1, acc ? 1.0 : 0.0, C, ldc, 1);
 }
-/* C[M,N] (+)= A[M,K] * B[N,K]^T, rows contiguous. */
-static void gemm_nt(bool f32, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
-                    const void *B, int64_t ldb, void *C, int64_t ldc, bool acc) {
-    if (f32) ag__gemm_f32(M, N, K, 1.0f, A, lda, 1, B, 1, ldb, acc ? 1.0f : 0.0f, C, ldc, 1);
-    else ag__gemm_f64(M, N, K, 1.0, A, lda, 1, B, 1, ldb, acc ? 1.0 : 0.0, C, ldc, 1);
-}
-
 /* ------------------------------------------------------------------ helpers */
 /* Contiguous float data of t: t itself, or a copy made without recording. *copy is set
  * when a heap copy must be freed with release(). */
@@ -292,8 +285,16 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
                 im2col(f32, g, CAT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W),
                        AT(col, j * g->P), ld);
             block_copy(g, es, gb, gp, n0, m, gi * g->Og, true);
-            gemm_nt(f32, g->Og, g->kcol, ld, gb, ld, col, ld, AT(dw, gi * g->Og * g->kcol),
-                    g->kcol, false);
+            /* dw_g^T [kcol, Og] = col [kcol, ld] * gb^T: the wide col is read in place as
+             * A, only the narrow gb is packed across its rows */
+            if (f32)
+                ag__gemm_f32(g->kcol, g->Og, ld, 1.0f, (const float *)(void *)col, ld, 1,
+                             (const float *)(void *)gb, 1, ld, 0.0f,
+                             (float *)(void *)AT(dw, gi * g->Og * g->kcol), 1, g->kcol);
+            else
+                ag__gemm_f64(g->kcol, g->Og, ld, 1.0, (const double *)(void *)col, ld, 1,
+                             (const double *)(void *)gb, 1, ld, 0.0,
+                             (double *)(void *)AT(dw, gi * g->Og * g->kcol), 1, g->kcol);
         }
     }
     if (chunks > 1) {   /* partial sums added in chunk order */
