@@ -4,6 +4,7 @@
  *   conv2d(x, w[, b])          y  = x (*) w + b                           (N, O, OH, OW)
  *   conv2d_input_grad(g, w)    dx = transposed convolution of g by w       (N, C, H, W)
  *   conv2d_weight_grad(x, g)   dw = correlation of x with g                (O, C/G, KH, KW)
+ *   conv2d_bias_grad(g)        db = g summed over N, OH, OW                (O)
  * The three are closed under differentiation: with <H, dx> as the loss, d/dg = conv2d(H, w)
  * and d/dw = weight_grad(H, g); with <K, dw>, d/dx = input_grad(g, K), d/dg = conv2d(x, K).
  * Threads split images (forward, input grad) or fixed chunks of images summed in order
@@ -319,6 +320,38 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
 #undef AT
 #undef CAT
 
+/* db[o] = sum over n, p of gy[n, o, p], in double: per image a sum of four interleaved
+ * running sums, images added in order; threads split o, so the bits do not depend on the
+ * thread count. */
+static void bias_grad_run(ag_tensor *out, const ag_tensor *gy) {
+    bool f32 = out->dtype == AG_F32;
+    int64_t N = gy->shape[0], O = gy->shape[1], P = gy->shape[2] * gy->shape[3];
+    const void *gp = ag__ptr(gy);
+    void *dp = ag__ptr(out);
+    #pragma omp parallel for schedule(static) if (O > 1 && N * O * P >= (1 << 16) && !omp_in_parallel())
+    for (int64_t o = 0; o < O; o++) {
+        double s = 0;
+        for (int64_t n = 0; n < N; n++) {
+            double a[4] = {0, 0, 0, 0};
+            int64_t base = (n * O + o) * P, p = 0;
+            if (f32) {
+                const float *r = (const float *)gp + base;
+                for (; p + 4 <= P; p += 4)
+                    a[0] += r[p], a[1] += r[p + 1], a[2] += r[p + 2], a[3] += r[p + 3];
+                for (; p < P; p++) a[p & 3] += r[p];
+            } else {
+                const double *r = (const double *)gp + base;
+                for (; p + 4 <= P; p += 4)
+                    a[0] += r[p], a[1] += r[p + 1], a[2] += r[p + 2], a[3] += r[p + 3];
+                for (; p < P; p++) a[p & 3] += r[p];
+            }
+            s += (a[0] + a[1]) + (a[2] + a[3]);
+        }
+        if (f32) ((float *)dp)[o] = (float)s;
+        else ((double *)dp)[o] = s;
+    }
+}
+
 /* ------------------------------------------------------------------ shape rules */
 static int check_float4(const ag_tensor *t, const char *what, const char *fn) {
     if (!ag__is_float(t->dtype))
@@ -426,6 +459,15 @@ static int weight_grad_shape(struct ag_meta *m, ag_tensor *const *in, int n, con
     return AG_OK;
 }
 
+/* grad_output [N,O,OH,OW] -> [O] */
+static int bias_grad_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                           const char *fn) {
+    (void)n, (void)args;
+    if (check_float4(in[0], "grad_output", fn)) return ag__last_error_code();
+    *m = (struct ag_meta){in[0]->dtype, 1, {in[0]->shape[1]}};
+    return AG_OK;
+}
+
 /* ------------------------------------------------------------------ forward entry points */
 static int conv2d_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                           ag_tensor **saved) {
@@ -470,6 +512,16 @@ static int weight_grad_forward(ag_tensor *out, ag_tensor *const *in, int n, cons
     return rc;
 }
 
+static int bias_grad_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                             ag_tensor **saved) {
+    (void)n, (void)args, (void)saved;
+    ag_tensor *gy = dense(in[0]);
+    if (!gy) return AG_ERR_NOMEM;
+    bias_grad_run(out, gy);
+    release(gy, in[0]);
+    return AG_OK;
+}
+
 /* ------------------------------------------------------------------ the ops as functions */
 static ag_tensor *conv_op(ag_tensor *x, ag_tensor *w, ag_tensor *b, struct conv_args a) {
     return AG_APPLY_ARGS(AG_OP_CONV2D, b ? 3 : 2, ((ag_tensor *const[]){x, w, b}), a);
@@ -495,8 +547,7 @@ static int conv2d_backward(struct ag_node *node, ag_tensor *gy) {
     if (!rc && ag__needs_grad(node, 1))
         rc = ag__accumulate(node, 1, weight_grad_op(x, gy, a, w->shape[2], w->shape[3]));
     if (!rc && node->n_in == 3 && ag__needs_grad(node, 2))
-        rc = ag__accumulate(node, 2, ag_reshape(ag_sum_to(gy, 4, (int64_t[]){1, w->shape[0], 1, 1}),
-                                                1, &w->shape[0]));
+        rc = ag__accumulate(node, 2, AG_APPLY1(AG_OP_CONV2D_BIAS_GRAD, gy));
     return rc;
 }
 
@@ -518,6 +569,13 @@ static int weight_grad_backward(struct ag_node *node, ag_tensor *k) {
         rc = ag__accumulate(node, 0, input_grad_op(gy, k, a, x->shape[2], x->shape[3]));
     if (!rc && ag__needs_grad(node, 1)) rc = ag__accumulate(node, 1, conv_op(x, k, NULL, a));
     return rc;
+}
+
+/* db = sum of g over (N, OH, OW): its derivative broadcasts h [O] back over g's shape. */
+static int bias_grad_backward(struct ag_node *node, ag_tensor *h) {
+    ag_tensor *gy = node->in[0];
+    return ag__accumulate(node, 0, ag_expand(ag_reshape(h, 4, (int64_t[]){1, gy->shape[1], 1, 1}),
+                                             4, gy->shape));
 }
 
 /* ------------------------------------------------------------------ gradcheck inputs
@@ -578,6 +636,13 @@ static int weight_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant
     return 2;
 }
 
+static int bias_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
+    (void)args;
+    if (size) return 0;
+    in[0] = check_x(dt, variant, 3);   /* variant 1: a transposed grad_output */
+    return 1;
+}
+
 const struct ag_op_def ag__op_conv2d = {
     .name = "conv2d", .arity = -1, .shape = conv2d_shape,
     .forward = conv2d_forward, .backward = conv2d_backward,
@@ -592,6 +657,11 @@ const struct ag_op_def ag__op_conv2d_weight_grad = {
     .name = "conv2d_weight_grad", .arity = 2, .shape = weight_grad_shape,
     .forward = weight_grad_forward, .backward = weight_grad_backward,
     .check = {.make = weight_grad_make},
+};
+const struct ag_op_def ag__op_conv2d_bias_grad = {
+    .name = "conv2d_bias_grad", .arity = 1, .shape = bias_grad_shape,
+    .forward = bias_grad_forward, .backward = bias_grad_backward,
+    .check = {.make = bias_grad_make},
 };
 
 /* ------------------------------------------------------------------ public functions */
