@@ -4,6 +4,7 @@
  *   conv2d(x, w[, b])          y  = x (*) w + b                           (N, O, OH, OW)
  *   conv2d_input_grad(g, w)    dx = transposed convolution of g by w       (N, C, H, W)
  *   conv2d_weight_grad(x, g)   dw = correlation of x with g                (O, C/G, KH, KW)
+ *   conv2d_bias_grad(g)        db = g summed over N, OH, OW                (O)
  * The three are closed under differentiation: with <H, dx> as the loss, d/dg = conv2d(H, w)
  * and d/dw = weight_grad(H, g); with <K, dw>, d/dx = input_grad(g, K), d/dg = conv2d(x, K).
  * Threads split images (forward, input grad) or fixed chunks of images summed in order
@@ -43,13 +44,14 @@ static void geom_init(struct geom *g, const int64_t *x, const int64_t *w,
 
 /* ------------------------------------------------------------------ im2col / col2im
  * col[(c*KH + kh)*KW + kw][oh*OW + ow] = x[c][oh*sh - ph + kh*dh][ow*sw - pw + kw*dw]
- * (0 outside), for the Cg channels of one group of one image. col2im adds back. */
+ * (0 outside), for the Cg channels of one group of one image; col's rows are ld apart
+ * (a block of images shares rows). col2im adds back. */
 #define DEF_IM2COL(T, im2col_name, col2im_name)                                           \
-    static void im2col_name(const struct geom *g, const T *x, T *col) {                  \
+    static void im2col_name(const struct geom *g, const T *x, T *col, int64_t ld) {      \
         for (int64_t c = 0; c < g->Cg; c++)                                               \
             for (int64_t kh = 0; kh < g->KH; kh++)                                        \
                 for (int64_t kw = 0; kw < g->KW; kw++) {                                  \
-                    T *dst = col + ((c * g->KH + kh) * g->KW + kw) * g->P;                \
+                    T *dst = col + ((c * g->KH + kh) * g->KW + kw) * ld;                  \
                     int64_t off = kw * g->dw - g->pw;                                     \
                     for (int64_t oh = 0; oh < g->OH; oh++, dst += g->OW) {                \
                         int64_t ih = oh * g->sh - g->ph + kh * g->dh;                     \
@@ -58,6 +60,16 @@ static void geom_init(struct geom *g, const int64_t *x, const int64_t *w,
                             continue;                                                     \
                         }                                                                 \
                         const T *src = x + (c * g->H + ih) * g->W;                        \
+                        if (g->sw == 1) { /* zeros, a copied run, zeros */                \
+                            int64_t a = off < 0 ? -off : 0, e = g->W - off;               \
+                            if (a > g->OW) a = g->OW;                                     \
+                            if (e > g->OW) e = g->OW;                                     \
+                            if (e < a) e = a;                                             \
+                            for (int64_t ow = 0; ow < a; ow++) dst[ow] = 0;               \
+                            memcpy(dst + a, src + a + off, (size_t)(e - a) * sizeof(T));  \
+                            for (int64_t ow = e; ow < g->OW; ow++) dst[ow] = 0;           \
+                            continue;                                                     \
+                        }                                                                 \
                         for (int64_t ow = 0; ow < g->OW; ow++) {                          \
                             int64_t iw = ow * g->sw + off;                                \
                             dst[ow] = iw >= 0 && iw < g->W ? src[iw] : 0;                 \
@@ -65,16 +77,23 @@ static void geom_init(struct geom *g, const int64_t *x, const int64_t *w,
                     }                                                                     \
                 }                                                                         \
     }                                                                                     \
-    static void col2im_name(const struct geom *g, const T *col, T *x) {                  \
+    static void col2im_name(const struct geom *g, const T *col, int64_t ld, T *x) {      \
         for (int64_t c = 0; c < g->Cg; c++)                                               \
             for (int64_t kh = 0; kh < g->KH; kh++)                                        \
                 for (int64_t kw = 0; kw < g->KW; kw++) {                                  \
-                    const T *src = col + ((c * g->KH + kh) * g->KW + kw) * g->P;          \
+                    const T *src = col + ((c * g->KH + kh) * g->KW + kw) * ld;            \
                     int64_t off = kw * g->dw - g->pw;                                     \
                     for (int64_t oh = 0; oh < g->OH; oh++, src += g->OW) {                \
                         int64_t ih = oh * g->sh - g->ph + kh * g->dh;                     \
                         if (ih < 0 || ih >= g->H) continue;                               \
                         T *dst = x + (c * g->H + ih) * g->W;                              \
+                        if (g->sw == 1) {                                                 \
+                            int64_t a = off < 0 ? -off : 0, e = g->W - off;               \
+                            if (a > g->OW) a = g->OW;                                     \
+                            if (e > g->OW) e = g->OW;                                     \
+                            for (int64_t ow = a; ow < e; ow++) dst[ow + off] += src[ow];  \
+                            continue;                                                     \
+                        }                                                                 \
                         for (int64_t ow = 0; ow < g->OW; ow++) {                          \
                             int64_t iw = ow * g->sw + off;                                \
                             if (iw >= 0 && iw < g->W) dst[iw] += src[ow];                 \
@@ -85,13 +104,13 @@ static void geom_init(struct geom *g, const int64_t *x, const int64_t *w,
 DEF_IM2COL(float, im2col_f32, col2im_f32)
 DEF_IM2COL(double, im2col_f64, col2im_f64)
 
-static void im2col(bool f32, const struct geom *g, const void *x, void *col) {
-    if (f32) im2col_f32(g, x, col);
-    else im2col_f64(g, x, col);
+static void im2col(bool f32, const struct geom *g, const void *x, void *col, int64_t ld) {
+    if (f32) im2col_f32(g, x, col, ld);
+    else im2col_f64(g, x, col, ld);
 }
-static void col2im(bool f32, const struct geom *g, const void *col, void *x) {
-    if (f32) col2im_f32(g, col, x);
-    else col2im_f64(g, col, x);
+static void col2im(bool f32, const struct geom *g, const void *col, int64_t ld, void *x) {
+    if (f32) col2im_f32(g, col, ld, x);
+    else col2im_f64(g, col, ld, x);
 }
 /* C[M,N] (+)= A[M,K] * B[K,N], rows contiguous (acc false: C not read). */
 static void gemm_nn(bool f32, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
@@ -99,13 +118,6 @@ static void gemm_nn(bool f32, int64_t M, int64_t N, int64_t K, const void *A, in
     if (f32) ag__gemm_f32(M, N, K, 1.0f, A, lda, 1, B, ldb, 1, acc ? 1.0f : 0.0f, C, ldc, 1);
     else ag__gemm_f64(M, N, K, 1.0, A, lda, 1, B, ldb, 1, acc ? 1.0 : 0.0, C, ldc, 1);
 }
-/* C[M,N] (+)= A[M,K] * B[N,K]^T, rows contiguous. */
-static void gemm_nt(bool f32, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
-                    const void *B, int64_t ldb, void *C, int64_t ldc, bool acc) {
-    if (f32) ag__gemm_f32(M, N, K, 1.0f, A, lda, 1, B, 1, ldb, acc ? 1.0f : 0.0f, C, ldc, 1);
-    else ag__gemm_f64(M, N, K, 1.0, A, lda, 1, B, 1, ldb, acc ? 1.0 : 0.0, C, ldc, 1);
-}
-
 /* ------------------------------------------------------------------ helpers */
 /* Contiguous float data of t: t itself, or a copy made without recording. *copy is set
  * when a heap copy must be freed with release(). */
@@ -134,33 +146,70 @@ static bool parallel_ok(int64_t items, int64_t work) {
 #define AT(p, i) ((char *)(p) + (size_t)(i) * es)
 #define CAT(p, i) ((const char *)(p) + (size_t)(i) * es)
 
-/* ------------------------------------------------------------------ the three kernels */
+/* ------------------------------------------------------------------ the three kernels
+ * Each works on blocks of nb consecutive images: their columns sit side by side in one
+ * [kcol, nb*P] matrix, so one GEMM per block and group has nb*P columns (or a depth of
+ * nb*P for the weight gradient) and packs the weights once per block, not per image.
+ * nb depends only on the geometry, so results do not depend on the thread count. */
+#define NB_MAX 8          /* images per block */
+#define BLOCK_ELEMS (1 << 20)   /* column-buffer budget per block, elements */
+
+static int64_t block_images(const struct geom *g) {
+    int64_t per = g->kcol * g->P > 0 ? g->kcol * g->P : 1, nb = BLOCK_ELEMS / per;
+    return nb < 1 ? 1 : nb > NB_MAX ? NB_MAX : nb;
+}
+
+/* Per-thread scratch of a block: columns [kcol, nb*P] then a [Og, nb*P] matrix. */
+static int64_t block_scratch(const struct geom *g, int64_t nb) {
+    return (g->kcol + g->Og) * nb * g->P;
+}
+
+/* dst [Og, m*P] <-> t[n0 + j, g0 + o, p] for j < m (to_block true copies into dst). */
+static void block_copy(const struct geom *g, size_t es, char *blk, char *t, int64_t n0,
+                       int64_t m, int64_t g0, bool to_block) {
+    for (int64_t j = 0; j < m; j++)
+        for (int64_t o = 0; o < g->Og; o++) {
+            char *b = AT(blk, o * m * g->P + j * g->P), *y = AT(t, ((n0 + j) * g->O + g0 + o) * g->P);
+            if (to_block) memcpy(b, y, (size_t)g->P * es);
+            else memcpy(y, b, (size_t)g->P * es);
+        }
+}
+
 /* y[n, g] = W_g [Og, kcol] * col(x[n, g]) [kcol, P] (+ b) */
 static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, const ag_tensor *b,
                     const struct geom *g) {
     bool f32 = out->dtype == AG_F32;
     size_t es = ag_dtype_size(out->dtype);
+    int64_t nb = block_images(g), blocks = (g->N + nb - 1) / nb, per = block_scratch(g, nb);
     int nt;
-    char *buf = scratch(g->kcol * g->P, es, &nt);
+    char *buf = scratch(per, es, &nt);
     if (!buf) return AG_ERR_NOMEM;
     const char *xp = ag__ptr(x), *wp = ag__ptr(w), *bp = b ? ag__ptr(b) : NULL;
     char *yp = ag__ptr(out);
-    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(g->N, g->O * g->P * g->kcol * g->N))
-    for (int64_t n = 0; n < g->N; n++) {
-        char *col = buf + (size_t)omp_get_thread_num() * (size_t)(g->kcol * g->P) * es;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
+    for (int64_t bi = 0; bi < blocks; bi++) {
+        char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
+        char *yb = AT(col, g->kcol * nb * g->P);
+        int64_t n0 = bi * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
         for (int64_t gi = 0; gi < g->G; gi++) {
-            char *y = AT(yp, (n * g->O + gi * g->Og) * g->P);
-            im2col(f32, g, CAT(xp, (n * g->C + gi * g->Cg) * g->H * g->W), col);
-            for (int64_t o = 0; bp && o < g->Og; o++) {
-                double bv = f32 ? ((const float *)(const void *)bp)[gi * g->Og + o]
-                                : ((const double *)(const void *)bp)[gi * g->Og + o];
-                for (int64_t p = 0; p < g->P; p++) {
-                    if (f32) ((float *)(void *)y)[o * g->P + p] = (float)bv;
-                    else ((double *)(void *)y)[o * g->P + p] = bv;
+            for (int64_t j = 0; j < m; j++)
+                im2col(f32, g, CAT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W),
+                       AT(col, j * g->P), ld);
+            gemm_nn(f32, g->Og, ld, g->kcol, CAT(wp, gi * g->Og * g->kcol), g->kcol, col, ld,
+                    yb, ld, false);
+            if (bp)   /* the bias, added in the copy out */
+                for (int64_t o = 0; o < g->Og; o++) {
+                    if (f32) {
+                        float bv = ((const float *)(const void *)bp)[gi * g->Og + o];
+                        float *r = (float *)(void *)AT(yb, o * ld);
+                        for (int64_t p = 0; p < ld; p++) r[p] += bv;
+                    } else {
+                        double bv = ((const double *)(const void *)bp)[gi * g->Og + o];
+                        double *r = (double *)(void *)AT(yb, o * ld);
+                        for (int64_t p = 0; p < ld; p++) r[p] += bv;
+                    }
                 }
-            }
-            gemm_nn(f32, g->Og, g->P, g->kcol, CAT(wp, gi * g->Og * g->kcol), g->kcol, col, g->P,
-                    y, g->P, bp != NULL);
+            block_copy(g, es, yb, yp, n0, m, gi * g->Og, false);
         }
     }
     free(buf);
@@ -172,14 +221,16 @@ static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *
                           const struct geom *g) {
     bool f32 = out->dtype == AG_F32;
     size_t es = ag_dtype_size(out->dtype);
+    int64_t nb = block_images(g), blocks = (g->N + nb - 1) / nb, per = block_scratch(g, nb);
     int nt;
-    char *buf = scratch(g->kcol * g->P, es, &nt);
+    char *buf = scratch(per, es, &nt);
     char *wt = ag__alloc_uninit(NULL, (size_t)(g->O * g->kcol) * es + 1, "conv");
     if (!buf || !wt) {
         free(buf), free(wt);
         return AG_ERR_NOMEM;
     }
-    const char *wp = ag__ptr(w), *gp = ag__ptr(gy);
+    const char *wp = ag__ptr(w);
+    char *gp = ag__ptr(gy);
     for (int64_t gi = 0; gi < g->G; gi++)   /* W_g^T, [kcol, Og] per group */
         for (int64_t o = 0; o < g->Og; o++)
             for (int64_t k = 0; k < g->kcol; k++)
@@ -187,29 +238,33 @@ static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *
                        CAT(wp, (gi * g->Og + o) * g->kcol + k), es);
     char *xp = ag__ptr(out);
     memset(xp, 0, (size_t)out->numel * es);
-    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(g->N, g->O * g->P * g->kcol * g->N))
-    for (int64_t n = 0; n < g->N; n++) {
-        char *col = buf + (size_t)omp_get_thread_num() * (size_t)(g->kcol * g->P) * es;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
+    for (int64_t bi = 0; bi < blocks; bi++) {
+        char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
+        char *gb = AT(col, g->kcol * nb * g->P);
+        int64_t n0 = bi * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
         for (int64_t gi = 0; gi < g->G; gi++) {
-            gemm_nn(f32, g->kcol, g->P, g->Og, CAT(wt, gi * g->Og * g->kcol), g->Og,
-                    CAT(gp, (n * g->O + gi * g->Og) * g->P), g->P, col, g->P, false);
-            col2im(f32, g, col, AT(xp, (n * g->C + gi * g->Cg) * g->H * g->W));
+            block_copy(g, es, gb, gp, n0, m, gi * g->Og, true);
+            gemm_nn(f32, g->kcol, ld, g->Og, CAT(wt, gi * g->Og * g->kcol), g->Og, gb, ld, col,
+                    ld, false);
+            for (int64_t j = 0; j < m; j++)
+                col2im(f32, g, AT(col, j * g->P), ld,
+                       AT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W));
         }
     }
     free(buf), free(wt);
     return AG_OK;
 }
 
-#define WCHUNK 8   /* images per partial sum of the weight gradient: fixed, not per thread */
-
-/* dw_g [Og, kcol] = sum_n gy[n, g] [Og, P] * col(x[n, g])^T [P, kcol] */
+/* dw_g [Og, kcol] = sum over blocks (in order) of gy[block, g] [Og, nb*P] * col^T */
 static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *gy,
                            const struct geom *g) {
     bool f32 = out->dtype == AG_F32;
     size_t es = ag_dtype_size(out->dtype);
-    int64_t chunks = (g->N + WCHUNK - 1) / WCHUNK, wsize = g->O * g->kcol;
+    int64_t nb = block_images(g), chunks = (g->N + nb - 1) / nb, wsize = g->O * g->kcol;
+    int64_t per = block_scratch(g, nb);
     int nt;
-    char *buf = scratch(g->kcol * g->P, es, &nt);
+    char *buf = scratch(per, es, &nt);
     char *part = chunks > 1 ? ag__alloc_uninit(NULL, (size_t)(chunks * wsize) * es, "conv")
                             : ag__ptr(out);
     if (!buf || !part) {
@@ -218,18 +273,30 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
         return AG_ERR_NOMEM;
     }
     if (g->N == 0) memset(part, 0, (size_t)wsize * es);
-    const char *xp = ag__ptr(x), *gp = ag__ptr(gy);
+    const char *xp = ag__ptr(x);
+    char *gp = ag__ptr(gy);
     #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(chunks, g->O * g->P * g->kcol * g->N))
     for (int64_t c = 0; c < chunks; c++) {
-        char *col = buf + (size_t)omp_get_thread_num() * (size_t)(g->kcol * g->P) * es;
+        char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
+        char *gb = AT(col, g->kcol * nb * g->P);
         char *dw = AT(part, c * wsize);
-        int64_t end = (c + 1) * WCHUNK < g->N ? (c + 1) * WCHUNK : g->N;
-        for (int64_t n = c * WCHUNK; n < end; n++)
-            for (int64_t gi = 0; gi < g->G; gi++) {
-                im2col(f32, g, CAT(xp, (n * g->C + gi * g->Cg) * g->H * g->W), col);
-                gemm_nt(f32, g->Og, g->kcol, g->P, CAT(gp, (n * g->O + gi * g->Og) * g->P), g->P,
-                        col, g->P, AT(dw, gi * g->Og * g->kcol), g->kcol, n > c * WCHUNK);
-            }
+        int64_t n0 = c * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
+        for (int64_t gi = 0; gi < g->G; gi++) {
+            for (int64_t j = 0; j < m; j++)
+                im2col(f32, g, CAT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W),
+                       AT(col, j * g->P), ld);
+            block_copy(g, es, gb, gp, n0, m, gi * g->Og, true);
+            /* dw_g^T [kcol, Og] = col [kcol, ld] * gb^T: the wide col is read in place as
+             * A, only the narrow gb is packed across its rows */
+            if (f32)
+                ag__gemm_f32(g->kcol, g->Og, ld, 1.0f, (const float *)(void *)col, ld, 1,
+                             (const float *)(void *)gb, 1, ld, 0.0f,
+                             (float *)(void *)AT(dw, gi * g->Og * g->kcol), 1, g->kcol);
+            else
+                ag__gemm_f64(g->kcol, g->Og, ld, 1.0, (const double *)(void *)col, ld, 1,
+                             (const double *)(void *)gb, 1, ld, 0.0,
+                             (double *)(void *)AT(dw, gi * g->Og * g->kcol), 1, g->kcol);
+        }
     }
     if (chunks > 1) {   /* partial sums added in chunk order */
         for (int64_t i = 0; i < wsize; i++) {
@@ -252,6 +319,38 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
 }
 #undef AT
 #undef CAT
+
+/* db[o] = sum over n, p of gy[n, o, p], in double: per image a sum of four interleaved
+ * running sums, images added in order; threads split o, so the bits do not depend on the
+ * thread count. */
+static void bias_grad_run(ag_tensor *out, const ag_tensor *gy) {
+    bool f32 = out->dtype == AG_F32;
+    int64_t N = gy->shape[0], O = gy->shape[1], P = gy->shape[2] * gy->shape[3];
+    const void *gp = ag__ptr(gy);
+    void *dp = ag__ptr(out);
+    #pragma omp parallel for schedule(static) if (O > 1 && N * O * P >= (1 << 16) && !omp_in_parallel())
+    for (int64_t o = 0; o < O; o++) {
+        double s = 0;
+        for (int64_t n = 0; n < N; n++) {
+            double a[4] = {0, 0, 0, 0};
+            int64_t base = (n * O + o) * P, p = 0;
+            if (f32) {
+                const float *r = (const float *)gp + base;
+                for (; p + 4 <= P; p += 4)
+                    a[0] += r[p], a[1] += r[p + 1], a[2] += r[p + 2], a[3] += r[p + 3];
+                for (; p < P; p++) a[p & 3] += r[p];
+            } else {
+                const double *r = (const double *)gp + base;
+                for (; p + 4 <= P; p += 4)
+                    a[0] += r[p], a[1] += r[p + 1], a[2] += r[p + 2], a[3] += r[p + 3];
+                for (; p < P; p++) a[p & 3] += r[p];
+            }
+            s += (a[0] + a[1]) + (a[2] + a[3]);
+        }
+        if (f32) ((float *)dp)[o] = (float)s;
+        else ((double *)dp)[o] = s;
+    }
+}
 
 /* ------------------------------------------------------------------ shape rules */
 static int check_float4(const ag_tensor *t, const char *what, const char *fn) {
@@ -360,6 +459,15 @@ static int weight_grad_shape(struct ag_meta *m, ag_tensor *const *in, int n, con
     return AG_OK;
 }
 
+/* grad_output [N,O,OH,OW] -> [O] */
+static int bias_grad_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                           const char *fn) {
+    (void)n, (void)args;
+    if (check_float4(in[0], "grad_output", fn)) return ag__last_error_code();
+    *m = (struct ag_meta){in[0]->dtype, 1, {in[0]->shape[1]}};
+    return AG_OK;
+}
+
 /* ------------------------------------------------------------------ forward entry points */
 static int conv2d_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                           ag_tensor **saved) {
@@ -404,6 +512,16 @@ static int weight_grad_forward(ag_tensor *out, ag_tensor *const *in, int n, cons
     return rc;
 }
 
+static int bias_grad_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                             ag_tensor **saved) {
+    (void)n, (void)args, (void)saved;
+    ag_tensor *gy = dense(in[0]);
+    if (!gy) return AG_ERR_NOMEM;
+    bias_grad_run(out, gy);
+    release(gy, in[0]);
+    return AG_OK;
+}
+
 /* ------------------------------------------------------------------ the ops as functions */
 static ag_tensor *conv_op(ag_tensor *x, ag_tensor *w, ag_tensor *b, struct conv_args a) {
     return AG_APPLY_ARGS(AG_OP_CONV2D, b ? 3 : 2, ((ag_tensor *const[]){x, w, b}), a);
@@ -429,8 +547,7 @@ static int conv2d_backward(struct ag_node *node, ag_tensor *gy) {
     if (!rc && ag__needs_grad(node, 1))
         rc = ag__accumulate(node, 1, weight_grad_op(x, gy, a, w->shape[2], w->shape[3]));
     if (!rc && node->n_in == 3 && ag__needs_grad(node, 2))
-        rc = ag__accumulate(node, 2, ag_reshape(ag_sum_to(gy, 4, (int64_t[]){1, w->shape[0], 1, 1}),
-                                                1, &w->shape[0]));
+        rc = ag__accumulate(node, 2, AG_APPLY1(AG_OP_CONV2D_BIAS_GRAD, gy));
     return rc;
 }
 
@@ -452,6 +569,13 @@ static int weight_grad_backward(struct ag_node *node, ag_tensor *k) {
         rc = ag__accumulate(node, 0, input_grad_op(gy, k, a, x->shape[2], x->shape[3]));
     if (!rc && ag__needs_grad(node, 1)) rc = ag__accumulate(node, 1, conv_op(x, k, NULL, a));
     return rc;
+}
+
+/* db = sum of g over (N, OH, OW): its derivative broadcasts h [O] back over g's shape. */
+static int bias_grad_backward(struct ag_node *node, ag_tensor *h) {
+    ag_tensor *gy = node->in[0];
+    return ag__accumulate(node, 0, ag_expand(ag_reshape(h, 4, (int64_t[]){1, gy->shape[1], 1, 1}),
+                                             4, gy->shape));
 }
 
 /* ------------------------------------------------------------------ gradcheck inputs
@@ -512,6 +636,13 @@ static int weight_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant
     return 2;
 }
 
+static int bias_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
+    (void)args;
+    if (size) return 0;
+    in[0] = check_x(dt, variant, 3);   /* variant 1: a transposed grad_output */
+    return 1;
+}
+
 const struct ag_op_def ag__op_conv2d = {
     .name = "conv2d", .arity = -1, .shape = conv2d_shape,
     .forward = conv2d_forward, .backward = conv2d_backward,
@@ -526,6 +657,11 @@ const struct ag_op_def ag__op_conv2d_weight_grad = {
     .name = "conv2d_weight_grad", .arity = 2, .shape = weight_grad_shape,
     .forward = weight_grad_forward, .backward = weight_grad_backward,
     .check = {.make = weight_grad_make},
+};
+const struct ag_op_def ag__op_conv2d_bias_grad = {
+    .name = "conv2d_bias_grad", .arity = 1, .shape = bias_grad_shape,
+    .forward = bias_grad_forward, .backward = bias_grad_backward,
+    .check = {.make = bias_grad_make},
 };
 
 /* ------------------------------------------------------------------ public functions */

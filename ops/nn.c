@@ -163,7 +163,7 @@ static int bn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *a
 /* 1/sqrt(v + eps) with ops (differentiable). */
 static ag_tensor *inv_std(ag_tensor *v, double eps) {
     ag_dtype dt = ag_dtype_of(v);
-    return ag_exp(ag_mul(ag_log(ag_add(v, ag_scalar(dt, eps))), ag_scalar(dt, -0.5)));
+    return ag_div(ag_scalar(dt, 1.0), ag_sqrt(ag_add(v, ag_scalar(dt, eps))));
 }
 
 static int bn_backward(struct ag_node *node, ag_tensor *g) {

@@ -6,6 +6,7 @@
  *                                 max_pool2d(x, H), in x zero
  *   avg_pool2d(x), avg_pool2d_backward(g): a linear map and its transpose.
  * Threads split the N*C planes, so results do not depend on the thread count. */
+#include "ops/kernels/convpool.h"
 #include "ops/ops.h"
 
 #include <math.h>
@@ -196,9 +197,37 @@ static int pool_backward_shape(struct ag_meta *m, ag_tensor *const *in, int n, c
 DEF_MAXPOOL(float, maxpool_f32)
 DEF_MAXPOOL(double, maxpool_f64)
 
+/* The 2x2/stride-2 unpadded float32 case has AVX-512 kernels (ops/kernels/convpool.h);
+ * their scatter writes every element of dst, so it needs no zeroing. */
+static bool fast_2x2(const struct pgeom *g, bool f32) {
+    return f32 && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 &&
+           g->pw == 0 && ag__convpool_avx512();
+}
+
+static void max_pool_fast(const struct pgeom *g, const float *x, const float *src, float *dst,
+                          bool scatter) {
+    int64_t plane = g->H * g->W, oplane = g->OH * g->OW, step = 64;
+    int64_t chunks = (g->planes + step - 1) / step;
+    #pragma omp parallel for schedule(static) if (chunks > 1 && par_planes(g))
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t p0 = c * step, np = g->planes - p0 < step ? g->planes - p0 : step;
+        if (scatter)
+            ag__maxpool2x2_back_f32_avx512(np, g->H, g->W, x + p0 * plane, src + p0 * oplane,
+                                           dst + p0 * plane);
+        else
+            ag__maxpool2x2_f32_avx512(np, g->H, g->W, x + p0 * plane, src + p0 * plane,
+                                      dst + p0 * oplane);
+    }
+}
+
 /* scatter false: y[p] = src[argmax]; true: dst[argmax] += src[p] (dst zeroed first). */
 static void max_pool_run(const struct pgeom *g, bool f32, const char *x, const char *src,
                          char *dst, bool scatter) {
+    if (fast_2x2(g, f32)) {
+        max_pool_fast(g, (const float *)(const void *)x, (const float *)(const void *)src,
+                      (float *)(void *)dst, scatter);
+        return;
+    }
     size_t es = f32 ? 4 : 8;
     int64_t plane = g->H * g->W, oplane = g->OH * g->OW;
     int64_t sstep = scatter ? oplane : plane, dstep = scatter ? plane : oplane;
@@ -266,7 +295,8 @@ static int max_pool_backward_forward(ag_tensor *out, ag_tensor *const *in, int n
     if (!gy || !x) return AG_ERR_NOMEM;
     struct pgeom g;
     pgeom_init(&g, x->shape, args);
-    memset(ag__ptr(out), 0, (size_t)out->numel * ag_dtype_size(out->dtype));
+    if (!fast_2x2(&g, out->dtype == AG_F32))
+        memset(ag__ptr(out), 0, (size_t)out->numel * ag_dtype_size(out->dtype));
     max_pool_run(&g, out->dtype == AG_F32, ag__ptr(x), ag__ptr(gy), ag__ptr(out), true);
     release(gy, in[0]), release(x, in[1]);
     return AG_OK;

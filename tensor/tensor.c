@@ -284,8 +284,18 @@ int ag_to_array(const ag_tensor *t, void *dst) {
 
 int ag_fill_(ag_tensor *t, double v) {
     if (!t) return ag__error(AG_ERR_NULL, "ag_fill_", "NULL tensor");
+    if (ag_is_contiguous(t)) {   /* the common case: one tight loop per dtype */
+        char *d = (char *)t->storage->data;
+        if (t->dtype == AG_F32)
+            for (int64_t i = 0; i < t->numel; i++) ((float *)(void *)d)[t->offset + i] = (float)v;
+        else if (t->dtype == AG_F64)
+            for (int64_t i = 0; i < t->numel; i++) ((double *)(void *)d)[t->offset + i] = v;
+        else
+            for (int64_t i = 0; i < t->numel; i++) ((int64_t *)(void *)d)[t->offset + i] = (int64_t)v;
+        return AG_OK;
+    }
     for (int64_t i = 0; i < t->numel; i++) {
-        int64_t off = ag_is_contiguous(t) ? t->offset + i : ag__flat_offset(t, i);
+        int64_t off = ag__flat_offset(t, i);
         if (t->dtype == AG_F32) ((float *)t->storage->data)[off] = (float)v;
         else if (t->dtype == AG_F64) ((double *)t->storage->data)[off] = v;
         else ((int64_t *)t->storage->data)[off] = (int64_t)v;

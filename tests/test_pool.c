@@ -4,6 +4,7 @@
 
 #include "golden/conv_golden.h"
 #include "helpers.h"
+#include "ops/kernels/gemm.h"
 
 static void run_pool(bool max, const int64_t *xs, const double *x, const double *y,
                      const double *gy, const double *dx, ag_pool_opts o, ag_dtype dt, double tol) {
@@ -48,6 +49,45 @@ Test(pool, max_pool_propagates_nan) {
     ag_tensor *x = T64(4, SHAPE(1, 1, 2, 2), 1, NAN, 3, 2);
     ag_tensor *y = ag_max_pool2d(x, (ag_pool_opts){.kernel = {2, 2}});
     cr_assert(isnan(ag_item(y)));
+    ag_scope_end();
+}
+
+/* y = max_pool2d(x), dx of sum(y*y), and d/dx of <dx, v> (max_pool2d with a source) for
+ * a float32 x full of ties and NaNs, [5,27,23,37]: odd H and W, a 16-wide tail, several
+ * thread chunks. */
+static void pool_2x2_results(ag_tensor **out) {
+    int64_t xs[4] = {5, 27, 23, 37}, n = 5 * 27 * 23 * 37;
+    double *d = malloc(sizeof(double) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) d[i] = i % 97 == 3 ? NAN : (double)((i * i + i / 3) % 3) - 1;
+    ag_tensor *x = ag_cast(ag_tensor_new(AG_F64, 4, xs, d), AG_F32);
+    free(d);
+    ag_set_requires_grad(x, true);
+    ag_tensor *y = ag_max_pool2d(x, (ag_pool_opts){.kernel = {2, 2}});
+    ag_tensor *l = ag_sum(ag_mul(y, y)), *g;
+    cr_assert_eq(ag_autograd_grad(1, &l, NULL, 1, &x, &g, (ag_grad_opts){.create_graph = true}), 0);
+    ag_tensor *v = ag_cos(ag_detach(x));
+    ag_tensor *l2 = ag_sum(ag_mul(g, v)), *gg;
+    cr_assert_eq(ag_autograd_grad(1, &l2, NULL, 1, &x, &gg, (ag_grad_opts){0}), 0, "%s", ag_last_error());
+    out[0] = y, out[1] = g, out[2] = gg;
+}
+
+/* The AVX-512 2x2 kernels give the generic loops' bits, for 1 and 2 threads. */
+Test(pool, max_pool_2x2_fast_path_matches_the_generic_loops) {
+    const char *isa = ag__gemm_isa();
+    if (strcmp(isa, "avx512")) return;   /* no fast path on this CPU */
+    ag_scope_begin();
+    ag_tensor *res[3][3];
+    cr_assert_eq(ag__gemm_set_isa("avx2"), 0);
+    ag_set_num_threads(1);
+    pool_2x2_results(res[0]);
+    ag__gemm_set_isa("avx512");
+    pool_2x2_results(res[1]);
+    ag_set_num_threads(2);
+    pool_2x2_results(res[2]);
+    for (int r = 1; r < 3; r++)
+        for (int k = 0; k < 3; k++)
+            cr_expect(!memcmp(ag_data(res[0][k]), ag_data(res[r][k]), 4 * (size_t)ag_numel(res[0][k])),
+                      "result %d differs from the generic loops (run %d)", k, r);
     ag_scope_end();
 }
 

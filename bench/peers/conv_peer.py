@@ -3,9 +3,10 @@
 pool layers, batch 128, float32: conv3x3(1->32)+maxpool2 (no ReLU: timed elsewhere) on 28x28 and conv3x3(32->64)+maxpool2
 on the result (padding P: 0 as /work/shared/peers/cnn_fmnist.py, 1 as the 'pad1' variant).
 Prints median milliseconds per layer over REPS runs.
+CLOCK=cpu in the environment times process CPU seconds instead of wall seconds.
 Usage: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE \
          /usr/bin/python3 bench/peers/conv_peer.py THREADS [PAD] [REPS]"""
-import ctypes, statistics, sys, time
+import ctypes, os, statistics, sys, time
 import torch
 import torch.nn.functional as F
 
@@ -18,6 +19,7 @@ except OSError:
     pass
 torch.manual_seed(0)
 B = 128
+clock = time.process_time if os.environ.get("CLOCK") == "cpu" else time.perf_counter
 
 
 def layer(x, w, b, need_dx):
@@ -32,7 +34,7 @@ def timeit(fn):
     for _ in range(3): fn()
     ts = []
     for _ in range(reps):
-        t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
+        t0 = clock(); fn(); ts.append(clock() - t0)
     return statistics.median(ts) * 1e3
 
 
@@ -44,5 +46,5 @@ t2 = timeit(lambda: layer(x2, w2, b2, True))
 with torch.no_grad():
     f1 = timeit(lambda: F.max_pool2d(F.conv2d(x1, w1, b1, padding=pad), 2))
     f2 = timeit(lambda: F.max_pool2d(F.conv2d(x2, w2, b2, padding=pad), 2))
-print("impl,threads,pad,layer1_fwd_ms,layer2_fwd_ms,layer1_fwdbwd_ms,layer2_fwdbwd_ms,total_fwdbwd_ms")
-print(f"torch,{threads},{pad},{f1:.3f},{f2:.3f},{t1:.3f},{t2:.3f},{t1 + t2:.3f}")
+print("impl,clock,threads,pad,layer1_fwd_ms,layer2_fwd_ms,layer1_fwdbwd_ms,layer2_fwdbwd_ms,total_fwdbwd_ms")
+print(f"torch,{os.environ.get('CLOCK', 'wall')},{threads},{pad},{f1:.3f},{f2:.3f},{t1:.3f},{t2:.3f},{t1 + t2:.3f}")
