@@ -596,9 +596,26 @@ static ag_tensor *check_x(ag_dtype dt, int variant, int64_t C) {
     return t;
 }
 
+/* Benchmark inputs (size > 0): the Fashion-MNIST CNN's second layer, 32 -> 64 channels of
+ * 14x14 with a 3x3 kernel and padding 1, with as many images as make about size elements. */
+static const struct conv_args bench_args = {.stride = {1, 1}, .pad = {1, 1}, .dil = {1, 1}, .groups = 1};
+static int64_t bench_images(int64_t size) { return size / (32 * 14 * 14) > 1 ? size / (32 * 14 * 14) : 1; }
+static ag_tensor *bench_x(ag_dtype dt, int64_t size) {
+    return ag__check_input(dt, 4, (int64_t[]){bench_images(size), 32, 14, 14}, -1, 1);
+}
+static ag_tensor *bench_gy(ag_dtype dt, int64_t size) {
+    return ag__check_input(dt, 4, (int64_t[]){bench_images(size), 64, 14, 14}, -1, 1);
+}
+static ag_tensor *bench_w(ag_dtype dt) { return ag__check_input(dt, 4, (int64_t[]){64, 32, 3, 3}, -1, 1); }
+
 static int conv2d_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
-    if (size) return 0;
     struct conv_args *a = args;
+    if (size) {
+        *a = bench_args;
+        in[0] = bench_x(dt, size), in[1] = bench_w(dt);
+        in[2] = ag__check_input(dt, 1, (int64_t[]){64}, -1, 1);
+        return 3;
+    }
     *a = check_args[variant];
     in[0] = check_x(dt, variant, 4);
     in[1] = ag__check_input(dt, 4, (int64_t[]){4, 4 / a->groups, 3, 3}, -1, 1);
@@ -616,8 +633,13 @@ static ag_tensor *check_gy(ag_dtype dt, const int64_t *xs, const int64_t *ws,
 }
 
 static int input_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
-    if (size) return 0;
     struct conv_args *a = args;
+    if (size) {
+        *a = bench_args;
+        a->size[0] = a->size[1] = 14;
+        in[0] = bench_gy(dt, size), in[1] = bench_w(dt);
+        return 2;
+    }
     *a = check_args[variant];
     int64_t xs[4] = {2, 4, 5, variant ? 6 : 5}, ws[4] = {4, 4 / a->groups, 3, 3};
     a->size[0] = xs[2], a->size[1] = xs[3];
@@ -627,8 +649,13 @@ static int input_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant,
 }
 
 static int weight_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
-    if (size) return 0;
     struct conv_args *a = args;
+    if (size) {
+        *a = bench_args;
+        a->size[0] = a->size[1] = 3;
+        in[0] = bench_x(dt, size), in[1] = bench_gy(dt, size);
+        return 2;
+    }
     *a = check_args[variant];
     a->size[0] = a->size[1] = 3;
     in[0] = check_x(dt, variant, 4);
@@ -638,8 +665,7 @@ static int weight_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant
 
 static int bias_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
     (void)args;
-    if (size) return 0;
-    in[0] = check_x(dt, variant, 3);   /* variant 1: a transposed grad_output */
+    in[0] = size ? bench_gy(dt, size) : check_x(dt, variant, 3);   /* variant 1: a transposed grad_output */
     return 1;
 }
 

@@ -42,8 +42,8 @@ static int dropout_backward(struct ag_node *node, ag_tensor *g) {
 }
 
 static int dropout_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
-    if (size) return 0;
     *(struct dropout_args *)args = (struct dropout_args){0.3, 12345};
+    if (size) return (in[0] = ag__check_input(dt, 1, &size, -2, 2)) ? 1 : -1;
     in[0] = ag__check_input(dt, 2, (int64_t[]){4, 5}, -2, 2);
     if (variant == 1) {
         bool prev = ag_set_grad_enabled(false);
@@ -207,11 +207,17 @@ static int bn_backward(struct ag_node *node, ag_tensor *g) {
 /* variant 0: training on [3,2,2,2] with weight and bias; variant 1: eval on a transposed
  * [2,3,4] with weight, bias and running stats (held fixed). */
 static int bn_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
-    if (size) return 0;
     struct bn_args *a = args;
-    *a = (struct bn_args){.training = variant == 0, .has_w = true, .has_b = true, .eps = 1e-5,
-                          .momentum = 0.1};
-    int64_t C = variant ? 3 : 2;
+    *a = (struct bn_args){.training = variant == 0 || size, .has_w = true, .has_b = true,
+                          .eps = 1e-5, .momentum = 0.1};
+    int64_t C = size ? 32 : variant ? 3 : 2;
+    if (size) {   /* benchmark: 32 channels of 14x14, training mode */
+        int64_t n = size / (32 * 14 * 14) > 1 ? size / (32 * 14 * 14) : 1;
+        in[0] = ag__check_input(dt, 4, (int64_t[]){n, 32, 14, 14}, -2, 2);
+        in[1] = ag__check_input(dt, 1, &C, 0.5, 2);
+        in[2] = ag__check_input(dt, 1, &C, -1, 1);
+        return 3;
+    }
     if (variant == 0) {
         in[0] = ag__check_input(dt, 4, (int64_t[]){3, 2, 2, 2}, -2, 2);
     } else {

@@ -388,19 +388,25 @@ static ag_tensor *pool_check_gy(ag_dtype dt, const ag_tensor *x, const struct po
     return ag__check_input(dt, 4, (int64_t[]){x->shape[0], x->shape[1], g.OH, g.OW}, -2, 2);
 }
 
+/* Benchmark inputs (size > 0): 2x2 pooling of 32 channels of 28x28, the Fashion-MNIST CNN's
+ * first pool, with as many images as make about size elements. */
+static const struct pool_args pool_bench_args = {.k = {2, 2}, .s = {2, 2}, .in = {28, 28}};
+static ag_tensor *pool_bench_x(ag_dtype dt, int64_t size) {
+    int64_t n = size / (32 * 28 * 28) > 1 ? size / (32 * 28 * 28) : 1;
+    return ag__check_input(dt, 4, (int64_t[]){n, 32, 28, 28}, -2, 2);
+}
+
 static int pool_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
-    if (size) return 0;
-    *(struct pool_args *)args = pool_check_args[variant];
-    in[0] = pool_check_x(dt, variant);
+    *(struct pool_args *)args = size ? pool_bench_args : pool_check_args[variant];
+    in[0] = size ? pool_bench_x(dt, size) : pool_check_x(dt, variant);
     return 1;
 }
 
 static int pool_backward_make(ag_tensor **in, void *args, ag_dtype dt, int variant,
                               int64_t size, bool with_x) {
-    if (size) return 0;
     struct pool_args *a = args;
-    *a = pool_check_args[variant];
-    ag_tensor *x = pool_check_x(dt, variant);
+    *a = size ? pool_bench_args : pool_check_args[variant];
+    ag_tensor *x = size ? pool_bench_x(dt, size) : pool_check_x(dt, variant);
     a->in[0] = x->shape[2], a->in[1] = x->shape[3];
     in[0] = pool_check_gy(dt, x, a);
     in[1] = x;
