@@ -52,31 +52,32 @@ static int cast_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void
     return AG_OK;
 }
 
+/* dst[i] = (to) src[i] for n contiguous elements: one typed loop per pair of dtypes. */
+#define CONVERT(to, from)                                                              \
+    do {                                                                               \
+        to *restrict d = dst;                                                          \
+        const from *restrict s = src;                                                  \
+        for (int64_t i = 0; i < n; i++) d[i] = (to)s[i];                               \
+    } while (0)
+
+static void convert(void *dst, ag_dtype to, const void *src, ag_dtype from, int64_t n) {
+    if (to == AG_F32 && from == AG_F64) CONVERT(float, double);
+    else if (to == AG_F32) CONVERT(float, int64_t);
+    else if (to == AG_F64 && from == AG_F32) CONVERT(double, float);
+    else if (to == AG_F64) CONVERT(double, int64_t);
+    else if (from == AG_F32) CONVERT(int64_t, float);
+    else CONVERT(int64_t, double);
+}
+
 static int cast_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                         ag_tensor **saved) {
     (void)n, (void)args, (void)saved;
-    const ag_tensor *x = in[0];
-    bool contig = ag_is_contiguous(x);
-    for (int64_t i = 0; i < out->numel; i++) {
-        int64_t off = contig ? x->offset + i : ag__flat_offset(x, i);
-        const void *src = x->storage->data;
-        switch (out->dtype) {
-        case AG_F32:
-            ((float *)out->storage->data)[i] =
-                x->dtype == AG_F64 ? (float)((const double *)src)[off]
-                                   : (float)((const int64_t *)src)[off];
-            break;
-        case AG_F64:
-            ((double *)out->storage->data)[i] =
-                x->dtype == AG_F32 ? (double)((const float *)src)[off]
-                                   : (double)((const int64_t *)src)[off];
-            break;
-        default:
-            ((int64_t *)out->storage->data)[i] =
-                x->dtype == AG_F32 ? (int64_t)((const float *)src)[off]
-                                   : (int64_t)((const double *)src)[off];
-        }
-    }
+    bool prev = ag_set_grad_enabled(false);   /* a strided source is gathered first */
+    ag_tensor *x = ag_contiguous(in[0]);
+    ag_set_grad_enabled(prev);
+    if (!x) return ag__last_error_code();
+    convert(ag__ptr(out), out->dtype, ag__ptr(x), x->dtype, out->numel);
+    if (x != in[0]) ag_tensor_free(x);        /* frees heap temporaries; scoped ones wait */
     return AG_OK;
 }
 

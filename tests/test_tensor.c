@@ -172,3 +172,15 @@ Test(tensor, snprint_shows_dtype_shape_and_grad_state) {
     cr_expect_str_eq(buf, "NULL");
     ag_scope_end();
 }
+
+Test(tensor, cast_of_a_transposed_view_outside_scopes) {
+    ag_tensor *x = ag_tensor_new(AG_F64, 2, (int64_t[]){2, 3}, (double[]){1, 2, 3, 4, 5, 6});
+    ag_tensor *t = ag_transpose(x, 0, 1), *c = ag_cast(t, AG_F32);   /* leak-checked by ASan */
+    float got[6];
+    ag_to_array(c, got);
+    const float want[6] = {1, 4, 2, 5, 3, 6};
+    for (int i = 0; i < 6; i++) cr_assert_eq(got[i], want[i]);
+    ag_tensor_free(c);
+    ag_tensor_free(t);
+    ag_tensor_free(x);
+}
