@@ -9,8 +9,8 @@
 /* Built with -fno-math-errno (mk/optim.mk) so the sqrt loops vectorize: the inputs are
  * >= 0, errno is never set, and no result changes (unlike -ffast-math). */
 
-#define PAR_MIN 32768
-#define PARALLEL_FOR _Pragma("omp parallel for simd schedule(static) if(n >= PAR_MIN)")
+/* Work-sharing inside the team ag_optim_step opens (serial when called outside one). */
+#define PARALLEL_FOR _Pragma("omp for simd schedule(static)")
 
 /* The options that change the arithmetic (weight decay on or off, Nesterov, ...) are
  * passed to each loop as literal 0/1 (the *_LOOP macros are expanded once per case), so the

@@ -233,3 +233,29 @@ Test(optim, clip_grad_norm_inf_and_returns_total) {
     assert_close(sqrt(g[0] * g[0] + g[1] * g[1] + g[2] * g[2]), 1.0, 1e-5, 0);
     ag_tensor_free(w);
 }
+
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+/* The step flushes subnormals only while it runs: the caller's MXCSR comes back as it was,
+ * and a subnormal square of a gradient leaves the state at zero, not subnormal. */
+Test(optim, step_flushes_subnormals_and_restores_the_float_mode) {
+    unsigned before = _mm_getcsr();
+    ag_tensor *p = ag_ones(AG_F32, 1, (int64_t[]){4});
+    ag_set_requires_grad(p, true);
+    ag_scope_begin();
+    ag_tensor *loss = ag_sum(ag_mul_scalar(p, 1e-20));   /* grad 1e-20: its square is subnormal */
+    cr_assert_eq(ag_backward(loss), 0);
+    ag_scope_end();
+    ag_optim *o = ag_adam_new(&p, 1, (ag_adam_opts){0});
+    ag_optim_step(o);
+    unsigned modes = ~0x3fu;   /* the low six bits are sticky exception flags, not modes */
+    cr_assert_eq(_mm_getcsr() & modes, before & modes, "MXCSR %#x, was %#x", _mm_getcsr(), before);
+    float v = 1e-20f * 1e-20f * 0.001f;   /* what torch would keep: subnormal */
+    cr_assert(v != 0, "the test needs a subnormal");
+    float got[4];
+    ag_to_array(p, got);
+    for (int i = 0; i < 4; i++) cr_assert(got[i] < 1.0f && got[i] > 0.998f, "p = %.9g", got[i]);
+    ag_optim_free(o);
+    ag_tensor_free(p);
+}
+#endif
