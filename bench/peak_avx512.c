@@ -15,8 +15,12 @@ double bench__fma_loop_avx512(int64_t iters, int threads) {
     {
         __m512 a[12], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
         for (int k = 0; k < 12; k++) a[k] = _mm512_set1_ps((float)k);
-        for (int64_t i = 0; i < iters; i++)
+        for (int64_t i = 0; i < iters; i++) {
+            /* unrolled, so the 12 chains stay in registers (at -O2 gcc would keep the
+             * array in memory and every FMA would wait on a store) */
+            #pragma GCC unroll 12
             for (int k = 0; k < 12; k++) a[k] = _mm512_fmadd_ps(a[k], m, c);
+        }
         __m512 s = a[0];
         for (int k = 1; k < 12; k++) s = _mm512_add_ps(s, a[k]);
         sink += _mm512_reduce_add_ps(s);
