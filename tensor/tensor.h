@@ -79,7 +79,6 @@ struct ag_tensor {                  /* hot fields first: the first cache line is
     ag_tensor *grad;                /* leaves: accumulated gradient, same domain as the tensor */
     struct ag_arena *arena;         /* where this struct lives; NULL: heap */
     bool requires_grad;
-    bool is_param_view;             /* internal views of leaves made by backward */
     int64_t shape[AG_MAX_DIMS];
     int64_t strides[AG_MAX_DIMS];   /* in elements; 0 on broadcast dims */
 };
