@@ -5,7 +5,7 @@ test-install: $(BUILD)/libag.a $(BUILD)/libag.so
 	rm -rf $(BUILD)/root
 	$(MAKE) -s install DESTDIR=$(CURDIR)/$(BUILD)/root PREFIX=/usr
 	PKG_CONFIG_SYSROOT_DIR=$(CURDIR)/$(BUILD)/root PKG_CONFIG_LIBDIR=$(CURDIR)/$(BUILD)/root/usr/lib/pkgconfig \
-	  sh -c '$(CC) -std=c11 -Wall -Werror tests/install/linreg.c -o $(BUILD)/linreg_shared $$(pkg-config --cflags --libs ag) && \
-	         $(CC) -std=c11 -Wall -Werror tests/install/linreg.c -o $(BUILD)/linreg_static -static-libgcc $$(pkg-config --cflags ag) $(CURDIR)/$(BUILD)/root/usr/lib/libag.a $$(pkg-config --static --libs-only-other --libs-only-l ag | sed "s/-lag//")'
+	  sh -c '$(CC) -std=c11 -Wall -Werror examples/linreg.c -o $(BUILD)/linreg_shared $$(pkg-config --cflags --libs ag) -lm && \
+	         $(CC) -std=c11 -Wall -Werror examples/linreg.c -o $(BUILD)/linreg_static -static-libgcc $$(pkg-config --cflags ag) $(CURDIR)/$(BUILD)/root/usr/lib/libag.a $$(pkg-config --static --libs-only-other --libs-only-l ag | sed "s/-lag//")'
 	LD_LIBRARY_PATH=$(CURDIR)/$(BUILD)/root/usr/lib $(BUILD)/linreg_shared
 	$(BUILD)/linreg_static
