@@ -1,5 +1,5 @@
 /* A CNN on Fashion-MNIST: conv3x3(32)-ReLU-pool2, conv3x3(64)-ReLU-pool2, linear 3136->128
- * ReLU, linear 128->10; Adam 1e-3, batch 128, EPOCHS (default 5) epochs.
+ * ReLU, linear 128->10; Adam 1e-3, batch 128, EPOCHS (default 10) epochs.
  * Usage: cnn_fashion [output-dir] */
 #include "fashion.h"
 
@@ -28,7 +28,7 @@ int main(int argc, char **argv) {
     snprintf(png, sizeof png, "%s/cnn_fashion_curves.png", out);
     ag_train_result r;
     if (ag_train(m, opt, f.x_train, f.y_train,
-                 (ag_train_opts){.epochs = env_int("EPOCHS", 5), .batch_size = 128, .x_val = f.x_test,
+                 (ag_train_opts){.epochs = env_int("EPOCHS", 10), .batch_size = 128, .x_val = f.x_test,
                                  .y_val = f.y_test, .metrics_csv = csv, .plot_png = png,
                                  .verbose = env_int("VERBOSE", 0)}, &r)) {
         fprintf(stderr, "training failed: %s\n", ag_last_error());
