@@ -56,6 +56,7 @@ test-san: $(BUILD)/test_san
 	ASAN_OPTIONS=detect_leaks=1 AG_SANITIZED=1 $(BUILD)/test_san -j2 --short-filename
 test-valgrind: $(BUILD)/test_rel
 	AG_SANITIZED=1 valgrind -q --error-exitcode=1 --leak-check=full --trace-children=yes \
+	  --suppressions=tests/valgrind.supp \
 	  $(BUILD)/test_rel -j1 --short-filename
 
 install: $(BUILD)/libag.a $(BUILD)/libag.so

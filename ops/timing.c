@@ -38,8 +38,13 @@ double ag_bench_time(ag_bench_fn fn, void *ctx, int min_reps, double min_seconds
     static _Thread_local double times[MAX_SAMPLES];
     int n = 0;
     double start = ag_now();
-    while (n < MAX_SAMPLES && (n < min_reps || ag_now() - start < min_seconds))
-        times[n++] = sample(fn, ctx, calls);
+    while (n < MAX_SAMPLES && (n < min_reps || ag_now() - start < min_seconds)) {
+        times[n] = sample(fn, ctx, calls);
+        /* a warm-up slowed by a cold start sizes samples too short: grow them, so the
+         * MAX_SAMPLES cap still spans min_seconds */
+        if (times[n] * (double)calls < SAMPLE_SECONDS / 4 && calls < (INT64_C(1) << 40)) calls *= 2;
+        n++;
+    }
     qsort(times, (size_t)n, sizeof *times, cmp_double);
     return n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
 }
