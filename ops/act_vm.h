@@ -16,9 +16,14 @@ static const ag_vm_fn act_vm_ids[AG_ACT_COUNT] = {
     [AG_ACT_HARDTANH] = AG_VM_HARDTANH, [AG_ACT_HARDSIGMOID] = AG_VM_HARDSIGMOID,
 };
 
-/* Contiguous with out's shape (no broadcasting): one flat array. */
+/* Below this many elements the scalar rows win: a vector call's dispatch costs more than
+ * it saves (a 0-d tanh took ~790 instructions through it). */
+#define AG_ACT_VM_MIN 16
+
+/* Contiguous with out's shape (no broadcasting): one flat array, big enough to pay. */
 static inline bool act_flat(const ag_tensor *out, const ag_tensor *t) {
-    return t->numel == out->numel && ag_is_contiguous(t) && t->ndim == out->ndim;
+    return out->numel >= AG_ACT_VM_MIN && t->numel == out->numel && ag_is_contiguous(t) &&
+           t->ndim == out->ndim;
 }
 
 /* y = f(x). */
