@@ -38,10 +38,20 @@ void ag_set_requires_grad(ag_tensor *t, bool on) {
 
 bool ag_requires_grad(const ag_tensor *t) { return t && t->requires_grad; }
 bool ag_is_leaf(const ag_tensor *t) { return t && !t->node; }
-ag_tensor *ag_grad(const ag_tensor *t) { return t ? t->grad : NULL; }
+ag_tensor *ag__grad_ready(ag_tensor *t) {
+    if (t && t->grad && t->grad_zero) {
+        ag_fill_(t->grad, 0.0);
+        t->grad_zero = false;
+    }
+    return t ? t->grad : NULL;
+}
 
+ag_tensor *ag_grad(const ag_tensor *t) { return ag__grad_ready((ag_tensor *)t); }
+
+/* Marks the gradient as zero without writing it: a training loop's next backward then
+ * copies into the buffer instead of filling it with zeros and adding. */
 void ag_zero_grad(ag_tensor *t) {
-    if (t && t->grad) ag_fill_(t->grad, 0.0);
+    if (t && t->grad) t->grad_zero = true;
 }
 
 ag_tensor *ag_detach(ag_tensor *t) {
@@ -102,6 +112,10 @@ static int leaf_accumulate(ag_tensor *t, ag_tensor *g) {
     if (!t->grad) {
         t->grad = ag__zeros_in(t->arena, t->dtype, t->ndim, t->shape, "ag_backward");
         if (!t->grad) return AG_ERR_NOMEM;
+    } else if (t->grad_zero) {   /* zeroed by ag_zero_grad: this gradient replaces it */
+        t->grad_zero = false;
+        if (ag_is_contiguous(g)) return ag_copy_(t->grad, g);
+        ag_fill_(t->grad, 0.0);
     }
     add_into(t->grad, g);
     return AG_OK;

@@ -153,6 +153,7 @@ static ag_tensor *heap_view(ag_tensor *t) {
     v->arena = NULL;
     v->node = NULL;
     v->grad = NULL;
+    v->grad_zero = false;
     v->requires_grad = false;
     if (!t->storage->arena) t->storage->refs++;
     return v;

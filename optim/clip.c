@@ -19,7 +19,7 @@ static int check(ag_tensor **params, int n, const char *fn) {
     if (!params || n < 0) return ag__error(AG_ERR_NULL, fn, "params is NULL or n %d < 0", n);
     for (int i = 0; i < n; i++) {
         if (!params[i]) return ag__error(AG_ERR_NULL, fn, "parameter %d is NULL", i);
-        if (params[i]->grad && !ag_is_contiguous(params[i]->grad))
+        if (ag__grad_ready(params[i]) && !ag_is_contiguous(params[i]->grad))
             return ag__error(AG_ERR_STATE, fn, "gradient of parameter %d is not contiguous", i);
     }
     return AG_OK;

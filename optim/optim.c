@@ -73,15 +73,11 @@ void ag_optim_free(ag_optim *o) {
     free(o);
 }
 
-/* torch's zero_grad(set_to_none=False): the .grad arrays stay (no malloc next step). */
+/* torch's zero_grad(set_to_none=False): the .grad arrays stay (no malloc next step), and
+ * count as zeros until the next backward writes them (ag_zero_grad). */
 void ag_optim_zero_grad(ag_optim *o) {
     if (!o) return;
-    for (int i = 0; i < o->n; i++) {
-        ag_tensor *g = o->params[i]->grad;
-        if (!g) continue;
-        if (ag_is_contiguous(g)) memset(ag__ptr(g), 0, (size_t)g->numel * ag_dtype_size(g->dtype));
-        else ag_zero_grad(o->params[i]);
-    }
+    for (int i = 0; i < o->n; i++) ag_zero_grad(o->params[i]);
 }
 
 double ag_optim_get_lr(const ag_optim *o) { return o ? o->lr : NAN; }
@@ -212,7 +208,7 @@ void ag_optim_step(ag_optim *o) {
     if (!o) return;
     int64_t total = 0;
     for (int i = 0; i < o->n; i++)
-        if (o->params[i]->grad) {
+        if (ag__grad_ready(o->params[i])) {   /* a zeroed one still steps, as in torch */
             o->steps[i]++;
             total += o->params[i]->numel;
         }

@@ -79,6 +79,8 @@ struct ag_tensor {                  /* hot fields first: the first cache line is
     ag_tensor *grad;                /* leaves: accumulated gradient, same domain as the tensor */
     struct ag_arena *arena;         /* where this struct lives; NULL: heap */
     bool requires_grad;
+    bool grad_zero;                 /* .grad's contents count as zeros (ag_zero_grad): the next
+                                       backward copies over them instead of adding */
     int64_t shape[AG_MAX_DIMS];
     int64_t strides[AG_MAX_DIMS];   /* in elements; 0 on broadcast dims */
 };
@@ -114,6 +116,9 @@ uint64_t ag__rng_reserve(uint64_t count);      /* returns the first counter of a
 uint64_t ag__rng_bits(uint64_t counter);        /* 64 random bits for a counter */
 double   ag__rng_uniform(uint64_t counter);     /* U[0,1) with 53 bits */
 
-void ag__storage_release(struct ag_storage *s);   /* heap storage: drop one reference */
+void ag__storage_release(struct ag_storage *s);
+/* t's .grad with zeros written in if ag_zero_grad left it marked; NULL when it has none.
+ * Code reading .grad directly (optimizers, clipping) goes through this. */
+ag_tensor *ag__grad_ready(ag_tensor *t);   /* heap storage: drop one reference */
 
 #endif

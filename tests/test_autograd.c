@@ -170,3 +170,25 @@ Test(autograd, backward_outside_scopes_frees_its_temporaries) {
     ag_tensor_free(p);
     ag_tensor_free(x);
 }
+
+/* ag_zero_grad marks the gradient as zero; the next backward replaces it, whether the
+ * incoming gradient is contiguous or a broadcast view, and ag_grad reads zeros before. */
+Test(autograd, zero_grad_then_backward_replaces_the_gradient) {
+    ag_tensor *x = T64(1, SHAPE(3), 1, 2, 3);
+    ag_set_requires_grad(x, true);
+    for (int k = 0; k < 3; k++) {
+        ag_scope_begin();
+        cr_assert_eq(ag_backward(ag_sum(ag_mul(x, x))), 0);   /* contiguous 2x */
+        ag_scope_end();
+        assert_tensor_close(ag_grad(x), (double[]){2, 4, 6}, 3, 0, 0);
+        ag_zero_grad(x);
+        assert_tensor_close(ag_grad(x), (double[]){0, 0, 0}, 3, 0, 0);
+        ag_zero_grad(x);
+        ag_scope_begin();
+        cr_assert_eq(ag_backward(ag_sum(x)), 0);               /* an expanded (stride 0) one */
+        ag_scope_end();
+        assert_tensor_close(ag_grad(x), (double[]){1, 1, 1}, 3, 0, 0);
+        ag_zero_grad(x);
+    }
+    ag_tensor_free(x);
+}

@@ -261,3 +261,22 @@ Test(optim, step_flushes_subnormals_and_restores_the_float_mode) {
     ag_tensor_free(p);
 }
 #endif
+
+/* A parameter whose gradient was zeroed and not written again still steps with a zero
+ * gradient (torch's set_to_none=False): weight decay moves it. */
+Test(optim, zeroed_gradient_counts_as_zero_in_the_step) {
+    ag_tensor *p = ag_ones(AG_F64, 1, (int64_t[]){2});
+    ag_set_requires_grad(p, true);
+    ag_scope_begin();
+    cr_assert_eq(ag_backward(ag_sum(ag_mul_scalar(p, 5.0))), 0);
+    ag_scope_end();
+    ag_optim *o = ag_sgd_new(&p, 1, (ag_sgd_opts){.lr = 0.1, .weight_decay = 0.5});
+    ag_optim_zero_grad(o);
+    ag_optim_step(o);   /* grad 0 + wd * p = 0.5: p = 1 - 0.1 * 0.5 */
+    double got[2];
+    ag_to_array(p, got);
+    cr_assert_float_eq(got[0], 0.95, 1e-15);
+    cr_assert_float_eq(got[1], 0.95, 1e-15);
+    ag_optim_free(o);
+    ag_tensor_free(p);
+}
