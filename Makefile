@@ -54,10 +54,12 @@ test-rel: $(BUILD)/test_rel
 	$(BUILD)/test_rel -j2 --short-filename
 test-san: $(BUILD)/test_san
 	ASAN_OPTIONS=detect_leaks=1 AG_SANITIZED=1 $(BUILD)/test_san -j2 --short-filename
+# valgrind runs a copy, so a rebuild meanwhile cannot swap the binary under Criterion.
 test-valgrind: $(BUILD)/test_rel
+	cp $(BUILD)/test_rel $(BUILD)/test_valgrind
 	AG_SANITIZED=1 valgrind -q --error-exitcode=1 --leak-check=full --trace-children=yes \
 	  --suppressions=tests/valgrind.supp \
-	  $(BUILD)/test_rel -j1 --short-filename
+	  $(BUILD)/test_valgrind -j1 --short-filename
 
 install: $(BUILD)/libag.a $(BUILD)/libag.so
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
