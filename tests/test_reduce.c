@@ -71,7 +71,7 @@ Test(reduce, empty_and_zero_dim_tensors_behave_like_torch) {
 Test(reduce, logsumexp_is_stable_for_large_inputs) {
     ag_scope_begin();
     ag_tensor *x = ag_cast(T64(1, SHAPE(2), 1000, 1000), AG_F32);
-    assert_close(ag_item(ag_logsumexp_dim(x, 0, false)), 1000 + log(2.0), 1e-3, 0);
+    assert_close(ag_item(ag_logsumexp_dim(x, 0, false)), 1000 + log(2.0), 1e-4, 0);   /* < 2 ulp at 1000 */
     ag_scope_end();
 }
 
