@@ -32,28 +32,6 @@ static ag_tensor *make_output(const struct ag_op_def *def, const struct ag_meta 
     return out;
 }
 
-static const alignas(16) unsigned char no_args[AG_ARGS_BYTES];
-
-/* The node, its inputs and a copy of args in one block of the output's scope. */
-static struct ag_node *record(const struct ag_op_def *def, ag_tensor *out, ag_tensor *const *in,
-                              int n, const void *args, size_t args_size, ag_tensor **saved,
-                              const char *fn) {
-    size_t head = (sizeof(struct ag_node) + sizeof(ag_tensor *) * (size_t)n + 15) & ~(size_t)15;
-    struct ag_node *node = ag__alloc_uninit(out->arena, head + args_size, fn);
-    if (!node) return NULL;
-    node->visit = 0;
-    node->def = def;
-    node->grad = NULL;
-    node->n_in = n;
-    node->released = false;
-    node->out = out;
-    memcpy(node->saved, saved, sizeof node->saved);
-    node->args = no_args;
-    if (args_size) node->args = memcpy((unsigned char *)node + head, args, args_size);
-    memcpy(node->in, in, sizeof(ag_tensor *) * (size_t)n);
-    return node;
-}
-
 ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *args,
                      size_t args_size) {
     const struct ag_op_def *def = ag__ops[op];
@@ -71,7 +49,7 @@ ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *
     ag_tensor *out = make_output(def, &m, in, n, args, saved, fn);
     if (!out) return NULL;
     if (needs_grad) {
-        out->node = record(def, out, in, n, args, args_size, saved, fn);
+        out->node = ag__node_new(def, out, in, n, args, args_size, saved, fn);
         if (!out->node) {
             if (!out->arena) ag_tensor_free(out);
             return NULL;

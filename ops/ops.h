@@ -9,7 +9,7 @@
 #ifndef AG_OPS_H
 #define AG_OPS_H
 
-#include "tensor/tensor.h"
+#include "autograd/node.h"   /* struct ag_node, ag__accumulate, ag__needs_grad */
 
 #include <stdalign.h>
 #include <string.h>
@@ -21,31 +21,12 @@ enum ag_op_id {
     AG_OP_COUNT
 };
 
-#define AG_ARGS_BYTES 96   /* room for any op's typed argument struct */
-#define AG_MAX_SAVED 2
-
 /* Output geometry decided by an op's shape rule. */
 struct ag_meta {
     ag_dtype dtype;
     int ndim;
     int64_t shape[AG_MAX_DIMS];
 };
-
-/* One recorded application of an op (a tape entry). Lives in the output's scope. */
-struct ag_node {                       /* what the backward walk reads comes first */
-    uint64_t visit;                    /* walk generation marks */
-    const struct ag_op_def *def;
-    ag_tensor *grad;                   /* gradient of out, summed during a backward walk */
-    int n_in;
-    bool released;                     /* backward ran without retain_graph */
-    ag_tensor *out;                    /* the tensor this node made */
-    ag_tensor *saved[AG_MAX_SAVED];    /* extra tensors forward kept for backward */
-    const void *args;                  /* the op's typed argument struct (stored after in[],
-                                        * AG_ARGS_BYTES of zeros when the op has none) */
-    ag_tensor *in[];                   /* inputs, as given */
-};
-/* The node's arguments as the op's own struct type. */
-#define AG_ARGS(node, type) ((const type *)(const void *)(node)->args)
 
 /* How the table-driven tests and the benchmark make inputs for an op. */
 struct ag_op_check {
@@ -97,10 +78,6 @@ ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *
 #define AG_APPLY1(op, a) ag__apply(op, 1, (ag_tensor *const[]){a}, NULL, 0)
 #define AG_APPLY2(op, a, b) ag__apply(op, 2, (ag_tensor *const[]){a, b}, NULL, 0)
 #define AG_APPLY_ARGS(op, n, ins, args) ag__apply(op, n, ins, &(args), sizeof(args))
-
-/* ---- implemented in autograd/: adds g (summed to in[i]'s shape) into input i's gradient. */
-int  ag__accumulate(struct ag_node *node, int i, ag_tensor *g);
-bool ag__needs_grad(const struct ag_node *node, int i);
 
 /* ---- shape rules shared by families */
 int ag__shape_same(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,

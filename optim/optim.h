@@ -2,7 +2,7 @@
 #ifndef AG_OPTIM_INTERNAL_H
 #define AG_OPTIM_INTERNAL_H
 
-#include "tensor/tensor.h"
+#include "autograd/node.h"   /* ag__grad_ready */
 
 #define AG_OPTIM_MAX_STATE 3
 

@@ -148,10 +148,8 @@ ag_tensor *ag_keep(ag_tensor *t) {
         return NULL;
     }
     struct ag_arena *parent = depth >= 2 ? &scopes[depth - 2] : NULL;
-    ag_tensor *src = ag_contiguous(ag_detach(t));
-    if (!src) return NULL;
     ag_tensor *out = ag__zeros_in(parent, t->dtype, t->ndim, t->shape, "ag_keep");
     if (!out) return NULL;
-    memcpy(out->storage->data, ag__ptr(src), (size_t)t->numel * ag_dtype_size(t->dtype));
+    ag_copy_(out, t);   /* values only: the copy is a leaf with no graph */
     return out;
 }
