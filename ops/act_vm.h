@@ -4,9 +4,7 @@
 #ifndef AG_ACT_VM_H
 #define AG_ACT_VM_H
 
-#if __has_include("ops/kernels/vmath.h")
 #include "ops/kernels/vmath.h"
-#define AG_ACT_HAVE_VM 1
 
 static const ag_vm_fn act_vm_ids[AG_ACT_COUNT] = {
     [AG_ACT_SIGMOID] = AG_VM_SIGMOID, [AG_ACT_TANH] = AG_VM_TANH, [AG_ACT_RELU] = AG_VM_RELU,
@@ -58,19 +56,5 @@ static inline bool ag__act_vm_backward(ag_tensor *out, const ag_tensor *g, const
         ag__vm_backward_f64(f, ag__ptr(out), ag__ptr(g), ag__ptr(x), ag__ptr(x), out->numel, p);
     return true;
 }
-
-#else
-#define AG_ACT_HAVE_VM 0
-static inline bool ag__act_vm_forward(ag_tensor *out, const ag_tensor *x,
-                                      const struct act_args *a) {
-    (void)out, (void)x, (void)a;
-    return false;
-}
-static inline bool ag__act_vm_backward(ag_tensor *out, const ag_tensor *g, const ag_tensor *x,
-                                       const struct act_args *a) {
-    (void)out, (void)g, (void)x, (void)a;
-    return false;
-}
-#endif
 
 #endif
