@@ -14,6 +14,8 @@ static ag_tensor *index_tensor(int ndim, const int64_t *shape, const int64_t *va
     return ag_tensor_new(AG_I64, ndim, shape, values);
 }
 
+/* Benchmark inputs (size > 0): an [AG_CHECK_BENCH_ROWS, cols] problem, and indices drawn
+ * below hi. */
 static ag_tensor *bench_input(ag_dtype dtype, int64_t r, int64_t c) {
     return ag__check_input(dtype, 2, (int64_t[]){r, c}, -2, 2);
 }
