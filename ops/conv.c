@@ -53,6 +53,10 @@ static void geom_init(struct geom *g, const int64_t *x, const int64_t *w,
 
 /* dst[i] = src[i] for one element (a bit copy). */
 INLINE void elem_copy(char *dst, const char *src, size_t es) { memcpy(dst, src, es); }
+/* n elements of +0.0: an inline loop, as the runs are often 0 or 1 element long. */
+INLINE void elem_zero(char *dst, int64_t n, size_t es) {
+    for (int64_t i = 0; i < n; i++) memset(dst + (size_t)i * es, 0, es);
+}
 /* dst[i] += src[i] for one element, in its dtype. */
 INLINE void elem_add(char *dst, const char *src, size_t es) {
     if (es == 4) *(float *)(void *)dst += *(const float *)(const void *)src;
@@ -67,15 +71,15 @@ INLINE void im2col_row(const struct geom *g, const char *src, char *dst, int64_t
         if (a > g->OW) a = g->OW;
         if (e > g->OW) e = g->OW;
         if (e < a) e = a;
-        memset(dst, 0, (size_t)a * es);
+        elem_zero(dst, a, es);
         memcpy(dst + (size_t)a * es, src + (size_t)(a + off) * es, (size_t)(e - a) * es);
-        memset(dst + (size_t)e * es, 0, (size_t)(g->OW - e) * es);
+        elem_zero(dst + (size_t)e * es, g->OW - e, es);
         return;
     }
     for (int64_t ow = 0; ow < g->OW; ow++) {
         int64_t iw = ow * g->sw + off;
         if (iw >= 0 && iw < g->W) elem_copy(dst + (size_t)ow * es, src + (size_t)iw * es, es);
-        else memset(dst + (size_t)ow * es, 0, es);
+        else elem_zero(dst + (size_t)ow * es, 1, es);
     }
 }
 
@@ -87,7 +91,7 @@ INLINE void im2col_es(const struct geom *g, const char *x, char *col, int64_t ld
                 int64_t off = kw * g->dw - g->pw;
                 for (int64_t oh = 0; oh < g->OH; oh++, dst += (size_t)g->OW * es) {
                     int64_t ih = oh * g->sh - g->ph + kh * g->dh;
-                    if (ih < 0 || ih >= g->H) memset(dst, 0, (size_t)g->OW * es);
+                    if (ih < 0 || ih >= g->H) elem_zero(dst, g->OW, es);
                     else im2col_row(g, x + (size_t)((c * g->H + ih) * g->W) * es, dst, off, es);
                 }
             }
