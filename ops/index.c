@@ -65,8 +65,8 @@ static int slice_forward(ag_tensor *out, ag_tensor *const *in, int n, const void
     slice_view(&m, strides, &offset, in, args);
     const ag_tensor *x = in[0];
     ag__copy_strided(out->dtype, ag__ptr(out), out->strides,
-                 (const char *)x->storage->data + (size_t)offset * ag_dtype_size(x->dtype),
-                 strides, out->ndim, out->shape, false);
+                     (const char *)x->storage->data + (size_t)offset * ag_dtype_size(x->dtype),
+                     strides, out->ndim, out->shape, false);
     return AG_OK;
 }
 
@@ -239,7 +239,7 @@ static void index_slabs(ag_tensor *out, const ag_tensor *src, const ag_tensor *i
         int64_t v = index_at(ix, k);
         int64_t o = (scatter ? v : k) * os[d], s = (scatter ? k : v) * src->strides[d];
         ag__copy_strided(out->dtype, (char *)ag__ptr(out) + (size_t)o * es, so,
-                     (const char *)ag__ptr(src) + (size_t)s * es, ss, nd, shape, scatter);
+                         (const char *)ag__ptr(src) + (size_t)s * es, ss, nd, shape, scatter);
     }
 }
 

@@ -18,9 +18,9 @@
 #define PMR 4
 #define PNR 8
 static void ukr_portable(int64_t K, T alpha, const T *restrict Ap, int64_t ars,
-                              int64_t acs,
-                              const T *restrict Bp, int64_t bks, T beta, T *C, int64_t rsc,
-                              int64_t csc, int m, int n)
+                         int64_t acs,
+                         const T *restrict Bp, int64_t bks, T beta, T *C, int64_t rsc,
+                         int64_t csc, int m, int n)
 {
     T acc[PMR][PNR] = {{0}};
     for (int64_t k = 0; k < K; k++, Ap += acs, Bp += bks)
@@ -39,9 +39,9 @@ static const GEMM_CFG cfg_portable = {ukr_portable, PMR, PNR, 256, 128, 2048, NU
 #undef PNR
 
 void GEMM_NAIVE(int64_t M, int64_t N, int64_t K, T alpha,
-                               const T *A, int64_t rsa, int64_t csa,
-                               const T *B, int64_t rsb, int64_t csb,
-                               T beta, T *C, int64_t rsc, int64_t csc)
+                const T *A, int64_t rsa, int64_t csa,
+                const T *B, int64_t rsb, int64_t csb,
+                T beta, T *C, int64_t rsc, int64_t csc)
 {
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
@@ -63,7 +63,7 @@ static void scale_c(int64_t M, int64_t N, T beta, T *C, int64_t rsc, int64_t csc
 
 /* Pack an mc x kc block of A into MR-row micro-panels, k-major, zero-padded rows. */
 static void pack_a(int mr, int64_t mc, int64_t kc, const T *A, int64_t rsa,
-                        int64_t csa, T *restrict Ap)
+                   int64_t csa, T *restrict Ap)
 {
     for (int64_t i0 = 0; i0 < mc; i0 += mr, Ap += mr * kc) {
         int m = mc - i0 < mr ? (int)(mc - i0) : mr;
@@ -84,7 +84,7 @@ static void pack_a(int mr, int64_t mc, int64_t kc, const T *A, int64_t rsa,
 
 /* Pack a kc x nc block of B into NR-column micro-panels, k-major, zero-padded. */
 static void pack_b(int nr, int64_t kc, int64_t nc, const T *B, int64_t rsb,
-                        int64_t csb, T *restrict Bp)
+                   int64_t csb, T *restrict Bp)
 {
     for (int64_t j0 = 0; j0 < nc; j0 += nr, Bp += nr * kc) {
         int n = nc - j0 < nr ? (int)(nc - j0) : nr;
@@ -137,7 +137,7 @@ static int direct_b(const GEMM_CFG *g, const job *p, int64_t nrows)
 /* The serial blocked GEMM (BLIS loop order jc, pc, ic, jr, ir) on rows [m0,m1) and
  * columns [n0,n1) of C, with packing buffers abuf (mc*kc) and bbuf (kc*nc). */
 static void gemm_block(const GEMM_CFG *g, const job *p, int64_t m0, int64_t m1,
-                            int64_t n0, int64_t n1, T *abuf, T *bbuf)
+                       int64_t n0, int64_t n1, T *abuf, T *bbuf)
 {
     int direct = direct_a(g, p, n1 - n0), directb = direct_b(g, p, m1 - m0);
     for (int64_t jc = n0; jc < n1; jc += g->nc) {
@@ -153,7 +153,7 @@ static void gemm_block(const GEMM_CFG *g, const job *p, int64_t m0, int64_t m1,
                 g->pack_b(kb, nb - nfull, b + nfull * p->csb, p->rsb, p->csb, bbuf);
             else
                 pack_b(g->nr, kb, nb - nfull, b + nfull * p->csb, p->rsb, p->csb,
-                            bbuf);
+                       bbuf);
             for (int64_t ic = m0; ic < m1; ic += g->mc) {
                 int64_t mb = m1 - ic < g->mc ? m1 - ic : g->mc;
                 const T *a = p->A + ic * p->rsa + pc * p->csa;
@@ -164,7 +164,7 @@ static void gemm_block(const GEMM_CFG *g, const job *p, int64_t m0, int64_t m1,
                     pack_a(g->mr, mb, kb, a, p->rsa, p->csa, abuf);
                 else if (tail)
                     pack_a(g->mr, tail, kb, a + (mb - tail) * p->rsa, p->rsa, p->csa,
-                                abuf);
+                           abuf);
                 for (int64_t jr = 0; jr < nb; jr += g->nr) {
                     int n = nb - jr < g->nr ? (int)(nb - jr) : g->nr;
                     for (int64_t ir = 0; ir < mb; ir += g->mr) {
@@ -189,7 +189,7 @@ static void gemm_block(const GEMM_CFG *g, const job *p, int64_t m0, int64_t m1,
 /* Take this thread's packing buffers (64-byte aligned, sized to its sub-block, cached
  * between calls) and run the serial driver.  Returns non-zero on allocation failure. */
 static int run_block(const GEMM_CFG *g, const job *p, int64_t m0, int64_t m1,
-                          int64_t n0, int64_t n1)
+                     int64_t n0, int64_t n1)
 {
     int64_t kc = p->K < g->kc ? p->K : g->kc;
     int64_t mc = m1 - m0 < g->mc ? m1 - m0 : g->mc;
