@@ -89,12 +89,26 @@ int ag__broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b, int
 /* Strides of t seen through an output shape (right-aligned; 0 on broadcast dims). */
 void ag__broadcast_strides(const ag_tensor *t, int ndim, const int64_t *shape,
                            int64_t *strides);
+/* m gets t's dtype, ndim and shape. */
+void ag__meta_like(struct ag_meta *m, const ag_tensor *t);
 
-/* ---- the generic maker used when check.make is NULL (tests and bench). */
+/* ---- ops/check.c: inputs for the table tests and the benchmark.
+ * The generic maker used when check.make is NULL. */
 int ag__check_make(const struct ag_op_def *def, ag_tensor **in, void *args, ag_dtype dtype,
                    int variant, int64_t size);
 /* Uniform [lo,hi] tensor from the seeded stream, requires_grad set. */
 ag_tensor *ag__check_input(ag_dtype dtype, int ndim, const int64_t *shape, double lo,
                            double hi);
+/* The generic maker for `arity` inputs in [-2, 2], values within 0.25 of each of the nk
+ * kinks moved 0.25 away (abs at 0, clamp at its bounds), so finite differences do not
+ * straddle a kink. */
+int ag__check_make_away(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size,
+                        int arity, const double *kinks, int nk);
+/* A transposed view of the 2-D t, requiring grad (the strided variant's input). */
+ag_tensor *ag__check_transposed(ag_tensor *t);
+/* Benchmark inputs of makers that take a matrix: AG_CHECK_BENCH_ROWS rows and
+ * ag__check_bench_cols(size) columns (at least 6). */
+#define AG_CHECK_BENCH_ROWS 64
+int64_t ag__check_bench_cols(int64_t size);
 
 #endif
