@@ -12,6 +12,12 @@
 
 #include "ops/kernels/vmath.h"
 
+/* An activation op's arguments: which function, and its parameters. */
+struct act_args {
+    ag_vm_fn fn;     /* an AG_VM_FN_LIST id */
+    double a, b;     /* its parameters (see AG_VM_FN_LIST) */
+};
+
 #define AG_SELU_ALPHA 1.6732632423543772848170429916717
 #define AG_SELU_SCALE 1.0507009873554804934193349852946
 #define AG_GELU_K 0.7978845608028654     /* sqrt(2/pi) */

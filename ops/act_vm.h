@@ -5,13 +5,9 @@
 #ifndef AG_ACT_VM_H
 #define AG_ACT_VM_H
 
+#include "ops/act_math.h"
 #include "ops/iter.h"
 #include "ops/kernels/vmath.h"
-
-struct act_args {
-    ag_vm_fn fn;     /* the function: an AG_VM_FN_LIST id */
-    double a, b;     /* its parameters (see AG_VM_FN_LIST) */
-};
 
 /* Below this many elements the scalar rows win: a vector call's dispatch costs more than
  * it saves (a 0-d tanh took ~790 instructions through it). */
