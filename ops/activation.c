@@ -1,5 +1,5 @@
 /* Point-wise activations: sigmoid tanh relu leaky_relu elu selu softplus gelu gelu_tanh silu
- * hardtanh hardsigmoid prelu, and their backward ops.
+ * hardtanh hardsigmoid, and their backward ops (prelu: ops/prelu.c; softmax: ops/softmax.c).
  *
  * Every activation is one op in the table sharing one forward kernel chosen by the vector
  * function id (ag_vm_fn, one AG_VM_FN_LIST line in ops/kernels/vmath.h) in its argument
@@ -8,9 +8,16 @@
  *    ops whose own backward is written with ops (any order of derivative works);
  *  - the others: act_backward(g, x) = g f'(x), whose backward uses act_deriv2(x) = f''(x);
  *    act_deriv2 has no derivative of its own (third derivatives are a clear error).
- * Untaken branches give an exact 0 (never NaN * 0). Contiguous float32/float64 inputs go
- * through the SLEEF vector kernels when available (ops/kernels/vmath.h); strided inputs use
- * the scalar reference math of ops/act_math.h. */
+ * Untaken branches give an exact 0 (never NaN * 0). Contiguous float32/float64 inputs of 16
+ * elements or more go through the vector kernels (ops/kernels/vmath.h); strided and small
+ * ones use the scalar reference math of ops/act_math.h.
+ *
+ * Adding one (say mish): its AG_VM_FN_LIST line (ops/kernels/vmath.h) with fw_mish/bw_mish
+ * in ops/kernels/vmath_tmpl.h and its reference in vmath.c's ref_fwd/ref_bwd (the compiler
+ * asks for all three); f, f', f'' in ops/act_math.h; OP(MISH, mish) in ops/ops.def;
+ * ag__op_mish = ACT_OP("mish", AG_VM_MISH, ...) and ag_mish() here, declared in ag.h (an
+ * AG_ACTIVATION_LIST line there makes it a layer activation too). Proof: the table tests
+ * (tests/test_optable.c) and activation/every_activation_has_its_own_vector_kernel. */
 #include "ops/act_math.h"
 #include "ops/act_vm.h"
 #include "ops/iter.h"
