@@ -325,9 +325,25 @@ int ag_init_kaiming_normal_(ag_tensor *t, double a, ag_fan_mode mode);
  * BatchNorm weight 1, bias 0; LSTM/GRU cells U(-1/sqrt(hidden), 1/sqrt(hidden)).
  * Constructors return NULL on bad sizes. Forward results belong to the current scope. */
 typedef struct ag_layer ag_layer;
+/* The layer activations, one line each: X(id, layer name, what it applies to x). The enum,
+ * the names ag_layer_name gives and the forward are generated from it. The values are fixed
+ * (0 = NONE ... 8 = LOG_SOFTMAX): append new lines at the end. The softmax forms run over
+ * dim 1 (dim 0 for 1-D input). */
+#define AG_ACTIVATION_LIST(X)                                                               \
+    X(AG_ACTIVATION_NONE, "Identity", x)                                                    \
+    X(AG_ACTIVATION_RELU, "ReLU", ag_relu(x))                                               \
+    X(AG_ACTIVATION_SIGMOID, "Sigmoid", ag_sigmoid(x))                                      \
+    X(AG_ACTIVATION_TANH, "Tanh", ag_tanh(x))                                               \
+    X(AG_ACTIVATION_SOFTPLUS, "Softplus", ag_softplus(x))                                   \
+    X(AG_ACTIVATION_GELU, "GELU", ag_gelu(x))                                               \
+    X(AG_ACTIVATION_SILU, "SiLU", ag_silu(x))                                               \
+    X(AG_ACTIVATION_SOFTMAX, "Softmax", ag_softmax(x, ag_ndim(x) == 1 ? 0 : 1))            \
+    X(AG_ACTIVATION_LOG_SOFTMAX, "LogSoftmax", ag_log_softmax(x, ag_ndim(x) == 1 ? 0 : 1))
 typedef enum {
-    AG_ACTIVATION_NONE, AG_ACTIVATION_RELU, AG_ACTIVATION_SIGMOID, AG_ACTIVATION_TANH, AG_ACTIVATION_SOFTPLUS, AG_ACTIVATION_GELU,
-    AG_ACTIVATION_SILU, AG_ACTIVATION_SOFTMAX, AG_ACTIVATION_LOG_SOFTMAX       /* softmax forms over dim -1 (dim 1) */
+#define AG_ACTIVATION_ENUM(id, name, apply) id,
+    AG_ACTIVATION_LIST(AG_ACTIVATION_ENUM)
+#undef AG_ACTIVATION_ENUM
+    AG_ACTIVATION_COUNT   /* how many there are, not an activation */
 } ag_activation;
 void     ag_set_default_dtype(ag_dtype dtype);   /* AG_F32 or AG_F64; per thread */
 ag_dtype ag_get_default_dtype(void);

@@ -3,17 +3,13 @@
  * pull in every op family. */
 #include "nn/nn.h"
 
+/* One case per AG_ACTIVATION_LIST line (include/ag.h). */
 ag_tensor *ag__activate(ag_tensor *x, ag_activation act) {
     switch (act) {
-    case AG_ACTIVATION_NONE: return x;
-    case AG_ACTIVATION_RELU: return ag_relu(x);
-    case AG_ACTIVATION_SIGMOID: return ag_sigmoid(x);
-    case AG_ACTIVATION_TANH: return ag_tanh(x);
-    case AG_ACTIVATION_SOFTPLUS: return ag_softplus(x);
-    case AG_ACTIVATION_GELU: return ag_gelu(x);
-    case AG_ACTIVATION_SILU: return ag_silu(x);
-    case AG_ACTIVATION_SOFTMAX: return ag_softmax(x, x && x->ndim == 1 ? 0 : 1);
-    case AG_ACTIVATION_LOG_SOFTMAX: return ag_log_softmax(x, x && x->ndim == 1 ? 0 : 1);
+#define ACTIVATION_CASE(id, name, apply) case id: return apply;
+        AG_ACTIVATION_LIST(ACTIVATION_CASE)
+#undef ACTIVATION_CASE
+    case AG_ACTIVATION_COUNT: break;
     }
     return x;
 }

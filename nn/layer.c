@@ -155,7 +155,7 @@ ag_layer *ag_batch_norm2d_layer(int64_t channels) {
 }
 
 ag_layer *ag_activation_layer(ag_activation act) {
-    if ((unsigned)act > AG_ACTIVATION_LOG_SOFTMAX) {
+    if ((unsigned)act >= AG_ACTIVATION_COUNT) {
         ag__error(AG_ERR_ARG, "ag_activation_layer", "unknown activation %d", (int)act);
         return NULL;
     }
@@ -197,9 +197,12 @@ ag_layer *ag_gru_cell(int64_t in, int64_t hidden, bool bias) {
 }
 
 static const char *act_name(ag_activation a) {
-    static const char *names[] = {"Identity", "ReLU", "Sigmoid", "Tanh", "Softplus", "GELU",
-                                  "SiLU", "Softmax", "LogSoftmax"};
-    return (unsigned)a <= AG_ACTIVATION_LOG_SOFTMAX ? names[a] : "?";
+    static const char *const names[AG_ACTIVATION_COUNT] = {
+#define ACTIVATION_NAME(id, name, apply) [id] = name,
+        AG_ACTIVATION_LIST(ACTIVATION_NAME)
+#undef ACTIVATION_NAME
+    };
+    return (unsigned)a < AG_ACTIVATION_COUNT ? names[a] : "?";
 }
 
 const char *ag_layer_name(const ag_layer *l) {
