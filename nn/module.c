@@ -188,6 +188,7 @@ int ag__module_buffer(ag_module *m, const char *name, ag_dtype dtype, int ndim,
 
 ag_tensor *ag__one_input(ag_module *m, int n, ag_tensor *const *inputs) {
     if (n == 1 && inputs[0]) return inputs[0];
+    if (n == 1 && ag__last_error_code()) return NULL;   /* as ops: NULL passes, the error stays */
     if (n == 1) ag__error(AG_ERR_NULL, "ag_module_call", "%s: input is NULL", m->type->name);
     else ag__error(AG_ERR_ARG, "ag_module_call", "%s takes 1 input, got %d", m->type->name, n);
     return NULL;

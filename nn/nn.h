@@ -59,7 +59,8 @@ int ag__module_buffer(ag_module *m, const char *name, ag_dtype dtype, int ndim,
 /* m's own parameter / buffer i (no checks). */
 static inline ag_tensor *ag__param(const ag_module *m, int i) { return m->params[i].t; }
 static inline ag_tensor *ag__buffer(const ag_module *m, int i) { return m->buffers[i].t; }
-/* A module's single input, or NULL and an error naming the type when n != 1. */
+/* A module's single input, or NULL and an error naming the type when n != 1 or the input
+ * is NULL (a NULL input after an earlier error passes silently, as into an op). */
 ag_tensor *ag__one_input(ag_module *m, int n, ag_tensor *const *inputs);
 
 /* A new heap parameter (requires_grad) of the default dtype, zero-filled. */
