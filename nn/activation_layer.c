@@ -18,11 +18,7 @@ ag_tensor *ag__activate(ag_tensor *x, ag_activation act) {
     return x;
 }
 
-static const char *act_name(ag_activation a) {
-    static const char *names[] = {"Identity", "ReLU", "Sigmoid", "Tanh", "Softplus", "GELU",
-                                  "SiLU", "Softmax", "LogSoftmax"};
-    return (unsigned)a <= AG_ACTIVATION_LOG_SOFTMAX ? names[a] : "?";
-}
+static const char *act_name(ag_activation a);
 
 static ag_tensor *activation_forward(ag_module *m, int n, ag_tensor *const *in) {
     ag_tensor *x = ag__one_input(m, n, in);
@@ -32,12 +28,17 @@ static ag_tensor *activation_forward(ag_module *m, int n, ag_tensor *const *in) 
 static const struct ag_module_type activation_type = {"Activation", activation_forward, free};
 
 ag_layer *ag_activation_layer(ag_activation act) {
-    const char *fn = "ag_activation_layer";
     if ((unsigned)act > AG_ACTIVATION_LOG_SOFTMAX) {
-        ag__error(AG_ERR_ARG, fn, "unknown activation %d", (int)act);
+        ag__error(AG_ERR_ARG, "ag_activation_layer", "unknown activation %d", (int)act);
         return NULL;
     }
-    ag_module *m = ag__module_make_copy(&activation_type, &act, sizeof act, fn);
+    ag_module *m = ag__module_make_copy(&activation_type, &act, sizeof act, "ag_activation_layer");
     if (m) ag__module_rename(m, act_name(act));
     return m;
+}
+
+static const char *act_name(ag_activation a) {
+    static const char *names[] = {"Identity", "ReLU", "Sigmoid", "Tanh", "Softplus", "GELU",
+                                  "SiLU", "Softmax", "LogSoftmax"};
+    return (unsigned)a <= AG_ACTIVATION_LOG_SOFTMAX ? names[a] : "?";
 }
