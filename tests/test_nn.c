@@ -1,6 +1,5 @@
-/* Layers, initializers, models, safetensors and graph export. Tests that run layers forward
- * need the op families (matmul, activations, losses, conv) and are compiled when their
- * files are present (the guard can go once every branch is merged). */
+/* Layers, initializers, the sequential model, safetensors and graph export. Modules in
+ * general (user-defined, nested) are tested in test_module.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
