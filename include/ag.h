@@ -318,13 +318,61 @@ int ag_init_xavier_normal_(ag_tensor *t, double gain);
 int ag_init_kaiming_uniform_(ag_tensor *t, double a, ag_fan_mode mode);
 int ag_init_kaiming_normal_(ag_tensor *t, double a, ag_fan_mode mode);
 
+/* ---------------------------------------------------------------- modules
+ * A module is torch.nn.Module in C: named parameters (heap leaves with requires_grad),
+ * named buffers (saved, no grad: running statistics), named child modules, a forward and
+ * a training flag (true at creation). Every layer (ag_layer) and the sequential model
+ * (ag_model) is a module: the three names are one type, so each function here takes them
+ * and each ag_layer_ / ag_model_ function, ag_train, ag_evaluate, the summary and
+ * save/load take any module. A module owns its parameters, buffers, children and ctx;
+ * ag_module_free on the root frees them all (freeing a child that has a parent is an error).
+ * Names are non-empty, without '.', unique among one module's parameters, buffers and
+ * children. The add functions take ownership even when they fail (t or child is freed),
+ * except of a child that already has a parent, which stays with it. */
+typedef struct ag_module ag_module;
+typedef struct ag_module ag_layer;
+typedef struct ag_module ag_model;
+/* A forward: self and its n inputs; the result belongs to the current scope, or NULL and
+ * an error. Read parameters with ag_module_get, your fields with ag_module_ctx. */
+typedef ag_tensor *(*ag_module_fn)(ag_module *self, int n, ag_tensor *const *inputs);
+/* type_name (copied) is what the summary and ag_layer_name show. forward may be NULL (a
+ * container never called itself). free_ctx (may be NULL) frees ctx with the module, and
+ * at once when creation fails. NULL and an error on a NULL type_name or out of memory. */
+ag_module *ag_module_new(const char *type_name, ag_module_fn forward, void *ctx,
+                         void (*free_ctx)(void *ctx));
+void      *ag_module_ctx(ag_module *m);
+/* t: a float leaf made outside every scope; requires_grad is set. Returns t (NULL on error). */
+ag_tensor *ag_module_add_param(ag_module *m, const char *name, ag_tensor *t);
+/* t: any dtype, made outside every scope; saved in the state_dict, never trained. */
+ag_tensor *ag_module_add_buffer(ag_module *m, const char *name, ag_tensor *t);
+/* child: a root (no parent) that is not m or above m. Returns child (NULL on error). */
+ag_module *ag_module_add_child(ag_module *m, const char *name, ag_module *child);
+ag_tensor *ag_module_forward(ag_module *m, ag_tensor *x);                /* one input */
+ag_tensor *ag_module_call(ag_module *m, int n, ag_tensor *const *inputs);
+/* A parameter or buffer by dotted name ("blocks.0.attn.qkv.weight"); NULL and an error
+ * naming the part that is missing. */
+ag_tensor *ag_module_get(ag_module *m, const char *dotted_name);
+ag_module *ag_module_get_child(ag_module *m, const char *dotted_name);  /* "blocks.0" */
+/* Every parameter below m (its own first, then each child's in registration order), as
+ * an array owned by m, valid until the tree below m changes; *n gets the count. */
+ag_tensor **ag_module_parameters(ag_module *m, int *n);
+const char *ag_module_param_name(ag_module *m, int i);   /* state_dict key; NULL past the end */
+void       ag_module_train(ag_module *m, bool training); /* m and every module below it */
+bool       ag_module_is_training(const ag_module *m);
+const char *ag_module_type_name(const ag_module *m);
+/* The state_dict (parameters and buffers, dotted names, torch's order) as safetensors:
+ * torch's load_state_dict takes the file, and ag_module_load reads torch's (every entry
+ * must match name, shape and dtype; nothing changes on a mismatch). */
+int        ag_module_save(ag_module *m, const char *path);
+int        ag_module_load(ag_module *m, const char *path);
+void       ag_module_free(ag_module *m);
+
 /* ---------------------------------------------------------------- layers
- * A layer owns its parameters (heap leaves with requires_grad) and buffers. Parameters
- * are made in the default dtype (AG_F32 unless set) with PyTorch's default init:
+ * A layer is a module (see above) of a built-in kind: it owns its parameters and buffers.
+ * Parameters are made in the default dtype (AG_F32 unless set) with PyTorch's default init:
  * Linear/Conv weight kaiming_uniform(a = sqrt 5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in));
  * BatchNorm weight 1, bias 0; LSTM/GRU cells U(-1/sqrt(hidden), 1/sqrt(hidden)).
  * Constructors return NULL on bad sizes. Forward results belong to the current scope. */
-typedef struct ag_layer ag_layer;
 /* The layer activations, one line each: X(id, layer name, what it applies to x). The enum,
  * the names ag_layer_name gives and the forward are generated from it. The values are fixed
  * (0 = NONE ... 8 = LOG_SOFTMAX): append new lines at the end. The softmax forms run over
@@ -366,26 +414,33 @@ int       ag_lstm_cell_forward(ag_layer *cell, ag_tensor *x, ag_tensor *h, ag_te
 ag_layer *ag_gru_cell(int64_t in, int64_t hidden, bool bias);
 ag_tensor *ag_gru_cell_forward(ag_layer *cell, ag_tensor *x, ag_tensor *h);
 
+/* The ag_layer_ functions are the module's under their old names (any module works). */
 ag_tensor  *ag_layer_forward(ag_layer *l, ag_tensor *x);  /* not for cells: use their forms */
 const char *ag_layer_name(const ag_layer *l);             /* "Linear", "Conv2d", ... */
-int         ag_layer_num_params(const ag_layer *l);       /* parameter tensors */
+int         ag_layer_num_params(const ag_layer *l);       /* parameter tensors (recursive) */
 ag_tensor  *ag_layer_param(ag_layer *l, int i, const char **name); /* "weight", "bias"... */
 void        ag_layer_train(ag_layer *l, bool training);   /* dropout / batch norm mode */
 void        ag_layer_free(ag_layer *l);
 
-/* ---------------------------------------------------------------- models (a sequence of layers) */
-typedef struct ag_model ag_model;
+/* ---------------------------------------------------------------- models (a sequence of layers)
+ * ag_model_new makes torch's nn.Sequential: a module whose forward runs its children in
+ * order, named "0", "1", ... as they are added. Every other ag_model_ function takes any
+ * module (a user's residual network too). */
 ag_model  *ag_model_new(void);
-int        ag_model_add(ag_model *m, ag_layer *l);     /* takes ownership of l, even on error */
+/* Appends l as child "<count>"; m must come from ag_model_new. Takes ownership of l, even
+ * on error. */
+int        ag_model_add(ag_model *m, ag_layer *l);
 ag_tensor *ag_model_forward(ag_model *m, ag_tensor *x);/* result in the current scope */
 void       ag_model_train(ag_model *m, bool training); /* training mode is the default */
-/* The parameters in order (layer by layer), as an array owned by the model; *n gets the
- * count. Names are torch's state_dict keys: "<layer index>.weight". */
+/* The parameters in order (ag_module_parameters), as an array owned by the model; *n gets
+ * the count. Names are torch's state_dict keys: "<layer index>.weight", dotted below. */
 ag_tensor **ag_model_params(ag_model *m, int *n);
 const char *ag_model_param_name(const ag_model *m, int i);
 int64_t    ag_model_num_elements(const ag_model *m);    /* scalars over all parameters */
-/* A summary table (layer, output shape, parameters) for an input of this shape (batch
- * included), run in eval mode without grad. Written like snprintf: returns the full length
+/* A summary table (module, output shape, parameters) for an input of this shape (batch
+ * included), run in eval mode without grad: one row per module below m that its forward
+ * calls, in call order, named by its dotted path and indented by depth; a row's Params
+ * counts everything below that module. Written like snprintf: returns the full length
  * (buf may be NULL), or a negative error code. ag_model_print_summary writes to stdout. */
 int        ag_model_summary(ag_model *m, int ndim, const int64_t *input_shape, char *buf,
                             size_t size);

@@ -1,4 +1,5 @@
-/* Layers, initializers, models, safetensors and graph export. The Python halves (the
+/* Layers, initializers, the sequential model, safetensors and graph export. Modules in
+ * general (user-defined, nested) are tested in test_module.c. The Python halves (the
  * safetensors reader, torch reproducing predictions) skip, saying so, without python3's
  * numpy or torch. */
 #include <stdio.h>

@@ -1,5 +1,6 @@
 /* The trainer: it learns a small generated problem, writes metrics CSV / checkpoints /
- * plot, stops early, and evaluates. Needs the op families (see test_nn.c's guard). */
+ * plot, stops early, and evaluates. (A user's nested module trained by ag_train: see
+ * test_module.c.) */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
