@@ -2,7 +2,14 @@
  * optimizer fills in (optim/sgd.c, adam.c, rmsprop.c, adagrad.c). The shared part
  * (optim/optim.c) owns the parameter list, step counts, state arrays, groups and lr, and
  * runs the step; a kind only says how many state arrays a parameter needs, how to check
- * and complete its options, and how to update one parameter in float32 and float64. */
+ * and complete its options, and how to update one parameter in float32 and float64.
+ *
+ * Adding an optimizer: optim/<kind>.c with its kernels, a static ag__optim_kind, and
+ * ag_<kind>_defaults / ag_<kind>_new / ag_<kind>_add_param_group (thin calls to
+ * ag__optim_new and ag__optim_add_group); its options struct and those three functions in
+ * ag.h's optimizer section. mk/optim.mk already builds every optim/ file with
+ * -fno-math-errno. Prove it with a config in tests/golden/gen_optim.py and a Test in
+ * tests/test_optim.c. */
 #ifndef AG_OPTIM_INTERNAL_H
 #define AG_OPTIM_INTERNAL_H
 
