@@ -348,8 +348,8 @@ int    ag_optim_set_group_lr(ag_optim *o, int group, double lr);
  * creation (torch's base_lrs) and on each ag_sched_step sets every group's lr for the next
  * epoch (call it after ag_optim_step, once per epoch or per step: the unit is yours).
  * Groups added after the schedule is made keep their lr. It does not own the optimizer
- * and must be freed before it. Constructors return NULL and an error on a NULL optimizer
- * or a bad argument. */
+ * (step it only while the optimizer lives). Constructors return NULL and an error on a
+ * NULL optimizer or a bad argument. */
 typedef struct ag_sched ag_sched;
 ag_sched *ag_sched_step_new(ag_optim *o, int step_size, double gamma);  /* StepLR: step_size >= 1, gamma > 0 */
 ag_sched *ag_sched_exponential_new(ag_optim *o, double gamma);         /* ExponentialLR: gamma > 0 */
