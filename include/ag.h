@@ -253,55 +253,122 @@ typedef struct {
 ag_gradcheck_result ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor **inputs,
                                  ag_gradcheck_opts opts);
 
-/* ---------------------------------------------------------------- optimizers */
-typedef struct { double lr, momentum, dampening, weight_decay; bool nesterov; } ag_sgd_opts;
-typedef struct { double lr, beta1, beta2, eps, weight_decay; bool decoupled_weight_decay; } ag_adam_opts;
-ag_optim *ag_sgd_new(ag_tensor **params, int n, ag_sgd_opts opts);
-ag_optim *ag_adam_new(ag_tensor **params, int n, ag_adam_opts opts);  /* decoupled: AdamW */
-void      ag_optim_step(ag_optim *o);
-void      ag_optim_zero_grad(ag_optim *o);
-void      ag_optim_free(ag_optim *o);
-
 /* ================================================================ training
- * Layers, models, optimizers beyond SGD/Adam, schedules, clipping, data, the trainer,
+ * Layers, models, optimizers, schedules, clipping, data, the trainer,
  * safetensors and graph export. Objects here (ag_layer, ag_model, ag_optim, ag_sched,
  * ag_loader) hold heap memory: make them outside every scope and free them with their
  * _free function. Their parameters, gradients and state live outside every scope too. */
 
-/* ---------------------------------------------------------------- more optimizers */
-/* RMSprop as torch.optim.RMSprop. Zero fields: lr 1e-2, alpha 0.99, eps 1e-8. */
-typedef struct { double lr, alpha, eps, weight_decay, momentum; bool centered; } ag_rmsprop_opts;
-/* Adagrad as torch.optim.Adagrad. Zero fields: lr 1e-2, eps 1e-10. */
-typedef struct { double lr, lr_decay, weight_decay, initial_accumulator_value, eps; } ag_adagrad_opts;
-ag_optim *ag_rmsprop_new(ag_tensor **params, int n, ag_rmsprop_opts opts);
-ag_optim *ag_adagrad_new(ag_tensor **params, int n, ag_adagrad_opts opts);
-/* Params must be contiguous float leaves made outside every scope; the optimizer keeps
- * the pointers (not ownership) and allocates its state on the heap at creation.
- * ag_optim_step reads each param's .grad (a param without one is skipped, as torch) and
- * updates the raw data with no graph. */
+/* ---------------------------------------------------------------- optimizers
+ * As torch.optim (1.13, single-tensor path), step for step: float64 runs agree with torch
+ * to rounding. Parameters must be contiguous float leaves with requires_grad, made outside
+ * every scope, each in the optimizer once; the optimizer keeps the pointers (not
+ * ownership) and allocates its state on the heap when a parameter is added. Constructors
+ * return NULL and set ag_last_error() on a bad parameter or option (naming the function,
+ * the parameter's index and shape) or when memory runs out.
+ *
+ * Options. Each kind has an options struct and an ag_<kind>_defaults() that returns
+ * torch's defaults with .exact set: every field of an exact struct is taken as written, so
+ * 0 means 0 (AdamW with no decay: `ag_adam_opts o = ag_adamw_defaults(); o.weight_decay =
+ * 0;`). In a struct that is not exact (zero-initialised, `(ag_adam_opts){.lr = 1e-3}`) a
+ * field left at 0 (a bool left false) means "the default": torch's default in a
+ * constructor, the optimizer's own value (its first group's) in an add_param_group, as
+ * torch fills a group's missing keys.
+ *
+ * Parameter groups, as torch's param_groups: the constructor makes group 0; each
+ * ag_<kind>_add_param_group appends a group with its own options (lr, weight decay,
+ * betas, momentum, ...) and returns 0, or non-zero and an error (NULL o, an optimizer of
+ * another kind, a parameter already in the optimizer, bad options). */
+typedef struct {
+    double lr;                 /* no default: required (ag_sgd_defaults() leaves it NAN) */
+    double momentum, dampening, weight_decay;   /* default 0 */
+    bool   nesterov;           /* needs momentum > 0 and dampening 0 */
+    bool   exact;              /* set by ag_sgd_defaults(): 0 means 0 */
+} ag_sgd_opts;
+ag_sgd_opts ag_sgd_defaults(void);
+ag_optim   *ag_sgd_new(ag_tensor **params, int n, ag_sgd_opts opts);              /* torch.optim.SGD */
+int         ag_sgd_add_param_group(ag_optim *o, ag_tensor **params, int n, ag_sgd_opts opts);
+
+/* Adam (torch.optim.Adam), or AdamW (torch.optim.AdamW) with decoupled_weight_decay:
+ * defaults lr 1e-3, betas 0.9/0.999, eps 1e-8, weight_decay 0 (AdamW: 1e-2). Every group
+ * of one optimizer is Adam or every one AdamW. */
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay;
+    bool   decoupled_weight_decay;
+    bool   exact;              /* set by ag_adam_defaults()/ag_adamw_defaults(): 0 means 0 */
+} ag_adam_opts;
+ag_adam_opts ag_adam_defaults(void);
+ag_adam_opts ag_adamw_defaults(void);
+ag_optim    *ag_adam_new(ag_tensor **params, int n, ag_adam_opts opts);
+int          ag_adam_add_param_group(ag_optim *o, ag_tensor **params, int n, ag_adam_opts opts);
+
+/* RMSprop (torch.optim.RMSprop): defaults lr 1e-2, alpha 0.99, eps 1e-8, others 0. */
+typedef struct {
+    double lr, alpha, eps, weight_decay, momentum;
+    bool   centered;
+    bool   exact;              /* set by ag_rmsprop_defaults(): 0 means 0 */
+} ag_rmsprop_opts;
+ag_rmsprop_opts ag_rmsprop_defaults(void);
+ag_optim       *ag_rmsprop_new(ag_tensor **params, int n, ag_rmsprop_opts opts);
+int             ag_rmsprop_add_param_group(ag_optim *o, ag_tensor **params, int n,
+                                           ag_rmsprop_opts opts);
+
+/* Adagrad (torch.optim.Adagrad): defaults lr 1e-2, eps 1e-10, others 0. */
+typedef struct {
+    double lr, lr_decay, weight_decay, initial_accumulator_value, eps;
+    bool   exact;              /* set by ag_adagrad_defaults(): 0 means 0 */
+} ag_adagrad_opts;
+ag_adagrad_opts ag_adagrad_defaults(void);
+ag_optim       *ag_adagrad_new(ag_tensor **params, int n, ag_adagrad_opts opts);
+int             ag_adagrad_add_param_group(ag_optim *o, ag_tensor **params, int n,
+                                           ag_adagrad_opts opts);
+
+/* Updates every parameter that has a .grad from it (one without is skipped, as torch; a
+ * zeroed one steps with a zero gradient), on the raw data with no graph. No-op on NULL. */
+void   ag_optim_step(ag_optim *o);
+/* Zeroes every parameter's .grad, keeping the buffers (torch's set_to_none=False). */
+void   ag_optim_zero_grad(ag_optim *o);
+/* Frees the state and the optimizer (not the parameters). NULL is a no-op. */
+void   ag_optim_free(ag_optim *o);
+
+/* Learning rates. ag_optim_get_lr: group 0's lr (NAN on NULL). ag_optim_set_lr: group 0
+ * gets lr and every other group the same factor of the lr it was made with (lr_g =
+ * lr * lr_g,made / lr_0,made), as a torch schedule's factor applies to each group; when
+ * group 0 was made with lr 0, every group gets lr. */
 double ag_optim_get_lr(const ag_optim *o);
 void   ag_optim_set_lr(ag_optim *o, double lr);
+int    ag_optim_num_groups(const ag_optim *o);                  /* 0 on NULL */
+/* Group g's current lr; NAN and an error when o is NULL or g not in [0, num_groups). */
+double ag_optim_get_group_lr(const ag_optim *o, int group);
+/* Sets group g's lr only; 0, or non-zero and an error (NULL, bad group, lr < 0 or NaN). */
+int    ag_optim_set_group_lr(ag_optim *o, int group, double lr);
 
 /* ---------------------------------------------------------------- learning-rate schedules
- * torch.optim.lr_scheduler's closed forms. A schedule remembers the optimizer's lr at
- * creation (base) and sets lr(epoch) on each ag_sched_step (call it after ag_optim_step,
- * once per epoch or per step: the unit is yours). It does not own the optimizer. */
+ * torch.optim.lr_scheduler's chainable forms. A schedule remembers each group's lr at
+ * creation (torch's base_lrs) and on each ag_sched_step sets every group's lr for the next
+ * epoch (call it after ag_optim_step, once per epoch or per step: the unit is yours).
+ * Groups added after the schedule is made keep their lr. It does not own the optimizer
+ * (step it only while the optimizer lives). Constructors return NULL and an error on a
+ * NULL optimizer or a bad argument. */
 typedef struct ag_sched ag_sched;
-ag_sched *ag_sched_step_new(ag_optim *o, int step_size, double gamma);  /* StepLR */
-ag_sched *ag_sched_exponential_new(ag_optim *o, double gamma);         /* ExponentialLR */
+ag_sched *ag_sched_step_new(ag_optim *o, int step_size, double gamma);  /* StepLR: step_size >= 1, gamma > 0 */
+ag_sched *ag_sched_exponential_new(ag_optim *o, double gamma);         /* ExponentialLR: gamma > 0 */
 ag_sched *ag_sched_cosine_new(ag_optim *o, int t_max, double eta_min); /* CosineAnnealingLR */
-/* LinearLR: lr = base * factor, factor going from start to end over total_iters (warmup). */
+/* LinearLR: lr = base * factor, factor going from start to end over total_iters (warmup);
+ * the start factor applies at creation, as torch. */
 ag_sched *ag_sched_linear_new(ag_optim *o, double start_factor, double end_factor, int total_iters);
-void      ag_sched_step(ag_sched *s);
-double    ag_sched_get_lr(const ag_sched *s);
-void      ag_sched_free(ag_sched *s);
+void      ag_sched_step(ag_sched *s);              /* NULL is a no-op */
+double    ag_sched_get_lr(const ag_sched *s);      /* group 0's lr; NAN on NULL */
+void      ag_sched_free(ag_sched *s);              /* NULL is a no-op */
 
 /* ---------------------------------------------------------------- gradient clipping
  * torch.nn.utils.clip_grad_norm_: scales every .grad by max_norm / (total + 1e-6) when the
  * global norm exceeds max_norm. norm_type 0 means 2; INFINITY is the max norm. Returns the
- * total norm before clipping (NAN on error). Params without a .grad are skipped. */
+ * total norm before clipping, or NAN and an error (params NULL, n < 0, a NULL param, a
+ * non-contiguous .grad, norm_type < 0, max_norm < 0). Params without a .grad are skipped. */
 double ag_clip_grad_norm(ag_tensor **params, int n, double max_norm, double norm_type);
-/* torch.nn.utils.clip_grad_value_: clamps every .grad element into [-clip, clip]. */
+/* torch.nn.utils.clip_grad_value_: clamps every .grad element into [-clip, clip].
+ * 0, or non-zero and an error (as ag_clip_grad_norm's, or clip < 0). */
 int    ag_clip_grad_value(ag_tensor **params, int n, double clip);
 
 /* ---------------------------------------------------------------- initializers (in place, no grad)
