@@ -100,6 +100,7 @@ static int push_tensor(struct ag__named_tensor **arr, int *n, int *cap, const ch
         return ag__error(AG_ERR_NOMEM, fn, "out of memory");
     }
     (*arr)[(*n)++] = (struct ag__named_tensor){copy, t};
+    /* cppcheck-suppress memleak ; copy is stored in (*arr)[n], freed with the module */
     return AG_OK;
 }
 
