@@ -127,6 +127,18 @@ typedef struct {
 int ag_autograd_grad(int n_out, ag_tensor *const *outputs, ag_tensor *const *grad_outputs,
                      int n_in, ag_tensor *const *inputs, ag_tensor **grads, ag_grad_opts opts);
 
+/* torch.Tensor.register_post_accumulate_grad_hook: fn(leaf, user) runs during each
+ * ag_backward once leaf's .grad holds all of this backward's contributions, while the walk
+ * goes on with the rest of the graph (what overlapped gradient all-reduce needs). Several
+ * hooks on a leaf run in registration order; ag_autograd_grad runs none. The leaf must be
+ * a leaf that requires grad; its hooks go when it is freed (or its scope ends). The hook
+ * runs with grad mode off on the thread calling ag_backward. 0 or non-zero (NULL leaf/fn,
+ * not a leaf, no requires_grad). */
+typedef void (*ag_grad_hook)(ag_tensor *leaf, void *user);
+int ag_register_post_accumulate_grad_hook(ag_tensor *leaf, ag_grad_hook fn, void *user);
+/* Removes every hook registered with this (leaf, fn, user); non-zero when there was none. */
+int ag_remove_post_accumulate_grad_hook(ag_tensor *leaf, ag_grad_hook fn, void *user);
+
 /* ---------------------------------------------------------------- element-wise */
 ag_tensor *ag_add(ag_tensor *a, ag_tensor *b);
 ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b);
