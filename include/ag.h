@@ -445,6 +445,19 @@ int64_t    ag_loader_num_batches(const ag_loader *l);
 void       ag_loader_reset(ag_loader *l);
 bool       ag_loader_next(ag_loader *l, ag_tensor **x_batch, ag_tensor **y_batch);
 void       ag_loader_free(ag_loader *l);
+/* torch's DistributedSampler under a loader, for data-parallel runs (no MPI needed here):
+ * each epoch every rank draws the same permutation of x's rows from a shared seed (0;
+ * ag_loader_set_seed) and the epoch, not from the process's random stream, and takes rows
+ * rank, rank + W, ...: disjoint equal shards. When W does not divide N, drop_last drops
+ * the tail (N/W rows per rank) and otherwise the order is padded by repeating its start
+ * (ceil(N/W) rows per rank, a few samples seen twice). shuffle false: rows in order.
+ * The constructor draws epoch 0 and each ag_loader_reset the next epoch;
+ * ag_loader_set_epoch(l, e) redraws epoch e now (torch's set_epoch). NULL / non-zero on
+ * error (rank outside [0, W), fewer rows than ranks with drop_last, a plain loader). */
+ag_loader *ag_loader_new_distributed(ag_tensor *x, ag_tensor *y, int64_t batch_size, bool shuffle,
+                                     int rank, int world_size, bool drop_last);
+int        ag_loader_set_epoch(ag_loader *l, int64_t epoch);
+int        ag_loader_set_seed(ag_loader *l, uint64_t seed);
 
 /* ---------------------------------------------------------------- the trainer */
 typedef ag_tensor *(*ag_loss_fn)(ag_tensor *pred, ag_tensor *target);
