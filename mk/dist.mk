@@ -51,7 +51,7 @@ install-dist: $(BUILD)/libag_dist.a $(BUILD)/libag_dist.so
 else
 all: dist-skip
 dist-skip:
-	@echo "dist: mpicc not found: libag_dist not built (apt-get install openmpi-bin libopenmpi-dev)"
+	@echo "dist: mpicc not found: libag_dist not built (sh scripts/deps.sh dist, or apt-get install openmpi-bin libopenmpi-dev)"
 test-dist bench-dist:
-	@echo "test-dist: skipped: Open MPI is not installed (apt-get install openmpi-bin libopenmpi-dev)"
+	@echo "test-dist: skipped: Open MPI is not installed (sh scripts/deps.sh dist, or apt-get install openmpi-bin libopenmpi-dev)"
 endif
