@@ -35,9 +35,13 @@ int ag__dist_mpi_error(const char *fn, int mpi_rc, const char *what) {
 }
 
 int ag__dist_wait(MPI_Request *req, const char *fn, const char *what) {
+    return ag__dist_wait_all(1, req, fn, what);
+}
+
+int ag__dist_wait_all(int n, MPI_Request *reqs, const char *fn, const char *what) {
     double start = ag__dist_now();
     for (long spins = 0;; spins++) {
-        int done = 0, rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        int done = 0, rc = MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE);
         if (rc != MPI_SUCCESS) return ag__dist_mpi_error(fn, rc, what);
         if (done) return AG_OK;
         if ((spins & 63) == 63) {

@@ -19,6 +19,7 @@ int ag__dist_mpi_error(const char *fn, int mpi_rc, const char *what);
 /* Waits for req, polling; past the timeout the job is aborted with a message naming this
  * rank, fn and what. 0 or an MPI error (set as the last error). */
 int ag__dist_wait(MPI_Request *req, const char *fn, const char *what);
+int ag__dist_wait_all(int n, MPI_Request *reqs, const char *fn, const char *what);
 double ag__dist_now(void);
 MPI_Datatype ag__dist_type(ag_dtype dt);
 ag_ddp_progress ag__ddp_default_progress(void);
@@ -35,7 +36,9 @@ struct ag__red {
     int *cnt, *dsp;          /* per rank: chunk length and start in buf */
     int *rcnt, *rdsp;        /* per rank: this rank's chunk length, slot in scratch */
     int phase;               /* 0 idle, 1 all-to-all, 2 all-gather, 3 done */
-    MPI_Request req;
+    MPI_Request req;         /* collectives: the phase's one request */
+    MPI_Request *reqs;       /* point-to-point: 2 (world - 1) requests per phase */
+    int nreq;
 };
 int  ag__red_init(struct ag__red *r, void *buf, int count, ag_dtype dtype, const char *fn);
 int  ag__red_start(struct ag__red *r, const char *fn);

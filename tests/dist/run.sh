@@ -17,7 +17,7 @@ bad() { fail=$((fail + 1)); echo "  FAIL  $*"; }
 # test_dist: its own cases; its "params-hash" line goes to $hashes per world size
 suite() {   # np btl [env]
     echo "== test_dist: $1 ranks, btl $2 ${3:-}"
-    env ${3:-AG_DIST_X=} timeout 300 $MPIRUN -x AG_DDP_PROGRESS -np "$1" --mca btl "$2" \
+    env ${3:-AG_DIST_X=} timeout 300 $MPIRUN -x AG_DDP_PROGRESS -x AG_DIST_ALGO -np "$1" --mca btl "$2" \
         "$T/test_dist" >"$out" 2>&1
     rc=$?
     sed 's/^/  | /' "$out" | grep -v -e '^  | -*$' | tail -n 40
@@ -34,18 +34,19 @@ suite() {   # np btl [env]
     [ -n "$h" ] && echo "$1 $h $2 ${3:-}" >>"$hashes"
 }
 
-export AG_DDP_PROGRESS=poll
+export AG_DDP_PROGRESS=poll AG_DIST_ALGO=p2p
 for np in 2 4; do
     for btl in self,vader self,tcp; do suite $np $btl; done
     suite $np self,vader                          # the second run: same bits?
     suite $np self,vader AG_DDP_PROGRESS=thread   # the communication thread
+    suite $np self,tcp AG_DIST_ALGO=coll          # MPI_Ialltoallv + MPI_Iallgatherv
 done
 
 echo "== the same parameters, bit for bit, across runs, transports and progress modes"
 for np in 2 4; do
     n=$(awk -v n=$np '$1 == n' "$hashes" | wc -l)
     d=$(awk -v n=$np '$1 == n {print $2}' "$hashes" | sort -u | wc -l)
-    if [ "$n" -eq 4 ] && [ "$d" -eq 1 ]; then ok "np=$np: 4 runs, one hash"
+    if [ "$n" -eq 5 ] && [ "$d" -eq 1 ]; then ok "np=$np: 5 runs, one hash"
     else bad "np=$np: $n runs, $d different hashes"; awk -v n=$np '$1 == n' "$hashes"; fi
 done
 
