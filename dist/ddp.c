@@ -100,11 +100,16 @@ static void launch_ready(ag_ddp *d) {
     }
 }
 
+/* Advances the buckets in flight strictly in order: a bucket's second phase starts only
+ * after the buckets before it are done, so every rank starts the same operations in the
+ * same order (collectives require it; messages then match by order). Testing one bucket
+ * lets MPI move the messages of all of them. */
 static void poll_progress(ag_ddp *d) {
-    for (int k = d->next_done; k < d->next_launch; k++) {
-        int rc = ag__red_test(&d->b[k].red, "ag_ddp_sync");
+    while (d->next_done < d->next_launch && !d->err) {
+        int rc = ag__red_test(&d->b[d->next_done].red, "ag_ddp_sync");
         if (rc) fail(d, rc);
-        if (k == d->next_done && d->b[k].red.phase == 3) d->next_done++;
+        if (d->b[d->next_done].red.phase != 3) break;
+        d->next_done++;
     }
 }
 
@@ -269,6 +274,7 @@ static int make_buckets(ag_ddp *d, double cap_bytes, const char *fn) {
         if (!b->buf) return ag__error(AG_ERR_NOMEM, fn, "out of memory for a bucket");
         int rc = ag__red_init(&b->red, b->buf, (int)b->numel, b->dtype, fn);
         if (rc) return rc;
+        b->red.tag = 2 * (k % 16000);   /* messages of different buckets never match */
         b->pending = b->members;
         d->stats.bytes_per_step += (double)b->numel * (double)ag_dtype_size(b->dtype);
     }

@@ -39,6 +39,7 @@ struct ag__red {
     MPI_Request req;         /* collectives: the phase's one request */
     MPI_Request *reqs;       /* point-to-point: 2 (world - 1) requests per phase */
     int nreq;
+    int tag;                 /* point-to-point: phase p's messages use tag + p - 1 */
 };
 int  ag__red_init(struct ag__red *r, void *buf, int count, ag_dtype dtype, const char *fn);
 int  ag__red_start(struct ag__red *r, const char *fn);

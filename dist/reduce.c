@@ -73,13 +73,14 @@ static int post_p2p(struct ag__red *r, int phase, const char *fn) {
         if (k == me) continue;
         if (phase == 1) {
             rc = post_segments(r, false, scratch + (size_t)k * (size_t)r->rcnt[k] * esz,
-                               r->rcnt[k], k, 1);
+                               r->rcnt[k], k, r->tag);
             if (rc == MPI_SUCCESS)
-                rc = post_segments(r, true, buf + (size_t)r->dsp[k] * esz, r->cnt[k], k, 1);
+                rc = post_segments(r, true, buf + (size_t)r->dsp[k] * esz, r->cnt[k], k, r->tag);
         } else {
-            rc = post_segments(r, false, buf + (size_t)r->dsp[k] * esz, r->cnt[k], k, 2);
+            rc = post_segments(r, false, buf + (size_t)r->dsp[k] * esz, r->cnt[k], k, r->tag + 1);
             if (rc == MPI_SUCCESS)
-                rc = post_segments(r, true, buf + (size_t)r->dsp[me] * esz, r->cnt[me], k, 2);
+                rc = post_segments(r, true, buf + (size_t)r->dsp[me] * esz, r->cnt[me], k,
+                                   r->tag + 1);
         }
     }
     if (phase == 1)   /* this rank's own chunk */

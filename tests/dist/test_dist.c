@@ -229,6 +229,52 @@ static void params_are_bitwise_equal_on_all_ranks_for_any_bucket_size(void) {
         }
 }
 
+/* Buckets of several 64 KB message segments, many in flight at once (the case that first
+ * crossed messages between buckets): each parameter's gradient is a rank-dependent
+ * constant, so the synced gradient must be the rank-order mean, bit for bit. */
+static void many_segmented_buckets_in_flight_reduce_exactly(void) {
+    enum { NP = 6, LEN = 40000 };
+    ag_tensor *p[NP], *c[NP];
+    for (int i = 0; i < NP; i++) {
+        p[i] = ag_zeros(AG_F32, 1, (int64_t[]){LEN});
+        ag_set_requires_grad(p[i], true);
+        c[i] = ag_zeros(AG_F32, 1, (int64_t[]){LEN});
+        for (int j = 0; j < LEN; j++)
+            ((float *)ag_data(c[i]))[j] = (float)data_value((int64_t)i * LEN + j + 7919 * R, 3);
+    }
+    for (int mode = 1; mode <= 2; mode++) {
+        ag_ddp *d = ag_ddp_new(p, NP, (ag_ddp_opts){.bucket_cap_mb = 0.3, .progress = mode});
+        if (!d && mode == AG_DDP_PROGRESS_THREAD) break;   /* MPI without THREAD_MULTIPLE */
+        CHECK(d, "%s", ag_last_error());
+        for (int step = 0; step < 3 && d; step++) {
+            for (int i = 0; i < NP; i++) ag_zero_grad(p[i]);
+            ag_scope_begin();
+            ag_tensor *loss = ag_mul(p[0], c[0]);
+            for (int i = 1; i < NP; i++) loss = ag_add(loss, ag_mul(p[i], c[i]));
+            CHECK(ag_backward(ag_sum(loss)) == 0, "%s", ag_last_error());
+            ag_scope_end();
+            CHECK(ag_ddp_sync(d) == 0, "%s", ag_last_error());
+            int bad = 0;
+            for (int i = 0; i < NP; i++)
+                for (int j = 0; j < LEN; j++) {
+                    float want = 0;
+                    for (int r = 0; r < W; r++) {
+                        float e = (float)data_value((int64_t)i * LEN + j + 7919 * r, 3);
+                        want = r ? want + e : e;
+                    }
+                    want /= (float)W;
+                    bad += ((float *)ag_data(ag_grad(p[i])))[j] != want;
+                }
+            CHECK(bad == 0, "progress mode %d step %d: %d elements differ", mode, step, bad);
+        }
+        ag_ddp_free(d);
+    }
+    for (int i = 0; i < NP; i++) {
+        ag_tensor_free(p[i]);
+        ag_tensor_free(c[i]);
+    }
+}
+
 static void no_sync_accumulates_micro_batches_then_averages_once(void) {
     struct net dist, ref;
     net_init(&dist, AG_F64, 300 + (uint64_t)R);
@@ -323,6 +369,7 @@ int main(int argc, char **argv) {
     RUN(ddp_float64_equals_one_process_to_1e_12);
     RUN(ddp_float32_equals_one_process_to_1e_5);
     RUN(params_are_bitwise_equal_on_all_ranks_for_any_bucket_size);
+    RUN(many_segmented_buckets_in_flight_reduce_exactly);
     RUN(no_sync_accumulates_micro_batches_then_averages_once);
     RUN(sampler_covers_every_sample_once_per_epoch);
     RUN(errors_name_the_function);
