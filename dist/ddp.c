@@ -85,8 +85,13 @@ static void *comm_main(void *arg) {
 }
 
 /* ------------------------------------------------------------------ launching, progress */
+/* Starts the ready buckets in index order. With the collectives algorithm a bucket starts
+ * only when the one before it is done: every rank must start collectives in one order, and
+ * a bucket's all-gather comes after its all-to-all, so only one may be in flight. */
 static void launch_ready(ag_ddp *d) {
-    while (d->next_launch < d->nb && d->b[d->next_launch].pending == 0) {
+    bool serial = !d->thread_on && !ag__red_can_overlap();
+    while (d->next_launch < d->nb && d->b[d->next_launch].pending == 0 &&
+           (!serial || d->next_launch == d->next_done)) {
         if (d->thread_on) {
             pthread_mutex_lock(&d->mu);
             d->next_launch++;
@@ -110,6 +115,7 @@ static void poll_progress(ag_ddp *d) {
         if (rc) fail(d, rc);
         if (d->b[d->next_done].red.phase != 3) break;
         d->next_done++;
+        launch_ready(d);
     }
 }
 
@@ -151,9 +157,12 @@ static int wait_all(ag_ddp *d) {
         pthread_mutex_unlock(&d->mu);
         return d->err;
     }
-    for (int k = d->next_done; k < d->nb && !d->err; k++) {
-        int rc = ag__red_wait(&d->b[k].red, "ag_ddp_sync", "a gradient bucket's all-reduce");
+    while (d->next_done < d->nb && !d->err) {
+        launch_ready(d);
+        int rc = ag__red_wait(&d->b[d->next_done].red, "ag_ddp_sync",
+                              "a gradient bucket's all-reduce");
         if (rc) fail(d, rc);
+        d->next_done++;
     }
     return d->err;
 }

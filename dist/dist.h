@@ -46,5 +46,8 @@ int  ag__red_start(struct ag__red *r, const char *fn);
 int  ag__red_test(struct ag__red *r, const char *fn);   /* advances what it can; phase 3: done */
 int  ag__red_wait(struct ag__red *r, const char *fn, const char *what);
 void ag__red_free(struct ag__red *r);
+/* Whether reductions of several buffers may be in flight at once (point-to-point: each has
+ * its own tags), or must run one after another (collectives). */
+int  ag__red_can_overlap(void);
 
 #endif

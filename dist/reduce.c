@@ -63,6 +63,8 @@ static int post_segments(struct ag__red *r, bool send, char *p, int count, int p
     return MPI_SUCCESS;
 }
 
+int ag__red_can_overlap(void) { return use_p2p(); }
+
 /* Phase 1 (chunks to their owners) or 2 (the owner's mean to everyone) as messages. */
 static int post_p2p(struct ag__red *r, int phase, const char *fn) {
     int w = ag_dist_world_size(), me = ag_dist_rank(), rc = MPI_SUCCESS;
