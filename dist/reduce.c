@@ -32,14 +32,14 @@ static int use_p2p(void) {
     return v;
 }
 
-/* Messages go in segments of at most this many bytes (AG_DIST_SEGMENT_KB, default 64):
- * vader's large-message path (single copy) is many times slower here than a stream of
- * eager-sized pieces (bench-dist). */
+/* Messages may go in segments of AG_DIST_SEGMENT_KB (default: none, one message per peer
+ * and phase). Segments looked faster until the scratch buffers were kept between calls;
+ * since then bench-dist finds one message as fast or faster at every size. */
 static int64_t seg_elems(ag_dtype dt) {
     static int64_t bytes = -1;
     if (bytes < 0) {
         const char *e = getenv("AG_DIST_SEGMENT_KB");
-        bytes = (e && atoi(e) > 0 ? atoi(e) : 64) * 1024;
+        bytes = (e && atoi(e) > 0 ? (int64_t)atoi(e) : (int64_t)1 << 21) * 1024;
     }
     return bytes / (int64_t)ag_dtype_size(dt);
 }

@@ -49,13 +49,13 @@ int  ag_dist_allreduce_mean(ag_tensor **tensors, int n);
 /* ---------------------------------------------------------------- DistributedDataParallel */
 typedef struct ag_ddp ag_ddp;
 typedef enum {
-    AG_DDP_PROGRESS_DEFAULT = 0,  /* what bench-dist measured best (see docs/DIST.md) */
+    AG_DDP_PROGRESS_DEFAULT = 0,  /* THREAD (measured best by bench-dist: docs/DIST.md) */
     AG_DDP_PROGRESS_POLL,         /* the backward walk drives MPI from inside the hooks */
     AG_DDP_PROGRESS_THREAD        /* a communication thread makes the MPI calls */
 } ag_ddp_progress;
 typedef struct {
     double bucket_cap_mb;         /* 0: 25 (torch's default); gradients packed per bucket */
-    ag_ddp_progress progress;     /* 0: AG_DDP_PROGRESS_DEFAULT (env AG_DDP_PROGRESS=poll|thread) */
+    ag_ddp_progress progress;     /* 0: env AG_DDP_PROGRESS=poll|thread at ag_dist_init, else THREAD */
 } ag_ddp_opts;
 /* Broadcasts the parameters from rank 0, groups their gradients into buckets (in reverse
  * order: the last layers' gradients are final first) and hooks every parameter, so a
