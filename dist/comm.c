@@ -2,6 +2,7 @@
  * tensors. Every wait polls with a timeout, so a hung or vanished peer ends the job with a
  * message naming this rank instead of hanging it. */
 #include "dist/dist.h"
+#include "nn/train_dist.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -66,6 +67,18 @@ double ag_dist_set_timeout(double seconds) {
     return prev;
 }
 
+/* ag_train's way into this library (nn/train_dist.h): the core never links MPI. */
+static int mean_f64(double *v, int n) {
+    ag_tensor *t = ag_tensor_new(AG_F64, 1, (int64_t[]){n}, v);
+    int rc = t ? ag_dist_allreduce_mean(&t, 1) : AG_ERR_NOMEM;
+    if (!rc) memcpy(v, ag_data(t), (size_t)n * sizeof *v);
+    ag_tensor_free(t);
+    return rc;
+}
+
+static const struct ag__dist_ops train_ops = {ag_ddp_sync, mean_f64, ag_dist_barrier,
+                                              ag_dist_rank, ag_dist_world_size};
+
 int ag_dist_init(int *argc, char ***argv) {
     const char *fn = "ag_dist_init";
     if (ag__dist_comm != MPI_COMM_NULL) return AG_OK;
@@ -88,12 +101,14 @@ int ag_dist_init(int *argc, char ***argv) {
     MPI_Comm_size(ag__dist_comm, &world);
     const char *t = getenv("AG_DIST_TIMEOUT");
     if (t && *t) timeout_s = atof(t);
+    ag__dist_register(&train_ops);
     return AG_OK;
 }
 
 int ag_dist_finalize(void) {
     if (ag__dist_comm == MPI_COMM_NULL) return AG_OK;
     ag__red_free(&cached);
+    ag__dist_register(NULL);
     MPI_Comm_free(&ag__dist_comm);
     ag__dist_comm = MPI_COMM_NULL;
     rank = 0;

@@ -461,6 +461,7 @@ int        ag_loader_set_seed(ag_loader *l, uint64_t seed);
 
 /* ---------------------------------------------------------------- the trainer */
 typedef ag_tensor *(*ag_loss_fn)(ag_tensor *pred, ag_tensor *target);
+typedef struct ag_ddp ag_ddp;   /* data-parallel training: <ag_dist.h>, libag_dist */
 typedef struct {
     int epochs;               /* 0: 1 */
     int64_t batch_size;       /* 0: full batch */
@@ -476,6 +477,12 @@ typedef struct {
     const char *checkpoint;   /* safetensors written at each new best val loss (or epoch) */
     int verbose;              /* 0: auto (progress bar on a TTY, lines otherwise);
                                  1: lines; 2: bar; -1: silent */
+    ag_ddp *ddp;              /* from ag_ddp_new over m's parameters, or NULL. Then batch_size
+                                 is per rank, each rank trains on its shard of every epoch
+                                 (ag_loader_new_distributed, padded), gradients are synced each
+                                 step, metrics are totals over ranks, and only rank 0 prints,
+                                 writes metrics_csv, plot_png and checkpoint. Every rank then
+                                 holds the same weights (ag_model_load resumes on each). */
 } ag_train_opts;
 typedef struct {
     int epochs_run, best_epoch;

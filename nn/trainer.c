@@ -2,6 +2,7 @@
  * bar on a terminal (plain lines otherwise), metrics CSV, early stopping, checkpoints and
  * the loss/accuracy plot. */
 #include "nn/nn.h"
+#include "nn/train_dist.h"
 #include "optim/optim.h"
 
 #include <math.h>
@@ -128,7 +129,7 @@ static void epoch_line(struct progress *p, int epoch, const ag_train_result *r, 
 
 /* ------------------------------------------------------------------ the loop */
 static int one_step(ag_model *m, ag_optim *o, ag_loss_fn loss, ag_tensor *xb, ag_tensor *yb,
-                    double clip, double *loss_v, int64_t *correct) {
+                    double clip, ag_ddp *ddp, double *loss_v, int64_t *correct) {
     ag_scope_begin();
     ag_tensor *out = ag_model_forward(m, xb);
     ag_tensor *lv = loss(out, yb);
@@ -137,6 +138,7 @@ static int one_step(ag_model *m, ag_optim *o, ag_loss_fn loss, ag_tensor *xb, ag
         ag_optim_zero_grad(o);
         rc = ag_backward(lv);
     }
+    if (!rc) rc = ag__train_dist_sync(ddp);
     if (!rc) {
         if (clip > 0) ag_clip_grad_norm(o->params, o->n, clip, 2);
         ag_optim_step(o);
@@ -158,10 +160,15 @@ int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts
              ag_train_result *result) {
     const char *fn = "ag_train";
     if (!m || !o || !x || !y) return ag__error(AG_ERR_NULL, fn, "model, optimizer, x and y must not be NULL");
+    if (ag__train_dist_check(opts.ddp, fn)) return AG_ERR_STATE;
+    if (!ag__train_dist_is_root(opts.ddp)) {   /* only rank 0 prints and writes */
+        opts.verbose = -1;
+        opts.metrics_csv = opts.plot_png = opts.checkpoint = NULL;
+    }
     ag_loss_fn loss = default_loss(opts.loss, y);
     int epochs = opts.epochs > 0 ? opts.epochs : 1;
     bool has_val = opts.x_val && opts.y_val;
-    ag_loader *l = ag_loader_new(x, y, opts.batch_size, !opts.no_shuffle);
+    ag_loader *l = ag__train_dist_loader(opts.ddp, x, y, opts.batch_size, !opts.no_shuffle);
     if (!l) return ag__last_error_code();
     FILE *csv = NULL;
     char csv_path[1024];
@@ -191,7 +198,7 @@ int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts
         while (ag_loader_next(l, &xb, &yb)) {
             double lv;
             int64_t c;
-            if ((rc = one_step(m, o, loss, xb, yb, opts.clip_norm, &lv, &c))) break;
+            if ((rc = one_step(m, o, loss, xb, yb, opts.clip_norm, opts.ddp, &lv, &c))) break;
             int64_t rows = xb->shape[0];
             sum += lv * (double)rows;
             correct = c < 0 || correct < 0 ? -1 : correct + c;
@@ -202,7 +209,7 @@ int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts
                      correct >= 0 ? (double)correct / (double)seen : NAN, (double)seen / el, el,
                      batch == p.batches);
         }
-        if (rc) break;
+        if (rc || (rc = ag__train_dist_totals(opts.ddp, &sum, &correct, &seen))) break;
         double secs = ag_now() - t0;
         total_samples += seen;
         r.epochs_run = epoch;
@@ -233,6 +240,7 @@ int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts
             break;
         }
     }
+    if (!rc) rc = ag__train_dist_barrier(opts.ddp);   /* rank 0's files are complete */
     r.seconds = ag_now() - t_start;
     if (r.seconds > 0) r.samples_per_s = (double)total_samples / r.seconds;
     if (csv) fclose(csv);

@@ -14,22 +14,28 @@ trap 'rm -f $hashes $out' EXIT
 ok()  { pass=$((pass + 1)); echo "  ok    $*"; }
 bad() { fail=$((fail + 1)); echo "  FAIL  $*"; }
 
-# test_dist: its own cases; its "params-hash" line goes to $hashes per world size
-suite() {   # np btl [env]
-    echo "== test_dist: $1 ranks, btl $2 ${3:-}"
-    env ${3:-AG_DIST_X=} timeout 300 $MPIRUN -x AG_DDP_PROGRESS -x AG_DIST_ALGO -np "$1" --mca btl "$2" \
-        "$T/test_dist" >"$out" 2>&1
+# one program's run: its "N passed, N failed" line is added up
+program() {   # prog np btl [env]
+    env ${4:-AG_DIST_X=} timeout 300 $MPIRUN -x AG_DDP_PROGRESS -x AG_DIST_ALGO -np "$2" --mca btl "$3" \
+        "$T/$1" >"$out" 2>&1
     rc=$?
     sed 's/^/  | /' "$out" | grep -v -e '^  | -*$' | tail -n 40
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
     if [ -z "$line" ]; then
-        bad "test_dist np=$1 $2: exit $rc without a summary"
+        bad "$1 np=$2 $3: exit $rc without a summary"
     elif [ $rc -ne 0 ] && [ "${line#* passed, }" = "0 failed" ]; then
-        bad "test_dist np=$1 $2: exit $rc after all cases passed"
+        bad "$1 np=$2 $3: exit $rc after all cases passed"
     fi
     if [ -n "$line" ]; then
         pass=$((pass + ${line%% passed*})); f=${line#* passed, }; fail=$((fail + ${f%% failed}))
     fi
+}
+
+# test_dist and test_dist_train; test_dist's "params-hash" line goes to $hashes per world size
+suite() {   # np btl [env]
+    echo "== $1 ranks, btl $2 ${3:-}"
+    program test_dist_train "$@"
+    program test_dist "$@"
     h=$(sed -n 's/^params-hash //p' "$out")
     [ -n "$h" ] && echo "$1 $h $2 ${3:-}" >>"$hashes"
 }
