@@ -5,9 +5,12 @@
  *                                 MODEL mlp|cnn at global batch GBATCH split over the ranks:
  *                                 per step forward+backward alone (compute), the gradient sync
  *                                 alone (comm), and both with DDP (overlapped), per bucket cap
+ *   bench_dist zero MODEL         ZeRO-1 against plain Adam: optimizer memory per rank
  * Times are medians over steps, the slowest rank's, in ms. Rank 0 prints. */
 #include <ag_dist.h>
 #include <mpi.h>
+
+#include <malloc.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,13 +159,84 @@ static void bench_step(const char *model, int64_t gbatch, int ncaps, char **caps
     ag_tensor_free(s.y);
 }
 
+/* malloc'ed bytes in use, small (arena) and large (mmap'ed) */
+static size_t heap_bytes(void) {
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+static ag_optim *make_adam(ag_tensor **params, int n, void *user) {
+    (void)user;
+    return ag_adam_new(params, n, (ag_adam_opts){.lr = 1e-3});
+}
+
+/* ZeRO-1: the heap the optimizer takes on each rank (made, and one step so Adam has its
+ * state), plain Adam against ZeRO-1 Adam, and whether the weights after 3 steps agree. */
+static void bench_zero(const char *model) {
+    int r = ag_dist_rank(), w = ag_dist_world_size();
+    struct step s[2] = {{0}};
+    double kb[2], step_ms[2];
+    for (int z = 0; z < 2; z++) {
+        ag_manual_seed(1);
+        s[z].m = make_model(model);
+        bool cnn = !strcmp(model, "cnn");
+        int64_t b = 16;
+        s[z].x = cnn ? ag_rand(AG_F32, 4, (int64_t[]){b, 1, 28, 28}) : ag_rand(AG_F32, 2, (int64_t[]){b, 784});
+        s[z].y = ag_zeros(AG_I64, 1, &b);
+        int n;
+        ag_tensor **params = ag_model_params(s[z].m, &n);
+        ag_ddp *d = ag_ddp_new(params, n, (ag_ddp_opts){0});
+        ag_zero *zo = NULL;
+        size_t before = 0;
+        double t0 = 0;
+        for (int k = -1; k < 3; k++) {   /* k = -1: the gradients exist before we measure */
+            if (k == 0) {
+                before = heap_bytes();
+                if (z) zo = ag_zero_new(params, n, make_adam, NULL);
+                else s[z].o = make_adam(params, n, NULL);
+            }
+            if (k == 1) t0 = now();
+            ag_scope_begin();
+            for (int i = 0; i < n; i++) ag_zero_grad(params[i]);
+            ag_backward(ag_cross_entropy_loss(ag_model_forward(s[z].m, s[z].x), s[z].y));
+            ag_scope_end();
+            ag_ddp_sync(d);
+            if (k < 0) continue;
+            if (z) ag_zero_step(zo);
+            else ag_optim_step(s[z].o);
+            if (k == 0) kb[z] = ((double)heap_bytes() - (double)before) / 1024;
+        }
+        step_ms[z] = (now() - t0) / 2 * 1e3;
+        ag_zero_free(zo);
+        ag_ddp_free(d);
+    }
+    double most[2] = {kb[0], kb[1]};
+    MPI_Allreduce(MPI_IN_PLACE, most, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    int n0, n1, same = 1;
+    ag_tensor **p0 = ag_model_params(s[0].m, &n0), **p1 = ag_model_params(s[1].m, &n1);
+    for (int i = 0; i < n0; i++)
+        same &= !memcmp(ag_data(p0[i]), ag_data(p1[i]), (size_t)ag_numel(p0[i]) * 4);
+    if (r == 0)
+        printf("%-4s %d ranks: optimizer heap per rank, plain Adam %.0f KB, ZeRO-1 %.0f KB (max "
+               "over ranks); step %.2f vs %.2f ms; weights %s\n", model, w, most[0], most[1],
+               step_ms[0], step_ms[1], same ? "bitwise equal" : "DIFFER");
+    for (int z = 0; z < 2; z++) {
+        ag_optim_free(s[z].o);
+        ag_model_free(s[z].m);
+        ag_tensor_free(s[z].x);
+        ag_tensor_free(s[z].y);
+    }
+}
+
 int main(int argc, char **argv) {
     if (ag_dist_init(&argc, &argv)) return 1;
     const char *threads = getenv("AG_THREADS");
     ag_set_num_threads(threads ? atoi(threads) : 1);
     if (argc > 1 && !strcmp(argv[1], "allreduce")) bench_allreduce();
+    else if (argc > 2 && !strcmp(argv[1], "zero")) bench_zero(argv[2]);
     else if (argc > 3 && !strcmp(argv[1], "step")) bench_step(argv[2], atoll(argv[3]), argc - 4, argv + 4);
     else if (ag_dist_rank() == 0)
-        fprintf(stderr, "usage: bench_dist allreduce | step mlp|cnn GLOBAL_BATCH [BUCKET_MB...]\n");
+        fprintf(stderr, "usage: bench_dist allreduce | step mlp|cnn GLOBAL_BATCH [BUCKET_MB...] | "
+                        "zero mlp|cnn\n");
     return ag_dist_finalize();
 }

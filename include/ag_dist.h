@@ -83,6 +83,23 @@ typedef struct {
 } ag_ddp_stats;
 void    ag_ddp_get_stats(const ag_ddp *d, ag_ddp_stats *out);   /* totals since ag_ddp_new */
 
+/* ---------------------------------------------------------------- ZeRO stage 1
+ * torch.distributed.optim.ZeroRedundancyOptimizer: the optimizer state is sharded by
+ * parameter tensor. Every rank assigns the tensors to ranks the same way (largest first, to
+ * the least loaded rank) and `make` builds an optimizer over this rank's own tensors only
+ * (e.g. a wrapper around ag_adam_new); ag_zero_step steps it and broadcasts every tensor
+ * from its owner. With gradients averaged by ag_ddp_sync the weights are bitwise those of
+ * plain data-parallel training, for about 1/N of the optimizer's memory. The parameters are
+ * not owned. NULL / non-zero on error (an error from make comes back as is). */
+typedef ag_optim *(*ag_optim_maker)(ag_tensor **params, int n, void *user);
+typedef struct ag_zero ag_zero;
+ag_zero  *ag_zero_new(ag_tensor **params, int n, ag_optim_maker make, void *user);
+int       ag_zero_step(ag_zero *z);
+void      ag_zero_zero_grad(ag_zero *z);                /* every parameter's .grad (local) */
+int64_t   ag_zero_owned_numel(const ag_zero *z);        /* elements this rank updates (local) */
+ag_optim *ag_zero_local_optim(ag_zero *z);              /* this rank's optimizer, or NULL */
+void      ag_zero_free(ag_zero *z);                     /* local */
+
 /* ag_loader_new_distributed (the sampler) is in the core library: see ag.h. */
 
 #ifdef __cplusplus

@@ -339,6 +339,50 @@ static void sampler_covers_every_sample_once_per_epoch(void) {
         }
 }
 
+/* ------------------------------------------------------------------ ZeRO-1 */
+static ag_optim *make_adam(ag_tensor **params, int n, void *user) {
+    (void)user;
+    return ag_adam_new(params, n, (ag_adam_opts){.lr = 0.01});
+}
+
+/* Plain data-parallel Adam and ZeRO-1 Adam from the same start: the same bits (the memory
+ * is measured by bench-dist on the real models). */
+static void zero1_equals_plain_data_parallel_bitwise(void) {
+    struct net plain, zero;
+    for (int z = 0; z < 2; z++) {
+        struct net *m = z ? &zero : &plain;
+        net_init(m, AG_F32, 400 + (uint64_t)R);
+        ag_ddp *ddp = ag_ddp_new(m->p, 5, (ag_ddp_opts){.bucket_cap_mb = 0.0004});
+        CHECK(ddp, "%s", ag_last_error());
+        ag_optim *o = z ? NULL : make_adam(m->p, 4, NULL);
+        ag_zero *zo = z ? ag_zero_new(m->p, 4, make_adam, NULL) : NULL;
+        CHECK(!z || zo, "%s", ag_last_error());
+        for (int s = 0; s < STEPS; s++) {
+            if (z) ag_zero_zero_grad(zo);
+            else ag_optim_zero_grad(o);
+            CHECK(backward_rows(m, AG_F32, (int64_t)s * W * B + (int64_t)R * B, B) == 0, "%s",
+                  ag_last_error());
+            CHECK(ag_ddp_sync(ddp) == 0, "%s", ag_last_error());
+            if (z) CHECK(ag_zero_step(zo) == 0, "%s", ag_last_error());
+            else ag_optim_step(o);
+        }
+        if (z) {
+            int64_t owned = ag_zero_owned_numel(zo), total = 0;
+            MPI_Allreduce(&owned, &total, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+            CHECK(total == H * D + H + C * H + C, "owned elements add up to %lld", (long long)total);
+        }
+        ag_zero_free(zo);
+        ag_optim_free(o);
+        ag_ddp_free(ddp);
+    }
+    for (int i = 0; i < 4; i++)
+        CHECK(!memcmp(ag_data(plain.p[i]), ag_data(zero.p[i]), (size_t)ag_numel(plain.p[i]) * 4),
+              "parameter %d differs between ZeRO-1 and plain data-parallel Adam", i);
+    CHECK(same_on_all_ranks(params_hash(&zero)), "ZeRO-1 parameters differ between ranks");
+    net_free(&plain);
+    net_free(&zero);
+}
+
 static void errors_name_the_function(void) {
     CHECK(!ag_ddp_new(NULL, 1, (ag_ddp_opts){0}), "NULL params accepted");
     CHECK(ag_last_error() && strstr(ag_last_error(), "ag_ddp_new: needs n >= 1"), "%s",
@@ -372,6 +416,7 @@ int main(int argc, char **argv) {
     RUN(many_segmented_buckets_in_flight_reduce_exactly);
     RUN(no_sync_accumulates_micro_batches_then_averages_once);
     RUN(sampler_covers_every_sample_once_per_epoch);
+    RUN(zero1_equals_plain_data_parallel_bitwise);
     RUN(errors_name_the_function);
     return finish();
 }
