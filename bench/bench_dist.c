@@ -122,7 +122,9 @@ static void bench_step(const char *model, int64_t gbatch, int ncaps, char **caps
                "%8s %10s\n", model, (long long)gbatch, w, (long long)b, ag_get_num_threads(),
                "cap MB", "buckets", "compute", "comm", "ddp step", "overlap", "samples/s");
     for (int c = 0; c < ncaps; c++) {
-        ag_ddp *d = ag_ddp_new(params, n, (ag_ddp_opts){.bucket_cap_mb = atof(caps[c])});
+        const char *pm = getenv("BENCH_PROGRESS");   /* a mode other than the init's default */
+        ag_ddp_progress mode = !pm ? 0 : !strcmp(pm, "poll") ? AG_DDP_PROGRESS_POLL : AG_DDP_PROGRESS_THREAD;
+        ag_ddp *d = ag_ddp_new(params, n, (ag_ddp_opts){.bucket_cap_mb = atof(caps[c]), .progress = mode});
         if (!d) ag_dist_abort(1, ag_last_error());
         double tc[REPS], tm[REPS], td[REPS];
         for (int k = -WARM; k < REPS; k++) {
