@@ -40,22 +40,39 @@ int ag__dist_mpi_error(const char *fn, int mpi_rc, const char *what) {
 }
 
 int ag__dist_wait(MPI_Request *req, const char *fn, const char *what) {
-    return ag__dist_wait_all(1, req, fn, what);
+    return ag__dist_wait_all(1, req, NULL, fn, what);
 }
 
-int ag__dist_wait_all(int n, MPI_Request *reqs, const char *fn, const char *what) {
+/* The timeout's message: the first rank whose message has not arrived, when known. */
+static void timed_out(int n, MPI_Request *reqs, const int *peers, const char *fn,
+                      const char *what) {
+    char m[320];
+    int late = -1;
+    for (int i = 0; peers && i < n && late < 0; i++) {
+        int flag = 1;
+        if (peers[i] >= 0 && MPI_Request_get_status(reqs[i], &flag, MPI_STATUS_IGNORE) == MPI_SUCCESS &&
+            !flag)
+            late = peers[i];
+    }
+    if (late >= 0)
+        snprintf(m, sizeof m, "%s: %s: nothing from rank %d in %g s: rank %d is hung or gone "
+                 "(or waits on another)", fn, what, late, timeout_s, late);
+    else
+        snprintf(m, sizeof m, "%s: %s did not complete in %g s: another rank is hung or gone",
+                 fn, what, timeout_s);
+    ag_dist_abort(3, m);
+}
+
+int ag__dist_wait_all(int n, MPI_Request *reqs, const int *peers, const char *fn,
+                      const char *what) {
     double start = ag__dist_now();
     for (long spins = 0;; spins++) {
         int done = 0, rc = MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE);
         if (rc != MPI_SUCCESS) return ag__dist_mpi_error(fn, rc, what);
         if (done) return AG_OK;
         if ((spins & 63) == 63) {
-            if (timeout_s > 0 && ag__dist_now() - start > timeout_s) {
-                char m[256];
-                snprintf(m, sizeof m, "%s: %s did not complete in %g s: another rank is hung "
-                         "or gone", fn, what, timeout_s);
-                ag_dist_abort(3, m);
-            }
+            if (timeout_s > 0 && ag__dist_now() - start > timeout_s)
+                timed_out(n, reqs, peers, fn, what);
             sched_yield();   /* oversubscribed runs: let the peer we wait for run */
         }
     }

@@ -19,7 +19,10 @@ int ag__dist_mpi_error(const char *fn, int mpi_rc, const char *what);
 /* Waits for req, polling; past the timeout the job is aborted with a message naming this
  * rank, fn and what. 0 or an MPI error (set as the last error). */
 int ag__dist_wait(MPI_Request *req, const char *fn, const char *what);
-int ag__dist_wait_all(int n, MPI_Request *reqs, const char *fn, const char *what);
+/* The same for n requests; peers[i] (or NULL) is the rank request i receives from, -1 for
+ * sends: the timeout's message then names the rank that sent nothing. */
+int ag__dist_wait_all(int n, MPI_Request *reqs, const int *peers, const char *fn,
+                      const char *what);
 double ag__dist_now(void);
 MPI_Datatype ag__dist_type(ag_dtype dt);
 ag_ddp_progress ag__ddp_default_progress(void);
@@ -38,6 +41,7 @@ struct ag__red {
     int phase;               /* 0 idle, 1 all-to-all, 2 all-gather, 3 done */
     MPI_Request req;         /* collectives: the phase's one request */
     MPI_Request *reqs;       /* point-to-point: 2 (world - 1) requests per phase */
+    int *peers;              /* per request: the rank it receives from, -1 for sends */
     int nreq;
     int tag;                 /* point-to-point: phase p's messages use tag + p - 1 */
 };

@@ -16,6 +16,8 @@ void ag__red_free(struct ag__red *r) {
     free(r->scratch);
     free(r->cnt);
     free(r->reqs);
+    free(r->peers);
+    r->peers = NULL;
     r->scratch = NULL;
     r->cnt = NULL;
     r->reqs = NULL;
@@ -56,6 +58,7 @@ static int post_segments(struct ag__red *r, bool send, char *p, int count, int p
     size_t esz = ag_dtype_size(r->dtype);
     for (int64_t at = 0; at < count; at += s) {
         int n = (int)(count - at < s ? count - at : s), rc;
+        r->peers[r->nreq] = send ? -1 : peer;
         if (send) rc = MPI_Isend(p + (size_t)at * esz, n, t, peer, tag, ag__dist_comm, &r->reqs[r->nreq++]);
         else rc = MPI_Irecv(p + (size_t)at * esz, n, t, peer, tag, ag__dist_comm, &r->reqs[r->nreq++]);
         if (rc != MPI_SUCCESS) return rc;
@@ -116,8 +119,10 @@ int ag__red_init(struct ag__red *r, void *buf, int count, ag_dtype dtype, const 
     r->scratch = malloc((size_t)w * (size_t)(mine ? mine : 1) * ag_dtype_size(dtype));
     int most = 0;   /* requests in a phase: the largest chunk's segments, both ways, per peer */
     for (int k = 0; k < w; k++) most = r->cnt[k] > most ? r->cnt[k] : most;
-    r->reqs = malloc(2 * (size_t)w * (size_t)(segments(most, dtype) + 1) * sizeof *r->reqs);
-    if (!r->scratch || !r->reqs) {
+    size_t nreq = 2 * (size_t)w * (size_t)(segments(most, dtype) + 1);
+    r->reqs = malloc(nreq * sizeof *r->reqs);
+    r->peers = malloc(nreq * sizeof *r->peers);
+    if (!r->scratch || !r->reqs || !r->peers) {
         ag__red_free(r);
         return ag__error(AG_ERR_NOMEM, fn, "out of memory for %d elements", count);
     }
@@ -193,7 +198,7 @@ int ag__red_test(struct ag__red *r, const char *fn) {
 
 int ag__red_wait(struct ag__red *r, const char *fn, const char *what) {
     while (r->phase == 1 || r->phase == 2) {
-        int rc = use_p2p() ? ag__dist_wait_all(r->nreq, r->reqs, fn, what)
+        int rc = use_p2p() ? ag__dist_wait_all(r->nreq, r->reqs, r->peers, fn, what)
                            : ag__dist_wait(&r->req, fn, what);
         if (!rc) rc = phase_done(r, fn);
         if (rc) return rc;

@@ -73,7 +73,7 @@ echo "== a failing rank ends the job with a message naming it (4 ranks)"
 failure kill  'process rank 1 .*signal 9'
 failure abort '^ag_dist: rank 1: ag_load_idx: '
 failure exit  'Process name: \[\[[0-9]+,1\],1\]'
-failure hang  '^ag_dist: rank [023]: ag_ddp_sync: .* did not complete in 3 s'
+failure hang  '^ag_dist: rank [023]: ag_ddp_sync: .*: nothing from rank 1 in 3 s: rank 1 is hung or gone'
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
