@@ -81,8 +81,8 @@ static size_t remove_matching(const ag_tensor *leaf, ag_grad_hook fn, const void
 int ag_remove_post_accumulate_grad_hook(ag_tensor *leaf, ag_grad_hook fn, void *user) {
     const char *f = "ag_remove_post_accumulate_grad_hook";
     if (!leaf || !fn) return ag__error(AG_ERR_NULL, f, "needs a leaf and a function");
-    if (!remove_matching(leaf, fn, user))
-        return ag__error(AG_ERR_ARG, f, "no such hook on tensor %s", AG_SHAPE(leaf));
+    if (!remove_matching(leaf, fn, user))   /* leaf is not read: it may be gone already */
+        return ag__error(AG_ERR_ARG, f, "no such hook (or its tensor was freed)");
     return AG_OK;
 }
 
