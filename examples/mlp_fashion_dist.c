@@ -8,7 +8,9 @@
  * and every rank steps the same Adam. `mpirun -np 1` is the single-process run at the same
  * global batch: the accuracies after the same epochs should agree. EPOCHS=n (default 10),
  * BATCH=n (global, default 128), BUCKET_MB=x. Only rank 0 prints and writes
- * <output-dir>/mlp_fashion_dist_metrics.csv (default build/examples).
+ * <output-dir>/mlp_fashion_dist_metrics.csv (default build/examples). TRAINER=1 runs the
+ * same training through ag_train with opts.ddp (its progress bar, metrics and plot on
+ * rank 0) instead of the loop written out here.
  * Usage: mpirun -np N mlp_fashion_dist [output-dir] */
 #include <ag_dist.h>
 
@@ -68,6 +70,19 @@ int main(int argc, char **argv) {
                world, global_batch / world, global_batch, (long long)flat_train[0],
                f.synthetic ? " (generated)" : "", (long long)ag_loader_num_batches(l));
     double t_train = 0, acc = 0, test_loss = 0;
+    if (env_int("TRAINER", 0)) {   /* ag_train: batch_size is per rank, as in torch DDP */
+        char png[512];
+        snprintf(png, sizeof png, "%s/mlp_fashion_dist_curves.png", fashion_out_dir(argc, argv));
+        ag_train_result r;
+        if (ag_train(m, opt, xtr, f.y_train,
+                     (ag_train_opts){.epochs = epochs, .batch_size = global_batch / world,
+                                     .x_val = xte, .y_val = f.y_test, .plot_png = png,
+                                     .ddp = ddp, .verbose = env_int("VERBOSE", 0)}, &r))
+            die("ag_train");
+        t_train = r.seconds;
+        acc = r.val_acc;
+        epochs = 0;   /* the loop below has nothing left to do */
+    }
     for (int e = 0; e < epochs; e++) {
         ag_loader_set_epoch(l, e);
         double t0 = now_s(), loss_sum = 0;
@@ -100,7 +115,7 @@ int main(int argc, char **argv) {
     if (rank == 0)
         printf("test accuracy %.2f%% after %d epochs on %d rank(s); %.2f s training; %d bucket(s) "
                "of %.2f MB per step; per step: %.2f ms in hooks, %.2f ms waiting in sync\n",
-               100 * acc, epochs, world, t_train, st.buckets, st.bytes_per_step / 1e6,
+               100 * acc, env_int("EPOCHS", 10), world, t_train, st.buckets, st.bytes_per_step / 1e6,
                1e3 * st.hook_s / (double)st.steps, 1e3 * st.wait_s / (double)st.steps);
     if (csv) fclose(csv);
     ag_loader_free(l);
