@@ -20,13 +20,13 @@ struct hook {
     ag_tensor *leaf;
     ag_grad_hook fn;
     void *user;
-    size_t seq;             /* snapshot: position in the registry */
+    size_t seq; /* snapshot: position in the registry */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hook *hooks;
 static size_t n_hooks, cap_hooks;
-static _Atomic size_t n_live;   /* n_hooks, read without the lock by every walk */
+static _Atomic size_t n_live; /* n_hooks, read without the lock by every walk */
 
 /* ------------------------------------------------------------------ registry */
 static void forget_scoped(void *t) { ag__hooks_forget(t); }
@@ -81,7 +81,7 @@ static size_t remove_matching(const ag_tensor *leaf, ag_grad_hook fn, const void
 int ag_remove_post_accumulate_grad_hook(ag_tensor *leaf, ag_grad_hook fn, void *user) {
     const char *f = "ag_remove_post_accumulate_grad_hook";
     if (!leaf || !fn) return ag__error(AG_ERR_NULL, f, "needs a leaf and a function");
-    if (!remove_matching(leaf, fn, user))   /* leaf is not read: it may be gone already */
+    if (!remove_matching(leaf, fn, user)) /* leaf is not read: it may be gone already */
         return ag__error(AG_ERR_ARG, f, "no such hook (or its tensor was freed)");
     return AG_OK;
 }
@@ -91,17 +91,17 @@ void ag__hooks_forget(ag_tensor *t) {
 }
 
 /* ------------------------------------------------------------------ one walk */
-struct entry {              /* a hooked leaf of this walk's graph */
+struct entry { /* a hooked leaf of this walk's graph */
     ag_tensor *leaf;
-    int64_t pending;        /* edges still to bring gradient */
-    size_t first, count;    /* its hooks: snap[first .. first+count) */
+    int64_t pending;     /* edges still to bring gradient */
+    size_t first, count; /* its hooks: snap[first .. first+count) */
 };
 
 struct ag__hook_walk {
-    struct hook *snap;      /* the registry, grouped by leaf */
+    struct hook *snap; /* the registry, grouped by leaf */
     struct entry *e;
     size_t n_e;
-    size_t mask;            /* table: open addressing over entry indices + 1 (0: empty) */
+    size_t mask; /* table: open addressing over entry indices + 1 (0: empty) */
     size_t *table;
 };
 
@@ -116,7 +116,7 @@ static struct entry *find(const struct ag__hook_walk *hw, const ag_tensor *t) {
     return s ? &hw->e[s - 1] : NULL;
 }
 
-static int by_leaf(const void *a, const void *b) {   /* then by registration: stable */
+static int by_leaf(const void *a, const void *b) { /* then by registration: stable */
     const struct hook *x = a, *y = b;
     uintptr_t p = (uintptr_t)x->leaf, q = (uintptr_t)y->leaf;
     if (p != q) return p < q ? -1 : 1;
@@ -164,14 +164,15 @@ static void count_edge(struct ag__hook_walk *hw, ag_tensor *t, int64_t d) {
     if (!e) return;
     e->pending += d;
     if (d < 0 && e->pending == 0)
-        for (size_t k = 0; k < e->count; k++) hw->snap[e->first + k].fn(t, hw->snap[e->first + k].user);
+        for (size_t k = 0; k < e->count; k++)
+            hw->snap[e->first + k].fn(t, hw->snap[e->first + k].user);
 }
 
-struct ag__hook_walk *ag__hooks_walk_begin(struct ag_node *const *order, size_t n,
-                                           int n_roots, ag_tensor *const *roots) {
+struct ag__hook_walk *ag__hooks_walk_begin(struct ag_node *const *order, size_t n, int n_roots,
+                                           ag_tensor *const *roots) {
     if (!atomic_load(&n_live)) return NULL;
     struct ag__hook_walk *hw = calloc(1, sizeof *hw);
-    if (!hw || snapshot(hw)) {   /* out of memory: the walk goes on without hooks */
+    if (!hw || snapshot(hw)) { /* out of memory: the walk goes on without hooks */
         ag__hooks_walk_end(hw);
         return NULL;
     }

@@ -9,8 +9,8 @@
 struct ag__hook_walk;
 /* Counts, for every hooked leaf in the graph, the edges that will bring it gradient:
  * the inputs of the nodes in order[0..n) plus roots that are leaves themselves. */
-struct ag__hook_walk *ag__hooks_walk_begin(struct ag_node *const *order, size_t n,
-                                           int n_roots, ag_tensor *const *roots);
+struct ag__hook_walk *ag__hooks_walk_begin(struct ag_node *const *order, size_t n, int n_roots,
+                                           ag_tensor *const *roots);
 /* The roots have been seeded: leaves among them may be final now. */
 void ag__hooks_roots_done(struct ag__hook_walk *hw, int n_roots, ag_tensor *const *roots);
 /* Node x's backward has run (or was skipped): fires the hooks of leaves it was the last

@@ -39,8 +39,9 @@ static double median_max(double *t, int n) {
 
 static void bench_allreduce(void) {
     int r = ag_dist_rank();
-    if (r == 0) printf("%-10s %12s %12s %12s %8s\n", "bytes", "ours ms", "MPI_SUM ms", "ours GB/s",
-                       "ratio");
+    if (r == 0)
+        printf("%-10s %12s %12s %12s %8s\n", "bytes", "ours ms", "MPI_SUM ms", "ours GB/s",
+               "ratio");
     for (int64_t bytes = 4096; bytes <= (64 << 20); bytes *= 4) {
         int64_t n = bytes / 4;
         ag_tensor *t = ag_ones(AG_F32, 1, &n);
@@ -70,7 +71,7 @@ static void bench_allreduce(void) {
 
 static ag_model *make_model(const char *name) {
     ag_model *m = ag_model_new();
-    if (!strcmp(name, "cnn")) {   /* examples/cnn_fashion.c */
+    if (!strcmp(name, "cnn")) { /* examples/cnn_fashion.c */
         ag_conv_opts same = {.padding = {1, 1}};
         ag_pool_opts pool = {.kernel = {2, 2}};
         ag_model_add(m, ag_conv2d_layer(1, 32, 3, same, true));
@@ -82,7 +83,7 @@ static ag_model *make_model(const char *name) {
         ag_model_add(m, ag_flatten_layer());
         ag_model_add(m, ag_dense_layer(64 * 7 * 7, 128, AG_ACTIVATION_RELU));
         ag_model_add(m, ag_linear_layer(128, 10, true));
-    } else {                      /* examples/mlp_fashion.c */
+    } else { /* examples/mlp_fashion.c */
         ag_model_add(m, ag_dense_layer(784, 256, AG_ACTIVATION_RELU));
         ag_model_add(m, ag_dense_layer(256, 128, AG_ACTIVATION_RELU));
         ag_model_add(m, ag_linear_layer(128, 10, true));
@@ -109,7 +110,8 @@ static void bench_step(const char *model, int64_t gbatch, int ncaps, char **caps
     int64_t b = gbatch / w;
     struct step s = {.m = make_model(model)};
     bool cnn = !strcmp(model, "cnn");
-    s.x = cnn ? ag_rand(AG_F32, 4, (int64_t[]){b, 1, 28, 28}) : ag_rand(AG_F32, 2, (int64_t[]){b, 784});
+    s.x = cnn ? ag_rand(AG_F32, 4, (int64_t[]){b, 1, 28, 28})
+              : ag_rand(AG_F32, 2, (int64_t[]){b, 784});
     s.y = ag_zeros(AG_I64, 1, &b);
     for (int64_t i = 0; i < b; i++) ((int64_t *)ag_data(s.y))[i] = i % 10;
     int n;
@@ -119,28 +121,32 @@ static void bench_step(const char *model, int64_t gbatch, int ncaps, char **caps
     if (!ncaps) ncaps = 1, caps = dflt;
     if (r == 0)
         printf("%-4s global batch %lld = %d x %lld, %d thread(s)/rank\n%8s %7s %10s %10s %10s "
-               "%8s %10s\n", model, (long long)gbatch, w, (long long)b, ag_get_num_threads(),
-               "cap MB", "buckets", "compute", "comm", "ddp step", "overlap", "samples/s");
+               "%8s %10s\n",
+               model, (long long)gbatch, w, (long long)b, ag_get_num_threads(), "cap MB", "buckets",
+               "compute", "comm", "ddp step", "overlap", "samples/s");
     for (int c = 0; c < ncaps; c++) {
-        const char *pm = getenv("BENCH_PROGRESS");   /* a mode other than the init's default */
-        ag_ddp_progress mode = !pm ? 0 : !strcmp(pm, "poll") ? AG_DDP_PROGRESS_POLL : AG_DDP_PROGRESS_THREAD;
-        ag_ddp *d = ag_ddp_new(params, n, (ag_ddp_opts){.bucket_cap_mb = atof(caps[c]), .progress = mode});
+        const char *pm = getenv("BENCH_PROGRESS"); /* a mode other than the init's default */
+        ag_ddp_progress mode = !pm                   ? 0
+                               : !strcmp(pm, "poll") ? AG_DDP_PROGRESS_POLL
+                                                     : AG_DDP_PROGRESS_THREAD;
+        ag_ddp *d =
+            ag_ddp_new(params, n, (ag_ddp_opts){.bucket_cap_mb = atof(caps[c]), .progress = mode});
         if (!d) ag_dist_abort(1, ag_last_error());
         double tc[REPS], tm[REPS], td[REPS];
         for (int k = -WARM; k < REPS; k++) {
             ag_dist_barrier();
-            ag_ddp_set_no_sync(d, true);   /* compute alone: the hooks return at once */
+            ag_ddp_set_no_sync(d, true); /* compute alone: the hooks return at once */
             double t0 = now();
             forward_backward(&s);
             double t1 = now();
             ag_ddp_set_no_sync(d, false);
             ag_dist_barrier();
             double t2 = now();
-            ag_ddp_sync(d);                /* communication alone: nothing to hide behind */
+            ag_ddp_sync(d); /* communication alone: nothing to hide behind */
             double t3 = now();
             ag_dist_barrier();
             double t4 = now();
-            forward_backward(&s);          /* both, overlapped */
+            forward_backward(&s); /* both, overlapped */
             ag_ddp_sync(d);
             double t5 = now();
             if (k >= 0) tc[k] = t1 - t0, tm[k] = t3 - t2, td[k] = t5 - t4;
@@ -151,7 +157,10 @@ static void bench_step(const char *model, int64_t gbatch, int ncaps, char **caps
         double overlap = m_ > 0 ? (c_ + m_ - d_) / m_ : 0;
         if (r == 0)
             printf("%8s %7d %10.2f %10.2f %10.2f %7.0f%% %10.0f\n", caps[c], st.buckets, 1e3 * c_,
-                   1e3 * m_, 1e3 * d_, 100 * (overlap < 0 ? 0 : overlap > 1 ? 1 : overlap),
+                   1e3 * m_, 1e3 * d_,
+                   100 * (overlap < 0   ? 0
+                          : overlap > 1 ? 1
+                                        : overlap),
                    (double)gbatch / d_);
         ag_ddp_free(d);
     }
@@ -183,7 +192,8 @@ static void bench_zero(const char *model) {
         s[z].m = make_model(model);
         bool cnn = !strcmp(model, "cnn");
         int64_t b = 16;
-        s[z].x = cnn ? ag_rand(AG_F32, 4, (int64_t[]){b, 1, 28, 28}) : ag_rand(AG_F32, 2, (int64_t[]){b, 784});
+        s[z].x = cnn ? ag_rand(AG_F32, 4, (int64_t[]){b, 1, 28, 28})
+                     : ag_rand(AG_F32, 2, (int64_t[]){b, 784});
         s[z].y = ag_zeros(AG_I64, 1, &b);
         int n;
         ag_tensor **params = ag_model_params(s[z].m, &n);
@@ -191,7 +201,7 @@ static void bench_zero(const char *model) {
         ag_zero *zo = NULL;
         size_t before = 0;
         double t0 = 0;
-        for (int k = -1; k < 3; k++) {   /* k = -1: the gradients exist before we measure */
+        for (int k = -1; k < 3; k++) { /* k = -1: the gradients exist before we measure */
             if (k == 0) {
                 before = heap_bytes();
                 if (z) zo = ag_zero_new(params, n, make_adam, NULL);
@@ -220,8 +230,9 @@ static void bench_zero(const char *model) {
         same &= !memcmp(ag_data(p0[i]), ag_data(p1[i]), (size_t)ag_numel(p0[i]) * 4);
     if (r == 0)
         printf("%-4s %d ranks: optimizer heap per rank, plain Adam %.0f KB, ZeRO-1 %.0f KB (max "
-               "over ranks); step %.2f vs %.2f ms; weights %s\n", model, w, most[0], most[1],
-               step_ms[0], step_ms[1], same ? "bitwise equal" : "DIFFER");
+               "over ranks); step %.2f vs %.2f ms; weights %s\n",
+               model, w, most[0], most[1], step_ms[0], step_ms[1],
+               same ? "bitwise equal" : "DIFFER");
     for (int z = 0; z < 2; z++) {
         ag_optim_free(s[z].o);
         ag_model_free(s[z].m);
@@ -236,7 +247,8 @@ int main(int argc, char **argv) {
     ag_set_num_threads(threads ? atoi(threads) : 1);
     if (argc > 1 && !strcmp(argv[1], "allreduce")) bench_allreduce();
     else if (argc > 2 && !strcmp(argv[1], "zero")) bench_zero(argv[2]);
-    else if (argc > 3 && !strcmp(argv[1], "step")) bench_step(argv[2], atoll(argv[3]), argc - 4, argv + 4);
+    else if (argc > 3 && !strcmp(argv[1], "step"))
+        bench_step(argv[2], atoll(argv[3]), argc - 4, argv + 4);
     else if (ag_dist_rank() == 0)
         fprintf(stderr, "usage: bench_dist allreduce | step mlp|cnn GLOBAL_BATCH [BUCKET_MB...] | "
                         "zero mlp|cnn\n");

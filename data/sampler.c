@@ -9,15 +9,15 @@
 #include <string.h>
 
 struct ag__sampler {
-    int64_t n;            /* rows in the data set */
+    int64_t n; /* rows in the data set */
     int rank, world;
     bool shuffle, drop_last;
     uint64_t seed;
-    int64_t next_epoch;   /* the epoch the next ag__sampler_order draws */
-    int64_t *all;         /* scratch: the whole epoch's permutation */
+    int64_t next_epoch; /* the epoch the next ag__sampler_order draws */
+    int64_t *all;       /* scratch: the whole epoch's permutation */
 };
 
-static uint64_t mix(uint64_t z) {   /* splitmix64's finaliser */
+static uint64_t mix(uint64_t z) { /* splitmix64's finaliser */
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
@@ -30,7 +30,7 @@ static int64_t per_rank(const struct ag__sampler *s) {
 int64_t ag__sampler_order(struct ag__sampler *s, int64_t *out) {
     int64_t n = s->n, epoch = s->next_epoch++;
     for (int64_t i = 0; i < n; i++) s->all[i] = i;
-    if (s->shuffle) {   /* Fisher-Yates from hash(seed, epoch, i) */
+    if (s->shuffle) { /* Fisher-Yates from hash(seed, epoch, i) */
         uint64_t key = mix(s->seed ^ 0x5851f42d4c957f2dULL) + mix((uint64_t)epoch + 0x9e37ULL);
         for (int64_t i = n - 1; i > 0; i--) {
             uint64_t r = mix(key + (uint64_t)i * 0x9e3779b97f4a7c15ULL);
@@ -41,9 +41,9 @@ int64_t ag__sampler_order(struct ag__sampler *s, int64_t *out) {
         }
     }
     int64_t m = per_rank(s);
-    for (int64_t k = 0; k < m; k++) {   /* position rank + k*W of the padded order */
+    for (int64_t k = 0; k < m; k++) { /* position rank + k*W of the padded order */
         int64_t pos = s->rank + k * s->world;
-        out[k] = s->all[pos % n];        /* padding repeats the order from its start */
+        out[k] = s->all[pos % n]; /* padding repeats the order from its start */
     }
     return m;
 }
@@ -54,17 +54,16 @@ void ag__sampler_free(struct ag__sampler *s) {
     free(s);
 }
 
-ag_loader *ag_loader_new_distributed(ag_tensor *x, ag_tensor *y, int64_t batch_size,
-                                     bool shuffle, int rank, int world_size, bool drop_last) {
+ag_loader *ag_loader_new_distributed(ag_tensor *x, ag_tensor *y, int64_t batch_size, bool shuffle,
+                                     int rank, int world_size, bool drop_last) {
     const char *fn = "ag_loader_new_distributed";
     if (!x) return ag__error(AG_ERR_NULL, fn, "x is NULL"), NULL;
     if (world_size < 1 || rank < 0 || rank >= world_size)
-        return ag__error(AG_ERR_ARG, fn, "rank %d is not in a world of %d", rank, world_size),
-               NULL;
+        return ag__error(AG_ERR_ARG, fn, "rank %d is not in a world of %d", rank, world_size), NULL;
     int64_t n = x->ndim ? x->shape[0] : 0;
     if (n < 1 || (drop_last && n < world_size))
-        return ag__error(AG_ERR_ARG, fn, "%lld rows cannot be shared by %d ranks%s",
-                         (long long)n, world_size, drop_last ? " with drop_last" : ""),
+        return ag__error(AG_ERR_ARG, fn, "%lld rows cannot be shared by %d ranks%s", (long long)n,
+                         world_size, drop_last ? " with drop_last" : ""),
                NULL;
     struct ag__sampler *s = malloc(sizeof *s);
     int64_t *all = malloc((size_t)n * sizeof *all);
@@ -81,8 +80,10 @@ ag_loader *ag_loader_new_distributed(ag_tensor *x, ag_tensor *y, int64_t batch_s
 
 static struct ag__sampler *sampler_of(ag_loader *l, const char *fn) {
     struct ag__sampler *s = l ? ag__loader_sampler(l) : NULL;
-    if (!s) ag__error(l ? AG_ERR_ARG : AG_ERR_NULL, fn, "needs a loader from "
-                      "ag_loader_new_distributed");
+    if (!s)
+        ag__error(l ? AG_ERR_ARG : AG_ERR_NULL, fn,
+                  "needs a loader from "
+                  "ag_loader_new_distributed");
     return s;
 }
 
@@ -98,7 +99,7 @@ int ag_loader_set_seed(ag_loader *l, uint64_t seed) {
     struct ag__sampler *s = sampler_of(l, "ag_loader_set_seed");
     if (!s) return AG_ERR_ARG;
     s->seed = seed;
-    s->next_epoch--;   /* redraw the current epoch with the new seed */
+    s->next_epoch--; /* redraw the current epoch with the new seed */
     ag_loader_reset(l);
     return AG_OK;
 }

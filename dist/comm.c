@@ -50,16 +50,18 @@ static void timed_out(int n, MPI_Request *reqs, const int *peers, const char *fn
     int late = -1;
     for (int i = 0; peers && i < n && late < 0; i++) {
         int flag = 1;
-        if (peers[i] >= 0 && MPI_Request_get_status(reqs[i], &flag, MPI_STATUS_IGNORE) == MPI_SUCCESS &&
-            !flag)
+        if (peers[i] >= 0 &&
+            MPI_Request_get_status(reqs[i], &flag, MPI_STATUS_IGNORE) == MPI_SUCCESS && !flag)
             late = peers[i];
     }
     if (late >= 0)
-        snprintf(m, sizeof m, "%s: %s: nothing from rank %d in %g s: rank %d is hung or gone "
-                 "(or waits on another)", fn, what, late, timeout_s, late);
+        snprintf(m, sizeof m,
+                 "%s: %s: nothing from rank %d in %g s: rank %d is hung or gone "
+                 "(or waits on another)",
+                 fn, what, late, timeout_s, late);
     else
-        snprintf(m, sizeof m, "%s: %s did not complete in %g s: another rank is hung or gone",
-                 fn, what, timeout_s);
+        snprintf(m, sizeof m, "%s: %s did not complete in %g s: another rank is hung or gone", fn,
+                 what, timeout_s);
     ag_dist_abort(3, m);
 }
 
@@ -73,7 +75,7 @@ int ag__dist_wait_all(int n, MPI_Request *reqs, const int *peers, const char *fn
         if ((spins & 63) == 63) {
             if (timeout_s > 0 && ag__dist_now() - start > timeout_s)
                 timed_out(n, reqs, peers, fn, what);
-            sched_yield();   /* oversubscribed runs: let the peer we wait for run */
+            sched_yield(); /* oversubscribed runs: let the peer we wait for run */
         }
     }
 }
@@ -93,8 +95,8 @@ static int mean_f64(double *v, int n) {
     return rc;
 }
 
-static const struct ag__dist_ops train_ops = {ag_ddp_sync, mean_f64, ag_dist_barrier,
-                                              ag_dist_rank, ag_dist_world_size};
+static const struct ag__dist_ops train_ops = {ag_ddp_sync, mean_f64, ag_dist_barrier, ag_dist_rank,
+                                              ag_dist_world_size};
 
 int ag_dist_init(int *argc, char ***argv) {
     const char *fn = "ag_dist_init";
@@ -177,7 +179,7 @@ static int check_tensors(ag_tensor **ts, int n, const char *fn) {
     return AG_OK;
 }
 
-#define PIECE ((int64_t)1 << 26)   /* elements per MPI call: counts are ints */
+#define PIECE ((int64_t)1 << 26) /* elements per MPI call: counts are ints */
 
 int ag_dist_broadcast_params(ag_tensor **params, int n, int root) {
     const char *fn = "ag_dist_broadcast_params";

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct slot {                 /* a hook's user pointer: which parameter of which ddp */
+struct slot { /* a hook's user pointer: which parameter of which ddp */
     ag_ddp *d;
     int param;
 };
@@ -25,7 +25,7 @@ struct slot {                 /* a hook's user pointer: which parameter of which
 struct bucket {
     ag_dtype dtype;
     int64_t numel;
-    int members, pending;     /* parameters in it; those whose gradient is not in yet */
+    int members, pending; /* parameters in it; those whose gradient is not in yet */
     void *buf;
     struct ag__red red;
 };
@@ -35,13 +35,13 @@ struct ag_ddp {
     int n;
     struct slot *slots;
     int *bucket_of;
-    int64_t *offset;          /* element offset of each parameter in its bucket */
-    bool *got;                /* this step's gradient is in the bucket */
+    int64_t *offset; /* element offset of each parameter in its bucket */
+    bool *got;       /* this step's gradient is in the bucket */
     struct bucket *b;
     int nb, next_launch, next_done;
     bool no_sync, hooked;
     ag_ddp_progress mode;
-    int err;                  /* first failure since the last sync, and its message */
+    int err; /* first failure since the last sync, and its message */
     char msg[512];
     ag_ddp_stats stats;
     /* THREAD mode */
@@ -49,7 +49,7 @@ struct ag_ddp {
     bool thread_on, stop;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int thread_done;          /* buckets the thread has finished */
+    int thread_done; /* buckets the thread has finished */
 };
 
 /* THREAD unless AG_DDP_PROGRESS=poll: on the 2-core test machine the communication thread
@@ -141,8 +141,10 @@ static void on_grad(ag_tensor *leaf, void *user) {
     if (d->no_sync) return;
     double t0 = ag__dist_now();
     if (d->got[s->param]) {
-        ag__error(AG_ERR_STATE, "ag_ddp_sync", "parameter %d got two gradients before a sync; "
-                  "use ag_ddp_set_no_sync for accumulation", s->param);
+        ag__error(AG_ERR_STATE, "ag_ddp_sync",
+                  "parameter %d got two gradients before a sync; "
+                  "use ag_ddp_set_no_sync for accumulation",
+                  s->param);
         fail(d, AG_ERR_STATE);
         return;
     }
@@ -162,8 +164,8 @@ static int wait_all(ag_ddp *d) {
     }
     while (d->next_done < d->nb && !d->err) {
         launch_ready(d);
-        int rc = ag__red_wait(&d->b[d->next_done].red, "ag_ddp_sync",
-                              "a gradient bucket's all-reduce");
+        int rc =
+            ag__red_wait(&d->b[d->next_done].red, "ag_ddp_sync", "a gradient bucket's all-reduce");
         if (rc) fail(d, rc);
         d->next_done++;
     }
@@ -173,7 +175,7 @@ static int wait_all(ag_ddp *d) {
 static void unpack(ag_ddp *d) {
     for (int i = 0; i < d->n; i++) {
         ag_tensor *g = ag_grad(d->params[i]);
-        if (!g || !ag_data(g)) continue;   /* no gradient anywhere in this process */
+        if (!g || !ag_data(g)) continue; /* no gradient anywhere in this process */
         struct bucket *b = &d->b[d->bucket_of[i]];
         size_t esz = ag_dtype_size(b->dtype);
         memcpy(ag_data(g), (char *)b->buf + (size_t)d->offset[i] * esz,
@@ -198,7 +200,7 @@ int ag_ddp_sync(ag_ddp *d) {
     if (!d) return ag__error(AG_ERR_NULL, fn, "ddp is NULL");
     if (d->no_sync) return AG_OK;
     double t0 = ag__dist_now();
-    for (int i = 0; i < d->n && !d->err; i++)   /* parameters backward did not reach */
+    for (int i = 0; i < d->n && !d->err; i++) /* parameters backward did not reach */
         if (!d->got[i]) pack(d, i);
     launch_ready(d);
     int rc = wait_all(d);
@@ -255,8 +257,10 @@ static int check_params(ag_tensor **params, int n, const char *fn) {
         ag_tensor *p = params[i];
         if (!p) return ag__error(AG_ERR_NULL, fn, "parameter %d is NULL", i);
         if (!ag_is_leaf(p) || !ag_requires_grad(p) || !ag_data(p))
-            return ag__error(AG_ERR_ARG, fn, "parameter %d %s must be a contiguous leaf that "
-                             "requires grad", i, ag__shape_str(ag_ndim(p), ag_shape(p)));
+            return ag__error(AG_ERR_ARG, fn,
+                             "parameter %d %s must be a contiguous leaf that "
+                             "requires grad",
+                             i, ag__shape_str(ag_ndim(p), ag_shape(p)));
     }
     return AG_OK;
 }
@@ -286,7 +290,7 @@ static int make_buckets(ag_ddp *d, double cap_bytes, const char *fn) {
         if (!b->buf) return ag__error(AG_ERR_NOMEM, fn, "out of memory for a bucket");
         int rc = ag__red_init(&b->red, b->buf, (int)b->numel, b->dtype, fn);
         if (rc) return rc;
-        b->red.tag = 2 * (k % 16000);   /* messages of different buckets never match */
+        b->red.tag = 2 * (k % 16000); /* messages of different buckets never match */
         b->pending = b->members;
         d->stats.bytes_per_step += (double)b->numel * (double)ag_dtype_size(b->dtype);
     }
@@ -296,7 +300,8 @@ static int make_buckets(ag_ddp *d, double cap_bytes, const char *fn) {
 
 static int start_thread(ag_ddp *d, const char *fn) {
     if (ag__dist_provided < MPI_THREAD_MULTIPLE)
-        return ag__error(AG_ERR_STATE, fn, "the thread progress mode needs MPI_THREAD_MULTIPLE "
+        return ag__error(AG_ERR_STATE, fn,
+                         "the thread progress mode needs MPI_THREAD_MULTIPLE "
                          "(set AG_DDP_PROGRESS=thread before ag_dist_init)");
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
@@ -313,8 +318,7 @@ ag_ddp *ag_ddp_new(ag_tensor **params, int n, ag_ddp_opts opts) {
     const char *fn = "ag_ddp_new";
     if (ag__dist_check_init(fn) || check_params(params, n, fn)) return NULL;
     if (opts.bucket_cap_mb < 0)
-        return ag__error(AG_ERR_ARG, fn, "bucket_cap_mb %g must be >= 0", opts.bucket_cap_mb),
-               NULL;
+        return ag__error(AG_ERR_ARG, fn, "bucket_cap_mb %g must be >= 0", opts.bucket_cap_mb), NULL;
     if (ag_dist_broadcast_params(params, n, 0)) return NULL;
     ag_ddp *d = calloc(1, sizeof *d);
     if (!d) return ag__error(AG_ERR_NOMEM, fn, "out of memory"), NULL;

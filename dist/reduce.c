@@ -59,8 +59,12 @@ static int post_segments(struct ag__red *r, bool send, char *p, int count, int p
     for (int64_t at = 0; at < count; at += s) {
         int n = (int)(count - at < s ? count - at : s), rc;
         r->peers[r->nreq] = send ? -1 : peer;
-        if (send) rc = MPI_Isend(p + (size_t)at * esz, n, t, peer, tag, ag__dist_comm, &r->reqs[r->nreq++]);
-        else rc = MPI_Irecv(p + (size_t)at * esz, n, t, peer, tag, ag__dist_comm, &r->reqs[r->nreq++]);
+        if (send)
+            rc = MPI_Isend(p + (size_t)at * esz, n, t, peer, tag, ag__dist_comm,
+                           &r->reqs[r->nreq++]);
+        else
+            rc = MPI_Irecv(p + (size_t)at * esz, n, t, peer, tag, ag__dist_comm,
+                           &r->reqs[r->nreq++]);
         if (rc != MPI_SUCCESS) return rc;
     }
     return MPI_SUCCESS;
@@ -77,8 +81,8 @@ static int post_p2p(struct ag__red *r, int phase, const char *fn) {
     for (int k = 0; k < w && rc == MPI_SUCCESS; k++) {
         if (k == me) continue;
         if (phase == 1) {
-            rc = post_segments(r, false, scratch + (size_t)k * (size_t)r->rcnt[k] * esz,
-                               r->rcnt[k], k, r->tag);
+            rc = post_segments(r, false, scratch + (size_t)k * (size_t)r->rcnt[k] * esz, r->rcnt[k],
+                               k, r->tag);
             if (rc == MPI_SUCCESS)
                 rc = post_segments(r, true, buf + (size_t)r->dsp[k] * esz, r->cnt[k], k, r->tag);
         } else {
@@ -88,7 +92,7 @@ static int post_p2p(struct ag__red *r, int phase, const char *fn) {
                                    r->tag + 1);
         }
     }
-    if (phase == 1)   /* this rank's own chunk */
+    if (phase == 1) /* this rank's own chunk */
         memcpy(scratch + (size_t)me * (size_t)r->rcnt[me] * esz, buf + (size_t)r->dsp[me] * esz,
                (size_t)r->cnt[me] * esz);
     if (rc != MPI_SUCCESS) return ag__dist_mpi_error(fn, rc, "MPI_Isend/MPI_Irecv");
@@ -106,7 +110,7 @@ int ag__red_init(struct ag__red *r, void *buf, int count, ag_dtype dtype, const 
     r->dsp = r->cnt + w;
     r->rcnt = r->cnt + 2 * w;
     r->rdsp = r->cnt + 3 * w;
-    for (int k = 0; k < w; k++) {   /* chunk k: [count*k/w, count*(k+1)/w) */
+    for (int k = 0; k < w; k++) { /* chunk k: [count*k/w, count*(k+1)/w) */
         int lo = (int)((int64_t)count * k / w), hi = (int)((int64_t)count * (k + 1) / w);
         r->cnt[k] = hi - lo;
         r->dsp[k] = lo;
@@ -117,7 +121,7 @@ int ag__red_init(struct ag__red *r, void *buf, int count, ag_dtype dtype, const 
         r->rdsp[k] = k * mine;
     }
     r->scratch = malloc((size_t)w * (size_t)(mine ? mine : 1) * ag_dtype_size(dtype));
-    int most = 0;   /* requests in a phase: the largest chunk's segments, both ways, per peer */
+    int most = 0; /* requests in a phase: the largest chunk's segments, both ways, per peer */
     for (int k = 0; k < w; k++) most = r->cnt[k] > most ? r->cnt[k] : most;
     size_t nreq = 2 * (size_t)w * (size_t)(segments(most, dtype) + 1);
     r->reqs = malloc(nreq * sizeof *r->reqs);

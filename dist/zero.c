@@ -12,9 +12,9 @@
 struct ag_zero {
     ag_tensor **params;
     int n;
-    int *owner;          /* per parameter: the rank that updates it */
-    ag_optim *optim;     /* over this rank's parameters; NULL when it owns none */
-    int64_t owned;       /* elements this rank updates */
+    int *owner;      /* per parameter: the rank that updates it */
+    ag_optim *optim; /* over this rank's parameters; NULL when it owns none */
+    int64_t owned;   /* elements this rank updates */
 };
 
 static int by_size_desc(const void *a, const void *b, void *ctx) {
@@ -91,7 +91,7 @@ int ag_zero_step(ag_zero *z) {
     const char *fn = "ag_zero_step";
     if (!z) return ag__error(AG_ERR_NULL, fn, "zero is NULL");
     if (z->optim) ag_optim_step(z->optim);
-    for (int i = 0; i < z->n; i++) {   /* every tensor from the rank that updated it */
+    for (int i = 0; i < z->n; i++) { /* every tensor from the rank that updated it */
         int rc = ag_dist_broadcast_params(&z->params[i], 1, z->owner[i]);
         if (rc) return rc;
     }

@@ -41,15 +41,18 @@ int main(int argc, char **argv) {
     }
     int epochs = env_int("EPOCHS", 10), global_batch = env_int("BATCH", 128);
     if (global_batch % world) {
-        if (rank == 0) fprintf(stderr, "BATCH %d must be a multiple of the world size %d\n",
-                               global_batch, world);
+        if (rank == 0)
+            fprintf(stderr, "BATCH %d must be a multiple of the world size %d\n", global_batch,
+                    world);
         ag_dist_finalize();
         return 1;
     }
-    ag_manual_seed((uint64_t)env_int("SEED", 0));   /* rank 0's weights are broadcast anyway */
+    ag_manual_seed((uint64_t)env_int("SEED", 0)); /* rank 0's weights are broadcast anyway */
     struct fashion f = fashion_load();
-    int64_t flat_train[] = {ag_shape(f.x_train)[0], 784}, flat_test[] = {ag_shape(f.x_test)[0], 784};
-    ag_tensor *xtr = ag_reshape(f.x_train, 2, flat_train), *xte = ag_reshape(f.x_test, 2, flat_test);
+    int64_t flat_train[] = {ag_shape(f.x_train)[0], 784},
+            flat_test[] = {ag_shape(f.x_test)[0], 784};
+    ag_tensor *xtr = ag_reshape(f.x_train, 2, flat_train),
+              *xte = ag_reshape(f.x_test, 2, flat_test);
 
     ag_model *m = ag_model_new();
     ag_model_add(m, ag_dense_layer(784, 256, AG_ACTIVATION_RELU));
@@ -62,26 +65,31 @@ int main(int argc, char **argv) {
     if (!ddp) die("ag_ddp_new");
     ag_optim *opt = ag_adam_new(params, n, (ag_adam_opts){.lr = 1e-3});
     /* drop_last: every rank runs the same number of steps; 60000 / 128 leaves 96 images */
-    ag_loader *l = ag_loader_new_distributed(xtr, f.y_train, global_batch / world, true, rank,
-                                             world, true);
+    ag_loader *l =
+        ag_loader_new_distributed(xtr, f.y_train, global_batch / world, true, rank, world, true);
     if (!l) die("ag_loader_new_distributed");
     if (rank == 0)
         printf("%d rank(s) x batch %d (global %d), %lld training images%s, %lld steps per epoch\n",
                world, global_batch / world, global_batch, (long long)flat_train[0],
                f.synthetic ? " (generated)" : "", (long long)ag_loader_num_batches(l));
     double t_train = 0, acc = 0, test_loss = 0;
-    if (env_int("TRAINER", 0)) {   /* ag_train: batch_size is per rank, as in torch DDP */
+    if (env_int("TRAINER", 0)) { /* ag_train: batch_size is per rank, as in torch DDP */
         char png[512];
         snprintf(png, sizeof png, "%s/mlp_fashion_dist_curves.png", fashion_out_dir(argc, argv));
         ag_train_result r;
         if (ag_train(m, opt, xtr, f.y_train,
-                     (ag_train_opts){.epochs = epochs, .batch_size = global_batch / world,
-                                     .x_val = xte, .y_val = f.y_test, .plot_png = png,
-                                     .ddp = ddp, .verbose = env_int("VERBOSE", 0)}, &r))
+                     (ag_train_opts){.epochs = epochs,
+                                     .batch_size = global_batch / world,
+                                     .x_val = xte,
+                                     .y_val = f.y_test,
+                                     .plot_png = png,
+                                     .ddp = ddp,
+                                     .verbose = env_int("VERBOSE", 0)},
+                     &r))
             die("ag_train");
         t_train = r.seconds;
         acc = r.val_acc;
-        epochs = 0;   /* the loop below has nothing left to do */
+        epochs = 0; /* the loop below has nothing left to do */
     }
     for (int e = 0; e < epochs; e++) {
         ag_loader_set_epoch(l, e);
@@ -89,7 +97,7 @@ int main(int argc, char **argv) {
         int64_t steps = 0;
         ag_tensor *xb, *yb;
         while (ag_loader_next(l, &xb, &yb)) {
-            if (ag_shape(xb)[0] != global_batch / world) break;   /* a short last batch */
+            if (ag_shape(xb)[0] != global_batch / world) break; /* a short last batch */
             ag_scope_begin();
             ag_optim_zero_grad(opt);
             ag_tensor *loss = ag_cross_entropy_loss(ag_model_forward(m, xb), yb);
@@ -102,12 +110,13 @@ int main(int argc, char **argv) {
         t_train += now_s() - t0;
         ag_tensor *mean_loss = ag_scalar(AG_F64, steps ? loss_sum / (double)steps : 0);
         if (ag_dist_allreduce_mean(&mean_loss, 1)) die("ag_dist_allreduce_mean");
-        ag_evaluate(m, xte, f.y_test, NULL, 0, &test_loss, &acc);   /* same weights everywhere */
+        ag_evaluate(m, xte, f.y_test, NULL, 0, &test_loss, &acc); /* same weights everywhere */
         if (rank == 0)
             printf("epoch %2d: train loss %.4f  test loss %.4f  test accuracy %.2f%%  (%.2f s)\n",
                    e + 1, ag_item(mean_loss), test_loss, 100 * acc, now_s() - t0);
-        if (csv) fprintf(csv, "%d,%.6f,%.6f,%.6f,%.3f\n", e + 1, ag_item(mean_loss), test_loss,
-                         acc, now_s() - t0);
+        if (csv)
+            fprintf(csv, "%d,%.6f,%.6f,%.6f,%.3f\n", e + 1, ag_item(mean_loss), test_loss, acc,
+                    now_s() - t0);
         ag_tensor_free(mean_loss);
     }
     ag_ddp_stats st;
@@ -115,8 +124,9 @@ int main(int argc, char **argv) {
     if (rank == 0)
         printf("test accuracy %.2f%% after %d epochs on %d rank(s); %.2f s training; %d bucket(s) "
                "of %.2f MB per step; per step: %.2f ms in hooks, %.2f ms waiting in sync\n",
-               100 * acc, env_int("EPOCHS", 10), world, t_train, st.buckets, st.bytes_per_step / 1e6,
-               1e3 * st.hook_s / (double)st.steps, 1e3 * st.wait_s / (double)st.steps);
+               100 * acc, env_int("EPOCHS", 10), world, t_train, st.buckets,
+               st.bytes_per_step / 1e6, 1e3 * st.hook_s / (double)st.steps,
+               1e3 * st.wait_s / (double)st.steps);
     if (csv) fclose(csv);
     ag_loader_free(l);
     ag_ddp_free(ddp);

@@ -31,7 +31,7 @@ int ag__train_dist_totals(ag_ddp *d, double *sum, int64_t *correct, int64_t *see
                    *correct < 0 ? 1.0 : 0.0};
     int rc = ops->mean_f64(v, 4), w = ops->world_size();
     if (rc) return rc;
-    *sum = v[0] * w;   /* the mean of w copies times w: exact for the integer counts */
+    *sum = v[0] * w; /* the mean of w copies times w: exact for the integer counts */
     *correct = v[3] > 0 ? -1 : (int64_t)llround(v[1] * w);
     *seen = (int64_t)llround(v[2] * w);
     return AG_OK;

@@ -7,23 +7,23 @@
 #include "tensor/tensor.h"
 
 struct ag__dist_ops {
-    int (*sync)(ag_ddp *d);                 /* ag_ddp_sync */
-    int (*mean_f64)(double *v, int n);      /* deterministic mean over ranks, in place */
+    int (*sync)(ag_ddp *d);            /* ag_ddp_sync */
+    int (*mean_f64)(double *v, int n); /* deterministic mean over ranks, in place */
     int (*barrier)(void);
     int (*rank)(void);
     int (*world_size)(void);
 };
-void ag__dist_register(const struct ag__dist_ops *ops);   /* called by ag_dist_init */
+void ag__dist_register(const struct ag__dist_ops *ops); /* called by ag_dist_init */
 
 /* ag_train's call sites. Each returns 0 (or does nothing) when d is NULL. */
-int  ag__train_dist_check(ag_ddp *d, const char *fn);     /* error if ddp without ag_dist_init */
-bool ag__train_dist_is_root(ag_ddp *d);                   /* rank 0, or no ddp */
+int ag__train_dist_check(ag_ddp *d, const char *fn); /* error if ddp without ag_dist_init */
+bool ag__train_dist_is_root(ag_ddp *d);              /* rank 0, or no ddp */
 /* batch is per rank (torch DDP's meaning); shards padded to equal length */
 ag_loader *ag__train_dist_loader(ag_ddp *d, ag_tensor *x, ag_tensor *y, int64_t batch,
                                  bool shuffle);
-int  ag__train_dist_sync(ag_ddp *d);
+int ag__train_dist_sync(ag_ddp *d);
 /* sum of losses, correct count (-1: not labels) and samples: totals over ranks */
-int  ag__train_dist_totals(ag_ddp *d, double *sum, int64_t *correct, int64_t *seen);
-int  ag__train_dist_barrier(ag_ddp *d);
+int ag__train_dist_totals(ag_ddp *d, double *sum, int64_t *correct, int64_t *seen);
+int ag__train_dist_barrier(ag_ddp *d);
 
 #endif

@@ -46,9 +46,9 @@ Test(hooks, fire_once_with_every_contribution_summed) {
     ag_tensor *x = leaf64(3);
     struct log l = {0};
     cr_assert_eq(ag_register_post_accumulate_grad_hook(x, record, &l), 0, "%s", ag_last_error());
-    ag_scope_begin();   /* y = x*x + exp(x)*x + 5x: three paths of different depths */
-    ag_tensor *y = ag_add(ag_add(ag_mul(x, x), ag_mul(ag_exp(x), x)),
-                          ag_mul(x, ag_scalar(AG_F64, 5)));
+    ag_scope_begin(); /* y = x*x + exp(x)*x + 5x: three paths of different depths */
+    ag_tensor *y =
+        ag_add(ag_add(ag_mul(x, x), ag_mul(ag_exp(x), x)), ag_mul(x, ag_scalar(AG_F64, 5)));
     cr_assert_eq(ag_backward(ag_sum(y)), 0, "%s", ag_last_error());
     ag_scope_end();
     double want = 2 * 3 + exp(3) * 3 + exp(3) + 5;
@@ -95,7 +95,7 @@ Test(hooks, several_hooks_run_in_registration_order_once_per_backward) {
     int want[4] = {2, 1, 2, 1};
     for (int i = 0; i < 4; i++) cr_assert_eq(l.tag[i], want[i], "call %d", i);
     assert_close(l.grad0[0], 4, 0, 0);
-    assert_close(l.grad0[2], 8, 0, 0);   /* grads accumulate across backward calls */
+    assert_close(l.grad0[2], 8, 0, 0); /* grads accumulate across backward calls */
     ag_tensor_free(x);
 }
 
@@ -134,7 +134,8 @@ Test(hooks, autograd_grad_accumulates_nothing_and_fires_nothing) {
     ag_scope_begin();
     ag_tensor *g[1];
     cr_assert_eq(ag_autograd_grad(1, (ag_tensor *[]){ag_sum(ag_mul(x, x))}, NULL, 1, &x, g,
-                                  (ag_grad_opts){0}), 0);
+                                  (ag_grad_opts){0}),
+                 0);
     assert_close(ag_item(g[0]), 4, 0, 0);
     ag_scope_end();
     cr_assert_eq(l.n, 0);
@@ -147,15 +148,15 @@ Test(hooks, removed_hooks_stop_and_scoped_leaves_take_theirs_along) {
     cr_assert_eq(ag_register_post_accumulate_grad_hook(x, record, &l), 0);
     cr_assert_eq(ag_remove_post_accumulate_grad_hook(x, record, &l), 0);
     cr_assert_neq(ag_remove_post_accumulate_grad_hook(x, record, &l), 0);
-    cr_assert(strstr(ag_last_error(), "ag_remove_post_accumulate_grad_hook: no such hook"),
-              "%s", ag_last_error());
+    cr_assert(strstr(ag_last_error(), "ag_remove_post_accumulate_grad_hook: no such hook"), "%s",
+              ag_last_error());
     ag_scope_begin();
     cr_assert_eq(ag_backward(ag_sum(ag_mul(x, x))), 0);
-    ag_tensor *s = leaf64(1);   /* a scoped leaf: its hook goes at ag_scope_end */
+    ag_tensor *s = leaf64(1); /* a scoped leaf: its hook goes at ag_scope_end */
     cr_assert_eq(ag_register_post_accumulate_grad_hook(s, record, &l), 0);
     ag_scope_end();
     cr_assert_eq(l.n, 0);
-    ag_tensor *y = leaf64(1);   /* hooks are live again: a walk must not meet a stale leaf */
+    ag_tensor *y = leaf64(1); /* hooks are live again: a walk must not meet a stale leaf */
     cr_assert_eq(ag_register_post_accumulate_grad_hook(y, record, &l), 0);
     ag_scope_begin();
     cr_assert_eq(ag_backward(ag_sum(ag_mul(y, x))), 0);

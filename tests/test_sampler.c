@@ -35,7 +35,7 @@ static int64_t cover(int64_t n, int world, bool drop_last, bool shuffle, int64_t
     int64_t total = 0, rows[256];
     memset(count, 0, sizeof *count * (size_t)n);
     for (int r = 0; r < world; r++) {
-        ag_manual_seed(1000 + (uint64_t)r);   /* ranks' own streams must not matter */
+        ag_manual_seed(1000 + (uint64_t)r); /* ranks' own streams must not matter */
         ag_loader *l = ag_loader_new_distributed(x, y, 4, shuffle, r, world, drop_last);
         cr_assert(l, "%s", ag_last_error());
         int64_t k = epoch_rows(l, rows);
@@ -56,7 +56,8 @@ Test(sampler, shards_cover_every_row_exactly_once_when_the_world_divides_n) {
     for (int shuffle = 0; shuffle < 2; shuffle++) {
         cr_assert_eq(cover(60, 4, false, shuffle, count, &per), 60);
         cr_assert_eq(per, 15);
-        for (int i = 0; i < 60; i++) cr_assert_eq(count[i], 1, "row %d seen %lld times", i, (long long)count[i]);
+        for (int i = 0; i < 60; i++)
+            cr_assert_eq(count[i], 1, "row %d seen %lld times", i, (long long)count[i]);
     }
 }
 
@@ -87,13 +88,16 @@ Test(sampler, set_epoch_redraws_the_same_order_and_epochs_differ) {
     int64_t a[25], b[25], c[25];
     ag_tensor *xb;
     for (int64_t k = 0; ag_loader_next(l, &xb, NULL);)
-        for (int64_t i = 0; i < ag_shape(xb)[0]; i++) a[k++] = (int64_t)ag_get(xb, (int64_t[]){i, 0});
-    ag_loader_reset(l);   /* epoch 1 */
+        for (int64_t i = 0; i < ag_shape(xb)[0]; i++)
+            a[k++] = (int64_t)ag_get(xb, (int64_t[]){i, 0});
+    ag_loader_reset(l); /* epoch 1 */
     for (int64_t k = 0; ag_loader_next(l, &xb, NULL);)
-        for (int64_t i = 0; i < ag_shape(xb)[0]; i++) b[k++] = (int64_t)ag_get(xb, (int64_t[]){i, 0});
+        for (int64_t i = 0; i < ag_shape(xb)[0]; i++)
+            b[k++] = (int64_t)ag_get(xb, (int64_t[]){i, 0});
     cr_assert_eq(ag_loader_set_epoch(l, 0), 0);
     for (int64_t k = 0; ag_loader_next(l, &xb, NULL);)
-        for (int64_t i = 0; i < ag_shape(xb)[0]; i++) c[k++] = (int64_t)ag_get(xb, (int64_t[]){i, 0});
+        for (int64_t i = 0; i < ag_shape(xb)[0]; i++)
+            c[k++] = (int64_t)ag_get(xb, (int64_t[]){i, 0});
     cr_assert(memcmp(a, b, sizeof a), "epochs 0 and 1 gave the same order");
     cr_assert(!memcmp(a, c, sizeof a), "set_epoch(0) did not redraw epoch 0");
     cr_assert_eq(ag_loader_num_batches(l), 4);

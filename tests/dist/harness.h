@@ -10,15 +10,15 @@
 
 static int case_failed, cases_passed, cases_failed;
 
-#define CHECK(cond, ...)                                                             \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            case_failed = 1;                                                         \
-            fprintf(stderr, "rank %d: %s:%d: check failed: %s: ", ag_dist_rank(),    \
-                    __FILE__, __LINE__, #cond);                                      \
-            fprintf(stderr, __VA_ARGS__);                                            \
-            fputc('\n', stderr);                                                     \
-        }                                                                            \
+#define CHECK(cond, ...)                                                                    \
+    do {                                                                                    \
+        if (!(cond)) {                                                                      \
+            case_failed = 1;                                                                \
+            fprintf(stderr, "rank %d: %s:%d: check failed: %s: ", ag_dist_rank(), __FILE__, \
+                    __LINE__, #cond);                                                       \
+            fprintf(stderr, __VA_ARGS__);                                                   \
+            fputc('\n', stderr);                                                            \
+        }                                                                                   \
     } while (0)
 
 static inline void run_case(const char *name, void (*fn)(void)) {

@@ -14,7 +14,7 @@ enum { D = 8, H = 16, C = 4, B = 3, STEPS = 20 };
 static int W, R;
 
 /* ------------------------------------------------------------------ data and the model */
-static double data_value(int64_t i, int which) {   /* deterministic, rank-independent */
+static double data_value(int64_t i, int which) { /* deterministic, rank-independent */
     return sin(0.37 * (double)i + 1.3 * which) + 0.25 * cos(0.011 * (double)(i * i % 9973));
 }
 
@@ -29,14 +29,15 @@ static ag_tensor *rows_of(ag_dtype dt, int which, int64_t row0, int64_t rows) {
 }
 
 struct net {
-    ag_tensor *p[5];   /* W1 [H,D], b1 [H], W2 [C,H], b2 [C], and one the model never uses */
+    ag_tensor *p[5]; /* W1 [H,D], b1 [H], W2 [C,H], b2 [C], and one the model never uses */
 };
 
 static ag_tensor *param(ag_dtype dt, int ndim, const int64_t *shape, uint64_t seed) {
     int64_t n = 1;
     for (int d = 0; d < ndim; d++) n *= shape[d];
     double *v = malloc((size_t)n * sizeof *v);
-    for (int64_t i = 0; i < n; i++) v[i] = 0.4 * sin(1.7 * (double)(seed * 131 + (uint64_t)i) + 0.3);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = 0.4 * sin(1.7 * (double)(seed * 131 + (uint64_t)i) + 0.3);
     ag_tensor *t = ag_tensor_new(AG_F64, ndim, shape, v);
     free(v);
     if (dt == AG_F32) {
@@ -83,7 +84,7 @@ static void train(struct net *m, ag_dtype dt, ag_ddp_opts *ddp_opts, int micro) 
     for (int s = 0; s < STEPS; s++) {
         ag_optim_zero_grad(o);
         for (int k = 0; k < micro; k++) {
-            int64_t mb0 = s * global + (int64_t)k * W * B;   /* micro-batch k of the step */
+            int64_t mb0 = s * global + (int64_t)k * W * B; /* micro-batch k of the step */
             if (ddp) ag_ddp_set_no_sync(ddp, k < micro - 1);
             int rc = ddp ? backward_rows(m, dt, mb0 + (int64_t)R * B, B)
                          : backward_rows(m, dt, mb0, (int64_t)W * B);
@@ -104,7 +105,7 @@ static double max_rel_diff_ex(ag_tensor *a, ag_tensor *b, bool norm) {
         double x = ag_dtype_of(a) == AG_F32 ? ((float *)ag_data(a))[i] : ((double *)ag_data(a))[i];
         double y = ag_dtype_of(b) == AG_F32 ? ((float *)ag_data(b))[i] : ((double *)ag_data(b))[i];
         double r = x == y ? 0 : fabs(x - y) / fabs(y);
-        if (!(r <= worst)) worst = r;   /* NaN propagates */
+        if (!(r <= worst)) worst = r; /* NaN propagates */
         if (!(fabs(x - y) <= diff)) diff = fabs(x - y);
         if (fabs(y) > big) big = fabs(y);
     }
@@ -114,7 +115,7 @@ static double max_rel_diff(ag_tensor *a, ag_tensor *b) {
     return max_rel_diff_ex(a, b, ag_dtype_of(a) == AG_F32);
 }
 
-static uint64_t params_hash(struct net *m) {   /* FNV-1a over every parameter's bytes */
+static uint64_t params_hash(struct net *m) { /* FNV-1a over every parameter's bytes */
     uint64_t h = 1469598103934665603ULL;
     for (int i = 0; i < 5; i++) {
         const unsigned char *p = ag_data(m->p[i]);
@@ -146,7 +147,7 @@ static void allreduce_mean_sums_in_rank_order_bitwise(void) {
             for (int64_t i = 0; i < n; i++) {
                 double v = 0;
                 float vf = 0;
-                for (int r = 0; r < W; r++) {   /* every rank's value, added in rank order */
+                for (int r = 0; r < W; r++) { /* every rank's value, added in rank order */
                     double e = data_value(i * 31 + r, 2) * pow(10.0, (double)((i + r) % 9) - 4);
                     if (r == R) {
                         if (t == AG_F64) ((double *)ag_data(x))[i] = e;
@@ -160,8 +161,8 @@ static void allreduce_mean_sums_in_rank_order_bitwise(void) {
             CHECK(ag_dist_allreduce_mean(&x, 1) == 0, "%s", ag_last_error());
             for (int64_t i = 0; i < n; i++) {
                 double got = t == AG_F64 ? ((double *)ag_data(x))[i] : ((float *)ag_data(x))[i];
-                CHECK(got == want[i], "%s n=%lld element %lld: %.17g, want %.17g",
-                      ag_dtype_name(t), (long long)n, (long long)i, got, want[i]);
+                CHECK(got == want[i], "%s n=%lld element %lld: %.17g, want %.17g", ag_dtype_name(t),
+                      (long long)n, (long long)i, got, want[i]);
             }
             free(want);
             ag_scope_end();
@@ -182,23 +183,24 @@ static void broadcast_params_copies_the_roots_values(void) {
 
 static void ddp_equals_one_process_at_the_global_batch(ag_dtype dt, double tol) {
     struct net dist, ref;
-    net_init(&dist, dt, 100 + (uint64_t)R);   /* ranks start different: ddp broadcasts */
-    net_init(&ref, dt, 100);                  /* rank 0's start */
+    net_init(&dist, dt, 100 + (uint64_t)R); /* ranks start different: ddp broadcasts */
+    net_init(&ref, dt, 100);                /* rank 0's start */
     train(&dist, dt, &(ag_ddp_opts){0}, 1);
     train(&ref, dt, NULL, 1);
     for (int i = 0; i < 4; i++) {
         double d = max_rel_diff(dist.p[i], ref.p[i]);
-        CHECK(d <= tol, "%s param %d: max relative difference %.3g > %.0e", ag_dtype_name(dt), i,
-              d, tol);
+        CHECK(d <= tol, "%s param %d: max relative difference %.3g > %.0e", ag_dtype_name(dt), i, d,
+              tol);
     }
     double elem = 0, norm = 0;
     for (int i = 0; i < 4; i++) {
         elem = fmax(elem, max_rel_diff_ex(dist.p[i], ref.p[i], false));
         norm = fmax(norm, max_rel_diff_ex(dist.p[i], ref.p[i], true));
     }
-    if (R == 0) printf("  %s: world %d x batch %d vs 1 x %d after %d Adam steps: max relative "
-                       "difference %.3g per element, %.3g of the tensor's max\n",
-                       ag_dtype_name(dt), W, B, W * B, STEPS, elem, norm);
+    if (R == 0)
+        printf("  %s: world %d x batch %d vs 1 x %d after %d Adam steps: max relative "
+               "difference %.3g per element, %.3g of the tensor's max\n",
+               ag_dtype_name(dt), W, B, W * B, STEPS, elem, norm);
     net_free(&dist);
     net_free(&ref);
 }
@@ -211,7 +213,9 @@ static void ddp_float32_equals_one_process_to_1e_5(void) {
 
 /* Any bucket size and either progress mode: the same bits, on every rank. */
 static void params_are_bitwise_equal_on_all_ranks_for_any_bucket_size(void) {
-    ag_ddp_opts configs[] = {{0}, {.bucket_cap_mb = 0.0002}, {.bucket_cap_mb = 1e-9},
+    ag_ddp_opts configs[] = {{0},
+                             {.bucket_cap_mb = 0.0002},
+                             {.bucket_cap_mb = 1e-9},
                              {.progress = AG_DDP_PROGRESS_POLL, .bucket_cap_mb = 0.0005}};
     uint64_t first = 0;
     for (int c = 0; c < 4; c++)
@@ -244,7 +248,7 @@ static void many_segmented_buckets_in_flight_reduce_exactly(void) {
     }
     for (int mode = 1; mode <= 2; mode++) {
         ag_ddp *d = ag_ddp_new(p, NP, (ag_ddp_opts){.bucket_cap_mb = 0.3, .progress = mode});
-        if (!d && mode == AG_DDP_PROGRESS_THREAD) break;   /* MPI without THREAD_MULTIPLE */
+        if (!d && mode == AG_DDP_PROGRESS_THREAD) break; /* MPI without THREAD_MULTIPLE */
         CHECK(d, "%s", ag_last_error());
         for (int step = 0; step < 3 && d; step++) {
             for (int i = 0; i < NP; i++) ag_zero_grad(p[i]);
@@ -286,7 +290,8 @@ static void no_sync_accumulates_micro_batches_then_averages_once(void) {
         ag_optim_zero_grad(o);
         for (int k = 0; k < 3; k++)
             CHECK(backward_rows(&ref, AG_F64, (int64_t)s * W * B * 3 + (int64_t)k * W * B,
-                                (int64_t)W * B) == 0, "%s", ag_last_error());
+                                (int64_t)W * B) == 0,
+                  "%s", ag_last_error());
         ag_optim_step(o);
     }
     ag_optim_free(o);
@@ -306,7 +311,7 @@ static void sampler_covers_every_sample_once_per_epoch(void) {
             ag_scope_begin();
             ag_tensor *x = ag_zeros(AG_F64, 2, (int64_t[]){n, 1});
             for (int64_t i = 0; i < n; i++) ((double *)ag_data(x))[i] = (double)i;
-            ag_manual_seed(77 + (uint64_t)R);   /* ranks' own streams must not matter */
+            ag_manual_seed(77 + (uint64_t)R); /* ranks' own streams must not matter */
             ag_loader *l = ag_loader_new_distributed(x, NULL, 4, true, R, W, drop);
             CHECK(l, "%s", ag_last_error());
             for (int epoch = 0; epoch < 2 && l; epoch++) {
@@ -327,7 +332,7 @@ static void sampler_covers_every_sample_once_per_epoch(void) {
                     dup += seen[i] > 1 ? seen[i] - 1 : 0;
                     missed += seen[i] == 0;
                 }
-                int64_t extra = per * W - n;   /* padding (>0) or dropped tail (<0) */
+                int64_t extra = per * W - n; /* padding (>0) or dropped tail (<0) */
                 CHECK(dup == (extra > 0 ? extra : 0) && missed == (extra < 0 ? -extra : 0),
                       "n %lld drop_last %d epoch %d: %lld seen twice, %lld missed", (long long)n,
                       drop, epoch, (long long)dup, (long long)missed);
@@ -369,7 +374,8 @@ static void zero1_equals_plain_data_parallel_bitwise(void) {
         if (z) {
             int64_t owned = ag_zero_owned_numel(zo), total = 0;
             MPI_Allreduce(&owned, &total, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-            CHECK(total == H * D + H + C * H + C, "owned elements add up to %lld", (long long)total);
+            CHECK(total == H * D + H + C * H + C, "owned elements add up to %lld",
+                  (long long)total);
         }
         ag_zero_free(zo);
         ag_optim_free(o);

@@ -24,7 +24,8 @@ int main(int argc, char **argv) {
         if (s == 5 && rank == 1) {
             if (!strcmp(mode, "kill")) raise(SIGKILL);
             if (!strcmp(mode, "exit")) return 1;
-            if (!strcmp(mode, "hang")) for (;;) pause();
+            if (!strcmp(mode, "hang"))
+                for (;;) pause();
             if (!strcmp(mode, "abort") && !ag_load_idx("/nonexistent/train-images.idx", AG_F32, 1))
                 ag_dist_abort(2, ag_last_error());
         }

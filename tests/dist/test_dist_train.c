@@ -22,7 +22,7 @@ static void make_data(ag_tensor **x, ag_tensor **y) {
 
 static ag_model *make_model(void) {
     ag_set_default_dtype(AG_F64);
-    ag_manual_seed(5 + (uint64_t)R);   /* ranks start different: the ddp broadcasts rank 0's */
+    ag_manual_seed(5 + (uint64_t)R); /* ranks start different: the ddp broadcasts rank 0's */
     ag_model *m = ag_model_new();
     ag_model_add(m, ag_dense_layer(D, 8, AG_ACTIVATION_TANH));
     ag_model_add(m, ag_linear_layer(8, C, true));
@@ -57,13 +57,18 @@ static void train_with_ddp_equals_one_process_and_only_rank_0_writes(void) {
     ag_train_result r;
     /* no_shuffle: rank r's batch k holds rows r, r+W, ... of global batch k (the sampler's
      * strided shards), so the global batches match one process at batch W*B */
-    int rc = ag_train(m, o, x, y, (ag_train_opts){.epochs = EPOCHS, .batch_size = B,
-                                                   .no_shuffle = true, .ddp = ddp,
-                                                   .metrics_csv = csv, .checkpoint = ckpt,
-                                                   .verbose = -1}, &r);
+    int rc = ag_train(m, o, x, y,
+                      (ag_train_opts){.epochs = EPOCHS,
+                                      .batch_size = B,
+                                      .no_shuffle = true,
+                                      .ddp = ddp,
+                                      .metrics_csv = csv,
+                                      .checkpoint = ckpt,
+                                      .verbose = -1},
+                      &r);
     CHECK(rc == 0, "ag_train: %s", ag_last_error());
 
-    ag_manual_seed(5);   /* the reference: one process, rank 0's start, global batch */
+    ag_manual_seed(5); /* the reference: one process, rank 0's start, global batch */
     ag_set_default_dtype(AG_F64);
     ag_model *ref = ag_model_new();
     ag_model_add(ref, ag_dense_layer(D, 8, AG_ACTIVATION_TANH));
@@ -72,16 +77,21 @@ static void train_with_ddp_equals_one_process_and_only_rank_0_writes(void) {
     ag_tensor **pr = ag_model_params(ref, &nr);
     ag_optim *or_ = ag_adam_new(pr, nr, (ag_adam_opts){.lr = 0.02});
     ag_train_result rr;
-    CHECK(ag_train(ref, or_, x, y, (ag_train_opts){.epochs = EPOCHS, .batch_size = (int64_t)W * B,
-                                                   .no_shuffle = true, .verbose = -1}, &rr) == 0,
+    CHECK(ag_train(ref, or_, x, y,
+                   (ag_train_opts){.epochs = EPOCHS,
+                                   .batch_size = (int64_t)W * B,
+                                   .no_shuffle = true,
+                                   .verbose = -1},
+                   &rr) == 0,
           "%s", ag_last_error());
     double d = max_rel(m, ref);
     CHECK(d <= 1e-12, "weights differ from one process by %.3g", d);
     CHECK(fabs(r.train_loss - rr.train_loss) <= 1e-12 * fabs(rr.train_loss),
           "train loss %.17g vs %.17g", r.train_loss, rr.train_loss);
     CHECK(r.train_acc == rr.train_acc, "train acc %.17g vs %.17g", r.train_acc, rr.train_acc);
-    if (R == 0) printf("  ag_train on %d ranks vs one process: weights within %.3g, loss %.6f\n",
-                       W, d, r.train_loss);
+    if (R == 0)
+        printf("  ag_train on %d ranks vs one process: weights within %.3g, loss %.6f\n", W, d,
+               r.train_loss);
 
     /* rank 0 wrote the CSV (a header and one line per epoch) and the checkpoint; every rank
      * loads the checkpoint into a fresh model and gets the trained weights */
@@ -117,13 +127,16 @@ static void shuffled_ddp_training_keeps_ranks_identical(void) {
     ag_ddp *ddp = ag_ddp_new(params, n, (ag_ddp_opts){.bucket_cap_mb = 0.0001});
     ag_optim *o = ag_sgd_new(params, n, (ag_sgd_opts){.lr = 0.1, .momentum = 0.9});
     ag_train_result r;
-    CHECK(ag_train(m, o, x, y, (ag_train_opts){.epochs = 2, .batch_size = 5, .ddp = ddp,
-                                               .clip_norm = 0.5, .verbose = -1}, &r) == 0,
+    CHECK(ag_train(m, o, x, y,
+                   (ag_train_opts){
+                       .epochs = 2, .batch_size = 5, .ddp = ddp, .clip_norm = 0.5, .verbose = -1},
+                   &r) == 0,
           "%s", ag_last_error());
     uint64_t h = 1469598103934665603ULL;
     for (int i = 0; i < n; i++) {
         const unsigned char *p = ag_data(params[i]);
-        for (size_t k = 0; k < (size_t)ag_numel(params[i]) * 8; k++) h = (h ^ p[k]) * 1099511628211ULL;
+        for (size_t k = 0; k < (size_t)ag_numel(params[i]) * 8; k++)
+            h = (h ^ p[k]) * 1099511628211ULL;
     }
     uint64_t *all = malloc((size_t)W * sizeof *all);
     MPI_Allgather(&h, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD);
@@ -152,7 +165,8 @@ int main(int argc, char **argv) {
     ag_tensor **params = ag_model_params(m, &n);
     ag_optim *o = ag_sgd_new(params, n, (ag_sgd_opts){.lr = 0.1});
     int bad = ag_train(m, o, x, y, (ag_train_opts){.ddp = (ag_ddp *)1, .verbose = -1}, NULL);
-    if (!bad || !strstr(ag_last_error(), "ag_train: opts.ddp is set but ag_dist_init has not run")) {
+    if (!bad ||
+        !strstr(ag_last_error(), "ag_train: opts.ddp is set but ag_dist_init has not run")) {
         fprintf(stderr, "rank %d: ag_train accepted a ddp without MPI: %s\n", R, ag_last_error());
         rc = 1;
     }
