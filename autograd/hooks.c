@@ -53,7 +53,7 @@ int ag_register_post_accumulate_grad_hook(ag_tensor *leaf, ag_grad_hook fn, void
         cap_hooks = c;
     }
     hooks[n_hooks++] = (struct hook){leaf, fn, user, 0};
-    ag__set_free_observer(ag__hooks_forget);   /* a freed leaf's hooks go with it */
+    ag__set_free_observer(ag__hooks_forget); /* a freed leaf's hooks go with it */
     atomic_store(&n_live, n_hooks);
     pthread_mutex_unlock(&lock);
     return AG_OK;
