@@ -5,6 +5,7 @@
  * gradients are summed in node->grad; leaves sum theirs into .grad (ag_backward) or into
  * the caller's slots (ag_autograd_grad). Backward rules are written with the public ops,
  * so with create_graph on (grad mode on during the walk) the backward pass is recorded. */
+#include "autograd/hooks.h"
 #include "ops/ops.h"
 
 #include <stdatomic.h>
@@ -231,18 +232,23 @@ static int walk(int n, ag_tensor *const *roots, ag_tensor *const *seeds, bool re
     bool prev_mode = ag_set_grad_enabled(create);
     struct walk *prev_walk = current_walk;
     current_walk = w;
+    struct ag__hook_walk *hw = rc || w ? NULL : ag__hooks_walk_begin(order.v, order.n, n, roots);
     for (int r = 0; r < n && rc == AG_OK; r++) {
         ag_tensor *root = roots[r];
         ag_tensor *seed = seeds && seeds[r] ? seeds[r] : ag_ones_like(root);
         rc = accumulate_tensor(root, seed);
     }
+    if (rc == AG_OK) ag__hooks_roots_done(hw, n, roots);
     for (size_t i = order.n; i-- > 0 && rc == AG_OK;) {
         struct ag_node *x = order.v[i];
-        if (!x->grad) continue;
-        rc = x->def->backward(x, x->grad);
-        if (rc && !ag_last_error()) ag__error(rc, fn, "backward of %s failed", x->def->name);
-        if (!retain) x->released = true;
+        if (x->grad) {
+            rc = x->def->backward(x, x->grad);
+            if (rc && !ag_last_error()) ag__error(rc, fn, "backward of %s failed", x->def->name);
+            if (!retain) x->released = true;
+        }
+        if (rc == AG_OK) ag__hooks_node_done(hw, x);
     }
+    ag__hooks_walk_end(hw);
     current_walk = prev_walk;
     ag_set_grad_enabled(prev_mode);
     free(order.v);

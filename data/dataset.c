@@ -1,5 +1,6 @@
 /* Datasets in memory: standardization, permutations, train/validation split and the
  * mini-batch loader. Rows are dim 0; a row is the contiguous block of the other dims. */
+#include "data/sampler.h"
 #include "tensor/tensor.h"
 
 #include <math.h>
@@ -143,6 +144,7 @@ struct ag_loader {
     int64_t *perm;
     ag_tensor *xbuf, *ybuf;    /* heap: one batch of rows (shuffled batches copy here) */
     ag_tensor *xv, *yv;        /* heap view structs handed out (over x or the buffers) */
+    struct ag__sampler *sampler;   /* ag_loader_new_distributed: rows per epoch (data/sampler.c) */
 };
 
 /* A heap tensor struct sharing t's storage; its geometry is set per batch. */
@@ -173,8 +175,42 @@ void ag_loader_free(ag_loader *l) {
     ag_tensor_free(l->xbuf);
     ag_tensor_free(l->ybuf);
     free(l->perm);
+    ag__sampler_free(l->sampler);
     free(l);
 }
+
+/* The permutation and one batch of rows, for loaders that copy rows in an order. */
+static int alloc_batch(ag_loader *l, const char *fn) {
+    int64_t xs[AG_MAX_DIMS], ys[AG_MAX_DIMS];
+    memcpy(xs, l->x->shape, sizeof xs);
+    xs[0] = l->batch;
+    l->perm = malloc(sizeof *l->perm * (size_t)(l->n ? l->n : 1));
+    l->xbuf = ag__zeros_in(NULL, l->x->dtype, l->x->ndim, xs, fn);
+    if (!l->perm || !l->xbuf) return AG_ERR_NOMEM;
+    if (l->y) {
+        memcpy(ys, l->y->shape, sizeof ys);
+        ys[0] = l->batch;
+        if (!(l->ybuf = ag__zeros_in(NULL, l->y->dtype, l->y->ndim, ys, fn))) return AG_ERR_NOMEM;
+    }
+    return AG_OK;
+}
+
+ag_loader *ag__loader_new_sampled(ag_tensor *x, ag_tensor *y, int64_t batch_size,
+                                  struct ag__sampler *s, const char *fn) {
+    ag_loader *l = ag_loader_new(x, y, batch_size, false);
+    if (!l) return NULL;
+    if (alloc_batch(l, fn)) {
+        ag_loader_free(l);
+        ag__error(AG_ERR_NOMEM, fn, "out of memory for a batch of %s", AG_SHAPE(x));
+        return NULL;
+    }
+    l->shuffle = true;   /* rows are copied in the sampler's order */
+    l->sampler = s;
+    ag_loader_reset(l);
+    return l;
+}
+
+struct ag__sampler *ag__loader_sampler(ag_loader *l) { return l ? l->sampler : NULL; }
 
 ag_loader *ag_loader_new(ag_tensor *x, ag_tensor *y, int64_t batch_size, bool shuffle) {
     const char *fn = "ag_loader_new";
@@ -191,19 +227,7 @@ ag_loader *ag_loader_new(ag_tensor *x, ag_tensor *y, int64_t batch_size, bool sh
     l->batch = batch_size == 0 || batch_size > l->n ? l->n : batch_size;
     l->shuffle = shuffle;
     if (!(l->xv = heap_view(x)) || (y && !(l->yv = heap_view(y)))) goto nomem;
-    if (shuffle) {
-        int64_t xs[AG_MAX_DIMS], ys[AG_MAX_DIMS];
-        memcpy(xs, x->shape, sizeof xs);
-        xs[0] = l->batch;
-        l->perm = malloc(sizeof *l->perm * (size_t)(l->n ? l->n : 1));
-        l->xbuf = ag__zeros_in(NULL, x->dtype, x->ndim, xs, fn);
-        if (!l->perm || !l->xbuf) goto nomem;
-        if (y) {
-            memcpy(ys, y->shape, sizeof ys);
-            ys[0] = l->batch;
-            if (!(l->ybuf = ag__zeros_in(NULL, y->dtype, y->ndim, ys, fn))) goto nomem;
-        }
-    }
+    if (shuffle && alloc_batch(l, fn)) goto nomem;
     ag_loader_reset(l);
     return l;
 nomem:
@@ -219,7 +243,8 @@ int64_t ag_loader_num_batches(const ag_loader *l) {
 void ag_loader_reset(ag_loader *l) {
     if (!l) return;
     l->pos = 0;
-    if (l->shuffle) ag_randperm(l->n, l->perm);
+    if (l->sampler) l->n = ag__sampler_order(l->sampler, l->perm);
+    else if (l->shuffle) ag_randperm(l->n, l->perm);
 }
 
 static void copy_rows(ag_tensor *dst, ag_tensor *src, const int64_t *idx, int64_t n) {

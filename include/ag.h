@@ -127,6 +127,18 @@ typedef struct {
 int ag_autograd_grad(int n_out, ag_tensor *const *outputs, ag_tensor *const *grad_outputs,
                      int n_in, ag_tensor *const *inputs, ag_tensor **grads, ag_grad_opts opts);
 
+/* torch.Tensor.register_post_accumulate_grad_hook: fn(leaf, user) runs during each
+ * ag_backward once leaf's .grad holds all of this backward's contributions, while the walk
+ * goes on with the rest of the graph (what overlapped gradient all-reduce needs). Several
+ * hooks on a leaf run in registration order; ag_autograd_grad runs none. The leaf must be
+ * a leaf that requires grad; its hooks go when it is freed (or its scope ends). The hook
+ * runs with grad mode off on the thread calling ag_backward. 0 or non-zero (NULL leaf/fn,
+ * not a leaf, no requires_grad). */
+typedef void (*ag_grad_hook)(ag_tensor *leaf, void *user);
+int ag_register_post_accumulate_grad_hook(ag_tensor *leaf, ag_grad_hook fn, void *user);
+/* Removes every hook registered with this (leaf, fn, user); non-zero when there was none. */
+int ag_remove_post_accumulate_grad_hook(ag_tensor *leaf, ag_grad_hook fn, void *user);
+
 /* ---------------------------------------------------------------- element-wise */
 ag_tensor *ag_add(ag_tensor *a, ag_tensor *b);
 ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b);
@@ -571,9 +583,23 @@ int64_t    ag_loader_num_batches(const ag_loader *l);
 void       ag_loader_reset(ag_loader *l);
 bool       ag_loader_next(ag_loader *l, ag_tensor **x_batch, ag_tensor **y_batch);
 void       ag_loader_free(ag_loader *l);
+/* torch's DistributedSampler under a loader, for data-parallel runs (no MPI needed here):
+ * each epoch every rank draws the same permutation of x's rows from a shared seed (0;
+ * ag_loader_set_seed) and the epoch, not from the process's random stream, and takes rows
+ * rank, rank + W, ...: disjoint equal shards. When W does not divide N, drop_last drops
+ * the tail (N/W rows per rank) and otherwise the order is padded by repeating its start
+ * (ceil(N/W) rows per rank, a few samples seen twice). shuffle false: rows in order.
+ * The constructor draws epoch 0 and each ag_loader_reset the next epoch;
+ * ag_loader_set_epoch(l, e) redraws epoch e now (torch's set_epoch). NULL / non-zero on
+ * error (rank outside [0, W), fewer rows than ranks with drop_last, a plain loader). */
+ag_loader *ag_loader_new_distributed(ag_tensor *x, ag_tensor *y, int64_t batch_size, bool shuffle,
+                                     int rank, int world_size, bool drop_last);
+int        ag_loader_set_epoch(ag_loader *l, int64_t epoch);
+int        ag_loader_set_seed(ag_loader *l, uint64_t seed);
 
 /* ---------------------------------------------------------------- the trainer */
 typedef ag_tensor *(*ag_loss_fn)(ag_tensor *pred, ag_tensor *target);
+typedef struct ag_ddp ag_ddp;   /* data-parallel training: <ag_dist.h>, libag_dist */
 typedef struct {
     int epochs;               /* 0: 1 */
     int64_t batch_size;       /* 0: full batch */
@@ -589,6 +615,12 @@ typedef struct {
     const char *checkpoint;   /* safetensors written at each new best val loss (or epoch) */
     int verbose;              /* 0: auto (progress bar on a TTY, lines otherwise);
                                  1: lines; 2: bar; -1: silent */
+    ag_ddp *ddp;              /* from ag_ddp_new over m's parameters, or NULL. Then batch_size
+                                 is per rank, each rank trains on its shard of every epoch
+                                 (ag_loader_new_distributed, padded), gradients are synced each
+                                 step, metrics are totals over ranks, and only rank 0 prints,
+                                 writes metrics_csv, plot_png and checkpoint. Every rank then
+                                 holds the same weights (ag_model_load resumes on each). */
 } ag_train_opts;
 typedef struct {
     int epochs_run, best_epoch;

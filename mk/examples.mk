@@ -1,6 +1,6 @@
 # Examples: `make examples` builds every examples/*.c into build/examples/;
 # `make demo` installs what it needs (when root), builds, and trains the Fashion-MNIST MLP.
-EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(filter-out %_dist.c,$(wildcard examples/*.c)))
 
 examples: $(EXAMPLES)
 

@@ -2,6 +2,7 @@
  * bar on a terminal (plain lines otherwise), metrics CSV, early stopping, checkpoints and
  * the loss/accuracy plot. */
 #include "nn/nn.h"
+#include "nn/train_dist.h"
 #include "optim/optim.h"
 
 #include <math.h>
@@ -166,6 +167,7 @@ static int batch_step(struct run *t, ag_tensor *xb, ag_tensor *yb, double *loss_
         ag_optim_zero_grad(t->o);
         rc = ag_backward(lv);
     }
+    if (!rc) rc = ag__train_dist_sync(t->opts.ddp);   /* every rank: the mean gradient */
     if (!rc) {
         if (t->opts.clip_norm > 0) ag_clip_grad_norm(t->o->params, t->o->n, t->opts.clip_norm, 2);
         ag_optim_step(t->o);
@@ -198,6 +200,8 @@ static int train_epoch(struct run *t, int epoch, double *secs) {
                  correct >= 0 ? (double)correct / (double)seen : NAN, (double)seen / el, el,
                  batch == t->p.batches);
     }
+    int rc = ag__train_dist_totals(t->opts.ddp, &sum, &correct, &seen);   /* over ranks */
+    if (rc) return rc;
     *secs = ag_now() - t0;
     t->total_samples += seen;
     t->r.epochs_run = epoch;
@@ -253,7 +257,7 @@ static int run_open(struct run *t, ag_tensor *x, ag_tensor *y, const char *fn) {
     t->epochs = t->opts.epochs > 0 ? t->opts.epochs : 1;
     t->has_val = t->opts.x_val && t->opts.y_val;
     t->r = (ag_train_result){.best_val_loss = INFINITY, .val_loss = NAN, .val_acc = NAN};
-    t->loader = ag_loader_new(x, y, t->opts.batch_size, !t->opts.no_shuffle);
+    t->loader = ag__train_dist_loader(t->opts.ddp, x, y, t->opts.batch_size, !t->opts.no_shuffle);
     if (!t->loader) return ag__last_error_code();
     if (!t->opts.metrics_csv && t->opts.plot_png) {   /* the plot reads a CSV: put one beside it */
         snprintf(t->csv_path, sizeof t->csv_path, "%s.csv", t->opts.plot_png);
@@ -289,6 +293,11 @@ int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts
              ag_train_result *result) {
     const char *fn = "ag_train";
     if (!m || !o || !x || !y) return ag__error(AG_ERR_NULL, fn, "model, optimizer, x and y must not be NULL");
+    if (ag__train_dist_check(opts.ddp, fn)) return AG_ERR_STATE;
+    if (!ag__train_dist_is_root(opts.ddp)) {   /* only rank 0 prints and writes */
+        opts.verbose = -1;
+        opts.metrics_csv = opts.plot_png = opts.checkpoint = NULL;
+    }
     struct run t = {.m = m, .o = o, .opts = opts};
     int rc = run_open(&t, x, y, fn);
     bool opened = !rc;
@@ -300,6 +309,7 @@ int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts
         ag_sched_step(opts.sched);
         if (early_stop(&t)) break;
     }
+    if (!rc) rc = ag__train_dist_barrier(opts.ddp);   /* rank 0's files are complete */
     run_close(&t, rc);
     if (result && opened) *result = t.r;
     return rc;

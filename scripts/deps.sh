@@ -1,11 +1,12 @@
 #!/bin/sh
 # Checks for the Debian packages a target needs; installs them when run as root,
-# otherwise prints the one apt-get line to run. Usage: deps.sh build|bench|demo
+# otherwise prints the one apt-get line to run. Usage: deps.sh build|bench|demo|dist
 set -e
 want="libsleef-dev libcriterion-dev zlib1g-dev pkg-config"
 case "$1" in
   bench) want="$want libopenblas-dev gnuplot-nox python3-torch python3-numpy" ;;
   demo)  want="$want gnuplot-nox dataset-fashion-mnist" ;;
+  dist)  want="$want openmpi-bin libopenmpi-dev" ;;   # libag_dist, make test-dist
 esac
 missing=""
 for p in $want; do

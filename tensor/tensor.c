@@ -144,8 +144,14 @@ const struct ag_node_hooks *ag__node_hooks(void) {
     return h;
 }
 
+static _Atomic(void (*)(ag_tensor *)) free_observer;
+
+void ag__set_free_observer(void (*fn)(ag_tensor *t)) { atomic_store(&free_observer, fn); }
+
 void ag_tensor_free(ag_tensor *t) {
     if (!t || t->arena) return;   /* scoped tensors go with their scope */
+    void (*observe)(ag_tensor *) = atomic_load(&free_observer);
+    if (observe) observe(t);
     ag_tensor_free(t->grad);
     if (t->node) ag__node_hooks()->free(t->node);
     ag__storage_release(t->storage);

@@ -132,5 +132,8 @@ struct ag_node_hooks {
 void ag__set_node_hooks(const struct ag_node_hooks *hooks);
 /* The installed hooks (asserts they are: only a tensor with a node asks). */
 const struct ag_node_hooks *ag__node_hooks(void);
+/* autograd/hooks.c: told of every heap tensor ag_tensor_free frees (a leaf's grad hooks go
+ * with it). NULL: nobody. */
+void ag__set_free_observer(void (*fn)(ag_tensor *t));
 
 #endif
