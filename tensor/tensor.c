@@ -18,10 +18,11 @@ int ag__check_shape(int ndim, const int64_t *shape, const char *fn) {
         if (shape[i] < 0)
             return ag__error(AG_ERR_SHAPE, fn, "negative size in shape %s",
                              ag__shape_str(ndim, shape));
-        if (shape[i] && n > (INT64_MAX / 8) / shape[i])
+        int64_t s = shape[i] ? shape[i] : 1;   /* a 0 must not lift the bound: strides */
+        if (n > (INT64_MAX / 8) / s)
             return ag__error(AG_ERR_SHAPE, fn, "shape %s is too large",
                              ag__shape_str(ndim, shape));
-        n *= shape[i];
+        n *= s;
     }
     return AG_OK;
 }
