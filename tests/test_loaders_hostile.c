@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "helpers.h"
+#include "leak_check.h"
 
 static char path_buf[256];
 static const char *tmp_path(const char *name) {
@@ -57,6 +58,7 @@ Test(loaders_hostile, safetensors_header_ending_inside_a_token) {
     expect_st_error("{\"__metadata__\":123", 0, "expected ',' or '}'");
     expect_st_error("{\"a\":{\"x\":true", 0, "expected '}' closing a tensor entry");
     expect_st_error("{\"__metadata__\":}", 0, "expected a value");
+    assert_no_leaks();
 }
 
 /* D3: the valid header {} (a model without parameters) loads. */
@@ -73,6 +75,7 @@ Test(loaders_hostile, safetensors_empty_header_loads) {
     cr_assert_eq(ag_model_load(m, p), 0, "%s", ag_last_error());
     ag_model_free(m);
     unlink(p);
+    assert_no_leaks();
 }
 
 /* Decided: as the format's reference implementation, data_offsets must tile the data
@@ -108,6 +111,7 @@ Test(loaders_hostile, safetensors_rejects_overlap_gaps_and_duplicates) {
     cr_assert_neq(ag_save_safetensors(p, 1, &t, (const char *[]){longname}), 0);
     cr_assert_neq(ag_save_safetensors(p, 1, &t, (const char *[]){"a\nb"}), 0);
     ag_tensor_free(t);
+    assert_no_leaks();
 }
 
 Test(loaders_hostile, safetensors_escapes_and_utf8_names) {
@@ -119,6 +123,7 @@ Test(loaders_hostile, safetensors_escapes_and_utf8_names) {
     cr_assert_eq(ag_ndim(t), 0);
     ag_tensor_free(t);
     unlink(p);
+    assert_no_leaks();
 }
 
 /* Strided and broadcast tensors save outside any scope without leaking (D6). */
@@ -134,6 +139,7 @@ Test(loaders_hostile, safetensors_save_outside_scopes_allocates_nothing) {
     ag_tensor_free(t);
     ag_tensor_free(a);
     unlink(p);
+    assert_no_leaks();
 }
 
 /* ------------------------------------------------------------------ IDX */
@@ -180,6 +186,7 @@ Test(loaders_hostile, idx_float_data_as_int64_is_checked) {
     cr_assert_eq(((int64_t *)ag_data(t))[1], (int64_t)1 << 62);
     ag_scope_end();
     unlink(p);
+    assert_no_leaks();
 }
 
 /* The header alone never sizes an allocation: a short raw file is refused before any
@@ -209,6 +216,7 @@ Test(loaders_hostile, idx_header_sizes_do_not_size_allocations) {
     ag_tensor_free(t);
     unlink(p);
     unlink(g);
+    assert_no_leaks();
 }
 
 /* Decided: a gzip stream must end with its trailer (its CRC is the integrity check); a
@@ -231,6 +239,7 @@ Test(loaders_hostile, idx_gzip_needs_its_trailer) {
     fclose(f);
     expect_idx_error(g, AG_F64, "incorrect data check");   /* zlib: the CRC differs */
     unlink(g);
+    assert_no_leaks();
 }
 
 /* ------------------------------------------------------------------ CSV */
@@ -256,6 +265,7 @@ Test(loaders_hostile, csv_crlf_and_control_bytes_in_messages) {
     cr_assert_neq(load_csv_text(bad, strlen(bad), (ag_csv_opts){0}, &x), 0);
     expect_msg("line 2, column 2: 'x\\x1b' is not a number");
     ag_scope_end();
+    assert_no_leaks();
 }
 
 /* D22: a NUL byte is an error, not the end of the line. */
@@ -265,6 +275,7 @@ Test(loaders_hostile, csv_nul_byte_is_an_error) {
     cr_assert_neq(load_csv_text("1,2\0junk\n", 9, (ag_csv_opts){0}, &x), 0);
     expect_msg("line 1, byte 4: a NUL byte");
     ag_scope_end();
+    assert_no_leaks();
 }
 
 /* Decided: nan and inf as written load; a finite literal out of range is an error, for
@@ -282,4 +293,5 @@ Test(loaders_hostile, csv_out_of_range_numbers) {
     cr_assert(isnan(ag_get(x, (int64_t[]){0, 0})));
     cr_assert(isinf(ag_get(x, (int64_t[]){0, 1})));
     ag_scope_end();
+    assert_no_leaks();
 }
