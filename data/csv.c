@@ -22,7 +22,7 @@ static int reserve(struct table *t, int64_t need) {
     if (need > t->cap) {
         int64_t cap = t->cap ? 2 * t->cap : 4096;
         while (cap < need) cap *= 2;
-        double *p = realloc(t->v, (size_t)cap * sizeof *p);
+        double *p = ag__realloc(t->v, (size_t)cap * sizeof *p);
         if (!p) return AG_ERR_NOMEM;
         t->v = p;
         t->cap = cap;

@@ -111,7 +111,7 @@ static unsigned char *read_data(gzFile f, size_t bytes, size_t *off, const char 
         return NULL;
     }
     size_t cap = bytes < ((size_t)1 << 20) ? bytes : (size_t)1 << 20, got = 0;
-    unsigned char *raw = malloc(cap ? cap : 1);
+    unsigned char *raw = ag__malloc(cap ? cap : 1);
     while (raw) {
         if (read_exact(f, raw + got, cap - got, off, path, "the data")) {
             free(raw);
@@ -120,7 +120,7 @@ static unsigned char *read_data(gzFile f, size_t bytes, size_t *off, const char 
         got = cap;
         if (got == bytes) return raw;
         cap = bytes - cap < cap ? bytes : 2 * cap;
-        unsigned char *g = realloc(raw, cap);
+        unsigned char *g = ag__realloc(raw, cap);
         if (!g) free(raw);
         raw = g;
     }

@@ -38,7 +38,7 @@ fuzz: fuzz-build
 	    -artifact_prefix=$(BUILD)/fuzz-artifacts/$$t- \
 	    $(BUILD)/fuzz-corpus/$$t fuzz/corpus/$$t fuzz/regressions/$$t \
 	    > $(BUILD)/fuzz-artifacts/$$t.log 2>&1; rc=$$?; \
-	  grep -E 'stat::number_of_executed_runs|stat::peak_rss_mb' $(BUILD)/fuzz-artifacts/$$t.log; \
+	  grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' $(BUILD)/fuzz-artifacts/$$t.log; \
 	  [ $$rc = 0 ] || { tail -n 40 $(BUILD)/fuzz-artifacts/$$t.log; \
 	    echo "fuzz: $$t failed (exit $$rc); copy the input above into fuzz/regressions/$$t/"; exit 1; }; \
 	done

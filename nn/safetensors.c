@@ -60,7 +60,7 @@ int ag_save_safetensors(const char *path, int n, ag_tensor *const *tensors,
                              NAME_MAX_BYTES);
     size_t cap = 256 + (size_t)n * 160, len = 0, off = 0;
     for (int i = 0; i < n; i++) cap += strlen(names[i]);
-    char *h = malloc(cap);
+    char *h = ag__malloc(cap);
     if (!h) return ag__error(AG_ERR_NOMEM, fn, "out of memory");
     len += (size_t)snprintf(h + len, cap - len, "{");
     for (int i = 0; i < n; i++) {
@@ -303,7 +303,7 @@ static int entry_body(struct parser *p, struct entry *e) {
 /* One "name": {...} pair appended to *entries (or the skipped __metadata__). */
 static int header_pair(struct parser *p, struct entry **entries, int *n, int *cap) {
     if (*n == *cap) {
-        struct entry *g = realloc(*entries, sizeof *g * (size_t)(*cap *= 2));
+        struct entry *g = ag__realloc(*entries, sizeof *g * (size_t)(*cap *= 2));
         if (!g) return p->err = ag__error(AG_ERR_NOMEM, p->fn, "out of memory");
         *entries = g;
     }
@@ -358,7 +358,7 @@ static int parse_header(const char *h, size_t hl, uint64_t data_len, const char 
                         const char *fn, struct entry **entries, int *n) {
     struct parser p = {h, 0, hl, path, fn, 0};
     int cap = 16;
-    if (!(*entries = malloc(sizeof **entries * (size_t)cap)))
+    if (!(*entries = ag__malloc(sizeof **entries * (size_t)cap)))
         return ag__error(AG_ERR_NOMEM, fn, "out of memory");
     if (!eat(&p, '{')) return fail(&p, "header is not a JSON object");
     if (!eat(&p, '}')) {
@@ -382,7 +382,7 @@ static int read_file(const char *path, const char *fn, char **file, struct entry
     FILE *f = fopen(path, "rb");
     if (!f) return ag__error(AG_ERR_IO, fn, "%s: cannot open: %s", path, strerror(errno));
     long size = fseek(f, 0, SEEK_END) ? -1 : ftell(f);
-    char *buf = size > 0 && !fseek(f, 0, SEEK_SET) ? malloc((size_t)size) : NULL;
+    char *buf = size > 0 && !fseek(f, 0, SEEK_SET) ? ag__malloc((size_t)size) : NULL;
     bool ok = buf && fread(buf, 1, (size_t)size, f) == (size_t)size;
     fclose(f);
     if (size > 0 && !buf) return ag__error(AG_ERR_NOMEM, fn, "%s: cannot allocate %ld bytes", path, size);

@@ -50,7 +50,7 @@ static struct chunk *chunk_get(size_t need) {
         }
     }
     want = (want + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
-    struct chunk *c = aligned_alloc(AG_ALIGN, sizeof(struct chunk) + want);
+    struct chunk *c = ag__aligned_alloc(AG_ALIGN, sizeof(struct chunk) + want);
     if (!c) return NULL;
     c->size = want;
     c->used = 0;
@@ -73,7 +73,7 @@ void *ag__alloc_uninit(struct ag_arena *a, size_t bytes, const char *fn) {
     size_t n = (bytes + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
     if (n < bytes) goto nomem;
     if (!a) {
-        void *p = aligned_alloc(AG_ALIGN, n ? n : AG_ALIGN);
+        void *p = ag__aligned_alloc(AG_ALIGN, n ? n : AG_ALIGN);
         if (!p) goto nomem;
         return p;
     }
