@@ -136,12 +136,11 @@ static ag_layer *batch_norm(enum ag__layer_kind kind, int64_t c, const char *fn)
     if (ag__layer_add_param(l, "weight", w) || ag__layer_add_param(l, "bias", ag__param_new(1, &c, fn)))
         goto fail;
     ag_init_constant_(w, 1);
-    ag_tensor *rv = ag__zeros_in(NULL, ag_get_default_dtype(), 1, &c, fn);
     if (ag__layer_add_buffer(l, "running_mean", ag__zeros_in(NULL, ag_get_default_dtype(), 1, &c, fn)) ||
-        ag__layer_add_buffer(l, "running_var", rv) ||
+        ag__layer_add_buffer(l, "running_var", ag__zeros_in(NULL, ag_get_default_dtype(), 1, &c, fn)) ||
         ag__layer_add_buffer(l, "num_batches_tracked", ag__zeros_in(NULL, AG_I64, 0, NULL, fn)))
-        goto fail;
-    ag_init_constant_(rv, 1);
+        goto fail;   /* each made as it is added: a failure leaks none (D10) */
+    ag_init_constant_(l->buffers[1], 1);   /* running_var */
     return l;
 fail:
     ag_layer_free(l);

@@ -92,10 +92,7 @@ int ag__model_state(ag_model *m, ag_tensor ***tensors, char ***names) {
     for (int i = 0; i < m->n_layers; i++) n += m->layers[i]->n_params + m->layers[i]->n_buffers;
     *tensors = calloc((size_t)n + 1, sizeof **tensors);
     *names = calloc((size_t)n + 1, sizeof **names);
-    if (!*tensors || !*names) {
-        ag__state_free(0, *tensors, *names);
-        return -ag__error(AG_ERR_NOMEM, "ag_model_state", "out of memory");
-    }
+    if (!*tensors || !*names) goto nomem;
     int k = 0;
     for (int i = 0; i < m->n_layers; i++) {
         ag_layer *l = m->layers[i];
@@ -104,7 +101,14 @@ int ag__model_state(ag_model *m, ag_tensor ***tensors, char ***names) {
         for (int j = 0; j < l->n_buffers; j++, k++)
             (*tensors)[k] = l->buffers[j], (*names)[k] = name_of(i, l->buffer_names[j]);
     }
+    for (k = 0; k < n; k++)
+        if (!(*names)[k]) goto nomem;   /* a failed strdup (D8) */
     return n;
+nomem:   /* the caller's pointers cleared: its own state_free is then a no-op (D7) */
+    ag__state_free(n, *tensors, *names);
+    *tensors = NULL;
+    *names = NULL;
+    return -ag__error(AG_ERR_NOMEM, "ag_model_state", "out of memory");
 }
 
 void ag__state_free(int n, ag_tensor **tensors, char **names) {

@@ -4,6 +4,7 @@
 #define AG_TENSOR_INTERNAL_H
 
 #include <ag.h>
+#include "tensor/alloc.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,18 +48,6 @@ const char *ag__shape_str(int ndim, const int64_t *shape);
             abort();                                                              \
         }                                                                         \
     } while (0)
-
-/* ------------------------------------------------------------------ the heap
- * Every heap allocation in the library goes through these (tensor/alloc.c); free() frees.
- * Test hook: ag__alloc_fail_nth(n) makes the nth allocation from now fail (0: none), and
- * ag__alloc_calls() counts the allocations since. */
-void *ag__malloc(size_t bytes);
-void *ag__calloc(size_t n, size_t size);
-void *ag__realloc(void *p, size_t bytes);
-void *ag__aligned_alloc(size_t align, size_t bytes);
-char *ag__strdup(const char *s);
-void ag__alloc_fail_nth(int64_t n);
-int64_t ag__alloc_calls(void);
 
 /* ------------------------------------------------------------------ arenas and scopes */
 struct ag_arena;                       /* a scope: bump allocation, freed whole */
