@@ -1,4 +1,4 @@
-# make test-tsan: the threads test (tests/test_threads.c) against a ThreadSanitizer build of
+# make test-tsan: the threads test (tests/threads_job.h, without Criterion) against a ThreadSanitizer build of
 # the library. Each test thread runs its ops on one OpenMP thread, so libgomp, which TSan
 # cannot see into, starts no team. setarch -R: TSan's shadow wants the classic layout.
 TSOBJS := $(SRCS:%.c=$(BUILD)/tsan/%.o)
@@ -10,7 +10,7 @@ $(BUILD)/tsan/%.o: %.c $(wildcard include/*.h) $(wildcard */*.h) $(wildcard ops/
 	$(CC) $(ALLFLAGS) $(TSAN) $(call isa,$<) -c $< -o $@
 $(BUILD)/libag_tsan.a: $(TSOBJS)
 	@rm -f $@; ar rcs $@ $^
-$(BUILD)/test_tsan: tests/test_threads.c tests/*.h $(BUILD)/libag_tsan.a
-	$(CC) $(ALLFLAGS) $(TSAN) -o $@ tests/test_threads.c $(BUILD)/libag_tsan.a -lcriterion $(LIBS)
+$(BUILD)/test_tsan: tests/tsan/threads_main.c tests/threads_job.h $(BUILD)/libag_tsan.a
+	$(CC) $(ALLFLAGS) $(TSAN) -o $@ tests/tsan/threads_main.c $(BUILD)/libag_tsan.a $(LIBS)
 test-tsan: $(BUILD)/test_tsan
-	TSAN_OPTIONS="halt_on_error=1 exitcode=66" setarch $$(uname -m) -R $(BUILD)/test_tsan -j1 --short-filename
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66" setarch $$(uname -m) -R $(BUILD)/test_tsan
