@@ -21,7 +21,7 @@ struct out {
 static void put(struct out *o, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    size_t room = o->len < o->size ? o->size - o->len : 0;
+    size_t room = o->buf && o->len < o->size ? o->size - o->len : 0;   /* buf NULL: count only (D18) */
     int n = vsnprintf(o->buf ? o->buf + (o->len < o->size ? o->len : 0) : NULL, room, fmt, ap);
     va_end(ap);
     if (n > 0) o->len += (size_t)n;

@@ -145,7 +145,11 @@ ag_tensor *ag_zeros(ag_dtype dtype, int ndim, const int64_t *shape) {
 static ag_tensor *full_named(ag_dtype dtype, int ndim, const int64_t *shape, double value,
                              const char *fn) {
     ag_tensor *t = new_in(ag__current_arena(), dtype, ndim, shape, false, fn);
-    if (t) ag_fill_(t, value);
+    if (t && ag_fill_(t, value)) {
+        ag__error(AG_ERR_ARG, fn, "%g does not fit int64", value);
+        ag_tensor_free(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -174,7 +178,13 @@ ag_tensor *ag_arange(ag_dtype dtype, double start, double end, double step) {
         ag__error(AG_ERR_ARG, "ag_arange", "bad range start=%g end=%g step=%g", start, end, step);
         return NULL;
     }
-    int64_t n = (int64_t)ceil((end - start) / step);
+    double count = ceil((end - start) / step);   /* checked before it becomes an int (D16) */
+    if (!(count < 0x1p62) || (dtype == AG_I64 && !(fabs(start) < 0x1p63 && fabs(end) < 0x1p63))) {
+        ag__error(AG_ERR_ARG, "ag_arange", "start=%g end=%g step=%g: %s", start, end, step,
+                  count < 0x1p62 ? "values do not fit int64" : "too many elements");
+        return NULL;
+    }
+    int64_t n = (int64_t)count;
     ag_tensor *t = new_in(ag__current_arena(), dtype, 1, &n, false, "ag_arange");
     if (!t) return NULL;
     for (int64_t i = 0; i < n; i++) {
@@ -285,6 +295,8 @@ int ag_to_array(const ag_tensor *t, void *dst) {
 
 int ag_fill_(ag_tensor *t, double v) {
     if (!t) return ag__error(AG_ERR_NULL, "ag_fill_", "NULL tensor");
+    if (t->dtype == AG_I64 && !(v >= -0x1p63 && v < 0x1p63))   /* NaN fails too (D17) */
+        return ag__error(AG_ERR_ARG, "ag_fill_", "%g does not fit an int64 tensor %s", v, AG_SHAPE(t));
     if (ag_is_contiguous(t)) {   /* the common case: one tight loop per dtype */
         char *d = (char *)t->storage->data;
         if (t->dtype == AG_F32)

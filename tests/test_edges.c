@@ -1,0 +1,51 @@
+/* Integer and argument edges (issue 10, D11-D20): each is an error with a one-line
+ * message, UBSan-clean (the ASan/UBSan suite runs these), as torch rejects them. */
+#include <limits.h>
+#include <string.h>
+
+#include "helpers.h"
+
+static void expect_msg(const char *fn, const char *part) {
+    const char *e = ag_last_error();
+    cr_assert(e && strstr(e, fn) && strstr(e, part), "message '%s' lacks '%s' / '%s'",
+              e ? e : "(null)", fn, part);
+}
+
+/* D16: the element count is checked before it becomes an integer. */
+Test(edges, arange_counts_and_int64_values_are_checked) {
+    ag_scope_begin();
+    cr_assert_null(ag_arange(AG_F32, 0, 1e300, 1));
+    expect_msg("ag_arange", "too many elements");
+    cr_assert_null(ag_arange(AG_I64, 1e19, 1e19 + 4096, 1024));
+    expect_msg("ag_arange", "do not fit int64");
+    ag_tensor *t = ag_arange(AG_I64, -3, 3, 2);
+    assert_tensor_close(t, (double[]){-3, -1, 1}, 3, 0, 0);
+    ag_scope_end();
+}
+
+/* D17: a value an int64 tensor cannot hold is an error, not a conversion. */
+Test(edges, full_int64_with_nan_or_huge_is_an_error) {
+    ag_scope_begin();
+    cr_assert_null(ag_full(AG_I64, 1, (int64_t[]){2}, NAN));
+    expect_msg("ag_full", "nan does not fit int64");
+    cr_assert_null(ag_full(AG_I64, 0, NULL, 1e19));
+    cr_assert_null(ag_scalar(AG_I64, -INFINITY));
+    expect_msg("ag_scalar", "does not fit");
+    ag_tensor *t = ag_zeros(AG_I64, 1, (int64_t[]){2});
+    cr_assert_neq(ag_fill_(t, 0x1p63), 0);
+    cr_assert_eq(ag_fill_(t, -0x1p63), 0);
+    cr_assert_eq(((int64_t *)ag_data(t))[1], INT64_MIN);
+    ag_scope_end();
+}
+
+/* D18: buf NULL counts the length, whatever size says. */
+Test(edges, model_summary_with_null_buffer_counts) {
+    ag_model *m = ag_model_new();
+    ag_model_add(m, ag_linear_layer(2, 3, true));
+    int n = ag_model_summary(m, 2, (int64_t[]){1, 2}, NULL, 100);
+    cr_assert_gt(n, 0, "%s", ag_last_error());
+    char buf[1024];
+    cr_assert_eq(ag_model_summary(m, 2, (int64_t[]){1, 2}, buf, sizeof buf), n);
+    cr_assert_eq((int)strlen(buf), n);
+    ag_model_free(m);
+}
