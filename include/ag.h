@@ -247,6 +247,8 @@ typedef struct {
     double  max_abs_err, max_rel_err;
     int     input;    /* worst input */
     int64_t index;    /* worst element of it, row-major */
+    const char *why;  /* "" when ok; else why the worst element fails (a non-finite gradient
+                         fails, analytic or numeric: errors are then INFINITY) */
 } ag_gradcheck_result;
 /* f's output may have any shape: it is reduced as sum(out * fixed random weights).
  * Inputs with requires_grad are checked; the others are held fixed. */

@@ -49,3 +49,29 @@ Test(edges, model_summary_with_null_buffer_counts) {
     cr_assert_eq((int)strlen(buf), n);
     ag_model_free(m);
 }
+
+static ag_tensor *sqrt_fn(ag_tensor **in, void *ctx) {
+    (void)ctx;
+    return ag_sqrt(in[0]);
+}
+
+/* D20: NaN or inf gradients fail, with infinite errors, naming the element and why. */
+Test(edges, gradcheck_fails_on_non_finite_gradients) {
+    ag_tensor *x = ag_tensor_new(AG_F64, 1, (int64_t[]){3}, (double[]){-1, 4, 9});
+    ag_set_requires_grad(x, true);
+    ag_gradcheck_result r = ag_gradcheck(sqrt_fn, NULL, 1, &x, (ag_gradcheck_opts){0});
+    cr_assert(!r.ok, "NaN gradients passed");
+    cr_assert_eq(r.input, 0);
+    cr_assert_eq(r.index, 0);   /* the NaN output makes every numeric gradient NaN too */
+    cr_assert(isinf(r.max_abs_err));
+    cr_assert_str_eq(r.why, "the analytic gradient is not finite");
+    expect_msg("ag_gradcheck", "input 0, element 0: the analytic gradient is not finite");
+    ag_fill_(x, 0);   /* analytic inf, numeric NaN */
+    r = ag_gradcheck(sqrt_fn, NULL, 1, &x, (ag_gradcheck_opts){0});
+    cr_assert(!r.ok && isinf(r.max_abs_err) && r.index == 0);
+    ag_fill_(x, 4);
+    r = ag_gradcheck(sqrt_fn, NULL, 1, &x, (ag_gradcheck_opts){0});
+    cr_assert(r.ok, "%s", r.why);
+    cr_assert_str_eq(r.why, "");
+    ag_tensor_free(x);
+}
