@@ -476,7 +476,8 @@ int ag_plot_curves(const char *png_path, const char *title, const char *xlabel,
                    const double *const *ys, int n_points, bool log_y);
 
 /* ---------------------------------------------------------------- threads and timing */
-void ag_set_num_threads(int n);   /* results are bitwise the same for any n */
+void ag_set_num_threads(int n);   /* results are bitwise the same for any n; n outside
+                                     1..1024: an error, the count unchanged */
 int  ag_get_num_threads(void);
 double ag_now(void);              /* monotonic seconds */
 /* Times fn(ctx) and returns the median seconds per call (-1 when fn is NULL). After one

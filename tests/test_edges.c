@@ -75,3 +75,21 @@ Test(edges, gradcheck_fails_on_non_finite_gradients) {
     cr_assert_str_eq(r.why, "");
     ag_tensor_free(x);
 }
+
+/* D19: counts out of range are an error and change nothing (INT_MAX used to end the
+ * process inside libgomp at the next op; 0 and -1 silently became 1). */
+Test(edges, set_num_threads_rejects_out_of_range_counts) {
+    ag_set_num_threads(2);
+    int bad[] = {0, -1, INT_MAX, 1025};
+    for (int i = 0; i < 4; i++) {
+        ag_clear_error();
+        ag_set_num_threads(bad[i]);
+        expect_msg("ag_set_num_threads", "1..");
+        cr_assert_eq(ag_get_num_threads(), 2);
+    }
+    ag_scope_begin();
+    assert_close(ag_item(ag_sum(ag_ones(AG_F64, 1, (int64_t[]){100000}))), 100000, 0, 0);
+    ag_scope_end();
+    ag_set_num_threads(1);
+    cr_assert_eq(ag_get_num_threads(), 1);
+}
