@@ -155,7 +155,7 @@ static int grow(void **v, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return AG_OK;
     size_t c = *cap ? 2 * *cap : 256;
     while (c < need) c *= 2;
-    void *p = realloc(*v, c * elem);
+    void *p = ag__realloc(*v, c * elem);
     if (!p) return AG_ERR_NOMEM;
     *v = p;
     *cap = c;

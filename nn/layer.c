@@ -11,7 +11,7 @@ ag_tensor *ag__param_new(int ndim, const int64_t *shape, const char *fn) {
 }
 
 ag_layer *ag__layer_new(enum ag__layer_kind kind, const char *fn) {
-    ag_layer *l = calloc(1, sizeof *l);
+    ag_layer *l = ag__calloc(1, sizeof *l);
     if (!l) ag__error(AG_ERR_NOMEM, fn, "out of memory");
     else l->kind = kind, l->training = true;
     return l;

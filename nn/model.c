@@ -5,7 +5,7 @@
 #include <string.h>
 
 ag_model *ag_model_new(void) {
-    ag_model *m = calloc(1, sizeof *m);
+    ag_model *m = ag__calloc(1, sizeof *m);
     if (!m) ag__error(AG_ERR_NOMEM, "ag_model_new", "out of memory");
     return m;
 }
@@ -23,7 +23,7 @@ void ag_model_free(ag_model *m) {
 static char *name_of(int layer, const char *param) {
     char buf[64];
     snprintf(buf, sizeof buf, "%d.%s", layer, param);
-    return strdup(buf);
+    return ag__strdup(buf);
 }
 
 int ag_model_add(ag_model *m, ag_layer *l) {
@@ -34,7 +34,7 @@ int ag_model_add(ag_model *m, ag_layer *l) {
     }
     if (m->n_layers == m->cap_layers) {
         int cap = m->cap_layers ? 2 * m->cap_layers : 8;
-        ag_layer **p = realloc(m->layers, sizeof *p * (size_t)cap);
+        ag_layer **p = ag__realloc(m->layers, sizeof *p * (size_t)cap);
         if (!p) goto nomem;
         m->layers = p;
         m->cap_layers = cap;
@@ -43,9 +43,9 @@ int ag_model_add(ag_model *m, ag_layer *l) {
     if (need > m->cap_params) {
         int cap = m->cap_params ? 2 * m->cap_params : 16;
         while (cap < need) cap *= 2;
-        ag_tensor **p = realloc(m->params, sizeof *p * (size_t)cap);
+        ag_tensor **p = ag__realloc(m->params, sizeof *p * (size_t)cap);
         if (p) m->params = p;
-        char **q = realloc(m->names, sizeof *q * (size_t)cap);
+        char **q = ag__realloc(m->names, sizeof *q * (size_t)cap);
         if (q) m->names = q;
         if (!p || !q) goto nomem;
         m->cap_params = cap;
@@ -90,8 +90,8 @@ int64_t ag_model_num_elements(const ag_model *m) {
 int ag__model_state(ag_model *m, ag_tensor ***tensors, char ***names) {
     int n = 0;
     for (int i = 0; i < m->n_layers; i++) n += m->layers[i]->n_params + m->layers[i]->n_buffers;
-    *tensors = calloc((size_t)n + 1, sizeof **tensors);
-    *names = calloc((size_t)n + 1, sizeof **names);
+    *tensors = ag__calloc((size_t)n + 1, sizeof **tensors);
+    *names = ag__calloc((size_t)n + 1, sizeof **names);
     if (!*tensors || !*names) goto nomem;
     int k = 0;
     for (int i = 0; i < m->n_layers; i++) {

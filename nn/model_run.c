@@ -33,7 +33,7 @@ int ag_model_summary(ag_model *m, int ndim, const int64_t *input_shape, char *bu
     if (ag__check_shape(ndim, input_shape, fn)) return -AG_ERR_SHAPE;
     struct out o = {buf, size, 0};
     if (buf && size) buf[0] = 0;
-    bool *modes = calloc((size_t)m->n_layers + 1, sizeof *modes);
+    bool *modes = ag__calloc((size_t)m->n_layers + 1, sizeof *modes);
     if (!modes) return -ag__error(AG_ERR_NOMEM, fn, "out of memory");
     for (int i = 0; i < m->n_layers; i++) modes[i] = m->layers[i]->training;
     ag_model_train(m, false);
@@ -67,7 +67,7 @@ int ag_model_summary(ag_model *m, int ndim, const int64_t *input_shape, char *bu
 int ag_model_print_summary(ag_model *m, int ndim, const int64_t *input_shape) {
     int n = ag_model_summary(m, ndim, input_shape, NULL, 0);
     if (n < 0) return -n;
-    char *buf = malloc((size_t)n + 1);
+    char *buf = ag__malloc((size_t)n + 1);
     if (!buf) return ag__error(AG_ERR_NOMEM, "ag_model_print_summary", "out of memory");
     ag_model_summary(m, ndim, input_shape, buf, (size_t)n + 1);
     fputs(buf, stdout);

@@ -44,7 +44,7 @@ int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_
     loss = default_loss(loss, y);
     ag_loader *l = ag_loader_new(x, y, batch_size ? batch_size : 1024, false);
     if (!l) return ag__last_error_code();
-    bool *modes = calloc((size_t)m->n_layers + 1, sizeof *modes);
+    bool *modes = ag__calloc((size_t)m->n_layers + 1, sizeof *modes);
     if (!modes) {
         ag_loader_free(l);
         return ag__error(AG_ERR_NOMEM, fn, "out of memory");

@@ -112,11 +112,16 @@ static void col2im(bool f32, const struct geom *g, const void *col, int64_t ld, 
     if (f32) col2im_f32(g, col, ld, x);
     else col2im_f64(g, col, ld, x);
 }
-/* C[M,N] (+)= A[M,K] * B[K,N], rows contiguous (acc false: C not read). */
-static void gemm_nn(bool f32, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
-                    const void *B, int64_t ldb, void *C, int64_t ldc, bool acc) {
-    if (f32) ag__gemm_f32(M, N, K, 1.0f, A, lda, 1, B, ldb, 1, acc ? 1.0f : 0.0f, C, ldc, 1);
-    else ag__gemm_f64(M, N, K, 1.0, A, lda, 1, B, ldb, 1, acc ? 1.0 : 0.0, C, ldc, 1);
+static int gemm_nomem(const char *fn) {
+    return ag__error(AG_ERR_NOMEM, fn, "out of memory for GEMM's packing buffers");
+}
+
+/* C[M,N] (+)= A[M,K] * B[K,N], rows contiguous (acc false: C not read). Non-zero when
+ * GEMM cannot get its packing scratch (D9). */
+static int gemm_nn(bool f32, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
+                   const void *B, int64_t ldb, void *C, int64_t ldc, bool acc) {
+    if (f32) return ag__gemm_f32(M, N, K, 1.0f, A, lda, 1, B, ldb, 1, acc ? 1.0f : 0.0f, C, ldc, 1);
+    return ag__gemm_f64(M, N, K, 1.0, A, lda, 1, B, ldb, 1, acc ? 1.0 : 0.0, C, ldc, 1);
 }
 /* ------------------------------------------------------------------ helpers */
 /* Contiguous float data of t: t itself, or a copy made without recording. *copy is set
@@ -182,11 +187,12 @@ static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, cons
     size_t es = ag_dtype_size(out->dtype);
     int64_t nb = block_images(g), blocks = (g->N + nb - 1) / nb, per = block_scratch(g, nb);
     int nt;
+    int fail = 0;
     char *buf = scratch(per, es, &nt);
     if (!buf) return AG_ERR_NOMEM;
     const char *xp = ag__ptr(x), *wp = ag__ptr(w), *bp = b ? ag__ptr(b) : NULL;
     char *yp = ag__ptr(out);
-    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
+    #pragma omp parallel for schedule(static) reduction(| : fail) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
     for (int64_t bi = 0; bi < blocks; bi++) {
         char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
         char *yb = AT(col, g->kcol * nb * g->P);
@@ -195,8 +201,8 @@ static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, cons
             for (int64_t j = 0; j < m; j++)
                 im2col(f32, g, CAT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W),
                        AT(col, j * g->P), ld);
-            gemm_nn(f32, g->Og, ld, g->kcol, CAT(wp, gi * g->Og * g->kcol), g->kcol, col, ld,
-                    yb, ld, false);
+            fail |= gemm_nn(f32, g->Og, ld, g->kcol, CAT(wp, gi * g->Og * g->kcol), g->kcol,
+                            col, ld, yb, ld, false);
             if (bp)   /* the bias, added in the copy out */
                 for (int64_t o = 0; o < g->Og; o++) {
                     if (f32) {
@@ -213,7 +219,7 @@ static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, cons
         }
     }
     free(buf);
-    return AG_OK;
+    return fail ? gemm_nomem("ag_conv2d") : AG_OK;
 }
 
 /* dx[n, g] = col2im(W_g^T [kcol, Og] * gy[n, g] [Og, P]) */
@@ -223,6 +229,7 @@ static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *
     size_t es = ag_dtype_size(out->dtype);
     int64_t nb = block_images(g), blocks = (g->N + nb - 1) / nb, per = block_scratch(g, nb);
     int nt;
+    int fail = 0;
     char *buf = scratch(per, es, &nt);
     char *wt = ag__alloc_uninit(NULL, (size_t)(g->O * g->kcol) * es + 1, "conv");
     if (!buf || !wt) {
@@ -238,22 +245,22 @@ static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *
                        CAT(wp, (gi * g->Og + o) * g->kcol + k), es);
     char *xp = ag__ptr(out);
     memset(xp, 0, (size_t)out->numel * es);
-    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
+    #pragma omp parallel for schedule(static) reduction(| : fail) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
     for (int64_t bi = 0; bi < blocks; bi++) {
         char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
         char *gb = AT(col, g->kcol * nb * g->P);
         int64_t n0 = bi * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
         for (int64_t gi = 0; gi < g->G; gi++) {
             block_copy(g, es, gb, gp, n0, m, gi * g->Og, true);
-            gemm_nn(f32, g->kcol, ld, g->Og, CAT(wt, gi * g->Og * g->kcol), g->Og, gb, ld, col,
-                    ld, false);
+            fail |= gemm_nn(f32, g->kcol, ld, g->Og, CAT(wt, gi * g->Og * g->kcol), g->Og, gb,
+                            ld, col, ld, false);
             for (int64_t j = 0; j < m; j++)
                 col2im(f32, g, AT(col, j * g->P), ld,
                        AT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W));
         }
     }
     free(buf), free(wt);
-    return AG_OK;
+    return fail ? gemm_nomem("ag_conv2d backward") : AG_OK;
 }
 
 /* dw_g [Og, kcol] = sum over blocks (in order) of gy[block, g] [Og, nb*P] * col^T */
@@ -264,6 +271,7 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
     int64_t nb = block_images(g), chunks = (g->N + nb - 1) / nb, wsize = g->O * g->kcol;
     int64_t per = block_scratch(g, nb);
     int nt;
+    int fail = 0;
     char *buf = scratch(per, es, &nt);
     char *part = chunks > 1 ? ag__alloc_uninit(NULL, (size_t)(chunks * wsize) * es, "conv")
                             : ag__ptr(out);
@@ -275,7 +283,7 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
     if (g->N == 0) memset(part, 0, (size_t)wsize * es);
     const char *xp = ag__ptr(x);
     char *gp = ag__ptr(gy);
-    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(chunks, g->O * g->P * g->kcol * g->N))
+    #pragma omp parallel for schedule(static) reduction(| : fail) num_threads(nt) if (parallel_ok(chunks, g->O * g->P * g->kcol * g->N))
     for (int64_t c = 0; c < chunks; c++) {
         char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
         char *gb = AT(col, g->kcol * nb * g->P);
@@ -289,11 +297,11 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
             /* dw_g^T [kcol, Og] = col [kcol, ld] * gb^T: the wide col is read in place as
              * A, only the narrow gb is packed across its rows */
             if (f32)
-                ag__gemm_f32(g->kcol, g->Og, ld, 1.0f, (const float *)(void *)col, ld, 1,
+                fail |= ag__gemm_f32(g->kcol, g->Og, ld, 1.0f, (const float *)(void *)col, ld, 1,
                              (const float *)(void *)gb, 1, ld, 0.0f,
                              (float *)(void *)AT(dw, gi * g->Og * g->kcol), 1, g->kcol);
             else
-                ag__gemm_f64(g->kcol, g->Og, ld, 1.0, (const double *)(void *)col, ld, 1,
+                fail |= ag__gemm_f64(g->kcol, g->Og, ld, 1.0, (const double *)(void *)col, ld, 1,
                              (const double *)(void *)gb, 1, ld, 0.0,
                              (double *)(void *)AT(dw, gi * g->Og * g->kcol), 1, g->kcol);
         }
@@ -315,7 +323,7 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
         free(part);
     }
     free(buf);
-    return AG_OK;
+    return fail ? gemm_nomem("ag_conv2d backward") : AG_OK;
 }
 #undef AT
 #undef CAT

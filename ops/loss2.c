@@ -143,12 +143,12 @@ static int ce_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const void
     const struct ce_args *a = args;
     const ag_tensor *x = in[0], *labels = in[1];
     int64_t n = x->shape[0], c = x->shape[1];
-    double *loss = malloc(sizeof(double) * (size_t)(n ? n : 1));
+    double *loss = ag__malloc(sizeof(double) * (size_t)(n ? n : 1));
     if (!loss) return ag__error(AG_ERR_NOMEM, "ag_cross_entropy_loss", "out of memory");
     bool par = n * c >= (1 << 15) && !omp_in_parallel();
     #pragma omp parallel if (par)
     {
-        void *buf = malloc(ag_dtype_size(x->dtype) * (size_t)(c ? c : 1));   /* NULL: scalar */
+        void *buf = ag__malloc(ag_dtype_size(x->dtype) * (size_t)(c ? c : 1));   /* NULL: scalar */
         #pragma omp for schedule(static)
         for (int64_t i = 0; i < n; i++) {
             struct row r = row_of(x, i);
@@ -305,7 +305,7 @@ static int nll_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const voi
     (void)n_in, (void)saved;
     const ag_tensor *x = in[0], *labels = in[1];
     int64_t n = x->shape[0];
-    double *loss = malloc(sizeof(double) * (size_t)(n ? n : 1));
+    double *loss = ag__malloc(sizeof(double) * (size_t)(n ? n : 1));
     if (!loss) return ag__error(AG_ERR_NOMEM, "ag_nll_loss", "out of memory");
     for (int64_t i = 0; i < n; i++) {
         struct row r = row_of(x, i);

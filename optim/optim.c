@@ -36,21 +36,21 @@ static int check_params(ag_tensor **params, int n, const char *fn) {
 ag_optim *ag__optim_new(enum ag__optim_kind kind, ag_tensor **params, int n, int n_state,
                         const char *fn) {
     if (check_params(params, n, fn)) return NULL;
-    ag_optim *o = calloc(1, sizeof *o);
+    ag_optim *o = ag__calloc(1, sizeof *o);
     if (!o) goto nomem;
     o->kind = kind;
     o->n = n;
-    o->params = calloc((size_t)n, sizeof *o->params);
-    o->steps = calloc((size_t)n, sizeof *o->steps);
+    o->params = ag__calloc((size_t)n, sizeof *o->params);
+    o->steps = ag__calloc((size_t)n, sizeof *o->steps);
     o->n_state = n_state;
     if (!o->params || !o->steps) goto nomem;
     memcpy(o->params, params, sizeof *params * (size_t)n);
     for (int s = 0; s < n_state; s++) {
-        o->state[s] = calloc((size_t)n, sizeof(void *));
+        o->state[s] = ag__calloc((size_t)n, sizeof(void *));
         if (!o->state[s]) goto nomem;
         for (int i = 0; i < n; i++) {
             size_t bytes = (size_t)params[i]->numel * ag_dtype_size(params[i]->dtype);
-            o->state[s][i] = calloc(1, bytes ? bytes : 1);
+            o->state[s][i] = ag__calloc(1, bytes ? bytes : 1);
             if (!o->state[s][i]) goto nomem;
         }
     }

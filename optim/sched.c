@@ -21,7 +21,7 @@ static ag_sched *sched_new(ag_optim *o, enum kind kind, const char *fn) {
         ag__error(AG_ERR_NULL, fn, "optimizer is NULL");
         return NULL;
     }
-    ag_sched *s = calloc(1, sizeof *s);
+    ag_sched *s = ag__calloc(1, sizeof *s);
     if (!s) {
         ag__error(AG_ERR_NOMEM, fn, "out of memory");
         return NULL;

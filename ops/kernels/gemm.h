@@ -14,11 +14,12 @@
 
 #include <stdint.h>
 
-void ag__gemm_f32(int64_t M, int64_t N, int64_t K, float alpha,
+/* Non-zero (C incomplete) when the packing scratch cannot be allocated. */
+int ag__gemm_f32(int64_t M, int64_t N, int64_t K, float alpha,
                   const float *A, int64_t rsa, int64_t csa,
                   const float *B, int64_t rsb, int64_t csb,
                   float beta, float *C, int64_t rsc, int64_t csc);
-void ag__gemm_f64(int64_t M, int64_t N, int64_t K, double alpha,
+int ag__gemm_f64(int64_t M, int64_t N, int64_t K, double alpha,
                   const double *A, int64_t rsa, int64_t csa,
                   const double *B, int64_t rsb, int64_t csb,
                   double beta, double *C, int64_t rsc, int64_t csc);

@@ -200,16 +200,14 @@ static int FN(run_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t m
     return 0;
 }
 
-/* Run on nt threads over a tm x tn grid of (MR/NR-aligned) sub-blocks of C. */
-static void FN(run_threads_)(const CFG *g, const FN(job_) *p, int nt)
+/* Run on nt threads over a tm x tn grid of (MR/NR-aligned) sub-blocks of C. Non-zero
+ * when a thread's packing scratch cannot be allocated (C is then incomplete). */
+static int FN(run_threads_)(const CFG *g, const FN(job_) *p, int nt)
 {
     int tm, tn;
     ag__gemm_grid(p->M, p->N, p->K, g->mr, g->nr, nt, &tm, &tn);
     int64_t mt = (p->M + g->mr - 1) / g->mr, ntl = (p->N + g->nr - 1) / g->nr;
-    if (tm * tn == 1) {
-        if (FN(run_block_)(g, p, 0, p->M, 0, p->N)) abort();
-        return;
-    }
+    if (tm * tn == 1) return FN(run_block_)(g, p, 0, p->M, 0, p->N);
     int fail = 0;
 #pragma omp parallel num_threads(tm * tn) reduction(| : fail)
     {
@@ -220,7 +218,7 @@ static void FN(run_threads_)(const CFG *g, const FN(job_) *p, int nt)
         n1 = n1 < p->N ? n1 : p->N;
         if (m0 < m1 && n0 < n1) fail |= FN(run_block_)(g, p, m0, m1, n0, n1);
     }
-    if (fail) abort();
+    return fail;
 }
 
 /* Run the product transposed, Cᵀ[N,M] = Bᵀ·Aᵀ?  Vector lanes run along N; a narrow N
@@ -235,13 +233,13 @@ static int FN(swap_)(const CFG *g, const FN(job_) *p)
            (p->rsc == 1 || p->csc == 1) && p->rsa == 1 && g->b_inplace;
 }
 
-/* Our GEMM, whatever the build's CBLAS setting. */
-static void FN(gemm_own_)(const FN(job_) *p)
+/* Our GEMM, whatever the build's CBLAS setting. Non-zero when out of memory. */
+static int FN(gemm_own_)(const FN(job_) *p)
 {
-    if (p->M <= 0 || p->N <= 0) return;
+    if (p->M <= 0 || p->N <= 0) return 0;
     if (p->K <= 0 || p->alpha == 0) {
         FN(scale_c_)(p->M, p->N, p->beta, p->C, p->rsc, p->csc);
-        return;
+        return 0;
     }
     int isa = ag__gemm_isa_id();
     const CFG *g = isa == ISA_AVX512 ? &CAT(ag__gemm_avx512_, S)
@@ -250,10 +248,9 @@ static void FN(gemm_own_)(const FN(job_) *p)
     if (g->c_cols && FN(swap_)(g, p)) {
         FN(job_) q = {p->N, p->M, p->K, p->alpha, p->beta, p->B, p->csb, p->rsb,
                       p->A, p->csa, p->rsa, p->C, p->csc, p->rsc};
-        FN(run_threads_)(g, &q, ag__gemm_threads(q.M, q.N, q.K));
-        return;
+        return FN(run_threads_)(g, &q, ag__gemm_threads(q.M, q.N, q.K));
     }
-    FN(run_threads_)(g, p, ag__gemm_threads(p->M, p->N, p->K));
+    return FN(run_threads_)(g, p, ag__gemm_threads(p->M, p->N, p->K));
 }
 
 #undef CAT_
