@@ -62,6 +62,12 @@ ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *
     bool needs_grad = false;
     for (int i = 0; i < n; i++) {
         if (!in[i]) return NULL;              /* a NULL input passes through silently */
+        if (ag__scope_ended(in[i])) {
+            char what[32];
+            snprintf(what, sizeof what, "input %d", i);
+            ag__scope_ended_error(in[i], fn, what);
+            return NULL;
+        }
         needs_grad |= in[i]->requires_grad;
     }
     needs_grad = needs_grad && def->backward && ag_is_grad_enabled();

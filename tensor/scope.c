@@ -28,12 +28,14 @@ struct cleanup {
 struct ag_arena {
     struct chunk *head;
     struct cleanup *cleanups;
+    uint32_t gen;            /* 0: not open */
 };
 
 static _Thread_local struct ag_arena scopes[MAX_DEPTH];
 static _Thread_local int depth;
 static _Thread_local struct chunk *cache;
 static _Thread_local size_t cached_bytes;
+static _Thread_local uint32_t last_gen;
 
 struct ag_arena *ag__current_arena(void) { return depth ? &scopes[depth - 1] : NULL; }
 int ag_scope_depth(void) { return depth; }
@@ -123,6 +125,8 @@ void ag_scope_begin(void) {
     }
     scopes[depth].head = NULL;
     scopes[depth].cleanups = NULL;
+    if (++last_gen == 0) last_gen = 1;
+    scopes[depth].gen = last_gen;
     depth++;
 }
 
@@ -139,6 +143,20 @@ void ag_scope_end(void) {
     }
     a->head = NULL;
     a->cleanups = NULL;
+    a->gen = 0;
+}
+
+uint32_t ag__arena_gen(const struct ag_arena *a) { return a ? a->gen : 0; }
+
+bool ag__scope_ended(const ag_tensor *t) {
+    uintptr_t a = (uintptr_t)t->arena, lo = (uintptr_t)scopes;
+    if (a < lo || a >= (uintptr_t)(scopes + MAX_DEPTH)) return false;   /* heap, other thread */
+    return t->scope_gen != ((const struct ag_arena *)t->arena)->gen;
+}
+
+int ag__scope_ended_error(const ag_tensor *t, const char *fn, const char *what) {
+    return ag__error(AG_ERR_STATE, fn, "%s %s was made in a scope that has ended (keep it with "
+                     "ag_keep, or make it outside scopes)", what, AG_SHAPE(t));
 }
 
 ag_tensor *ag_keep(ag_tensor *t) {

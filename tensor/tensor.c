@@ -47,7 +47,8 @@ int ag__norm_dim(int dim, int ndim, const char *fn) {
 /* Fills a tensor struct: contiguous geometry is left to the caller. */
 static void tensor_init(ag_tensor *t, struct ag_arena *arena, ag_dtype dtype, int ndim,
                         const int64_t *shape) {
-    *t = (ag_tensor){.dtype = dtype, .ndim = ndim, .numel = 1, .arena = arena};
+    *t = (ag_tensor){.dtype = dtype, .ndim = ndim, .numel = 1, .arena = arena,
+                     .scope_gen = ag__arena_gen(arena)};
     for (int i = 0; i < ndim; i++) {
         t->shape[i] = shape[i];
         t->numel *= shape[i];
@@ -254,6 +255,7 @@ double ag__get_flat(const ag_tensor *t, int64_t i) {
 
 double ag_item(const ag_tensor *t) {
     if (!t) return NAN;
+    if (ag__scope_ended(t)) return ag__scope_ended_error(t, "ag_item", "tensor"), NAN;
     if (t->numel != 1) {
         ag__error(AG_ERR_SHAPE, "ag_item", "tensor %s has %lld elements, not 1", AG_SHAPE(t),
                   (long long)t->numel);
@@ -264,6 +266,7 @@ double ag_item(const ag_tensor *t) {
 
 double ag_get(const ag_tensor *t, const int64_t *index) {
     if (!t) return NAN;
+    if (ag__scope_ended(t)) return ag__scope_ended_error(t, "ag_get", "tensor"), NAN;
     if (t->ndim && !index) {
         ag__error(AG_ERR_NULL, "ag_get", "index is NULL");
         return NAN;

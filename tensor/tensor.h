@@ -56,6 +56,14 @@ struct ag_arena *ag__current_arena(void);   /* innermost scope's arena, or NULL 
  * Returns NULL (and sets AG_ERR_NOMEM naming fn) on failure. */
 void *ag__alloc(struct ag_arena *arena, size_t bytes, const char *fn);
 void *ag__alloc_uninit(struct ag_arena *arena, size_t bytes, const char *fn);
+/* Each scope's arena has a generation, new at every ag_scope_begin and 0 once it ended;
+ * a tensor keeps its arena's. ag__scope_ended(t): t was made in a scope of this thread
+ * that has ended (a use after the scope: its memory is free or reused). A tensor of
+ * another thread's scope is not checked. */
+uint32_t ag__arena_gen(const struct ag_arena *arena);
+bool ag__scope_ended(const ag_tensor *t);
+/* The error for it: "fn: <what> [shape] was made in a scope that has ended". */
+int ag__scope_ended_error(const ag_tensor *t, const char *fn, const char *what);
 /* Registers a cleanup run when the arena is freed (for objects holding heap memory). */
 int ag__arena_on_free(struct ag_arena *arena, void (*fn)(void *), void *p);
 
@@ -82,6 +90,7 @@ struct ag_tensor {                  /* hot fields first: the first cache line is
     bool requires_grad;
     bool grad_zero;                 /* .grad's contents count as zeros (ag_zero_grad): the next
                                        backward copies over them instead of adding */
+    uint32_t scope_gen;             /* the generation of arena when made (ag__scope_ended) */
     int64_t shape[AG_MAX_DIMS];
     int64_t strides[AG_MAX_DIMS];   /* in elements; 0 on broadcast dims */
 };
