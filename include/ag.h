@@ -239,6 +239,15 @@ ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *runni
                          ag_tensor *weight, ag_tensor *bias, bool training,
                          double momentum, double eps);
 
+/* ---------------------------------------------------------------- anomaly mode
+ * torch.autograd.detect_anomaly, per thread, off by default: on, every op's output is
+ * checked for NaN/Inf in forward and every gradient in backward; the first found fails
+ * (NULL / non-zero) with an error naming the op, its input shapes and its index on this
+ * thread's tape (ops counted from when the mode was turned on); in backward, the forward
+ * op whose backward rule produced it. Costs a pass over every output. Returns the
+ * previous mode. */
+bool ag_set_detect_anomaly(bool on);
+
 /* ---------------------------------------------------------------- gradient checking */
 typedef ag_tensor *(*ag_fn)(ag_tensor **inputs, void *ctx);
 typedef struct { double eps, atol, rtol; } ag_gradcheck_opts;  /* 0: 1e-6, 1e-5, 1e-3 */

@@ -37,7 +37,7 @@ static const alignas(16) unsigned char no_args[AG_ARGS_BYTES];
 /* The node, its inputs and a copy of args in one block of the output's scope. */
 static struct ag_node *record(const struct ag_op_def *def, ag_tensor *out, ag_tensor *const *in,
                               int n, const void *args, size_t args_size, ag_tensor **saved,
-                              const char *fn) {
+                              const char *fn, int64_t index) {
     size_t head = (sizeof(struct ag_node) + sizeof(ag_tensor *) * (size_t)n + 15) & ~(size_t)15;
     struct ag_node *node = ag__alloc_uninit(out->arena, head + args_size, fn);
     if (!node) return NULL;
@@ -45,6 +45,7 @@ static struct ag_node *record(const struct ag_op_def *def, ag_tensor *out, ag_te
     node->def = def;
     node->grad = NULL;
     node->n_in = n;
+    node->tape_index = index;
     node->released = false;
     node->out = out;
     memcpy(node->saved, saved, sizeof node->saved);
@@ -76,8 +77,15 @@ ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *
     ag_tensor *saved[AG_MAX_SAVED] = {0};
     ag_tensor *out = make_output(def, &m, in, n, args, saved, fn);
     if (!out) return NULL;
+    int64_t index = ag__anomaly_index();
+    if (index >= 0 && ag__anomaly_forward(fn, out, in, n, index)) {
+        if (!out->arena) ag_tensor_free(out);
+        for (int i = 0; i < AG_MAX_SAVED; i++)
+            if (saved[i] && !saved[i]->arena) ag_tensor_free(saved[i]);
+        return NULL;
+    }
     if (needs_grad) {
-        out->node = record(def, out, in, n, args, args_size, saved, fn);
+        out->node = record(def, out, in, n, args, args_size, saved, fn, index);
         if (!out->node) {
             if (!out->arena) ag_tensor_free(out);
             return NULL;

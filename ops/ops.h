@@ -42,6 +42,7 @@ struct ag_node {                       /* what the backward walk reads comes fir
     ag_tensor *saved[AG_MAX_SAVED];    /* extra tensors forward kept for backward */
     const void *args;                  /* the op's typed argument struct (stored after in[],
                                         * AG_ARGS_BYTES of zeros when the op has none) */
+    int64_t tape_index;                /* anomaly mode: the op's index on the tape; else -1 */
     ag_tensor *in[];                   /* inputs, as given */
 };
 /* The node's arguments as the op's own struct type. */
@@ -100,6 +101,16 @@ ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *
 
 /* ---- implemented in autograd/: adds g (summed to in[i]'s shape) into input i's gradient. */
 int  ag__accumulate(struct ag_node *node, int i, ag_tensor *g);
+/* Anomaly mode (autograd/anomaly.c): whether it is on for this thread; the next op's tape
+ * index (-1 when off); the checks of a forward output and of a backward gradient (an
+ * error naming the op, its input shapes and tape index when non-finite). */
+bool    ag__anomaly_on(void);
+int64_t ag__anomaly_index(void);
+int     ag__anomaly_forward(const char *fn, ag_tensor *out, ag_tensor *const *in, int n,
+                            int64_t index);
+int     ag__anomaly_backward(const struct ag_node *node, int i, const ag_tensor *g);
+/* The backward rule the walk runs now (ops inside it are blamed on it); returns the last. */
+const struct ag_node *ag__anomaly_set_backward(const struct ag_node *node);
 bool ag__needs_grad(const struct ag_node *node, int i);
 
 /* ---- shape rules shared by families */

@@ -93,3 +93,28 @@ Test(edges, set_num_threads_rejects_out_of_range_counts) {
     ag_set_num_threads(1);
     cr_assert_eq(ag_get_num_threads(), 1);
 }
+
+/* Anomaly mode: the first op whose output or gradient is not finite fails, named with its
+ * input shapes and tape index; off, the same program runs (torch's detect_anomaly). */
+Test(edges, anomaly_mode_names_the_first_op_producing_nan_or_inf) {
+    ag_scope_begin();
+    ag_tensor *x = ag_tensor_new(AG_F64, 1, (int64_t[]){3}, (double[]){1, -1, 4});
+    ag_set_requires_grad(x, true);
+    cr_assert_eq(ag_set_detect_anomaly(true), false);
+    ag_tensor *y = ag_exp(x);                  /* op #0: fine */
+    cr_assert_not_null(y);
+    cr_assert_null(ag_log(ag_sub(y, ag_scalar(AG_F64, 1))));   /* #1 sub, #2 log */
+    expect_msg("ag_log: anomaly: output [3] holds NaN at element 1", "op #2 of the tape, inputs [3])");
+    /* backward: sqrt at 0 is finite forward, its gradient is inf */
+    ag_tensor *z = ag_tensor_new(AG_F64, 1, (int64_t[]){2}, (double[]){0, 4});
+    ag_set_requires_grad(z, true);
+    ag_tensor *s = ag_sum(ag_sqrt(z));
+    cr_assert_not_null(s, "%s", ag_last_error());
+    cr_assert_neq(ag_backward(s), 0);
+    expect_msg("ag_backward: anomaly: the backward of sqrt (op #3 of the tape, inputs [2]) made",
+               "output [2] hold inf at element 0");
+    cr_assert_eq(ag_set_detect_anomaly(false), true);
+    cr_assert_not_null(ag_log(ag_sub(y, ag_scalar(AG_F64, 1))));   /* off: NaN flows */
+    cr_assert_eq(ag_backward(ag_sum(ag_sqrt(z))), 0);
+    ag_scope_end();
+}
