@@ -8,19 +8,18 @@
 #include <math.h>
 #include <string.h>
 
-static _Thread_local bool anomaly;
+_Thread_local bool ag__anomaly;
 static _Thread_local int64_t next_index;
 static _Thread_local const struct ag_node *in_backward;   /* the rule the walk is running */
 
 bool ag_set_detect_anomaly(bool on) {
-    bool prev = anomaly;
+    bool prev = ag__anomaly;
     if (on && !prev) next_index = 0;
-    anomaly = on;
+    ag__anomaly = on;
     return prev;
 }
 
-bool ag__anomaly_on(void) { return anomaly; }
-int64_t ag__anomaly_index(void) { return anomaly ? next_index++ : -1; }
+int64_t ag__anomaly_index(void) { return ag__anomaly ? next_index++ : -1; }
 
 /* The first non-finite element of t (row-major), or -1. */
 static int64_t first_non_finite(const ag_tensor *t) {

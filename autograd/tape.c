@@ -137,7 +137,7 @@ static int accumulate_tensor(ag_tensor *t, ag_tensor *g) {
 }
 
 int ag__accumulate(struct ag_node *node, int i, ag_tensor *g) {
-    if (g && ag__anomaly_on()) {
+    if (g && ag__anomaly) {
         int rc = ag__anomaly_backward(node, i, g);
         if (rc) return rc;
     }
@@ -251,12 +251,13 @@ static int walk(int n, ag_tensor *const *roots, ag_tensor *const *seeds, bool re
         ag_tensor *seed = seeds && seeds[r] ? seeds[r] : ag_ones_like(root);
         rc = accumulate_tensor(root, seed);
     }
+    bool anomaly = ag__anomaly;
     for (size_t i = order.n; i-- > 0 && rc == AG_OK;) {
         struct ag_node *x = order.v[i];
         if (!x->grad) continue;
-        const struct ag_node *outer = ag__anomaly_set_backward(x);
+        const struct ag_node *outer = anomaly ? ag__anomaly_set_backward(x) : NULL;
         rc = x->def->backward(x, x->grad);
-        ag__anomaly_set_backward(outer);
+        if (anomaly) ag__anomaly_set_backward(outer);
         if (rc && !ag_last_error()) ag__error(rc, fn, "backward of %s failed", x->def->name);
         if (!retain) x->released = true;
     }

@@ -104,7 +104,7 @@ int  ag__accumulate(struct ag_node *node, int i, ag_tensor *g);
 /* Anomaly mode (autograd/anomaly.c): whether it is on for this thread; the next op's tape
  * index (-1 when off); the checks of a forward output and of a backward gradient (an
  * error naming the op, its input shapes and tape index when non-finite). */
-bool    ag__anomaly_on(void);
+extern _Thread_local bool ag__anomaly;   /* on for this thread: read inline on every op */
 int64_t ag__anomaly_index(void);
 int     ag__anomaly_forward(const char *fn, ag_tensor *out, ag_tensor *const *in, int n,
                             int64_t index);

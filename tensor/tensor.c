@@ -255,7 +255,7 @@ double ag__get_flat(const ag_tensor *t, int64_t i) {
 
 double ag_item(const ag_tensor *t) {
     if (!t) return NAN;
-    if (ag__scope_ended(t)) return ag__scope_ended_error(t, "ag_item", "tensor"), NAN;
+    if (ag__scope_ended(t)) return ag__scope_ended_error(t, "ag_item", -1), NAN;
     if (t->numel != 1) {
         ag__error(AG_ERR_SHAPE, "ag_item", "tensor %s has %lld elements, not 1", AG_SHAPE(t),
                   (long long)t->numel);
@@ -266,7 +266,7 @@ double ag_item(const ag_tensor *t) {
 
 double ag_get(const ag_tensor *t, const int64_t *index) {
     if (!t) return NAN;
-    if (ag__scope_ended(t)) return ag__scope_ended_error(t, "ag_get", "tensor"), NAN;
+    if (ag__scope_ended(t)) return ag__scope_ended_error(t, "ag_get", -1), NAN;
     if (t->ndim && !index) {
         ag__error(AG_ERR_NULL, "ag_get", "index is NULL");
         return NAN;
