@@ -392,12 +392,12 @@ static int check_geometry(const ag_tensor *x, int64_t O, int64_t Cw, int64_t KH,
                          (long long)C);
     for (int d = 0; d < 2; d++) {
         int64_t k = d ? KW : KH, extent = a->dil[d] * (k - 1) + 1;
-        if (k < 1 || x->shape[2 + d] + 2 * a->pad[d] < extent)
+        if (k < 1 || x->shape[2 + d] + 2 * (int64_t)a->pad[d] < extent)
             return ag__error(AG_ERR_SHAPE, fn,
                              "kernel %lldx%lld (dilation %dx%d) is larger than the padded input "
                              "%lldx%lld of x %s", (long long)KH, (long long)KW, a->dil[0],
-                             a->dil[1], (long long)(x->shape[2] + 2 * a->pad[0]),
-                             (long long)(x->shape[3] + 2 * a->pad[1]), AG_SHAPE(x));
+                             a->dil[1], (long long)(x->shape[2] + 2 * (int64_t)a->pad[0]),
+                             (long long)(x->shape[3] + 2 * (int64_t)a->pad[1]), AG_SHAPE(x));
     }
     return AG_OK;
 }

@@ -188,8 +188,8 @@ ag_tensor *ag_slice(ag_tensor *t, int dim, int64_t start, int64_t end, int64_t s
     if (end < 0) end += size;
     start = start < 0 ? 0 : start > size ? size : start;
     end = end < start ? start : end > size ? size : end;
-    struct slice_args a = {.dim = d, .start = start, .step = step,
-                           .len = (end - start + step - 1) / step};
+    struct slice_args a = {.dim = d, .start = start, .step = step,   /* no overflow (D12) */
+                           .len = end == start ? 0 : (end - start - 1) / step + 1};
     return slice_op(t, &a);
 }
 
@@ -390,6 +390,11 @@ ag_tensor *ag_stack(ag_tensor *const *ts, int n, int dim) {
     const char *fn = "ag_stack";
     if (!tensors_ok(ts, n, fn)) return NULL;
     int nd = ts[0]->ndim;
+    if (nd == AG_MAX_DIMS) {   /* the result would need one dim more (D11) */
+        ag__error(AG_ERR_DIM, fn, "stacking %s tensors needs %d dims (at most %d)",
+                  AG_SHAPE(ts[0]), nd + 1, AG_MAX_DIMS);
+        return NULL;
+    }
     if (dim < -(nd + 1) || dim > nd) {
         ag__error(AG_ERR_DIM, fn, "dim %d is out of range for stacking %s tensors", dim,
                   AG_SHAPE(ts[0]));

@@ -118,3 +118,48 @@ Test(edges, anomaly_mode_names_the_first_op_producing_nan_or_inf) {
     cr_assert_eq(ag_backward(ag_sum(ag_sqrt(z))), 0);
     ag_scope_end();
 }
+
+/* D11-D15: integer edges in shape arithmetic are errors, never overflow. */
+Test(edges, shape_arithmetic_edges_are_errors) {
+    ag_scope_begin();
+    int64_t s8[8] = {1, 1, 1, 1, 1, 1, 1, 2};
+    ag_tensor *a = ag_zeros(AG_F32, 8, s8);
+    cr_assert_null(ag_stack((ag_tensor *[]){a, a}, 2, 0));                 /* D11 */
+    expect_msg("ag_stack", "needs 9 dims");
+    ag_tensor *v = ag_arange(AG_F64, 0, 5, 1);
+    ag_tensor *s = ag_slice(v, 0, 0, 5, INT64_MAX);                       /* D12: torch [0] */
+    assert_tensor_close(s, (double[]){0}, 1, 0, 0);
+    s = ag_slice(v, 0, 1, INT64_MAX, INT64_MAX - 1);
+    assert_tensor_close(s, (double[]){1}, 1, 0, 0);
+    cr_assert_null(ag_reshape(ag_zeros(AG_F32, 1, (int64_t[]){0}), 2, (int64_t[]){INT64_MAX, 2}));
+    expect_msg("ag_reshape", "too large");                                /* D13 */
+    cr_assert_null(ag_reshape(v, 3, (int64_t[]){-1, INT64_MAX, 4}));
+    ag_tensor *x = ag_zeros(AG_F32, 4, (int64_t[]){1, 1, 3, 3});
+    ag_tensor *w = ag_zeros(AG_F32, 4, (int64_t[]){1, 1, 3, 3});
+    cr_assert_null(ag_conv2d(x, w, NULL, (ag_conv_opts){.padding = {1 << 30, 1 << 30}}));
+    expect_msg("ag_conv2d", "too large");                                 /* D14 */
+    cr_assert_null(ag_max_pool2d(x, (ag_pool_opts){.kernel = {2, 2}, .padding = {INT_MAX, INT_MAX}}));
+    expect_msg("ag_max_pool2d", "padding");                               /* D15 */
+    cr_assert_null(ag_avg_pool2d(x, (ag_pool_opts){.kernel = {2, 2}, .padding = {INT_MAX, 0}}));
+    ag_scope_end();
+}
+
+/* Ops that change nothing still make a node of their own (torch): a gradient with respect
+ * to the result counts only the paths through it. */
+Test(edges, no_op_shape_ops_return_a_new_node) {
+    ag_scope_begin();
+    ag_tensor *a = ag_tensor_new(AG_F64, 1, (int64_t[]){2}, (double[]){1, 0.3});
+    ag_set_requires_grad(a, true);
+    ag_tensor *same[] = {ag_reshape(a, 1, (int64_t[]){2}), ag_view(a, 1, (int64_t[]){2}),
+                         ag_squeeze(a, 0), ag_transpose(a, 0, 0)};
+    for (int i = 0; i < 4; i++) cr_assert(same[i] && same[i] != a, "case %d returned its input", i);
+    ag_tensor *z = ag_scalar(AG_F64, 2);
+    cr_assert_neq(ag_squeeze(z, 0), z);
+    cr_assert_neq(ag_transpose(z, 0, 0), z);
+    ag_tensor *v = same[0];
+    ag_tensor *loss = ag_add(ag_sum(v), ag_sum(ag_exp(a)));
+    ag_tensor *g = NULL;
+    cr_assert_eq(ag_autograd_grad(1, &loss, NULL, 1, &v, &g, (ag_grad_opts){0}), 0, "%s", ag_last_error());
+    assert_tensor_close(g, (double[]){1, 1}, 2, 0, 0);   /* torch: [1, 1] */
+    ag_scope_end();
+}
