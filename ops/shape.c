@@ -76,11 +76,21 @@ const struct ag_op_def ag__op_expand = {
     .check = {.make = expand_make},
 };
 
+/* -1 keeps the input's size (torch), only where the input has that dim. */
 ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape) {
     if (!t) return NULL;
-    if (ag__check_shape(ndim, shape, "ag_expand")) return NULL;
+    const char *fn = "ag_expand";
+    if (ndim < t->ndim || ndim > AG_MAX_DIMS || (ndim && !shape)) {
+        ag__error(AG_ERR_DIM, fn, "%s cannot be expanded to %d dims", AG_SHAPE(t), ndim);
+        return NULL;
+    }
     struct shape_args a = {.ndim = ndim};
-    memcpy(a.shape, shape, sizeof(int64_t) * (size_t)ndim);
+    int lead = ndim - t->ndim;
+    for (int d = 0; d < ndim; d++) {
+        a.shape[d] = shape[d];   /* shape is not read when ndim is 0 (it may be NULL) */
+        if (shape[d] == -1 && d >= lead) a.shape[d] = t->shape[d - lead];
+    }
+    if (ag__check_shape(ndim, a.shape, fn)) return NULL;
     return AG_APPLY_ARGS(AG_OP_EXPAND, 1, (ag_tensor *const[]){t}, a);
 }
 

@@ -163,3 +163,34 @@ Test(edges, no_op_shape_ops_return_a_new_node) {
     assert_tensor_close(g, (double[]){1, 1}, 2, 0, 0);   /* torch: [1, 1] */
     ag_scope_end();
 }
+
+/* ag_expand: -1 keeps a size (torch), a 0-d input expands (no memcpy from NULL). */
+Test(edges, expand_minus_one_and_zero_d) {
+    ag_scope_begin();
+    ag_tensor *x = ag_tensor_new(AG_F64, 2, (int64_t[]){1, 3}, (double[]){1, 2, 3});
+    ag_tensor *e = ag_expand(x, 3, (int64_t[]){2, 2, -1});
+    cr_assert(e, "%s", ag_last_error());
+    cr_assert_eq(ag_shape(e)[2], 3);
+    assert_close(ag_item(ag_sum(e)), 24, 0, 0);
+    cr_assert_null(ag_expand(x, 3, (int64_t[]){-1, 2, 3}));   /* -1 on a new leading dim */
+    expect_msg("ag_expand", "negative size");
+    ag_tensor *z = ag_scalar(AG_F64, 2);
+    ag_tensor *r = ag_contiguous(ag_expand(z, 1, (int64_t[]){3}));
+    assert_tensor_close(r, (double[]){2, 2, 2}, 3, 0, 0);
+    cr_assert(ag_expand(z, 0, NULL) != NULL, "%s", ag_last_error());
+    ag_scope_end();
+}
+
+/* prelu on a 0-d input: the weight's gradient (torch: x * (x < 0)). */
+Test(edges, prelu_zero_d_weight_gradient) {
+    ag_scope_begin();
+    ag_tensor *x = ag_scalar(AG_F64, -2), *w = ag_tensor_new(AG_F64, 1, (int64_t[]){1}, (double[]){0.25});
+    ag_set_requires_grad(x, true);
+    ag_set_requires_grad(w, true);
+    ag_tensor *y = ag_prelu(x, w);
+    assert_close(ag_item(y), -0.5, 0, 0);
+    cr_assert_eq(ag_backward(y), 0, "%s", ag_last_error());
+    assert_tensor_close(ag_grad(w), (double[]){-2}, 1, 0, 0);
+    assert_close(ag_item(ag_grad(x)), 0.25, 0, 0);
+    ag_scope_end();
+}
