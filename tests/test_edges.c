@@ -194,3 +194,22 @@ Test(edges, prelu_zero_d_weight_gradient) {
     assert_close(ag_item(ag_grad(x)), 0.25, 0, 0);
     ag_scope_end();
 }
+
+/* ELU and SELU at exactly 0: f' takes the exp branch and f'' is 0, as torch 1.13
+ * (torch: grads [1.3, 1.3, 1], second [0, 1.3, 0] at [0, -1e-300, 1e-300] for alpha 1.3). */
+Test(edges, elu_selu_second_derivative_at_zero_follows_torch) {
+    ag_scope_begin();
+    ag_tensor *x = ag_tensor_new(AG_F64, 1, (int64_t[]){3}, (double[]){0, -1e-300, 1e-300});
+    ag_set_requires_grad(x, true);
+    for (int k = 0; k < 2; k++) {
+        ag_tensor *y = ag_sum(k ? ag_selu(x) : ag_elu(x, 1.3));
+        ag_tensor *g = NULL, *h = NULL;
+        cr_assert_eq(ag_autograd_grad(1, &y, NULL, 1, &x, &g, (ag_grad_opts){.create_graph = true}), 0);
+        ag_tensor *gs = ag_sum(g);
+        cr_assert_eq(ag_autograd_grad(1, &gs, NULL, 1, &x, &h, (ag_grad_opts){0}), 0);
+        double a = k ? 1.7580993408473766 : 1.3;
+        assert_tensor_close(g, (double[]){a, a, k ? 1.0507009873554805 : 1}, 3, 1e-15, 1e-15);
+        assert_tensor_close(h, (double[]){0, a, 0}, 3, 1e-15, 1e-15);
+    }
+    ag_scope_end();
+}
