@@ -142,6 +142,14 @@ static int matmul_forward(ag_tensor *out, ag_tensor *const *in, int n, const voi
     return mm_run(&p, in[0], in[1], out);
 }
 
+/* The product of all dims but the last: the rows of t seen as a matrix. Explicit, as a -1
+ * cannot be inferred beside a 0 (a [2,0] gradient). */
+static int64_t lead_rows(const ag_tensor *t) {
+    int64_t r = 1;
+    for (int d = 0; d + 1 < t->ndim; d++) r *= t->shape[d];
+    return r;
+}
+
 /* torch's rule: 1-D operands get their dim back (a: [1,K], b: [K,1]), the products
  * are batched matmuls of transposed views, and the added dims are squeezed away. */
 static int matmul_backward(struct ag_node *node, ag_tensor *g) {
@@ -159,8 +167,8 @@ static int matmul_backward(struct ag_node *node, ag_tensor *g) {
         ag_tensor *gb;
         if (b2->ndim == 2 && a2->ndim > 2) {   /* b shared by all batches: one GEMM */
             int64_t K = a2->shape[a2->ndim - 1], N = b2->shape[1];
-            gb = ag_matmul(ag_transpose(ag_reshape(a2, 2, (int64_t[]){-1, K}), 0, 1),
-                           ag_reshape(g, 2, (int64_t[]){-1, N}));
+            gb = ag_matmul(ag_transpose(ag_reshape(a2, 2, (int64_t[]){lead_rows(a2), K}), 0, 1),
+                           ag_reshape(g, 2, (int64_t[]){lead_rows(g), N}));
         } else {
             gb = ag_matmul(ag_transpose(a2, -1, -2), g);
         }
@@ -265,8 +273,8 @@ static int linear_backward(struct ag_node *node, ag_tensor *g) {
     if (ag__needs_grad(node, 0)) rc = ag__accumulate(node, 0, ag_matmul(g, w));
     if (!rc && ag__needs_grad(node, 1)) {
         int64_t O = w->shape[0], I = w->shape[1];
-        ag_tensor *g2 = ag_reshape(g, 2, (int64_t[]){-1, O});
-        ag_tensor *x2 = ag_reshape(x, 2, (int64_t[]){-1, I});
+        ag_tensor *g2 = ag_reshape(g, 2, (int64_t[]){lead_rows(g), O});
+        ag_tensor *x2 = ag_reshape(x, 2, (int64_t[]){lead_rows(x), I});
         rc = ag__accumulate(node, 1, ag_matmul(ag_transpose(g2, 0, 1), x2));
     }
     if (!rc && node->n_in == 3 && ag__needs_grad(node, 2))

@@ -213,3 +213,25 @@ Test(edges, elu_selu_second_derivative_at_zero_follows_torch) {
     }
     ag_scope_end();
 }
+
+/* Zero-size backward: K = 0 in a batched matmul and in_features 0 in ag_linear (torch:
+ * zero gradients of the right shapes, the bias still gets its gradient). */
+Test(edges, zero_size_backward) {
+    ag_scope_begin();
+    ag_tensor *a = ag_zeros(AG_F64, 3, (int64_t[]){3, 2, 0}), *b = ag_zeros(AG_F64, 2, (int64_t[]){0, 4});
+    ag_set_requires_grad(a, true);
+    ag_set_requires_grad(b, true);
+    cr_assert_eq(ag_backward(ag_sum(ag_matmul(a, b))), 0, "%s", ag_last_error());
+    cr_assert_eq(ag_numel(ag_grad(b)), 0);
+    ag_tensor *x = ag_zeros(AG_F64, 2, (int64_t[]){2, 0}), *w = ag_zeros(AG_F64, 2, (int64_t[]){3, 0});
+    ag_tensor *bias = ag_ones(AG_F64, 1, (int64_t[]){3});
+    ag_set_requires_grad(x, true);
+    ag_set_requires_grad(w, true);
+    ag_set_requires_grad(bias, true);
+    ag_tensor *y = ag_linear(x, w, bias);
+    assert_tensor_close(y, (double[]){1, 1, 1, 1, 1, 1}, 6, 0, 0);
+    cr_assert_eq(ag_backward(ag_sum(y)), 0, "%s", ag_last_error());
+    assert_tensor_close(ag_grad(bias), (double[]){2, 2, 2}, 3, 0, 0);
+    cr_assert_eq(ag_shape(ag_grad(w))[0], 3);
+    ag_scope_end();
+}
