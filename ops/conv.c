@@ -724,6 +724,8 @@ ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_conv_o
     if (!x || !weight) return NULL;
     struct conv_args a;
     if (conv_args_from(&a, opts, 2, "ag_conv2d")) return NULL;
+    if (x->ndim == 3)   /* unbatched [C,H,W], as torch: one image in, one out */
+        return ag_squeeze(conv_op(ag_unsqueeze(x, 0), weight, bias, a), 0);
     return conv_op(x, weight, bias, a);
 }
 
@@ -731,6 +733,8 @@ ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_conv_o
 ag_tensor *ag_conv1d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_conv_opts opts) {
     if (!x || !weight) return NULL;
     const char *fn = "ag_conv1d";
+    if (x->ndim == 2 && weight->ndim == 3)   /* unbatched [C,L], as torch */
+        return ag_squeeze(ag_conv1d(ag_unsqueeze(x, 0), weight, bias, opts), 0);
     if (x->ndim != 3 || weight->ndim != 3) {
         ag__error(AG_ERR_SHAPE, fn, "x %s must be [N,C,L] and weight %s [O,C/groups,k]",
                   AG_SHAPE(x), AG_SHAPE(weight));

@@ -460,6 +460,8 @@ ag_tensor *ag_max_pool2d(ag_tensor *x, ag_pool_opts opts) {
     if (!x) return NULL;
     struct pool_args a;
     if (pool_args_from(&a, opts, "ag_max_pool2d")) return NULL;
+    if (x->ndim == 3)   /* unbatched [C,H,W], as torch */
+        return ag_squeeze(AG_APPLY_ARGS(AG_OP_MAX_POOL2D, 1, (ag_tensor *const[]){ag_unsqueeze(x, 0)}, a), 0);
     return AG_APPLY_ARGS(AG_OP_MAX_POOL2D, 1, (ag_tensor *const[]){x}, a);
 }
 
@@ -468,5 +470,7 @@ ag_tensor *ag_avg_pool2d(ag_tensor *x, ag_pool_opts opts) {
     if (!x) return NULL;
     struct pool_args a;
     if (pool_args_from(&a, opts, "ag_avg_pool2d")) return NULL;
+    if (x->ndim == 3)   /* unbatched [C,H,W], as torch */
+        return ag_squeeze(AG_APPLY_ARGS(AG_OP_AVG_POOL2D, 1, (ag_tensor *const[]){ag_unsqueeze(x, 0)}, a), 0);
     return AG_APPLY_ARGS(AG_OP_AVG_POOL2D, 1, (ag_tensor *const[]){x}, a);
 }

@@ -235,3 +235,29 @@ Test(edges, zero_size_backward) {
     cr_assert_eq(ag_shape(ag_grad(w))[0], 3);
     ag_scope_end();
 }
+
+/* Unbatched conv2d/max_pool2d/avg_pool2d ([C,H,W]) and conv1d ([C,L]), as torch: the
+ * batched result without its batch dim, and gradients flow. */
+Test(edges, unbatched_conv_and_pool) {
+    ag_scope_begin();
+    ag_manual_seed(4);
+    ag_tensor *x = ag_randn(AG_F64, 3, (int64_t[]){2, 5, 5}), *w = ag_randn(AG_F64, 4, (int64_t[]){3, 2, 3, 3});
+    ag_set_requires_grad(x, true);
+    ag_tensor *xb = ag_unsqueeze(x, 0);
+    ag_tensor *x1 = ag_randn(AG_F64, 2, (int64_t[]){2, 7}), *w1 = ag_randn(AG_F64, 3, (int64_t[]){3, 2, 3});
+    ag_set_requires_grad(x1, true);
+    ag_conv_opts pad1 = {.padding = {1, 1}}, none = {0};
+    ag_pool_opts k2 = {.kernel = {2, 2}}, k3s1 = {.kernel = {3, 3}, .stride = {1, 1}};
+    ag_tensor *un[4] = {ag_conv2d(x, w, NULL, pad1), ag_max_pool2d(x, k2), ag_avg_pool2d(x, k3s1),
+                        ag_conv1d(x1, w1, NULL, none)};
+    ag_tensor *ba[4] = {ag_conv2d(xb, w, NULL, pad1), ag_max_pool2d(xb, k2),
+                        ag_avg_pool2d(xb, k3s1), ag_conv1d(ag_unsqueeze(x1, 0), w1, NULL, none)};
+    for (int k = 0; k < 4; k++) {
+        ag_tensor *u = un[k], *b = ba[k];
+        cr_assert(u && b, "case %d: %s", k, ag_last_error());
+        cr_assert_eq(ag_ndim(u) + 1, ag_ndim(b), "case %d", k);
+        assert_close(ag_item(ag_sum(ag_abs(ag_sub(ag_unsqueeze(u, 0), b)))), 0, 0, 0);
+        cr_assert_eq(ag_backward(ag_sum(u)), 0, "case %d: %s", k, ag_last_error());
+    }
+    ag_scope_end();
+}
