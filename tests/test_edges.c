@@ -261,3 +261,23 @@ Test(edges, unbatched_conv_and_pool) {
     }
     ag_scope_end();
 }
+
+/* Element-wise losses broadcast a broadcastable target (torch warns and broadcasts):
+ * mse([[0,0,0],[2,2,2]], [1,2,3]) = mean of 1,4,9,1,0,1 = 16/6; gradients flow to both. */
+Test(edges, elementwise_losses_broadcast_the_target) {
+    ag_scope_begin();
+    ag_tensor *p = ag_tensor_new(AG_F64, 2, (int64_t[]){2, 3}, (double[]){0, 0, 0, 2, 2, 2});
+    ag_tensor *t = ag_tensor_new(AG_F64, 1, (int64_t[]){3}, (double[]){1, 2, 3});
+    ag_set_requires_grad(p, true);
+    ag_set_requires_grad(t, true);
+    ag_tensor *l = ag_mse_loss(p, t);
+    cr_assert(l, "%s", ag_last_error());
+    assert_close(ag_item(l), 16.0 / 6, 1e-15, 0);
+    cr_assert_eq(ag_backward(l), 0, "%s", ag_last_error());
+    /* d/dt = -2/6 * (sum over rows of p - t) = -1/3 * [0, -2, -4] */
+    assert_tensor_close(ag_grad(t), (double[]){0, 2.0 / 3, 4.0 / 3}, 3, 1e-15, 0);
+    assert_close(ag_item(ag_l1_loss(p, t)), 8.0 / 6, 1e-15, 0);
+    cr_assert_null(ag_mse_loss(p, ag_zeros(AG_F64, 1, (int64_t[]){2})));
+    expect_msg("ag_mse_loss", "do not broadcast");
+    ag_scope_end();
+}
