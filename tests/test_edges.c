@@ -281,3 +281,29 @@ Test(edges, elementwise_losses_broadcast_the_target) {
     expect_msg("ag_mse_loss", "do not broadcast");
     ag_scope_end();
 }
+
+/* float32 batch norm takes its statistics in float64 (as torch): a constant channel has
+ * mean exactly its value, so the second derivative there is 0, as in float64. */
+Test(edges, batch_norm_float32_constant_channel_second_derivative) {
+    ag_scope_begin();
+    double h64[6];
+    for (int k = 0; k < 2; k++) {
+        ag_dtype dt = k ? AG_F32 : AG_F64;
+        ag_tensor *x = ag_cast(ag_tensor_new(AG_F64, 2, (int64_t[]){3, 2},
+                                             (double[]){0.1, 1, 0.1, -2, 0.1, 0.5}), dt);
+        ag_tensor *c = ag_cast(ag_tensor_new(AG_F64, 2, (int64_t[]){3, 2},
+                                             (double[]){0.3, -1, 2, 0.7, -0.4, 1.1}), dt);
+        ag_set_requires_grad(x, true);
+        ag_tensor *y = ag_sum(ag_mul(ag_mul(ag_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5), c), c));
+        ag_tensor *g = NULL, *h = NULL;
+        cr_assert_eq(ag_autograd_grad(1, &y, NULL, 1, &x, &g, (ag_grad_opts){.create_graph = true}), 0, "%s", ag_last_error());
+        ag_tensor *gs = ag_sum(ag_mul(g, c));
+        cr_assert_eq(ag_autograd_grad(1, &gs, NULL, 1, &x, &h, (ag_grad_opts){0}), 0, "%s", ag_last_error());
+        for (int i = 0; i < 3; i++) {
+            double v = ag_get(h, (int64_t[]){i, 0});
+            if (!k) h64[i] = v;
+            else cr_assert_eq(v, h64[i], "row %d: float32 %g, float64 %g", i, v, h64[i]);
+        }
+    }
+    ag_scope_end();
+}
