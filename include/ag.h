@@ -221,7 +221,9 @@ typedef struct {
     ag_reduction reduction;
     double label_smoothing;   /* 0..1 */
 } ag_cross_entropy_opts;
-/* target: AG_I64 labels [N], or class probabilities [N,C] in the logits' dtype */
+/* target: AG_I64 labels [N], or class probabilities [N,C] in the logits' dtype. As torch,
+ * labels also come as [N,d...] for logits [N,C,d...], and 0-d for logits [C] (NONE: the
+ * labels' shape); the same forms hold for ag_nll_loss(_ex). */
 ag_tensor *ag_cross_entropy_loss_ex(ag_tensor *logits, ag_tensor *target, ag_cross_entropy_opts opts);
 
 /* ---------------------------------------------------------------- layers as functions */

@@ -307,3 +307,33 @@ Test(edges, batch_norm_float32_constant_channel_second_derivative) {
     }
     ag_scope_end();
 }
+
+/* cross_entropy / nll_loss in torch's other label forms (values from torch 1.13):
+ * [N,C,d] logits with [N,d] labels, and a [C] input with a 0-d label. */
+Test(edges, cross_entropy_and_nll_label_forms) {
+    ag_scope_begin();
+    ag_tensor *x = ag_tensor_new(AG_F64, 3, (int64_t[]){2, 3, 2}, (double[]){
+        0.1, 0.5, 1.0, -1.0, 0.3, 0.2, 2.0, 0.0, -0.5, 0.4, 0.7, 1.5});
+    ag_tensor *t = ag_tensor_new(AG_F64, 2, (int64_t[]){2, 2}, (double[]){0, 2, 1, 1});
+    t = ag_cast(t, AG_I64);
+    ag_set_requires_grad(x, true);
+    ag_tensor *l = ag_cross_entropy_loss_ex(x, t, (ag_cross_entropy_opts){.label_smoothing = 0.1});
+    cr_assert(l, "%s", ag_last_error());
+    assert_close(ag_item(l), 1.6776936096622654, 1e-14, 0);
+    cr_assert_eq(ag_backward(l), 0, "%s", ag_last_error());
+    assert_tensor_close(ag_grad(x), (double[]){
+        -0.17992600871562872, 0.11896125467122853, 0.1230274884549421, 0.020069928474152954,
+        0.05689852026068663, -0.13903118314538146, 0.17622070552072944, 0.027516599472125328,
+        -0.21818421530796264, -0.17985151816537012, 0.041963509787233226, 0.15233491869324478},
+        12, 1e-14, 0);
+    ag_tensor *none = ag_cross_entropy_loss_ex(x, t, (ag_cross_entropy_opts){.reduction = AG_REDUCTION_NONE});
+    cr_assert_eq(ag_ndim(none), 2);
+    assert_tensor_close(none, (double[]){1.5435130161768185, 0.9749569269138376,
+                                         2.803518603748642, 1.5421192251430973}, 4, 1e-14, 0);
+    assert_close(ag_item(ag_nll_loss(ag_log_softmax(x, 1), t)), 1.7160269429955988, 1e-14, 0);
+    ag_tensor *c = ag_tensor_new(AG_F64, 1, (int64_t[]){3}, (double[]){0.2, -1.0, 0.5});
+    ag_tensor *two = ag_cast(ag_scalar(AG_F64, 2), AG_I64), *one = ag_cast(ag_scalar(AG_F64, 1), AG_I64);
+    assert_close(ag_item(ag_cross_entropy_loss(c, two)), 0.6749569269138377, 1e-14, 0);
+    assert_close(ag_item(ag_nll_loss(c, one)), 1.0, 0, 0);
+    ag_scope_end();
+}
