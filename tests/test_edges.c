@@ -337,3 +337,16 @@ Test(edges, cross_entropy_and_nll_label_forms) {
     assert_close(ag_item(ag_nll_loss(c, one)), 1.0, 0, 0);
     ag_scope_end();
 }
+
+/* gather on a 0-d input with a 0-d index (torch: the value, gradient 1). */
+Test(edges, gather_zero_d) {
+    ag_scope_begin();
+    ag_tensor *x = ag_scalar(AG_F64, 3);
+    ag_set_requires_grad(x, true);
+    ag_tensor *g = ag_gather(x, 0, ag_zeros(AG_I64, 0, NULL));
+    cr_assert(g && ag_ndim(g) == 0, "%s", ag_last_error());
+    assert_close(ag_item(g), 3, 0, 0);
+    cr_assert_eq(ag_backward(g), 0);
+    assert_close(ag_item(ag_grad(x)), 1, 0, 0);
+    ag_scope_end();
+}
