@@ -1,8 +1,8 @@
-/* Thread count and a monotonic clock. */
-#include "tensor/tensor.h"
+/* Thread count: the OpenMP team size every threaded kernel uses. */
+#include "ag.h"
+#include "tensor/tensor.h"   /* ag__error */
 
 #include <omp.h>
-#include <time.h>
 
 #define MAX_THREADS 1024   /* libgomp exits the process when it cannot start a team */
 
@@ -16,9 +16,3 @@ void ag_set_num_threads(int n) {
     omp_set_num_threads(n);
 }
 int ag_get_num_threads(void) { return omp_get_max_threads(); }
-
-double ag_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
