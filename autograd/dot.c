@@ -25,8 +25,8 @@ static size_t slot_of(const struct ids *m, const void *p) {
 static int grow(struct ids *m) {
     struct ids old = *m;
     m->cap = old.cap ? 2 * old.cap : 256;
-    m->key = calloc(m->cap, sizeof *m->key);
-    m->id = calloc(m->cap, sizeof *m->id);
+    m->key = ag__calloc(m->cap, sizeof *m->key);
+    m->id = ag__calloc(m->cap, sizeof *m->id);
     if (!m->key || !m->id) {
         free(m->key);
         free(m->id);
@@ -52,7 +52,7 @@ static long id_of(struct ids *m, ag_tensor *t) {
     if (m->key[i]) return m->id[i];
     if (m->ntodo == m->todocap) {
         size_t cap = m->todocap ? 2 * m->todocap : 64;
-        ag_tensor **v = realloc(m->todo, cap * sizeof *v);
+        ag_tensor **v = ag__realloc(m->todo, cap * sizeof *v);
         if (!v) return -1;
         m->todo = v;
         m->todocap = cap;

@@ -28,25 +28,38 @@ static void set_flat(ag_tensor *t, int64_t i, double v) {
 
 struct worst {
     double excess;       /* |a - n| - (atol + rtol |n|): > 0 fails */
+    double a, num;       /* the worst element's gradients */
 };
 
+/* A non-finite gradient, analytic or numeric, fails with infinite errors (D20). */
 static void compare(ag_gradcheck_result *r, struct worst *w, double a, double num, int input,
                     int64_t index, ag_gradcheck_opts o) {
     double err = fabs(a - num), rel = err / fmax(fabs(num), 1e-300);
     double excess = err - (o.atol + o.rtol * fabs(num));
-    if (isnan(a) != isnan(num) || (isnan(err) && !(isnan(a) && isnan(num)))) excess = INFINITY;
+    if (!isfinite(a) || !isfinite(num)) err = rel = excess = INFINITY;
     if (err > r->max_abs_err) r->max_abs_err = err;
     if (err > 0 && rel > r->max_rel_err) r->max_rel_err = rel;
     if (excess > w->excess) {
         w->excess = excess;
+        w->a = a;
+        w->num = num;
         r->input = input;
         r->index = index;
     }
 }
 
+/* r.why, and the last error naming the element, for a failed check. */
+static void explain(ag_gradcheck_result *r, const struct worst *w) {
+    r->why = !isfinite(w->a) ? "the analytic gradient is not finite"
+           : !isfinite(w->num) ? "the numeric gradient is not finite"
+           : "the analytic and numeric gradients differ";
+    ag__error(AG_ERR_ARG, "ag_gradcheck", "input %d, element %lld: %s (analytic %g, numeric %g)",
+              r->input, (long long)r->index, r->why, w->a, w->num);
+}
+
 static ag_gradcheck_result failed(const char *why) {
     if (why) ag__error(AG_ERR_ARG, "ag_gradcheck", "%s", why);
-    return (ag_gradcheck_result){.ok = false, .input = -1, .index = -1,
+    return (ag_gradcheck_result){.ok = false, .input = -1, .index = -1, .why = "the check could not run",
                                  .max_abs_err = INFINITY, .max_rel_err = INFINITY};
 }
 
@@ -80,7 +93,7 @@ ag_gradcheck_result ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor **inputs,
     if (o.atol == 0) o.atol = 1e-5;
     if (o.rtol == 0) o.rtol = 1e-3;
     ag_scope_begin();
-    ag_gradcheck_result r = {.ok = true, .input = -1, .index = -1};
+    ag_gradcheck_result r = {.ok = true, .input = -1, .index = -1, .why = ""};
     ag_tensor *probe = f(inputs, ctx), *grads[64] = {0};
     ag_tensor *w = NULL;   /* a scalar output is checked as it is; others through weights */
     if (probe && ag__is_float(probe->dtype))
@@ -89,7 +102,7 @@ ag_gradcheck_result ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor **inputs,
         ag_scope_end();
         return failed(probe && !w ? "the function's output is not a float tensor" : NULL);
     }
-    struct worst worst = {-INFINITY};
+    struct worst worst = {-INFINITY, 0, 0};
     for (int i = 0; i < n && r.ok; i++) {
         if (!grads[i]) continue;
         for (int64_t e = 0; e < inputs[i]->numel; e++) {
@@ -100,11 +113,17 @@ ag_gradcheck_result ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor **inputs,
             set_flat(inputs[i], e, x - o.eps);
             double lo = weighted_sum(f, ctx, inputs, w, &ok2);
             set_flat(inputs[i], e, x);
-            if (!ok1 || !ok2) { r.ok = false; break; }
+            if (!ok1 || !ok2) {
+                r = failed(NULL);
+                break;
+            }
             compare(&r, &worst, ag__get_flat(grads[i], e), (hi - lo) / (2 * o.eps), i, e, o);
         }
     }
-    if (worst.excess > 0) r.ok = false;
+    if (worst.excess > 0) {
+        r.ok = false;
+        explain(&r, &worst);
+    }
     ag_scope_end();
     return r;
 }

@@ -44,7 +44,7 @@ int ag_register_post_accumulate_grad_hook(ag_tensor *leaf, ag_grad_hook fn, void
     pthread_mutex_lock(&lock);
     if (n_hooks == cap_hooks) {
         size_t c = cap_hooks ? 2 * cap_hooks : 64;
-        struct hook *p = realloc(hooks, c * sizeof *p);
+        struct hook *p = ag__realloc(hooks, c * sizeof *p);
         if (!p) {
             pthread_mutex_unlock(&lock);
             return ag__error(AG_ERR_NOMEM, f, "out of memory");
@@ -128,7 +128,7 @@ static int by_leaf(const void *a, const void *b) { /* then by registration: stab
 static int snapshot(struct ag__hook_walk *hw) {
     pthread_mutex_lock(&lock);
     size_t n = n_hooks;
-    hw->snap = n ? malloc(n * sizeof *hw->snap) : NULL;
+    hw->snap = n ? ag__malloc(n * sizeof *hw->snap) : NULL;
     if (hw->snap) memcpy(hw->snap, hooks, n * sizeof *hw->snap);
     pthread_mutex_unlock(&lock);
     if (!hw->snap) return -1;
@@ -137,8 +137,8 @@ static int snapshot(struct ag__hook_walk *hw) {
     size_t size = 16;
     while (size < 2 * n) size *= 2;
     hw->mask = size - 1;
-    hw->table = calloc(size, sizeof *hw->table);
-    hw->e = malloc(n * sizeof *hw->e);
+    hw->table = ag__calloc(size, sizeof *hw->table);
+    hw->e = ag__malloc(n * sizeof *hw->e);
     if (!hw->table || !hw->e) return -1;
     for (size_t i = 0; i < n; i++) {
         if (i && hw->snap[i].leaf == hw->snap[i - 1].leaf) {

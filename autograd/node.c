@@ -29,6 +29,7 @@ struct ag_node *ag__node_new(const struct ag_op_def *def, ag_tensor *out, ag_ten
     node->def = def;
     node->grad = NULL;
     node->n_in = n;
+    node->tape_index = -1;
     node->released = false;
     node->out = out;
     memcpy(node->saved, saved, sizeof node->saved);

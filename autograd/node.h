@@ -26,6 +26,7 @@ struct ag_node {                       /* what the backward walk reads comes fir
     ag_tensor *saved[AG_MAX_SAVED];    /* extra tensors forward kept for backward */
     const void *args;                  /* the op's typed argument struct (stored after in[],
                                         * AG_ARGS_BYTES of zeros when the op has none) */
+    int64_t tape_index;                /* anomaly mode: the op's index on the tape; else -1 */
     ag_tensor *in[];                   /* inputs, as given */
 };
 /* The node's arguments as the op's own struct type. */

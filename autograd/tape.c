@@ -127,6 +127,10 @@ static int accumulate_tensor(ag_tensor *t, ag_tensor *g) {
 }
 
 int ag__accumulate(struct ag_node *node, int i, ag_tensor *g) {
+    if (g && ag__anomaly) {
+        int rc = ag__anomaly_backward(node, i, g);
+        if (rc) return rc;
+    }
     return accumulate_tensor(node->in[i], g);
 }
 
@@ -145,7 +149,7 @@ static int grow(void **v, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return AG_OK;
     size_t c = *cap ? 2 * *cap : 256;
     while (c < need) c *= 2;
-    void *p = realloc(*v, c * elem);
+    void *p = ag__realloc(*v, c * elem);
     if (!p) return AG_ERR_NOMEM;
     *v = p;
     *cap = c;
@@ -239,10 +243,13 @@ static int walk(int n, ag_tensor *const *roots, ag_tensor *const *seeds, bool re
         rc = accumulate_tensor(root, seed);
     }
     if (rc == AG_OK) ag__hooks_roots_done(hw, n, roots);
+    bool anomaly = ag__anomaly;
     for (size_t i = order.n; i-- > 0 && rc == AG_OK;) {
         struct ag_node *x = order.v[i];
         if (x->grad) {
+            const struct ag_node *outer = anomaly ? ag__anomaly_set_backward(x) : NULL;
             rc = x->def->backward(x, x->grad);
+            if (anomaly) ag__anomaly_set_backward(outer);
             if (rc && !ag_last_error()) ag__error(rc, fn, "backward of %s failed", x->def->name);
             if (!retain) x->released = true;
         }

@@ -1,8 +1,12 @@
 /* CSV files of numbers: an optional header line, the same number of columns on every line,
- * and an optional label column split off into y. Errors name the file, line and column. */
+ * and an optional label column split off into y. Errors name the file, line and column.
+ * Untrusted input: LF or CRLF line ends; a NUL byte is an error (not the end of a line);
+ * "nan"/"inf" are read as written, a finite literal out of range (1e999) is an error;
+ * control bytes in messages are escaped; the table grows as rows arrive. */
 #include "tensor/tensor.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -18,7 +22,7 @@ static int reserve(struct table *t, int64_t need) {
     if (need > t->cap) {
         int64_t cap = t->cap ? 2 * t->cap : 4096;
         while (cap < need) cap *= 2;
-        double *p = realloc(t->v, (size_t)cap * sizeof *p);
+        double *p = ag__realloc(t->v, (size_t)cap * sizeof *p);
         if (!p) return AG_ERR_NOMEM;
         t->v = p;
         t->cap = cap;
@@ -26,31 +30,68 @@ static int reserve(struct table *t, int64_t need) {
     return AG_OK;
 }
 
-/* Parses one data line into the table; returns the number of fields or -1 on error. */
-static int64_t parse_line(char *line, char delim, struct table *t, int64_t base,
+/* Up to 40 bytes of s for a message, control bytes written as \r, \xNN. */
+static const char *printable(const char *s, char *buf) {
+    size_t k = 0;
+    for (int i = 0; s[i] && i < 40; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\r') k += (size_t)snprintf(buf + k, 8, "\\r");
+        else if (c < 0x20 || c == 0x7f) k += (size_t)snprintf(buf + k, 8, "\\x%02x", c);
+        else buf[k++] = (char)c;
+    }
+    buf[k] = 0;
+    return buf;
+}
+
+static bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+/* One field as a number: blanks around it allowed; "nan" and "inf" are read as such, but a
+ * finite literal too large for float64 (1e999) or for a float32 column is an error, never a
+ * silent inf. Returns AG_OK or an error naming line and column. */
+static int field(char *s, bool f32, double *out, const char *path, int64_t lineno, int64_t col) {
+    char *stop, buf[200];
+    while (is_blank(*s)) s++;
+    errno = 0;
+    double v = strtod(s, &stop);
+    bool overflow = errno == ERANGE && isinf(v);
+    char *num_end = stop;
+    while (is_blank(*stop)) stop++;
+    if (stop == s || *stop)
+        return ag__error(AG_ERR_IO, FN, "%s: line %lld, column %lld: '%s' is not a number", path,
+                         (long long)lineno, (long long)col + 1, printable(s, buf));
+    *num_end = 0;
+    if (overflow || (f32 && isfinite(v) && fabs(v) > FLT_MAX))
+        return ag__error(AG_ERR_IO, FN, "%s: line %lld, column %lld: %s is out of range for %s",
+                         path, (long long)lineno, (long long)col + 1, printable(s, buf),
+                         overflow ? "float64" : "float32");
+    *out = v;
+    return AG_OK;
+}
+
+/* Parses one data line (len bytes, NUL bytes inside are an error) into the table; returns
+ * the number of fields or -1 on error. */
+static int64_t parse_line(char *line, size_t len, ag_csv_opts o, struct table *t, int64_t base,
                           const char *path, int64_t lineno) {
+    char *nul = memchr(line, 0, len);
+    if (nul) {
+        ag__error(AG_ERR_IO, FN, "%s: line %lld, byte %lld: a NUL byte (not a text file?)", path,
+                  (long long)lineno, (long long)(nul - line) + 1);
+        return -1;
+    }
     int64_t col = 0;
     char *p = line;
     for (;;) {
         char *end = p;
-        while (*end && *end != delim) end++;
+        while (*end && *end != o.delim) end++;
         char save = *end;
         *end = 0;
-        char *s = p, *stop;
-        while (*s == ' ' || *s == '\t') s++;
-        errno = 0;
-        double v = strtod(s, &stop);
-        while (*stop == ' ' || *stop == '\t') stop++;
-        if (stop == s || *stop) {
-            ag__error(AG_ERR_IO, FN, "%s: line %lld, column %lld: '%.40s' is not a number", path,
-                      (long long)lineno, (long long)col + 1, s);
-            return -1;
-        }
+        double v = 0;
         if (t->cols && col >= t->cols) {
             ag__error(AG_ERR_IO, FN, "%s: line %lld has more than %lld columns", path,
                       (long long)lineno, (long long)t->cols);
             return -1;
         }
+        if (field(p, o.dtype == AG_F32, &v, path, lineno, col)) return -1;
         if (reserve(t, base + col + 1)) {
             ag__error(AG_ERR_NOMEM, FN, "%s: out of memory at line %lld", path, (long long)lineno);
             return -1;
@@ -73,7 +114,7 @@ static int read_table(FILE *f, const char *path, ag_csv_opts o, struct table *t)
         while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
         if (lineno == 1 && o.header) continue;
         if (len == 0) continue;
-        int64_t n = parse_line(line, o.delim, t, t->rows * t->cols, path, lineno);
+        int64_t n = parse_line(line, (size_t)len, o, t, t->rows * t->cols, path, lineno);
         if (n < 0) { rc = AG_ERR_IO; break; }
         if (!t->cols) t->cols = n;
         if (n != t->cols) {
@@ -84,6 +125,8 @@ static int read_table(FILE *f, const char *path, ag_csv_opts o, struct table *t)
         t->rows++;
     }
     free(line);
+    if (!rc && ferror(f)) rc = ag__error(AG_ERR_IO, FN, "%s: read error after line %lld", path,
+                                         (long long)lineno);
     if (!rc && t->rows == 0) rc = ag__error(AG_ERR_IO, FN, "%s: no data rows", path);
     return rc;
 }

@@ -34,7 +34,7 @@ int ag_standardize_fit(ag_tensor *x, ag_tensor **mean, ag_tensor **std) {
     int64_t n = x->shape[0], d = row_elems(x);
     ag_tensor *m = ag__empty(x->dtype, x->ndim - 1, x->shape + 1, fn);
     ag_tensor *s = ag__empty(x->dtype, x->ndim - 1, x->shape + 1, fn);
-    double *acc = calloc((size_t)(2 * d + 1), sizeof *acc);
+    double *acc = ag__calloc((size_t)(2 * d + 1), sizeof *acc);
     if (!m || !s || !acc) {
         free(acc);
         return ag__error(AG_ERR_NOMEM, fn, "out of memory for %s", AG_SHAPE(x));
@@ -121,7 +121,7 @@ int ag_train_val_split(ag_tensor *x, ag_tensor *y, double val_fraction, bool shu
     if (!x_train || !x_val || (y && (!y_train || !y_val)))
         return ag__error(AG_ERR_NULL, fn, "output pointers must not be NULL");
     int64_t n = x->shape[0], nv = (int64_t)floor(val_fraction * (double)n), nt = n - nv;
-    int64_t *idx = malloc(sizeof *idx * (size_t)(n ? n : 1));
+    int64_t *idx = ag__malloc(sizeof *idx * (size_t)(n ? n : 1));
     if (!idx) return ag__error(AG_ERR_NOMEM, fn, "out of memory");
     if (shuffle) ag_randperm(n, idx);
     else for (int64_t i = 0; i < n; i++) idx[i] = i;
@@ -149,7 +149,7 @@ struct ag_loader {
 
 /* A heap tensor struct sharing t's storage; its geometry is set per batch. */
 static ag_tensor *heap_view(ag_tensor *t) {
-    ag_tensor *v = malloc(sizeof *v);
+    ag_tensor *v = ag__malloc(sizeof *v);
     if (!v) return NULL;
     *v = *t;
     v->arena = NULL;
@@ -184,7 +184,7 @@ static int alloc_batch(ag_loader *l, const char *fn) {
     int64_t xs[AG_MAX_DIMS], ys[AG_MAX_DIMS];
     memcpy(xs, l->x->shape, sizeof xs);
     xs[0] = l->batch;
-    l->perm = malloc(sizeof *l->perm * (size_t)(l->n ? l->n : 1));
+    l->perm = ag__malloc(sizeof *l->perm * (size_t)(l->n ? l->n : 1));
     l->xbuf = ag__zeros_in(NULL, l->x->dtype, l->x->ndim, xs, fn);
     if (!l->perm || !l->xbuf) return AG_ERR_NOMEM;
     if (l->y) {
@@ -219,7 +219,7 @@ ag_loader *ag_loader_new(ag_tensor *x, ag_tensor *y, int64_t batch_size, bool sh
         ag__error(AG_ERR_ARG, fn, "batch_size %lld must be >= 0", (long long)batch_size);
         return NULL;
     }
-    ag_loader *l = calloc(1, sizeof *l);
+    ag_loader *l = ag__calloc(1, sizeof *l);
     if (!l) goto nomem;
     l->x = x;
     l->y = y;

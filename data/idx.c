@@ -1,10 +1,13 @@
 /* IDX files (the MNIST format): magic 0,0,type,ndim; ndim big-endian u32 sizes; then the
  * data big-endian. Read through zlib's gzread, which also reads uncompressed files, so
  * "train-images-idx3-ubyte" and "train-images-idx3-ubyte.gz" both work. Every malformed
- * file gives an error naming the file and the byte offset. */
+ * file gives an error naming the file and the byte offset. Untrusted input: the header's
+ * sizes never size an allocation by themselves (read_data), and a gzip stream must end
+ * with its trailer, whose CRC is what says the data is intact (check_end). */
 #include "tensor/tensor.h"
 
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 static const char *FN = "ag_load_idx";
@@ -54,20 +57,89 @@ static double raw_get(const unsigned char *raw, int type, int64_t k) {
     }
 }
 
-static void convert(ag_tensor *t, const unsigned char *raw, int type, double scale) {
+/* Float data asked for as int64 must be finite and in int64's range (truncated toward
+ * zero, as torch's .long()); anything else is an error naming the element. */
+static int convert(ag_tensor *t, const unsigned char *raw, int type, double scale,
+                   const char *path, size_t data_at) {
     int64_t n = t->numel;
     if (type == 0x08 && t->dtype == AG_F32) {      /* the common case, fast */
         float *d = ag__ptr(t), s = (float)scale, lut[256];
         for (int v = 0; v < 256; v++) lut[v] = (float)v * s;
         for (int64_t k = 0; k < n; k++) d[k] = lut[raw[k]];
-        return;
+        return AG_OK;
     }
     for (int64_t k = 0; k < n; k++) {
         double v = raw_get(raw, type, k);
         if (t->dtype == AG_F32) ((float *)ag__ptr(t))[k] = (float)(v * scale);
         else if (t->dtype == AG_F64) ((double *)ag__ptr(t))[k] = v * scale;
-        else ((int64_t *)ag__ptr(t))[k] = (int64_t)v;
+        else if (v > -0x1p63 - 1 && v < 0x1p63) ((int64_t *)ag__ptr(t))[k] = (int64_t)v;
+        else   /* NaN fails both comparisons */
+            return ag__error(AG_ERR_IO, FN, "%s: byte %zu: element %lld is %g, which int64 "
+                             "cannot hold", path, data_at + (size_t)k * (size_t)elem_size(type),
+                             (long long)k, v);
     }
+    return AG_OK;
+}
+
+/* The header's sizes: each dimension and the product of the non-zero ones bounded (a 0
+ * among them must not lift the bound: strides multiply the others). */
+static int read_shape(gzFile f, int ndim, int64_t *shape, size_t *off, const char *path) {
+    int64_t bound = 1;
+    for (int d = 0; d < ndim; d++) {
+        unsigned char b[4];
+        size_t at = *off;
+        if (read_exact(f, b, 4, off, path, "the dimensions")) return AG_ERR_IO;
+        shape[d] = ((int64_t)b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
+        int64_t s = shape[d] ? shape[d] : 1;
+        if (shape[d] > (int64_t)1 << 31 || bound > ((int64_t)1 << 40) / s)
+            return ag__error(AG_ERR_IO, FN, "%s: byte %zu: dimension %d size %lld is too large",
+                             path, at, d, (long long)shape[d]);
+        bound *= s;
+    }
+    return AG_OK;
+}
+
+/* Reads `bytes` of data. A raw file must hold them before anything is allocated; a gzip
+ * stream's buffer doubles as data arrives, so no header makes us allocate more than about
+ * twice what the input really holds. Returns malloc'ed bytes, or NULL and an error. */
+static unsigned char *read_data(gzFile f, size_t bytes, size_t *off, const char *path) {
+    struct stat st;
+    if (gzdirect(f) && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size - *off < bytes) {
+        ag__error(AG_ERR_IO, FN, "%s: truncated at byte %lld: the header declares %zu bytes of "
+                  "data after byte %zu", path, (long long)st.st_size, bytes, *off);
+        return NULL;
+    }
+    size_t cap = bytes < ((size_t)1 << 20) ? bytes : (size_t)1 << 20, got = 0;
+    unsigned char *raw = ag__malloc(cap ? cap : 1);
+    while (raw) {
+        if (read_exact(f, raw + got, cap - got, off, path, "the data")) {
+            free(raw);
+            return NULL;
+        }
+        got = cap;
+        if (got == bytes) return raw;
+        cap = bytes - cap < cap ? bytes : 2 * cap;
+        unsigned char *g = ag__realloc(raw, cap);
+        if (!g) free(raw);
+        raw = g;
+    }
+    ag__error(AG_ERR_NOMEM, FN, "%s: cannot allocate %zu bytes", path, cap);
+    return NULL;
+}
+
+/* After the data: the stream must end here, and a gzip stream with its trailer intact. */
+static int check_end(gzFile f, size_t off, const char *path, int ndim, const int64_t *shape) {
+    char extra;
+    int r = gzread(f, &extra, 1), zerr = Z_OK;
+    const char *msg = gzerror(f, &zerr);
+    if (r == 1)
+        return ag__error(AG_ERR_IO, FN, "%s: byte %zu: data continues past the %s elements the "
+                         "header declares", path, off, ag__shape_str(ndim, shape));
+    if (r < 0 || zerr != Z_OK)
+        return ag__error(AG_ERR_IO, FN, "%s: byte %zu: the gzip stream is damaged or ends "
+                         "without its trailer (%s)", path, off, msg);
+    return AG_OK;
 }
 
 static ag_tensor *read_idx(gzFile f, const char *path, ag_dtype dtype, double scale) {
@@ -86,35 +158,19 @@ static ag_tensor *read_idx(gzFile f, const char *path, ag_dtype dtype, double sc
         return NULL;
     }
     int64_t shape[AG_MAX_DIMS], numel = 1;
-    for (int d = 0; d < ndim; d++) {
-        unsigned char b[4];
-        size_t at = off;
-        if (read_exact(f, b, 4, &off, path, "the dimensions")) return NULL;
-        shape[d] = ((int64_t)b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
-        if (shape[d] > (int64_t)1 << 31 || (shape[d] && numel > ((int64_t)1 << 40) / shape[d])) {
-            ag__error(AG_ERR_IO, FN, "%s: byte %zu: dimension %d size %lld is too large", path,
-                      at, d, (long long)shape[d]);
-            return NULL;
-        }
-        numel *= shape[d];
-    }
-    size_t bytes = (size_t)numel * (size_t)elem_size(type);
-    unsigned char *raw = malloc(bytes ? bytes : 1);
-    if (!raw) {
-        ag__error(AG_ERR_NOMEM, FN, "%s: cannot allocate %zu bytes", path, bytes);
+    if (read_shape(f, ndim, shape, &off, path)) return NULL;
+    for (int d = 0; d < ndim; d++) numel *= shape[d];
+    size_t data_at = off, bytes = (size_t)numel * (size_t)elem_size(type);
+    unsigned char *raw = read_data(f, bytes, &off, path);
+    if (!raw || check_end(f, off, path, ndim, shape)) {
+        free(raw);
         return NULL;
     }
-    ag_tensor *t = NULL;
-    char extra;
-    if (read_exact(f, raw, bytes, &off, path, "the data")) goto done;
-    if (gzread(f, &extra, 1) == 1) {
-        ag__error(AG_ERR_IO, FN, "%s: byte %zu: data continues past the %s %s the header declares",
-                  path, off, ag__shape_str(ndim, shape), "elements");
-        goto done;
+    ag_tensor *t = ag__empty(dtype, ndim, shape, FN);
+    if (t && convert(t, raw, type, scale, path, data_at)) {
+        ag_tensor_free(t);
+        t = NULL;
     }
-    t = ag__empty(dtype, ndim, shape, FN);
-    if (t) convert(t, raw, type, scale);
-done:
     free(raw);
     return t;
 }

@@ -65,8 +65,8 @@ ag_loader *ag_loader_new_distributed(ag_tensor *x, ag_tensor *y, int64_t batch_s
         return ag__error(AG_ERR_ARG, fn, "%lld rows cannot be shared by %d ranks%s", (long long)n,
                          world_size, drop_last ? " with drop_last" : ""),
                NULL;
-    struct ag__sampler *s = malloc(sizeof *s);
-    int64_t *all = malloc((size_t)n * sizeof *all);
+    struct ag__sampler *s = ag__malloc(sizeof *s);
+    int64_t *all = ag__malloc((size_t)n * sizeof *all);
     if (!s || !all) {
         free(s);
         free(all);

@@ -233,7 +233,9 @@ typedef struct {
     ag_reduction reduction;
     double label_smoothing;   /* 0..1 */
 } ag_cross_entropy_opts;
-/* target: AG_I64 labels [N], or class probabilities [N,C] in the logits' dtype */
+/* target: AG_I64 labels [N], or class probabilities [N,C] in the logits' dtype. As torch,
+ * labels also come as [N,d...] for logits [N,C,d...], and 0-d for logits [C] (NONE: the
+ * labels' shape); the same forms hold for ag_nll_loss(_ex). */
 ag_tensor *ag_cross_entropy_loss_ex(ag_tensor *logits, ag_tensor *target, ag_cross_entropy_opts opts);
 
 /* ---------------------------------------------------------------- layers as functions */
@@ -251,6 +253,15 @@ ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *runni
                          ag_tensor *weight, ag_tensor *bias, bool training,
                          double momentum, double eps);
 
+/* ---------------------------------------------------------------- anomaly mode
+ * torch.autograd.detect_anomaly, per thread, off by default: on, every op's output is
+ * checked for NaN/Inf in forward and every gradient in backward; the first found fails
+ * (NULL / non-zero) with an error naming the op, its input shapes and its index on this
+ * thread's tape (ops counted from when the mode was turned on); in backward, the forward
+ * op whose backward rule produced it. Costs a pass over every output. Returns the
+ * previous mode. */
+bool ag_set_detect_anomaly(bool on);
+
 /* ---------------------------------------------------------------- gradient checking */
 typedef ag_tensor *(*ag_fn)(ag_tensor **inputs, void *ctx);
 typedef struct { double eps, atol, rtol; } ag_gradcheck_opts;  /* 0: 1e-6, 1e-5, 1e-3 */
@@ -259,6 +270,8 @@ typedef struct {
     double  max_abs_err, max_rel_err;
     int     input;    /* worst input */
     int64_t index;    /* worst element of it, row-major */
+    const char *why;  /* "" when ok; else why the worst element fails (a non-finite gradient
+                         fails, analytic or numeric: errors are then INFINITY) */
 } ag_gradcheck_result;
 /* f's output may have any shape: it is reduced as sum(out * fixed random weights).
  * Inputs with requires_grad are checked; the others are held fixed. */
@@ -644,7 +657,8 @@ int ag_plot_curves(const char *png_path, const char *title, const char *xlabel,
                    const double *const *ys, int n_points, bool log_y);
 
 /* ---------------------------------------------------------------- threads and timing */
-void ag_set_num_threads(int n);   /* results are bitwise the same for any n */
+void ag_set_num_threads(int n);   /* results are bitwise the same for any n; n outside
+                                     1..1024: an error, the count unchanged */
 int  ag_get_num_threads(void);
 double ag_now(void);              /* monotonic seconds */
 /* Times fn(ctx) and returns the median seconds per call (-1 when fn is NULL). After one

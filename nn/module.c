@@ -7,7 +7,7 @@
 
 /* ------------------------------------------------------------------ making */
 ag_module *ag__module_make(const struct ag_module_type *type, void *ctx, const char *fn) {
-    ag_module *m = calloc(1, sizeof *m);
+    ag_module *m = ag__calloc(1, sizeof *m);
     if (!m) {
         if (type->free_ctx) type->free_ctx(ctx);
         ag__error(AG_ERR_NOMEM, fn, "out of memory");
@@ -21,7 +21,7 @@ ag_module *ag__module_make(const struct ag_module_type *type, void *ctx, const c
 
 ag_module *ag__module_make_copy(const struct ag_module_type *type, const void *src, size_t size,
                                 const char *fn) {
-    void *ctx = malloc(size);
+    void *ctx = ag__malloc(size);
     if (!ctx) {
         ag__error(AG_ERR_NOMEM, fn, "out of memory");
         return NULL;
@@ -33,8 +33,8 @@ ag_module *ag__module_make_copy(const struct ag_module_type *type, const void *s
 ag_module *ag_module_new(const char *type_name, ag_module_fn forward, void *ctx,
                          void (*free_ctx)(void *ctx)) {
     const char *fn = "ag_module_new";
-    char *name = type_name ? strdup(type_name) : NULL;
-    ag_module *m = name ? calloc(1, sizeof *m) : NULL;
+    char *name = type_name ? ag__strdup(type_name) : NULL;
+    ag_module *m = name ? ag__calloc(1, sizeof *m) : NULL;
     if (!m) {
         free(name);
         if (free_ctx) free_ctx(ctx);
@@ -81,7 +81,7 @@ static int check_name(const ag_module *m, const char *name, const char *fn) {
 static int grow(void **arr, int *cap, int n, size_t elem) {
     if (n < *cap) return AG_OK;
     int c = *cap ? 2 * *cap : 4;
-    void *p = realloc(*arr, elem * (size_t)c);
+    void *p = ag__realloc(*arr, elem * (size_t)c);
     if (!p) return AG_ERR_NOMEM;
     *arr = p;
     *cap = c;
@@ -94,7 +94,7 @@ static void changed(ag_module *m) {
 
 static int push_tensor(struct ag__named_tensor **arr, int *n, int *cap, const char *name,
                        ag_tensor *t, const char *fn) {
-    char *copy = strdup(name);
+    char *copy = ag__strdup(name);
     if (!copy || grow((void **)arr, cap, *n, sizeof **arr)) {
         free(copy);
         return ag__error(AG_ERR_NOMEM, fn, "out of memory");
@@ -160,7 +160,7 @@ ag_module *ag_module_add_child(ag_module *m, const char *name, ag_module *child)
     }
     int rc = !m || !child ? ag__error(AG_ERR_NULL, fn, "module and child must not be NULL")
                           : check_name(m, name, fn);
-    char *copy = rc ? NULL : strdup(name);
+    char *copy = rc ? NULL : ag__strdup(name);
     if (!rc && (!copy || grow((void **)&m->children, &m->cap_children, m->n_children,
                               sizeof *m->children)))
         rc = ag__error(AG_ERR_NOMEM, fn, "out of memory");
@@ -294,7 +294,7 @@ static void modes_walk(ag_module *m, bool *modes, int *k, bool save) {
 }
 
 bool *ag__module_modes_save(ag_module *m, const char *fn) {
-    bool *modes = malloc(sizeof *modes * (size_t)count_modules(m));
+    bool *modes = ag__malloc(sizeof *modes * (size_t)count_modules(m));
     if (!modes) {
         ag__error(AG_ERR_NOMEM, fn, "out of memory");
         return NULL;

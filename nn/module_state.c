@@ -15,15 +15,15 @@ struct list {
 static int push(struct list *l, const char *prefix, const char *name, ag_tensor *t) {
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 16;
-        ag_tensor **p = realloc(l->t, sizeof *p * (size_t)cap);
+        ag_tensor **p = ag__realloc(l->t, sizeof *p * (size_t)cap);
         if (p) l->t = p;
-        char **q = realloc(l->names, sizeof *q * (size_t)cap);
+        char **q = ag__realloc(l->names, sizeof *q * (size_t)cap);
         if (q) l->names = q;
         if (!p || !q) return AG_ERR_NOMEM;
         l->cap = cap;
     }
     size_t len = strlen(prefix) + strlen(name) + 1;
-    char *s = malloc(len);
+    char *s = ag__malloc(len);
     if (!s) return AG_ERR_NOMEM;
     snprintf(s, len, "%s%s", prefix, name);
     l->t[l->n] = t;
@@ -39,7 +39,7 @@ static int collect(const ag_module *m, const char *prefix, bool buffers, struct 
         rc = push(l, prefix, m->buffers[i].name, m->buffers[i].t);
     for (int i = 0; i < m->n_children && !rc; i++) {
         size_t len = strlen(prefix) + strlen(m->children[i].name) + 2;
-        char *sub = malloc(len);
+        char *sub = ag__malloc(len);
         if (!sub) return AG_ERR_NOMEM;
         snprintf(sub, len, "%s%s.", prefix, m->children[i].name);
         rc = collect(m->children[i].m, sub, buffers, l);

@@ -15,23 +15,56 @@
 
 static const char *dtype_code(ag_dtype d) { return d == AG_F32 ? "F32" : d == AG_F64 ? "F64" : "I64"; }
 
+#define NAME_MAX_BYTES 255   /* the reader's limit: the writer refuses what it cannot read */
+
+/* A name the reader takes back unchanged: 1..255 bytes, no quote, backslash or control
+ * byte, and not already among names[0..i). */
+static bool name_ok(const char *const *names, int i) {
+    const char *s = names[i];
+    size_t n = s ? strlen(s) : 0;
+    if (!n || n > NAME_MAX_BYTES || strpbrk(s, "\"\\")) return false;
+    for (size_t k = 0; k < n; k++)
+        if ((unsigned char)s[k] < 0x20) return false;
+    for (int j = 0; j < i; j++)
+        if (!strcmp(names[j], s)) return false;
+    return true;
+}
+
+/* The tensor's elements in row-major order: straight from storage when contiguous, through
+ * a small buffer otherwise. Allocates nothing (so nothing to leak outside scopes). */
+static bool write_data(FILE *f, const ag_tensor *t) {
+    size_t es = ag_dtype_size(t->dtype);
+    if (ag_is_contiguous(t)) return fwrite(ag__ptr(t), es, (size_t)t->numel, f) == (size_t)t->numel;
+    unsigned char buf[4096];
+    size_t k = 0;
+    const unsigned char *base = t->storage->data;
+    for (int64_t i = 0; i < t->numel; i++) {
+        memcpy(buf + k, base + (size_t)ag__flat_offset(t, i) * es, es);
+        if ((k += es) == sizeof buf || i + 1 == t->numel) {
+            if (fwrite(buf, 1, k, f) != k) return false;
+            k = 0;
+        }
+    }
+    return true;
+}
+
 int ag_save_safetensors(const char *path, int n, ag_tensor *const *tensors,
                         const char *const *names) {
     const char *fn = "ag_save_safetensors";
     if (!path || n < 0 || (n && (!tensors || !names)))
         return ag__error(AG_ERR_NULL, fn, "needs a path, tensors and names");
+    for (int i = 0; i < n; i++)
+        if (!tensors[i] || !name_ok(names, i))
+            return ag__error(AG_ERR_ARG, fn, "entry %d: a tensor and a unique name of 1..%d bytes "
+                             "without quotes, backslashes or control bytes are needed", i,
+                             NAME_MAX_BYTES);
     size_t cap = 256 + (size_t)n * 160, len = 0, off = 0;
-    for (int i = 0; i < n; i++) cap += names[i] ? strlen(names[i]) : 0;
-    char *h = malloc(cap);
+    for (int i = 0; i < n; i++) cap += strlen(names[i]);
+    char *h = ag__malloc(cap);
     if (!h) return ag__error(AG_ERR_NOMEM, fn, "out of memory");
     len += (size_t)snprintf(h + len, cap - len, "{");
     for (int i = 0; i < n; i++) {
         ag_tensor *t = tensors[i];
-        if (!t || !names[i] || strpbrk(names[i], "\"\\")) {
-            free(h);
-            return ag__error(AG_ERR_ARG, fn, "entry %d: a tensor and a name without quotes "
-                             "or backslashes are needed", i);
-        }
         size_t bytes = (size_t)t->numel * ag_dtype_size(t->dtype);
         len += (size_t)snprintf(h + len, cap - len, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[",
                                 i ? "," : "", names[i], dtype_code(t->dtype));
@@ -50,18 +83,18 @@ int ag_save_safetensors(const char *path, int n, ag_tensor *const *tensors,
     uint64_t hl = len;
     bool ok = fwrite(&hl, 8, 1, f) == 1 && fwrite(h, 1, len, f) == len;
     free(h);
-    for (int i = 0; i < n && ok; i++) {
-        ag_tensor *c = ag_contiguous(ag_detach(tensors[i]));   /* scoped copies when strided */
-        size_t bytes = (size_t)tensors[i]->numel * ag_dtype_size(tensors[i]->dtype);
-        ok = c && fwrite(ag__ptr(c), 1, bytes, f) == bytes;
-    }
+    for (int i = 0; i < n && ok; i++) ok = write_data(f, tensors[i]);
     if (fclose(f) || !ok) return ag__error(AG_ERR_IO, fn, "%s: write failed", path);
     return AG_OK;
 }
 
-/* ------------------------------------------------------------------ reading */
+/* ------------------------------------------------------------------ reading
+ * Untrusted input, held to what the format's reference implementation accepts: the header
+ * one JSON object (whitespace after it only), names unique, every shape's size in range,
+ * and the entries' data_offsets tiling the data exactly (no overlap, no gap, nothing
+ * after). Strings take JSON's escapes; a name that does not fit 255 bytes is an error. */
 struct entry {
-    char name[256];
+    char name[NAME_MAX_BYTES + 1];
     ag_dtype dtype;
     int ndim;
     int64_t shape[AG_MAX_DIMS];
@@ -94,15 +127,66 @@ static bool eat(struct parser *p, char c) {
     return false;
 }
 
-static int string(struct parser *p, char *out, size_t cap) {
-    if (!eat(p, '"')) return fail(p, "expected a string");
-    size_t k = 0;
-    while (p->pos < p->len && p->s[p->pos] != '"') {
-        if (p->s[p->pos] == '\\') p->pos++;
-        if (out && k + 1 < cap) out[k++] = p->s[p->pos];
+static int hex4(struct parser *p, unsigned *u) {
+    if (p->len - p->pos < 4) return fail(p, "truncated \\u escape");
+    *u = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = tolower((unsigned char)p->s[p->pos]);
+        int h = isdigit(c) ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (h < 0) return fail(p, "bad \\u escape");
+        *u = *u * 16 + (unsigned)h;
         p->pos++;
     }
+    return AG_OK;
+}
+
+/* One escape after its backslash (p->pos is on the letter) as UTF-8 bytes in o[0..*n). */
+static int escape(struct parser *p, char *o, size_t *n) {
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    char c = p->s[p->pos++];
+    const char *k = c ? strchr(from, c) : NULL;
+    unsigned u, lo;
+    *n = 1;
+    if (k) return o[0] = to[k - from], AG_OK;
+    if (c != 'u') return fail(p, "unknown escape in a string");
+    if (hex4(p, &u)) return p->err;
+    if (u >= 0xDC00 && u < 0xE000) return fail(p, "lone surrogate in a \\u escape");
+    if (u >= 0xD800 && u < 0xDC00) {
+        if (p->len - p->pos < 2 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u')
+            return fail(p, "lone surrogate in a \\u escape");
+        p->pos += 2;
+        if (hex4(p, &lo)) return p->err;
+        if (lo < 0xDC00 || lo >= 0xE000) return fail(p, "lone surrogate in a \\u escape");
+        u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+    }
+    if (u == 0) return fail(p, "\\u0000 in a string");
+    if (u < 0x80) return o[0] = (char)u, AG_OK;
+    int extra = u < 0x800 ? 1 : u < 0x10000 ? 2 : 3;
+    o[0] = (char)(((0xFF00u >> (extra + 1)) & 0xFF) | (u >> (6 * extra)));   /* C0, E0, F0 */
+    for (int i = 1; i <= extra; i++) o[i] = (char)(0x80 | ((u >> (6 * (extra - i))) & 0x3F));
+    *n = (size_t)extra + 1;
+    return AG_OK;
+}
+
+/* A JSON string into out (cap bytes with its NUL; out may be NULL). *fits (may be NULL)
+ * says whether all of it fitted. */
+static int string(struct parser *p, char *out, size_t cap, bool *fits) {
+    if (!eat(p, '"')) return fail(p, "expected a string");
+    size_t k = 0;
+    bool all = true;
+    while (p->pos < p->len && p->s[p->pos] != '"') {
+        char b[4];
+        size_t n = 1;
+        unsigned char c = (unsigned char)p->s[p->pos++];
+        if (c < 0x20) return fail(p, "control byte in a string");
+        if (c != '\\') b[0] = (char)c;
+        else if (p->pos >= p->len) break;
+        else if (escape(p, b, &n)) return p->err;
+        if (out && k + n < cap) memcpy(out + k, b, n), k += n;
+        else all = false;
+    }
     if (out) out[k] = 0;
+    if (fits) *fits = all;
     if (p->pos >= p->len) return fail(p, "unterminated string");
     p->pos++;
     return AG_OK;
@@ -120,26 +204,30 @@ static int number(struct parser *p, uint64_t *v) {
     return AG_OK;
 }
 
+static bool bare_char(char c) {
+    return isalnum((unsigned char)c) || c == '-' || c == '.' || c == '+';
+}
+
 static int skip_value(struct parser *p, int depth) {
     ws(p);
     if (depth > 16) return fail(p, "nesting too deep");
     if (p->pos >= p->len) return fail(p, "unexpected end of header");
     char c = p->s[p->pos];
-    if (c == '"') return string(p, NULL, 0);
+    if (c == '"') return string(p, NULL, 0, NULL);
     if (c == '{' || c == '[') {
         char close = c == '{' ? '}' : ']';
         p->pos++;
         if (eat(p, close)) return AG_OK;
         do {
-            if (c == '{' && (string(p, NULL, 0) || (!eat(p, ':') && fail(p, "expected ':'"))))
+            if (c == '{' && (string(p, NULL, 0, NULL) || (!eat(p, ':') && fail(p, "expected ':'"))))
                 return p->err;
             if (skip_value(p, depth + 1)) return p->err;
         } while (eat(p, ','));
         return eat(p, close) ? AG_OK : fail(p, "expected ',' or a closing bracket");
     }
-    while (p->pos < p->len && (isalnum((unsigned char)c) || c == '-' || c == '.' || c == '+'))
-        c = p->s[++p->pos];
-    return AG_OK;
+    size_t start = p->pos;   /* a number, true, false or null */
+    while (p->pos < p->len && bare_char(p->s[p->pos])) p->pos++;
+    return p->pos > start ? AG_OK : fail(p, "expected a value");
 }
 
 static int int_array(struct parser *p, uint64_t *v, int max, int *n) {
@@ -153,18 +241,42 @@ static int int_array(struct parser *p, uint64_t *v, int max, int *n) {
     return eat(p, ']') ? AG_OK : fail(p, "expected ']'");
 }
 
+static int dtype_value(struct parser *p, ag_dtype *d) {
+    char val[16];
+    bool fits;
+    if (string(p, val, sizeof val, &fits)) return p->err;
+    if (fits && !strcmp(val, "F32")) *d = AG_F32;
+    else if (fits && !strcmp(val, "F64")) *d = AG_F64;
+    else if (fits && !strcmp(val, "I64")) *d = AG_I64;
+    else return fail(p, "unsupported dtype (F32, F64, I64 are read)");
+    return AG_OK;
+}
+
+/* Shape sizes bounded like ag__check_shape (the product of the non-zero ones), and the
+ * offsets spanning exactly numel elements. */
+static int entry_sizes(struct parser *p, struct entry *e) {
+    uint64_t numel = 1, bound = 1, lim = (uint64_t)INT64_MAX / 8;
+    for (int d = 0; d < e->ndim; d++) {
+        uint64_t s = e->shape[d] ? (uint64_t)e->shape[d] : 1;
+        if (bound > lim / s) return fail(p, "shape too large");
+        bound *= s;
+        numel *= (uint64_t)e->shape[d];
+    }
+    if (e->end - e->begin != numel * ag_dtype_size(e->dtype))
+        return fail(p, "data_offsets do not match the shape and dtype");
+    return AG_OK;
+}
+
 static int entry_body(struct parser *p, struct entry *e) {
     bool has_dtype = false, has_shape = false, has_off = false;
     if (!eat(p, '{')) return fail(p, "expected '{' for a tensor entry");
     do {
-        char key[32], val[16];
-        if (string(p, key, sizeof key) || (!eat(p, ':') && fail(p, "expected ':'"))) return p->err;
+        char key[32];
+        bool fits;
+        if (string(p, key, sizeof key, &fits) || (!eat(p, ':') && fail(p, "expected ':'"))) return p->err;
+        if (!fits) key[0] = 0;   /* a long key is none of ours: skipped */
         if (!strcmp(key, "dtype")) {
-            if (string(p, val, sizeof val)) return p->err;
-            if (!strcmp(val, "F32")) e->dtype = AG_F32;
-            else if (!strcmp(val, "F64")) e->dtype = AG_F64;
-            else if (!strcmp(val, "I64")) e->dtype = AG_I64;
-            else return fail(p, "unsupported dtype (F32, F64, I64 are read)");
+            if (dtype_value(p, &e->dtype)) return p->err;
             has_dtype = true;
         } else if (!strcmp(key, "shape")) {
             uint64_t v[AG_MAX_DIMS];
@@ -185,10 +297,83 @@ static int entry_body(struct parser *p, struct entry *e) {
     } while (eat(p, ','));
     if (!eat(p, '}')) return fail(p, "expected '}' closing a tensor entry");
     if (!has_dtype || !has_shape || !has_off) return fail(p, "entry lacks dtype, shape or data_offsets");
+    return entry_sizes(p, e);
+}
+
+/* One "name": {...} pair appended to *entries (or the skipped __metadata__). */
+static int header_pair(struct parser *p, struct entry **entries, int *n, int *cap) {
+    if (*n == *cap) {
+        struct entry *g = ag__realloc(*entries, sizeof *g * (size_t)(*cap *= 2));
+        if (!g) return p->err = ag__error(AG_ERR_NOMEM, p->fn, "out of memory");
+        *entries = g;
+    }
+    struct entry *x = &(*entries)[*n];
+    bool fits;
+    memset(x, 0, sizeof *x);
+    if (string(p, x->name, sizeof x->name, &fits)) return p->err;
+    if (!fits) return fail(p, "tensor name longer than 255 bytes");
+    if (!eat(p, ':')) return fail(p, "expected ':'");
+    if (!strcmp(x->name, "__metadata__")) return skip_value(p, 0);
+    if (entry_body(p, x)) return p->err;
+    (*n)++;
     return AG_OK;
 }
 
-/* Reads the whole file; fills entries (malloc'ed) and data (points into *file). */
+static int by_name(const void *a, const void *b) {
+    return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
+}
+static int by_offset(const void *a, const void *b) {
+    const struct entry *x = a, *y = b;
+    return x->begin != y->begin ? (x->begin > y->begin) - (x->begin < y->begin)
+                                : (x->end > y->end) - (x->end < y->end);
+}
+
+/* Unique names, and data_offsets tiling [0, data_len) exactly. Sorts e by offset. */
+static int check_layout(struct entry *e, int n, uint64_t data_len, const char *path,
+                        const char *fn) {
+    qsort(e, (size_t)n, sizeof *e, by_name);
+    for (int i = 1; i < n; i++)
+        if (!strcmp(e[i - 1].name, e[i].name))
+            return ag__error(AG_ERR_IO, fn, "%s: header: the name '%s' appears twice", path, e[i].name);
+    qsort(e, (size_t)n, sizeof *e, by_offset);
+    uint64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        if (e[i].begin != at)
+            return ag__error(AG_ERR_IO, fn, "%s: header: '%s' has data_offsets [%llu, %llu]; %s "
+                             "at %llu", path, e[i].name, (unsigned long long)e[i].begin,
+                             (unsigned long long)e[i].end, e[i].begin < at ? "overlapping data ending"
+                             : "a gap: the data before ends", (unsigned long long)at);
+        at = e[i].end;
+    }
+    if (at != data_len)
+        return ag__error(AG_ERR_IO, fn, "%s: header: data_offsets %s: the tensors' data ends at "
+                         "%llu, the file holds %llu bytes of data", path, at > data_len ?
+                         "run past the end of the file" : "leave bytes unused at the end",
+                         (unsigned long long)at, (unsigned long long)data_len);
+    return AG_OK;
+}
+
+/* Parses the header (hl bytes at h) into malloc'ed *entries. */
+static int parse_header(const char *h, size_t hl, uint64_t data_len, const char *path,
+                        const char *fn, struct entry **entries, int *n) {
+    struct parser p = {h, 0, hl, path, fn, 0};
+    int cap = 16;
+    if (!(*entries = ag__malloc(sizeof **entries * (size_t)cap)))
+        return ag__error(AG_ERR_NOMEM, fn, "out of memory");
+    if (!eat(&p, '{')) return fail(&p, "header is not a JSON object");
+    if (!eat(&p, '}')) {
+        do {
+            if (header_pair(&p, entries, n, &cap)) return p.err;
+        } while (eat(&p, ','));
+        if (!eat(&p, '}')) return fail(&p, "expected ',' or '}'");
+    }
+    ws(&p);
+    if (p.pos < p.len) return fail(&p, "bytes after the header's closing '}'");
+    return check_layout(*entries, *n, data_len, path, fn);
+}
+
+/* Reads the whole file (its size bounds every allocation); fills entries (malloc'ed) and
+ * data (points into *file). */
 static int read_file(const char *path, const char *fn, char **file, struct entry **entries,
                      int *n, const unsigned char **data, uint64_t *data_len) {
     *file = NULL;
@@ -196,12 +381,11 @@ static int read_file(const char *path, const char *fn, char **file, struct entry
     *n = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return ag__error(AG_ERR_IO, fn, "%s: cannot open: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = size > 0 ? malloc((size_t)size) : NULL;
+    long size = fseek(f, 0, SEEK_END) ? -1 : ftell(f);
+    char *buf = size > 0 && !fseek(f, 0, SEEK_SET) ? ag__malloc((size_t)size) : NULL;
     bool ok = buf && fread(buf, 1, (size_t)size, f) == (size_t)size;
     fclose(f);
+    if (size > 0 && !buf) return ag__error(AG_ERR_NOMEM, fn, "%s: cannot allocate %ld bytes", path, size);
     if (!ok) {
         free(buf);
         return ag__error(AG_ERR_IO, fn, "%s: cannot read (%ld bytes)", path, size);
@@ -213,39 +397,9 @@ static int read_file(const char *path, const char *fn, char **file, struct entry
     if (hl > (uint64_t)size - 8)
         return ag__error(AG_ERR_IO, fn, "%s: byte 0: header length %llu runs past the end (%ld bytes)",
                          path, (unsigned long long)hl, size);
-    struct parser p = {buf + 8, 0, (size_t)hl, path, fn, 0};
-    int cap = 16;
-    struct entry *e = malloc(sizeof *e * (size_t)cap);
-    *entries = e;
-    if (!e) return ag__error(AG_ERR_NOMEM, fn, "out of memory");
-    if (!eat(&p, '{')) return fail(&p, "header is not a JSON object");
-    if (!eat(&p, '}')) do {
-        if (*n == cap) {
-            struct entry *g = realloc(*entries, sizeof *g * (size_t)(cap *= 2));
-            if (!g) return ag__error(AG_ERR_NOMEM, fn, "out of memory");
-            *entries = g;
-        }
-        struct entry *x = &(*entries)[*n];
-        memset(x, 0, sizeof *x);
-        if (string(&p, x->name, sizeof x->name) || (!eat(&p, ':') && fail(&p, "expected ':'")))
-            return p.err;
-        if (!strcmp(x->name, "__metadata__")) {
-            if (skip_value(&p, 0)) return p.err;
-            continue;
-        }
-        if (entry_body(&p, x)) return p.err;
-        uint64_t numel = 1;
-        for (int d = 0; d < x->ndim; d++) numel *= (uint64_t)x->shape[d];
-        if (x->end - x->begin != numel * ag_dtype_size(x->dtype))
-            return fail(&p, "data_offsets do not match the shape and dtype");
-        if (x->end > (uint64_t)size - 8 - hl)
-            return fail(&p, "data_offsets run past the end of the file");
-        (*n)++;
-    } while (eat(&p, ','));
-    if (!p.err && !eat(&p, '}')) fail(&p, "expected ',' or '}'");
     *data = (const unsigned char *)buf + 8 + hl;
     *data_len = (uint64_t)size - 8 - hl;
-    return p.err;
+    return parse_header(buf + 8, (size_t)hl, *data_len, path, fn, entries, n);
 }
 
 ag_tensor *ag_load_safetensors_tensor(const char *path, const char *name) {

@@ -26,7 +26,7 @@ int ag__summary_enter(ag_module *m) {
     if (!r) return -1;
     if (r->n == r->cap) {
         int cap = r->cap ? 2 * r->cap : 16;
-        struct row *p = realloc(r->rows, sizeof *p * (size_t)cap);
+        struct row *p = ag__realloc(r->rows, sizeof *p * (size_t)cap);
         if (!p) {
             r->nomem = true;
             return -1;
@@ -54,7 +54,7 @@ struct out {
 static void put(struct out *o, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    size_t room = o->len < o->size ? o->size - o->len : 0;
+    size_t room = o->buf && o->len < o->size ? o->size - o->len : 0;   /* buf NULL: count only (D18) */
     int n = vsnprintf(o->buf ? o->buf + (o->len < o->size ? o->len : 0) : NULL, room, fmt, ap);
     va_end(ap);
     if (n > 0) o->len += (size_t)n;
@@ -140,7 +140,7 @@ int ag_model_summary(ag_model *m, int ndim, const int64_t *input_shape, char *bu
 int ag_model_print_summary(ag_model *m, int ndim, const int64_t *input_shape) {
     int n = ag_model_summary(m, ndim, input_shape, NULL, 0);
     if (n < 0) return -n;
-    char *buf = malloc((size_t)n + 1);
+    char *buf = ag__malloc((size_t)n + 1);
     if (!buf) return ag__error(AG_ERR_NOMEM, "ag_model_print_summary", "out of memory");
     ag_model_summary(m, ndim, input_shape, buf, (size_t)n + 1);
     fputs(buf, stdout);

@@ -78,8 +78,9 @@ static inline double ag__act_d2(ag_vm_fn fn, double x, double a, double b) {
     switch (fn) {
     case AG_VM_SIGMOID: { double s = ag__sigmoid_d(x); return s * (1 - s) * (1 - 2 * s); }
     case AG_VM_TANH: { double t = tanh(x); return -2 * t * (1 - t * t); }
-    case AG_VM_ELU: return x > 0 ? 0.0 : a * exp(x);
-    case AG_VM_SELU: return x > 0 ? 0.0 : AG_SELU_SCALE * AG_SELU_ALPHA * exp(x);
+    /* at exactly 0, torch's f' takes the exp branch and its f'' is 0: followed here */
+    case AG_VM_ELU: return x >= 0 ? 0.0 : a * exp(x);
+    case AG_VM_SELU: return x >= 0 ? 0.0 : AG_SELU_SCALE * AG_SELU_ALPHA * exp(x);
     case AG_VM_SOFTPLUS: {
         if (x * a > b) return 0.0;
         double s = ag__sigmoid_d(a * x);

@@ -38,20 +38,30 @@ ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *
     bool needs_grad = false;
     for (int i = 0; i < n; i++) {
         if (!in[i]) return NULL;              /* a NULL input passes through silently */
+        if (ag__scope_ended(in[i])) return ag__scope_ended_error(in[i], fn, i), NULL;
         needs_grad |= in[i]->requires_grad;
     }
+
     needs_grad = needs_grad && def->backward && ag_is_grad_enabled();
     struct ag_meta m = {0};
     if (def->shape(&m, in, n, args, fn)) return NULL;
     ag_tensor *saved[AG_MAX_SAVED] = {0};
     ag_tensor *out = make_output(def, &m, in, n, args, saved, fn);
     if (!out) return NULL;
+    int64_t index = ag__anomaly ? ag__anomaly_index() : -1;
+    if (index >= 0 && ag__anomaly_forward(fn, out, in, n, index)) {
+        if (!out->arena) ag_tensor_free(out);
+        for (int i = 0; i < AG_MAX_SAVED; i++)
+            if (saved[i] && !saved[i]->arena) ag_tensor_free(saved[i]);
+        return NULL;
+    }
     if (needs_grad) {
         out->node = ag__node_new(def, out, in, n, args, args_size, saved, fn);
         if (!out->node) {
             if (!out->arena) ag_tensor_free(out);
             return NULL;
         }
+        out->node->tape_index = index;
         out->requires_grad = true;
     } else {
         for (int i = 0; i < AG_MAX_SAVED; i++)

@@ -107,10 +107,13 @@ static int bn_backward(struct ag_node *node, ag_tensor *g) {
     for (int d = 0; d < x->ndim; d++) cs[d] = d == 1 ? C : 1;
     ag_tensor *inv_cnt = ag_scalar(dt, (double)C / (double)x->numel);
     ag_tensor *mean, *invstd;
-    if (a->training) {
-        mean = ag_mul(ag_sum_to(x, x->ndim, cs), inv_cnt);
-        ag_tensor *xc = ag_sub(x, mean);
-        invstd = inv_std(ag_mul(ag_sum_to(ag_mul(xc, xc), x->ndim, cs), inv_cnt), a->eps);
+    if (a->training) {   /* statistics in float64 as forward (and torch): a constant
+                            * float32 channel then has mean exactly its value, xhat 0 */
+        ag_tensor *xs = ag_cast(x, AG_F64), *ic = ag_scalar(AG_F64, (double)C / (double)x->numel);
+        mean = ag_mul(ag_sum_to(xs, x->ndim, cs), ic);
+        ag_tensor *xc = ag_sub(xs, mean);
+        invstd = ag_cast(inv_std(ag_mul(ag_sum_to(ag_mul(xc, xc), x->ndim, cs), ic), a->eps), dt);
+        mean = ag_cast(mean, dt);
     } else {
         mean = ag_reshape(node->in[bn_stats(a)], x->ndim, cs);
         invstd = inv_std(ag_reshape(node->in[bn_stats(a) + 1], x->ndim, cs), a->eps);

@@ -154,6 +154,11 @@ ag_tensor *ag_stack(ag_tensor *const *ts, int n, int dim) {
     const char *fn = "ag_stack";
     if (!tensors_ok(ts, n, fn)) return NULL;
     int nd = ts[0]->ndim;
+    if (nd == AG_MAX_DIMS) {   /* the result would need one dim more (D11) */
+        ag__error(AG_ERR_DIM, fn, "stacking %s tensors needs %d dims (at most %d)",
+                  AG_SHAPE(ts[0]), nd + 1, AG_MAX_DIMS);
+        return NULL;
+    }
     if (dim < -(nd + 1) || dim > nd) {
         ag__error(AG_ERR_DIM, fn, "dim %d is out of range for stacking %s tensors", dim,
                   AG_SHAPE(ts[0]));

@@ -136,11 +136,16 @@ static void col2im(bool f32, const struct geom *g, const void *col, int64_t ld, 
     if (f32) col2im_es(g, col, ld, x, sizeof(float));
     else col2im_es(g, col, ld, x, sizeof(double));
 }
-/* C[M,N] (+)= A[M,K] * B[K,N], rows contiguous (acc false: C not read). */
-static void gemm_nn(bool f32, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
-                    const void *B, int64_t ldb, void *C, int64_t ldc, bool acc) {
-    if (f32) ag__gemm_f32(M, N, K, 1.0f, A, lda, 1, B, ldb, 1, acc ? 1.0f : 0.0f, C, ldc, 1);
-    else ag__gemm_f64(M, N, K, 1.0, A, lda, 1, B, ldb, 1, acc ? 1.0 : 0.0, C, ldc, 1);
+static int gemm_nomem(const char *fn) {
+    return ag__error(AG_ERR_NOMEM, fn, "out of memory for GEMM's packing buffers");
+}
+
+/* C[M,N] (+)= A[M,K] * B[K,N], rows contiguous (acc false: C not read). Non-zero when
+ * GEMM cannot get its packing scratch (D9). */
+static int gemm_nn(bool f32, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
+                   const void *B, int64_t ldb, void *C, int64_t ldc, bool acc) {
+    if (f32) return ag__gemm_f32(M, N, K, 1.0f, A, lda, 1, B, ldb, 1, acc ? 1.0f : 0.0f, C, ldc, 1);
+    return ag__gemm_f64(M, N, K, 1.0, A, lda, 1, B, ldb, 1, acc ? 1.0 : 0.0, C, ldc, 1);
 }
 /* ------------------------------------------------------------------ helpers */
 /* Contiguous float data of t: t itself, or a copy made without recording. *copy is set
@@ -206,11 +211,12 @@ static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, cons
     size_t es = ag_dtype_size(out->dtype);
     int64_t nb = block_images(g), blocks = (g->N + nb - 1) / nb, per = block_scratch(g, nb);
     int nt;
+    int fail = 0;
     char *buf = scratch(per, es, &nt);
     if (!buf) return AG_ERR_NOMEM;
     const char *xp = ag__ptr(x), *wp = ag__ptr(w), *bp = b ? ag__ptr(b) : NULL;
     char *yp = ag__ptr(out);
-    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
+    #pragma omp parallel for schedule(static) reduction(| : fail) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
     for (int64_t bi = 0; bi < blocks; bi++) {
         char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
         char *yb = AT(col, g->kcol * nb * g->P);
@@ -219,8 +225,8 @@ static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, cons
             for (int64_t j = 0; j < m; j++)
                 im2col(f32, g, CAT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W),
                        AT(col, j * g->P), ld);
-            gemm_nn(f32, g->Og, ld, g->kcol, CAT(wp, gi * g->Og * g->kcol), g->kcol, col, ld,
-                    yb, ld, false);
+            fail |= gemm_nn(f32, g->Og, ld, g->kcol, CAT(wp, gi * g->Og * g->kcol), g->kcol,
+                            col, ld, yb, ld, false);
             if (bp)   /* the bias, added in the copy out */
                 for (int64_t o = 0; o < g->Og; o++) {
                     if (f32) {
@@ -237,7 +243,7 @@ static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, cons
         }
     }
     free(buf);
-    return AG_OK;
+    return fail ? gemm_nomem("ag_conv2d") : AG_OK;
 }
 
 /* dx[n, g] = col2im(W_g^T [kcol, Og] * gy[n, g] [Og, P]) */
@@ -247,6 +253,7 @@ static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *
     size_t es = ag_dtype_size(out->dtype);
     int64_t nb = block_images(g), blocks = (g->N + nb - 1) / nb, per = block_scratch(g, nb);
     int nt;
+    int fail = 0;
     char *buf = scratch(per, es, &nt);
     char *wt = ag__alloc_uninit(NULL, (size_t)(g->O * g->kcol) * es + 1, "conv");
     if (!buf || !wt) {
@@ -262,22 +269,22 @@ static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *
                        CAT(wp, (gi * g->Og + o) * g->kcol + k), es);
     char *xp = ag__ptr(out);
     memset(xp, 0, (size_t)out->numel * es);
-    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
+    #pragma omp parallel for schedule(static) reduction(| : fail) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
     for (int64_t bi = 0; bi < blocks; bi++) {
         char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
         char *gb = AT(col, g->kcol * nb * g->P);
         int64_t n0 = bi * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
         for (int64_t gi = 0; gi < g->G; gi++) {
             block_copy(g, es, gb, gp, n0, m, gi * g->Og, true);
-            gemm_nn(f32, g->kcol, ld, g->Og, CAT(wt, gi * g->Og * g->kcol), g->Og, gb, ld, col,
-                    ld, false);
+            fail |= gemm_nn(f32, g->kcol, ld, g->Og, CAT(wt, gi * g->Og * g->kcol), g->Og, gb,
+                            ld, col, ld, false);
             for (int64_t j = 0; j < m; j++)
                 col2im(f32, g, AT(col, j * g->P), ld,
                        AT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W));
         }
     }
     free(buf), free(wt);
-    return AG_OK;
+    return fail ? gemm_nomem("ag_conv2d backward") : AG_OK;
 }
 
 /* dw_g [Og, kcol] = sum over blocks (in order) of gy[block, g] [Og, nb*P] * col^T */
@@ -288,6 +295,7 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
     int64_t nb = block_images(g), chunks = (g->N + nb - 1) / nb, wsize = g->O * g->kcol;
     int64_t per = block_scratch(g, nb);
     int nt;
+    int fail = 0;
     char *buf = scratch(per, es, &nt);
     char *part = chunks > 1 ? ag__alloc_uninit(NULL, (size_t)(chunks * wsize) * es, "conv")
                             : ag__ptr(out);
@@ -299,7 +307,7 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
     if (g->N == 0) memset(part, 0, (size_t)wsize * es);
     const char *xp = ag__ptr(x);
     char *gp = ag__ptr(gy);
-    #pragma omp parallel for schedule(static) num_threads(nt) if (parallel_ok(chunks, g->O * g->P * g->kcol * g->N))
+    #pragma omp parallel for schedule(static) reduction(| : fail) num_threads(nt) if (parallel_ok(chunks, g->O * g->P * g->kcol * g->N))
     for (int64_t c = 0; c < chunks; c++) {
         char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
         char *gb = AT(col, g->kcol * nb * g->P);
@@ -313,11 +321,11 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
             /* dw_g^T [kcol, Og] = col [kcol, ld] * gb^T: the wide col is read in place as
              * A, only the narrow gb is packed across its rows */
             if (f32)
-                ag__gemm_f32(g->kcol, g->Og, ld, 1.0f, (const float *)(void *)col, ld, 1,
+                fail |= ag__gemm_f32(g->kcol, g->Og, ld, 1.0f, (const float *)(void *)col, ld, 1,
                              (const float *)(void *)gb, 1, ld, 0.0f,
                              (float *)(void *)AT(dw, gi * g->Og * g->kcol), 1, g->kcol);
             else
-                ag__gemm_f64(g->kcol, g->Og, ld, 1.0, (const double *)(void *)col, ld, 1,
+                fail |= ag__gemm_f64(g->kcol, g->Og, ld, 1.0, (const double *)(void *)col, ld, 1,
                              (const double *)(void *)gb, 1, ld, 0.0,
                              (double *)(void *)AT(dw, gi * g->Og * g->kcol), 1, g->kcol);
         }
@@ -339,7 +347,7 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
         free(part);
     }
     free(buf);
-    return AG_OK;
+    return fail ? gemm_nomem("ag_conv2d backward") : AG_OK;
 }
 #undef AT
 #undef CAT
@@ -408,12 +416,12 @@ static int check_geometry(const ag_tensor *x, int64_t O, int64_t Cw, int64_t KH,
                          (long long)C);
     for (int d = 0; d < 2; d++) {
         int64_t k = d ? KW : KH, extent = a->dil[d] * (k - 1) + 1;
-        if (k < 1 || x->shape[2 + d] + 2 * a->pad[d] < extent)
+        if (k < 1 || x->shape[2 + d] + 2 * (int64_t)a->pad[d] < extent)
             return ag__error(AG_ERR_SHAPE, fn,
                              "kernel %lldx%lld (dilation %dx%d) is larger than the padded input "
                              "%lldx%lld of x %s", (long long)KH, (long long)KW, a->dil[0],
-                             a->dil[1], (long long)(x->shape[2] + 2 * a->pad[0]),
-                             (long long)(x->shape[3] + 2 * a->pad[1]), AG_SHAPE(x));
+                             a->dil[1], (long long)(x->shape[2] + 2 * (int64_t)a->pad[0]),
+                             (long long)(x->shape[3] + 2 * (int64_t)a->pad[1]), AG_SHAPE(x));
     }
     return AG_OK;
 }
@@ -740,6 +748,8 @@ ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_conv_o
     if (!x || !weight) return NULL;
     struct conv_args a;
     if (conv_args_from(&a, opts, 2, "ag_conv2d")) return NULL;
+    if (x->ndim == 3)   /* unbatched [C,H,W], as torch: one image in, one out */
+        return ag_squeeze(conv_op(ag_unsqueeze(x, 0), weight, bias, a), 0);
     return conv_op(x, weight, bias, a);
 }
 
@@ -747,6 +757,8 @@ ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_conv_o
 ag_tensor *ag_conv1d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_conv_opts opts) {
     if (!x || !weight) return NULL;
     const char *fn = "ag_conv1d";
+    if (x->ndim == 2 && weight->ndim == 3)   /* unbatched [C,L], as torch */
+        return ag_squeeze(ag_conv1d(ag_unsqueeze(x, 0), weight, bias, opts), 0);
     if (x->ndim != 3 || weight->ndim != 3) {
         ag__error(AG_ERR_SHAPE, fn, "x %s must be [N,C,L] and weight %s [O,C/groups,k]",
                   AG_SHAPE(x), AG_SHAPE(weight));

@@ -143,12 +143,12 @@ static int ce_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const void
     const struct ce_args *a = args;
     const ag_tensor *x = in[0], *labels = in[1];
     int64_t n = x->shape[0], c = x->shape[1];
-    double *loss = malloc(sizeof(double) * (size_t)(n ? n : 1));
+    double *loss = ag__malloc(sizeof(double) * (size_t)(n ? n : 1));
     if (!loss) return ag__error(AG_ERR_NOMEM, "ag_cross_entropy_loss", "out of memory");
     bool par = n * c >= (1 << 15) && !omp_in_parallel();
     #pragma omp parallel if (par)
     {
-        void *buf = malloc(ag_dtype_size(x->dtype) * (size_t)(c ? c : 1));   /* NULL: scalar */
+        void *buf = ag__malloc(ag_dtype_size(x->dtype) * (size_t)(c ? c : 1));   /* NULL: scalar */
         #pragma omp for schedule(static)
         for (int64_t i = 0; i < n; i++) {
             struct row r = row_of(x, i);
@@ -305,7 +305,7 @@ static int nll_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const voi
     (void)n_in, (void)saved;
     const ag_tensor *x = in[0], *labels = in[1];
     int64_t n = x->shape[0];
-    double *loss = malloc(sizeof(double) * (size_t)(n ? n : 1));
+    double *loss = ag__malloc(sizeof(double) * (size_t)(n ? n : 1));
     if (!loss) return ag__error(AG_ERR_NOMEM, "ag_nll_loss", "out of memory");
     for (int64_t i = 0; i < n; i++) {
         struct row r = row_of(x, i);
@@ -358,8 +358,37 @@ static ag_tensor *ce_probs(ag_tensor *x, ag_tensor *t, ag_cross_entropy_opts o, 
     return ag__loss_reduce(rows, o.reduction, fn);
 }
 
-/* logits [N,C]; target: int64 labels [N] or probabilities [N,C] in the logits' dtype.
- * Result: 0-d for MEAN/SUM, [N] for NONE. */
+/* torch's other label forms, through the [N,C] ops: x [C] with a 0-d label is one row;
+ * x [N,C,d...] with labels [N,d...] moves C last and flattens to [N*d..., C]. Returns true
+ * (and *x, *t replaced) when x and t are such a pair; NONE results go back to t's shape. */
+static bool label_form(ag_tensor **x, ag_tensor **t) {
+    const ag_tensor *a = *x, *b = *t;
+    if (b->dtype != AG_I64 || b->ndim != a->ndim - 1 || (a->ndim != 1 && a->ndim < 3))
+        return false;
+    int64_t rows = 1;
+    for (int d = 0, k = 0; d < a->ndim; d++) {
+        if (d == 1 || (a->ndim == 1 && d == 0)) continue;
+        if (a->shape[d] != b->shape[k++]) return false;
+        rows *= a->shape[d];
+    }
+    int perm[AG_MAX_DIMS], n = 0;
+    for (int d = 0; d < a->ndim; d++)
+        if (d != 1) perm[n++] = d;
+    perm[n] = 1;
+    int64_t C = a->ndim == 1 ? a->shape[0] : a->shape[1];
+    *x = ag_reshape(a->ndim == 1 ? *x : ag_permute(*x, perm), 2, (int64_t[]){rows, C});
+    *t = ag_reshape(*t, 1, &rows);
+    return true;
+}
+
+/* A NONE result of a label form back in the labels' shape. */
+static ag_tensor *label_form_result(ag_tensor *r, const ag_tensor *t, ag_reduction red) {
+    return red == AG_REDUCTION_NONE ? ag_reshape(r, t->ndim, t->shape) : r;
+}
+
+/* logits [N,C] (also [C] with a 0-d label, [N,C,d...] with [N,d...] labels, as torch);
+ * target: int64 labels [N] or probabilities [N,C] in the logits' dtype.
+ * Result: 0-d for MEAN/SUM, the labels' shape for NONE. */
 ag_tensor *ag_cross_entropy_loss_ex(ag_tensor *logits, ag_tensor *target,
                                     ag_cross_entropy_opts opts) {
     const char *fn = "ag_cross_entropy_loss";
@@ -370,6 +399,9 @@ ag_tensor *ag_cross_entropy_loss_ex(ag_tensor *logits, ag_tensor *target,
         return NULL;
     }
     if (target->dtype != AG_I64) return ce_probs(logits, target, opts, fn);
+    ag_tensor *t0 = target;
+    if (label_form(&logits, &target))
+        return label_form_result(ag_cross_entropy_loss_ex(logits, target, opts), t0, opts.reduction);
     struct ce_args a = {(int)opts.reduction, opts.label_smoothing};
     ag_tensor *const in[] = {logits, target};
     return AG_APPLY_ARGS(AG_OP_CROSS_ENTROPY_LOSS, 2, in, a);
@@ -384,6 +416,9 @@ ag_tensor *ag_cross_entropy_loss(ag_tensor *logits, ag_tensor *labels) {
 ag_tensor *ag_nll_loss_ex(ag_tensor *log_probs, ag_tensor *labels, ag_reduction r) {
     if (!log_probs || !labels) return NULL;
     if (check_reduction(r, "ag_nll_loss")) return NULL;
+    ag_tensor *t0 = labels;
+    if (label_form(&log_probs, &labels))
+        return label_form_result(ag_nll_loss_ex(log_probs, labels, r), t0, r);
     struct ce_args a = {(int)r, 0};
     ag_tensor *const in[] = {log_probs, labels};
     return AG_APPLY_ARGS(AG_OP_NLL_LOSS, 2, in, a);

@@ -126,8 +126,8 @@ ag_tensor *ag_slice(ag_tensor *t, int dim, int64_t start, int64_t end, int64_t s
     if (end < 0) end += size;
     start = start < 0 ? 0 : start > size ? size : start;
     end = end < start ? start : end > size ? size : end;
-    struct slice_args a = {.dim = d, .start = start, .step = step,
-                           .len = (end - start + step - 1) / step};
+    struct slice_args a = {.dim = d, .start = start, .step = step,   /* no overflow (D12) */
+                           .len = end == start ? 0 : (end - start - 1) / step + 1};
     return slice_op(t, &a);
 }
 

@@ -19,8 +19,8 @@ static ag_row2_fn by_dtype(const ag_tensor *t, ag_row2_fn f32, ag_row2_fn f64) {
     return t->dtype == AG_F32 ? f32 : f64;
 }
 
-/* pred and target: the same shape and float dtype (torch only warns on broadcasting; here
- * it is an error, since it is nearly always a bug). */
+/* pred and target: the same shape (the element-wise losses broadcast first, as torch)
+ * and float dtype. */
 int ag__loss_pair_check(const ag_tensor *a, const ag_tensor *b, const char *fn) {
     if (a->dtype != b->dtype || !ag__is_float(a->dtype))
         return ag__error(AG_ERR_DTYPE, fn, "input %s %s and target %s %s must share a float "
@@ -98,8 +98,26 @@ static int huber_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, i
     return pair_make(in, dtype, variant, size, -2, 2, -2, 2);
 }
 
+/* Element-wise losses broadcast input and target as torch does (torch warns; the fused
+ * ops then see one shape, and expand's backward sums the gradients back). */
+static int broadcast_pair(ag_tensor **a, ag_tensor **b, const char *fn) {
+    if (!*a || !*b) return AG_ERR_NULL;
+    if ((*a)->ndim == (*b)->ndim &&
+        !memcmp((*a)->shape, (*b)->shape, sizeof(int64_t) * (size_t)(*a)->ndim))
+        return AG_OK;
+    int nd;
+    int64_t shape[AG_MAX_DIMS];
+    if (ag__broadcast_shapes((*a)->ndim, (*a)->shape, (*b)->ndim, (*b)->shape, &nd, shape))
+        return ag__error(AG_ERR_SHAPE, fn, "input %s and target %s do not broadcast",
+                         AG_SHAPE(*a), AG_SHAPE(*b));
+    *a = ag_expand(*a, nd, shape);
+    *b = ag_expand(*b, nd, shape);
+    return *a && *b ? AG_OK : AG_ERR_SHAPE;
+}
+
 static ag_tensor *loss_op(enum ag_op_id op, ag_tensor *a, ag_tensor *b, double delta) {
     struct loss_args args = {delta};
+    if (broadcast_pair(&a, &b, ag__op_fnames[op])) return NULL;
     ag_tensor *const in[] = {a, b};
     return AG_APPLY_ARGS(op, 2, in, args);
 }
@@ -114,7 +132,7 @@ static int accumulate_pair(struct ag_node *node, ag_tensor *g, ag_tensor *s) {
 
 /* ------------------------------------------------------------------ mse (composite) */
 ag_tensor *ag_mse_loss_ex(ag_tensor *pred, ag_tensor *target, ag_reduction r) {
-    if (!pred || !target) return NULL;
+    if (!pred || !target || broadcast_pair(&pred, &target, "ag_mse_loss")) return NULL;
     if (ag__loss_pair_check(pred, target, "ag_mse_loss")) return NULL;
     ag_tensor *d = ag_sub(pred, target);
     return ag__loss_reduce(ag_mul(d, d), r, "ag_mse_loss");

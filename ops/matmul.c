@@ -64,13 +64,13 @@ static int mm_plan(struct mm *p, struct ag_meta *m, const ag_tensor *a, const ag
     return AG_OK;
 }
 
-static void gemm(ag_dtype dt, int64_t M, int64_t N, int64_t K, const char *A, int64_t rsa,
-                 int64_t csa, const char *B, int64_t rsb, int64_t csb, char *C) {
+/* Non-zero when GEMM's packing scratch cannot be allocated. */
+static int gemm(ag_dtype dt, int64_t M, int64_t N, int64_t K, const char *A, int64_t rsa,
+                int64_t csa, const char *B, int64_t rsb, int64_t csb, char *C) {
     if (dt == AG_F32)
-        GEMM_F32(M, N, K, 1.0f, (const float *)(const void *)A, rsa, csa,
+        return GEMM_F32(M, N, K, 1.0f, (const float *)(const void *)A, rsa, csa,
                  (const float *)(const void *)B, rsb, csb, 0.0f, (float *)(void *)C, N, 1);
-    else
-        GEMM_F64(M, N, K, 1.0, (const double *)(const void *)A, rsa, csa,
+    return GEMM_F64(M, N, K, 1.0, (const double *)(const void *)A, rsa, csa,
                  (const double *)(const void *)B, rsb, csb, 0.0, (double *)(void *)C, N, 1);
 }
 
@@ -86,20 +86,12 @@ static bool foldable(const struct mm *p) {
     return !p->a_vec;
 }
 
-/* out (contiguous) = a·b over every batch. */
-static void mm_run(const struct mm *p, const ag_tensor *a, const ag_tensor *b, ag_tensor *out) {
-    size_t es = ag_dtype_size(out->dtype);
-    const char *A = ag__ptr(a), *B = ag__ptr(b);
-    char *C = ag__ptr(out);
-    int64_t batches = 1;
-    for (int i = 0; i < p->nb; i++) batches *= p->bshape[i];
-    if (batches == 0 || p->M == 0 || p->N == 0) return;
-    if (batches == 1 || foldable(p)) {
-        gemm(out->dtype, batches * p->M, p->N, p->K, A, p->rsa, p->csa, B, p->rsb, p->csb, C);
-        return;
-    }
+/* One GEMM per batch, in parallel when they are small. */
+static int mm_batches(const struct mm *p, const char *A, const char *B, char *C, size_t es,
+                      int64_t batches, ag_dtype dt) {
+    int fail = 0;
     bool par = batches > 1 && p->M * p->N * p->K < ((int64_t)1 << 18) && !omp_in_parallel();
-    #pragma omp parallel for schedule(static) if (par)
+    #pragma omp parallel for schedule(static) if (par) reduction(| : fail)
     for (int64_t t = 0; t < batches; t++) {
         int64_t oa = 0, ob = 0, r = t;
         for (int i = p->nb - 1; i >= 0; i--) {
@@ -108,9 +100,29 @@ static void mm_run(const struct mm *p, const ag_tensor *a, const ag_tensor *b, a
             oa += k * p->sa[i];
             ob += k * p->sb[i];
         }
-        gemm(out->dtype, p->M, p->N, p->K, A + (size_t)oa * es, p->rsa, p->csa,
-             B + (size_t)ob * es, p->rsb, p->csb, C + (size_t)(t * p->M * p->N) * es);
+        fail |= gemm(dt, p->M, p->N, p->K, A + (size_t)oa * es, p->rsa, p->csa,
+                     B + (size_t)ob * es, p->rsb, p->csb, C + (size_t)(t * p->M * p->N) * es);
     }
+    return fail;
+}
+
+/* out (contiguous) = a·b over every batch; AG_ERR_NOMEM (and an error) when GEMM cannot
+ * get its packing scratch (D9). */
+static int mm_run(const struct mm *p, const ag_tensor *a, const ag_tensor *b, ag_tensor *out) {
+    size_t es = ag_dtype_size(out->dtype);
+    const char *A = ag__ptr(a), *B = ag__ptr(b);
+    char *C = ag__ptr(out);
+    int64_t batches = 1;
+    for (int i = 0; i < p->nb; i++) batches *= p->bshape[i];
+    int fail = 0;
+    if (batches == 0 || p->M == 0 || p->N == 0) return AG_OK;
+    if (batches == 1 || foldable(p))
+        fail = gemm(out->dtype, batches * p->M, p->N, p->K, A, p->rsa, p->csa, B, p->rsb,
+                    p->csb, C);
+    else
+        fail = mm_batches(p, A, B, C, es, batches, out->dtype);
+    return fail ? ag__error(AG_ERR_NOMEM, "ag_matmul", "out of memory for GEMM's packing "
+                            "buffers (%s)", AG_SHAPE(out)) : AG_OK;
 }
 
 /* ------------------------------------------------------------------ matmul */
@@ -127,8 +139,15 @@ static int matmul_forward(ag_tensor *out, ag_tensor *const *in, int n, const voi
     struct mm p;
     struct ag_meta m;
     if (mm_plan(&p, &m, in[0], in[1], "ag_matmul")) return AG_ERR_SHAPE;
-    mm_run(&p, in[0], in[1], out);
-    return AG_OK;
+    return mm_run(&p, in[0], in[1], out);
+}
+
+/* The product of all dims but the last: the rows of t seen as a matrix. Explicit, as a -1
+ * cannot be inferred beside a 0 (a [2,0] gradient). */
+static int64_t lead_rows(const ag_tensor *t) {
+    int64_t r = 1;
+    for (int d = 0; d + 1 < t->ndim; d++) r *= t->shape[d];
+    return r;
 }
 
 /* torch's rule: 1-D operands get their dim back (a: [1,K], b: [K,1]), the products
@@ -148,8 +167,8 @@ static int matmul_backward(struct ag_node *node, ag_tensor *g) {
         ag_tensor *gb;
         if (b2->ndim == 2 && a2->ndim > 2) {   /* b shared by all batches: one GEMM */
             int64_t K = a2->shape[a2->ndim - 1], N = b2->shape[1];
-            gb = ag_matmul(ag_transpose(ag_reshape(a2, 2, (int64_t[]){-1, K}), 0, 1),
-                           ag_reshape(g, 2, (int64_t[]){-1, N}));
+            gb = ag_matmul(ag_transpose(ag_reshape(a2, 2, (int64_t[]){lead_rows(a2), K}), 0, 1),
+                           ag_reshape(g, 2, (int64_t[]){lead_rows(g), N}));
         } else {
             gb = ag_matmul(ag_transpose(a2, -1, -2), g);
         }
@@ -230,7 +249,7 @@ static int linear_forward(ag_tensor *out, ag_tensor *const *in, int n, const voi
     struct mm p;
     struct ag_meta m;
     if (mm_plan(&p, &m, in[0], &wt, "ag_linear")) return AG_ERR_SHAPE;
-    mm_run(&p, in[0], &wt, out);
+    if (mm_run(&p, in[0], &wt, out)) return AG_ERR_NOMEM;
     if (n < 3 || out->numel == 0) return AG_OK;
     const ag_tensor *b = in[2];
     int64_t N = b->shape[0], rows = out->numel / N, sb = b->strides[0];
@@ -254,8 +273,8 @@ static int linear_backward(struct ag_node *node, ag_tensor *g) {
     if (ag__needs_grad(node, 0)) rc = ag__accumulate(node, 0, ag_matmul(g, w));
     if (!rc && ag__needs_grad(node, 1)) {
         int64_t O = w->shape[0], I = w->shape[1];
-        ag_tensor *g2 = ag_reshape(g, 2, (int64_t[]){-1, O});
-        ag_tensor *x2 = ag_reshape(x, 2, (int64_t[]){-1, I});
+        ag_tensor *g2 = ag_reshape(g, 2, (int64_t[]){lead_rows(g), O});
+        ag_tensor *x2 = ag_reshape(x, 2, (int64_t[]){lead_rows(x), I});
         rc = ag__accumulate(node, 1, ag_matmul(ag_transpose(g2, 0, 1), x2));
     }
     if (!rc && node->n_in == 3 && ag__needs_grad(node, 2))

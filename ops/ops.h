@@ -79,6 +79,17 @@ ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *
 #define AG_APPLY2(op, a, b) ag__apply(op, 2, (ag_tensor *const[]){a, b}, NULL, 0)
 #define AG_APPLY_ARGS(op, n, ins, args) ag__apply(op, n, ins, &(args), sizeof(args))
 
+/* Anomaly mode (autograd/anomaly.c): whether it is on for this thread; the next op's tape
+ * index (-1 when off); the checks of a forward output and of a backward gradient (an
+ * error naming the op, its input shapes and tape index when non-finite). */
+extern _Thread_local bool ag__anomaly;   /* on for this thread: read inline on every op */
+int64_t ag__anomaly_index(void);
+int     ag__anomaly_forward(const char *fn, ag_tensor *out, ag_tensor *const *in, int n,
+                            int64_t index);
+int     ag__anomaly_backward(const struct ag_node *node, int i, const ag_tensor *g);
+/* The backward rule the walk runs now (ops inside it are blamed on it); returns the last. */
+const struct ag_node *ag__anomaly_set_backward(const struct ag_node *node);
+
 /* ---- shape rules shared by families */
 int ag__shape_same(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                    const char *fn);                /* unary: out like in[0], float only */

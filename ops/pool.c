@@ -59,15 +59,15 @@ static int check_input(const ag_tensor *x, const char *what, const char *fn) {
 static int pool_geometry(struct ag_meta *m, const ag_tensor *x, const struct pool_args *a,
                          const char *fn) {
     for (int d = 0; d < 2; d++) {
-        if (a->k[d] < 1 || a->s[d] < 1 || a->p[d] < 0 || 2 * a->p[d] > a->k[d])
+        if (a->k[d] < 1 || a->s[d] < 1 || a->p[d] < 0 || 2 * (int64_t)a->p[d] > a->k[d])
             return ag__error(AG_ERR_ARG, fn, "kernel %dx%d, stride %dx%d, padding %dx%d: need "
                              "kernel, stride >= 1 and 0 <= padding <= kernel/2 (x %s)",
                              a->k[0], a->k[1], a->s[0], a->s[1], a->p[0], a->p[1], AG_SHAPE(x));
-        if (x->shape[2 + d] + 2 * a->p[d] < a->k[d])
+        if (x->shape[2 + d] + 2 * (int64_t)a->p[d] < a->k[d])
             return ag__error(AG_ERR_SHAPE, fn, "kernel %dx%d is larger than the padded input "
                              "%lldx%lld of x %s", a->k[0], a->k[1],
-                             (long long)(x->shape[2] + 2 * a->p[0]),
-                             (long long)(x->shape[3] + 2 * a->p[1]), AG_SHAPE(x));
+                             (long long)(x->shape[2] + 2 * (int64_t)a->p[0]),
+                             (long long)(x->shape[3] + 2 * (int64_t)a->p[1]), AG_SHAPE(x));
     }
     struct pgeom g;
     pgeom_init(&g, x->shape, a);
@@ -367,6 +367,8 @@ ag_tensor *ag_max_pool2d(ag_tensor *x, ag_pool_opts opts) {
     if (!x) return NULL;
     struct pool_args a;
     if (pool_args_from(&a, opts, "ag_max_pool2d")) return NULL;
+    if (x->ndim == 3)   /* unbatched [C,H,W], as torch */
+        return ag_squeeze(AG_APPLY_ARGS(AG_OP_MAX_POOL2D, 1, (ag_tensor *const[]){ag_unsqueeze(x, 0)}, a), 0);
     return AG_APPLY_ARGS(AG_OP_MAX_POOL2D, 1, (ag_tensor *const[]){x}, a);
 }
 
@@ -375,5 +377,7 @@ ag_tensor *ag_avg_pool2d(ag_tensor *x, ag_pool_opts opts) {
     if (!x) return NULL;
     struct pool_args a;
     if (pool_args_from(&a, opts, "ag_avg_pool2d")) return NULL;
+    if (x->ndim == 3)   /* unbatched [C,H,W], as torch */
+        return ag_squeeze(AG_APPLY_ARGS(AG_OP_AVG_POOL2D, 1, (ag_tensor *const[]){ag_unsqueeze(x, 0)}, a), 0);
     return AG_APPLY_ARGS(AG_OP_AVG_POOL2D, 1, (ag_tensor *const[]){x}, a);
 }

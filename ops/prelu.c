@@ -63,7 +63,8 @@ static int prelu_backward(struct ag_node *node, ag_tensor *g) {
     if (ag__needs_grad(node, 0))
         rc = ag__accumulate(node, 0, ag_add(ag_mul(g, mask_of(x, true)), ag_mul(gneg, wb)));
     if (!rc && ag__needs_grad(node, 1)) {
-        ag_tensor *dw = ag_sum_to(ag_mul(gneg, x), wv.ndim, wv.shape);
+        ag_tensor *p = ag_mul(gneg, x);   /* a 0-d x: one element, reshaped to [1] */
+        ag_tensor *dw = x->ndim == 0 ? ag_reshape(p, wv.ndim, wv.shape) : ag_sum_to(p, wv.ndim, wv.shape);
         rc = ag__accumulate(node, 1, ag_reshape(dw, 1, w->shape));
     }
     return rc;

@@ -148,7 +148,7 @@ static int sum_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     double *acc = NULL;
     if (nout == 1 && r.rcount > CHUNK) {   /* one output: fixed chunks, combined in order */
         int64_t chunks = (r.rcount + CHUNK - 1) / CHUNK;
-        acc = malloc(sizeof(double) * (size_t)chunks);
+        acc = ag__malloc(sizeof(double) * (size_t)chunks);
         if (!acc) return ag__error(AG_ERR_NOMEM, "ag_sum", "out of memory");
         #pragma omp parallel for schedule(static) if (par)
         for (int64_t c = 0; c < chunks; c++)

@@ -76,11 +76,21 @@ const struct ag_op_def ag__op_expand = {
     .check = {.make = expand_make},
 };
 
+/* -1 keeps the input's size (torch), only where the input has that dim. */
 ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape) {
     if (!t) return NULL;
-    if (ag__check_shape(ndim, shape, "ag_expand")) return NULL;
+    const char *fn = "ag_expand";
+    if (ndim < t->ndim || ndim > AG_MAX_DIMS || (ndim && !shape)) {
+        ag__error(AG_ERR_DIM, fn, "%s cannot be expanded to %d dims", AG_SHAPE(t), ndim);
+        return NULL;
+    }
     struct shape_args a = {.ndim = ndim};
-    memcpy(a.shape, shape, sizeof(int64_t) * (size_t)ndim);
+    int lead = ndim - t->ndim;
+    for (int d = 0; d < ndim; d++) {
+        a.shape[d] = shape[d];   /* shape is not read when ndim is 0 (it may be NULL) */
+        if (shape[d] == -1 && d >= lead) a.shape[d] = t->shape[d - lead];
+    }
+    if (ag__check_shape(ndim, a.shape, fn)) return NULL;
     return AG_APPLY_ARGS(AG_OP_EXPAND, 1, (ag_tensor *const[]){t}, a);
 }
 
@@ -176,6 +186,10 @@ ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape) {
             ag__error(AG_ERR_SHAPE, fn, "bad target shape %s for %s", ag__shape_str(ndim, shape),
                       AG_SHAPE(t));
             return NULL;
+        } else if (shape[d] && known > INT64_MAX / shape[d]) {
+            ag__error(AG_ERR_SHAPE, fn, "target shape %s is too large (for %s)",
+                      ag__shape_str(ndim, shape), AG_SHAPE(t));
+            return NULL;
         } else known *= shape[d];
     }
     if (infer >= 0) {
@@ -186,7 +200,9 @@ ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape) {
         }
         a.shape[infer] = t->numel / known;
     }
-    if (a.ndim == t->ndim && !memcmp(a.shape, t->shape, sizeof(int64_t) * (size_t)ndim)) return t;
+    if (ag__check_shape(a.ndim, a.shape, fn)) return NULL;   /* before any product (D13) */
+    /* the same shape still makes a node of its own (a view), as torch: a result is never
+     * its input, or a gradient taken with respect to it would count the input's paths */
     return AG_APPLY_ARGS(AG_OP_RESHAPE, 1, (ag_tensor *const[]){t}, a);
 }
 
@@ -258,7 +274,7 @@ ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1) {
     if (!t) return NULL;
     int a = ag__norm_dim(d0, t->ndim, "ag_transpose"), b = ag__norm_dim(d1, t->ndim, "ag_transpose");
     if (a < 0 || b < 0) return NULL;
-    if (t->ndim < 2) return t;
+    if (t->ndim < 2) return ag_reshape(t, t->ndim, t->shape);   /* a node of its own */
     int dims[AG_MAX_DIMS];
     for (int d = 0; d < t->ndim; d++) dims[d] = d;
     dims[a] = b;
@@ -271,7 +287,8 @@ ag_tensor *ag_squeeze(ag_tensor *t, int dim) {
     if (!t) return NULL;
     int d = ag__norm_dim(dim, t->ndim, "ag_squeeze");
     if (d < 0) return NULL;
-    if (t->ndim == 0 || t->shape[d] != 1) return t;   /* torch: no-op when size is not 1 */
+    if (t->ndim == 0 || t->shape[d] != 1)   /* torch: no-op when size is not 1, still a node */
+        return ag_reshape(t, t->ndim, t->shape);
     int64_t shape[AG_MAX_DIMS];
     for (int i = 0, k = 0; i < t->ndim; i++)
         if (i != d) shape[k++] = t->shape[i];

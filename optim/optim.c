@@ -49,9 +49,9 @@ static int check_params(const ag_optim *o, ag_tensor **params, int n, const char
 /* Append group g's parameters to o: grow params and slots, allocate and fill their state.
  * On failure o keeps its old parameters (the new slots' state is freed). */
 static int add_params(ag_optim *o, ag_tensor **params, int n, int g) {
-    ag_tensor **ps = realloc(o->params, sizeof *ps * (size_t)(o->n + n));
+    ag_tensor **ps = ag__realloc(o->params, sizeof *ps * (size_t)(o->n + n));
     if (ps) o->params = ps;
-    ag__optim_slot *ss = realloc(o->slots, sizeof *ss * (size_t)(o->n + n));
+    ag__optim_slot *ss = ag__realloc(o->slots, sizeof *ss * (size_t)(o->n + n));
     if (ss) o->slots = ss;
     if (!ps || !ss) return AG_ERR_NOMEM;
     const void *opts = o->groups[g].opts;
@@ -61,7 +61,7 @@ static int add_params(ag_optim *o, ag_tensor **params, int n, int g) {
         *s = (ag__optim_slot){.group = g};
         size_t bytes = (size_t)params[i]->numel * ag_dtype_size(params[i]->dtype);
         for (; s->n_state < n_state; s->n_state++) {
-            s->state[s->n_state] = calloc(1, bytes ? bytes : 1);
+            s->state[s->n_state] = ag__calloc(1, bytes ? bytes : 1);
             if (!s->state[s->n_state]) {
                 for (int k = 0; k <= i; k++)
                     for (int j = 0; j < o->slots[o->n + k].n_state; j++)
@@ -78,7 +78,7 @@ static int add_params(ag_optim *o, ag_tensor **params, int n, int g) {
 
 /* Append a group (taking ownership of its completed opts) with its parameters. */
 static int add_group(ag_optim *o, ag_tensor **params, int n, void *opts) {
-    ag__optim_group *gs = realloc(o->groups, sizeof *gs * (size_t)(o->n_groups + 1));
+    ag__optim_group *gs = ag__realloc(o->groups, sizeof *gs * (size_t)(o->n_groups + 1));
     if (!gs) return AG_ERR_NOMEM;
     o->groups = gs;
     double lr = o->kind->lr_of(opts);
@@ -92,7 +92,7 @@ static int add_group(ag_optim *o, ag_tensor **params, int n, void *opts) {
  * was); NULL and the error on failure. */
 static void *completed(const ag__optim_kind *kind, const void *opts, const void *base,
                        const char *fn) {
-    void *copy = malloc(kind->opts_size);
+    void *copy = ag__malloc(kind->opts_size);
     if (!copy) {
         ag__error(AG_ERR_NOMEM, fn, "out of memory");
         return NULL;
@@ -113,7 +113,7 @@ ag_optim *ag__optim_new(const ag__optim_kind *kind, ag_tensor **params, int n,
         free(copy);
         return NULL;
     }
-    ag_optim *o = calloc(1, sizeof *o);
+    ag_optim *o = ag__calloc(1, sizeof *o);
     if (o) o->kind = kind;
     if (!o || add_group(o, params, n, copy)) {
         free(copy);

@@ -23,7 +23,7 @@ static ag_sched *sched_new(ag_optim *o, enum kind kind, const char *fn) {
         ag__error(AG_ERR_NULL, fn, "optimizer is NULL");
         return NULL;
     }
-    ag_sched *s = calloc(1, sizeof *s);
+    ag_sched *s = ag__calloc(1, sizeof *s);
     if (!s) {
         ag__error(AG_ERR_NOMEM, fn, "out of memory");
         return NULL;
@@ -31,7 +31,7 @@ static ag_sched *sched_new(ag_optim *o, enum kind kind, const char *fn) {
     s->kind = kind;
     s->o = o;
     s->n_groups = o->n_groups;
-    s->base_lr = malloc(sizeof *s->base_lr * (size_t)o->n_groups);
+    s->base_lr = ag__malloc(sizeof *s->base_lr * (size_t)o->n_groups);
     if (!s->base_lr) {
         free(s);
         ag__error(AG_ERR_NOMEM, fn, "out of memory");

@@ -29,7 +29,7 @@ static void put_str(struct sbuf *b, const char *s, size_t len) {
     if (b->n + len + 1 > b->cap) {
         size_t c = b->cap ? 2 * b->cap : 256;
         while (c < b->n + len + 1) c *= 2;
-        char *q = realloc(b->p, c);
+        char *q = ag__realloc(b->p, c);
         if (!q) { b->failed = true; return; }
         b->p = q;
         b->cap = c;

@@ -6,42 +6,39 @@
 #include "tensor/tensor.h"
 
 #include <stdalign.h>
+#include <stddef.h>
 #include <string.h>
 
 #define CHUNK_BYTES   ((size_t)1 << 20)
-#define MAX_DEPTH     64
 #define CACHE_BYTES   ((size_t)1 << 30)
 
-struct chunk {
-    struct chunk *next;
+struct ag__chunk {
+    struct ag__chunk *next;
     size_t size;      /* usable bytes after the header */
     size_t used;
     alignas(AG_ALIGN) unsigned char mem[];
 };
 
-struct cleanup {
-    struct cleanup *next;
+struct ag__cleanup {
+    struct ag__cleanup *next;
     void (*fn)(void *);
     void *p;
 };
 
-struct ag_arena {
-    struct chunk *head;
-    struct cleanup *cleanups;
-};
 
-static _Thread_local struct ag_arena scopes[MAX_DEPTH];
+_Thread_local struct ag_arena ag__scopes[AG_SCOPE_MAX_DEPTH];
 static _Thread_local int depth;
-static _Thread_local struct chunk *cache;
+static _Thread_local struct ag__chunk *cache;
 static _Thread_local size_t cached_bytes;
+static _Thread_local uint32_t last_gen;
 
-struct ag_arena *ag__current_arena(void) { return depth ? &scopes[depth - 1] : NULL; }
+struct ag_arena *ag__current_arena(void) { return depth ? &ag__scopes[depth - 1] : NULL; }
 int ag_scope_depth(void) { return depth; }
 
-static struct chunk *chunk_get(size_t need) {
+static struct ag__chunk *chunk_get(size_t need) {
     size_t want = need > CHUNK_BYTES ? need : CHUNK_BYTES;
-    for (struct chunk **p = &cache; *p; p = &(*p)->next) {
-        struct chunk *c = *p;
+    for (struct ag__chunk **p = &cache; *p; p = &(*p)->next) {
+        struct ag__chunk *c = *p;
         if (c->size >= want && c->size <= 4 * want) {
             *p = c->next;
             cached_bytes -= c->size;
@@ -50,14 +47,14 @@ static struct chunk *chunk_get(size_t need) {
         }
     }
     want = (want + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
-    struct chunk *c = aligned_alloc(AG_ALIGN, sizeof(struct chunk) + want);
+    struct ag__chunk *c = ag__aligned_alloc(AG_ALIGN, sizeof(struct ag__chunk) + want);
     if (!c) return NULL;
     c->size = want;
     c->used = 0;
     return c;
 }
 
-static void chunk_put(struct chunk *c) {
+static void chunk_put(struct ag__chunk *c) {
 #ifndef AG_POISON
     if (cached_bytes + c->size <= CACHE_BYTES) {
         c->next = cache;
@@ -70,10 +67,10 @@ static void chunk_put(struct chunk *c) {
 }
 
 /* A chunk of a with n free bytes: the head, or a fresh one linked in; NULL: no memory. */
-static struct chunk *chunk_with_room(struct ag_arena *a, size_t n) {
-    struct chunk *head = a->head;
+static struct ag__chunk *chunk_with_room(struct ag_arena *a, size_t n) {
+    struct ag__chunk *head = a->head;
     if (head && head->size - head->used >= n) return head;
-    struct chunk *fresh = chunk_get(n);
+    struct ag__chunk *fresh = chunk_get(n);
     if (!fresh) return NULL;
     if (head && n > CHUNK_BYTES / 2) {   /* a big one-off goes behind the head */
         fresh->next = head->next;
@@ -89,11 +86,11 @@ void *ag__alloc_uninit(struct ag_arena *a, size_t bytes, const char *fn) {
     size_t n = (bytes + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
     if (n < bytes) goto nomem;
     if (!a) {
-        void *p = aligned_alloc(AG_ALIGN, n ? n : AG_ALIGN);
+        void *p = ag__aligned_alloc(AG_ALIGN, n ? n : AG_ALIGN);
         if (!p) goto nomem;
         return p;
     }
-    struct chunk *c = chunk_with_room(a, n);
+    struct ag__chunk *c = chunk_with_room(a, n);
     if (!c) goto nomem;
     void *p = c->mem + c->used;
     c->used += n;
@@ -111,7 +108,7 @@ void *ag__alloc(struct ag_arena *a, size_t bytes, const char *fn) {
 
 int ag__arena_on_free(struct ag_arena *a, void (*fn)(void *), void *p) {
     if (!a) return AG_OK;
-    struct cleanup *c = ag__alloc(a, sizeof *c, "ag_scope");
+    struct ag__cleanup *c = ag__alloc(a, sizeof *c, "ag_scope");
     if (!c) return AG_ERR_NOMEM;
     c->fn = fn;
     c->p = p;
@@ -121,12 +118,14 @@ int ag__arena_on_free(struct ag_arena *a, void (*fn)(void *), void *p) {
 }
 
 void ag_scope_begin(void) {
-    if (depth == MAX_DEPTH) {
-        ag__error(AG_ERR_STATE, "ag_scope_begin", "scopes nest at most %d deep", MAX_DEPTH);
+    if (depth == AG_SCOPE_MAX_DEPTH) {
+        ag__error(AG_ERR_STATE, "ag_scope_begin", "scopes nest at most %d deep", AG_SCOPE_MAX_DEPTH);
         return;
     }
-    scopes[depth].head = NULL;
-    scopes[depth].cleanups = NULL;
+    ag__scopes[depth].head = NULL;
+    ag__scopes[depth].cleanups = NULL;
+    if (++last_gen == 0) last_gen = 1;
+    ag__scopes[depth].gen = last_gen;
     depth++;
 }
 
@@ -135,14 +134,22 @@ void ag_scope_end(void) {
         ag__error(AG_ERR_STATE, "ag_scope_end", "no open scope");
         return;
     }
-    struct ag_arena *a = &scopes[--depth];
-    for (struct cleanup *c = a->cleanups; c; c = c->next) c->fn(c->p);
-    for (struct chunk *c = a->head, *next; c; c = next) {
+    struct ag_arena *a = &ag__scopes[--depth];
+    for (struct ag__cleanup *c = a->cleanups; c; c = c->next) c->fn(c->p);
+    for (struct ag__chunk *c = a->head, *next; c; c = next) {
         next = c->next;
         chunk_put(c);
     }
     a->head = NULL;
     a->cleanups = NULL;
+    a->gen = 0;
+}
+
+int ag__scope_ended_error(const ag_tensor *t, const char *fn, int i) {
+    char what[32] = "tensor";
+    if (i >= 0) snprintf(what, sizeof what, "input %d", i);
+    return ag__error(AG_ERR_STATE, fn, "%s %s was made in a scope that has ended (keep it with "
+                     "ag_keep, or make it outside scopes)", what, AG_SHAPE(t));
 }
 
 ag_tensor *ag_keep(ag_tensor *t) {
@@ -151,7 +158,7 @@ ag_tensor *ag_keep(ag_tensor *t) {
         ag__error(AG_ERR_STATE, "ag_keep", "no open scope");
         return NULL;
     }
-    struct ag_arena *parent = depth >= 2 ? &scopes[depth - 2] : NULL;
+    struct ag_arena *parent = depth >= 2 ? &ag__scopes[depth - 2] : NULL;
     ag_tensor *out = ag__zeros_in(parent, t->dtype, t->ndim, t->shape, "ag_keep");
     if (!out) return NULL;
     ag_copy_(out, t);   /* values only: the copy is a leaf with no graph */

@@ -19,10 +19,11 @@ int ag__check_shape(int ndim, const int64_t *shape, const char *fn) {
         if (shape[i] < 0)
             return ag__error(AG_ERR_SHAPE, fn, "negative size in shape %s",
                              ag__shape_str(ndim, shape));
-        if (shape[i] && n > (INT64_MAX / 8) / shape[i])
+        int64_t s = shape[i] ? shape[i] : 1;   /* a 0 must not lift the bound: strides */
+        if (n > (INT64_MAX / 8) / s)
             return ag__error(AG_ERR_SHAPE, fn, "shape %s is too large",
                              ag__shape_str(ndim, shape));
-        n *= shape[i];
+        n *= s;
     }
     return AG_OK;
 }
@@ -47,7 +48,8 @@ int ag__norm_dim(int dim, int ndim, const char *fn) {
 /* Fills a tensor struct: contiguous geometry is left to the caller. */
 static void tensor_init(ag_tensor *t, struct ag_arena *arena, ag_dtype dtype, int ndim,
                         const int64_t *shape) {
-    *t = (ag_tensor){.dtype = dtype, .ndim = ndim, .numel = 1, .arena = arena};
+    *t = (ag_tensor){.dtype = dtype, .ndim = ndim, .numel = 1, .arena = arena,
+                     .scope_gen = ag__arena_gen(arena)};
     for (int i = 0; i < ndim; i++) {
         t->shape[i] = shape[i];
         t->numel *= shape[i];
@@ -172,7 +174,11 @@ ag_tensor *ag_zeros(ag_dtype dtype, int ndim, const int64_t *shape) {
 static ag_tensor *full_named(ag_dtype dtype, int ndim, const int64_t *shape, double value,
                              const char *fn) {
     ag_tensor *t = new_in(ag__current_arena(), dtype, ndim, shape, false, fn);
-    if (t) ag_fill_(t, value);
+    if (t && ag_fill_(t, value)) {
+        ag__error(AG_ERR_ARG, fn, "%g does not fit int64", value);
+        ag_tensor_free(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -201,7 +207,13 @@ ag_tensor *ag_arange(ag_dtype dtype, double start, double end, double step) {
         ag__error(AG_ERR_ARG, "ag_arange", "bad range start=%g end=%g step=%g", start, end, step);
         return NULL;
     }
-    int64_t n = (int64_t)ceil((end - start) / step);
+    double count = ceil((end - start) / step);   /* checked before it becomes an int (D16) */
+    if (!(count < 0x1p62) || (dtype == AG_I64 && !(fabs(start) < 0x1p63 && fabs(end) < 0x1p63))) {
+        ag__error(AG_ERR_ARG, "ag_arange", "start=%g end=%g step=%g: %s", start, end, step,
+                  count < 0x1p62 ? "values do not fit int64" : "too many elements");
+        return NULL;
+    }
+    int64_t n = (int64_t)count;
     ag_tensor *t = new_in(ag__current_arena(), dtype, 1, &n, false, "ag_arange");
     if (!t) return NULL;
     for (int64_t i = 0; i < n; i++) {
@@ -271,6 +283,7 @@ double ag__get_flat(const ag_tensor *t, int64_t i) {
 
 double ag_item(const ag_tensor *t) {
     if (!t) return NAN;
+    if (ag__scope_ended(t)) return ag__scope_ended_error(t, "ag_item", -1), NAN;
     if (t->numel != 1) {
         ag__error(AG_ERR_SHAPE, "ag_item", "tensor %s has %lld elements, not 1", AG_SHAPE(t),
                   (long long)t->numel);
@@ -281,6 +294,7 @@ double ag_item(const ag_tensor *t) {
 
 double ag_get(const ag_tensor *t, const int64_t *index) {
     if (!t) return NAN;
+    if (ag__scope_ended(t)) return ag__scope_ended_error(t, "ag_get", -1), NAN;
     if (t->ndim && !index) {
         ag__error(AG_ERR_NULL, "ag_get", "index is NULL");
         return NAN;
@@ -312,6 +326,8 @@ int ag_to_array(const ag_tensor *t, void *dst) {
 
 int ag_fill_(ag_tensor *t, double v) {
     if (!t) return ag__error(AG_ERR_NULL, "ag_fill_", "NULL tensor");
+    if (t->dtype == AG_I64 && !(v >= -0x1p63 && v < 0x1p63))   /* NaN fails too (D17) */
+        return ag__error(AG_ERR_ARG, "ag_fill_", "%g does not fit an int64 tensor %s", v, AG_SHAPE(t));
     if (ag_is_contiguous(t)) {   /* the common case: one tight loop per dtype */
         char *d = (char *)t->storage->data;
         if (t->dtype == AG_F32)

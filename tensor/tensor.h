@@ -4,6 +4,7 @@
 #define AG_TENSOR_INTERNAL_H
 
 #include <ag.h>
+#include "tensor/alloc.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,12 +50,29 @@ const char *ag__shape_str(int ndim, const int64_t *shape);
     } while (0)
 
 /* ------------------------------------------------------------------ arenas and scopes */
-struct ag_arena;                       /* a scope: bump allocation, freed whole */
 struct ag_arena *ag__current_arena(void);   /* innermost scope's arena, or NULL (heap) */
 /* Zeroed, AG_ALIGN-aligned memory from arena, or malloc'ed when arena is NULL.
  * Returns NULL (and sets AG_ERR_NOMEM naming fn) on failure. */
 void *ag__alloc(struct ag_arena *arena, size_t bytes, const char *fn);
 void *ag__alloc_uninit(struct ag_arena *arena, size_t bytes, const char *fn);
+/* Each scope's arena has a generation, new at every ag_scope_begin and 0 once it ended;
+ * a tensor keeps its arena's. ag__scope_ended(t): t was made in a scope of this thread
+ * that has ended (a use after the scope: its memory is free or reused). A tensor of
+ * another thread's scope is not checked. */
+#define AG_SCOPE_MAX_DEPTH 64
+struct ag__chunk;
+struct ag__cleanup;
+struct ag_arena {
+    uint32_t gen;                /* 0: not open */
+    struct ag__chunk *head;
+    struct ag__cleanup *cleanups;
+};
+extern _Thread_local struct ag_arena ag__scopes[AG_SCOPE_MAX_DEPTH];   /* this thread's */
+static inline uint32_t ag__arena_gen(const struct ag_arena *arena) { return arena ? arena->gen : 0; }
+
+/* The error for it: "fn: input <i> [shape] was made in a scope that has ended" (i < 0:
+ * "tensor [shape] ..."). */
+int ag__scope_ended_error(const ag_tensor *t, const char *fn, int i);
 /* Registers a cleanup run when the arena is freed (for objects holding heap memory). */
 int ag__arena_on_free(struct ag_arena *arena, void (*fn)(void *), void *p);
 
@@ -81,6 +99,7 @@ struct ag_tensor {                  /* hot fields first: the first cache line is
     bool requires_grad;
     bool grad_zero;                 /* .grad's contents count as zeros (ag_zero_grad): the next
                                        backward copies over them instead of adding */
+    uint32_t scope_gen;             /* the generation of arena when made (ag__scope_ended) */
     int64_t shape[AG_MAX_DIMS];
     int64_t strides[AG_MAX_DIMS];   /* in elements; 0 on broadcast dims */
 };
@@ -91,6 +110,12 @@ static inline void *ag__ptr(const ag_tensor *t) {
     return (char *)t->storage->data + (size_t)t->offset * ag__dsize(t->dtype);
 }
 static inline bool ag__is_float(ag_dtype d) { return d == AG_F32 || d == AG_F64; }
+/* Only this thread's arenas are read: a heap tensor, another thread's, or a struct already
+ * overwritten (its arena field garbage) is never dereferenced. */
+static inline bool ag__scope_ended(const ag_tensor *t) {
+    uintptr_t off = (uintptr_t)t->arena - (uintptr_t)ag__scopes;
+    return off < sizeof ag__scopes && t->scope_gen != t->arena->gen;
+}
 
 /* A new contiguous tensor in the current scope (or heap); data uninitialised unless zero. */
 ag_tensor *ag__empty(ag_dtype dtype, int ndim, const int64_t *shape, const char *fn);

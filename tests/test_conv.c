@@ -123,7 +123,7 @@ Test(conv, errors_name_the_shapes) {
     cr_assert_not_null(ag_conv2d(x, wd, NULL, (ag_conv_opts){.dilation = {3, 1}, .padding = {1, 0}}));
     expect_error(ag_conv2d(x, wd, ag_zeros(AG_F32, 1, (int64_t[]){5}), (ag_conv_opts){0}), "bias [5] must be [6]", NULL);
     expect_error(ag_conv2d(x, ag_zeros(AG_F64, 4, (int64_t[]){6, 4, 3, 3}), NULL, (ag_conv_opts){0}), "dtypes", "use ag_cast");
-    expect_error(ag_conv2d(ag_zeros(AG_F32, 3, (int64_t[]){4, 5, 5}), wd, NULL, (ag_conv_opts){0}), "x must be 4-D", "[4,5,5]");
+    expect_error(ag_conv2d(ag_zeros(AG_F32, 2, (int64_t[]){5, 5}), wd, NULL, (ag_conv_opts){0}), "x must be 4-D", "[5,5]");   /* [C,H,W] is unbatched */
     expect_error(ag_conv2d(x, wd, NULL, (ag_conv_opts){.stride = {-1, 1}}), "must be >= 0", NULL);
     expect_error(ag_conv1d(x, wd, NULL, (ag_conv_opts){0}), "ag_conv1d", "[N,C,L]");
     cr_assert_null(ag_conv2d(NULL, wd, NULL, (ag_conv_opts){0}));

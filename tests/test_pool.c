@@ -103,7 +103,7 @@ Test(pool, errors_name_the_shapes) {
     expect_error(ag_max_pool2d(x, (ag_pool_opts){.kernel = {5, 2}}), "ag_max_pool2d", "kernel 5x2 is larger than the padded input 4x4 of x [2,3,4,4]");
     expect_error(ag_avg_pool2d(x, (ag_pool_opts){.kernel = {2, 2}, .padding = {2, 0}}), "ag_avg_pool2d", "padding <= kernel/2");
     expect_error(ag_max_pool2d(x, (ag_pool_opts){.kernel = {0, 2}}), "kernel 0x2 must be >= 1", NULL);
-    expect_error(ag_avg_pool2d(ag_zeros(AG_F32, 3, (int64_t[]){3, 4, 4}), (ag_pool_opts){.kernel = {2, 2}}), "[N,C,H,W]", "[3,4,4]");
+    expect_error(ag_avg_pool2d(ag_zeros(AG_F32, 2, (int64_t[]){4, 4}), (ag_pool_opts){.kernel = {2, 2}}), "[N,C,H,W]", "[4,4]");   /* [C,H,W] is unbatched */
     expect_error(ag_max_pool2d(ag_zeros(AG_I64, 4, (int64_t[]){1, 1, 2, 2}), (ag_pool_opts){.kernel = {2, 2}}), "float32 or float64", "int64");
     cr_assert_null(ag_max_pool2d(NULL, (ag_pool_opts){.kernel = {2, 2}}));
     ag_scope_end();

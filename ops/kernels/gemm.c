@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ops/kernels/gemm.h"
+#include "tensor/alloc.h"
 #include "runtime/cpu.h"
 
 #ifdef AG_USE_CBLAS
@@ -91,7 +92,7 @@ void *ag__gemm_scratch(size_t bytes)
         scratch_release(s);
     }
     bytes = (bytes + 4095) / 4096 * 4096;
-    s = aligned_alloc(64, 64 + bytes);
+    s = ag__aligned_alloc(64, 64 + bytes);
     if (!s) return NULL;
     s->bytes = bytes;
     pthread_mutex_lock(&g_scratch_lock);
@@ -173,12 +174,12 @@ static int blas_operand(int row, int64_t rows, int64_t cols, int64_t rs, int64_t
             ldb < INT32_MAX && (row ? rsc : csc) < INT32_MAX) {                        \
             fn(row ? CblasRowMajor : CblasColMajor, ta, tb, (int)M, (int)N, (int)K,    \
                alpha, A, (int)lda, B, (int)ldb, beta, C, (int)(row ? rsc : csc));      \
-            return;                                                                    \
+            return 0;                                                                  \
         }                                                                              \
     } while (0)
 #endif
 
-void ag__gemm_f32(int64_t M, int64_t N, int64_t K, float alpha,
+int ag__gemm_f32(int64_t M, int64_t N, int64_t K, float alpha,
                   const float *A, int64_t rsa, int64_t csa,
                   const float *B, int64_t rsb, int64_t csb,
                   float beta, float *C, int64_t rsc, int64_t csc)
@@ -186,10 +187,10 @@ void ag__gemm_f32(int64_t M, int64_t N, int64_t K, float alpha,
 #ifdef AG_USE_CBLAS
     BLAS_ROUTE(cblas_sgemm);
 #endif
-    ag__gemm_own_f32(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
+    return ag__gemm_own_f32(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
 }
 
-void ag__gemm_f64(int64_t M, int64_t N, int64_t K, double alpha,
+int ag__gemm_f64(int64_t M, int64_t N, int64_t K, double alpha,
                   const double *A, int64_t rsa, int64_t csa,
                   const double *B, int64_t rsb, int64_t csb,
                   double beta, double *C, int64_t rsc, int64_t csc)
@@ -197,5 +198,5 @@ void ag__gemm_f64(int64_t M, int64_t N, int64_t K, double alpha,
 #ifdef AG_USE_CBLAS
     BLAS_ROUTE(cblas_dgemm);
 #endif
-    ag__gemm_own_f64(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
+    return ag__gemm_own_f64(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
 }

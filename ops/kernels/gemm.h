@@ -15,11 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-void ag__gemm_f32(int64_t M, int64_t N, int64_t K, float alpha,
+/* Non-zero (C incomplete) when the packing scratch cannot be allocated. */
+int ag__gemm_f32(int64_t M, int64_t N, int64_t K, float alpha,
                   const float *A, int64_t rsa, int64_t csa,
                   const float *B, int64_t rsb, int64_t csb,
                   float beta, float *C, int64_t rsc, int64_t csc);
-void ag__gemm_f64(int64_t M, int64_t N, int64_t K, double alpha,
+int ag__gemm_f64(int64_t M, int64_t N, int64_t K, double alpha,
                   const double *A, int64_t rsa, int64_t csa,
                   const double *B, int64_t rsb, int64_t csb,
                   double beta, double *C, int64_t rsc, int64_t csc);
@@ -95,12 +96,12 @@ extern const ag__gemm_cfg_f32 ag__gemm_avx512_f32, ag__gemm_avx2_f32;
 extern const ag__gemm_cfg_f64 ag__gemm_avx512_f64, ag__gemm_avx2_f64;
 
 /* ---- Internal: between gemm.c and the framework (gemm_tmpl.h in gemm_f32.c, gemm_f64.c).
- * ag__gemm_f32's contract on our own kernels (no CBLAS). */
-void ag__gemm_own_f32(int64_t M, int64_t N, int64_t K, float alpha,
+ * ag__gemm_f32's contract on our own kernels (no CBLAS); non-zero when out of memory. */
+int ag__gemm_own_f32(int64_t M, int64_t N, int64_t K, float alpha,
                       const float *A, int64_t rsa, int64_t csa,
                       const float *B, int64_t rsb, int64_t csb,
                       float beta, float *C, int64_t rsc, int64_t csc);
-void ag__gemm_own_f64(int64_t M, int64_t N, int64_t K, double alpha,
+int ag__gemm_own_f64(int64_t M, int64_t N, int64_t K, double alpha,
                       const double *A, int64_t rsa, int64_t csa,
                       const double *B, int64_t rsb, int64_t csb,
                       double beta, double *C, int64_t rsc, int64_t csc);

@@ -204,16 +204,14 @@ static int run_block(const GEMM_CFG *g, const job *p, int64_t m0, int64_t m1,
     return 0;
 }
 
-/* Run on nt threads over a tm x tn grid of (MR/NR-aligned) sub-blocks of C. */
-static void run_threads(const GEMM_CFG *g, const job *p, int nt)
+/* Run on nt threads over a tm x tn grid of (MR/NR-aligned) sub-blocks of C. Non-zero
+ * when a thread's packing scratch cannot be allocated (C is then incomplete). */
+static int run_threads(const GEMM_CFG *g, const job *p, int nt)
 {
     int tm, tn;
     ag__gemm_grid(p->M, p->N, p->K, g->mr, g->nr, nt, &tm, &tn);
     int64_t mt = (p->M + g->mr - 1) / g->mr, ntl = (p->N + g->nr - 1) / g->nr;
-    if (tm * tn == 1) {
-        if (run_block(g, p, 0, p->M, 0, p->N)) abort();
-        return;
-    }
+    if (tm * tn == 1) return run_block(g, p, 0, p->M, 0, p->N);
     int fail = 0;
 #pragma omp parallel num_threads(tm * tn) reduction(| : fail)
     {
@@ -224,7 +222,7 @@ static void run_threads(const GEMM_CFG *g, const job *p, int nt)
         n1 = n1 < p->N ? n1 : p->N;
         if (m0 < m1 && n0 < n1) fail |= run_block(g, p, m0, m1, n0, n1);
     }
-    if (fail) abort();
+    return fail;
 }
 
 /* Run the product transposed, Cᵀ[N,M] = Bᵀ·Aᵀ?  Vector lanes run along N; a narrow N
@@ -239,12 +237,13 @@ static int swap_operands(const GEMM_CFG *g, const job *p)
            (p->rsc == 1 || p->csc == 1) && p->rsa == 1 && g->b_inplace;
 }
 
-static void run_job(const job *p)
+/* Our GEMM on a job. Non-zero when out of memory. */
+static int run_job(const job *p)
 {
-    if (p->M <= 0 || p->N <= 0) return;
+    if (p->M <= 0 || p->N <= 0) return 0;
     if (p->K <= 0 || p->alpha == 0) {
         scale_c(p->M, p->N, p->beta, p->C, p->rsc, p->csc);
-        return;
+        return 0;
     }
     int isa = ag__gemm_isa_id();
     const GEMM_CFG *g = isa == AG_ISA_AVX512 ? &GEMM_CFG_AVX512
@@ -253,17 +252,16 @@ static void run_job(const job *p)
     if (g->c_cols && swap_operands(g, p)) {
         job q = {p->N, p->M, p->K, p->alpha, p->beta, p->B, p->csb, p->rsb,
                       p->A, p->csa, p->rsa, p->C, p->csc, p->rsc};
-        run_threads(g, &q, ag__gemm_threads(q.M, q.N, q.K));
-        return;
+        return run_threads(g, &q, ag__gemm_threads(q.M, q.N, q.K));
     }
-    run_threads(g, p, ag__gemm_threads(p->M, p->N, p->K));
+    return run_threads(g, p, ag__gemm_threads(p->M, p->N, p->K));
 }
 
 /* GEMM_OWN: gemm.h's ag__gemm contract with this framework, whatever the build's CBLAS
- * setting. */
-void GEMM_OWN(int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t rsa, int64_t csa,
+ * setting. Non-zero (C incomplete) when the packing scratch cannot be allocated. */
+int GEMM_OWN(int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t rsa, int64_t csa,
               const T *B, int64_t rsb, int64_t csb, T beta, T *C, int64_t rsc, int64_t csc)
 {
     job p = {M, N, K, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc};
-    run_job(&p);
+    return run_job(&p);
 }
