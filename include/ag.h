@@ -38,11 +38,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ag_version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+/* The library is built with -fvisibility=hidden: what is declared between this push and
+ * the pop at the end of the file is what libag.so exports (tests/check-symbols.sh). */
+#pragma GCC visibility push(default)
+
 #define AG_MAX_DIMS 8
+
+/* ---------------------------------------------------------------- version */
+/* The library's "MAJOR.MINOR.PATCH" (the header's is AG_VERSION_STRING); static storage. */
+const char *ag_version(void);
 
 /* ---------------------------------------------------------------- errors */
 const char *ag_last_error(void);   /* the last failure's one-line message, or NULL */
@@ -630,4 +640,5 @@ double ag_bench_time(ag_bench_fn fn, void *ctx, int min_reps, double min_seconds
 #ifdef __cplusplus
 }
 #endif
+#pragma GCC visibility pop
 #endif /* AG_H */
