@@ -14,3 +14,4 @@ test-install: $(BUILD)/libag.a $(BUILD)/libag.so
 	@if command -v cmake >/dev/null; then \
 	  sh tests/cmake/consume.sh $(CURDIR)/$(BUILD)/root/usr $(CURDIR)/$(BUILD)/root/usr/lib $(CURDIR)/$(BUILD)/cmake-consumer $(AG_EXAMPLE); \
 	else echo "test-install: cmake is not installed: the find_package(ag) check is skipped"; fi
+	sh tests/build-examples-standalone.sh $(CURDIR)/$(BUILD)/root $(CURDIR)/$(BUILD)/root/usr/lib/pkgconfig $(BUILD)/standalone
