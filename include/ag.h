@@ -1,4 +1,7 @@
-/*
+/**
+ * @file ag.h
+ * @brief The whole public API of ag: include this one header.
+ *
  * ag — a reverse-mode autograd tensor engine in C11.
  *
  * A short tour:
@@ -44,94 +47,94 @@
 extern "C" {
 #endif
 
-/* The library is built with -fvisibility=hidden: what is declared between this push and
+/** The library is built with -fvisibility=hidden: what is declared between this push and
  * the pop at the end of the file is what libag.so exports (tests/check-symbols.sh). */
 #pragma GCC visibility push(default)
 
 #define AG_MAX_DIMS 8
 
 /* ---------------------------------------------------------------- version */
-/* The library's "MAJOR.MINOR.PATCH" (the header's is AG_VERSION_STRING); static storage. */
+/** The library's "MAJOR.MINOR.PATCH" (the header's is AG_VERSION_STRING); static storage. */
 const char *ag_version(void);
 
 /* ---------------------------------------------------------------- errors */
-const char *ag_last_error(void);   /* the last failure's one-line message, or NULL */
+const char *ag_last_error(void);   /**< the last failure's one-line message, or NULL */
 void ag_clear_error(void);
 typedef void (*ag_error_handler)(const char *message, void *user);
-void ag_set_error_handler(ag_error_handler handler, void *user);  /* NULL: none */
+void ag_set_error_handler(ag_error_handler handler, void *user);  /**< NULL: none */
 
 /* ---------------------------------------------------------------- types */
-typedef enum { AG_F32, AG_F64, AG_I64 } ag_dtype;   /* I64: class labels, indices */
-typedef struct ag_tensor ag_tensor;                 /* opaque */
-typedef struct ag_optim  ag_optim;                  /* opaque */
+typedef enum { AG_F32, AG_F64, AG_I64 } ag_dtype;   /**< I64: class labels, indices */
+typedef struct ag_tensor ag_tensor;                 /**< opaque */
+typedef struct ag_optim  ag_optim;                  /**< opaque */
 
-size_t      ag_dtype_size(ag_dtype dtype);          /* bytes per element */
-const char *ag_dtype_name(ag_dtype dtype);          /* "float32", "float64", "int64" */
+size_t      ag_dtype_size(ag_dtype dtype);          /**< bytes per element */
+const char *ag_dtype_name(ag_dtype dtype);          /**< "float32", "float64", "int64" */
 
 /* ---------------------------------------------------------------- creating and reading */
 ag_tensor  *ag_tensor_new(ag_dtype dtype, int ndim, const int64_t *shape,
-                          const void *data);        /* copies data; NULL data: zeros */
-ag_tensor  *ag_scalar(ag_dtype dtype, double value);/* 0-d tensor */
+                          const void *data);        /**< copies data; NULL data: zeros */
+ag_tensor  *ag_scalar(ag_dtype dtype, double value);/**< 0-d tensor */
 ag_tensor  *ag_zeros(ag_dtype dtype, int ndim, const int64_t *shape);
 ag_tensor  *ag_ones(ag_dtype dtype, int ndim, const int64_t *shape);
 ag_tensor  *ag_full(ag_dtype dtype, int ndim, const int64_t *shape, double value);
 ag_tensor  *ag_arange(ag_dtype dtype, double start, double end, double step);
-ag_tensor  *ag_randn(ag_dtype dtype, int ndim, const int64_t *shape);  /* N(0,1) */
-ag_tensor  *ag_rand(ag_dtype dtype, int ndim, const int64_t *shape);   /* U[0,1) */
+ag_tensor  *ag_randn(ag_dtype dtype, int ndim, const int64_t *shape);  /**< N(0,1) */
+ag_tensor  *ag_rand(ag_dtype dtype, int ndim, const int64_t *shape);   /**< U[0,1) */
 ag_tensor  *ag_zeros_like(const ag_tensor *t);
 ag_tensor  *ag_ones_like(const ag_tensor *t);
-void        ag_manual_seed(uint64_t seed);          /* same seed, same numbers, any thread count */
-uint64_t    ag_random_u64(void);                    /* next value of the seeded stream */
+void        ag_manual_seed(uint64_t seed);          /**< same seed, same numbers, any thread count */
+uint64_t    ag_random_u64(void);                    /**< next value of the seeded stream */
 
 ag_dtype      ag_dtype_of(const ag_tensor *t);
 int           ag_ndim(const ag_tensor *t);
 const int64_t *ag_shape(const ag_tensor *t);
-const int64_t *ag_strides(const ag_tensor *t);      /* in elements */
-int64_t       ag_size(const ag_tensor *t, int dim); /* negative dim counts from the end; -1 on error */
+const int64_t *ag_strides(const ag_tensor *t);      /**< in elements */
+int64_t       ag_size(const ag_tensor *t, int dim); /**< negative dim counts from the end; -1 on error */
 int64_t       ag_numel(const ag_tensor *t);
 bool          ag_is_contiguous(const ag_tensor *t);
-double        ag_item(const ag_tensor *t);          /* one-element tensor -> its value (NAN on error) */
-double        ag_get(const ag_tensor *t, const int64_t *index); /* one element by n-d index */
-int           ag_to_array(const ag_tensor *t, void *dst); /* every element, row-major, in t's dtype */
-void         *ag_data(ag_tensor *t);                /* contiguous tensors: pointer to element 0 */
-int           ag_copy_(ag_tensor *dst, const ag_tensor *src); /* same shape & dtype; no grad */
-int           ag_fill_(ag_tensor *t, double value); /* no grad */
-void          ag_print(const ag_tensor *t);         /* shape, dtype and values, like torch's repr */
-int           ag_snprint(char *buf, size_t size, const ag_tensor *t); /* ag_print into a buffer */
+double        ag_item(const ag_tensor *t);          /**< one-element tensor -> its value (NAN on error) */
+double        ag_get(const ag_tensor *t, const int64_t *index); /**< one element by n-d index */
+int           ag_to_array(const ag_tensor *t, void *dst); /**< every element, row-major, in t's dtype */
+void         *ag_data(ag_tensor *t);                /**< contiguous tensors: pointer to element 0 */
+int           ag_copy_(ag_tensor *dst, const ag_tensor *src); /**< same shape & dtype; no grad */
+int           ag_fill_(ag_tensor *t, double value); /**< no grad */
+void          ag_print(const ag_tensor *t);         /**< shape, dtype and values, like torch's repr */
+int           ag_snprint(char *buf, size_t size, const ag_tensor *t); /**< ag_print into a buffer */
 ag_tensor    *ag_cast(ag_tensor *t, ag_dtype dtype);
-ag_tensor    *ag_contiguous(ag_tensor *t);          /* t itself when already contiguous */
-ag_tensor    *ag_clone(ag_tensor *t);               /* a contiguous copy, differentiable */
+ag_tensor    *ag_contiguous(ag_tensor *t);          /**< t itself when already contiguous */
+ag_tensor    *ag_clone(ag_tensor *t);               /**< a contiguous copy, differentiable */
 
 /* ---------------------------------------------------------------- lifetime */
-void       ag_scope_begin(void);        /* tensors made from here on belong to this scope */
-void       ag_scope_end(void);          /* frees them: data, graph, non-leaf grads */
-int        ag_scope_depth(void);        /* 0 outside every scope */
-ag_tensor *ag_keep(ag_tensor *t);       /* moves t (detached) to the enclosing scope */
-void       ag_tensor_free(ag_tensor *t);/* frees a tensor made outside every scope */
+void       ag_scope_begin(void);        /**< tensors made from here on belong to this scope */
+void       ag_scope_end(void);          /**< frees them: data, graph, non-leaf grads */
+int        ag_scope_depth(void);        /**< 0 outside every scope */
+ag_tensor *ag_keep(ag_tensor *t);       /**< moves t (detached) to the enclosing scope */
+void       ag_tensor_free(ag_tensor *t);/**< frees a tensor made outside every scope */
 
 /* ---------------------------------------------------------------- autograd */
 void       ag_set_requires_grad(ag_tensor *t, bool on);
 bool       ag_requires_grad(const ag_tensor *t);
 bool       ag_is_leaf(const ag_tensor *t);
-ag_tensor *ag_grad(const ag_tensor *t);   /* accumulated gradient of a leaf, or NULL */
-void       ag_zero_grad(ag_tensor *t);    /* sets the accumulated gradient to zero (keeps its buffer) */
-int        ag_backward(ag_tensor *root);  /* root has one element; grads accumulate */
-bool       ag_set_grad_enabled(bool on);  /* returns the previous mode (no_grad blocks) */
+ag_tensor *ag_grad(const ag_tensor *t);   /**< accumulated gradient of a leaf, or NULL */
+void       ag_zero_grad(ag_tensor *t);    /**< sets the accumulated gradient to zero (keeps its buffer) */
+int        ag_backward(ag_tensor *root);  /**< root has one element; grads accumulate */
+bool       ag_set_grad_enabled(bool on);  /**< returns the previous mode (no_grad blocks) */
 bool       ag_is_grad_enabled(void);
-ag_tensor *ag_detach(ag_tensor *t);       /* a view of t's data with no history */
+ag_tensor *ag_detach(ag_tensor *t);       /**< a view of t's data with no history */
 
 typedef struct {
-    ag_tensor *grad;     /* seed gradient, shape of root; NULL: ones (root must have one element) */
-    bool retain_graph;   /* keep the graph for another backward */
+    ag_tensor *grad;     /**< seed gradient, shape of root; NULL: ones (root must have one element) */
+    bool retain_graph;   /**< keep the graph for another backward */
 } ag_backward_opts;
 int ag_backward_ex(ag_tensor *root, ag_backward_opts opts);
 
 typedef struct {
-    bool retain_graph;   /* default false (true when create_graph) */
-    bool create_graph;   /* record the backward pass: gradients of gradients */
-    bool allow_unused;   /* an input the outputs do not depend on gets NULL instead of an error */
+    bool retain_graph;   /**< default false (true when create_graph) */
+    bool create_graph;   /**< record the backward pass: gradients of gradients */
+    bool allow_unused;   /**< an input the outputs do not depend on gets NULL instead of an error */
 } ag_grad_opts;
-/* torch.autograd.grad: d(sum_i <outputs[i], grad_outputs[i]>)/d inputs[j] into grads[j],
+/** torch.autograd.grad: d(sum_i <outputs[i], grad_outputs[i]>)/d inputs[j] into grads[j],
  * without touching any .grad. grad_outputs may be NULL (each output then must have one
  * element) or hold NULLs. The results belong to the current scope. Returns 0 or non-zero. */
 int ag_autograd_grad(int n_out, ag_tensor *const *outputs, ag_tensor *const *grad_outputs,
@@ -152,58 +155,58 @@ ag_tensor *ag_sqrt(ag_tensor *t);
 ag_tensor *ag_abs(ag_tensor *t);
 ag_tensor *ag_sin(ag_tensor *t);
 ag_tensor *ag_cos(ag_tensor *t);
-ag_tensor *ag_sign(ag_tensor *t);                     /* no gradient (zero) */
-ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b);    /* ties split the gradient, as torch */
+ag_tensor *ag_sign(ag_tensor *t);                     /**< no gradient (zero) */
+ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b);    /**< ties split the gradient, as torch */
 ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b);
 ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi);
-ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b); /* cond != 0 ? a : b */
-ag_tensor *ag_eq(ag_tensor *a, ag_tensor *b);         /* 1/0 in a's dtype, no gradient */
+ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b); /**< cond != 0 ? a : b */
+ag_tensor *ag_eq(ag_tensor *a, ag_tensor *b);         /**< 1/0 in a's dtype, no gradient */
 ag_tensor *ag_gt(ag_tensor *a, ag_tensor *b);
 
 /* ---------------------------------------------------------------- reductions */
-ag_tensor *ag_sum(ag_tensor *t);                      /* all elements -> 0-d */
+ag_tensor *ag_sum(ag_tensor *t);                      /**< all elements -> 0-d */
 ag_tensor *ag_mean(ag_tensor *t);
 ag_tensor *ag_sum_dim(ag_tensor *t, int dim, bool keepdim);
 ag_tensor *ag_mean_dim(ag_tensor *t, int dim, bool keepdim);
-ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim);   /* values; gradient to the first max */
-ag_tensor *ag_argmax_dim(ag_tensor *t, int dim, bool keepdim);/* AG_I64, first max, no gradient */
-ag_tensor *ag_max(ag_tensor *t);                      /* all elements -> 0-d; ties share evenly */
+ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim);   /**< values; gradient to the first max */
+ag_tensor *ag_argmax_dim(ag_tensor *t, int dim, bool keepdim);/**< AG_I64, first max, no gradient */
+ag_tensor *ag_max(ag_tensor *t);                      /**< all elements -> 0-d; ties share evenly */
 ag_tensor *ag_logsumexp_dim(ag_tensor *t, int dim, bool keepdim);
 ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction);
-ag_tensor *ag_sum_to(ag_tensor *t, int ndim, const int64_t *shape); /* undo broadcasting */
+ag_tensor *ag_sum_to(ag_tensor *t, int ndim, const int64_t *shape); /**< undo broadcasting */
 
 /* ---------------------------------------------------------------- shape (views where possible) */
-ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape);  /* one -1 allowed */
-ag_tensor *ag_view(ag_tensor *t, int ndim, const int64_t *shape);     /* error if not a view */
+ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape);  /**< one -1 allowed */
+ag_tensor *ag_view(ag_tensor *t, int ndim, const int64_t *shape);     /**< error if not a view */
 ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1);
 ag_tensor *ag_permute(ag_tensor *t, const int *dims);
-ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape);   /* broadcast view */
+ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape);   /**< broadcast view */
 ag_tensor *ag_squeeze(ag_tensor *t, int dim);
 ag_tensor *ag_unsqueeze(ag_tensor *t, int dim);
 ag_tensor *ag_flatten(ag_tensor *x, int start_dim, int end_dim);
 ag_tensor *ag_cat(ag_tensor *const *ts, int n, int dim);
 ag_tensor *ag_stack(ag_tensor *const *ts, int n, int dim);
 ag_tensor *ag_slice(ag_tensor *t, int dim, int64_t start, int64_t end, int64_t step);
-ag_tensor *ag_index_select(ag_tensor *t, int dim, ag_tensor *index /* 1-D AG_I64 */);
-ag_tensor *ag_gather(ag_tensor *t, int dim, ag_tensor *index /* AG_I64, t's ndim */);
-ag_tensor *ag_one_hot(ag_tensor *labels /* AG_I64 */, int64_t num_classes, ag_dtype dtype);
+ag_tensor *ag_index_select(ag_tensor *t, int dim, ag_tensor *index /**< 1-D AG_I64 */);
+ag_tensor *ag_gather(ag_tensor *t, int dim, ag_tensor *index /**< AG_I64, t's ndim */);
+ag_tensor *ag_one_hot(ag_tensor *labels /**< AG_I64 */, int64_t num_classes, ag_dtype dtype);
 
 /* ---------------------------------------------------------------- linear algebra */
-ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b);    /* torch.matmul's rules */
+ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b);    /**< torch.matmul's rules */
 
 /* ---------------------------------------------------------------- activations */
 ag_tensor *ag_sigmoid(ag_tensor *t);
 ag_tensor *ag_tanh(ag_tensor *t);
 ag_tensor *ag_relu(ag_tensor *t);
 ag_tensor *ag_selu(ag_tensor *t);
-ag_tensor *ag_softplus(ag_tensor *t);                 /* beta 1, threshold 20 */
+ag_tensor *ag_softplus(ag_tensor *t);                 /**< beta 1, threshold 20 */
 ag_tensor *ag_softplus_ex(ag_tensor *t, double beta, double threshold);
-ag_tensor *ag_gelu(ag_tensor *t);                     /* exact erf form */
-ag_tensor *ag_gelu_tanh(ag_tensor *t);                /* approximate='tanh' */
+ag_tensor *ag_gelu(ag_tensor *t);                     /**< exact erf form */
+ag_tensor *ag_gelu_tanh(ag_tensor *t);                /**< approximate='tanh' */
 ag_tensor *ag_silu(ag_tensor *t);
 ag_tensor *ag_leaky_relu(ag_tensor *t, double negative_slope);
 ag_tensor *ag_elu(ag_tensor *t, double alpha);
-ag_tensor *ag_prelu(ag_tensor *t, ag_tensor *weight); /* weight [1] or [C] on dim 1 */
+ag_tensor *ag_prelu(ag_tensor *t, ag_tensor *weight); /**< weight [1] or [C] on dim 1 */
 ag_tensor *ag_hardtanh(ag_tensor *t, double min_val, double max_val);
 ag_tensor *ag_hardsigmoid(ag_tensor *t);
 ag_tensor *ag_softmax(ag_tensor *t, int dim);
@@ -216,10 +219,10 @@ ag_tensor *ag_l1_loss(ag_tensor *pred, ag_tensor *target);
 ag_tensor *ag_huber_loss(ag_tensor *pred, ag_tensor *target, double delta);
 ag_tensor *ag_bce_loss(ag_tensor *prob, ag_tensor *target);
 ag_tensor *ag_bce_with_logits_loss(ag_tensor *logits, ag_tensor *target);
-ag_tensor *ag_cross_entropy_loss(ag_tensor *logits /*[N,C]*/, ag_tensor *labels /*[N], AG_I64*/);
-ag_tensor *ag_nll_loss(ag_tensor *log_probs /*[N,C]*/, ag_tensor *labels /*[N], AG_I64*/);
-ag_tensor *ag_kl_div_loss(ag_tensor *log_input, ag_tensor *target); /* reduction='batchmean' */
-/* The same with a reduction; for kl_div MEAN means 'batchmean'. */
+ag_tensor *ag_cross_entropy_loss(ag_tensor *logits /**<[N,C]*/, ag_tensor *labels /*[N], AG_I64*/);
+ag_tensor *ag_nll_loss(ag_tensor *log_probs /**<[N,C]*/, ag_tensor *labels /*[N], AG_I64*/);
+ag_tensor *ag_kl_div_loss(ag_tensor *log_input, ag_tensor *target); /**< reduction='batchmean' */
+/** The same with a reduction; for kl_div MEAN means 'batchmean'. */
 ag_tensor *ag_mse_loss_ex(ag_tensor *pred, ag_tensor *target, ag_reduction r);
 ag_tensor *ag_l1_loss_ex(ag_tensor *pred, ag_tensor *target, ag_reduction r);
 ag_tensor *ag_huber_loss_ex(ag_tensor *pred, ag_tensor *target, double delta, ag_reduction r);
@@ -229,19 +232,19 @@ ag_tensor *ag_nll_loss_ex(ag_tensor *log_probs, ag_tensor *labels, ag_reduction 
 ag_tensor *ag_kl_div_loss_ex(ag_tensor *log_input, ag_tensor *target, ag_reduction r);
 typedef struct {
     ag_reduction reduction;
-    double label_smoothing;   /* 0..1 */
+    double label_smoothing;   /**< 0..1 */
 } ag_cross_entropy_opts;
-/* target: AG_I64 labels [N], or class probabilities [N,C] in the logits' dtype */
+/** target: AG_I64 labels [N], or class probabilities [N,C] in the logits' dtype */
 ag_tensor *ag_cross_entropy_loss_ex(ag_tensor *logits, ag_tensor *target, ag_cross_entropy_opts opts);
 
 /* ---------------------------------------------------------------- layers as functions */
-ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight /*[out,in]*/, ag_tensor *bias /*[out] or NULL*/);
-typedef struct { int stride[2], padding[2], dilation[2], groups; } ag_conv_opts; /* 0: 1, 0, 1, 1 */
-ag_tensor *ag_conv2d(ag_tensor *x /*[N,C,H,W]*/, ag_tensor *weight /*[O,C/groups,kH,kW]*/,
-                     ag_tensor *bias /*[O] or NULL*/, ag_conv_opts opts);
-ag_tensor *ag_conv1d(ag_tensor *x /*[N,C,L]*/, ag_tensor *weight /*[O,C/groups,k]*/,
-                     ag_tensor *bias, ag_conv_opts opts);          /* uses index 0 of each pair */
-typedef struct { int kernel[2], stride[2], padding[2]; } ag_pool_opts;  /* stride 0: = kernel */
+ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight /**<[out,in]*/, ag_tensor *bias /*[out] or NULL*/);
+typedef struct { int stride[2], padding[2], dilation[2], groups; } ag_conv_opts; /**< 0: 1, 0, 1, 1 */
+ag_tensor *ag_conv2d(ag_tensor *x /**<[N,C,H,W]*/, ag_tensor *weight /*[O,C/groups,kH,kW]*/,
+                     ag_tensor *bias /**<[O] or NULL*/, ag_conv_opts opts);
+ag_tensor *ag_conv1d(ag_tensor *x /**<[N,C,L]*/, ag_tensor *weight /*[O,C/groups,k]*/,
+                     ag_tensor *bias, ag_conv_opts opts);          /**< uses index 0 of each pair */
+typedef struct { int kernel[2], stride[2], padding[2]; } ag_pool_opts;  /**< stride 0: = kernel */
 ag_tensor *ag_max_pool2d(ag_tensor *x, ag_pool_opts opts);
 ag_tensor *ag_avg_pool2d(ag_tensor *x, ag_pool_opts opts);
 ag_tensor *ag_dropout(ag_tensor *x, double p, bool training);
@@ -251,14 +254,14 @@ ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *runni
 
 /* ---------------------------------------------------------------- gradient checking */
 typedef ag_tensor *(*ag_fn)(ag_tensor **inputs, void *ctx);
-typedef struct { double eps, atol, rtol; } ag_gradcheck_opts;  /* 0: 1e-6, 1e-5, 1e-3 */
+typedef struct { double eps, atol, rtol; } ag_gradcheck_opts;  /**< 0: 1e-6, 1e-5, 1e-3 */
 typedef struct {
     bool    ok;
     double  max_abs_err, max_rel_err;
-    int     input;    /* worst input */
-    int64_t index;    /* worst element of it, row-major */
+    int     input;    /**< worst input */
+    int64_t index;    /**< worst element of it, row-major */
 } ag_gradcheck_result;
-/* f's output may have any shape: it is reduced as sum(out * fixed random weights).
+/** f's output may have any shape: it is reduced as sum(out * fixed random weights).
  * Inputs with requires_grad are checked; the others are held fixed. */
 ag_gradcheck_result ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor **inputs,
                                  ag_gradcheck_opts opts);
@@ -290,67 +293,67 @@ ag_gradcheck_result ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor **inputs,
  * betas, momentum, ...) and returns 0, or non-zero and an error (NULL o, an optimizer of
  * another kind, a parameter already in the optimizer, bad options). */
 typedef struct {
-    double lr;                 /* no default: required (ag_sgd_defaults() leaves it NAN) */
-    double momentum, dampening, weight_decay;   /* default 0 */
-    bool   nesterov;           /* needs momentum > 0 and dampening 0 */
-    bool   exact;              /* set by ag_sgd_defaults(): 0 means 0 */
+    double lr;                 /**< no default: required (ag_sgd_defaults() leaves it NAN) */
+    double momentum, dampening, weight_decay;   /**< default 0 */
+    bool   nesterov;           /**< needs momentum > 0 and dampening 0 */
+    bool   exact;              /**< set by ag_sgd_defaults(): 0 means 0 */
 } ag_sgd_opts;
 ag_sgd_opts ag_sgd_defaults(void);
-ag_optim   *ag_sgd_new(ag_tensor **params, int n, ag_sgd_opts opts);              /* torch.optim.SGD */
+ag_optim   *ag_sgd_new(ag_tensor **params, int n, ag_sgd_opts opts);              /**< torch.optim.SGD */
 int         ag_sgd_add_param_group(ag_optim *o, ag_tensor **params, int n, ag_sgd_opts opts);
 
-/* Adam (torch.optim.Adam), or AdamW (torch.optim.AdamW) with decoupled_weight_decay:
+/** Adam (torch.optim.Adam), or AdamW (torch.optim.AdamW) with decoupled_weight_decay:
  * defaults lr 1e-3, betas 0.9/0.999, eps 1e-8, weight_decay 0 (AdamW: 1e-2). Every group
  * of one optimizer is Adam or every one AdamW. */
 typedef struct {
     double lr, beta1, beta2, eps, weight_decay;
     bool   decoupled_weight_decay;
-    bool   exact;              /* set by ag_adam_defaults()/ag_adamw_defaults(): 0 means 0 */
+    bool   exact;              /**< set by ag_adam_defaults()/ag_adamw_defaults(): 0 means 0 */
 } ag_adam_opts;
 ag_adam_opts ag_adam_defaults(void);
 ag_adam_opts ag_adamw_defaults(void);
 ag_optim    *ag_adam_new(ag_tensor **params, int n, ag_adam_opts opts);
 int          ag_adam_add_param_group(ag_optim *o, ag_tensor **params, int n, ag_adam_opts opts);
 
-/* RMSprop (torch.optim.RMSprop): defaults lr 1e-2, alpha 0.99, eps 1e-8, others 0. */
+/** RMSprop (torch.optim.RMSprop): defaults lr 1e-2, alpha 0.99, eps 1e-8, others 0. */
 typedef struct {
     double lr, alpha, eps, weight_decay, momentum;
     bool   centered;
-    bool   exact;              /* set by ag_rmsprop_defaults(): 0 means 0 */
+    bool   exact;              /**< set by ag_rmsprop_defaults(): 0 means 0 */
 } ag_rmsprop_opts;
 ag_rmsprop_opts ag_rmsprop_defaults(void);
 ag_optim       *ag_rmsprop_new(ag_tensor **params, int n, ag_rmsprop_opts opts);
 int             ag_rmsprop_add_param_group(ag_optim *o, ag_tensor **params, int n,
                                            ag_rmsprop_opts opts);
 
-/* Adagrad (torch.optim.Adagrad): defaults lr 1e-2, eps 1e-10, others 0. */
+/** Adagrad (torch.optim.Adagrad): defaults lr 1e-2, eps 1e-10, others 0. */
 typedef struct {
     double lr, lr_decay, weight_decay, initial_accumulator_value, eps;
-    bool   exact;              /* set by ag_adagrad_defaults(): 0 means 0 */
+    bool   exact;              /**< set by ag_adagrad_defaults(): 0 means 0 */
 } ag_adagrad_opts;
 ag_adagrad_opts ag_adagrad_defaults(void);
 ag_optim       *ag_adagrad_new(ag_tensor **params, int n, ag_adagrad_opts opts);
 int             ag_adagrad_add_param_group(ag_optim *o, ag_tensor **params, int n,
                                            ag_adagrad_opts opts);
 
-/* Updates every parameter that has a .grad from it (one without is skipped, as torch; a
+/** Updates every parameter that has a .grad from it (one without is skipped, as torch; a
  * zeroed one steps with a zero gradient), on the raw data with no graph. No-op on NULL. */
 void   ag_optim_step(ag_optim *o);
-/* Zeroes every parameter's .grad, keeping the buffers (torch's set_to_none=False). */
+/** Zeroes every parameter's .grad, keeping the buffers (torch's set_to_none=False). */
 void   ag_optim_zero_grad(ag_optim *o);
-/* Frees the state and the optimizer (not the parameters). NULL is a no-op. */
+/** Frees the state and the optimizer (not the parameters). NULL is a no-op. */
 void   ag_optim_free(ag_optim *o);
 
-/* Learning rates. ag_optim_get_lr: group 0's lr (NAN on NULL). ag_optim_set_lr: group 0
+/** Learning rates. ag_optim_get_lr: group 0's lr (NAN on NULL). ag_optim_set_lr: group 0
  * gets lr and every other group the same factor of the lr it was made with (lr_g =
  * lr * lr_g,made / lr_0,made), as a torch schedule's factor applies to each group; when
  * group 0 was made with lr 0, every group gets lr. */
 double ag_optim_get_lr(const ag_optim *o);
 void   ag_optim_set_lr(ag_optim *o, double lr);
-int    ag_optim_num_groups(const ag_optim *o);                  /* 0 on NULL */
-/* Group g's current lr; NAN and an error when o is NULL or g not in [0, num_groups). */
+int    ag_optim_num_groups(const ag_optim *o);                  /**< 0 on NULL */
+/** Group g's current lr; NAN and an error when o is NULL or g not in [0, num_groups). */
 double ag_optim_get_group_lr(const ag_optim *o, int group);
-/* Sets group g's lr only; 0, or non-zero and an error (NULL, bad group, lr < 0 or NaN). */
+/** Sets group g's lr only; 0, or non-zero and an error (NULL, bad group, lr < 0 or NaN). */
 int    ag_optim_set_group_lr(ag_optim *o, int group, double lr);
 
 /* ---------------------------------------------------------------- learning-rate schedules
@@ -361,15 +364,15 @@ int    ag_optim_set_group_lr(ag_optim *o, int group, double lr);
  * (step it only while the optimizer lives). Constructors return NULL and an error on a
  * NULL optimizer or a bad argument. */
 typedef struct ag_sched ag_sched;
-ag_sched *ag_sched_step_new(ag_optim *o, int step_size, double gamma);  /* StepLR: step_size >= 1, gamma > 0 */
-ag_sched *ag_sched_exponential_new(ag_optim *o, double gamma);         /* ExponentialLR: gamma > 0 */
-ag_sched *ag_sched_cosine_new(ag_optim *o, int t_max, double eta_min); /* CosineAnnealingLR */
-/* LinearLR: lr = base * factor, factor going from start to end over total_iters (warmup);
+ag_sched *ag_sched_step_new(ag_optim *o, int step_size, double gamma);  /**< StepLR: step_size >= 1, gamma > 0 */
+ag_sched *ag_sched_exponential_new(ag_optim *o, double gamma);         /**< ExponentialLR: gamma > 0 */
+ag_sched *ag_sched_cosine_new(ag_optim *o, int t_max, double eta_min); /**< CosineAnnealingLR */
+/** LinearLR: lr = base * factor, factor going from start to end over total_iters (warmup);
  * the start factor applies at creation, as torch. */
 ag_sched *ag_sched_linear_new(ag_optim *o, double start_factor, double end_factor, int total_iters);
-void      ag_sched_step(ag_sched *s);              /* NULL is a no-op */
-double    ag_sched_get_lr(const ag_sched *s);      /* group 0's lr; NAN on NULL */
-void      ag_sched_free(ag_sched *s);              /* NULL is a no-op */
+void      ag_sched_step(ag_sched *s);              /**< NULL is a no-op */
+double    ag_sched_get_lr(const ag_sched *s);      /**< group 0's lr; NAN on NULL */
+void      ag_sched_free(ag_sched *s);              /**< NULL is a no-op */
 
 /* ---------------------------------------------------------------- gradient clipping
  * torch.nn.utils.clip_grad_norm_: scales every .grad by max_norm / (total + 1e-6) when the
@@ -377,7 +380,7 @@ void      ag_sched_free(ag_sched *s);              /* NULL is a no-op */
  * total norm before clipping, or NAN and an error (params NULL, n < 0, a NULL param, a
  * non-contiguous .grad, norm_type < 0, max_norm < 0). Params without a .grad are skipped. */
 double ag_clip_grad_norm(ag_tensor **params, int n, double max_norm, double norm_type);
-/* torch.nn.utils.clip_grad_value_: clamps every .grad element into [-clip, clip].
+/** torch.nn.utils.clip_grad_value_: clamps every .grad element into [-clip, clip].
  * 0, or non-zero and an error (as ag_clip_grad_norm's, or clip < 0). */
 int    ag_clip_grad_value(ag_tensor **params, int n, double clip);
 
@@ -389,9 +392,9 @@ int ag_init_uniform_(ag_tensor *t, double lo, double hi);
 int ag_init_normal_(ag_tensor *t, double mean, double std);
 int ag_init_constant_(ag_tensor *t, double value);
 int ag_init_zeros_(ag_tensor *t);
-int ag_init_xavier_uniform_(ag_tensor *t, double gain);    /* gain 0: 1 */
+int ag_init_xavier_uniform_(ag_tensor *t, double gain);    /**< gain 0: 1 */
 int ag_init_xavier_normal_(ag_tensor *t, double gain);
-/* gain sqrt(2 / (1 + a^2)) (leaky_relu with slope a; a = 0 is ReLU's He init). */
+/** gain sqrt(2 / (1 + a^2)) (leaky_relu with slope a; a = 0 is ReLU's He init). */
 int ag_init_kaiming_uniform_(ag_tensor *t, double a, ag_fan_mode mode);
 int ag_init_kaiming_normal_(ag_tensor *t, double a, ag_fan_mode mode);
 
@@ -409,35 +412,35 @@ int ag_init_kaiming_normal_(ag_tensor *t, double a, ag_fan_mode mode);
 typedef struct ag_module ag_module;
 typedef struct ag_module ag_layer;
 typedef struct ag_module ag_model;
-/* A forward: self and its n inputs; the result belongs to the current scope, or NULL and
+/** A forward: self and its n inputs; the result belongs to the current scope, or NULL and
  * an error. Read parameters with ag_module_get, your fields with ag_module_ctx. */
 typedef ag_tensor *(*ag_module_fn)(ag_module *self, int n, ag_tensor *const *inputs);
-/* type_name (copied) is what the summary and ag_layer_name show. forward may be NULL (a
+/** type_name (copied) is what the summary and ag_layer_name show. forward may be NULL (a
  * container never called itself). free_ctx (may be NULL) frees ctx with the module, and
  * at once when creation fails. NULL and an error on a NULL type_name or out of memory. */
 ag_module *ag_module_new(const char *type_name, ag_module_fn forward, void *ctx,
                          void (*free_ctx)(void *ctx));
 void      *ag_module_ctx(ag_module *m);
-/* t: a float leaf made outside every scope; requires_grad is set. Returns t (NULL on error). */
+/** t: a float leaf made outside every scope; requires_grad is set. Returns t (NULL on error). */
 ag_tensor *ag_module_add_param(ag_module *m, const char *name, ag_tensor *t);
-/* t: any dtype, made outside every scope; saved in the state_dict, never trained. */
+/** t: any dtype, made outside every scope; saved in the state_dict, never trained. */
 ag_tensor *ag_module_add_buffer(ag_module *m, const char *name, ag_tensor *t);
-/* child: a root (no parent) that is not m or above m. Returns child (NULL on error). */
+/** child: a root (no parent) that is not m or above m. Returns child (NULL on error). */
 ag_module *ag_module_add_child(ag_module *m, const char *name, ag_module *child);
-ag_tensor *ag_module_forward(ag_module *m, ag_tensor *x);                /* one input */
+ag_tensor *ag_module_forward(ag_module *m, ag_tensor *x);                /**< one input */
 ag_tensor *ag_module_call(ag_module *m, int n, ag_tensor *const *inputs);
-/* A parameter or buffer by dotted name ("blocks.0.attn.qkv.weight"); NULL and an error
+/** A parameter or buffer by dotted name ("blocks.0.attn.qkv.weight"); NULL and an error
  * naming the part that is missing. */
 ag_tensor *ag_module_get(ag_module *m, const char *dotted_name);
-ag_module *ag_module_get_child(ag_module *m, const char *dotted_name);  /* "blocks.0" */
-/* Every parameter below m (its own first, then each child's in registration order), as
+ag_module *ag_module_get_child(ag_module *m, const char *dotted_name);  /**< "blocks.0" */
+/** Every parameter below m (its own first, then each child's in registration order), as
  * an array owned by m, valid until the tree below m changes; *n gets the count. */
 ag_tensor **ag_module_parameters(ag_module *m, int *n);
-const char *ag_module_param_name(ag_module *m, int i);   /* state_dict key; NULL past the end */
-void       ag_module_train(ag_module *m, bool training); /* m and every module below it */
+const char *ag_module_param_name(ag_module *m, int i);   /**< state_dict key; NULL past the end */
+void       ag_module_train(ag_module *m, bool training); /**< m and every module below it */
 bool       ag_module_is_training(const ag_module *m);
 const char *ag_module_type_name(const ag_module *m);
-/* The state_dict (parameters and buffers, dotted names, torch's order) as safetensors:
+/** The state_dict (parameters and buffers, dotted names, torch's order) as safetensors:
  * torch's load_state_dict takes the file, and ag_module_load reads torch's (every entry
  * must match name, shape and dtype; nothing changes on a mismatch). */
 int        ag_module_save(ag_module *m, const char *path);
@@ -450,7 +453,7 @@ void       ag_module_free(ag_module *m);
  * Linear/Conv weight kaiming_uniform(a = sqrt 5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in));
  * BatchNorm weight 1, bias 0; LSTM/GRU cells U(-1/sqrt(hidden), 1/sqrt(hidden)).
  * Constructors return NULL on bad sizes. Forward results belong to the current scope. */
-/* The layer activations, one line each: X(id, layer name, what it applies to x). The enum,
+/** The layer activations, one line each: X(id, layer name, what it applies to x). The enum,
  * the names ag_layer_name gives and the forward are generated from it. The values are fixed
  * (0 = NONE ... 8 = LOG_SOFTMAX): append new lines at the end. The softmax forms run over
  * dim 1 (dim 0 for 1-D input). */
@@ -468,22 +471,22 @@ typedef enum {
 #define AG_ACTIVATION_ENUM(id, name, apply) id,
     AG_ACTIVATION_LIST(AG_ACTIVATION_ENUM)
 #undef AG_ACTIVATION_ENUM
-    AG_ACTIVATION_COUNT   /* how many there are, not an activation */
+    AG_ACTIVATION_COUNT   /**< how many there are, not an activation */
 } ag_activation;
-void     ag_set_default_dtype(ag_dtype dtype);   /* AG_F32 or AG_F64; per thread */
+void     ag_set_default_dtype(ag_dtype dtype);   /**< AG_F32 or AG_F64; per thread */
 ag_dtype ag_get_default_dtype(void);
-ag_layer *ag_linear_layer(int64_t in, int64_t out, bool bias);          /* [N,in] -> [N,out] */
-ag_layer *ag_dense_layer(int64_t in, int64_t out, ag_activation act);   /* linear + activation */
+ag_layer *ag_linear_layer(int64_t in, int64_t out, bool bias);          /**< [N,in] -> [N,out] */
+ag_layer *ag_dense_layer(int64_t in, int64_t out, ag_activation act);   /**< linear + activation */
 ag_layer *ag_conv2d_layer(int64_t in_ch, int64_t out_ch, int kernel, ag_conv_opts opts, bool bias);
 ag_layer *ag_conv1d_layer(int64_t in_ch, int64_t out_ch, int kernel, ag_conv_opts opts, bool bias);
 ag_layer *ag_max_pool2d_layer(ag_pool_opts opts);
 ag_layer *ag_avg_pool2d_layer(ag_pool_opts opts);
-ag_layer *ag_flatten_layer(void);                 /* [N, ...] -> [N, prod(...)] */
-ag_layer *ag_dropout_layer(double p);             /* identity in eval mode */
-ag_layer *ag_batch_norm1d_layer(int64_t features);/* [N,C] or [N,C,L]; momentum 0.1, eps 1e-5 */
-ag_layer *ag_batch_norm2d_layer(int64_t channels);/* [N,C,H,W] */
+ag_layer *ag_flatten_layer(void);                 /**< [N, ...] -> [N, prod(...)] */
+ag_layer *ag_dropout_layer(double p);             /**< identity in eval mode */
+ag_layer *ag_batch_norm1d_layer(int64_t features);/**< [N,C] or [N,C,L]; momentum 0.1, eps 1e-5 */
+ag_layer *ag_batch_norm2d_layer(int64_t channels);/**< [N,C,H,W] */
 ag_layer *ag_activation_layer(ag_activation act);
-/* Recurrent cells (torch.nn.LSTMCell / GRUCell, gate order i,f,g,o / r,z,n). h, c NULL:
+/** Recurrent cells (torch.nn.LSTMCell / GRUCell, gate order i,f,g,o / r,z,n). h, c NULL:
  * zeros. x [N,in], h and c [N,hidden]; results belong to the current scope. */
 ag_layer *ag_lstm_cell(int64_t in, int64_t hidden, bool bias);
 int       ag_lstm_cell_forward(ag_layer *cell, ag_tensor *x, ag_tensor *h, ag_tensor *c,
@@ -491,12 +494,12 @@ int       ag_lstm_cell_forward(ag_layer *cell, ag_tensor *x, ag_tensor *h, ag_te
 ag_layer *ag_gru_cell(int64_t in, int64_t hidden, bool bias);
 ag_tensor *ag_gru_cell_forward(ag_layer *cell, ag_tensor *x, ag_tensor *h);
 
-/* The ag_layer_ functions are the module's under their old names (any module works). */
-ag_tensor  *ag_layer_forward(ag_layer *l, ag_tensor *x);  /* not for cells: use their forms */
-const char *ag_layer_name(const ag_layer *l);             /* "Linear", "Conv2d", ... */
-int         ag_layer_num_params(const ag_layer *l);       /* parameter tensors (recursive) */
-ag_tensor  *ag_layer_param(ag_layer *l, int i, const char **name); /* "weight", "bias"... */
-void        ag_layer_train(ag_layer *l, bool training);   /* dropout / batch norm mode */
+/** The ag_layer_ functions are the module's under their old names (any module works). */
+ag_tensor  *ag_layer_forward(ag_layer *l, ag_tensor *x);  /**< not for cells: use their forms */
+const char *ag_layer_name(const ag_layer *l);             /**< "Linear", "Conv2d", ... */
+int         ag_layer_num_params(const ag_layer *l);       /**< parameter tensors (recursive) */
+ag_tensor  *ag_layer_param(ag_layer *l, int i, const char **name); /**< "weight", "bias"... */
+void        ag_layer_train(ag_layer *l, bool training);   /**< dropout / batch norm mode */
 void        ag_layer_free(ag_layer *l);
 
 /* ---------------------------------------------------------------- models (a sequence of layers)
@@ -504,17 +507,17 @@ void        ag_layer_free(ag_layer *l);
  * order, named "0", "1", ... as they are added. Every other ag_model_ function takes any
  * module (a user's residual network too). */
 ag_model  *ag_model_new(void);
-/* Appends l as child "<count>"; m must come from ag_model_new. Takes ownership of l, even
+/** Appends l as child "<count>"; m must come from ag_model_new. Takes ownership of l, even
  * on error. */
 int        ag_model_add(ag_model *m, ag_layer *l);
-ag_tensor *ag_model_forward(ag_model *m, ag_tensor *x);/* result in the current scope */
-void       ag_model_train(ag_model *m, bool training); /* training mode is the default */
-/* The parameters in order (ag_module_parameters), as an array owned by the model; *n gets
+ag_tensor *ag_model_forward(ag_model *m, ag_tensor *x);/**< result in the current scope */
+void       ag_model_train(ag_model *m, bool training); /**< training mode is the default */
+/** The parameters in order (ag_module_parameters), as an array owned by the model; *n gets
  * the count. Names are torch's state_dict keys: "<layer index>.weight", dotted below. */
 ag_tensor **ag_model_params(ag_model *m, int *n);
 const char *ag_model_param_name(const ag_model *m, int i);
-int64_t    ag_model_num_elements(const ag_model *m);    /* scalars over all parameters */
-/* A summary table (module, output shape, parameters) for an input of this shape (batch
+int64_t    ag_model_num_elements(const ag_model *m);    /**< scalars over all parameters */
+/** A summary table (module, output shape, parameters) for an input of this shape (batch
  * included), run in eval mode without grad: one row per module below m that its forward
  * calls, in call order, named by its dotted path and indented by depth; a row's Params
  * counts everything below that module. Written like snprintf: returns the full length
@@ -522,7 +525,7 @@ int64_t    ag_model_num_elements(const ag_model *m);    /* scalars over all para
 int        ag_model_summary(ag_model *m, int ndim, const int64_t *input_shape, char *buf,
                             size_t size);
 int        ag_model_print_summary(ag_model *m, int ndim, const int64_t *input_shape);
-void       ag_model_free(ag_model *m);                 /* frees the layers and their params */
+void       ag_model_free(ag_model *m);                 /**< frees the layers and their params */
 
 /* ---------------------------------------------------------------- safetensors
  * The safetensors format: 8-byte little-endian header length, a JSON header of
@@ -531,14 +534,14 @@ void       ag_model_free(ag_model *m);                 /* frees the layers and t
  * with torch's names), so torch's load_state_dict takes it. */
 int ag_save_safetensors(const char *path, int n, ag_tensor *const *tensors,
                         const char *const *names);
-/* One tensor by name, made in the current scope (or on the heap). NULL and an error
+/** One tensor by name, made in the current scope (or on the heap). NULL and an error
  * naming the file and the byte offset when the file is malformed or the name is missing. */
 ag_tensor *ag_load_safetensors_tensor(const char *path, const char *name);
 int ag_model_save(ag_model *m, const char *path);
-int ag_model_load(ag_model *m, const char *path);   /* every entry must match name, shape, dtype */
+int ag_model_load(ag_model *m, const char *path);   /**< every entry must match name, shape, dtype */
 
 /* ---------------------------------------------------------------- graph export */
-/* Writes the graph recorded behind root as Graphviz DOT: one node per op (name, output
+/** Writes the graph recorded behind root as Graphviz DOT: one node per op (name, output
  * shape and dtype) and per leaf (shape; parameters marked). Returns 0 or non-zero. */
 int ag_graph_dot(ag_tensor *root, const char *path);
 
@@ -546,32 +549,32 @@ int ag_graph_dot(ag_tensor *root, const char *path);
  * Readers make their tensors in the current scope (or on the heap outside scopes).
  * Malformed files give NULL / non-zero and an error naming the file and the byte offset
  * (IDX, safetensors) or line (CSV). */
-/* An IDX file (the MNIST format; ".gz" read through zlib). Unsigned-byte data becomes dtype:
+/** An IDX file (the MNIST format; ".gz" read through zlib). Unsigned-byte data becomes dtype:
  * float dtypes are multiplied by scale (0: 1; 1/255.0 for images), AG_I64 keeps integers. */
 ag_tensor *ag_load_idx(const char *path, ag_dtype dtype, double scale);
-/* CSV: numeric columns; with has_label the label_col column (negative from the end) goes
+/** CSV: numeric columns; with has_label the label_col column (negative from the end) goes
  * to *y: AG_I64 labels (must be integers) or, with label_float, values in dtype. */
 typedef struct {
-    bool header;          /* skip the first line */
-    char delim;           /* 0: ',' */
+    bool header;          /**< skip the first line */
+    char delim;           /**< 0: ',' */
     bool has_label;
     int label_col;
     bool label_float;
-    ag_dtype dtype;       /* features: AG_F32 (default) or AG_F64 */
+    ag_dtype dtype;       /**< features: AG_F32 (default) or AG_F64 */
 } ag_csv_opts;
-int ag_load_csv(const char *path, ag_csv_opts opts, ag_tensor **x /*[N,D]*/, ag_tensor **y /*[N]*/);
-/* Per-feature mean and population std over dim 0 of x [N, D...] (std 0 becomes 1);
+int ag_load_csv(const char *path, ag_csv_opts opts, ag_tensor **x /**<[N,D]*/, ag_tensor **y /*[N]*/);
+/** Per-feature mean and population std over dim 0 of x [N, D...] (std 0 becomes 1);
  * *mean and *std are [D...] in the current scope. apply: x = (x - mean) / std in place. */
 int ag_standardize_fit(ag_tensor *x, ag_tensor **mean, ag_tensor **std);
 int ag_standardize_apply_(ag_tensor *x, ag_tensor *mean, ag_tensor *std);
-/* Fisher-Yates permutation of 0..n-1 from the seeded stream. */
+/** Fisher-Yates permutation of 0..n-1 from the seeded stream. */
 int ag_randperm(int64_t n, int64_t *out);
-/* Rows of x (and y) shuffled (or not) and split: the last val_fraction go to validation.
+/** Rows of x (and y) shuffled (or not) and split: the last val_fraction go to validation.
  * Outputs are contiguous copies in the current scope. y may be NULL. */
 int ag_train_val_split(ag_tensor *x, ag_tensor *y, double val_fraction, bool shuffle,
                        ag_tensor **x_train, ag_tensor **y_train, ag_tensor **x_val,
                        ag_tensor **y_val);
-/* Mini-batches over rows. batch_size 0 or >= N: full batch; 1: stochastic. The loader
+/** Mini-batches over rows. batch_size 0 or >= N: full batch; 1: stochastic. The loader
  * keeps x and y (not owned) and preallocates one batch; ag_loader_next copies the next
  * batch's rows into it (no copy for an unshuffled full batch) and returns tensors valid
  * until the next call. Each ag_loader_reset starts an epoch (a new shuffle). */
@@ -585,47 +588,47 @@ void       ag_loader_free(ag_loader *l);
 /* ---------------------------------------------------------------- the trainer */
 typedef ag_tensor *(*ag_loss_fn)(ag_tensor *pred, ag_tensor *target);
 typedef struct {
-    int epochs;               /* 0: 1 */
-    int64_t batch_size;       /* 0: full batch */
+    int epochs;               /**< 0: 1 */
+    int64_t batch_size;       /**< 0: full batch */
     bool no_shuffle;
-    ag_loss_fn loss;          /* NULL: ag_cross_entropy_loss (labels AG_I64) */
-    ag_tensor *x_val, *y_val; /* validation set, or NULL */
-    int patience;             /* early stopping: epochs without a better val loss; 0: off */
-    ag_sched *sched;          /* stepped once per epoch, or NULL */
-    double clip_norm;         /* > 0: clip the global grad norm each step */
-    const char *metrics_csv;  /* epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds */
-    const char *plot_png;     /* loss and accuracy curves (gnuplot; metrics go to <png>.csv
+    ag_loss_fn loss;          /**< NULL: ag_cross_entropy_loss (labels AG_I64) */
+    ag_tensor *x_val, *y_val; /**< validation set, or NULL */
+    int patience;             /**< early stopping: epochs without a better val loss; 0: off */
+    ag_sched *sched;          /**< stepped once per epoch, or NULL */
+    double clip_norm;         /**< > 0: clip the global grad norm each step */
+    const char *metrics_csv;  /**< epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds */
+    const char *plot_png;     /**< loss and accuracy curves (gnuplot; metrics go to `<png>.csv`
                                  when metrics_csv is NULL), or NULL */
-    const char *checkpoint;   /* safetensors written at each new best val loss (or epoch) */
-    int verbose;              /* 0: auto (progress bar on a TTY, lines otherwise);
+    const char *checkpoint;   /**< safetensors written at each new best val loss (or epoch) */
+    int verbose;              /**< 0: auto (progress bar on a TTY, lines otherwise);
                                  1: lines; 2: bar; -1: silent */
 } ag_train_opts;
 typedef struct {
     int epochs_run, best_epoch;
-    double train_loss, train_acc, val_loss, val_acc, best_val_loss;  /* acc NAN if not labels */
+    double train_loss, train_acc, val_loss, val_acc, best_val_loss;  /**< acc NAN if not labels */
     double seconds, samples_per_s;
     bool stopped_early;
 } ag_train_result;
-/* Trains m on (x [N,...], y [N]) with o; everything per step happens in one scope. */
+/** Trains m on (x [N,...], y [N]) with o; everything per step happens in one scope. */
 int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts opts,
              ag_train_result *result);
-/* Mean loss (and accuracy when y holds labels; acc may be NULL) in eval mode, no grad,
+/** Mean loss (and accuracy when y holds labels; acc may be NULL) in eval mode, no grad,
  * in batches (0: 1024). */
 int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_t batch_size,
                 double *loss_out, double *acc_out);
-/* Loss/accuracy curves from a metrics CSV to PNG through gnuplot; non-zero (and a message)
+/** Loss/accuracy curves from a metrics CSV to PNG through gnuplot; non-zero (and a message)
  * when gnuplot is missing. */
 int ag_plot_metrics(const char *csv_path, const char *png_path, const char *title);
-/* n_series curves of n_points each (ys[s][i]) to PNG through gnuplot; log-scale y optional. */
+/** n_series curves of n_points each (ys[s][i]) to PNG through gnuplot; log-scale y optional. */
 int ag_plot_curves(const char *png_path, const char *title, const char *xlabel,
                    const char *ylabel, int n_series, const char *const *labels,
                    const double *const *ys, int n_points, bool log_y);
 
 /* ---------------------------------------------------------------- threads and timing */
-void ag_set_num_threads(int n);   /* results are bitwise the same for any n */
+void ag_set_num_threads(int n);   /**< results are bitwise the same for any n */
 int  ag_get_num_threads(void);
-double ag_now(void);              /* monotonic seconds */
-/* Times fn(ctx) and returns the median seconds per call (-1 when fn is NULL). After one
+double ag_now(void);              /**< monotonic seconds */
+/** Times fn(ctx) and returns the median seconds per call (-1 when fn is NULL). After one
  * warm-up call, calls are grouped into samples of about 0.2 ms each (so the clock's
  * resolution does not matter for fast fns); samples are taken until there are at least
  * min_reps (1..4096) of them and min_seconds have passed. Each sample runs inside a scope
