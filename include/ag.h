@@ -187,9 +187,9 @@ ag_tensor *ag_flatten(ag_tensor *x, int start_dim, int end_dim);
 ag_tensor *ag_cat(ag_tensor *const *ts, int n, int dim);
 ag_tensor *ag_stack(ag_tensor *const *ts, int n, int dim);
 ag_tensor *ag_slice(ag_tensor *t, int dim, int64_t start, int64_t end, int64_t step);
-ag_tensor *ag_index_select(ag_tensor *t, int dim, ag_tensor *index /**< 1-D AG_I64 */);
-ag_tensor *ag_gather(ag_tensor *t, int dim, ag_tensor *index /**< AG_I64, t's ndim */);
-ag_tensor *ag_one_hot(ag_tensor *labels /**< AG_I64 */, int64_t num_classes, ag_dtype dtype);
+ag_tensor *ag_index_select(ag_tensor *t, int dim, ag_tensor *index /* 1-D AG_I64 */);
+ag_tensor *ag_gather(ag_tensor *t, int dim, ag_tensor *index /* AG_I64, t's ndim */);
+ag_tensor *ag_one_hot(ag_tensor *labels /* AG_I64 */, int64_t num_classes, ag_dtype dtype);
 
 /* ---------------------------------------------------------------- linear algebra */
 ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b);    /**< torch.matmul's rules */
@@ -219,8 +219,8 @@ ag_tensor *ag_l1_loss(ag_tensor *pred, ag_tensor *target);
 ag_tensor *ag_huber_loss(ag_tensor *pred, ag_tensor *target, double delta);
 ag_tensor *ag_bce_loss(ag_tensor *prob, ag_tensor *target);
 ag_tensor *ag_bce_with_logits_loss(ag_tensor *logits, ag_tensor *target);
-ag_tensor *ag_cross_entropy_loss(ag_tensor *logits /**<[N,C]*/, ag_tensor *labels /*[N], AG_I64*/);
-ag_tensor *ag_nll_loss(ag_tensor *log_probs /**<[N,C]*/, ag_tensor *labels /*[N], AG_I64*/);
+ag_tensor *ag_cross_entropy_loss(ag_tensor *logits /*[N,C]*/, ag_tensor *labels /*[N], AG_I64*/);
+ag_tensor *ag_nll_loss(ag_tensor *log_probs /*[N,C]*/, ag_tensor *labels /*[N], AG_I64*/);
 ag_tensor *ag_kl_div_loss(ag_tensor *log_input, ag_tensor *target); /**< reduction='batchmean' */
 /** The same with a reduction; for kl_div MEAN means 'batchmean'. */
 ag_tensor *ag_mse_loss_ex(ag_tensor *pred, ag_tensor *target, ag_reduction r);
@@ -238,11 +238,11 @@ typedef struct {
 ag_tensor *ag_cross_entropy_loss_ex(ag_tensor *logits, ag_tensor *target, ag_cross_entropy_opts opts);
 
 /* ---------------------------------------------------------------- layers as functions */
-ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight /**<[out,in]*/, ag_tensor *bias /*[out] or NULL*/);
+ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight /*[out,in]*/, ag_tensor *bias /*[out] or NULL*/);
 typedef struct { int stride[2], padding[2], dilation[2], groups; } ag_conv_opts; /**< 0: 1, 0, 1, 1 */
-ag_tensor *ag_conv2d(ag_tensor *x /**<[N,C,H,W]*/, ag_tensor *weight /*[O,C/groups,kH,kW]*/,
-                     ag_tensor *bias /**<[O] or NULL*/, ag_conv_opts opts);
-ag_tensor *ag_conv1d(ag_tensor *x /**<[N,C,L]*/, ag_tensor *weight /*[O,C/groups,k]*/,
+ag_tensor *ag_conv2d(ag_tensor *x /*[N,C,H,W]*/, ag_tensor *weight /*[O,C/groups,kH,kW]*/,
+                     ag_tensor *bias /*[O] or NULL*/, ag_conv_opts opts);
+ag_tensor *ag_conv1d(ag_tensor *x /*[N,C,L]*/, ag_tensor *weight /*[O,C/groups,k]*/,
                      ag_tensor *bias, ag_conv_opts opts);          /**< uses index 0 of each pair */
 typedef struct { int kernel[2], stride[2], padding[2]; } ag_pool_opts;  /**< stride 0: = kernel */
 ag_tensor *ag_max_pool2d(ag_tensor *x, ag_pool_opts opts);
@@ -562,7 +562,7 @@ typedef struct {
     bool label_float;
     ag_dtype dtype;       /**< features: AG_F32 (default) or AG_F64 */
 } ag_csv_opts;
-int ag_load_csv(const char *path, ag_csv_opts opts, ag_tensor **x /**<[N,D]*/, ag_tensor **y /*[N]*/);
+int ag_load_csv(const char *path, ag_csv_opts opts, ag_tensor **x /*[N,D]*/, ag_tensor **y /*[N]*/);
 /** Per-feature mean and population std over dim 0 of x [N, D...] (std 0 becomes 1);
  * *mean and *std are [D...] in the current scope. apply: x = (x - mean) / std in place. */
 int ag_standardize_fit(ag_tensor *x, ag_tensor **mean, ag_tensor **std);
