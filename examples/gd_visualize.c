@@ -1,3 +1,4 @@
+/* Build: cc -O2 gd_visualize.c -o gd_visualize $(pkg-config --cflags --libs ag) -lm */
 /* The gradient-descent lesson: one regression (y = 2 x1 - 3 x2 + 5 + noise, with x2 on a
  * scale 50 times larger than x1) trained by batch, mini-batch and stochastic GD, at several
  * learning rates, with and without standardized features. One PNG of loss curves per

@@ -1,3 +1,4 @@
+/* Build: cc -O2 linreg.c -o linreg $(pkg-config --cflags --libs ag) -lm */
 /* Linear regression by gradient descent: fit y = w*x + b to X = [1, -1, 3], y = [7, 0, 14].
  * The least-squares answer is w = b = 3.5. This is the README's example; `make
  * test-install` builds it against the installed library and checks that answer. */

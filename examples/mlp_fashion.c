@@ -1,3 +1,4 @@
+/* Build: cc -O2 mlp_fashion.c -o mlp_fashion $(pkg-config --cflags --libs ag) -lm */
 /* A 784-256-128-10 ReLU MLP on Fashion-MNIST: Adam 1e-3, batch 128, 10 epochs (EPOCHS=n to
  * change), with the progress bar, per-epoch metrics CSV and the loss/accuracy plot.
  * Usage: mlp_fashion [output-dir]   (default build/examples) */

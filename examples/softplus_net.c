@@ -1,3 +1,4 @@
+/* Build: cc -O2 softplus_net.c -o softplus_net $(pkg-config --cflags --libs ag) -lm */
 /* A two-layer network, softplus hidden layer and softmax output, on three interleaved
  * spirals it generates (the seed notes' classifier). Loss: cross-entropy on the softmax
  * probabilities, -mean(log p[label]). */

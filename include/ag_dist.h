@@ -23,6 +23,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default)
+
 /* MPI_Init_thread if MPI is not initialised yet (argc/argv may be NULL); the library's MPI
  * errors return instead of aborting, so they come back as messages. 0 or non-zero. */
 int ag_dist_init(int *argc, char ***argv);
@@ -101,6 +103,8 @@ ag_optim *ag_zero_local_optim(ag_zero *z);     /* this rank's optimizer, or NULL
 void ag_zero_free(ag_zero *z);                 /* local */
 
 /* ag_loader_new_distributed (the sampler) is in the core library: see ag.h. */
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

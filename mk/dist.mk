@@ -42,12 +42,12 @@ bench-dist: $(BUILD)/bench_dist $(BUILD)/examples/mlp_fashion_dist
 	sh bench/bench_dist.sh $(BUILD)
 
 install-dist: $(BUILD)/libag_dist.a $(BUILD)/libag_dist.so
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 include/ag_dist.h $(DESTDIR)$(PREFIX)/include/ag_dist.h
-	install -m 644 $(BUILD)/libag_dist.a $(DESTDIR)$(PREFIX)/lib/libag_dist.a
-	install -m 755 $(BUILD)/libag_dist.so $(DESTDIR)$(PREFIX)/lib/libag_dist.so
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/ag_dist.h $(DESTDIR)$(INCLUDEDIR)/ag_dist.h
+	install -m 644 $(BUILD)/libag_dist.a $(DESTDIR)$(LIBDIR)/libag_dist.a
+	install -m 755 $(BUILD)/libag_dist.so $(DESTDIR)$(LIBDIR)/libag_dist.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@MPI_CFLAGS@|$(MPI_CFLAGS)|' -e 's|@MPI_LIBS@|$(MPI_LIBS)|' \
-	  ag-dist.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ag-dist.pc
+	  ag-dist.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/ag-dist.pc
 else
 all: dist-skip
 dist-skip:

@@ -13,7 +13,7 @@ struct ag__dist_ops {
     int (*rank)(void);
     int (*world_size)(void);
 };
-void ag__dist_register(const struct ag__dist_ops *ops); /* called by ag_dist_init */
+AG__EXPORT void ag__dist_register(const struct ag__dist_ops *ops); /* called by ag_dist_init */
 
 /* ag_train's call sites. Each returns 0 (or does nothing) when d is NULL. */
 int ag__train_dist_check(ag_ddp *d, const char *fn); /* error if ddp without ag_dist_init */

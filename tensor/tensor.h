@@ -32,12 +32,17 @@ enum ag__error_code {
 #undef X
 };
 
+/* AG__EXPORT marks the few internal functions libag_dist.so (dist/) calls: libag.so is
+ * built with -fvisibility=hidden and exports only ag.h's declarations plus these.
+ * tests/check-symbols.sh allows exactly the names so marked. Not public API. */
+#define AG__EXPORT __attribute__((visibility("default")))
+
 /* Sets the thread's last error to "fn: <formatted>" and calls the handler. Returns code. */
-int ag__error(int code, const char *fn, const char *fmt, ...)
+AG__EXPORT int ag__error(int code, const char *fn, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int ag__last_error_code(void);
 /* "[2,3,4]" in a rotating thread-local buffer (8 live at once). */
-const char *ag__shape_str(int ndim, const int64_t *shape);
+AG__EXPORT const char *ag__shape_str(int ndim, const int64_t *shape);
 #define AG_SHAPE(t) ag__shape_str((t)->ndim, (t)->shape)
 
 /* Invariant check of the library's own logic: stays on in release builds. */
