@@ -162,16 +162,18 @@ typedef struct {
 int ag_autograd_grad(int n_out, ag_tensor *const *outputs, ag_tensor *const *grad_outputs,
                      int n_in, ag_tensor *const *inputs, ag_tensor **grads, ag_grad_opts opts);
 
-/* torch.Tensor.register_post_accumulate_grad_hook: fn(leaf, user) runs during each
+/** torch.Tensor.register_post_accumulate_grad_hook: fn(leaf, user) runs during each
  * ag_backward once leaf's .grad holds all of this backward's contributions, while the walk
  * goes on with the rest of the graph (what overlapped gradient all-reduce needs). Several
  * hooks on a leaf run in registration order; ag_autograd_grad runs none. The leaf must be
  * a leaf that requires grad; its hooks go when it is freed (or its scope ends). The hook
  * runs with grad mode off on the thread calling ag_backward. 0 or non-zero (NULL leaf/fn,
  * not a leaf, no requires_grad). */
+/** A post-accumulate-grad hook: called with the leaf and the user pointer. */
 typedef void (*ag_grad_hook)(ag_tensor *leaf, void *user);
+/** Registers fn(leaf, user); see above. */
 int ag_register_post_accumulate_grad_hook(ag_tensor *leaf, ag_grad_hook fn, void *user);
-/* Removes every hook registered with this (leaf, fn, user); non-zero when there was none. */
+/** Removes every hook registered with this (leaf, fn, user); non-zero when there was none. */
 int ag_remove_post_accumulate_grad_hook(ag_tensor *leaf, ag_grad_hook fn, void *user);
 
 /* ---------------------------------------------------------------- element-wise */
@@ -373,6 +375,7 @@ ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *runni
  * thread's tape (ops counted from when the mode was turned on); in backward, the forward
  * op whose backward rule produced it. Costs a pass over every output. Returns the
  * previous mode. */
+/** Turns anomaly mode on or off for this thread; returns the previous mode. */
 bool ag_set_detect_anomaly(bool on);
 
 /* ---------------------------------------------------------------- gradient checking */
@@ -787,7 +790,7 @@ void       ag_loader_reset(ag_loader *l);
 bool       ag_loader_next(ag_loader *l, ag_tensor **x_batch, ag_tensor **y_batch);
 /** Frees the loader (not x and y); NULL is a no-op. */
 void       ag_loader_free(ag_loader *l);
-/* torch's DistributedSampler under a loader, for data-parallel runs (no MPI needed here):
+/** torch's DistributedSampler under a loader, for data-parallel runs (no MPI needed here):
  * each epoch every rank draws the same permutation of x's rows from a shared seed (0;
  * ag_loader_set_seed) and the epoch, not from the process's random stream, and takes rows
  * rank, rank + W, ...: disjoint equal shards. When W does not divide N, drop_last drops
@@ -798,7 +801,9 @@ void       ag_loader_free(ag_loader *l);
  * error (rank outside [0, W), fewer rows than ranks with drop_last, a plain loader). */
 ag_loader *ag_loader_new_distributed(ag_tensor *x, ag_tensor *y, int64_t batch_size, bool shuffle,
                                      int rank, int world_size, bool drop_last);
+/** Redraws the shard for epoch (torch's set_epoch); non-zero on a plain loader. */
 int        ag_loader_set_epoch(ag_loader *l, int64_t epoch);
+/** Sets the shared seed of a distributed loader's permutations (default 0). */
 int        ag_loader_set_seed(ag_loader *l, uint64_t seed);
 
 /* ---------------------------------------------------------------- the trainer */
@@ -823,7 +828,7 @@ typedef struct {
     const char *checkpoint;   /**< safetensors written at each new best val loss (or epoch) */
     int verbose;              /**< 0: auto (progress bar on a TTY, lines otherwise);
                                  1: lines; 2: bar; -1: silent */
-    ag_ddp *ddp;              /* from ag_ddp_new over m's parameters, or NULL. Then batch_size
+    ag_ddp *ddp;              /**< from ag_ddp_new over m's parameters, or NULL. Then batch_size
                                  is per rank, each rank trains on its shard of every epoch
                                  (ag_loader_new_distributed, padded), gradients are synced each
                                  step, metrics are totals over ranks, and only rank 0 prints,

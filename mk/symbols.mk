@@ -5,4 +5,4 @@ test: check-symbols
 check-symbols: $(BUILD)/libag.so
 	sh tests/check-symbols.sh $(BUILD)/libag.so include/ag.h $(CC)
 	@if [ -f $(BUILD)/libag_dist.so ] && [ -f include/ag_dist.h ]; then \
-	  sh tests/check-symbols.sh $(BUILD)/libag_dist.so include/ag_dist.h $(CC); fi
+	  sh tests/check-symbols.sh $(BUILD)/libag_dist.so include/ag_dist.h $(CC) include/ag.h; fi

@@ -3,9 +3,10 @@
 #  - every defined dynamic symbol is a function or object declared in the public header,
 #    or an internal marked AG__EXPORT (the few libag_dist.so calls), or a toolchain name;
 #  - every function the public header declares is exported.
-# Usage: check-symbols.sh LIB.so HEADER.h [CC]   (make check-symbols runs it per library)
+# Usage: check-symbols.sh LIB.so HEADER.h [CC [BASE.h]]   (make check-symbols runs it per
+# library; BASE.h: a header HEADER.h includes whose functions another library exports)
 set -u
-lib=$1 header=$2 cc=${3:-cc}
+lib=$1 header=$2 cc=${3:-cc} base=${4:-}
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
 
@@ -15,6 +16,11 @@ nm -D --defined-only "$lib" | awk '{print $NF}' | sed 's/@.*//' | sort -u >"$tmp
 # gone; function-pointer typedefs read "(*name)(" and do not match).
 echo "#include <$(basename "$header")>" | "$cc" -E -P -Iinclude -I"$(dirname "$header")" - \
   | grep -o '\bag_[a-z0-9_]*[[:space:]]*(' | sed 's/[[:space:]]*($//' | sort -u >"$tmp/declared"
+if [ -n "$base" ]; then
+  echo "#include <$(basename "$base")>" | "$cc" -E -P -Iinclude -I"$(dirname "$base")" - \
+    | grep -o '\bag_[a-z0-9_]*[[:space:]]*(' | sed 's/[[:space:]]*($//' | sort -u >"$tmp/base"
+  comm -23 "$tmp/declared" "$tmp/base" >"$tmp/own" && mv "$tmp/own" "$tmp/declared"
+fi
 # Internals exported on purpose, as their declarations say.
 grep -rhoE 'AG__EXPORT[^(]*\bag__[a-z0-9_]+\(' --include='*.h' . 2>/dev/null \
   | grep -oE 'ag__[a-z0-9_]+' | sort -u >"$tmp/friends"
