@@ -7,6 +7,7 @@
  * ag__accumulate. */
 #include "ops/ops.h"
 #include "ops/kernels/gemm.h"
+#include "runtime/precision.h"
 
 #include <omp.h>
 
@@ -99,8 +100,10 @@ static void mm_run(const struct mm *p, const ag_tensor *a, const ag_tensor *b, a
         return;
     }
     bool par = batches > 1 && p->M * p->N * p->K < ((int64_t)1 << 18) && !omp_in_parallel();
+    ag_precision prec = ag_get_float32_matmul_precision();   /* workers take it */
     #pragma omp parallel for schedule(static) if (par)
     for (int64_t t = 0; t < batches; t++) {
+        ag_precision old_prec = ag__precision_swap(prec);
         int64_t oa = 0, ob = 0, r = t;
         for (int i = p->nb - 1; i >= 0; i--) {
             int64_t k = r % p->bshape[i];
@@ -110,6 +113,7 @@ static void mm_run(const struct mm *p, const ag_tensor *a, const ag_tensor *b, a
         }
         gemm(out->dtype, p->M, p->N, p->K, A + (size_t)oa * es, p->rsa, p->csa,
              B + (size_t)ob * es, p->rsb, p->csb, C + (size_t)(t * p->M * p->N) * es);
+        ag__precision_swap(old_prec);
     }
 }
 
