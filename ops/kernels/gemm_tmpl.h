@@ -187,11 +187,11 @@ static void gemm_block(const GEMM_CFG *g, const job *p, int64_t m0, int64_t m1,
                 int64_t tail = g->a_exact ? 0 : mb % g->mr;
                 if (!direct)
                     pack_a(g->mr, mb, kb, a, p->rsa, p->csa, abuf);
-                if (p->split)
-                    bf16_panels(abuf, (mb + g->mr - 1) / g->mr, g->mr * kb, p->split, "lhh");
                 else if (tail)
                     pack_a(g->mr, tail, kb, a + (mb - tail) * p->rsa, p->rsa, p->csa,
                            abuf);
+                if (p->split)   /* never direct: the whole block was packed */
+                    bf16_panels(abuf, (mb + g->mr - 1) / g->mr, g->mr * kb, p->split, "lhh");
                 for (int64_t jr = 0; jr < nb; jr += g->nr) {
                     int n = nb - jr < g->nr ? (int)(nb - jr) : g->nr;
                     for (int64_t ir = 0; ir < mb; ir += g->mr) {
