@@ -425,3 +425,14 @@ Test(precision, mlp_trained_in_medium_stays_close_to_highest)
     cr_assert(dmax <= 1e-2 && dmax > 0, "max |dW1| %g", dmax);
     ag_tensor_free(wh), ag_tensor_free(wm);
 }
+
+/* No AMX or AVX512-BF16 kernel exists yet: MEDIUM/HIGH there run as fp32 or emulated.
+ * This checks the detection is consistent and says what this machine has. */
+Test(precision, bf16_hardware_detection)
+{
+    bool amx = ag__cpu_has_amx_bf16(), avx = ag__cpu_has_avx512_bf16();
+    cr_log_info("AMX-BF16: %s, AVX512-BF16: %s (no kernel for either yet: not run)",
+                amx ? "yes" : "no AMX", avx ? "yes" : "no");
+    cr_assert(!avx || ag__cpu_has(AG_ISA_AVX512));
+    cr_assert_eq(ag__cpu_has_amx_bf16(), amx);
+}
