@@ -8,14 +8,12 @@
 
 #include "ag.h"
 
-static int cmp_d(const void *a, const void *b)
-{
+static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-int main(void)
-{
+int main(void) {
     enum { STEPS = 60, WARM = 10 };
     ag_manual_seed(1);
     ag_tensor *x = ag_randn(AG_F32, 2, (int64_t[]){128, 784});

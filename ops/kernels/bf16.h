@@ -10,14 +10,11 @@
 /* x rounded to the nearest bf16, ties to even; NaN stays NaN (quietened, so a payload
  * in the low bits cannot truncate to Inf); Inf stays Inf; values past bf16's largest
  * finite round to Inf as IEEE says; subnormals round like any other bit pattern. */
-static inline float ag__bf16_round(float x)
-{
+static inline float ag__bf16_round(float x) {
     uint32_t u;
     memcpy(&u, &x, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u)
-        u |= 0x00400000u;
-    else
-        u += 0x7fffu + ((u >> 16) & 1u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x00400000u;
+    else u += 0x7fffu + ((u >> 16) & 1u);
     u &= 0xffff0000u;
     memcpy(&x, &u, sizeof x);
     return x;

@@ -9,8 +9,7 @@
 /* hi and lo of x: hi = bf16(x), except that a finite x past bf16's range keeps its upper
  * 16 bits (truncated) so that hi + lo stays finite; lo = bf16(x - hi), 0 for Inf/NaN x
  * (whose hi carries the Inf or NaN). */
-static void split(float x, float *h, float *l)
-{
+static void split(float x, float *h, float *l) {
     *h = ag__bf16_round(x);
     if (isinf(*h) && !isinf(x)) {
         uint32_t u;
@@ -21,8 +20,7 @@ static void split(float x, float *h, float *l)
     *l = isfinite(x) ? ag__bf16_round(x - *h) : 0.0f;
 }
 
-void ag__bf16_round_n(float *x, int64_t n)
-{
+void ag__bf16_round_n(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = ag__bf16_round(x[i]);
 }
 
@@ -30,8 +28,7 @@ void ag__bf16_round_n(float *x, int64_t n)
  * 3*p*panel >= its source for p >= 1 and past every earlier panel's source; panel 0 reads
  * each value before it overwrites it.  So the in-place expansion never reads a value
  * already overwritten. */
-void ag__bf16_split3(float *buf, int64_t np, int64_t panel, const char *order)
-{
+void ag__bf16_split3(float *buf, int64_t np, int64_t panel, const char *order) {
     for (int64_t p = np - 1; p >= 0; p--) {
         const float *src = buf + p * panel;
         float *dst = buf + 3 * p * panel;
