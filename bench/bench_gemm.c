@@ -20,7 +20,9 @@
  * For each shape and for 1 and 2 threads: the median over samples of the time per call
  * (a sample repeats the call enough to last ~2 ms), for ours and for OpenBLAS, as
  * GFLOP/s, ours/OpenBLAS of the medians, and ("best") of the fastest samples.  Both sides run row-major C with beta = 0; transposed
- * operands are passed to ours as strides and to OpenBLAS as CblasTrans. */
+ * operands are passed to ours as strides and to OpenBLAS as CblasTrans.
+ * Then ours alone at each float32 matmul precision (precision_rows; AG_BENCH_PRECISION_ONLY=1
+ * runs only those). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -32,7 +34,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "ag.h"
 #include "ops/kernels/gemm.h"
+#include "runtime/cpu.h"
+#include "runtime/precision.h"
 
 extern void openblas_set_num_threads(int);
 extern char *openblas_get_corename(void);
@@ -125,6 +130,57 @@ static void time_pair(const prob *p, int th, int inner, int rounds, double *min_
     *min_o = to[0], *med_o = to[rounds / 2], *min_b = tb[0], *med_b = tb[rounds / 2];
 }
 
+/* ours alone at each float32 matmul precision, 1 thread, median GFLOP/s: HIGHEST, then
+ * MEDIUM and HIGH on the path the machine takes by default (ag_matmul_backend names it)
+ * and on the emulated bf16 path (AG_MATMUL_BF16=emulate). */
+static void precision_rows(FILE *csv, const char *filt)
+{
+    printf("\nprecision modes (1 thread, median GFLOP/s; AMX-BF16: %s, AVX512-BF16: %s)\n",
+           ag__cpu_has_amx_bf16() ? "yes" : "no AMX", ag__cpu_has_avx512_bf16() ? "yes" : "no");
+    if (csv) fprintf(csv, "\nshape,M,N,K,precision,backend,gflops\n");
+    static const struct { const char *name; ag_precision p; int path; } modes[] = {
+        {"highest", AG_PRECISION_HIGHEST, AG_BF16_OFF},
+        {"medium", AG_PRECISION_MEDIUM, AG_BF16_OFF},
+        {"high", AG_PRECISION_HIGH, AG_BF16_OFF},
+        {"medium", AG_PRECISION_MEDIUM, AG_BF16_EMULATE},
+        {"high", AG_PRECISION_HIGH, AG_BF16_EMULATE},
+    };
+    omp_set_num_threads(1);
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const shape *s = &shapes[i];
+        if (filt && !strstr(s->name, filt)) continue;
+        if (s->M * s->N * s->K > (int64_t)1 << 28) continue;   /* sq1024 and up: too long */
+        float *A = aligned_alloc(64, (size_t)(s->M * s->K * 4 + 64));
+        float *B = aligned_alloc(64, (size_t)(s->K * s->N * 4 + 64));
+        float *C = aligned_alloc(64, (size_t)(s->M * s->N * 4 + 64));
+        for (int64_t j = 0; j < s->M * s->K; j++) A[j] = (float)(j % 17) * 0.1f - 0.8f;
+        for (int64_t j = 0; j < s->K * s->N; j++) B[j] = (float)(j % 13) * 0.1f - 0.6f;
+        prob p = {s, A, B, C};
+        double flop = 2.0 * (double)s->M * (double)s->N * (double)s->K;
+        int inner = (int)(1e-3 * 1e11 / flop) + 1;
+        for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+            ag__bf16_set_path(modes[m].path);
+            ag_set_float32_matmul_precision(modes[m].p);
+            double t[15];
+            for (int i = 0; i < inner; i++) run_ours(&p);
+            for (int r = 0; r < 15; r++) {
+                double t0 = now(1);
+                for (int i = 0; i < inner; i++) run_ours(&p);
+                t[r] = (now(1) - t0) / inner;
+            }
+            qsort(t, 15, sizeof *t, cmp_d);
+            printf("%-32s %-8s %-32s %7.1f\n", s->name, modes[m].name, ag_matmul_backend(),
+                   flop / t[7] * 1e-9);
+            if (csv)
+                fprintf(csv, "\"%s\",%lld,%lld,%lld,%s,%s,%.2f\n", s->name, (long long)s->M,
+                        (long long)s->N, (long long)s->K, modes[m].name, ag_matmul_backend(),
+                        flop / t[7] * 1e-9);
+        }
+        free(A), free(B), free(C);
+    }
+    ag_set_float32_matmul_precision(AG_PRECISION_HIGHEST);
+}
+
 int main(int argc, char **argv)
 {
     /* Optional: AG_BENCH_THREADS=1|2 runs one thread count, AG_BENCH_SHAPES=substring
@@ -137,7 +193,7 @@ int main(int argc, char **argv)
     printf("ours: isa=%s   OpenBLAS core: %s   (GFLOP/s: median, best)\n"
            "%-32s %3s %7s %7s %7s %7s %6s %6s\n", ag__gemm_isa(), openblas_get_corename(),
            "shape", "thr", "ours", "oblas", "ours_b", "obl_b", "ratio", "r_best");
-    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+    for (size_t i = 0; !getenv("AG_BENCH_PRECISION_ONLY") && i < sizeof shapes / sizeof *shapes; i++) {
         const shape *s = &shapes[i];
         if (filt && !strstr(s->name, filt)) continue;
         float *A = aligned_alloc(64, (size_t)(s->M * s->K * 4 + 64));
@@ -166,6 +222,7 @@ int main(int argc, char **argv)
         }
         free(A), free(B), free(C);
     }
+    precision_rows(csv, filt);
     if (csv) fclose(csv);
     return 0;
 }

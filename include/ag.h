@@ -863,6 +863,32 @@ int ag_plot_curves(const char *png_path, const char *title, const char *xlabel,
                    const char *ylabel, int n_series, const char *const *labels,
                    const double *const *ys, int n_points, bool log_y);
 
+/* ---------------------------------------------------------------- precision
+ * As torch.set_float32_matmul_precision: how float32 matmul, linear and convolution
+ * (forward and both backward products: every float32 GEMM) compute internally.  Inputs,
+ * outputs, parameters and optimizer state stay float32; float64 is never affected.
+ *   AG_PRECISION_HIGHEST  fp32 (the default).
+ *   AG_PRECISION_MEDIUM   operands rounded to bf16 (round-to-nearest-even, NaN kept NaN)
+ *                         while packing, products accumulated in fp32: per element
+ *                         |err| <= (2^-7 + 2^-16 + K * 2^-24) * sum_k |a_ik||b_kj| about.
+ *   AG_PRECISION_HIGH     bf16x3: each operand split into hi = bf16(x), lo = bf16(x-hi),
+ *                         sum of a_hi*b_hi + a_hi*b_lo + a_lo*b_hi (about 16 bits).
+ * Like torch, MEDIUM and HIGH are permissions, not orders: where this build has no bf16
+ * arithmetic kernel for the CPU (today: everywhere; AMX and AVX512-BF16 kernels are to
+ * come), they run as HIGHEST, and ag_matmul_backend says so.  AG_MATMUL_BF16=emulate (read
+ * once, at the first float32 GEMM) makes them compute the bf16 numerics with the fp32
+ * kernels instead: the same values on every CPU, at fp32's speed (MEDIUM) or a third of
+ * it (HIGH).  The setting is per thread (ag's own worker threads take the caller's);
+ * an unknown value is ignored. */
+typedef enum { AG_PRECISION_HIGHEST, AG_PRECISION_HIGH, AG_PRECISION_MEDIUM } ag_precision;
+void         ag_set_float32_matmul_precision(ag_precision p);
+ag_precision ag_get_float32_matmul_precision(void);
+/* What a float32 matmul on this thread runs on now, for logs: "avx2-fp32",
+ * "avx2-bf16-emulated", "avx2-bf16x3-emulated", "avx2-fp32 (no bf16 kernel)", ... (the
+ * ISA part is "scalar", "avx2" or "avx512"; "cblas-fp32" in a BLAS=openblas build).  A
+ * static string. */
+const char  *ag_matmul_backend(void);
+
 /* ---------------------------------------------------------------- threads and timing */
 /** Sets the thread count; results are bitwise the same for any n. n outside 1..1024 is an
  * error and leaves the count unchanged. */

@@ -11,6 +11,7 @@
  * (weight grad), so results do not depend on the thread count. */
 #include "ops/kernels/gemm.h"
 #include "ops/ops.h"
+#include "runtime/precision.h"
 
 #include <omp.h>
 
@@ -216,8 +217,10 @@ static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, cons
     if (!buf) return AG_ERR_NOMEM;
     const char *xp = ag__ptr(x), *wp = ag__ptr(w), *bp = b ? ag__ptr(b) : NULL;
     char *yp = ag__ptr(out);
+    ag_precision prec = ag_get_float32_matmul_precision();   /* workers take it */
     #pragma omp parallel for schedule(static) reduction(| : fail) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
     for (int64_t bi = 0; bi < blocks; bi++) {
+        ag_precision old_prec = ag__precision_swap(prec);
         char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
         char *yb = AT(col, g->kcol * nb * g->P);
         int64_t n0 = bi * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
@@ -241,6 +244,7 @@ static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, cons
                 }
             block_copy(g, es, yb, yp, n0, m, gi * g->Og, false);
         }
+        ag__precision_swap(old_prec);
     }
     free(buf);
     return fail ? gemm_nomem("ag_conv2d") : AG_OK;
@@ -269,8 +273,10 @@ static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *
                        CAT(wp, (gi * g->Og + o) * g->kcol + k), es);
     char *xp = ag__ptr(out);
     memset(xp, 0, (size_t)out->numel * es);
+    ag_precision prec = ag_get_float32_matmul_precision();   /* workers take it */
     #pragma omp parallel for schedule(static) reduction(| : fail) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
     for (int64_t bi = 0; bi < blocks; bi++) {
+        ag_precision old_prec = ag__precision_swap(prec);
         char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
         char *gb = AT(col, g->kcol * nb * g->P);
         int64_t n0 = bi * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
@@ -282,6 +288,7 @@ static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *
                 col2im(f32, g, AT(col, j * g->P), ld,
                        AT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W));
         }
+        ag__precision_swap(old_prec);
     }
     free(buf), free(wt);
     return fail ? gemm_nomem("ag_conv2d backward") : AG_OK;
@@ -307,8 +314,10 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
     if (g->N == 0) memset(part, 0, (size_t)wsize * es);
     const char *xp = ag__ptr(x);
     char *gp = ag__ptr(gy);
+    ag_precision prec = ag_get_float32_matmul_precision();   /* workers take it */
     #pragma omp parallel for schedule(static) reduction(| : fail) num_threads(nt) if (parallel_ok(chunks, g->O * g->P * g->kcol * g->N))
     for (int64_t c = 0; c < chunks; c++) {
+        ag_precision old_prec = ag__precision_swap(prec);
         char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
         char *gb = AT(col, g->kcol * nb * g->P);
         char *dw = AT(part, c * wsize);
@@ -329,6 +338,7 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
                              (const double *)(void *)gb, 1, ld, 0.0,
                              (double *)(void *)AT(dw, gi * g->Og * g->kcol), 1, g->kcol);
         }
+        ag__precision_swap(old_prec);
     }
     if (chunks > 1) {   /* partial sums added in chunk order */
         for (int64_t i = 0; i < wsize; i++) {

@@ -7,6 +7,7 @@
  * ag__accumulate. */
 #include "ops/ops.h"
 #include "ops/kernels/gemm.h"
+#include "runtime/precision.h"
 
 #include <omp.h>
 
@@ -91,8 +92,10 @@ static int mm_batches(const struct mm *p, const char *A, const char *B, char *C,
                       int64_t batches, ag_dtype dt) {
     int fail = 0;
     bool par = batches > 1 && p->M * p->N * p->K < ((int64_t)1 << 18) && !omp_in_parallel();
+    ag_precision prec = ag_get_float32_matmul_precision();   /* workers take it */
     #pragma omp parallel for schedule(static) if (par) reduction(| : fail)
     for (int64_t t = 0; t < batches; t++) {
+        ag_precision old_prec = ag__precision_swap(prec);
         int64_t oa = 0, ob = 0, r = t;
         for (int i = p->nb - 1; i >= 0; i--) {
             int64_t k = r % p->bshape[i];
@@ -102,6 +105,7 @@ static int mm_batches(const struct mm *p, const char *A, const char *B, char *C,
         }
         fail |= gemm(dt, p->M, p->N, p->K, A + (size_t)oa * es, p->rsa, p->csa,
                      B + (size_t)ob * es, p->rsb, p->csb, C + (size_t)(t * p->M * p->N) * es);
+        ag__precision_swap(old_prec);
     }
     return fail;
 }

@@ -14,5 +14,11 @@ bool ag__cpu_has(enum ag_isa isa);
 const char *ag__isa_name(enum ag_isa isa);
 /* The isa named s, or -1 when s is NULL or names none. */
 int ag__isa_from_name(const char *s);
+/* bf16 arithmetic, for the precision modes (runtime/precision.h): AVX512-BF16
+ * (VDPBF16PS, with the AVX512 set above) and AMX-BF16 with the OS saving tile state
+ * (CPUID + XCR0; a process must still ask Linux for XTILEDATA before using tiles).
+ * Asked for reporting: no bf16 kernel uses them yet. */
+bool ag__cpu_has_avx512_bf16(void);
+bool ag__cpu_has_amx_bf16(void);
 
 #endif

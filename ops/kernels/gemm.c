@@ -12,6 +12,7 @@
 #include "ops/kernels/gemm.h"
 #include "tensor/alloc.h"
 #include "runtime/cpu.h"
+#include "runtime/precision.h"
 
 #ifdef AG_USE_CBLAS
 #include <cblas.h>
@@ -185,7 +186,7 @@ int ag__gemm_f32(int64_t M, int64_t N, int64_t K, float alpha,
                   float beta, float *C, int64_t rsc, int64_t csc)
 {
 #ifdef AG_USE_CBLAS
-    BLAS_ROUTE(cblas_sgemm);
+    if (ag__gemm_bf16_split() == 0) BLAS_ROUTE(cblas_sgemm);
 #endif
     return ag__gemm_own_f32(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
 }
@@ -199,4 +200,26 @@ int ag__gemm_f64(int64_t M, int64_t N, int64_t K, double alpha,
     BLAS_ROUTE(cblas_dgemm);
 #endif
     return ag__gemm_own_f64(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
+}
+
+/* ---- What a float32 GEMM runs on (include/ag.h, "Precision") ------------------- */
+
+/* One name per (ISA, mode): static strings, so the caller never frees one. */
+#define BACKEND_NAMES(isa)                                                             \
+    {isa "-fp32", isa "-bf16-emulated", isa "-bf16x3-emulated", isa "-fp32 (no bf16 kernel)"}
+static const char *const backend_names[AG_ISA_COUNT][4] = {
+    [AG_ISA_SCALAR] = BACKEND_NAMES("scalar"),
+    [AG_ISA_AVX2] = BACKEND_NAMES("avx2"),
+    [AG_ISA_AVX512] = BACKEND_NAMES("avx512"),
+};
+
+const char *ag_matmul_backend(void)
+{
+    int split = ag__gemm_bf16_split();
+    if (split == 0 && ag_get_float32_matmul_precision() != AG_PRECISION_HIGHEST)
+        return backend_names[ag__gemm_isa_id()][3];
+#ifdef AG_USE_CBLAS
+    if (split == 0) return "cblas-fp32";
+#endif
+    return backend_names[ag__gemm_isa_id()][split == 0 ? 0 : split == 1 ? 1 : 2];
 }

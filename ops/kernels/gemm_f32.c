@@ -5,4 +5,5 @@
 #define GEMM_CFG_AVX2 ag__gemm_avx2_f32
 #define GEMM_NAIVE ag__gemm_f32_naive
 #define GEMM_OWN ag__gemm_own_f32
+#define GEMM_BF16
 #include "ops/kernels/gemm_tmpl.h"

@@ -6,6 +6,8 @@
  *   GEMM_CFG_AVX512, GEMM_CFG_AVX2   the ISA files' descriptors (ag__gemm_avx2_f32)
  *   GEMM_NAIVE       the reference it defines (ag__gemm_f32_naive)
  *   GEMM_OWN         the entry point it defines (ag__gemm_own_f32)
+ *   GEMM_BF16        defined (float only): the bf16 precision modes apply, their operand
+ *                    transforms run on the packed panels (ops/kernels/bf16.h)
  * Everything else here is static to that file. */
 #include <omp.h>
 #include <stdint.h>
@@ -13,6 +15,10 @@
 
 #include "ops/kernels/gemm.h"
 #include "runtime/cpu.h"
+#ifdef GEMM_BF16
+#include "ops/kernels/bf16.h"
+#include "runtime/precision.h"
+#endif
 
 /* Portable micro-kernel: 4 x 8, plain C (no FMA in the base flags: mul then add). */
 #define PMR 4
@@ -108,7 +114,22 @@ typedef struct {
     const T *A; int64_t rsa, csa;
     const T *B; int64_t rsb, csb;
     T *C; int64_t rsc, csc;
+    int split;       /* runtime/precision.h's ag__gemm_bf16_split: 0 fp32, 1 bf16, 3 bf16x3 */
 } job;
+
+/* The bf16 transform of np packed panels of `panel` values at buf (split 1: round in
+ * place; split 3: expand each panel to its three parts, ops/kernels/bf16.h; order "lhh"
+ * for A, "hlh" for B).  Every operand value passes through here exactly once per use, so
+ * a C element sees the same rounded values whatever the thread split. */
+static void bf16_panels(T *buf, int64_t np, int64_t panel, int split, const char *order)
+{
+#ifdef GEMM_BF16
+    if (split == 1) ag__bf16_round_n(buf, np * panel);
+    if (split == 3) ag__bf16_split3(buf, np, panel, order);
+#else
+    (void)buf, (void)np, (void)panel, (void)split, (void)order;
+#endif
+}
 
 /* Read A in place instead of packing it?  Packing row-major A is a scalar transpose
  * costing about as much per element as (N/32) FMAs, so it does not pay for narrow
@@ -119,7 +140,7 @@ static int direct_a(const GEMM_CFG *g, const job *p, int64_t ncols)
 {
     /* Measured on AVX-512: in place wins clearly up to N ~ 800 (the MLP shapes); for
      * large squares the packed, prefetch-friendly panel was as fast or faster. */
-    return (p->csa == 1 || p->rsa == 1) && ncols <= 32 * g->nr;
+    return !p->split && (p->csa == 1 || p->rsa == 1) && ncols <= 32 * g->nr;
 }
 
 /* Read B in place instead of packing it?  Only a row-major B (csb == 1) with a kernel
@@ -131,19 +152,21 @@ static int direct_a(const GEMM_CFG *g, const job *p, int64_t ncols)
 #endif
 static int direct_b(const GEMM_CFG *g, const job *p, int64_t nrows)
 {
-    return g->b_inplace && p->csb == 1 && nrows <= AG_GEMM_DIRECT_B_ROWS;
+    return !p->split && g->b_inplace && p->csb == 1 && nrows <= AG_GEMM_DIRECT_B_ROWS;
 }
 
 /* The serial blocked GEMM (BLIS loop order jc, pc, ic, jr, ir) on rows [m0,m1) and
- * columns [n0,n1) of C, with packing buffers abuf (mc*kc) and bbuf (kc*nc). */
+ * columns [n0,n1) of C, with packing buffers abuf (mc*kc*s) and bbuf (kc*nc*s), s = 3 for
+ * bf16x3 (each packed panel holds three parts: the micro-kernel runs over 3*kb) else 1. */
 static void gemm_block(const GEMM_CFG *g, const job *p, int64_t m0, int64_t m1,
                        int64_t n0, int64_t n1, T *abuf, T *bbuf)
 {
     int direct = direct_a(g, p, n1 - n0), directb = direct_b(g, p, m1 - m0);
+    int64_t s = p->split == 3 ? 3 : 1;
     for (int64_t jc = n0; jc < n1; jc += g->nc) {
         int64_t nb = n1 - jc < g->nc ? n1 - jc : g->nc;
         for (int64_t pc = 0; pc < p->K; pc += g->kc) {
-            int64_t kb = p->K - pc < g->kc ? p->K - pc : g->kc;
+            int64_t kb = p->K - pc < g->kc ? p->K - pc : g->kc, ks = kb * s;
             T beta = pc == 0 ? p->beta : 1;
             const T *b = p->B + pc * p->rsb + jc * p->csb;
             int64_t nfull = directb ? nb / g->nr * g->nr : 0;   /* read in place */
@@ -154,6 +177,8 @@ static void gemm_block(const GEMM_CFG *g, const job *p, int64_t m0, int64_t m1,
             else
                 pack_b(g->nr, kb, nb - nfull, b + nfull * p->csb, p->rsb, p->csb,
                        bbuf);
+            if (p->split)
+                bf16_panels(bbuf, (nb + g->nr - 1) / g->nr, g->nr * kb, p->split, "hlh");
             for (int64_t ic = m0; ic < m1; ic += g->mc) {
                 int64_t mb = m1 - ic < g->mc ? m1 - ic : g->mc;
                 const T *a = p->A + ic * p->rsa + pc * p->csa;
@@ -165,19 +190,21 @@ static void gemm_block(const GEMM_CFG *g, const job *p, int64_t m0, int64_t m1,
                 else if (tail)
                     pack_a(g->mr, tail, kb, a + (mb - tail) * p->rsa, p->rsa, p->csa,
                            abuf);
+                if (p->split)   /* never direct: the whole block was packed */
+                    bf16_panels(abuf, (mb + g->mr - 1) / g->mr, g->mr * kb, p->split, "lhh");
                 for (int64_t jr = 0; jr < nb; jr += g->nr) {
                     int n = nb - jr < g->nr ? (int)(nb - jr) : g->nr;
                     for (int64_t ir = 0; ir < mb; ir += g->mr) {
                         int m = mb - ir < g->mr ? (int)(mb - ir) : g->mr;
                         T *c = p->C + (ic + ir) * p->rsc + (jc + jr) * p->csc;
                         int inplace = direct && (m == g->mr || g->a_exact);
-                        const T *ap = !direct ? abuf + ir * kb
+                        const T *ap = !direct ? abuf + ir * ks
                                     : !inplace ? abuf : a + ir * p->rsa;
                         int64_t ars = inplace ? p->rsa : 1;
                         int64_t acs = inplace ? p->csa : g->mr;
                         int binp = jr < nfull;
-                        const T *bp = binp ? b + jr : bbuf + (jr - nfull) * kb;
-                        g->ukr(kb, p->alpha, ap, ars, acs, bp, binp ? p->rsb : g->nr,
+                        const T *bp = binp ? b + jr : bbuf + (jr - nfull) * ks;
+                        g->ukr(ks, p->alpha, ap, ars, acs, bp, binp ? p->rsb : g->nr,
                                beta, c, p->rsc, p->csc, m, n);
                     }
                 }
@@ -196,6 +223,7 @@ static int run_block(const GEMM_CFG *g, const job *p, int64_t m0, int64_t m1,
     int64_t nc = n1 - n0 < g->nc ? n1 - n0 : g->nc;
     mc = (mc + g->mr - 1) / g->mr * g->mr;
     nc = (nc + g->nr - 1) / g->nr * g->nr;
+    kc *= p->split == 3 ? 3 : 1;
     size_t abytes = ((size_t)(mc * kc) * sizeof(T) + 63) / 64 * 64;
     size_t bbytes = ((size_t)(nc * kc) * sizeof(T) + 63) / 64 * 64;
     T *buf = ag__gemm_scratch(abytes + bbytes);
@@ -249,9 +277,16 @@ static int run_job(const job *p)
     const GEMM_CFG *g = isa == AG_ISA_AVX512 ? &GEMM_CFG_AVX512
                  : isa == AG_ISA_AVX2   ? &GEMM_CFG_AVX2
                                      : &cfg_portable;
+    GEMM_CFG gs;
+    if (p->split) {   /* everything packed (and transformed); bf16x3 panels fit L1 at kc/3 */
+        gs = *g;
+        gs.b_inplace = 0;
+        gs.kc = p->split == 3 ? g->kc / 3 : g->kc;
+        g = &gs;
+    }
     if (g->c_cols && swap_operands(g, p)) {
         job q = {p->N, p->M, p->K, p->alpha, p->beta, p->B, p->csb, p->rsb,
-                      p->A, p->csa, p->rsa, p->C, p->csc, p->rsc};
+                      p->A, p->csa, p->rsa, p->C, p->csc, p->rsc, p->split};
         return run_threads(g, &q, ag__gemm_threads(q.M, q.N, q.K));
     }
     return run_threads(g, p, ag__gemm_threads(p->M, p->N, p->K));
@@ -262,6 +297,9 @@ static int run_job(const job *p)
 int GEMM_OWN(int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t rsa, int64_t csa,
               const T *B, int64_t rsb, int64_t csb, T beta, T *C, int64_t rsc, int64_t csc)
 {
-    job p = {M, N, K, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc};
+    job p = {M, N, K, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc, 0};
+#ifdef GEMM_BF16
+    p.split = ag__gemm_bf16_split();
+#endif
     return run_job(&p);
 }
