@@ -72,11 +72,12 @@ static bool have_torch(void) {
 }
 
 static double rate(double x, double s) { return s > 0 ? x / s * 1e-9 : 0; }
-/* The fraction of the binding limit: FLOP/s over peak or bytes/s over copy bandwidth. */
+/* The fraction of the binding limit: FLOP/s over peak (always, for compute-bound ops) or
+ * bytes/s over copy bandwidth, whichever is larger. */
 static double frac(const struct bench_row *r) {
     double f = cfg.peak_gflops[r->threads] > 0 ? rate(r->flops, r->ours_s) / cfg.peak_gflops[r->threads] : 0;
     double b = cfg.copy_gbs[r->threads] > 0 ? rate(r->bytes, r->ours_s) / cfg.copy_gbs[r->threads] : 0;
-    return f > b ? f : b;
+    return r->compute_bound || f > b ? f : b;
 }
 static double ratio(const struct bench_row *r) {
     return r->ours_s > 0 && r->peer_s > 0 ? r->peer_s / r->ours_s : 0;

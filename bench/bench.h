@@ -40,6 +40,7 @@ struct bench_row {
     char shapes[96];       /* input shapes, "1048576;1048576" (for the peers) */
     double lo, hi;         /* input domain */
     double flops, bytes;   /* per call */
+    bool compute_bound;    /* "of limit" is FLOP/s over the FMA peak only (matmul, conv) */
     double ours_s, peer_s; /* median seconds per call */
 };
 struct bench_rows {

@@ -5,8 +5,9 @@
  * grad mode off (the kernel and the apply path); backward is ag_backward_ex of the
  * recorded output with a ones seed and retain_graph (every node's rule, the gradient
  * ops it runs, and the accumulation into the leaves' .grad, as torch's y.backward(g)).
- * Work: forward flops = check.flops_per_elem x output elements and bytes = inputs +
- * output; backward is counted as twice the flops and (2 x inputs + output) bytes. */
+ * Work: forward flops = check.flops(inputs) for contractions (matmul, linear, conv: their
+ * "of limit" is against the FMA peak), else check.flops_per_elem x output elements; bytes
+ * = inputs + output; backward is counted as twice the flops and (2 x inputs + output) bytes. */
 #include "bench/bench.h"
 
 #include <stdlib.h>
@@ -88,7 +89,9 @@ static int bench_one(const struct bench_cfg *cfg, int id, int64_t size, int thre
     shapes_str(r->shapes, sizeof r->shapes, c.in, c.n);
     r->lo = def->check.lo, r->hi = def->check.hi;
     if (r->lo == 0 && r->hi == 0) r->lo = -2, r->hi = 2;
-    r->flops = def->check.flops_per_elem * out_el;
+    r->compute_bound = def->check.flops != NULL;
+    r->flops = r->compute_bound ? def->check.flops(c.in, c.n, c.args, y)
+                                : def->check.flops_per_elem * out_el;
     r->bytes = is_view ? 0 : (in_el + out_el) * es;
     prev = ag_set_grad_enabled(false);
     r->ours_s = ag_bench_time(run_forward, &c, reps, min_s);

@@ -202,6 +202,20 @@ void ag__module_rename(ag_module *m, const char *name) {
 }
 
 /* ------------------------------------------------------------------ calling */
+/* With grad off nothing can read a module's intermediates after its forward returns, so
+ * the forward runs in a scope of its own and only its output is kept (copied, ag_keep)
+ * into the caller's scope: an evaluation holds one module's temporaries at a time. With
+ * grad on (the graph needs them) or nested too deep, the forward runs as it is. */
+#define NOGRAD_SCOPE_MAX_DEPTH 32
+static ag_tensor *run_forward(ag_module *m, int n, ag_tensor *const *inputs) {
+    int d = ag_scope_depth();
+    if (ag_is_grad_enabled() || d >= NOGRAD_SCOPE_MAX_DEPTH) return m->type->forward(m, n, inputs);
+    ag_scope_begin();
+    ag_tensor *y = ag_keep(m->type->forward(m, n, inputs));
+    ag_scope_end();
+    return y;
+}
+
 ag_tensor *ag_module_call(ag_module *m, int n, ag_tensor *const *inputs) {
     const char *fn = "ag_module_call";
     if (!m || n < 0 || (n && !inputs)) {
@@ -214,7 +228,7 @@ ag_tensor *ag_module_call(ag_module *m, int n, ag_tensor *const *inputs) {
         return NULL;
     }
     int row = ag__summary_enter(m);
-    ag_tensor *y = m->type->forward(m, n, inputs);
+    ag_tensor *y = run_forward(m, n, inputs);
     ag__summary_leave(row, y);
     return y;
 }

@@ -3,8 +3,31 @@
  * are the module's under their old names and take any module. */
 #include "nn/nn.h"
 
+/* With grad off, each child runs in a scope of its own and its output moves to the heap,
+ * where the previous one is freed: a deep evaluation holds two activations at a time
+ * instead of every child's output until the caller's scope ends. */
+static ag_tensor *forward_no_grad(ag_module *m, ag_tensor *x) {
+    ag_tensor *held = NULL;   /* heap: the last child's output */
+    for (int i = 0; i < m->n_children && x; i++) {
+        ag_scope_begin();
+        ag_tensor *y = ag_module_forward(m->children[i].m, x);
+        ag_tensor *h = y ? ag__zeros_in(NULL, y->dtype, y->ndim, y->shape, "ag_module_call") : NULL;
+        if (h && ag_copy_(h, y)) ag_tensor_free(h), h = NULL;
+        ag_scope_end();
+        if (held) ag_tensor_free(held);
+        held = x = h;
+    }
+    if (!held) return x;
+    ag_tensor *out = ag__zeros_in(ag__current_arena(), held->dtype, held->ndim, held->shape,
+                                  "ag_module_call");
+    if (out && ag_copy_(out, held)) out = NULL;
+    ag_tensor_free(held);
+    return out;
+}
+
 static ag_tensor *sequential_forward(ag_module *m, int n, ag_tensor *const *in) {
     ag_tensor *x = ag__one_input(m, n, in);
+    if (!ag_is_grad_enabled() && ag_scope_depth() > 0) return forward_no_grad(m, x);
     for (int i = 0; i < m->n_children && x; i++) x = ag_module_forward(m->children[i].m, x);
     return x;
 }

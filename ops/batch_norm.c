@@ -39,42 +39,157 @@ static int bn_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *
     return AG_OK;
 }
 
-static double elem(const ag_tensor *t, int64_t i) {   /* contiguous */
-    return t->dtype == AG_F32 ? ((const float *)ag__ptr(t))[i] : ((const double *)ag__ptr(t))[i];
+/* ------------------------------------------------------------------ kernels
+ * x is contiguous [N, C, S]: channel c is N rows of S values, row i at (i*C + c)*S. Each
+ * kernel runs one channel, every sum in float64 in a fixed order (so results do not
+ * depend on the thread count); threads split the channels. f32 is a constant at every
+ * call, so each dtype gets its own straight-line loop. */
+#define INLINE static inline __attribute__((always_inline))
+#define LANES 4
+
+INLINE double ld(const void *p, int64_t i, bool f32) {
+    return f32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
 }
-static void set_elem(ag_tensor *t, int64_t i, double v) {
-    if (t->dtype == AG_F32) ((float *)ag__ptr(t))[i] = (float)v;
-    else ((double *)ag__ptr(t))[i] = v;
+INLINE void st(void *p, int64_t i, double v, bool f32) {
+    if (f32) ((float *)p)[i] = (float)v;
+    else ((double *)p)[i] = v;
 }
 
+struct bn_dims { int64_t N, C, S; };
+static struct bn_dims bn_dims_of(const ag_tensor *x) {
+    int64_t N = x->shape[0], C = x->shape[1];
+    return (struct bn_dims){N, C, N * C > 0 ? x->numel / (N * C) : 0};
+}
+
+/* One pass: mean and biased variance of channel c, as sums of d = x - K and d*d with K
+ * the channel's first value (a shift that keeps the one-pass formula accurate). */
+INLINE void channel_stats_t(const void *x, struct bn_dims d, int64_t c, double *mean,
+                            double *var, bool f32) {
+    double K = ld(x, c * d.S, f32), s[LANES] = {0}, q[LANES] = {0};
+    for (int64_t i = 0; i < d.N; i++) {
+        int64_t base = (i * d.C + c) * d.S, k = 0;
+        for (; k + LANES <= d.S; k += LANES)
+            for (int l = 0; l < LANES; l++) {
+                double v = ld(x, base + k + l, f32) - K;
+                s[l] += v, q[l] += v * v;
+            }
+        for (; k < d.S; k++) {
+            double v = ld(x, base + k, f32) - K;
+            s[0] += v, q[0] += v * v;
+        }
+    }
+    double ss = 0, qq = 0, n = (double)(d.N * d.S);
+    for (int l = 0; l < LANES; l++) ss += s[l], qq += q[l];
+    *mean = K + ss / n;
+    *var = (qq - ss * ss / n) / n;
+    if (*var < 0) *var = 0;
+}
+
+/* out = x * a + b over channel c (in place allowed). */
+INLINE void channel_affine_t(void *out, const void *x, struct bn_dims d, int64_t c, double a,
+                             double b, bool f32) {
+    for (int64_t i = 0; i < d.N; i++) {
+        int64_t base = (i * d.C + c) * d.S;
+        for (int64_t k = 0; k < d.S; k++) st(out, base + k, ld(x, base + k, f32) * a + b, f32);
+    }
+}
+
+/* Backward pass 1: sums[0] = sum g, sums[1] = sum g * (x - mean) over channel c. */
+INLINE void channel_grad_sums_t(const void *g, const void *x, struct bn_dims d, int64_t c,
+                                double mean, double *s0, double *s1, bool f32) {
+    double a[LANES] = {0}, b[LANES] = {0};
+    for (int64_t i = 0; i < d.N; i++) {
+        int64_t base = (i * d.C + c) * d.S, k = 0;
+        for (; k + LANES <= d.S; k += LANES)
+            for (int l = 0; l < LANES; l++) {
+                double gv = ld(g, base + k + l, f32);
+                a[l] += gv, b[l] += gv * (ld(x, base + k + l, f32) - mean);
+            }
+        for (; k < d.S; k++) {
+            double gv = ld(g, base + k, f32);
+            a[0] += gv, b[0] += gv * (ld(x, base + k, f32) - mean);
+        }
+    }
+    *s0 = *s1 = 0;
+    for (int l = 0; l < LANES; l++) *s0 += a[l], *s1 += b[l];
+}
+
+/* Backward pass 2: dx = p * g + q * (x - mean) + r over channel c. */
+INLINE void channel_input_grad_t(void *dx, const void *g, const void *x, struct bn_dims d,
+                                 int64_t c, double mean, double p, double q, double r,
+                                 bool f32) {
+    for (int64_t i = 0; i < d.N; i++) {
+        int64_t base = (i * d.C + c) * d.S;
+        for (int64_t k = 0; k < d.S; k++)
+            st(dx, base + k, p * ld(g, base + k, f32) + q * (ld(x, base + k, f32) - mean) + r,
+               f32);
+    }
+}
+
+static void channel_stats(const ag_tensor *x, struct bn_dims d, int64_t c, double *mean,
+                          double *var) {
+    if (x->dtype == AG_F32) channel_stats_t(ag__ptr(x), d, c, mean, var, true);
+    else channel_stats_t(ag__ptr(x), d, c, mean, var, false);
+}
+static void channel_affine(ag_tensor *out, const ag_tensor *x, struct bn_dims d, int64_t c,
+                           double a, double b) {
+    if (x->dtype == AG_F32) channel_affine_t(ag__ptr(out), ag__ptr(x), d, c, a, b, true);
+    else channel_affine_t(ag__ptr(out), ag__ptr(x), d, c, a, b, false);
+}
+static void channel_grad_sums(const ag_tensor *g, const ag_tensor *x, struct bn_dims d,
+                              int64_t c, double mean, double *s0, double *s1) {
+    if (x->dtype == AG_F32) channel_grad_sums_t(ag__ptr(g), ag__ptr(x), d, c, mean, s0, s1, true);
+    else channel_grad_sums_t(ag__ptr(g), ag__ptr(x), d, c, mean, s0, s1, false);
+}
+static void channel_input_grad(ag_tensor *dx, const ag_tensor *g, const ag_tensor *x,
+                               struct bn_dims d, int64_t c, double mean, double p, double q,
+                               double r) {
+    if (x->dtype == AG_F32)
+        channel_input_grad_t(ag__ptr(dx), ag__ptr(g), ag__ptr(x), d, c, mean, p, q, r, true);
+    else channel_input_grad_t(ag__ptr(dx), ag__ptr(g), ag__ptr(x), d, c, mean, p, q, r, false);
+}
+
+/* t itself when contiguous, else a contiguous copy made with grad off (NULL: no memory). */
+static ag_tensor *dense(ag_tensor *t) {
+    if (ag_is_contiguous(t)) return t;
+    bool prev = ag_set_grad_enabled(false);
+    ag_tensor *c = ag_contiguous(t);
+    ag_set_grad_enabled(prev);
+    return c;
+}
+static void release(ag_tensor *c, const ag_tensor *t) {
+    if (c && c != t && !c->arena) ag_tensor_free(c);
+}
+static bool bn_parallel(const ag_tensor *x) { return x->numel >= (1 << 16); }
+
+/* Saves mean and 1/sqrt(var + eps) as float64 [C] (saved[0], saved[1]) for the fused
+ * backward; training updates the running stats in place (unbiased variance). */
 static int bn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                       ag_tensor **saved) {
-    (void)n, (void)saved;
+    (void)n;
     const struct bn_args *a = args;
-    bool prev = ag_set_grad_enabled(false);
-    ag_tensor *x = ag_contiguous(in[0]);
-    ag_set_grad_enabled(prev);
-    if (!x) return AG_ERR_NOMEM;
-    int64_t N = x->shape[0], C = x->shape[1], S = N * C > 0 ? x->numel / (N * C) : 0, cnt = N * S;
-    #pragma omp parallel for schedule(static) if (x->numel >= (1 << 16))
+    ag_tensor *x = dense(in[0]);
+    int64_t C = in[0]->shape[1];
+    saved[0] = ag__empty(AG_F64, 1, &C, "ag_batch_norm");
+    saved[1] = ag__empty(AG_F64, 1, &C, "ag_batch_norm");
+    if (!x || !saved[0] || !saved[1]) {
+        release(x, in[0]);
+        return AG_ERR_NOMEM;
+    }
+    struct bn_dims d = bn_dims_of(x);
+    double *sm = ag__ptr(saved[0]), *si = ag__ptr(saved[1]), cnt = (double)(d.N * d.S);
+    #pragma omp parallel for schedule(static) if (bn_parallel(x))
     for (int64_t c = 0; c < C; c++) {
         double mean, var;
-        if (a->training) {   /* two passes in double, a fixed order */
-            double s = 0, q = 0;
-            for (int64_t i = 0; i < N; i++)
-                for (int64_t k = 0; k < S; k++) s += elem(x, (i * C + c) * S + k);
-            mean = s / (double)cnt;
-            for (int64_t i = 0; i < N; i++)
-                for (int64_t k = 0; k < S; k++) {
-                    double d = elem(x, (i * C + c) * S + k) - mean;
-                    q += d * d;
-                }
-            var = q / (double)cnt;
+        if (a->training) {
+            channel_stats(x, d, c, &mean, &var);
             if (a->run_mean) {
                 double m = a->momentum;
-                set_elem(a->run_mean, c, (1 - m) * elem(a->run_mean, c) + m * mean);
-                set_elem(a->run_var, c,
-                         (1 - m) * elem(a->run_var, c) + m * q / (double)(cnt - 1));
+                ag_tensor *rm = a->run_mean, *rv = a->run_var;
+                double om = ag__get_flat(rm, c), ov = ag__get_flat(rv, c);
+                double nm = (1 - m) * om + m * mean, nv = (1 - m) * ov + m * var * cnt / (cnt - 1);
+                if (rm->dtype == AG_F32) ((float *)ag__ptr(rm))[c] = (float)nm, ((float *)ag__ptr(rv))[c] = (float)nv;
+                else ((double *)ag__ptr(rm))[c] = nm, ((double *)ag__ptr(rv))[c] = nv;
             }
         } else {
             mean = ag__get_flat(in[bn_stats(a)], c);
@@ -82,16 +197,149 @@ static int bn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *a
         }
         double w = a->has_w ? ag__get_flat(in[bn_w(a)], c) : 1.0;
         double b = a->has_b ? ag__get_flat(in[bn_b(a)], c) : 0.0;
-        double scale = w / sqrt(var + a->eps), shift = b - mean * scale;
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t k = 0; k < S; k++) {
-                int64_t j = (i * C + c) * S + k;
-                set_elem(out, j, elem(x, j) * scale + shift);
-            }
+        double is = 1 / sqrt(var + a->eps), scale = w * is;
+        sm[c] = mean, si[c] = is;
+        channel_affine(out, x, d, c, scale, b - mean * scale);
     }
-    if (x != in[0] && !x->arena) ag_tensor_free(x);
+    release(x, in[0]);
     return AG_OK;
 }
+
+/* ------------------------------------------------------------------ fused backward ops
+ * batch_norm_grad_sums(g, x, mean)            -> float64 [2, C]: sum g, sum g (x - mean)
+ * batch_norm_input_grad(g, x, mean, invstd, sums[, w]) -> dx, like x
+ * with mean and invstd the float64 [C] that forward saved. The two passes of the backward
+ * when create_graph is off; with create_graph on, batch_norm's backward is written with
+ * ops instead (bn_backward_ops), so these two are never recorded and have no derivative. */
+struct bn_grad_args {
+    bool training, has_w;
+};
+
+static int check_c64(const ag_tensor *t, int64_t C, const char *what, const char *fn) {
+    if (t->dtype == AG_F64 && t->ndim == 1 && t->shape[0] == C) return AG_OK;
+    return ag__error(AG_ERR_SHAPE, fn, "%s must be float64 [%lld], got %s %s",
+                     what, (long long)C, ag_dtype_name(t->dtype), AG_SHAPE(t));
+}
+
+static int check_g_x(ag_tensor *const *in, const char *fn) {
+    const ag_tensor *g = in[0], *x = in[1];
+    if (!ag__is_float(x->dtype) || x->ndim < 2 || g->dtype != x->dtype || g->ndim != x->ndim ||
+        memcmp(g->shape, x->shape, sizeof(int64_t) * (size_t)x->ndim))
+        return ag__error(AG_ERR_SHAPE, fn, "grad %s %s and x %s %s must be one float shape "
+                         "[N,C,*]", ag_dtype_name(g->dtype), AG_SHAPE(g),
+                         ag_dtype_name(x->dtype), AG_SHAPE(x));
+    return check_c64(in[2], x->shape[1], "mean", fn);
+}
+
+static int grad_sums_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                           const char *fn) {
+    (void)n, (void)args;
+    if (check_g_x(in, fn)) return ag__last_error_code();
+    *m = (struct ag_meta){.dtype = AG_F64, .ndim = 2, .shape = {2, in[1]->shape[1]}};
+    return AG_OK;
+}
+
+static int grad_sums_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                             ag_tensor **saved) {
+    (void)n, (void)args, (void)saved;
+    ag_tensor *g = dense(in[0]), *x = dense(in[1]);
+    if (!g || !x) {
+        release(g, in[0]), release(x, in[1]);
+        return AG_ERR_NOMEM;
+    }
+    struct bn_dims d = bn_dims_of(x);
+    double *o = ag__ptr(out);
+    #pragma omp parallel for schedule(static) if (bn_parallel(x))
+    for (int64_t c = 0; c < d.C; c++)
+        channel_grad_sums(g, x, d, c, ag__get_flat(in[2], c), &o[c], &o[d.C + c]);
+    release(g, in[0]), release(x, in[1]);
+    return AG_OK;
+}
+
+static int input_grad_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                            const char *fn) {
+    const struct bn_grad_args *a = args;
+    if (n != 5 + a->has_w) return ag__error(AG_ERR_ARG, fn, "expects %d inputs, got %d", 5 + a->has_w, n);
+    if (check_g_x(in, fn)) return ag__last_error_code();
+    int64_t C = in[1]->shape[1];
+    if (check_c64(in[3], C, "invstd", fn)) return ag__last_error_code();
+    if (in[4]->dtype != AG_F64 || in[4]->ndim != 2 || in[4]->shape[0] != 2 ||
+        in[4]->shape[1] != C)
+        return ag__error(AG_ERR_SHAPE, fn, "sums must be float64 [2,%lld], got %s",
+                         (long long)C, AG_SHAPE(in[4]));
+    if (a->has_w && (in[5]->dtype != in[1]->dtype || in[5]->ndim != 1 || in[5]->shape[0] != C))
+        return ag__error(AG_ERR_SHAPE, fn, "weight %s must be [%lld] for x %s", AG_SHAPE(in[5]),
+                         (long long)C, AG_SHAPE(in[1]));
+    ag__meta_like(m, in[1]);
+    return AG_OK;
+}
+
+/* training: dx = w s (g - sum g / n - (x - mean) s^2 sum g (x - mean) / n), s = invstd;
+ * eval: dx = w s g. */
+static int input_grad_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                              ag_tensor **saved) {
+    (void)n, (void)saved;
+    const struct bn_grad_args *a = args;
+    ag_tensor *g = dense(in[0]), *x = dense(in[1]);
+    if (!g || !x) {
+        release(g, in[0]), release(x, in[1]);
+        return AG_ERR_NOMEM;
+    }
+    struct bn_dims d = bn_dims_of(x);
+    double cnt = (double)(d.N * d.S);
+    #pragma omp parallel for schedule(static) if (bn_parallel(x))
+    for (int64_t c = 0; c < d.C; c++) {
+        double s = ag__get_flat(in[3], c), p = s * (a->has_w ? ag__get_flat(in[5], c) : 1.0), q = 0, r = 0;
+        if (a->training) {
+            q = -p * s * s * ag__get_flat(in[4], d.C + c) / cnt;
+            r = -p * ag__get_flat(in[4], c) / cnt;
+        }
+        channel_input_grad(out, g, x, d, c, ag__get_flat(in[2], c), p, q, r);
+    }
+    release(g, in[0]), release(x, in[1]);
+    return AG_OK;
+}
+
+static int fused_grad_backward(struct ag_node *node, ag_tensor *g) {
+    (void)g;
+    return ag__error(AG_ERR_STATE, "ag_backward", "%s is not differentiable (batch_norm "
+                     "records its backward with ops when create_graph is on)", node->def->name);
+}
+
+/* Inputs like the forward saves them, for the table tests and the benchmark. */
+static int fused_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size,
+                      bool input_grad) {
+    int64_t C = size ? 32 : 3, n = size / (32 * 14 * 14) > 1 ? size / (32 * 14 * 14) : 1;
+    int64_t xs[4] = {size ? n : 4, C, size ? 14 : 2, size ? 14 : 3}, two[2] = {2, C};
+    in[0] = ag__check_input(dt, 4, xs, -2, 2);
+    in[1] = ag__check_input(dt, 4, xs, -2, 2);
+    in[2] = ag__check_input(AG_F64, 1, &C, -0.5, 0.5);
+    if (!input_grad) return 3;
+    *(struct bn_grad_args *)args = (struct bn_grad_args){variant == 0, variant == 0};
+    in[3] = ag__check_input(AG_F64, 1, &C, 0.5, 2);
+    in[4] = ag__check_input(AG_F64, 2, two, -3, 3);
+    if (variant) return 5;
+    in[5] = ag__check_input(dt, 1, &C, 0.5, 2);
+    return 6;
+}
+static int grad_sums_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
+    return variant ? 0 : fused_make(in, args, dt, variant, size, false);
+}
+static int input_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
+    return fused_make(in, args, dt, variant, size, true);
+}
+
+const struct ag_op_def ag__op_batch_norm_grad_sums = {
+    .name = "batch_norm_grad_sums", .arity = 3, .shape = grad_sums_shape,
+    .forward = grad_sums_forward, .backward = fused_grad_backward,
+    .check = {.make = grad_sums_make, .no_grad = true},
+};
+
+const struct ag_op_def ag__op_batch_norm_input_grad = {
+    .name = "batch_norm_input_grad", .arity = -1, .shape = input_grad_shape,
+    .forward = input_grad_forward, .backward = fused_grad_backward,
+    .check = {.make = input_grad_make, .no_grad = true},
+};
 
 /* 1/sqrt(v + eps) with ops (differentiable). */
 static ag_tensor *inv_std(ag_tensor *v, double eps) {
@@ -99,7 +347,7 @@ static ag_tensor *inv_std(ag_tensor *v, double eps) {
     return ag_div(ag_scalar(dt, 1.0), ag_sqrt(ag_add(v, ag_scalar(dt, eps))));
 }
 
-static int bn_backward(struct ag_node *node, ag_tensor *g) {
+static int bn_backward_ops(struct ag_node *node, ag_tensor *g) {
     const struct bn_args *a = AG_ARGS(node, struct bn_args);
     ag_tensor *x = node->in[0];
     ag_dtype dt = x->dtype;
@@ -137,6 +385,37 @@ static int bn_backward(struct ag_node *node, ag_tensor *g) {
                             ag_reshape(ag_sum_to(ag_mul(g, xhat), x->ndim, cs), 1, &C));
     if (!rc && a->has_b && ag__needs_grad(node, bn_b(a)))
         rc = ag__accumulate(node, bn_b(a), ag_reshape(ag_sum_to(g, x->ndim, cs), 1, &C));
+    return rc;
+}
+
+/* Two fused passes over x and g (batch_norm_grad_sums, batch_norm_input_grad) from the
+ * saved float64 mean and invstd; with create_graph on, the rule written with ops. */
+static int bn_backward(struct ag_node *node, ag_tensor *g) {
+    if (ag_is_grad_enabled()) return bn_backward_ops(node, g);
+    const struct bn_args *a = AG_ARGS(node, struct bn_args);
+    ag_tensor *x = node->in[0], *mean = node->saved[0], *invstd = node->saved[1];
+    int64_t C = x->shape[1];
+    bool need_x = ag__needs_grad(node, 0);
+    bool need_w = a->has_w && ag__needs_grad(node, bn_w(a));
+    bool need_b = a->has_b && ag__needs_grad(node, bn_b(a));
+    ag_tensor *sums = NULL;
+    if ((need_x && a->training) || need_w || need_b) {
+        sums = ag__apply(AG_OP_BATCH_NORM_GRAD_SUMS, 3, (ag_tensor *const[]){g, x, mean}, NULL, 0);
+        if (!sums) return ag__last_error_code();
+    }
+    int rc = AG_OK;
+    if (need_x) {
+        struct bn_grad_args ga = {a->training, a->has_w};
+        ag_tensor *in[6] = {g, x, mean, invstd, sums, a->has_w ? node->in[bn_w(a)] : NULL};
+        if (!sums) in[4] = ag__zeros_in(ag__current_arena(), AG_F64, 2, (int64_t[]){2, C}, "ag_backward");
+        rc = ag__accumulate(node, 0, ag__apply(AG_OP_BATCH_NORM_INPUT_GRAD, 5 + a->has_w, in,
+                                               &ga, sizeof ga));
+        if (!sums) release(in[4], NULL);
+    }
+    if (!rc && need_w)
+        rc = ag__accumulate(node, bn_w(a), ag_mul(ag_reshape(ag_slice(sums, 0, 1, 2, 1), 1, &C), invstd));
+    if (!rc && need_b)
+        rc = ag__accumulate(node, bn_b(a), ag_reshape(ag_slice(sums, 0, 0, 1, 1), 1, &C));
     return rc;
 }
 

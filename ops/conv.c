@@ -711,20 +711,39 @@ static int bias_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant, 
     return 1;
 }
 
+/* Forward arithmetic: 2 multiply-adds per (output element, kernel tap) for conv2d; its
+ * two gradients are products of the same size: 2 x grad_output elements x taps, with
+ * taps = C/G x KH x KW (the weight's last three dims). */
+static double taps(const ag_tensor *w) { return (double)(w->shape[1] * w->shape[2] * w->shape[3]); }
+static double conv2d_flops(ag_tensor *const *in, int n, const void *args, const ag_tensor *out) {
+    (void)n, (void)args;
+    return 2.0 * (double)out->numel * taps(in[1]);
+}
+static double input_grad_flops(ag_tensor *const *in, int n, const void *args,
+                               const ag_tensor *out) {
+    (void)n, (void)args, (void)out;
+    return 2.0 * (double)in[0]->numel * taps(in[1]);
+}
+static double weight_grad_flops(ag_tensor *const *in, int n, const void *args,
+                                const ag_tensor *out) {
+    (void)n, (void)args;
+    return 2.0 * (double)in[1]->numel * taps(out);
+}
+
 const struct ag_op_def ag__op_conv2d = {
     .name = "conv2d", .arity = -1, .shape = conv2d_shape,
     .forward = conv2d_forward, .backward = conv2d_backward,
-    .check = {.make = conv2d_make},
+    .check = {.make = conv2d_make, .flops = conv2d_flops},
 };
 const struct ag_op_def ag__op_conv2d_input_grad = {
     .name = "conv2d_input_grad", .arity = 2, .shape = input_grad_shape,
     .forward = input_grad_forward, .backward = input_grad_backward,
-    .check = {.make = input_grad_make},
+    .check = {.make = input_grad_make, .flops = input_grad_flops},
 };
 const struct ag_op_def ag__op_conv2d_weight_grad = {
     .name = "conv2d_weight_grad", .arity = 2, .shape = weight_grad_shape,
     .forward = weight_grad_forward, .backward = weight_grad_backward,
-    .check = {.make = weight_grad_make},
+    .check = {.make = weight_grad_make, .flops = weight_grad_flops},
 };
 const struct ag_op_def ag__op_conv2d_bias_grad = {
     .name = "conv2d_bias_grad", .arity = 1, .shape = bias_grad_shape,

@@ -206,10 +206,16 @@ static int matmul_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, 
     return in[0] && in[1] ? 2 : -1;
 }
 
+/* 2 x output elements x K (the contracted dimension: a's last). */
+static double matmul_flops(ag_tensor *const *in, int n, const void *args, const ag_tensor *out) {
+    (void)n, (void)args;
+    return 2.0 * (double)out->numel * (double)in[0]->shape[in[0]->ndim - 1];
+}
+
 const struct ag_op_def ag__op_matmul = {
     .name = "matmul", .arity = 2, .shape = matmul_shape,
     .forward = matmul_forward, .backward = matmul_backward,
-    .check = {.make = matmul_make},
+    .check = {.make = matmul_make, .flops = matmul_flops},
 };
 
 ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_MATMUL, a, b); }
@@ -317,7 +323,7 @@ static int linear_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, 
 const struct ag_op_def ag__op_linear = {
     .name = "linear", .arity = -1, .shape = linear_shape,
     .forward = linear_forward, .backward = linear_backward,
-    .check = {.make = linear_make, .flops_per_elem = 0},
+    .check = {.make = linear_make, .flops = matmul_flops},
 };
 
 ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight, ag_tensor *bias) {

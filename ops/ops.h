@@ -45,6 +45,10 @@ struct ag_op_check {
     bool no_grad;         /* not differentiable (argmax, comparisons): no backward expected */
     bool f64_only;        /* no float32 kernel (rare; say why at the op) */
     double flops_per_elem;/* benchmark: arithmetic per output element (0: memory-bound) */
+    /* benchmark: a contraction's forward arithmetic per call (2 x output elements x K),
+     * for ops bound by the FMA peak rather than memory (matmul, linear, conv); NULL:
+     * flops_per_elem x output elements, and the op is counted as memory-bound. */
+    double (*flops)(ag_tensor *const *in, int n, const void *args, const ag_tensor *out);
 };
 
 struct ag_op_def {

@@ -78,3 +78,38 @@ Test(bench, optable_sweep_runs_every_op_forward_and_backward) {
     }
     free(rows.v);
 }
+
+/* Contractions report their arithmetic (2 x M x N x K, as counted by hand from the shapes
+ * their makers give) and are measured against the FMA peak, not memory bandwidth. */
+Test(bench, compute_bound_ops_report_their_flops) {
+    struct bench_cfg cfg = {.quick = true, .smoke = true};
+    struct bench_rows rows = {0};
+    cr_assert_eq(bench_optable(&cfg, 1, &rows), 0, "%s", ag_last_error() ? ag_last_error() : "");
+    const char *names[] = {"matmul", "linear", "conv2d", "conv2d_input_grad", "conv2d_weight_grad"};
+    for (int k = 0; k < 5; k++) {
+        int found = 0;
+        for (int i = 0; i < rows.n; i++) {
+            struct bench_row *r = &rows.v[i];
+            if (strcmp(r->what, names[k]) || strcmp(r->dir, "fwd")) continue;
+            found++;
+            cr_expect(r->compute_bound, "%s is not counted as compute-bound", names[k]);
+            long long d[3][4] = {{0}};   /* the inputs' shapes from the row's "AxB;C" text */
+            int nd[3] = {0}, in = 0;
+            for (const char *p = r->shapes; *p && in < 3; p++) {
+                if (*p == ';') in++;
+                else if (*p >= '0' && *p <= '9') d[in][nd[in]++] = strtoll(p, (char **)&p, 10), p--;
+            }
+            double want = names[k][0] == 'm' ? 2.0 * d[0][0] * d[1][1] * d[0][1]     /* [M,K][K,N] */
+                        : names[k][0] == 'l' ? 2.0 * d[0][0] * d[1][0] * d[0][1]     /* [B,I][O,I] */
+                        : k == 3 ? 2.0 * d[0][0] * d[0][1] * d[0][2] * d[0][3] * d[1][1] * d[1][2] * d[1][3]
+                        : k == 4 ? 2.0 * d[1][0] * d[1][1] * d[1][2] * d[1][3] * d[0][1] * 9
+                                 : -1;   /* conv2d: checked below */
+            if (k == 2)   /* [N,C,H,W] (*) [O,C,3,3], padding 1: output [N,O,H,W] */
+                want = 2.0 * d[0][0] * d[1][0] * d[0][2] * d[0][3] * d[1][1] * d[1][2] * d[1][3];
+            cr_expect(r->flops == want && want > 0, "%s %s: flops %g, expected %g", names[k],
+                      r->shapes, r->flops, want);
+        }
+        cr_expect(found, "%s has no forward row", names[k]);
+    }
+    free(rows.v);
+}

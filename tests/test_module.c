@@ -438,3 +438,57 @@ Test(module, call_errors) {
     ag_layer_free(lin);
     ag_layer_free(cell);
 }
+
+/* ------------------------------------------------------------------ no-grad memory
+ * With grad off, a module's intermediates die with its call and a Sequential holds two
+ * activations at a time, so an evaluation's peak arena use does not grow with depth. The
+ * arena's chunks stay cached (allocated) after a scope ends, so the heap in use after the
+ * run is its peak. */
+#include <malloc.h>
+
+static double heap_in_use(void) {
+    struct mallinfo2 mi = mallinfo2();
+    return (double)(mi.uordblks + mi.hblkhd);
+}
+
+static ag_model *deep(int blocks, int64_t d) {
+    ag_model *m = ag_model_new();
+    for (int i = 0; i < blocks; i++) ag_model_add(m, block(d));
+    return m;
+}
+
+static double eval_peak(ag_model *m, ag_tensor *x, double base, ag_tensor **out) {
+    bool prev = ag_set_grad_enabled(false);
+    *out = ag_keep(ag_model_forward(m, x));
+    ag_set_grad_enabled(prev);
+    return heap_in_use() - base;
+}
+
+Test(module, no_grad_evaluation_peak_does_not_grow_with_depth) {
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("AddressSanitizer replaces malloc: the heap is measured in the release suite");
+#endif
+    int64_t d = 128, xs[2] = {512, d};   /* one activation: 256 KiB */
+    ag_manual_seed(2);
+    ag_model *shallow = deep(4, d), *tall = deep(32, d);
+    ag_module_train(shallow, false), ag_module_train(tall, false);
+    ag_tensor *x = ag_randn(AG_F32, 2, xs);
+    double base = heap_in_use();
+    ag_scope_begin();
+    ag_scope_begin();
+    ag_tensor *y4, *y32;
+    double p4 = eval_peak(shallow, x, base, &y4);
+    double p32 = eval_peak(tall, x, base, &y32);
+    ag_scope_end();
+    /* 8x the depth: every activation kept would be 8x the memory (about 50 MiB) */
+    cr_log_info("no-grad peak %.1f MiB at 32 blocks, %.1f MiB at 4", p32 / (1 << 20), p4 / (1 << 20));
+    cr_expect(p32 < 2 * p4 + (4 << 20), "peak %.1f MiB at 32 blocks vs %.1f MiB at 4",
+              p32 / (1 << 20), p4 / (1 << 20));
+    /* the same values as the forward with grad on */
+    ag_tensor *g32 = ag_model_forward(tall, x);
+    const float *a = ag_data(y32), *b = ag_data(g32);
+    for (int64_t i = 0; i < 512 * d; i++) cr_assert_eq(a[i], b[i], "element %lld", (long long)i);
+    ag_scope_end();
+    ag_tensor_free(x);
+    ag_model_free(shallow), ag_model_free(tall);
+}

@@ -4,6 +4,7 @@
 
 #include "golden/conv_golden.h"
 #include "helpers.h"
+#include "ops/ops.h"
 
 Test(nn_ops, batch_norm_training_matches_torch_and_updates_running_stats) {
     ag_scope_begin();
@@ -99,5 +100,95 @@ Test(nn_ops, dropout_is_deterministic_and_its_gradient_uses_the_mask) {
     for (int i = 0; i < 90000; i++) cr_assert_eq(g[i], v[i] == 0 ? 0.0f : 2.0f, "element %d", i);
     ag_manual_seed(10);
     cr_assert(memcmp(ag_data(ag_dropout(x, 0.5, true)), ag_data(y[0]), 4 * 90000), "another seed, another mask");
+    ag_scope_end();
+}
+
+/* ---- the fused batch_norm backward (two passes, create_graph off) against its naive twin,
+ * the rule written with ops (create_graph on), on every mode, dtype and layout. */
+static void bn_grads(ag_tensor *x, ag_tensor *w, ag_tensor *b, ag_tensor *rm, ag_tensor *rv,
+                     bool training, bool create, ag_tensor **out) {
+    ag_tensor *y = ag_batch_norm(x, rm, rv, w, b, training, 0.1, 1e-5);
+    cr_assert(y, "%s", ag_last_error());
+    ag_manual_seed(5);
+    ag_tensor *gy = ag_randn(ag_dtype_of(x), ag_ndim(x), ag_shape(x));
+    ag_tensor *wrt[3] = {x, w, b};
+    int n = w ? 3 : 1;
+    cr_assert_eq(ag_autograd_grad(1, &y, &gy, n, wrt, out, (ag_grad_opts){.create_graph = create}),
+                 0, "%s", ag_last_error());
+}
+
+static void expect_same_grad(ag_tensor *a, ag_tensor *b, double tol, const char *what) {
+    ag_tensor *d = ag_cast(ag_contiguous(a), AG_F64), *e = ag_cast(ag_contiguous(b), AG_F64);
+    const double *p = ag_data(d), *q = ag_data(e);
+    for (int64_t i = 0; i < ag_numel(d); i++)
+        cr_assert(fabs(p[i] - q[i]) <= tol * (1 + fabs(q[i])), "%s element %lld: fused %.17g, "
+                  "ops %.17g", what, (long long)i, p[i], q[i]);
+}
+
+Test(nn_ops, batch_norm_fused_backward_matches_the_rule_written_with_ops) {
+    const int64_t shapes[3][4] = {{8, 5, 0, 0}, {4, 3, 7, 0}, {6, 4, 5, 3}};
+    for (int dt = 0; dt < 2; dt++)
+        for (int s = 0; s < 3; s++)
+            for (int mode = 0; mode < 4; mode++) {   /* bit 0: training; bit 1: weight, bias */
+                ag_scope_begin();
+                ag_dtype d = dt ? AG_F32 : AG_F64;
+                int nd = shapes[s][2] ? (shapes[s][3] ? 4 : 3) : 2;
+                int64_t C = shapes[s][1];
+                ag_manual_seed(3);
+                ag_tensor *x = ag_add(ag_randn(d, nd, shapes[s]), ag_scalar(d, 3));
+                if (s == 2) x = ag_transpose(ag_contiguous(ag_transpose(x, 2, 3)), 2, 3);
+                ag_tensor *w = mode & 2 ? ag_rand(d, 1, &C) : NULL, *b = mode & 2 ? ag_randn(d, 1, &C) : NULL;
+                ag_tensor *rm = ag_randn(d, 1, &C), *rv = ag_add(ag_rand(d, 1, &C), ag_scalar(d, 0.5));
+                ag_set_requires_grad(x, true);
+                if (w) ag_set_requires_grad(w, true), ag_set_requires_grad(b, true);
+                ag_tensor *fused[3] = {0}, *ops[3] = {0};
+                bn_grads(x, w, b, rm, rv, mode & 1, false, fused);
+                bn_grads(x, w, b, rm, rv, mode & 1, true, ops);
+                for (int i = 0; i < (w ? 3 : 1); i++)
+                    expect_same_grad(fused[i], ops[i], dt ? 2e-5 : 1e-12, i ? "dw/db" : "dx");
+                ag_scope_end();
+            }
+}
+
+/* One pass for the statistics stays accurate on values far from zero (float32, mean 1000,
+ * std 0.01): the float64 reference is torch's formula, two passes in float64. */
+Test(nn_ops, batch_norm_one_pass_statistics_are_accurate_far_from_zero) {
+    ag_scope_begin();
+    int64_t xs[3] = {64, 2, 50};
+    ag_manual_seed(1);
+    ag_tensor *x = ag_add(ag_mul(ag_randn(AG_F32, 3, xs), ag_scalar(AG_F32, 0.01)),
+                          ag_scalar(AG_F32, 1000));
+    ag_tensor *y = ag_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1, 0);
+    const float *px = ag_data(x), *py = ag_data(y);
+    for (int c = 0; c < 2; c++) {
+        double s = 0, q = 0;
+        for (int i = 0; i < 64; i++)
+            for (int k = 0; k < 50; k++) s += px[(i * 2 + c) * 50 + k];
+        double mean = s / 3200;
+        for (int i = 0; i < 64; i++)
+            for (int k = 0; k < 50; k++) q += pow(px[(i * 2 + c) * 50 + k] - mean, 2);
+        double is = 1 / sqrt(q / 3200);
+        for (int i = 0; i < 64; i++)
+            for (int k = 0; k < 50; k++) {
+                int j = (i * 2 + c) * 50 + k;
+                assert_close(py[j], (px[j] - mean) * is, 1e-4, 1e-4);
+            }
+    }
+    ag_scope_end();
+}
+
+/* The fused backward ops are never recorded by batch_norm; called directly with grad on,
+ * differentiating them is a clear error, not a silent zero. */
+Test(nn_ops, batch_norm_fused_backward_ops_say_they_are_not_differentiable) {
+    ag_scope_begin();
+    int64_t xs[2] = {4, 3}, c = 3;
+    ag_tensor *g = ag_randn(AG_F64, 2, xs), *x = ag_randn(AG_F64, 2, xs);
+    ag_set_requires_grad(g, true);
+    ag_tensor *in[3] = {g, x, ag_zeros(AG_F64, 1, &c)};
+    ag_tensor *s = ag_sum(ag__apply(AG_OP_BATCH_NORM_GRAD_SUMS, 3, in, NULL, 0));
+    cr_assert(s);
+    cr_assert_neq(ag_backward(s), 0);
+    cr_assert(strstr(ag_last_error(), "batch_norm_grad_sums is not differentiable"), "%s",
+              ag_last_error());
     ag_scope_end();
 }
