@@ -489,6 +489,18 @@ double ag_now(void);              /* monotonic seconds */
 typedef void (*ag_bench_fn)(void *ctx);
 double ag_bench_time(ag_bench_fn fn, void *ctx, int min_reps, double min_seconds);
 
+/* ---------------------------------------------------------------- more ops (issue 9)
+ * Functional forms with torch.nn.functional's semantics. Results belong to the current
+ * scope; NULL inputs pass through as NULL; errors return NULL with a one-line
+ * ag_last_error() naming the function and the shapes. */
+
+/* Normalizes x over its last ndim dims (normalized_shape must equal them):
+ * (x - mean) / sqrt(var + eps) * weight + bias, biased variance. weight, bias: of
+ * normalized_shape, or NULL. Fused forward and backward; differentiable again with
+ * create_graph (then the backward is recorded as ordinary ops). */
+ag_tensor *ag_layer_norm(ag_tensor *x, int ndim, const int64_t *normalized_shape,
+                         ag_tensor *weight, ag_tensor *bias, double eps);
+
 #ifdef __cplusplus
 }
 #endif
