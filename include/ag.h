@@ -501,6 +501,10 @@ double ag_bench_time(ag_bench_fn fn, void *ctx, int min_reps, double min_seconds
 ag_tensor *ag_layer_norm(ag_tensor *x, int ndim, const int64_t *normalized_shape,
                          ag_tensor *weight, ag_tensor *bias, double eps);
 
+/* indices: AG_I64 of any shape, values in [0, num); weight [num, dim] -> [indices..., dim].
+ * The weight's gradient is a scatter-add of the output's gradient rows (no one-hot). */
+ag_tensor *ag_embedding(ag_tensor *indices, ag_tensor *weight);
+
 #ifdef __cplusplus
 }
 #endif

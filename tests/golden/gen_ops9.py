@@ -45,5 +45,10 @@ case("ln2", F.layer_norm(x, (4, 5), w, None, 1e-3), [("x", x), ("w", w)])
 x = leaf(5, 7, lo=-1, hi=3)
 case("ln3", F.layer_norm(x, (7,), None, None, 1e-5), [("x", x)])
 
+# ---- embedding (repeated indices: the gradient adds)
+w = leaf(7, 3)
+ix = torch.tensor([[0, 3, 3, 6, 1], [3, 0, 2, 6, 6]])
+case("emb", F.embedding(ix, w), [("ix", ix), ("w", w)])
+
 out.append("#endif")
 open("tests/golden/ops9_golden.h", "w").write("\n".join(out) + "\n")
