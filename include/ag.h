@@ -505,6 +505,16 @@ ag_tensor *ag_layer_norm(ag_tensor *x, int ndim, const int64_t *normalized_shape
  * The weight's gradient is a scatter-add of the output's gradient rows (no one-hot). */
 ag_tensor *ag_embedding(ag_tensor *indices, ag_tensor *weight);
 
+/* Pieces of x along dim, as views (torch.split / torch.chunk): ag_split makes pieces of
+ * `size` (the last one smaller), ag_chunk `chunks` pieces of ceil(len / chunks) (fewer when
+ * that covers x), ag_split_with_sizes pieces of the given sizes (summing to x's size).
+ * They write into out (room for max_out, chunks, or n tensors) and return the count, or
+ * -1 with an error. In backward the pieces' gradients are copied into one shared gradient
+ * of x (no zero-padded tensor per piece); with create_graph they are padded with ops. */
+int ag_split(ag_tensor *x, int64_t size, int dim, ag_tensor **out, int max_out);
+int ag_chunk(ag_tensor *x, int chunks, int dim, ag_tensor **out);
+int ag_split_with_sizes(ag_tensor *x, int n, const int64_t *sizes, int dim, ag_tensor **out);
+
 #ifdef __cplusplus
 }
 #endif
