@@ -515,6 +515,13 @@ int ag_split(ag_tensor *x, int64_t size, int dim, ag_tensor **out, int max_out);
 int ag_chunk(ag_tensor *x, int chunks, int dim, ag_tensor **out);
 int ag_split_with_sizes(ag_tensor *x, int n, const int64_t *sizes, int dim, ag_tensor **out);
 
+/* mask != 0 ? value : x, x and mask (any dtype, no gradient) broadcast together. */
+ag_tensor *ag_masked_fill(ag_tensor *x, ag_tensor *mask, double value);
+/* x [..., R, C] with elements above (tril: j - i > diagonal) or below (triu:
+ * j - i < diagonal) the diagonal zeroed. */
+ag_tensor *ag_tril(ag_tensor *x, int64_t diagonal);
+ag_tensor *ag_triu(ag_tensor *x, int64_t diagonal);
+
 #ifdef __cplusplus
 }
 #endif
