@@ -65,5 +65,24 @@ x = leaf(5, 3)
 case("tl2", torch.tril(x, -2), [("x", x)])
 case("tu2", torch.triu(x, 2), [("x", x)])
 
+# ---- scaled_dot_product_attention, torch's math (keep = mask != 0)
+def sdpa(q, k, v, keep=None, causal=False):
+    s = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
+    if causal:
+        keep = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril()
+    if keep is not None:
+        s = s.masked_fill(keep == 0, float("-inf"))
+    return torch.softmax(s, -1) @ v
+
+
+q, k, v = leaf(2, 4, 3), leaf(2, 6, 3), leaf(2, 6, 5)
+case("at1", sdpa(q, k, v, causal=True), [("q", q), ("k", k), ("v", v)])
+q, k, v = leaf(2, 3, 5, 4), leaf(2, 3, 5, 4), leaf(2, 3, 5, 2)
+case("at2", sdpa(q, k, v, causal=True), [("q", q), ("k", k), ("v", v)])
+q, k, v = leaf(2, 2, 4, 3), leaf(2, 2, 6, 3), leaf(2, 2, 6, 3)
+m = (torch.rand(2, 1, 4, 6) > 0.4).long()
+m[..., 0] = 1
+case("at3", sdpa(q, k, v, keep=m), [("q", q), ("k", k), ("v", v), ("m", m)])
+
 out.append("#endif")
 open("tests/golden/ops9_golden.h", "w").write("\n".join(out) + "\n")
