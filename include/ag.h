@@ -530,6 +530,20 @@ ag_tensor *ag_scaled_dot_product_attention(ag_tensor *q, ag_tensor *k, ag_tensor
                                            ag_tensor *attn_mask, double dropout_p,
                                            bool is_causal);
 
+/* Cross-entropy in torch's K-dimensional form: logits [N, C, d1, ...] (or [N, C]), target
+ * int64 [N, d1, ...] with labels in [0, C) or ignore_index (when use_ignore_index; those
+ * positions give 0 and MEAN divides by the others: NaN if none counts, as torch).
+ * Result: 0-d for MEAN/SUM, target's shape for NONE. {0} options: mean, no smoothing,
+ * nothing ignored. ag_cross_entropy_loss keeps the [N,C] form. */
+typedef struct {
+    ag_reduction reduction;
+    double label_smoothing;   /* 0..1 */
+    bool use_ignore_index;    /* false: every label counts (torch's -100 never matches) */
+    int64_t ignore_index;
+} ag_cross_entropy_nd_opts;
+ag_tensor *ag_cross_entropy_loss_nd(ag_tensor *logits, ag_tensor *target,
+                                    ag_cross_entropy_nd_opts opts);
+
 #ifdef __cplusplus
 }
 #endif

@@ -84,5 +84,19 @@ m = (torch.rand(2, 1, 4, 6) > 0.4).long()
 m[..., 0] = 1
 case("at3", sdpa(q, k, v, keep=m), [("q", q), ("k", k), ("v", v), ("m", m)])
 
+# ---- cross_entropy over [N, C, d...] with ignore_index
+x = leaf(2, 4, 3, 2, lo=-3, hi=3)
+t = torch.tensor([[[0, 1], [3, 1]], [[2, 2], [1, 0]], [[3, 0], [1, 1]]]).reshape(3, 2, 2).permute(1, 0, 2).contiguous()
+case("ce1", F.cross_entropy(x, t, ignore_index=1), [("x", x), ("t", t)])
+x = leaf(5, 3, lo=-3, hi=3)
+t = torch.tensor([2, -100, 0, 1, -100])
+case("ce2", F.cross_entropy(x, t, reduction="sum", label_smoothing=0.1), [("x", x), ("t", t)])
+x = leaf(2, 3, 4, lo=-3, hi=3)
+t = torch.tensor([[0, 2, 2, 1], [1, 0, 5, 2]])
+case("ce3", F.cross_entropy(x, t, reduction="none", ignore_index=5, label_smoothing=0.3), [("x", x), ("t", t)])
+x = leaf(2, 3, 2, lo=-3, hi=3)
+t = torch.tensor([[0, 2], [1, 1]])
+case("ce4", F.cross_entropy(x, t, label_smoothing=0.25), [("x", x), ("t", t)])
+
 out.append("#endif")
 open("tests/golden/ops9_golden.h", "w").write("\n".join(out) + "\n")
