@@ -3,9 +3,10 @@
  *   loss at a position = -(1 - eps) log p[y] - eps/C sum_c log p[c], p = softmax over C;
  *   ignored positions give 0 and do not count: MEAN divides by the positions that count
  *   (NaN when none does, as torch).
-^ *   cross_entropy_loss_nd(x, y)             the loss (0-d for MEAN/SUM, y's shape for NONE)
- *   cross_entropy_loss_nd_backward(g, x, y)    dx = G (p - target distribution), G the
- *                                         position's scale (0 where ignored)
+ *   cross_entropy_loss_nd(x, y)                  the loss (0-d for MEAN/SUM, y's shape
+ *                                                for NONE)
+ *   cross_entropy_loss_nd_backward(g, x, y)      dx = G (p - target distribution), G the
+ *                                                position's scale (0 where ignored)
  * Positions are independent (threads split them) and the reduction adds in position
  * order: results do not depend on the thread count. Without create_graph the backward
  * is the fused op; with it, the same formula with ops (softmax), differentiable again. */
