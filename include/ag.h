@@ -544,6 +544,21 @@ typedef struct {
 ag_tensor *ag_cross_entropy_loss_nd(ag_tensor *logits, ag_tensor *target,
                                     ag_cross_entropy_nd_opts opts);
 
+/* torch.nn.functional.pad: pads holds n values, (before, after) pairs from the last dim
+ * backwards; negative values crop. REFLECT needs pads < the dim's size. */
+typedef enum { AG_PAD_CONSTANT, AG_PAD_REFLECT, AG_PAD_REPLICATE } ag_pad_mode;
+ag_tensor *ag_pad(ag_tensor *x, int n, const int64_t *pads, ag_pad_mode mode, double value);
+ag_tensor *ag_flip(ag_tensor *x, int n, const int *dims);          /* torch.flip */
+ag_tensor *ag_roll(ag_tensor *x, int64_t shift, int dim);          /* torch.roll on one dim */
+/* torch.Tensor.repeat: n >= ndim repeats (extra ones add leading dims); tiles x. */
+ag_tensor *ag_repeat(ag_tensor *x, int n, const int64_t *repeats);
+/* x [N, C, H, W] or [C, H, W]. nearest: [.., H*scale_h, W*scale_w]; bilinear to out_h x
+ * out_w with torch's source-index rule; adaptive_avg_pool2d: bin i of a dim averages
+ * [floor(i*in/out), ceil((i+1)*in/out)). */
+ag_tensor *ag_upsample_nearest2d(ag_tensor *x, int scale_h, int scale_w);
+ag_tensor *ag_upsample_bilinear2d(ag_tensor *x, int64_t out_h, int64_t out_w, bool align_corners);
+ag_tensor *ag_adaptive_avg_pool2d(ag_tensor *x, int64_t out_h, int64_t out_w);
+
 #ifdef __cplusplus
 }
 #endif
