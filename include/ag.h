@@ -559,6 +559,14 @@ ag_tensor *ag_upsample_nearest2d(ag_tensor *x, int scale_h, int scale_w);
 ag_tensor *ag_upsample_bilinear2d(ag_tensor *x, int64_t out_h, int64_t out_w, bool align_corners);
 ag_tensor *ag_adaptive_avg_pool2d(ag_tensor *x, int64_t out_h, int64_t out_w);
 
+/* torch.nn.functional.conv_transpose2d: x [N, C_in, H, W], weight [C_in, C_out/groups, kH,
+ * kW], bias [C_out] or NULL -> [N, C_out, OH, OW], OH = (H-1) stride - 2 padding +
+ * dilation (kH-1) + output_padding + 1. Zeros: stride 1, padding 0, output_padding 0,
+ * dilation 1, groups 1; output_padding must be < stride. */
+typedef struct { int stride[2], padding[2], output_padding[2], dilation[2], groups; } ag_conv_transpose_opts;
+ag_tensor *ag_conv_transpose2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias,
+                               ag_conv_transpose_opts opts);
+
 #ifdef __cplusplus
 }
 #endif

@@ -118,5 +118,20 @@ case("aa", F.adaptive_avg_pool2d(x, (3, 4)), [("x", x)])
 case("ag", F.adaptive_avg_pool2d(x, (1, 1)), [("x", x)])
 case("ab", F.adaptive_avg_pool2d(x, (10, 13)), [("x", x)])
 
+# ---- conv_transpose2d
+def ct_case(prefix, xs, ws, bias, **kw):
+    x, w = leaf(*xs), leaf(*ws)
+    named = [("x", x), ("w", w)]
+    b = None
+    if bias:
+        b = leaf(ws[1] * kw.get("groups", 1))
+        named.append(("b", b))
+    case(prefix, F.conv_transpose2d(x, w, b, **kw), named)
+
+
+ct_case("ct1", (2, 4, 3, 4), (4, 3, 3, 3), True, stride=2, padding=1, output_padding=1)
+ct_case("ct2", (1, 4, 4, 3), (4, 1, 2, 3), False, stride=(1, 2), padding=(0, 1), dilation=(2, 1), groups=2)
+ct_case("ct3", (2, 3, 4, 4), (3, 2, 4, 4), True, stride=2, padding=1)
+
 out.append("#endif")
 open("tests/golden/ops9_golden.h", "w").write("\n".join(out) + "\n")
