@@ -567,6 +567,11 @@ typedef struct { int stride[2], padding[2], output_padding[2], dilation[2], grou
 ag_tensor *ag_conv_transpose2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias,
                                ag_conv_transpose_opts opts);
 
+/* x [N, C, *] normalized over each of `groups` groups of C/groups channels (biased
+ * variance), then * weight[c] + bias[c] (each [C] or NULL). Fused forward and backward;
+ * differentiable again with create_graph. */
+ag_tensor *ag_group_norm(ag_tensor *x, int groups, ag_tensor *weight, ag_tensor *bias, double eps);
+
 #ifdef __cplusplus
 }
 #endif

@@ -133,5 +133,13 @@ ct_case("ct1", (2, 4, 3, 4), (4, 3, 3, 3), True, stride=2, padding=1, output_pad
 ct_case("ct2", (1, 4, 4, 3), (4, 1, 2, 3), False, stride=(1, 2), padding=(0, 1), dilation=(2, 1), groups=2)
 ct_case("ct3", (2, 3, 4, 4), (3, 2, 4, 4), True, stride=2, padding=1)
 
+# ---- group_norm
+x, w, b = leaf(2, 6, 3, 2, lo=-2, hi=2), leaf(6, lo=0.5, hi=1.5), leaf(6)
+case("gn1", F.group_norm(x, 3, w, b, 1e-5), [("x", x), ("w", w), ("b", b)])
+x = leaf(3, 4, 5, lo=-1, hi=3)
+case("gn2", F.group_norm(x, 1, None, None, 1e-3), [("x", x)])
+x, w = leaf(2, 4, lo=-2, hi=2), leaf(4, lo=0.5, hi=1.5)
+case("gn3", F.group_norm(x, 2, w, None, 1e-5), [("x", x), ("w", w)])
+
 out.append("#endif")
 open("tests/golden/ops9_golden.h", "w").write("\n".join(out) + "\n")
