@@ -572,6 +572,9 @@ ag_tensor *ag_conv_transpose2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias,
  * differentiable again with create_graph. */
 ag_tensor *ag_group_norm(ag_tensor *x, int groups, ag_tensor *weight, ag_tensor *bias, double eps);
 
+/* Running sums along dim (torch.cumsum; accumulated in double). */
+ag_tensor *ag_cumsum(ag_tensor *x, int dim);
+
 #ifdef __cplusplus
 }
 #endif

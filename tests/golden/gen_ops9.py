@@ -141,5 +141,11 @@ case("gn2", F.group_norm(x, 1, None, None, 1e-3), [("x", x)])
 x, w = leaf(2, 4, lo=-2, hi=2), leaf(4, lo=0.5, hi=1.5)
 case("gn3", F.group_norm(x, 2, w, None, 1e-5), [("x", x), ("w", w)])
 
+# ---- cumsum
+x = leaf(3, 4, 5)
+case("cs0", torch.cumsum(x, 0), [("x", x)])
+case("cs1", torch.cumsum(x, 1), [("x", x)])
+case("cs2", torch.cumsum(x, -1), [("x", x)])
+
 out.append("#endif")
 open("tests/golden/ops9_golden.h", "w").write("\n".join(out) + "\n")
