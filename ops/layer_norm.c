@@ -319,10 +319,12 @@ static void lnw_rows(double *restrict acc, const ag_tensor *g, const ag_tensor *
         if (x->dtype == AG_F32) {
             const float *gr = (const float *)ag__ptr(g) + r * M, *xr = (const float *)ag__ptr(x) + r * M;
             float mu = ((const float *)ag__ptr(mean))[r], rs = ((const float *)ag__ptr(rstd))[r];
+            #pragma omp simd
             for (int64_t j = 0; j < M; j++) acc[j] += (double)(gr[j] * ((xr[j] - mu) * rs));
         } else {
             const double *gr = (const double *)ag__ptr(g) + r * M, *xr = (const double *)ag__ptr(x) + r * M;
             double mu = ((const double *)ag__ptr(mean))[r], rs = ((const double *)ag__ptr(rstd))[r];
+            #pragma omp simd
             for (int64_t j = 0; j < M; j++) acc[j] += gr[j] * ((xr[j] - mu) * rs);
         }
     }
