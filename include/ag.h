@@ -575,6 +575,16 @@ ag_tensor *ag_group_norm(ag_tensor *x, int groups, ag_tensor *weight, ag_tensor 
 /* Running sums along dim (torch.cumsum; accumulated in double). */
 ag_tensor *ag_cumsum(ag_tensor *x, int dim);
 
+/* Element-wise math (torch's functions of the same names); float tensors, x's shape. */
+ag_tensor *ag_erf(ag_tensor *x);
+ag_tensor *ag_rsqrt(ag_tensor *x);        /* 1 / sqrt(x) */
+ag_tensor *ag_reciprocal(ag_tensor *x);   /* 1 / x */
+ag_tensor *ag_square(ag_tensor *x);       /* x * x */
+ag_tensor *ag_log1p(ag_tensor *x);        /* log(1 + x) */
+ag_tensor *ag_expm1(ag_tensor *x);        /* exp(x) - 1 */
+ag_tensor *ag_tan(ag_tensor *x);
+ag_tensor *ag_atan(ag_tensor *x);
+
 #ifdef __cplusplus
 }
 #endif
