@@ -585,6 +585,23 @@ ag_tensor *ag_expm1(ag_tensor *x);        /* exp(x) - 1 */
 ag_tensor *ag_tan(ag_tensor *x);
 ag_tensor *ag_atan(ag_tensor *x);
 
+/* 1/0 in a's dtype, a and b broadcast, not differentiable (as ag_eq / ag_gt). */
+ag_tensor *ag_lt(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_le(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_ge(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_ne(ag_tensor *a, ag_tensor *b);
+/* One-dim reductions (dim may be negative). min_dim / argmin_dim / min mirror the max ones
+ * (first index on ties, NaN wins; ag_min shares the gradient among ties). amax: the
+ * gradient is shared evenly among the maxima. std_dim: sqrt of ag_var_dim (gradient 0
+ * where the std is 0, as torch). prod_dim: product (accumulated in double); its second
+ * derivative is provided only where x has no zeros. */
+ag_tensor *ag_min_dim(ag_tensor *x, int dim, bool keepdim);
+ag_tensor *ag_argmin_dim(ag_tensor *x, int dim, bool keepdim);
+ag_tensor *ag_min(ag_tensor *x);
+ag_tensor *ag_amax(ag_tensor *x, int dim, bool keepdim);
+ag_tensor *ag_std_dim(ag_tensor *x, int dim, bool keepdim, int correction);
+ag_tensor *ag_prod_dim(ag_tensor *x, int dim, bool keepdim);
+
 #ifdef __cplusplus
 }
 #endif

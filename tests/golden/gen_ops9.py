@@ -161,5 +161,26 @@ case("lp", torch.log1p(x), [("x", x)])
 x = leaf(7, lo=-1.3, hi=1.3)
 case("tn", torch.tan(x), [("x", x)])
 
+# ---- more reductions and comparisons (ties in the integer-valued inputs)
+x = torch.randint(-2, 3, (3, 4, 5)).double().requires_grad_(True)
+case("amx", torch.amax(x, 1), [("x", x)])
+case("mnd", torch.min(x, 2, keepdim=True)[0], [("x", x)])
+emit("amn_i", torch.argmin(x, 0))
+case("mn", torch.min(x), [("x", x)])
+x = leaf(3, 4, 5, lo=-2, hi=2)
+case("sd1", torch.std(x, 1), [("x", x)])
+case("sd0", torch.std(x, -1, keepdim=True, unbiased=False), [("x", x)])
+x = leaf(3, 4, 5, lo=-2, hi=2)
+with torch.no_grad():
+    x[1, 2, 3] = 0
+    x[2, 0, 1] = 0
+    x[2, 0, 4] = 0
+case("prd", torch.prod(x, 2), [("x", x)])
+a = torch.tensor([[1.0, float("nan"), 3.0], [2.0, 2.0, -1.0]], dtype=torch.float64)
+b = torch.tensor([2.0, float("nan"), 3.0], dtype=torch.float64)
+emit("cmp_a", a); emit("cmp_b", b)
+for n, t in [("lt", a < b), ("le", a <= b), ("ge", a >= b), ("ne", a != b)]:
+    emit("cmp_" + n, t.double())
+
 out.append("#endif")
 open("tests/golden/ops9_golden.h", "w").write("\n".join(out) + "\n")
