@@ -198,6 +198,13 @@ static ag_tensor *probs_with_ops(struct ag_node *node) {
     return ag_softmax(s, -1);
 }
 
+/* dS = scale P (dP - rowsum(dP P)): ops under create_graph, else the fused op. */
+static ag_tensor *scores_grad(ag_tensor *dp, ag_tensor *p, const struct attn_args *a) {
+    if (ag_is_grad_enabled())
+        return ag_mul_scalar(ag_mul(p, ag_sub(dp, ag_sum_dim(ag_mul(dp, p), -1, true))), a->scale);
+    return ag__apply(AG_OP_ATTENTION_SOFTMAX_BACKWARD, 2, (ag_tensor *const[]){dp, p}, a, sizeof *a);
+}
+
 static int attn_backward(struct ag_node *node, ag_tensor *g) {
     const struct attn_args *a = AG_ARGS(node, struct attn_args);
     ag_tensor *q = node->in[0], *k = node->in[1], *v = node->in[2];
@@ -205,8 +212,7 @@ static int attn_backward(struct ag_node *node, ag_tensor *g) {
     int rc = AG_OK;
     if (ag__needs_grad(node, 2)) rc = ag__accumulate(node, 2, ag_matmul(tr(p), g));
     if (rc || !(ag__needs_grad(node, 0) || ag__needs_grad(node, 1))) return rc;
-    ag_tensor *dp = ag_matmul(g, tr(v));
-    ag_tensor *ds = ag_mul_scalar(ag_mul(p, ag_sub(dp, ag_sum_dim(ag_mul(dp, p), -1, true))), a->scale);
+    ag_tensor *ds = scores_grad(ag_matmul(g, tr(v)), p, a);
     if (ag__needs_grad(node, 0)) rc = ag__accumulate(node, 0, ag_matmul(ds, k));
     if (!rc && ag__needs_grad(node, 1)) rc = ag__accumulate(node, 1, ag_matmul(tr(ds), q));
     return rc;
@@ -254,6 +260,79 @@ const struct ag_op_def ag__op_scaled_dot_product_attention = {
     .name = "scaled_dot_product_attention", .arity = -1, .shape = attn_shape,
     .forward = attn_forward, .backward = attn_backward,
     .check = {.make = attn_make, .flops_per_elem = 64},
+};
+
+/* ------------------------------------------------------------------ attention_softmax_backward
+ * (dP, P) -> scale P (dP - rowsum(dP P)) over the last dim, one pass per row (in double).
+ * Run only with grad mode off (attn_backward); a recorded use cannot be differentiated. */
+static int asb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                     const char *fn) {
+    (void)args;
+    const ag_tensor *dp = in[0], *p = in[1];
+    bool ok = dp->dtype == p->dtype && dp->ndim == p->ndim && p->ndim >= 1;
+    for (int d = 0; ok && d < p->ndim; d++) ok = dp->shape[d] == p->shape[d];
+    if (!ok)
+        return ag__error(AG_ERR_SHAPE, fn, "grad %s %s and probabilities %s %s must match",
+                         ag_dtype_name(dp->dtype), AG_SHAPE(dp), ag_dtype_name(p->dtype), AG_SHAPE(p));
+    return ag__shape_same(m, in + 1, n - 1, NULL, fn);
+}
+
+#define DEF_ASB_ROW(T, name)                                                               \
+    static void name(T *restrict ds, const T *restrict dp, const T *restrict p, int64_t S, \
+                     T scale) {                                                            \
+        double s = 0;                                                                      \
+        for (int64_t j = 0; j < S; j++) s += (double)dp[j] * (double)p[j];                 \
+        T t = (T)s;                                                                        \
+        for (int64_t j = 0; j < S; j++) ds[j] = scale * p[j] * (dp[j] - t);               \
+    }
+DEF_ASB_ROW(float, asb_row_f32)
+DEF_ASB_ROW(double, asb_row_f64)
+
+static int asb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                       ag_tensor **saved) {
+    (void)n, (void)saved;
+    const struct attn_args *a = args;
+    ag_tensor *dp = dense(in[0]), *p = dense(in[1]);
+    int rc = AG_ERR_NOMEM;
+    if (dp && p) {
+        int64_t S = out->shape[out->ndim - 1], rows = S ? out->numel / S : 0;
+        #pragma omp parallel for schedule(static) if (out->numel >= (1 << 16) && !omp_in_parallel())
+        for (int64_t r = 0; r < rows; r++) {
+            if (out->dtype == AG_F32)
+                asb_row_f32((float *)ag__ptr(out) + r * S, (const float *)ag__ptr(dp) + r * S,
+                            (const float *)ag__ptr(p) + r * S, S, (float)a->scale);
+            else
+                asb_row_f64((double *)ag__ptr(out) + r * S, (const double *)ag__ptr(dp) + r * S,
+                            (const double *)ag__ptr(p) + r * S, S, a->scale);
+        }
+        rc = AG_OK;
+    }
+    release(dp, in[0]), release(p, in[1]);
+    return rc;
+}
+
+static int asb_no_backward(struct ag_node *node, ag_tensor *g) {
+    (void)g;
+    return ag__error(AG_ERR_STATE, "ag_attention_softmax_backward", "not twice differentiable "
+                     "(P %s); differentiate ag_scaled_dot_product_attention with create_graph",
+                     AG_SHAPE(node->in[1]));
+}
+
+/* Rows of probabilities (positive, summing to 1) and a gradient. */
+static int asb_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
+    *(struct attn_args *)args = (struct attn_args){.scale = 0.5};
+    int64_t rows = size ? (size / 64 > 1 ? size / 64 : 1) : variant ? 3 : 4, S = size ? 64 : 5;
+    in[0] = ag__check_input(dt, 2, (int64_t[]){rows, S}, -1, 1);
+    bool prev = ag_set_grad_enabled(false);
+    in[1] = ag_softmax(ag__check_input(dt, 2, (int64_t[]){rows, S}, -2, 2), 1);
+    ag_set_grad_enabled(prev);
+    return 2;
+}
+
+const struct ag_op_def ag__op_attention_softmax_backward = {
+    .name = "attention_softmax_backward", .arity = 2, .shape = asb_shape,
+    .forward = asb_forward, .backward = asb_no_backward,
+    .check = {.make = asb_make, .no_grad = true, .flops_per_elem = 4},
 };
 
 /* ------------------------------------------------------------------ public function */
