@@ -32,14 +32,15 @@ void ag__sep_plan_set(ag_tensor *plan, int64_t row, int tap, int64_t col, double
 }
 
 static int check_plan(const ag_tensor *plan, int64_t src_len, const char *fn) {
-    if (plan->dtype != AG_F64 || plan->ndim != 3 || plan->shape[2] != 2 || !ag_is_contiguous(plan))
-        return ag__error(AG_ERR_SHAPE, fn, "plan %s %s must be a contiguous float64 "
-                         "[out_len, taps, 2]", ag_dtype_name(plan->dtype), AG_SHAPE(plan));
-    const double *e = ag__ptr(plan);
-    for (int64_t i = 0; i < plan->numel / 2; i++)
-        if (e[2 * i] < -1 || e[2 * i] >= (double)src_len || e[2 * i] != (double)(int64_t)e[2 * i])
-            return ag__error(AG_ERR_INDEX, fn, "plan source %g is outside [0, %lld)", e[2 * i],
+    if (plan->dtype != AG_F64 || plan->ndim != 3 || plan->shape[2] != 2)
+        return ag__error(AG_ERR_SHAPE, fn, "plan %s %s must be float64 [out_len, taps, 2]",
+                         ag_dtype_name(plan->dtype), AG_SHAPE(plan));
+    for (int64_t i = 0; i < plan->numel / 2; i++) {
+        double c = ag__get_flat(plan, 2 * i);
+        if (c < -1 || c >= (double)src_len || c != (double)(int64_t)c)
+            return ag__error(AG_ERR_INDEX, fn, "plan source %g is outside [0, %lld)", c,
                              (long long)src_len);
+    }
     return AG_OK;
 }
 
@@ -56,6 +57,9 @@ static ag_tensor *dense(ag_tensor *t) {
     ag_tensor *c = ag_contiguous(t);
     ag_set_grad_enabled(prev);
     return c;
+}
+static void release(ag_tensor *c, const ag_tensor *t) {
+    if (c && c != t && !c->arena) ag_tensor_free(c);
 }
 
 /* ------------------------------------------------------------------ kernels */
@@ -114,9 +118,8 @@ static int sep_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
                        ag_tensor **saved) {
     (void)n, (void)saved;
     const struct sep_args *a = args;
-    ag_tensor *x = dense(in[0]);
-    if (!x) return AG_ERR_NOMEM;
-    const ag_tensor *plan = in[1];
+    ag_tensor *x = dense(in[0]), *plan = dense(in[1]);
+    if (!x || !plan) return release(x, in[0]), release(plan, in[1]), AG_ERR_NOMEM;
     int64_t outer, inner, in_len = x->shape[a->dim], out_len = plan->shape[0];
     split_at(x, a->dim, &outer, &inner);
     int taps = (int)plan->shape[1];
@@ -131,7 +134,7 @@ static int sep_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
                         (const double *)ag__ptr(x) + o * in_len * inner, ag__ptr(plan), out_len,
                         taps, inner, a);
     }
-    if (x != in[0] && !x->arena) ag_tensor_free(x);
+    release(x, in[0]), release(plan, in[1]);
     return AG_OK;
 }
 
@@ -210,9 +213,8 @@ static int sept_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
                         ag_tensor **saved) {
     (void)n, (void)saved;
     const struct sep_args *a = args;
-    ag_tensor *g = dense(in[0]);
-    if (!g) return AG_ERR_NOMEM;
-    const ag_tensor *plan = in[1];
+    ag_tensor *g = dense(in[0]), *plan = dense(in[1]);
+    if (!g || !plan) return release(g, in[0]), release(plan, in[1]), AG_ERR_NOMEM;
     int64_t outer, inner, out_len = plan->shape[0];
     split_at(out, a->dim, &outer, &inner);
     int taps = (int)plan->shape[1];
@@ -228,7 +230,7 @@ static int sept_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
                         (const double *)ag__ptr(g) + o * out_len * inner, ag__ptr(plan), out_len,
                         taps, inner);
     }
-    if (g != in[0] && !g->arena) ag_tensor_free(g);
+    release(g, in[0]), release(plan, in[1]);
     return AG_OK;
 }
 

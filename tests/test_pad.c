@@ -67,6 +67,18 @@ Test(pad, float32_and_empty_repeats) {
     ag_scope_end();
 }
 
+/* The separable map takes strided inputs and plans (as the table's strided checks give). */
+Test(pad, strided_plan_and_input) {
+    ag_scope_begin();
+    ag_tensor *x = ag_arange(AG_F64, 0, 6, 1);
+    ag_tensor *y = ag_pad(ag_transpose(ag_reshape(x, 2, (int64_t[]){2, 3}), 0, 1), 2, (int64_t[]){1, 0},
+                          AG_PAD_REFLECT, 0);   /* [3,2] -> [3,3] */
+    cr_assert(y, "%s", ag_last_error());
+    double want[] = {3, 0, 3, 4, 1, 4, 5, 2, 5};
+    assert_tensor_close(y, want, 9, 0, 0);
+    ag_scope_end();
+}
+
 Test(pad, errors_name_the_function_and_shapes) {
     ag_scope_begin();
     ag_tensor *x = ag_zeros(AG_F32, 2, (int64_t[]){3, 4});
