@@ -2,7 +2,8 @@
  *   layer_norm(x, [w], [b])      y = (x - mean) * rstd * w + b, rows of M = prod(normalized
  *                                shape) elements; saves mean and rstd [R] (R = numel / M)
  *   layer_norm_backward(g, x, mean, rstd, [w])     dx, one fused pass per row
- *   layer_norm_weight_grad(g, x, mean, rstd)       dw = sum over rows of g * xhat
+ *   layer_norm_weight_grad(g, x, mean, rstd)       [2, M]: dw = sum over rows of g * xhat,
+ *                                                  db = sum over rows of g (one pass)
  * Each row is done by one thread (its sums in a fixed lane order) and dw adds fixed chunks
  * of rows in order, so results do not depend on the thread count.
  * Backward without create_graph runs the fused ops above. With create_graph (grad mode on
@@ -165,14 +166,14 @@ static int ln_backward(struct ag_node *node, ag_tensor *g) {
         rc = ag__accumulate(node, 0, ag__apply(AG_OP_LAYER_NORM_BACKWARD, 4 + a->has_w, in, &ba,
                                                sizeof ba));
     }
-    if (!rc && a->has_w && ag__needs_grad(node, 1)) {
-        ag_tensor *const in[] = {g, x, mean, rstd};
-        rc = ag__accumulate(node, 1, ag_reshape(ag__apply(AG_OP_LAYER_NORM_WEIGHT_GRAD, 4, in, &ba,
-                                                          sizeof ba), w->ndim, w->shape));
-    }
     int ib = 1 + a->has_w;
-    if (!rc && a->has_b && ag__needs_grad(node, ib))
-        rc = ag__accumulate(node, ib, g);   /* summed to the bias's shape over the rows */
+    bool dw = a->has_w && ag__needs_grad(node, 1), db = a->has_b && ag__needs_grad(node, ib);
+    if (rc || !(dw || db)) return rc;
+    ag_tensor *const in[] = {g, x, mean, rstd};
+    ag_tensor *both = ag__apply(AG_OP_LAYER_NORM_WEIGHT_GRAD, 4, in, &ba, sizeof ba);   /* [2, M] */
+    if (dw) rc = ag__accumulate(node, 1, ag_reshape(ag_slice(both, 0, 0, 1, 1), w->ndim, w->shape));
+    ag_tensor *b = db ? node->in[ib] : NULL;
+    if (!rc && db) rc = ag__accumulate(node, ib, ag_reshape(ag_slice(both, 0, 1, 2, 1), b->ndim, b->shape));
     return rc;
 }
 
@@ -305,13 +306,13 @@ static int lnw_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
                      const char *fn) {
     const struct ln_args *a = args;
     if (lnb_shape_common(in, n, a, 4, fn)) return ag__last_error_code();
-    *m = (struct ag_meta){in[1]->dtype, 1, {a->M}};
+    *m = (struct ag_meta){in[1]->dtype, 2, {2, a->M}};
     return AG_OK;
 }
 
 #define LNW_ROWS 256   /* rows per partial sum: fixed, so the order does not depend on threads */
 
-/* acc[j] += sum over rows [r0, r1) of g * (x - mean) * rstd, in double. */
+/* acc[j] += sum over rows [r0, r1) of g * (x - mean) * rstd, acc[M + j] += g, in double. */
 static void lnw_rows(double *restrict acc, const ag_tensor *g, const ag_tensor *x,
                      const ag_tensor *mean, const ag_tensor *rstd, int64_t M, int64_t r0,
                      int64_t r1) {
@@ -321,11 +322,15 @@ static void lnw_rows(double *restrict acc, const ag_tensor *g, const ag_tensor *
             float mu = ((const float *)ag__ptr(mean))[r], rs = ((const float *)ag__ptr(rstd))[r];
             #pragma omp simd
             for (int64_t j = 0; j < M; j++) acc[j] += (double)(gr[j] * ((xr[j] - mu) * rs));
+            #pragma omp simd
+            for (int64_t j = 0; j < M; j++) acc[M + j] += (double)gr[j];
         } else {
             const double *gr = (const double *)ag__ptr(g) + r * M, *xr = (const double *)ag__ptr(x) + r * M;
             double mu = ((const double *)ag__ptr(mean))[r], rs = ((const double *)ag__ptr(rstd))[r];
             #pragma omp simd
             for (int64_t j = 0; j < M; j++) acc[j] += gr[j] * ((xr[j] - mu) * rs);
+            #pragma omp simd
+            for (int64_t j = 0; j < M; j++) acc[M + j] += gr[j];
         }
     }
 }
@@ -336,16 +341,16 @@ static int lnw_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     const struct ln_args *a = args;
     ag_tensor *g = dense(in[0]), *x = dense(in[1]), *mean = dense(in[2]), *rstd = dense(in[3]);
     int64_t R = rows_of(in[1], a), M = a->M, chunks = (R + LNW_ROWS - 1) / LNW_ROWS;
-    double *part = calloc((size_t)(chunks ? chunks : 1) * (size_t)M, sizeof(double));
+    double *part = calloc((size_t)(chunks ? chunks : 1) * (size_t)(2 * M), sizeof(double));
     int rc = AG_ERR_NOMEM;
     if (g && x && mean && rstd && part) {
         #pragma omp parallel for schedule(static) if (LN_PAR(chunks, R * M))
         for (int64_t c = 0; c < chunks; c++)
-            lnw_rows(part + c * M, g, x, mean, rstd, M,
+            lnw_rows(part + c * 2 * M, g, x, mean, rstd, M,
                      c * LNW_ROWS, (c + 1) * LNW_ROWS < R ? (c + 1) * LNW_ROWS : R);
-        for (int64_t j = 0; j < M; j++) {
+        for (int64_t j = 0; j < 2 * M; j++) {
             double s = 0;
-            for (int64_t c = 0; c < chunks; c++) s += part[c * M + j];
+            for (int64_t c = 0; c < chunks; c++) s += part[c * 2 * M + j];
             if (out->dtype == AG_F32) ((float *)ag__ptr(out))[j] = (float)s;
             else ((double *)ag__ptr(out))[j] = s;
         }
