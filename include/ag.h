@@ -525,7 +525,8 @@ ag_tensor *ag_triu(ag_tensor *x, int64_t diagonal);
 /* softmax(q k^T / sqrt(E)) v: q [..., L, E], k [..., S, E], v [..., S, Ev] (same leading
  * dims) -> [..., L, Ev]. attn_mask (or NULL; any dtype, broadcast to [..., L, S]) keeps
  * the scores where it is != 0; is_causal keeps key j <= query i without building a mask
- * (not both). A row with every key masked gives NaN (torch). dropout_p must be 0. */
+ * (not both). A row with every key masked gives NaN (torch). dropout_p in [0, 1] drops
+ * probabilities (scaling the rest by 1/(1-p)) with the seeded stream, as ag_dropout. */
 ag_tensor *ag_scaled_dot_product_attention(ag_tensor *q, ag_tensor *k, ag_tensor *v,
                                            ag_tensor *attn_mask, double dropout_p,
                                            bool is_causal);

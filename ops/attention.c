@@ -8,7 +8,9 @@
  * the saved probabilities P [..., L, S], the masked softmax in place on each row, one GEMM
  * for P v. Backward with public ops from P: dv = P^T g, dS = P (dP - rowsum(dP P)) with
  * dP = g v^T, dq = dS k / sqrt(E), dk = dS^T q / sqrt(E). With create_graph P is
- * recomputed with ops (matmul, masked_fill, softmax) so the gradients are differentiable. */
+ * recomputed with ops (matmul, masked_fill, softmax) so the gradients are differentiable.
+ * dropout_p > 0 drops probabilities (P_d = P * mask / (1 - p)) before the product with v,
+ * with the mask drawn from the seeded counter-based stream (see drop_scale). */
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/vmath.h"
 #include "ops/ops.h"
@@ -19,7 +21,17 @@
 struct attn_args {
     bool causal, has_mask;
     double scale;
+    double dropout_p;   /* 0: none */
+    uint64_t base;      /* dropout: first counter of the [..., L, S] block of the stream */
 };
+
+/* Dropout on the probabilities, as ag_dropout: element i of the [..., L, S] block is kept
+ * (and scaled by 1/(1-p)) when the counter-based uniform at base + i is >= p; the mask is
+ * never stored, backward draws it again. */
+static double drop_scale(const struct attn_args *a, int64_t i) {
+    if (ag__rng_uniform(a->base + (uint64_t)i) < a->dropout_p) return 0;
+    return a->dropout_p < 1 ? 1.0 / (1.0 - a->dropout_p) : 0;
+}
 
 /* ------------------------------------------------------------------ shape */
 static int same_lead(const ag_tensor *a, const ag_tensor *b) {
@@ -119,9 +131,22 @@ DEF_SOFTMAX_ROW(double, softmax_row_f64, ag__vm_max_f64, ag__vm_exp_sum_f64, ag_
 
 struct attn_dims { int64_t B, L, S, E, Ev; };
 
+/* pd = p with dropout applied (matrix b). */
+static void drop_rows(bool f32, const struct attn_dims *d, int64_t b, const char *p, char *pd,
+                      const struct attn_args *a) {
+    int64_t n = d->L * d->S, first = b * n;
+    for (int64_t i = 0; i < n; i++) {
+        double m = drop_scale(a, first + i);
+        if (f32) ((float *)(void *)pd)[i] = (float)m * ((const float *)(const void *)p)[i];
+        else ((double *)(void *)pd)[i] = m * ((const double *)(const void *)p)[i];
+    }
+}
+
 static void attn_matrix(bool f32, const struct attn_dims *d, int64_t b, const char *q,
-                        const char *k, const char *v, char *p, char *o, double scale,
-                        bool causal, const struct mask_view *mv) {
+                        const char *k, const char *v, char *p, char *o, char *scratch,
+                        const struct attn_args *a, const struct mask_view *mv) {
+    double scale = a->scale;
+    bool causal = a->causal;
     size_t es = f32 ? 4 : 8;
     const char *qb = q + (size_t)(b * d->L * d->E) * es, *kb = k + (size_t)(b * d->S * d->E) * es;
     const char *vb = v + (size_t)(b * d->S * d->Ev) * es;
@@ -136,6 +161,10 @@ static void attn_matrix(bool f32, const struct attn_dims *d, int64_t b, const ch
         int64_t moff = mv->t ? mb + i * mv->stride[mv->nd - 2] : 0;
         if (f32) softmax_row_f32((float *)(void *)pb + i * d->S, d->S, kept, mv, moff);
         else softmax_row_f64((double *)(void *)pb + i * d->S, d->S, kept, mv, moff);
+    }
+    if (scratch) {   /* dropout: the product takes the dropped copy; P stays saved */
+        drop_rows(f32, d, b, pb, scratch, a);
+        pb = scratch;
     }
     if (f32) ag__gemm_f32(d->L, d->Ev, d->S, 1.0f, (const float *)(void *)pb, d->S, 1,
                           (const float *)vb, d->Ev, 1, 0.0f, (float *)(void *)ob, d->Ev, 1);
@@ -165,12 +194,21 @@ static int attn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
     if (q && k && v && p) {
         bool f32 = out->dtype == AG_F32;
         bool par = d.B > 1 && d.B * d.L * d.S * (d.E + d.Ev) >= (1 << 16) && !omp_in_parallel();
-        #pragma omp parallel for schedule(static) if (par)
-        for (int64_t b = 0; b < d.B; b++)
-            attn_matrix(f32, &d, b, ag__ptr(q), ag__ptr(k), ag__ptr(v), ag__ptr(p), ag__ptr(out),
-                        a->scale, a->causal, &mv);
-        saved[0] = p;
         rc = AG_OK;
+        #pragma omp parallel if (par)
+        {
+            size_t bytes = (size_t)(d.L * d.S) * ag_dtype_size(out->dtype);
+            char *scratch = a->dropout_p > 0 ? malloc(bytes ? bytes : 1) : NULL;
+            if (a->dropout_p > 0 && !scratch) rc = AG_ERR_NOMEM;
+            #pragma omp for schedule(static)
+            for (int64_t b = 0; b < d.B; b++)
+                if (a->dropout_p == 0 || scratch)
+                    attn_matrix(f32, &d, b, ag__ptr(q), ag__ptr(k), ag__ptr(v), ag__ptr(p),
+                                ag__ptr(out), scratch, a, &mv);
+            free(scratch);
+        }
+        if (rc && !p->arena) ag_tensor_free(p);
+        else if (!rc) saved[0] = p;
     } else if (p && !p->arena) {
         ag_tensor_free(p);
     }
@@ -205,14 +243,27 @@ static ag_tensor *scores_grad(ag_tensor *dp, ag_tensor *p, const struct attn_arg
     return ag__apply(AG_OP_ATTENTION_SOFTMAX_BACKWARD, 2, (ag_tensor *const[]){dp, p}, a, sizeof *a);
 }
 
+/* The dropout mask (0 or 1/(1-p)) as a constant of P's shape. */
+static ag_tensor *drop_mask(const ag_tensor *p, const struct attn_args *a) {
+    ag_tensor *m = ag__empty(p->dtype, p->ndim, p->shape, "ag_scaled_dot_product_attention");
+    for (int64_t i = 0; m && i < m->numel; i++) {
+        if (m->dtype == AG_F32) ((float *)ag__ptr(m))[i] = (float)drop_scale(a, i);
+        else ((double *)ag__ptr(m))[i] = drop_scale(a, i);
+    }
+    return m;
+}
+
 static int attn_backward(struct ag_node *node, ag_tensor *g) {
     const struct attn_args *a = AG_ARGS(node, struct attn_args);
     ag_tensor *q = node->in[0], *k = node->in[1], *v = node->in[2];
     ag_tensor *p = ag_is_grad_enabled() ? probs_with_ops(node) : node->saved[0];
+    ag_tensor *mask = a->dropout_p > 0 ? drop_mask(node->saved[0], a) : NULL;
+    ag_tensor *pd = mask ? ag_mul(p, mask) : p;
     int rc = AG_OK;
-    if (ag__needs_grad(node, 2)) rc = ag__accumulate(node, 2, ag_matmul(tr(p), g));
+    if (ag__needs_grad(node, 2)) rc = ag__accumulate(node, 2, ag_matmul(tr(pd), g));
     if (rc || !(ag__needs_grad(node, 0) || ag__needs_grad(node, 1))) return rc;
-    ag_tensor *ds = scores_grad(ag_matmul(g, tr(v)), p, a);
+    ag_tensor *dpd = ag_matmul(g, tr(v));
+    ag_tensor *ds = scores_grad(mask ? ag_mul(dpd, mask) : dpd, p, a);
     if (ag__needs_grad(node, 0)) rc = ag__accumulate(node, 0, ag_matmul(ds, k));
     if (!rc && ag__needs_grad(node, 1)) rc = ag__accumulate(node, 1, ag_matmul(tr(ds), q));
     return rc;
@@ -227,7 +278,7 @@ static ag_tensor *random_keep_mask(int64_t L, int64_t S) {
     return m;
 }
 
-/* variant 0: causal, q [2,3,4], k [2,5,4], v [2,5,3]; variant 1: a mask [3,5] over
+/* variant 0: causal with dropout 0.3, q [2,3,4], k [2,5,4], v [2,5,3]; variant 1: a mask [3,5] over
  * [2,2,3,4] queries given as a transposed view. Benchmark: a GPT's [B*4 heads, 64, 16]. */
 static int attn_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
     struct attn_args *a = args;
@@ -238,7 +289,7 @@ static int attn_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64
         return 3;
     }
     if (variant == 0) {
-        *a = (struct attn_args){.causal = true, .scale = 0.5};
+        *a = (struct attn_args){.causal = true, .scale = 0.5, .dropout_p = 0.3, .base = 777};
         in[0] = ag__check_input(dt, 3, (int64_t[]){2, 3, 4}, -1, 1);
         in[1] = ag__check_input(dt, 3, (int64_t[]){2, 5, 4}, -1, 1);
         in[2] = ag__check_input(dt, 3, (int64_t[]){2, 5, 3}, -1, 1);
@@ -341,9 +392,8 @@ ag_tensor *ag_scaled_dot_product_attention(ag_tensor *q, ag_tensor *k, ag_tensor
                                            bool is_causal) {
     const char *fn = "ag_scaled_dot_product_attention";
     if (!q || !k || !v) return NULL;
-    if (dropout_p != 0) {
-        ag__error(AG_ERR_ARG, fn, "dropout_p %g is not supported (only 0; q %s)", dropout_p,
-                  AG_SHAPE(q));
+    if (!(dropout_p >= 0 && dropout_p <= 1)) {
+        ag__error(AG_ERR_ARG, fn, "dropout_p %g must be in [0, 1] (q %s)", dropout_p, AG_SHAPE(q));
         return NULL;
     }
     if (is_causal && attn_mask) {
@@ -353,7 +403,12 @@ ag_tensor *ag_scaled_dot_product_attention(ag_tensor *q, ag_tensor *k, ag_tensor
     }
     int64_t E = q->ndim ? q->shape[q->ndim - 1] : 0;
     struct attn_args a = {.causal = is_causal, .has_mask = attn_mask != NULL,
-                          .scale = E > 0 ? 1.0 / sqrt((double)E) : 1.0};
+                          .scale = E > 0 ? 1.0 / sqrt((double)E) : 1.0, .dropout_p = dropout_p};
+    if (dropout_p > 0 && q->ndim >= 2 && k->ndim >= 2) {   /* one counter per score */
+        int64_t n = k->shape[k->ndim - 2];
+        for (int d = 0; d < q->ndim - 1; d++) n *= q->shape[d];
+        a.base = ag__rng_reserve((uint64_t)n);
+    }
     ag_tensor *const in[] = {q, k, v, attn_mask};
     return ag__apply(AG_OP_SCALED_DOT_PRODUCT_ATTENTION, 3 + a.has_mask, in, &a, sizeof a);
 }

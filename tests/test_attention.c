@@ -58,6 +58,48 @@ Test(attention, fully_masked_row_is_nan_as_torch) {
     ag_scope_end();
 }
 
+/* With v the identity the output is the dropped probabilities: each entry 0 or P / (1-p),
+ * about p of them 0; the same seed gives the same mask; p = 1 drops everything. */
+Test(attention, dropout_drops_probabilities) {
+    ag_scope_begin();
+    ag_manual_seed(21);
+    int64_t L = 40, S = 50;
+    ag_tensor *q = ag_randn(AG_F64, 2, (int64_t[]){L, 4}), *k = ag_randn(AG_F64, 2, (int64_t[]){S, 4});
+    ag_tensor *eye = ag_zeros(AG_F64, 2, (int64_t[]){S, S});
+    for (int64_t i = 0; i < S; i++) ((double *)ag_data(eye))[i * S + i] = 1;
+    ag_tensor *p = ag_scaled_dot_product_attention(q, k, eye, NULL, 0, false);
+    ag_manual_seed(5);
+    ag_tensor *d1 = ag_scaled_dot_product_attention(q, k, eye, NULL, 0.4, false);
+    ag_manual_seed(5);
+    ag_tensor *d2 = ag_scaled_dot_product_attention(q, k, eye, NULL, 0.4, false);
+    cr_assert(p && d1 && d2, "%s", ag_last_error());
+    int64_t zeros = 0;
+    for (int64_t i = 0; i < L * S; i++) {
+        double a = ((double *)ag_data(d1))[i], b = ((double *)ag_data(p))[i];
+        cr_expect(a == 0 || fabs(a - b / 0.6) <= 1e-15 * fabs(a), "element %lld: %g vs %g", (long long)i, a, b);
+        zeros += a == 0;
+        cr_expect_eq(a, ((double *)ag_data(d2))[i]);
+    }
+    cr_expect(zeros > 0.3 * L * S && zeros < 0.5 * L * S, "%lld of %lld dropped", (long long)zeros, (long long)(L * S));
+    ag_tensor *all = ag_scaled_dot_product_attention(q, k, eye, NULL, 1, false);
+    for (int64_t i = 0; i < L * S; i++) cr_expect_eq(((double *)ag_data(all))[i], 0.0);
+    ag_scope_end();
+}
+
+static ag_tensor *attn_drop_of_q(ag_tensor *q, void *ctx) {
+    ag_tensor **kv = ctx;
+    ag_manual_seed(3);   /* the same mask on every call */
+    return ag_scaled_dot_product_attention(q, kv[0], kv[1], NULL, 0.3, true);
+}
+
+Test(attention, dropout_second_derivative) {
+    ag_scope_begin();
+    ag_manual_seed(22);
+    ag_tensor *kv[2] = {ag_randn(AG_F64, 3, (int64_t[]){2, 4, 3}), ag_randn(AG_F64, 3, (int64_t[]){2, 4, 2})};
+    expect_second_derivative(attn_drop_of_q, kv, ag_randn(AG_F64, 3, (int64_t[]){2, 4, 3}), 1e-6);
+    ag_scope_end();
+}
+
 Test(attention, errors_name_the_function_and_shapes) {
     ag_scope_begin();
     ag_tensor *q = ag_zeros(AG_F32, 3, (int64_t[]){2, 4, 8}), *k = ag_zeros(AG_F32, 3, (int64_t[]){2, 5, 8});
@@ -67,7 +109,7 @@ Test(attention, errors_name_the_function_and_shapes) {
     expect_error(ag_scaled_dot_product_attention(q, ag_zeros(AG_F32, 3, (int64_t[]){2, 5, 7}), v, NULL, 0, false), fn, "[2,5,7]");
     expect_error(ag_scaled_dot_product_attention(q, k, v, ag_ones(AG_I64, 2, (int64_t[]){4, 4}), 0, false), fn, "[4,4]");
     expect_error(ag_scaled_dot_product_attention(q, k, v, ag_ones(AG_I64, 2, (int64_t[]){4, 5}), 0, true), fn, "not both");
-    expect_error(ag_scaled_dot_product_attention(q, k, v, NULL, 0.1, false), fn, "dropout_p");
+    expect_error(ag_scaled_dot_product_attention(q, k, v, NULL, 1.5, false), fn, "dropout_p");
     expect_error(ag_scaled_dot_product_attention(q, k, ag_zeros(AG_F64, 3, (int64_t[]){2, 5, 3}), NULL, 0, false), fn, "float64");
     ag_scope_end();
 }
