@@ -23,6 +23,9 @@ struct ln_args {
 };
 
 #define LN_PAR(rows, M) ((rows) > 1 && (rows) * (M) >= (1 << 15) && !omp_in_parallel())
+/* Forward rows go in blocks: the statistics of a block first, so the square roots and
+ * divisions of its rows overlap instead of each stalling its own row's output pass. */
+#define LN_ROW_BLOCK 8
 
 /* ------------------------------------------------------------------ helpers */
 /* t itself when contiguous, else a contiguous copy made without recording. */
@@ -99,20 +102,24 @@ static int ln_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *a
     int rc = AG_ERR_NOMEM;
     if (x && mean && rstd && (!a->has_w || w) && (!a->has_b || b)) {
         bool f32 = out->dtype == AG_F32;
-        #pragma omp parallel for schedule(static) if (LN_PAR(R, M))
-        for (int64_t r = 0; r < R; r++) {
+        int64_t blocks = (R + LN_ROW_BLOCK - 1) / LN_ROW_BLOCK;
+        #pragma omp parallel for schedule(static) if (blocks > 1 && R * M >= (1 << 15) && !omp_in_parallel())
+        for (int64_t bk = 0; bk < blocks; bk++) {
+            int64_t r0 = bk * LN_ROW_BLOCK, r1 = r0 + LN_ROW_BLOCK < R ? r0 + LN_ROW_BLOCK : R;
             if (f32) {
-                float *mu = (float *)ag__ptr(mean) + r, *rs = (float *)ag__ptr(rstd) + r;
-                const float *xr = (const float *)ag__ptr(x) + r * M;
-                ln_stats_f32(xr, M, a->eps, mu, rs);
-                ln_forward_f32((float *)ag__ptr(out) + r * M, xr, M, *mu, *rs,
-                               w ? ag__ptr(w) : NULL, b ? ag__ptr(b) : NULL);
+                float *mu = ag__ptr(mean), *rs = ag__ptr(rstd);
+                const float *xp = ag__ptr(x);
+                for (int64_t r = r0; r < r1; r++) ln_stats_f32(xp + r * M, M, a->eps, mu + r, rs + r);
+                for (int64_t r = r0; r < r1; r++)
+                    ln_forward_f32((float *)ag__ptr(out) + r * M, xp + r * M, M, mu[r], rs[r],
+                                   w ? ag__ptr(w) : NULL, b ? ag__ptr(b) : NULL);
             } else {
-                double *mu = (double *)ag__ptr(mean) + r, *rs = (double *)ag__ptr(rstd) + r;
-                const double *xr = (const double *)ag__ptr(x) + r * M;
-                ln_stats_f64(xr, M, a->eps, mu, rs);
-                ln_forward_f64((double *)ag__ptr(out) + r * M, xr, M, *mu, *rs,
-                               w ? ag__ptr(w) : NULL, b ? ag__ptr(b) : NULL);
+                double *mu = ag__ptr(mean), *rs = ag__ptr(rstd);
+                const double *xp = ag__ptr(x);
+                for (int64_t r = r0; r < r1; r++) ln_stats_f64(xp + r * M, M, a->eps, mu + r, rs + r);
+                for (int64_t r = r0; r < r1; r++)
+                    ln_forward_f64((double *)ag__ptr(out) + r * M, xp + r * M, M, mu[r], rs[r],
+                                   w ? ag__ptr(w) : NULL, b ? ag__ptr(b) : NULL);
             }
         }
         saved[0] = mean, saved[1] = rstd;
@@ -344,7 +351,7 @@ static int lnw_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     double *part = calloc((size_t)(chunks ? chunks : 1) * (size_t)(2 * M), sizeof(double));
     int rc = AG_ERR_NOMEM;
     if (g && x && mean && rstd && part) {
-        #pragma omp parallel for schedule(static) if (LN_PAR(chunks, R * M))
+        #pragma omp parallel for schedule(static) if (chunks > 1 && R * M >= (1 << 15) && !omp_in_parallel())
         for (int64_t c = 0; c < chunks; c++)
             lnw_rows(part + c * 2 * M, g, x, mean, rstd, M,
                      c * LNW_ROWS, (c + 1) * LNW_ROWS < R ? (c + 1) * LNW_ROWS : R);
