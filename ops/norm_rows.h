@@ -51,30 +51,22 @@
     }                                                                                       \
     static inline void dx_name(T *restrict dx, const T *restrict g, const T *restrict x, int64_t M, \
                                T mean, T rstd, const T *restrict w) {                       \
-        A s1[LN_LANES] = {0}, s2[LN_LANES] = {0}, t1 = 0, t2 = 0;                           \
+        A t1 = 0, t2 = 0;                                                                   \
         int64_t j = 0;                                                                      \
         if (w) {                                                                            \
-            for (; j + LN_LANES <= M; j += LN_LANES)                                        \
-                for (int l = 0; l < LN_LANES; l++) {                                        \
-                    s1[l] += g[j + l] * w[j + l];                                           \
-                    s2[l] += g[j + l] * w[j + l] * ((x[j + l] - mean) * rstd);              \
-                }                                                                           \
-            for (int64_t k = j; k < M; k++) {                                               \
+            _Pragma("omp simd reduction(+ : t1, t2)")                                       \
+            for (int64_t k = 0; k < M; k++) {                                               \
                 t1 += g[k] * w[k];                                                          \
                 t2 += g[k] * w[k] * ((x[k] - mean) * rstd);                                 \
             }                                                                               \
         } else {                                                                            \
-            for (; j + LN_LANES <= M; j += LN_LANES)                                        \
-                for (int l = 0; l < LN_LANES; l++) {                                        \
-                    s1[l] += g[j + l];                                                      \
-                    s2[l] += g[j + l] * ((x[j + l] - mean) * rstd);                         \
-                }                                                                           \
-            for (int64_t k = j; k < M; k++) {                                               \
+            _Pragma("omp simd reduction(+ : t1, t2)")                                       \
+            for (int64_t k = 0; k < M; k++) {                                               \
                 t1 += g[k];                                                                 \
                 t2 += g[k] * ((x[k] - mean) * rstd);                                        \
             }                                                                               \
         }                                                                                   \
-        T m1 = (T)((LN_TREE(s1) + t1) / (A)M), m2 = (T)((LN_TREE(s2) + t2) / (A)M);         \
+        T m1 = (T)(t1 / (A)M), m2 = (T)(t2 / (A)M);         \
         j = 0;                                                                              \
         if (w) {                                                                            \
             LN_BLOCKS(j, M, dx[k] = rstd * (g[k] * w[k] - m1 - (x[k] - mean) * rstd * m2))  \
