@@ -1,10 +1,10 @@
 /* Layer normalization over the trailing dims, torch.nn.functional.layer_norm's semantics:
  *   layer_norm(x, [w], [b])      y = (x - mean) * rstd * w + b, rows of M = prod(normalized
  *                                shape) elements; saves mean and rstd [R] (R = numel / M)
- *   layer_norm_backward(g, x, mean, rstd, [w])     dx, one fused pass per row
- *   layer_norm_weight_grad(g, x, mean, rstd)       [2, M]: dw = sum over rows of g * xhat,
- *                                                  db = sum over rows of g (one pass)
- * Each row is done by one thread (its sums in a fixed lane order) and dw adds fixed chunks
+ *   layer_norm_backward(g, x, mean, rstd, [w])     [R + 2, M]: rows 0..R-1 dx, then
+ *                                                  dw = sum over rows of g * xhat and
+ *                                                  db = sum over rows of g, in one pass
+ * Each row is done by one thread (its sums in a fixed order) and dw, db add fixed chunks
  * of rows in order, so results do not depend on the thread count.
  * Backward without create_graph runs the fused ops above. With create_graph (grad mode on
  * during the walk) the same gradients are written with public ops, recomputing the
@@ -167,20 +167,17 @@ static int ln_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *x = node->in[0], *w = a->has_w ? node->in[1] : NULL;
     ag_tensor *mean = node->saved[0], *rstd = node->saved[1];
     struct ln_args ba = {.M = a->M, .nd = a->nd, .has_w = a->has_w};
-    int rc = AG_OK;
-    if (ag__needs_grad(node, 0)) {
-        ag_tensor *const in[] = {g, x, mean, rstd, w};
-        rc = ag__accumulate(node, 0, ag__apply(AG_OP_LAYER_NORM_BACKWARD, 4 + a->has_w, in, &ba,
-                                               sizeof ba));
-    }
     int ib = 1 + a->has_w;
-    bool dw = a->has_w && ag__needs_grad(node, 1), db = a->has_b && ag__needs_grad(node, ib);
-    if (rc || !(dw || db)) return rc;
-    ag_tensor *const in[] = {g, x, mean, rstd};
-    ag_tensor *both = ag__apply(AG_OP_LAYER_NORM_WEIGHT_GRAD, 4, in, &ba, sizeof ba);   /* [2, M] */
-    if (dw) rc = ag__accumulate(node, 1, ag_reshape(ag_slice(both, 0, 0, 1, 1), w->ndim, w->shape));
+    bool dx = ag__needs_grad(node, 0), dw = a->has_w && ag__needs_grad(node, 1),
+         db = a->has_b && ag__needs_grad(node, ib);
+    ag_tensor *const in[] = {g, x, mean, rstd, w};
+    ag_tensor *all = ag__apply(AG_OP_LAYER_NORM_BACKWARD, 4 + a->has_w, in, &ba, sizeof ba);
+    int64_t R = rows_of(x, a);
+    int rc = all ? AG_OK : ag__last_error_code();
+    if (!rc && dx) rc = ag__accumulate(node, 0, ag_reshape(ag_slice(all, 0, 0, R, 1), x->ndim, x->shape));
+    if (!rc && dw) rc = ag__accumulate(node, 1, ag_reshape(ag_slice(all, 0, R, R + 1, 1), w->ndim, w->shape));
     ag_tensor *b = db ? node->in[ib] : NULL;
-    if (!rc && db) rc = ag__accumulate(node, ib, ag_reshape(ag_slice(both, 0, 1, 2, 1), b->ndim, b->shape));
+    if (!rc && db) rc = ag__accumulate(node, ib, ag_reshape(ag_slice(all, 0, R + 1, R + 2, 1), b->ndim, b->shape));
     return rc;
 }
 
@@ -246,7 +243,43 @@ static int lnb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
         return ag__error(AG_ERR_SHAPE, fn, "weight %s %s must have %lld %s elements",
                          ag_dtype_name(in[4]->dtype), AG_SHAPE(in[4]), (long long)a->M,
                          ag_dtype_name(in[1]->dtype));
-    return ag__shape_same(m, in + 1, 1, NULL, fn);
+    *m = (struct ag_meta){in[1]->dtype, 2, {rows_of(in[1], a) + 2, a->M}};
+    return AG_OK;
+}
+
+#define LNW_ROWS 256   /* rows per dw/db partial sum: fixed, so the order does not depend on threads */
+
+/* acc[j] += g * (x - mean) * rstd and acc[M + j] += g over row r, in double. */
+static void param_rows(double *restrict acc, const ag_tensor *g, const ag_tensor *x,
+                       const ag_tensor *mean, const ag_tensor *rstd, int64_t M, int64_t r) {
+    if (x->dtype == AG_F32) {
+        const float *gr = (const float *)ag__ptr(g) + r * M, *xr = (const float *)ag__ptr(x) + r * M;
+        float mu = ((const float *)ag__ptr(mean))[r], rs = ((const float *)ag__ptr(rstd))[r];
+        #pragma omp simd
+        for (int64_t j = 0; j < M; j++) acc[j] += (double)(gr[j] * ((xr[j] - mu) * rs));
+        #pragma omp simd
+        for (int64_t j = 0; j < M; j++) acc[M + j] += (double)gr[j];
+    } else {
+        const double *gr = (const double *)ag__ptr(g) + r * M, *xr = (const double *)ag__ptr(x) + r * M;
+        double mu = ((const double *)ag__ptr(mean))[r], rs = ((const double *)ag__ptr(rstd))[r];
+        #pragma omp simd
+        for (int64_t j = 0; j < M; j++) acc[j] += gr[j] * ((xr[j] - mu) * rs);
+        #pragma omp simd
+        for (int64_t j = 0; j < M; j++) acc[M + j] += gr[j];
+    }
+}
+
+/* dx of row r into out's row r. */
+static void dx_row(ag_tensor *out, const ag_tensor *g, const ag_tensor *x, const ag_tensor *mean,
+                   const ag_tensor *rstd, const ag_tensor *w, int64_t M, int64_t r) {
+    if (out->dtype == AG_F32)
+        ln_dx_f32((float *)ag__ptr(out) + r * M, (const float *)ag__ptr(g) + r * M,
+                  (const float *)ag__ptr(x) + r * M, M, ((const float *)ag__ptr(mean))[r],
+                  ((const float *)ag__ptr(rstd))[r], w ? ag__ptr(w) : NULL);
+    else
+        ln_dx_f64((double *)ag__ptr(out) + r * M, (const double *)ag__ptr(g) + r * M,
+                  (const double *)ag__ptr(x) + r * M, M, ((const double *)ag__ptr(mean))[r],
+                  ((const double *)ag__ptr(rstd))[r], w ? ag__ptr(w) : NULL);
 }
 
 static int lnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
@@ -255,23 +288,27 @@ static int lnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     const struct ln_args *a = args;
     ag_tensor *g = dense(in[0]), *x = dense(in[1]), *mean = dense(in[2]), *rstd = dense(in[3]),
               *w = a->has_w ? dense(in[4]) : NULL;
+    int64_t R = rows_of(in[1], a), M = a->M, chunks = (R + LNW_ROWS - 1) / LNW_ROWS;
+    double *part = calloc((size_t)(chunks ? chunks : 1) * (size_t)(2 * M), sizeof(double));
     int rc = AG_ERR_NOMEM;
-    int64_t R = rows_of(in[1], a), M = a->M;
-    if (g && x && mean && rstd && (!a->has_w || w)) {
-        bool f32 = out->dtype == AG_F32;
-        #pragma omp parallel for schedule(static) if (LN_PAR(R, M))
-        for (int64_t r = 0; r < R; r++) {
-            if (f32)
-                ln_dx_f32((float *)ag__ptr(out) + r * M, (const float *)ag__ptr(g) + r * M,
-                          (const float *)ag__ptr(x) + r * M, M, ((const float *)ag__ptr(mean))[r],
-                          ((const float *)ag__ptr(rstd))[r], w ? ag__ptr(w) : NULL);
-            else
-                ln_dx_f64((double *)ag__ptr(out) + r * M, (const double *)ag__ptr(g) + r * M,
-                          (const double *)ag__ptr(x) + r * M, M, ((const double *)ag__ptr(mean))[r],
-                          ((const double *)ag__ptr(rstd))[r], w ? ag__ptr(w) : NULL);
+    if (g && x && mean && rstd && (!a->has_w || w) && part) {
+        #pragma omp parallel for schedule(static) if (chunks > 1 && R * M >= (1 << 15) && !omp_in_parallel())
+        for (int64_t c = 0; c < chunks; c++)
+            for (int64_t r = c * LNW_ROWS; r < R && r < (c + 1) * LNW_ROWS; r++) {
+                dx_row(out, g, x, mean, rstd, w, M, r);
+                param_rows(part + c * 2 * M, g, x, mean, rstd, M, r);
+            }
+        for (int64_t j = 0; j < 2 * M; j++) {   /* rows R and R + 1: dw, db */
+            double s = 0;
+            for (int64_t c = 0; c < chunks; c++) s += part[c * 2 * M + j];
+            if (out->dtype == AG_F32) ((float *)ag__ptr(out))[R * M + j] = (float)s;
+            else ((double *)ag__ptr(out))[R * M + j] = s;
         }
         rc = AG_OK;
+    } else {
+        ag__error(AG_ERR_NOMEM, "ag_layer_norm_backward", "out of memory (x %s)", AG_SHAPE(in[1]));
     }
+    free(part);
     release(g, in[0]), release(x, in[1]), release(mean, in[2]), release(rstd, in[3]);
     if (a->has_w) release(w, in[4]);
     return rc;
@@ -280,8 +317,7 @@ static int lnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
 /* Only run with grad mode off (see ln_backward); a recorded use cannot be differentiated. */
 static int lnb_no_backward(struct ag_node *node, ag_tensor *g) {
     (void)g;
-    return ag__error(AG_ERR_STATE, node->def == &ag__op_layer_norm_backward
-                     ? "ag_layer_norm_backward" : "ag_layer_norm_weight_grad",
+    return ag__error(AG_ERR_STATE, "ag_layer_norm_backward",
                      "not twice differentiable (x %s); differentiate ag_layer_norm with "
                      "create_graph instead", AG_SHAPE(node->in[1]));
 }
@@ -306,78 +342,6 @@ const struct ag_op_def ag__op_layer_norm_backward = {
     .name = "layer_norm_backward", .arity = -1, .shape = lnb_shape,
     .forward = lnb_forward, .backward = lnb_no_backward,
     .check = {.make = lnb_make, .no_grad = true, .flops_per_elem = 10},
-};
-
-/* ------------------------------------------------------------------ layer_norm_weight_grad */
-static int lnw_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
-                     const char *fn) {
-    const struct ln_args *a = args;
-    if (lnb_shape_common(in, n, a, 4, fn)) return ag__last_error_code();
-    *m = (struct ag_meta){in[1]->dtype, 2, {2, a->M}};
-    return AG_OK;
-}
-
-#define LNW_ROWS 256   /* rows per partial sum: fixed, so the order does not depend on threads */
-
-/* acc[j] += sum over rows [r0, r1) of g * (x - mean) * rstd, acc[M + j] += g, in double. */
-static void lnw_rows(double *restrict acc, const ag_tensor *g, const ag_tensor *x,
-                     const ag_tensor *mean, const ag_tensor *rstd, int64_t M, int64_t r0,
-                     int64_t r1) {
-    for (int64_t r = r0; r < r1; r++) {
-        if (x->dtype == AG_F32) {
-            const float *gr = (const float *)ag__ptr(g) + r * M, *xr = (const float *)ag__ptr(x) + r * M;
-            float mu = ((const float *)ag__ptr(mean))[r], rs = ((const float *)ag__ptr(rstd))[r];
-            #pragma omp simd
-            for (int64_t j = 0; j < M; j++) acc[j] += (double)(gr[j] * ((xr[j] - mu) * rs));
-            #pragma omp simd
-            for (int64_t j = 0; j < M; j++) acc[M + j] += (double)gr[j];
-        } else {
-            const double *gr = (const double *)ag__ptr(g) + r * M, *xr = (const double *)ag__ptr(x) + r * M;
-            double mu = ((const double *)ag__ptr(mean))[r], rs = ((const double *)ag__ptr(rstd))[r];
-            #pragma omp simd
-            for (int64_t j = 0; j < M; j++) acc[j] += gr[j] * ((xr[j] - mu) * rs);
-            #pragma omp simd
-            for (int64_t j = 0; j < M; j++) acc[M + j] += gr[j];
-        }
-    }
-}
-
-static int lnw_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
-                       ag_tensor **saved) {
-    (void)n, (void)saved;
-    const struct ln_args *a = args;
-    ag_tensor *g = dense(in[0]), *x = dense(in[1]), *mean = dense(in[2]), *rstd = dense(in[3]);
-    int64_t R = rows_of(in[1], a), M = a->M, chunks = (R + LNW_ROWS - 1) / LNW_ROWS;
-    double *part = calloc((size_t)(chunks ? chunks : 1) * (size_t)(2 * M), sizeof(double));
-    int rc = AG_ERR_NOMEM;
-    if (g && x && mean && rstd && part) {
-        #pragma omp parallel for schedule(static) if (chunks > 1 && R * M >= (1 << 15) && !omp_in_parallel())
-        for (int64_t c = 0; c < chunks; c++)
-            lnw_rows(part + c * 2 * M, g, x, mean, rstd, M,
-                     c * LNW_ROWS, (c + 1) * LNW_ROWS < R ? (c + 1) * LNW_ROWS : R);
-        for (int64_t j = 0; j < 2 * M; j++) {
-            double s = 0;
-            for (int64_t c = 0; c < chunks; c++) s += part[c * 2 * M + j];
-            if (out->dtype == AG_F32) ((float *)ag__ptr(out))[j] = (float)s;
-            else ((double *)ag__ptr(out))[j] = s;
-        }
-        rc = AG_OK;
-    } else {
-        ag__error(AG_ERR_NOMEM, "ag_layer_norm_weight_grad", "out of memory (x %s)", AG_SHAPE(in[1]));
-    }
-    free(part);
-    release(g, in[0]), release(x, in[1]), release(mean, in[2]), release(rstd, in[3]);
-    return rc;
-}
-
-static int lnw_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
-    return lnb_make_inputs(in, args, dt, variant, size, false);
-}
-
-const struct ag_op_def ag__op_layer_norm_weight_grad = {
-    .name = "layer_norm_weight_grad", .arity = 4, .shape = lnw_shape,
-    .forward = lnw_forward, .backward = lnb_no_backward,
-    .check = {.make = lnw_make, .no_grad = true, .flops_per_elem = 4},
 };
 
 /* ------------------------------------------------------------------ public function */
