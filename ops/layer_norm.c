@@ -248,6 +248,7 @@ static int lnb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
 }
 
 #define LNW_ROWS 256   /* rows per dw/db partial sum: fixed, so the order does not depend on threads */
+_Static_assert(LNW_ROWS % LN_ROW_BLOCK == 0, "row blocks must not straddle partial sums");
 
 /* acc[j] += g * (x - mean) * rstd and acc[M + j] += g over row r, in double. */
 static void param_rows(double *restrict acc, const ag_tensor *g, const ag_tensor *x,
@@ -269,17 +270,28 @@ static void param_rows(double *restrict acc, const ag_tensor *g, const ag_tensor
     }
 }
 
-/* dx of row r into out's row r. */
-static void dx_row(ag_tensor *out, const ag_tensor *g, const ag_tensor *x, const ag_tensor *mean,
-                   const ag_tensor *rstd, const ag_tensor *w, int64_t M, int64_t r) {
+/* dx of rows [r0, r1) (at most LN_ROW_BLOCK) into out: the sums of every row first, so
+ * their divisions overlap. */
+#define DEF_DX_ROWS(T, name, sums, outf)                                                    \
+    static void name(T *out, const T *g, const T *x, const T *mean, const T *rstd,          \
+                     const T *w, int64_t M, int64_t r0, int64_t r1) {                       \
+        T m1[LN_ROW_BLOCK], m2[LN_ROW_BLOCK];                                               \
+        for (int64_t r = r0; r < r1; r++)                                                   \
+            sums(g + r * M, x + r * M, M, mean[r], rstd[r], w, &m1[r - r0], &m2[r - r0]);   \
+        for (int64_t r = r0; r < r1; r++)                                                   \
+            outf(out + r * M, g + r * M, x + r * M, M, mean[r], rstd[r], w, m1[r - r0], m2[r - r0]); \
+    }
+DEF_DX_ROWS(float, dx_rows_f32, ln_dx_sums_f32, ln_dx_out_f32)
+DEF_DX_ROWS(double, dx_rows_f64, ln_dx_sums_f64, ln_dx_out_f64)
+
+static void dx_rows(ag_tensor *out, const ag_tensor *g, const ag_tensor *x, const ag_tensor *mean,
+                    const ag_tensor *rstd, const ag_tensor *w, int64_t M, int64_t r0, int64_t r1) {
     if (out->dtype == AG_F32)
-        ln_dx_f32((float *)ag__ptr(out) + r * M, (const float *)ag__ptr(g) + r * M,
-                  (const float *)ag__ptr(x) + r * M, M, ((const float *)ag__ptr(mean))[r],
-                  ((const float *)ag__ptr(rstd))[r], w ? ag__ptr(w) : NULL);
+        dx_rows_f32(ag__ptr(out), ag__ptr(g), ag__ptr(x), ag__ptr(mean), ag__ptr(rstd),
+                    w ? ag__ptr(w) : NULL, M, r0, r1);
     else
-        ln_dx_f64((double *)ag__ptr(out) + r * M, (const double *)ag__ptr(g) + r * M,
-                  (const double *)ag__ptr(x) + r * M, M, ((const double *)ag__ptr(mean))[r],
-                  ((const double *)ag__ptr(rstd))[r], w ? ag__ptr(w) : NULL);
+        dx_rows_f64(ag__ptr(out), ag__ptr(g), ag__ptr(x), ag__ptr(mean), ag__ptr(rstd),
+                    w ? ag__ptr(w) : NULL, M, r0, r1);
 }
 
 static int lnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
@@ -294,9 +306,10 @@ static int lnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     if (g && x && mean && rstd && (!a->has_w || w) && part) {
         #pragma omp parallel for schedule(static) if (chunks > 1 && R * M >= (1 << 15) && !omp_in_parallel())
         for (int64_t c = 0; c < chunks; c++)
-            for (int64_t r = c * LNW_ROWS; r < R && r < (c + 1) * LNW_ROWS; r++) {
-                dx_row(out, g, x, mean, rstd, w, M, r);
-                param_rows(part + c * 2 * M, g, x, mean, rstd, M, r);
+            for (int64_t r0 = c * LNW_ROWS; r0 < R && r0 < (c + 1) * LNW_ROWS; r0 += LN_ROW_BLOCK) {
+                int64_t r1 = r0 + LN_ROW_BLOCK < R ? r0 + LN_ROW_BLOCK : R;
+                dx_rows(out, g, x, mean, rstd, w, M, r0, r1);
+                for (int64_t r = r0; r < r1; r++) param_rows(part + c * 2 * M, g, x, mean, rstd, M, r);
             }
         for (int64_t j = 0; j < 2 * M; j++) {   /* rows R and R + 1: dw, db */
             double s = 0;
