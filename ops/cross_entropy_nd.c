@@ -10,6 +10,7 @@
  * Positions are independent (threads split them) and the reduction adds in position
  * order: results do not depend on the thread count. Without create_graph the backward
  * is the fused op; with it, the same formula with ops (softmax), differentiable again. */
+#include "ops/kernels/vmath.h"
 #include "ops/ops.h"
 
 #include <math.h>
@@ -32,7 +33,12 @@ static struct cend_geom geom_of(const ag_tensor *x) {
 }
 
 static int64_t label_at(const ag_tensor *y, int64_t i) {
+    if (ag_is_contiguous(y)) return ((const int64_t *)ag__ptr(y))[i];
     return ((const int64_t *)y->storage->data)[ag__flat_offset(y, i)];
+}
+
+static double elem_at(const ag_tensor *x, int64_t i) {   /* contiguous x */
+    return x->dtype == AG_F32 ? ((const float *)ag__ptr(x))[i] : ((const double *)ag__ptr(x))[i];
 }
 
 static bool ignored(const struct cend_args *a, int64_t label) {
@@ -69,24 +75,51 @@ static ag_tensor *dense(ag_tensor *t) {
     return c;
 }
 
-/* Softmax over the C classes of a position (stride S) into p (double [C]); returns
- * log(sum exp(x - max)) + max. */
-static double position_softmax(const ag_tensor *x, int64_t base, int64_t S, int64_t C,
-                               double *p) {
-    bool f32 = x->dtype == AG_F32;
-    const float *xf = ag__ptr(x);
-    const double *xd = ag__ptr(x);
-    double m = -INFINITY;
-    for (int64_t c = 0; c < C; c++) {
-        double v = f32 ? xf[base + c * S] : xd[base + c * S];
-        p[c] = v;
-        if (v > m || v != v) m = v;
+/* ------------------------------------------------------------------ slabs
+ * Sample n's logits are a slab [C, S] (class stride S). Per slab: mx[s] = the max over the
+ * classes (0 when infinite, as torch's logsumexp), e = exp(x - mx) through the vector
+ * kernels, sum[s] = sum over the classes of e in double; loops run along s, contiguous. */
+struct slab {
+    double *mx, *sum, *aux;   /* [S] each; aux: the per-position scale in backward */
+    void *e;                  /* [C, S] in x's dtype */
+};
+
+static bool slab_alloc(struct slab *sb, struct cend_geom g, size_t es) {
+    size_t S = (size_t)(g.S ? g.S : 1), CS = (size_t)((g.C && g.S) ? g.C * g.S : 1);
+    sb->mx = malloc(3 * S * sizeof(double));
+    sb->sum = sb->mx ? sb->mx + S : NULL;
+    sb->aux = sb->mx ? sb->mx + 2 * S : NULL;
+    sb->e = malloc(CS * es);
+    return sb->mx && sb->e;
+}
+static void slab_free(struct slab *sb) {
+    free(sb->mx);
+    free(sb->e);
+}
+
+#define DEF_SLAB(T, name, vm_forward)                                                      \
+    static void name(const T *restrict xs, int64_t C, int64_t S, struct slab *sb) {        \
+        T *restrict e = sb->e;                                                             \
+        double *restrict mx = sb->mx, *restrict sum = sb->sum;                             \
+        for (int64_t s = 0; s < S; s++) mx[s] = -INFINITY, sum[s] = 0;                     \
+        for (int64_t c = 0; c < C; c++)                                                    \
+            for (int64_t s = 0; s < S; s++) {                                              \
+                double v = xs[c * S + s];                                                  \
+                if (v > mx[s] || v != v) mx[s] = v;                                        \
+            }                                                                              \
+        for (int64_t s = 0; s < S; s++) mx[s] = isinf(mx[s]) ? 0 : mx[s];                 \
+        for (int64_t c = 0; c < C; c++)                                                    \
+            for (int64_t s = 0; s < S; s++) e[c * S + s] = xs[c * S + s] - (T)mx[s];       \
+        vm_forward(AG_VM_EXP, e, e, C * S, (ag_vm_params){0, 0});                          \
+        for (int64_t c = 0; c < C; c++)                                                    \
+            for (int64_t s = 0; s < S; s++) sum[s] += e[c * S + s];                        \
     }
-    if (isinf(m)) m = 0;
-    double s = 0;
-    for (int64_t c = 0; c < C; c++) s += (p[c] = exp(p[c] - m));
-    for (int64_t c = 0; c < C; c++) p[c] /= s;
-    return log(s) + m;
+DEF_SLAB(float, slab_softmax_f32, ag__vm_forward_f32)
+DEF_SLAB(double, slab_softmax_f64, ag__vm_forward_f64)
+
+static void slab_softmax(const ag_tensor *x, int64_t n, struct cend_geom g, struct slab *sb) {
+    if (x->dtype == AG_F32) slab_softmax_f32((const float *)ag__ptr(x) + n * g.C * g.S, g.C, g.S, sb);
+    else slab_softmax_f64((const double *)ag__ptr(x) + n * g.C * g.S, g.C, g.S, sb);
 }
 
 /* ------------------------------------------------------------------ cross_entropy_loss_nd */
@@ -115,29 +148,35 @@ static int cend_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const vo
         return ag__error(AG_ERR_NOMEM, "ag_cross_entropy_loss_nd", "out of memory (logits %s)",
                          AG_SHAPE(in[0]));
     }
-    bool par = P * g.C >= (1 << 15) && !omp_in_parallel();
+    bool par = g.N > 1 && P * g.C >= (1 << 15) && !omp_in_parallel();
+    int rc = AG_OK;
     #pragma omp parallel if (par)
     {
-        double *p = malloc(sizeof(double) * (size_t)(g.C ? g.C : 1));
+        struct slab sb;
+        bool ok = slab_alloc(&sb, g, ag_dtype_size(x->dtype));
+        if (!ok) rc = AG_ERR_NOMEM;
         #pragma omp for schedule(static)
-        for (int64_t i = 0; i < P; i++) {
-            int64_t y = label_at(in[1], i);
-            if (ignored(a, y) || !p) {
-                loss[i] = p ? 0 : NAN;
-                continue;
+        for (int64_t n = 0; n < g.N; n++) {
+            if (!ok) continue;
+            slab_softmax(x, n, g, &sb);
+            for (int64_t s = 0; s < g.S; s++) {
+                int64_t i = n * g.S + s, y = label_at(in[1], i), base = n * g.C * g.S + s;
+                if (ignored(a, y)) {
+                    loss[i] = 0;
+                    continue;
+                }
+                double lse = log(sb.sum[s]) + sb.mx[s], all = 0;
+                for (int64_t c = 0; a->smoothing != 0 && c < g.C; c++) all += elem_at(x, base + c * g.S);
+                loss[i] = (1 - a->smoothing) * (lse - elem_at(x, base + y * g.S)) +
+                          (a->smoothing != 0 ? a->smoothing * (lse - all / (double)g.C) : 0);
             }
-            int64_t base = (i / g.S) * g.C * g.S + i % g.S;
-            double lse = position_softmax(x, base, g.S, g.C, p), all = 0;
-            const float *xf = ag__ptr(x);
-            const double *xd = ag__ptr(x);
-            double xy = x->dtype == AG_F32 ? xf[base + y * g.S] : xd[base + y * g.S];
-            if (a->smoothing != 0)
-                for (int64_t c = 0; c < g.C; c++)
-                    all += x->dtype == AG_F32 ? xf[base + c * g.S] : xd[base + c * g.S];
-            loss[i] = (1 - a->smoothing) * (lse - xy) +
-                      (a->smoothing != 0 ? a->smoothing * (lse - all / (double)g.C) : 0);
         }
-        free(p);
+        slab_free(&sb);
+    }
+    if (rc) {
+        free(loss);
+        if (x != in[0] && !x->arena) ag_tensor_free(x);
+        return ag__error(rc, "ag_cross_entropy_loss_nd", "out of memory (logits %s)", AG_SHAPE(in[0]));
     }
     if (a->reduction == AG_REDUCTION_NONE) {
         for (int64_t i = 0; i < P; i++) {
@@ -278,26 +317,47 @@ static int cendb_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const v
     int64_t P = geo.N * geo.S;
     double scale = a->reduction == AG_REDUCTION_MEAN ? 1.0 / (double)counted(y, a) : 1.0;
     double base_t = geo.C ? a->smoothing / (double)geo.C : 0;
-    bool f32 = out->dtype == AG_F32, par = P * geo.C >= (1 << 15) && !omp_in_parallel();
+    bool f32 = out->dtype == AG_F32, par = geo.N > 1 && P * geo.C >= (1 << 15) && !omp_in_parallel();
+    int rc = AG_OK;
     #pragma omp parallel if (par)
     {
-        double *p = malloc(sizeof(double) * (size_t)(geo.C ? geo.C : 1));
+        struct slab sb;
+        bool ok = slab_alloc(&sb, geo, ag_dtype_size(x->dtype));
+        if (!ok) rc = AG_ERR_NOMEM;
         #pragma omp for schedule(static)
-        for (int64_t i = 0; i < P; i++) {
-            int64_t c0 = label_at(y, i), base = (i / geo.S) * geo.C * geo.S + i % geo.S;
-            bool skip = ignored(a, c0) || !p;
-            double G = skip ? 0 : ag__get_flat(g, a->reduction == AG_REDUCTION_NONE ? i : 0) * scale;
-            if (!skip) position_softmax(x, base, geo.S, geo.C, p);
-            for (int64_t c = 0; c < geo.C; c++) {
-                double v = skip ? 0 : G * (p[c] - base_t - (c == c0 ? 1 - a->smoothing : 0));
-                if (f32) ((float *)ag__ptr(out))[base + c * geo.S] = (float)v;
-                else ((double *)ag__ptr(out))[base + c * geo.S] = v;
+        for (int64_t n = 0; n < geo.N; n++) {
+            if (!ok) continue;
+            slab_softmax(x, n, geo, &sb);
+            for (int64_t s = 0; s < geo.S; s++) {   /* G / sum per position, 0 where ignored */
+                int64_t i = n * geo.S + s;
+                double G = ignored(a, label_at(y, i)) ? 0
+                         : ag__get_flat(g, a->reduction == AG_REDUCTION_NONE ? i : 0) * scale;
+                sb.aux[s] = G;
+                sb.sum[s] = G / sb.sum[s];
+            }
+            for (int64_t c = 0; c < geo.C; c++)
+                for (int64_t s = 0; s < geo.S; s++) {
+                    int64_t at = c * geo.S + s;
+                    double e = f32 ? ((const float *)sb.e)[at] : ((const double *)sb.e)[at];
+                    double v = sb.sum[s] * e - sb.aux[s] * base_t;
+                    if (f32) ((float *)ag__ptr(out))[n * geo.C * geo.S + at] = (float)v;
+                    else ((double *)ag__ptr(out))[n * geo.C * geo.S + at] = v;
+                }
+            for (int64_t s = 0; s < geo.S; s++) {   /* the label's entry: - G (1 - eps) */
+                int64_t i = n * geo.S + s, c0 = label_at(y, i);
+                if (ignored(a, c0)) continue;
+                int64_t at = n * geo.C * geo.S + c0 * geo.S + s;
+                double e = f32 ? ((const float *)sb.e)[c0 * geo.S + s] : ((const double *)sb.e)[c0 * geo.S + s];
+                double v = sb.sum[s] * e - sb.aux[s] * (base_t + 1 - a->smoothing);
+                if (f32) ((float *)ag__ptr(out))[at] = (float)v;
+                else ((double *)ag__ptr(out))[at] = v;
             }
         }
-        free(p);
+        slab_free(&sb);
     }
+    if (rc) ag__error(rc, "ag_cross_entropy_loss_nd_backward", "out of memory (logits %s)", AG_SHAPE(in[1]));
     if (x != in[1] && !x->arena) ag_tensor_free(x);
-    return AG_OK;
+    return rc;
 }
 
 /* Never recorded (cend_backward uses it only with grad mode off). */
