@@ -5,9 +5,10 @@
  *                                             kernels, with the block's per-channel weight
  *                                             and bias spread over its elements); saves
  *                                             mean and rstd [N*G]
- *   group_norm_backward(g, x, mean, rstd, [w])   dx, fused per block
- * dw and db are sums over (n, spatial) written with ops. With create_graph everything is
- * written with ops from x (differentiable again); the fused op is never recorded. */
+ *   group_norm_backward(g, x, mean, rstd, [w])   flat [numel + 2C]: dx, then dw and db
+ *                                             (sums over n and spatial), in one pass
+ * With create_graph everything is written with ops from x (differentiable again); the
+ * fused op is never recorded. dw, db add per-sample partials in sample order. */
 #include "ops/norm_rows.h"
 
 #include <omp.h>
@@ -172,20 +173,18 @@ static int gn_backward(struct ag_node *node, ag_tensor *g) {
     if (ag_is_grad_enabled()) return gn_backward_composite(node, g);
     const struct gn_args *a = AG_ARGS(node, struct gn_args);
     ag_tensor *x = node->in[0], *mean = node->saved[0], *rstd = node->saved[1];
-    int rc = AG_OK;
-    if (ag__needs_grad(node, 0)) {
-        ag_tensor *const in[] = {g, x, mean, rstd, a->has_w ? node->in[1] : NULL};
-        rc = ag__accumulate(node, 0, ag__apply(AG_OP_GROUP_NORM_BACKWARD, 4 + a->has_w, in, a,
-                                               sizeof *a));
-    }
-    if (rc || !(a->has_w || a->has_b)) return rc;
-    int64_t N = x->shape[0], G = a->groups, ngm[3] = {N, G, x->shape[1] / G * spatial(x)};
-    ag_tensor *xhat = NULL;
-    if (a->has_w && ag__needs_grad(node, 1)) {
-        int64_t ng1[3] = {N, G, 1};
-        xhat = ag_mul(ag_sub(ag_reshape(x, 3, ngm), ag_reshape(mean, 3, ng1)), ag_reshape(rstd, 3, ng1));
-    }
-    return gn_param_grads(node, g, xhat);
+    ag_tensor *const in[] = {g, x, mean, rstd, a->has_w ? node->in[1] : NULL};
+    ag_tensor *all = ag__apply(AG_OP_GROUP_NORM_BACKWARD, 4 + a->has_w, in, a, sizeof *a);
+    int64_t n = x->numel, C = x->shape[1];
+    int ib = 1 + a->has_w;
+    int rc = all ? AG_OK : ag__last_error_code();
+    if (!rc && ag__needs_grad(node, 0))
+        rc = ag__accumulate(node, 0, ag_reshape(ag_slice(all, 0, 0, n, 1), x->ndim, x->shape));
+    if (!rc && a->has_w && ag__needs_grad(node, 1))
+        rc = ag__accumulate(node, 1, ag_slice(all, 0, n, n + C, 1));
+    if (!rc && a->has_b && ag__needs_grad(node, ib))
+        rc = ag__accumulate(node, ib, ag_slice(all, 0, n + C, n + 2 * C, 1));
+    return rc;
 }
 
 /* variant 0: x [2,4,3] in 2 groups with weight and bias; variant 1: a transposed
@@ -238,7 +237,41 @@ static int gnb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
                          "([%lld] statistics)", AG_SHAPE(g), AG_SHAPE(in[2]), AG_SHAPE(in[3]),
                          ag_dtype_name(x->dtype), AG_SHAPE(x), (long long)R);
     if (a->has_w && check_param(in[4], x, "weight", fn)) return ag__last_error_code();
-    return ag__shape_same(m, in + 1, 1, NULL, fn);
+    *m = (struct ag_meta){x->dtype, 1, {x->numel + 2 * x->shape[1]}};
+    return AG_OK;
+}
+
+/* dx of block r (rows of M elements; off: the block's slice of the spread weight). */
+static void dx_block(ag_tensor *out, const ag_tensor *g, const ag_tensor *x, const ag_tensor *mean,
+                     const ag_tensor *rstd, const ag_tensor *w, int64_t M, int64_t r, int64_t off) {
+    if (out->dtype == AG_F32)
+        ln_dx_f32((float *)ag__ptr(out) + r * M, (const float *)ag__ptr(g) + r * M,
+                  (const float *)ag__ptr(x) + r * M, M, ((const float *)ag__ptr(mean))[r],
+                  ((const float *)ag__ptr(rstd))[r], w ? (const float *)ag__ptr(w) + off : NULL);
+    else
+        ln_dx_f64((double *)ag__ptr(out) + r * M, (const double *)ag__ptr(g) + r * M,
+                  (const double *)ag__ptr(x) + r * M, M, ((const double *)ag__ptr(mean))[r],
+                  ((const double *)ag__ptr(rstd))[r], w ? (const double *)ag__ptr(w) + off : NULL);
+}
+
+/* For the cg channels of block r from channel c0: acc[c] += sum over s of g * xhat and
+ * acc[C + c] += sum over s of g (acc: 2C entries, C = x's channels), in double. */
+static void param_block(double *acc, const ag_tensor *g, const ag_tensor *x, const ag_tensor *mean,
+                        const ag_tensor *rstd, int64_t cg, int64_t S, int64_t r, int64_t c0) {
+    int64_t C = x->shape[1], M = cg * S;
+    double mu = ag__get_flat(mean, r), rs = ag__get_flat(rstd, r);
+    for (int64_t c = 0; c < cg; c++) {
+        double sw = 0, sb = 0;
+        for (int64_t s = 0; s < S; s++) {
+            int64_t at = r * M + c * S + s;
+            double gv = x->dtype == AG_F32 ? ((const float *)ag__ptr(g))[at] : ((const double *)ag__ptr(g))[at];
+            double xv = x->dtype == AG_F32 ? ((const float *)ag__ptr(x))[at] : ((const double *)ag__ptr(x))[at];
+            sw += gv * ((xv - mu) * rs);
+            sb += gv;
+        }
+        acc[c0 + c] += sw;
+        acc[C + c0 + c] += sb;
+    }
 }
 
 static int gnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
@@ -249,23 +282,24 @@ static int gnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     int64_t R = N * G, M = C / G * S;
     ag_tensor *g = dense(in[0]), *x = dense(in[1]), *mean = dense(in[2]), *rstd = dense(in[3]);
     ag_tensor *w = spread(a->has_w ? in[4] : NULL, C, a->groups, S);
+    double *part = calloc((size_t)(N ? N : 1) * (size_t)(2 * C), sizeof(double));   /* [N, 2C] */
     int rc = AG_ERR_NOMEM;
-    if (g && x && mean && rstd && (!a->has_w || w)) {
-        bool f32 = out->dtype == AG_F32;
-        #pragma omp parallel for schedule(static) if (R > 1 && R * M >= (1 << 15) && !omp_in_parallel())
-        for (int64_t r = 0; r < R; r++) {
-            int64_t off = (r % G) * M;
-            if (f32)
-                ln_dx_f32((float *)ag__ptr(out) + r * M, (const float *)ag__ptr(g) + r * M,
-                          (const float *)ag__ptr(x) + r * M, M, ((const float *)ag__ptr(mean))[r],
-                          ((const float *)ag__ptr(rstd))[r], w ? (const float *)ag__ptr(w) + off : NULL);
-            else
-                ln_dx_f64((double *)ag__ptr(out) + r * M, (const double *)ag__ptr(g) + r * M,
-                          (const double *)ag__ptr(x) + r * M, M, ((const double *)ag__ptr(mean))[r],
-                          ((const double *)ag__ptr(rstd))[r], w ? (const double *)ag__ptr(w) + off : NULL);
+    if (g && x && mean && rstd && (!a->has_w || w) && part) {
+        #pragma omp parallel for schedule(static) if (N > 1 && R * M >= (1 << 15) && !omp_in_parallel())
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t r = i * G; r < (i + 1) * G; r++) {
+                dx_block(out, g, x, mean, rstd, w, M, r, (r % G) * M);
+                param_block(part + i * 2 * C, g, x, mean, rstd, C / G, S, r, (r % G) * (C / G));
+            }
+        for (int64_t j = 0; j < 2 * C; j++) {   /* after dx: dw, then db */
+            double t = 0;
+            for (int64_t i = 0; i < N; i++) t += part[i * 2 * C + j];
+            if (out->dtype == AG_F32) ((float *)ag__ptr(out))[N * C * S + j] = (float)t;
+            else ((double *)ag__ptr(out))[N * C * S + j] = t;
         }
         rc = AG_OK;
     }
+    free(part);
     release(g, in[0]), release(x, in[1]), release(mean, in[2]), release(rstd, in[3]), release(w, NULL);
     return rc;
 }
