@@ -199,7 +199,9 @@ static int attn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
         {
             size_t bytes = (size_t)(d.L * d.S) * ag_dtype_size(out->dtype);
             char *scratch = a->dropout_p > 0 ? malloc(bytes ? bytes : 1) : NULL;
-            if (a->dropout_p > 0 && !scratch) rc = AG_ERR_NOMEM;
+            if (a->dropout_p > 0 && !scratch)
+                #pragma omp atomic write
+                rc = AG_ERR_NOMEM;
             #pragma omp for schedule(static)
             for (int64_t b = 0; b < d.B; b++)
                 if (a->dropout_p == 0 || scratch)

@@ -154,7 +154,9 @@ static int cend_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const vo
     {
         struct slab sb;
         bool ok = slab_alloc(&sb, g, ag_dtype_size(x->dtype));
-        if (!ok) rc = AG_ERR_NOMEM;
+        if (!ok)
+            #pragma omp atomic write
+            rc = AG_ERR_NOMEM;
         #pragma omp for schedule(static)
         for (int64_t n = 0; n < g.N; n++) {
             if (!ok) continue;
@@ -323,7 +325,9 @@ static int cendb_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const v
     {
         struct slab sb;
         bool ok = slab_alloc(&sb, geo, ag_dtype_size(x->dtype));
-        if (!ok) rc = AG_ERR_NOMEM;
+        if (!ok)
+            #pragma omp atomic write
+            rc = AG_ERR_NOMEM;
         #pragma omp for schedule(static)
         for (int64_t n = 0; n < geo.N; n++) {
             if (!ok) continue;

@@ -54,7 +54,9 @@ static int scan_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
     #pragma omp parallel if (x->numel >= (1 << 16) && outer > 1 && !omp_in_parallel())
     {
         double *acc = malloc(sizeof(double) * (size_t)(inner ? inner : 1));
-        if (!acc) rc = AG_ERR_NOMEM;
+        if (!acc)
+            #pragma omp atomic write
+            rc = AG_ERR_NOMEM;
         #pragma omp for schedule(static)
         for (int64_t o = 0; o < outer; o++) {
             if (!acc) continue;
