@@ -36,8 +36,26 @@ static ag_row2_fn fill_row(ag_dtype x, ag_dtype m) {
 }
 
 /* mask as 1/0 in dtype, same shape (a float64 mask of 1e-300 stays set in float32). */
+#define DEF_MASK_TO(name, M)                                                               \
+    static void name(ag_tensor *c, const ag_tensor *mask) {                                \
+        const M *m = ag__ptr(mask);                                                        \
+        if (c->dtype == AG_F32)                                                            \
+            for (int64_t i = 0; i < c->numel; i++) ((float *)ag__ptr(c))[i] = m[i] != 0;   \
+        else                                                                               \
+            for (int64_t i = 0; i < c->numel; i++) ((double *)ag__ptr(c))[i] = m[i] != 0;  \
+    }
+DEF_MASK_TO(mask_from_f32, float)
+DEF_MASK_TO(mask_from_f64, double)
+DEF_MASK_TO(mask_from_i64, int64_t)
+
 static ag_tensor *mask_as(const ag_tensor *mask, ag_dtype dtype) {
     ag_tensor *c = ag__empty(dtype, mask->ndim, mask->shape, "ag_masked_fill");
+    if (c && ag_is_contiguous(mask)) {
+        if (mask->dtype == AG_F32) mask_from_f32(c, mask);
+        else if (mask->dtype == AG_F64) mask_from_f64(c, mask);
+        else mask_from_i64(c, mask);
+        return c;
+    }
     for (int64_t i = 0; c && i < c->numel; i++) {
         bool on = ag__get_flat(mask, i) != 0;
         if (dtype == AG_F32) ((float *)ag__ptr(c))[i] = on;
