@@ -4,7 +4,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 BLAS     ?=
 BUILD    := build
-SRC_DIRS := tensor autograd ops ops/kernels nn optim data
+SRC_DIRS := runtime tensor autograd ops ops/kernels nn optim data
 SRCS     := $(wildcard $(addsuffix /*.c,$(SRC_DIRS)))
 TESTS    := $(wildcard tests/test_*.c)
 WARN     := -std=c11 -Wall -Wextra -Wpedantic -Werror

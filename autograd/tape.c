@@ -59,17 +59,6 @@ ag_tensor *ag_detach(ag_tensor *t) {
     return ag__view_of(t, t->ndim, t->shape, t->strides, t->offset, "ag_detach");
 }
 
-void ag_tensor_free(ag_tensor *t) {
-    if (!t || t->arena) return;   /* scoped tensors go with their scope */
-    ag_tensor_free(t->grad);
-    if (t->node) {
-        for (int i = 0; i < AG_MAX_SAVED; i++) ag_tensor_free(t->node->saved[i]);
-        free(t->node);
-    }
-    ag__storage_release(t->storage);
-    free(t);
-}
-
 /* ------------------------------------------------------------------ accumulation */
 struct walk {
     int n_in;                  /* ag_autograd_grad: the requested inputs and their slots */

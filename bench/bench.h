@@ -52,13 +52,12 @@ struct bench_row *bench_rows_add(struct bench_rows *r);
  * thread count, appending rows. Returns 0, or -1 when an op failed (named on stderr). */
 int bench_optable(const struct bench_cfg *cfg, int threads, struct bench_rows *out);
 
-bool ag_matmul_linked(void);   /* ag_matmul is in the library */
 /* OpenBLAS's core name when libopenblas.so.0 loads, else NULL (the peer is skipped). */
 const char *bench_openblas_core(void);
 /* C[m,n] = A[m,k] B[k,n] float32: ours (ag_matmul, when linked) and OpenBLAS sgemm. */
 int bench_gemm_shape(const char *label, int64_t m, int64_t n, int64_t k, int threads,
                      bool quick, struct bench_rows *out);
-/* Seconds per MLP or CNN training step (batch 128), or -1 with *missing set. */
+/* Seconds per MLP or CNN training step (batch 128), or -1 with *missing set to the error. */
 double bench_train_step(bool cnn, int threads, bool quick, const char **missing);
 
 /* Runs a command, returns its stdout (malloc'ed) or NULL when it failed. */

@@ -1,9 +1,7 @@
 /* The peers that run inside the bench process (OpenBLAS sgemm, loaded at run time so a
- * machine without it skips it) and the end-to-end training steps, which use the public
- * layer API through weak references: until the nn/optim code is linked they are NULL
- * and the step is reported as missing instead of failing to link. */
+ * machine without it skips it) and the end-to-end training steps, written with the public
+ * API (include/ag.h) like a user's program. */
 #include "bench/bench.h"
-#include "ops/kernels/gemm.h"
 
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -37,17 +35,9 @@ struct gemm_ctx {
     float *pa, *pb, *pc;
 };
 
-ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) __attribute__((weak));
-
-bool ag_matmul_linked(void) { return ag_matmul != NULL; }
-
 static void ours_gemm(void *p) {   /* the op: apply path, allocation, kernel */
     struct gemm_ctx *c = p;
     ag_matmul(c->a, c->b);
-}
-static void ours_kernel(void *p) {  /* the kernel alone, until ag_matmul lands */
-    struct gemm_ctx *c = p;
-    ag__gemm_f32(c->m, c->n, c->k, 1.0f, c->pa, c->k, 1, c->pb, c->n, 1, 0.0f, c->pc, c->n, 1);
 }
 static void blas_gemm(void *p) {
     struct gemm_ctx *c = p;
@@ -80,10 +70,7 @@ int bench_gemm_shape(const char *label, int64_t m, int64_t n, int64_t k, int thr
     c.pc = calloc((size_t)(m * n), sizeof(float));
     bool prev = ag_set_grad_enabled(false);
     ag_set_num_threads(threads);
-    if (ag_matmul && ag_matmul(c.a, c.b))
-        r->ours_s = ag_bench_time(ours_gemm, &c, quick ? 3 : 7, min_s);
-    else if (c.pc)
-        r->ours_s = ag_bench_time(ours_kernel, &c, quick ? 3 : 7, min_s);
+    if (ag_matmul(c.a, c.b)) r->ours_s = ag_bench_time(ours_gemm, &c, quick ? 3 : 7, min_s);
     ag_set_grad_enabled(prev);
     ag_clear_error();
     if (bench_openblas_core() && c.pc) {
@@ -98,17 +85,6 @@ int bench_gemm_shape(const char *label, int64_t m, int64_t n, int64_t k, int thr
 }
 
 /* ------------------------------------------------------------------ end-to-end steps */
-ag_tensor *ag_linear(ag_tensor *, ag_tensor *, ag_tensor *) __attribute__((weak));
-ag_tensor *ag_relu(ag_tensor *) __attribute__((weak));
-ag_tensor *ag_cross_entropy_loss(ag_tensor *, ag_tensor *) __attribute__((weak));
-ag_tensor *ag_conv2d(ag_tensor *, ag_tensor *, ag_tensor *, ag_conv_opts) __attribute__((weak));
-ag_tensor *ag_max_pool2d(ag_tensor *, ag_pool_opts) __attribute__((weak));
-ag_tensor *ag_flatten(ag_tensor *, int, int) __attribute__((weak));
-ag_optim *ag_adam_new(ag_tensor **, int, ag_adam_opts) __attribute__((weak));
-void ag_optim_step(ag_optim *) __attribute__((weak));
-void ag_optim_zero_grad(ag_optim *) __attribute__((weak));
-void ag_optim_free(ag_optim *) __attribute__((weak));
-
 struct step_ctx {
     bool cnn;
     ag_tensor *x, *y, *p[10];
@@ -146,15 +122,8 @@ static void train_step(void *p) {
 }
 
 /* Seconds per training step (batch 128, random data of Fashion-MNIST's shapes), or -1
- * with *missing naming what is not linked yet. Same model as the torch peers'. */
+ * with *missing set to the error that stopped it. Same model as the torch peers'. */
 double bench_train_step(bool cnn, int threads, bool quick, const char **missing) {
-    *missing = !ag_linear ? "ag_linear" : !ag_relu ? "ag_relu"
-             : !ag_cross_entropy_loss ? "ag_cross_entropy_loss" : !ag_adam_new ? "ag_adam_new"
-             : !ag_optim_step ? "ag_optim_step" : NULL;
-    if (!*missing && cnn)
-        *missing = !ag_conv2d ? "ag_conv2d" : !ag_max_pool2d ? "ag_max_pool2d"
-                 : !ag_flatten ? "ag_flatten" : NULL;
-    if (*missing) return -1;
     ag_set_num_threads(threads);
     ag_manual_seed(5);
     struct step_ctx c = {.cnn = cnn};
@@ -177,7 +146,8 @@ double bench_train_step(bool cnn, int threads, bool quick, const char **missing)
                                                    .eps = 1e-8});
     double t = c.opt ? ag_bench_time(train_step, &c, quick ? 3 : 10, quick ? 0.05 : 1.0) : -1;
     if (ag_last_error()) *missing = ag_last_error();
-    if (ag_optim_free) ag_optim_free(c.opt);
+    else if (t < 0) *missing = "the optimizer could not be made";
+    ag_optim_free(c.opt);
     for (int i = 0; i < c.np; i++) ag_tensor_free(c.p[i]);
     ag_tensor_free(c.x), ag_tensor_free(c.y);
     return t;

@@ -253,55 +253,122 @@ typedef struct {
 ag_gradcheck_result ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor **inputs,
                                  ag_gradcheck_opts opts);
 
-/* ---------------------------------------------------------------- optimizers */
-typedef struct { double lr, momentum, dampening, weight_decay; bool nesterov; } ag_sgd_opts;
-typedef struct { double lr, beta1, beta2, eps, weight_decay; bool decoupled_weight_decay; } ag_adam_opts;
-ag_optim *ag_sgd_new(ag_tensor **params, int n, ag_sgd_opts opts);
-ag_optim *ag_adam_new(ag_tensor **params, int n, ag_adam_opts opts);  /* decoupled: AdamW */
-void      ag_optim_step(ag_optim *o);
-void      ag_optim_zero_grad(ag_optim *o);
-void      ag_optim_free(ag_optim *o);
-
 /* ================================================================ training
- * Layers, models, optimizers beyond SGD/Adam, schedules, clipping, data, the trainer,
+ * Layers, models, optimizers, schedules, clipping, data, the trainer,
  * safetensors and graph export. Objects here (ag_layer, ag_model, ag_optim, ag_sched,
  * ag_loader) hold heap memory: make them outside every scope and free them with their
  * _free function. Their parameters, gradients and state live outside every scope too. */
 
-/* ---------------------------------------------------------------- more optimizers */
-/* RMSprop as torch.optim.RMSprop. Zero fields: lr 1e-2, alpha 0.99, eps 1e-8. */
-typedef struct { double lr, alpha, eps, weight_decay, momentum; bool centered; } ag_rmsprop_opts;
-/* Adagrad as torch.optim.Adagrad. Zero fields: lr 1e-2, eps 1e-10. */
-typedef struct { double lr, lr_decay, weight_decay, initial_accumulator_value, eps; } ag_adagrad_opts;
-ag_optim *ag_rmsprop_new(ag_tensor **params, int n, ag_rmsprop_opts opts);
-ag_optim *ag_adagrad_new(ag_tensor **params, int n, ag_adagrad_opts opts);
-/* Params must be contiguous float leaves made outside every scope; the optimizer keeps
- * the pointers (not ownership) and allocates its state on the heap at creation.
- * ag_optim_step reads each param's .grad (a param without one is skipped, as torch) and
- * updates the raw data with no graph. */
+/* ---------------------------------------------------------------- optimizers
+ * As torch.optim (1.13, single-tensor path), step for step: float64 runs agree with torch
+ * to rounding. Parameters must be contiguous float leaves with requires_grad, made outside
+ * every scope, each in the optimizer once; the optimizer keeps the pointers (not
+ * ownership) and allocates its state on the heap when a parameter is added. Constructors
+ * return NULL and set ag_last_error() on a bad parameter or option (naming the function,
+ * the parameter's index and shape) or when memory runs out.
+ *
+ * Options. Each kind has an options struct and an ag_<kind>_defaults() that returns
+ * torch's defaults with .exact set: every field of an exact struct is taken as written, so
+ * 0 means 0 (AdamW with no decay: `ag_adam_opts o = ag_adamw_defaults(); o.weight_decay =
+ * 0;`). In a struct that is not exact (zero-initialised, `(ag_adam_opts){.lr = 1e-3}`) a
+ * field left at 0 (a bool left false) means "the default": torch's default in a
+ * constructor, the optimizer's own value (its first group's) in an add_param_group, as
+ * torch fills a group's missing keys.
+ *
+ * Parameter groups, as torch's param_groups: the constructor makes group 0; each
+ * ag_<kind>_add_param_group appends a group with its own options (lr, weight decay,
+ * betas, momentum, ...) and returns 0, or non-zero and an error (NULL o, an optimizer of
+ * another kind, a parameter already in the optimizer, bad options). */
+typedef struct {
+    double lr;                 /* no default: required (ag_sgd_defaults() leaves it NAN) */
+    double momentum, dampening, weight_decay;   /* default 0 */
+    bool   nesterov;           /* needs momentum > 0 and dampening 0 */
+    bool   exact;              /* set by ag_sgd_defaults(): 0 means 0 */
+} ag_sgd_opts;
+ag_sgd_opts ag_sgd_defaults(void);
+ag_optim   *ag_sgd_new(ag_tensor **params, int n, ag_sgd_opts opts);              /* torch.optim.SGD */
+int         ag_sgd_add_param_group(ag_optim *o, ag_tensor **params, int n, ag_sgd_opts opts);
+
+/* Adam (torch.optim.Adam), or AdamW (torch.optim.AdamW) with decoupled_weight_decay:
+ * defaults lr 1e-3, betas 0.9/0.999, eps 1e-8, weight_decay 0 (AdamW: 1e-2). Every group
+ * of one optimizer is Adam or every one AdamW. */
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay;
+    bool   decoupled_weight_decay;
+    bool   exact;              /* set by ag_adam_defaults()/ag_adamw_defaults(): 0 means 0 */
+} ag_adam_opts;
+ag_adam_opts ag_adam_defaults(void);
+ag_adam_opts ag_adamw_defaults(void);
+ag_optim    *ag_adam_new(ag_tensor **params, int n, ag_adam_opts opts);
+int          ag_adam_add_param_group(ag_optim *o, ag_tensor **params, int n, ag_adam_opts opts);
+
+/* RMSprop (torch.optim.RMSprop): defaults lr 1e-2, alpha 0.99, eps 1e-8, others 0. */
+typedef struct {
+    double lr, alpha, eps, weight_decay, momentum;
+    bool   centered;
+    bool   exact;              /* set by ag_rmsprop_defaults(): 0 means 0 */
+} ag_rmsprop_opts;
+ag_rmsprop_opts ag_rmsprop_defaults(void);
+ag_optim       *ag_rmsprop_new(ag_tensor **params, int n, ag_rmsprop_opts opts);
+int             ag_rmsprop_add_param_group(ag_optim *o, ag_tensor **params, int n,
+                                           ag_rmsprop_opts opts);
+
+/* Adagrad (torch.optim.Adagrad): defaults lr 1e-2, eps 1e-10, others 0. */
+typedef struct {
+    double lr, lr_decay, weight_decay, initial_accumulator_value, eps;
+    bool   exact;              /* set by ag_adagrad_defaults(): 0 means 0 */
+} ag_adagrad_opts;
+ag_adagrad_opts ag_adagrad_defaults(void);
+ag_optim       *ag_adagrad_new(ag_tensor **params, int n, ag_adagrad_opts opts);
+int             ag_adagrad_add_param_group(ag_optim *o, ag_tensor **params, int n,
+                                           ag_adagrad_opts opts);
+
+/* Updates every parameter that has a .grad from it (one without is skipped, as torch; a
+ * zeroed one steps with a zero gradient), on the raw data with no graph. No-op on NULL. */
+void   ag_optim_step(ag_optim *o);
+/* Zeroes every parameter's .grad, keeping the buffers (torch's set_to_none=False). */
+void   ag_optim_zero_grad(ag_optim *o);
+/* Frees the state and the optimizer (not the parameters). NULL is a no-op. */
+void   ag_optim_free(ag_optim *o);
+
+/* Learning rates. ag_optim_get_lr: group 0's lr (NAN on NULL). ag_optim_set_lr: group 0
+ * gets lr and every other group the same factor of the lr it was made with (lr_g =
+ * lr * lr_g,made / lr_0,made), as a torch schedule's factor applies to each group; when
+ * group 0 was made with lr 0, every group gets lr. */
 double ag_optim_get_lr(const ag_optim *o);
 void   ag_optim_set_lr(ag_optim *o, double lr);
+int    ag_optim_num_groups(const ag_optim *o);                  /* 0 on NULL */
+/* Group g's current lr; NAN and an error when o is NULL or g not in [0, num_groups). */
+double ag_optim_get_group_lr(const ag_optim *o, int group);
+/* Sets group g's lr only; 0, or non-zero and an error (NULL, bad group, lr < 0 or NaN). */
+int    ag_optim_set_group_lr(ag_optim *o, int group, double lr);
 
 /* ---------------------------------------------------------------- learning-rate schedules
- * torch.optim.lr_scheduler's closed forms. A schedule remembers the optimizer's lr at
- * creation (base) and sets lr(epoch) on each ag_sched_step (call it after ag_optim_step,
- * once per epoch or per step: the unit is yours). It does not own the optimizer. */
+ * torch.optim.lr_scheduler's chainable forms. A schedule remembers each group's lr at
+ * creation (torch's base_lrs) and on each ag_sched_step sets every group's lr for the next
+ * epoch (call it after ag_optim_step, once per epoch or per step: the unit is yours).
+ * Groups added after the schedule is made keep their lr. It does not own the optimizer
+ * (step it only while the optimizer lives). Constructors return NULL and an error on a
+ * NULL optimizer or a bad argument. */
 typedef struct ag_sched ag_sched;
-ag_sched *ag_sched_step_new(ag_optim *o, int step_size, double gamma);  /* StepLR */
-ag_sched *ag_sched_exponential_new(ag_optim *o, double gamma);         /* ExponentialLR */
+ag_sched *ag_sched_step_new(ag_optim *o, int step_size, double gamma);  /* StepLR: step_size >= 1, gamma > 0 */
+ag_sched *ag_sched_exponential_new(ag_optim *o, double gamma);         /* ExponentialLR: gamma > 0 */
 ag_sched *ag_sched_cosine_new(ag_optim *o, int t_max, double eta_min); /* CosineAnnealingLR */
-/* LinearLR: lr = base * factor, factor going from start to end over total_iters (warmup). */
+/* LinearLR: lr = base * factor, factor going from start to end over total_iters (warmup);
+ * the start factor applies at creation, as torch. */
 ag_sched *ag_sched_linear_new(ag_optim *o, double start_factor, double end_factor, int total_iters);
-void      ag_sched_step(ag_sched *s);
-double    ag_sched_get_lr(const ag_sched *s);
-void      ag_sched_free(ag_sched *s);
+void      ag_sched_step(ag_sched *s);              /* NULL is a no-op */
+double    ag_sched_get_lr(const ag_sched *s);      /* group 0's lr; NAN on NULL */
+void      ag_sched_free(ag_sched *s);              /* NULL is a no-op */
 
 /* ---------------------------------------------------------------- gradient clipping
  * torch.nn.utils.clip_grad_norm_: scales every .grad by max_norm / (total + 1e-6) when the
  * global norm exceeds max_norm. norm_type 0 means 2; INFINITY is the max norm. Returns the
- * total norm before clipping (NAN on error). Params without a .grad are skipped. */
+ * total norm before clipping, or NAN and an error (params NULL, n < 0, a NULL param, a
+ * non-contiguous .grad, norm_type < 0, max_norm < 0). Params without a .grad are skipped. */
 double ag_clip_grad_norm(ag_tensor **params, int n, double max_norm, double norm_type);
-/* torch.nn.utils.clip_grad_value_: clamps every .grad element into [-clip, clip]. */
+/* torch.nn.utils.clip_grad_value_: clamps every .grad element into [-clip, clip].
+ * 0, or non-zero and an error (as ag_clip_grad_norm's, or clip < 0). */
 int    ag_clip_grad_value(ag_tensor **params, int n, double clip);
 
 /* ---------------------------------------------------------------- initializers (in place, no grad)
@@ -318,16 +385,80 @@ int ag_init_xavier_normal_(ag_tensor *t, double gain);
 int ag_init_kaiming_uniform_(ag_tensor *t, double a, ag_fan_mode mode);
 int ag_init_kaiming_normal_(ag_tensor *t, double a, ag_fan_mode mode);
 
+/* ---------------------------------------------------------------- modules
+ * A module is torch.nn.Module in C: named parameters (heap leaves with requires_grad),
+ * named buffers (saved, no grad: running statistics), named child modules, a forward and
+ * a training flag (true at creation). Every layer (ag_layer) and the sequential model
+ * (ag_model) is a module: the three names are one type, so each function here takes them
+ * and each ag_layer_ / ag_model_ function, ag_train, ag_evaluate, the summary and
+ * save/load take any module. A module owns its parameters, buffers, children and ctx;
+ * ag_module_free on the root frees them all (freeing a child that has a parent is an error).
+ * Names are non-empty, without '.', unique among one module's parameters, buffers and
+ * children. The add functions take ownership even when they fail (t or child is freed),
+ * except of a child that already has a parent, which stays with it. */
+typedef struct ag_module ag_module;
+typedef struct ag_module ag_layer;
+typedef struct ag_module ag_model;
+/* A forward: self and its n inputs; the result belongs to the current scope, or NULL and
+ * an error. Read parameters with ag_module_get, your fields with ag_module_ctx. */
+typedef ag_tensor *(*ag_module_fn)(ag_module *self, int n, ag_tensor *const *inputs);
+/* type_name (copied) is what the summary and ag_layer_name show. forward may be NULL (a
+ * container never called itself). free_ctx (may be NULL) frees ctx with the module, and
+ * at once when creation fails. NULL and an error on a NULL type_name or out of memory. */
+ag_module *ag_module_new(const char *type_name, ag_module_fn forward, void *ctx,
+                         void (*free_ctx)(void *ctx));
+void      *ag_module_ctx(ag_module *m);
+/* t: a float leaf made outside every scope; requires_grad is set. Returns t (NULL on error). */
+ag_tensor *ag_module_add_param(ag_module *m, const char *name, ag_tensor *t);
+/* t: any dtype, made outside every scope; saved in the state_dict, never trained. */
+ag_tensor *ag_module_add_buffer(ag_module *m, const char *name, ag_tensor *t);
+/* child: a root (no parent) that is not m or above m. Returns child (NULL on error). */
+ag_module *ag_module_add_child(ag_module *m, const char *name, ag_module *child);
+ag_tensor *ag_module_forward(ag_module *m, ag_tensor *x);                /* one input */
+ag_tensor *ag_module_call(ag_module *m, int n, ag_tensor *const *inputs);
+/* A parameter or buffer by dotted name ("blocks.0.attn.qkv.weight"); NULL and an error
+ * naming the part that is missing. */
+ag_tensor *ag_module_get(ag_module *m, const char *dotted_name);
+ag_module *ag_module_get_child(ag_module *m, const char *dotted_name);  /* "blocks.0" */
+/* Every parameter below m (its own first, then each child's in registration order), as
+ * an array owned by m, valid until the tree below m changes; *n gets the count. */
+ag_tensor **ag_module_parameters(ag_module *m, int *n);
+const char *ag_module_param_name(ag_module *m, int i);   /* state_dict key; NULL past the end */
+void       ag_module_train(ag_module *m, bool training); /* m and every module below it */
+bool       ag_module_is_training(const ag_module *m);
+const char *ag_module_type_name(const ag_module *m);
+/* The state_dict (parameters and buffers, dotted names, torch's order) as safetensors:
+ * torch's load_state_dict takes the file, and ag_module_load reads torch's (every entry
+ * must match name, shape and dtype; nothing changes on a mismatch). */
+int        ag_module_save(ag_module *m, const char *path);
+int        ag_module_load(ag_module *m, const char *path);
+void       ag_module_free(ag_module *m);
+
 /* ---------------------------------------------------------------- layers
- * A layer owns its parameters (heap leaves with requires_grad) and buffers. Parameters
- * are made in the default dtype (AG_F32 unless set) with PyTorch's default init:
+ * A layer is a module (see above) of a built-in kind: it owns its parameters and buffers.
+ * Parameters are made in the default dtype (AG_F32 unless set) with PyTorch's default init:
  * Linear/Conv weight kaiming_uniform(a = sqrt 5), bias U(-1/sqrt(fan_in), 1/sqrt(fan_in));
  * BatchNorm weight 1, bias 0; LSTM/GRU cells U(-1/sqrt(hidden), 1/sqrt(hidden)).
  * Constructors return NULL on bad sizes. Forward results belong to the current scope. */
-typedef struct ag_layer ag_layer;
+/* The layer activations, one line each: X(id, layer name, what it applies to x). The enum,
+ * the names ag_layer_name gives and the forward are generated from it. The values are fixed
+ * (0 = NONE ... 8 = LOG_SOFTMAX): append new lines at the end. The softmax forms run over
+ * dim 1 (dim 0 for 1-D input). */
+#define AG_ACTIVATION_LIST(X)                                                               \
+    X(AG_ACTIVATION_NONE, "Identity", x)                                                    \
+    X(AG_ACTIVATION_RELU, "ReLU", ag_relu(x))                                               \
+    X(AG_ACTIVATION_SIGMOID, "Sigmoid", ag_sigmoid(x))                                      \
+    X(AG_ACTIVATION_TANH, "Tanh", ag_tanh(x))                                               \
+    X(AG_ACTIVATION_SOFTPLUS, "Softplus", ag_softplus(x))                                   \
+    X(AG_ACTIVATION_GELU, "GELU", ag_gelu(x))                                               \
+    X(AG_ACTIVATION_SILU, "SiLU", ag_silu(x))                                               \
+    X(AG_ACTIVATION_SOFTMAX, "Softmax", ag_softmax(x, ag_ndim(x) == 1 ? 0 : 1))            \
+    X(AG_ACTIVATION_LOG_SOFTMAX, "LogSoftmax", ag_log_softmax(x, ag_ndim(x) == 1 ? 0 : 1))
 typedef enum {
-    AG_ACTIVATION_NONE, AG_ACTIVATION_RELU, AG_ACTIVATION_SIGMOID, AG_ACTIVATION_TANH, AG_ACTIVATION_SOFTPLUS, AG_ACTIVATION_GELU,
-    AG_ACTIVATION_SILU, AG_ACTIVATION_SOFTMAX, AG_ACTIVATION_LOG_SOFTMAX       /* softmax forms over dim -1 (dim 1) */
+#define AG_ACTIVATION_ENUM(id, name, apply) id,
+    AG_ACTIVATION_LIST(AG_ACTIVATION_ENUM)
+#undef AG_ACTIVATION_ENUM
+    AG_ACTIVATION_COUNT   /* how many there are, not an activation */
 } ag_activation;
 void     ag_set_default_dtype(ag_dtype dtype);   /* AG_F32 or AG_F64; per thread */
 ag_dtype ag_get_default_dtype(void);
@@ -350,26 +481,33 @@ int       ag_lstm_cell_forward(ag_layer *cell, ag_tensor *x, ag_tensor *h, ag_te
 ag_layer *ag_gru_cell(int64_t in, int64_t hidden, bool bias);
 ag_tensor *ag_gru_cell_forward(ag_layer *cell, ag_tensor *x, ag_tensor *h);
 
+/* The ag_layer_ functions are the module's under their old names (any module works). */
 ag_tensor  *ag_layer_forward(ag_layer *l, ag_tensor *x);  /* not for cells: use their forms */
 const char *ag_layer_name(const ag_layer *l);             /* "Linear", "Conv2d", ... */
-int         ag_layer_num_params(const ag_layer *l);       /* parameter tensors */
+int         ag_layer_num_params(const ag_layer *l);       /* parameter tensors (recursive) */
 ag_tensor  *ag_layer_param(ag_layer *l, int i, const char **name); /* "weight", "bias"... */
 void        ag_layer_train(ag_layer *l, bool training);   /* dropout / batch norm mode */
 void        ag_layer_free(ag_layer *l);
 
-/* ---------------------------------------------------------------- models (a sequence of layers) */
-typedef struct ag_model ag_model;
+/* ---------------------------------------------------------------- models (a sequence of layers)
+ * ag_model_new makes torch's nn.Sequential: a module whose forward runs its children in
+ * order, named "0", "1", ... as they are added. Every other ag_model_ function takes any
+ * module (a user's residual network too). */
 ag_model  *ag_model_new(void);
-int        ag_model_add(ag_model *m, ag_layer *l);     /* takes ownership of l, even on error */
+/* Appends l as child "<count>"; m must come from ag_model_new. Takes ownership of l, even
+ * on error. */
+int        ag_model_add(ag_model *m, ag_layer *l);
 ag_tensor *ag_model_forward(ag_model *m, ag_tensor *x);/* result in the current scope */
 void       ag_model_train(ag_model *m, bool training); /* training mode is the default */
-/* The parameters in order (layer by layer), as an array owned by the model; *n gets the
- * count. Names are torch's state_dict keys: "<layer index>.weight". */
+/* The parameters in order (ag_module_parameters), as an array owned by the model; *n gets
+ * the count. Names are torch's state_dict keys: "<layer index>.weight", dotted below. */
 ag_tensor **ag_model_params(ag_model *m, int *n);
 const char *ag_model_param_name(const ag_model *m, int i);
 int64_t    ag_model_num_elements(const ag_model *m);    /* scalars over all parameters */
-/* A summary table (layer, output shape, parameters) for an input of this shape (batch
- * included), run in eval mode without grad. Written like snprintf: returns the full length
+/* A summary table (module, output shape, parameters) for an input of this shape (batch
+ * included), run in eval mode without grad: one row per module below m that its forward
+ * calls, in call order, named by its dotted path and indented by depth; a row's Params
+ * counts everything below that module. Written like snprintf: returns the full length
  * (buf may be NULL), or a negative error code. ag_model_print_summary writes to stdout. */
 int        ag_model_summary(ag_model *m, int ndim, const int64_t *input_shape, char *buf,
                             size_t size);

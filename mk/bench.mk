@@ -16,11 +16,8 @@ $(BUILD)/rel/bench/%.o: bench/%.c bench/bench.h $(wildcard include/*.h) $(wildca
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) $(call isa,$<) -c $< -o $@
 
-# whole-archive: the suite finds optional layers (ag_matmul, ag_linear, ...) through
-# weak references, which do not pull archive members in by themselves
 $(BUILD)/bench: $(BENCH_OBJS) $(BUILD)/libag.a
-	$(CC) $(ALLFLAGS) -o $@ $(BENCH_OBJS) -Wl,--whole-archive $(BUILD)/libag.a \
-	  -Wl,--no-whole-archive $(LIBS) -ldl
+	$(CC) $(ALLFLAGS) -o $@ $(BENCH_OBJS) $(BUILD)/libag.a $(LIBS) -ldl
 
 bench: $(BUILD)/bench
 	@sh scripts/deps.sh bench || echo "bench: some peers are missing; they will be skipped"
@@ -32,5 +29,4 @@ bench: $(BUILD)/bench
 	  $(OB_ENV) $(BUILD)/$$n $(BENCH_OUT)/$$n.csv || echo "$$n failed"; done
 
 $(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libag.a
-	$(CC) $(ALLFLAGS) -o $@ $< -Wl,--whole-archive $(BUILD)/libag.a -Wl,--no-whole-archive \
-	  $(LIBS) -lopenblas -ldl
+	$(CC) $(ALLFLAGS) -o $@ $< $(BUILD)/libag.a $(LIBS) -lopenblas -ldl

@@ -1,52 +1,100 @@
-/* Internal: layer and model objects. */
+/* Internal: the module (torch.nn.Module in C) that every layer, the sequential model and
+ * a user's own block are, and the helpers the built-in layers share.
+ *
+ * A kind of module is a small vtable (struct ag_module_type): its name, its forward and
+ * how to free its ctx. Each built-in kind is one file (nn/linear.c, nn/conv.c, ...) holding
+ * one static const type, its ctx struct, its forward and its constructor; adding a layer is
+ * that file plus its declaration in include/ag.h. A user's module gets its type from
+ * ag_module_new. */
 #ifndef AG_NN_INTERNAL_H
 #define AG_NN_INTERNAL_H
 
 #include "tensor/tensor.h"
 
-#define AG_LAYER_MAX_PARAMS 4
-#define AG_LAYER_MAX_BUFFERS 3
-
-enum ag__layer_kind {
-    AG__LINEAR, AG__CONV2D, AG__CONV1D, AG__MAXPOOL2D, AG__AVGPOOL2D, AG__FLATTEN,
-    AG__DROPOUT, AG__BATCHNORM1D, AG__BATCHNORM2D, AG__ACTIVATION, AG__LSTM_CELL, AG__GRU_CELL
+struct ag_module_type {
+    const char *name;              /* torch's class name: "Linear", "Conv2d", a user's own */
+    ag_module_fn forward;          /* NULL: not callable (a cell with its own forward) */
+    void (*free_ctx)(void *ctx);   /* NULL: ctx is not freed */
 };
 
-struct ag_layer {
-    enum ag__layer_kind kind;
-    int n_params, n_buffers;
-    ag_tensor *params[AG_LAYER_MAX_PARAMS];       /* heap leaves, owned */
-    const char *param_names[AG_LAYER_MAX_PARAMS];
-    ag_tensor *buffers[AG_LAYER_MAX_BUFFERS];     /* heap, owned (running stats) */
-    const char *buffer_names[AG_LAYER_MAX_BUFFERS];
+struct ag__named_tensor {
+    char *name;                    /* owned copy */
+    ag_tensor *t;                  /* heap leaf, owned */
+};
+struct ag__named_module {
+    char *name;                    /* owned copy */
+    ag_module *m;                  /* owned; m->parent is the holder */
+};
+
+struct ag_module {
+    const struct ag_module_type *type;   /* a built-in's static type, or &own_type */
+    struct ag_module_type own_type;      /* ag_module_new's (name owned) or a per-instance copy */
+    char *owned_name;                    /* own_type.name when it is a copy made here */
+    void *ctx;                           /* the kind's own fields */
+    struct ag__named_tensor *params, *buffers;
+    struct ag__named_module *children;
+    int n_params, n_buffers, n_children;
+    int cap_params, cap_buffers, cap_children;
+    ag_module *parent;                   /* owner, or NULL for a root */
     bool training;
-    ag_activation act;        /* applied after Linear (Dense) or alone (Activation) */
-    ag_conv_opts conv;
-    ag_pool_opts pool;
-    double p, momentum, eps;
-    int64_t in, out;
-    int kernel;
+    /* The recursive parameter list with dotted names, rebuilt when the tree below changed
+     * (every add_* clears flat_valid up the parent chain). */
+    ag_tensor **flat;
+    char **flat_names;
+    int n_flat;
+    bool flat_valid;
 };
 
-struct ag_model {
-    ag_layer **layers;
-    int n_layers, cap_layers;
-    ag_tensor **params;       /* all params in order; not owned (layers own them) */
-    char **names;             /* "<layer>.<param>" */
-    int n_params, cap_params;
-};
+/* A built-in module of this type owning ctx (freed with type->free_ctx, also on error). */
+ag_module *ag__module_make(const struct ag_module_type *type, void *ctx, const char *fn);
+/* The same with ctx a heap copy of size bytes at src (type->free_ctx must be free). */
+ag_module *ag__module_make_copy(const struct ag_module_type *type, const void *src, size_t size,
+                                const char *fn);
+/* Gives m a type of its own: a copy of its type under name (a string that outlives m). */
+void ag__module_rename(ag_module *m, const char *name);
+/* Adds a new zero parameter / buffer; non-zero (and m untouched) on failure. */
+int ag__module_param(ag_module *m, const char *name, int ndim, const int64_t *shape, const char *fn);
+int ag__module_buffer(ag_module *m, const char *name, ag_dtype dtype, int ndim,
+                      const int64_t *shape, const char *fn);
+/* m's own parameter / buffer i (no checks). */
+static inline ag_tensor *ag__param(const ag_module *m, int i) { return m->params[i].t; }
+static inline ag_tensor *ag__buffer(const ag_module *m, int i) { return m->buffers[i].t; }
+/* A module's single input, or NULL and an error naming the type when n != 1 or the input
+ * is NULL (a NULL input after an earlier error passes silently, as into an op). */
+ag_tensor *ag__one_input(ag_module *m, int n, ag_tensor *const *inputs);
 
 /* A new heap parameter (requires_grad) of the default dtype, zero-filled. */
 ag_tensor *ag__param_new(int ndim, const int64_t *shape, const char *fn);
-/* Adds a parameter / buffer to l (taking ownership). */
-int ag__layer_add_param(ag_layer *l, const char *name, ag_tensor *t);
-int ag__layer_add_buffer(ag_layer *l, const char *name, ag_tensor *t);
-ag_layer *ag__layer_new(enum ag__layer_kind kind, const char *fn);
+/* weight [out, in/groups, k...] kaiming_uniform(a = sqrt 5), bias U(+-1/sqrt(fan_in)):
+ * torch's Linear and ConvNd init. */
+int ag__add_weight_bias(ag_module *m, int wdim, const int64_t *wshape, bool bias, const char *fn);
+/* Recurrent cells (nn/cell.c): a cell of type with `gates` gates; the check that cell is
+ * of type and x fits; its hidden size; h, or zeros [N,hidden] when h is NULL; gate k of g;
+ * the input (which 0) or hidden (which 1) projection with its bias. */
+ag_layer *ag__cell_new(const struct ag_module_type *type, int64_t in, int64_t hidden, bool bias,
+                       int gates, const char *fn);
+int ag__cell_check(const ag_module *cell, const struct ag_module_type *type, const ag_tensor *x,
+                   const char *fn);
+int64_t ag__cell_hidden(const ag_module *cell);
+ag_tensor *ag__cell_state(ag_tensor *h, const ag_tensor *x, int64_t hidden);
+ag_tensor *ag__cell_gate(ag_tensor *g, int k, int64_t h);
+ag_tensor *ag__cell_proj(const ag_module *cell, ag_tensor *v, int which);
+/* The activation a Dense or Activation layer applies (nn/activation_layer.c). */
 ag_tensor *ag__activate(ag_tensor *x, ag_activation act);
 
-/* The model's state_dict: params then buffers, layer by layer, with torch's names.
- * Returns the count; tensors and names (malloc'ed strings) go into heap arrays the caller
- * frees with ag__state_free. */
+/* The summary's recorder (nn/summary.c): ag_module_call reports each call it makes while
+ * a summary runs. enter returns a row (-1 when no summary runs); leave records the output. */
+int ag__summary_enter(ag_module *m);
+void ag__summary_leave(int row, const ag_tensor *out);
+
+/* Training flags of m and every module below, in pre-order, saved to a heap array and
+ * put back (the summary and ag_evaluate run in eval mode and restore the caller's). */
+bool *ag__module_modes_save(ag_module *m, const char *fn);
+void ag__module_modes_restore(ag_module *m, bool *modes);
+
+/* The state_dict: per module its params, then its buffers, then its children's, with
+ * dotted names (torch's order). Returns the count; tensors and names (malloc'ed strings)
+ * go into heap arrays the caller frees with ag__state_free. */
 int ag__model_state(ag_model *m, ag_tensor ***tensors, char ***names);
 void ag__state_free(int n, ag_tensor **tensors, char **names);
 

@@ -44,13 +44,12 @@ int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_
     loss = default_loss(loss, y);
     ag_loader *l = ag_loader_new(x, y, batch_size ? batch_size : 1024, false);
     if (!l) return ag__last_error_code();
-    bool *modes = calloc((size_t)m->n_layers + 1, sizeof *modes);
+    bool *modes = ag__module_modes_save(m, fn);
     if (!modes) {
         ag_loader_free(l);
-        return ag__error(AG_ERR_NOMEM, fn, "out of memory");
+        return AG_ERR_NOMEM;
     }
-    for (int i = 0; i < m->n_layers; i++) modes[i] = m->layers[i]->training;
-    ag_model_train(m, false);
+    ag_module_train(m, false);
     bool grad = ag_set_grad_enabled(false);
     double sum = 0;
     int64_t correct = 0, seen = 0;
@@ -58,7 +57,7 @@ int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_
     ag_tensor *xb, *yb;
     while (!rc && ag_loader_next(l, &xb, &yb)) {
         ag_scope_begin();
-        ag_tensor *out = ag_model_forward(m, xb);
+        ag_tensor *out = ag_module_forward(m, xb);
         ag_tensor *lv = loss(out, yb);
         if (!lv) rc = ag__last_error_code() ? ag__last_error_code() : AG_ERR_STATE;
         else {
@@ -70,8 +69,7 @@ int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_
         ag_scope_end();
     }
     ag_set_grad_enabled(grad);
-    for (int i = 0; i < m->n_layers; i++) m->layers[i]->training = modes[i];
-    free(modes);
+    ag__module_modes_restore(m, modes);
     ag_loader_free(l);
     if (rc) return rc;
     if (loss_out) *loss_out = seen ? sum / (double)seen : NAN;
@@ -126,25 +124,29 @@ static void epoch_line(struct progress *p, int epoch, const ag_train_result *r, 
     fflush(stdout);
 }
 
-/* ------------------------------------------------------------------ the loop */
-static int one_step(ag_model *m, ag_optim *o, ag_loss_fn loss, ag_tensor *xb, ag_tensor *yb,
-                    double clip, double *loss_v, int64_t *correct) {
-    ag_scope_begin();
-    ag_tensor *out = ag_model_forward(m, xb);
-    ag_tensor *lv = loss(out, yb);
-    int rc = lv ? AG_OK : (ag__last_error_code() ? ag__last_error_code() : AG_ERR_STATE);
-    if (!rc) {
-        ag_optim_zero_grad(o);
-        rc = ag_backward(lv);
-    }
-    if (!rc) {
-        if (clip > 0) ag_clip_grad_norm(o->params, o->n, clip, 2);
-        ag_optim_step(o);
-        *loss_v = ag_item(lv);
-        *correct = count_correct(out, yb);
-    }
-    ag_scope_end();
-    return rc;
+/* ------------------------------------------------------------------ the loop
+ * ag_train is a loop of named steps over one struct run: open, then per epoch train_epoch
+ * (batch_step per batch), validate, report, track_best, save_checkpoint, the schedule and
+ * early_stop; then close. */
+struct run {
+    ag_module *m;
+    ag_optim *o;
+    ag_loss_fn loss;
+    ag_train_opts opts;
+    int epochs;
+    bool has_val;
+    ag_loader *loader;
+    FILE *csv;
+    char csv_path[1024];
+    struct progress p;
+    int bad_epochs;            /* epochs since the best validation loss */
+    int64_t total_samples;
+    double t_start;
+    ag_train_result r;
+};
+
+static void write_csv_header(FILE *f) {
+    fprintf(f, "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n");
 }
 
 static void write_csv_row(FILE *f, int epoch, const ag_train_result *r, double lr, double secs) {
@@ -154,97 +156,151 @@ static void write_csv_row(FILE *f, int epoch, const ag_train_result *r, double l
     fflush(f);
 }
 
+/* One optimizer step on one batch, in its own scope: forward, loss, backward, clip, step. */
+static int batch_step(struct run *t, ag_tensor *xb, ag_tensor *yb, double *loss_v, int64_t *correct) {
+    ag_scope_begin();
+    ag_tensor *out = ag_module_forward(t->m, xb);
+    ag_tensor *lv = t->loss(out, yb);
+    int rc = lv ? AG_OK : (ag__last_error_code() ? ag__last_error_code() : AG_ERR_STATE);
+    if (!rc) {
+        ag_optim_zero_grad(t->o);
+        rc = ag_backward(lv);
+    }
+    if (!rc) {
+        if (t->opts.clip_norm > 0) ag_clip_grad_norm(t->o->params, t->o->n, t->opts.clip_norm, 2);
+        ag_optim_step(t->o);
+        *loss_v = ag_item(lv);
+        *correct = count_correct(out, yb);
+    }
+    ag_scope_end();
+    return rc;
+}
+
+/* One pass over the training set in training mode; fills train_loss/acc and the rate. */
+static int train_epoch(struct run *t, int epoch, double *secs) {
+    ag_module_train(t->m, true);
+    ag_loader_reset(t->loader);
+    double t0 = ag_now(), sum = 0;
+    int64_t seen = 0, correct = 0, batch = 0;
+    ag_tensor *xb, *yb;
+    while (ag_loader_next(t->loader, &xb, &yb)) {
+        double lv;
+        int64_t c;
+        int rc = batch_step(t, xb, yb, &lv, &c);
+        if (rc) return rc;
+        int64_t rows = xb->shape[0];
+        sum += lv * (double)rows;
+        correct = c < 0 || correct < 0 ? -1 : correct + c;
+        seen += rows;
+        batch++;
+        double el = ag_now() - t0;
+        draw_bar(&t->p, epoch, batch, sum / (double)seen,
+                 correct >= 0 ? (double)correct / (double)seen : NAN, (double)seen / el, el,
+                 batch == t->p.batches);
+    }
+    *secs = ag_now() - t0;
+    t->total_samples += seen;
+    t->r.epochs_run = epoch;
+    t->r.train_loss = sum / (double)seen;
+    t->r.train_acc = correct >= 0 ? (double)correct / (double)seen : NAN;
+    t->r.samples_per_s = (double)seen / *secs;
+    return AG_OK;
+}
+
+static int validate(struct run *t) {
+    if (!t->has_val) return AG_OK;
+    return ag_evaluate(t->m, t->opts.x_val, t->opts.y_val, t->loss, 0, &t->r.val_loss, &t->r.val_acc);
+}
+
+/* The epoch's line on the terminal and its metrics row. */
+static void report(struct run *t, int epoch, double secs) {
+    double lr = ag_optim_get_lr(t->o);
+    epoch_line(&t->p, epoch, &t->r, lr, secs, t->has_val);
+    write_csv_row(t->csv, epoch, &t->r, lr, secs);
+}
+
+/* Whether this epoch's validation loss is the best so far (counting the epochs since). */
+static bool track_best(struct run *t, int epoch) {
+    if (!t->has_val) return false;
+    if (t->r.val_loss < t->r.best_val_loss) {
+        t->r.best_val_loss = t->r.val_loss;
+        t->r.best_epoch = epoch;
+        t->bad_epochs = 0;
+        return true;
+    }
+    t->bad_epochs++;
+    return false;
+}
+
+/* At each new best validation loss, or every epoch without validation. */
+static int save_checkpoint(struct run *t, bool improved) {
+    if (!t->opts.checkpoint || !(improved || !t->has_val)) return AG_OK;
+    return ag_module_save(t->m, t->opts.checkpoint);
+}
+
+static bool early_stop(struct run *t) {
+    if (t->opts.patience <= 0 || !t->has_val || t->bad_epochs < t->opts.patience) return false;
+    t->r.stopped_early = true;
+    if (t->p.mode > 0)
+        printf("early stop: validation loss has not improved for %d epochs (best %.4f at epoch %d)\n",
+               t->bad_epochs, t->r.best_val_loss, t->r.best_epoch);
+    return true;
+}
+
+/* The loader, the metrics CSV (beside the plot when only a plot is asked for), progress. */
+static int run_open(struct run *t, ag_tensor *x, ag_tensor *y, const char *fn) {
+    t->loss = default_loss(t->opts.loss, y);
+    t->epochs = t->opts.epochs > 0 ? t->opts.epochs : 1;
+    t->has_val = t->opts.x_val && t->opts.y_val;
+    t->r = (ag_train_result){.best_val_loss = INFINITY, .val_loss = NAN, .val_acc = NAN};
+    t->loader = ag_loader_new(x, y, t->opts.batch_size, !t->opts.no_shuffle);
+    if (!t->loader) return ag__last_error_code();
+    if (!t->opts.metrics_csv && t->opts.plot_png) {   /* the plot reads a CSV: put one beside it */
+        snprintf(t->csv_path, sizeof t->csv_path, "%s.csv", t->opts.plot_png);
+        t->opts.metrics_csv = t->csv_path;
+    }
+    if (t->opts.metrics_csv) {
+        if (!(t->csv = fopen(t->opts.metrics_csv, "w")))
+            return ag__error(AG_ERR_IO, fn, "%s: cannot open for writing", t->opts.metrics_csv);
+        write_csv_header(t->csv);
+    }
+    t->p = (struct progress){.mode = t->opts.verbose ? t->opts.verbose : (isatty(fileno(stdout)) ? 2 : 1),
+                             .epochs = t->epochs, .batches = ag_loader_num_batches(t->loader)};
+    t->t_start = ag_now();
+    return AG_OK;
+}
+
+/* Totals, files closed, and the plot when training succeeded. */
+static void run_close(struct run *t, int rc) {
+    t->r.seconds = ag_now() - t->t_start;
+    if (t->r.seconds > 0) t->r.samples_per_s = (double)t->total_samples / t->r.seconds;
+    if (t->csv) fclose(t->csv);
+    ag_loader_free(t->loader);
+    if (rc || !t->opts.plot_png || !t->opts.metrics_csv) return;
+    if (ag_plot_metrics(t->opts.metrics_csv, t->opts.plot_png, "training") == AG_OK) {
+        if (t->p.mode > 0) printf("loss and accuracy curves: %s\n", t->opts.plot_png);
+    } else if (t->p.mode > 0) {
+        printf("plot skipped: %s\n", ag_last_error());
+    }
+    ag_clear_error();
+}
+
 int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts opts,
              ag_train_result *result) {
     const char *fn = "ag_train";
     if (!m || !o || !x || !y) return ag__error(AG_ERR_NULL, fn, "model, optimizer, x and y must not be NULL");
-    ag_loss_fn loss = default_loss(opts.loss, y);
-    int epochs = opts.epochs > 0 ? opts.epochs : 1;
-    bool has_val = opts.x_val && opts.y_val;
-    ag_loader *l = ag_loader_new(x, y, opts.batch_size, !opts.no_shuffle);
-    if (!l) return ag__last_error_code();
-    FILE *csv = NULL;
-    char csv_path[1024];
-    if (!opts.metrics_csv && opts.plot_png) {   /* the plot reads a CSV: put one beside it */
-        snprintf(csv_path, sizeof csv_path, "%s.csv", opts.plot_png);
-        opts.metrics_csv = csv_path;
-    }
-    if (opts.metrics_csv) {
-        if (!(csv = fopen(opts.metrics_csv, "w"))) {
-            ag_loader_free(l);
-            return ag__error(AG_ERR_IO, fn, "%s: cannot open for writing", opts.metrics_csv);
-        }
-        fprintf(csv, "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n");
-    }
-    struct progress p = {.mode = opts.verbose ? opts.verbose : (isatty(fileno(stdout)) ? 2 : 1),
-                         .epochs = epochs, .batches = ag_loader_num_batches(l)};
-    ag_train_result r = {.best_val_loss = INFINITY, .val_loss = NAN, .val_acc = NAN};
-    int rc = AG_OK, bad_epochs = 0;
-    double t_start = ag_now();
-    int64_t total_samples = 0;
-    for (int epoch = 1; epoch <= epochs && !rc; epoch++) {
-        ag_model_train(m, true);
-        ag_loader_reset(l);
-        double t0 = ag_now(), sum = 0;
-        int64_t seen = 0, correct = 0, batch = 0;
-        ag_tensor *xb, *yb;
-        while (ag_loader_next(l, &xb, &yb)) {
-            double lv;
-            int64_t c;
-            if ((rc = one_step(m, o, loss, xb, yb, opts.clip_norm, &lv, &c))) break;
-            int64_t rows = xb->shape[0];
-            sum += lv * (double)rows;
-            correct = c < 0 || correct < 0 ? -1 : correct + c;
-            seen += rows;
-            batch++;
-            double el = ag_now() - t0;
-            draw_bar(&p, epoch, batch, sum / (double)seen,
-                     correct >= 0 ? (double)correct / (double)seen : NAN, (double)seen / el, el,
-                     batch == p.batches);
-        }
-        if (rc) break;
-        double secs = ag_now() - t0;
-        total_samples += seen;
-        r.epochs_run = epoch;
-        r.train_loss = sum / (double)seen;
-        r.train_acc = correct >= 0 ? (double)correct / (double)seen : NAN;
-        r.samples_per_s = (double)seen / secs;
-        if (has_val && (rc = ag_evaluate(m, opts.x_val, opts.y_val, loss, 0, &r.val_loss, &r.val_acc)))
-            break;
-        double lr = ag_optim_get_lr(o);
-        epoch_line(&p, epoch, &r, lr, secs, has_val);
-        write_csv_row(csv, epoch, &r, lr, secs);
-        bool improved = has_val && r.val_loss < r.best_val_loss;
-        if (improved) {
-            r.best_val_loss = r.val_loss;
-            r.best_epoch = epoch;
-            bad_epochs = 0;
-        } else if (has_val) {
-            bad_epochs++;
-        }
-        if (opts.checkpoint && (improved || !has_val) && (rc = ag_model_save(m, opts.checkpoint)))
-            break;
+    struct run t = {.m = m, .o = o, .opts = opts};
+    int rc = run_open(&t, x, y, fn);
+    bool opened = !rc;
+    for (int epoch = 1; !rc && epoch <= t.epochs; epoch++) {
+        double secs;
+        if ((rc = train_epoch(&t, epoch, &secs)) || (rc = validate(&t))) break;
+        report(&t, epoch, secs);
+        if ((rc = save_checkpoint(&t, track_best(&t, epoch)))) break;
         ag_sched_step(opts.sched);
-        if (opts.patience > 0 && has_val && bad_epochs >= opts.patience) {
-            r.stopped_early = true;
-            if (p.mode > 0)
-                printf("early stop: validation loss has not improved for %d epochs (best %.4f at epoch %d)\n",
-                       bad_epochs, r.best_val_loss, r.best_epoch);
-            break;
-        }
+        if (early_stop(&t)) break;
     }
-    r.seconds = ag_now() - t_start;
-    if (r.seconds > 0) r.samples_per_s = (double)total_samples / r.seconds;
-    if (csv) fclose(csv);
-    ag_loader_free(l);
-    if (!rc && opts.plot_png && opts.metrics_csv) {
-        if (ag_plot_metrics(opts.metrics_csv, opts.plot_png, "training") == AG_OK) {
-            if (p.mode > 0) printf("loss and accuracy curves: %s\n", opts.plot_png);
-        } else if (p.mode > 0) {
-            printf("plot skipped: %s\n", ag_last_error());
-        }
-        ag_clear_error();
-    }
-    if (result) *result = r;
+    run_close(&t, rc);
+    if (result && opened) *result = t.r;
     return rc;
 }

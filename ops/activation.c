@@ -1,22 +1,26 @@
 /* Point-wise activations: sigmoid tanh relu leaky_relu elu selu softplus gelu gelu_tanh silu
- * hardtanh hardsigmoid prelu, and their backward ops.
+ * hardtanh hardsigmoid, and their backward ops (prelu: ops/prelu.c; softmax: ops/softmax.c).
  *
- * Every activation is one op in the table sharing one forward kernel chosen by an
- * enum ag_act id in its argument struct. Backward:
+ * Every activation is one op in the table sharing one forward kernel chosen by the vector
+ * function id (ag_vm_fn, one AG_VM_FN_LIST line in ops/kernels/vmath.h) in its argument
+ * struct; the op def carries that id, and the public function takes it from there. Backward:
  *  - sigmoid, tanh: sigmoid_backward(g, y) = g y (1 - y), tanh_backward(g, y) = g (1 - y^2),
  *    ops whose own backward is written with ops (any order of derivative works);
  *  - the others: act_backward(g, x) = g f'(x), whose backward uses act_deriv2(x) = f''(x);
  *    act_deriv2 has no derivative of its own (third derivatives are a clear error).
- * Untaken branches give an exact 0 (never NaN * 0). Contiguous float32/float64 inputs go
- * through the SLEEF vector kernels when available (ops/kernels/vmath.h); strided inputs use
- * the scalar reference math of ops/act_math.h. */
+ * Untaken branches give an exact 0 (never NaN * 0). Contiguous float32/float64 inputs of 16
+ * elements or more go through the vector kernels (ops/kernels/vmath.h); strided and small
+ * ones use the scalar reference math of ops/act_math.h.
+ *
+ * Adding one (say mish): its AG_VM_FN_LIST line (ops/kernels/vmath.h) with fw_mish/bw_mish
+ * in ops/kernels/vmath_tmpl.h and its reference in vmath.c's ref_fwd/ref_bwd (the compiler
+ * asks for all three); f, f', f'' in ops/act_math.h; OP(MISH, mish) in ops/ops.def;
+ * ag__op_mish = ACT_OP("mish", AG_VM_MISH, ...) and ag_mish() here, declared in ag.h (an
+ * AG_ACTIVATION_LIST line there makes it a layer activation too). Proof: the table tests
+ * (tests/test_optable.c) and activation/every_activation_has_its_own_vector_kernel. */
 #include "ops/act_math.h"
+#include "ops/act_vm.h"
 #include "ops/iter.h"
-
-struct act_args {
-    int fn;          /* enum ag_act */
-    double a, b;     /* the function's parameters (see enum ag_act) */
-};
 
 /* ------------------------------------------------------------------ row kernels */
 #define ACT_ROW1(name, T, F)                                                            \
@@ -46,9 +50,7 @@ ACT_ROW1(act_d2_f64, double, ag__act_d2)
 ACT_ROW_BWD(act_bwd_f32, float)
 ACT_ROW_BWD(act_bwd_f64, double)
 
-#include "ops/act_vm.h"
-
-#define ACT_ARGS(id, a_, b_) &(struct act_args){.fn = (id), .a = (a_), .b = (b_)}
+#define ACT_ARGS(id, a_, b_) &(const struct act_args){.fn = (id), .a = (a_), .b = (b_)}
 
 /* ------------------------------------------------------------------ forward ops */
 static int act_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
@@ -63,48 +65,54 @@ static int act_backward(struct ag_node *node, ag_tensor *g);
 static int sigmoid_backward(struct ag_node *node, ag_tensor *g);
 static int tanh_backward(struct ag_node *node, ag_tensor *g);
 
-#define ACT_DEF(opname, bwd, id, a_, b_, lo_, hi_, flops)                               \
-    const struct ag_op_def ag__op_##opname = {                                          \
-        .name = #opname, .arity = 1, .shape = ag__shape_same,                           \
-        .forward = act_forward, .backward = bwd,                                        \
-        .check = {.lo = lo_, .hi = hi_, .args = ACT_ARGS(id, a_, b_),                   \
-                  .args_size = sizeof(struct act_args), .flops_per_elem = flops},       \
-    }
+/* One activation's op def: its vector function and the parameters the table tests use
+ * ride in check.args; act() below runs the public function with that same function. */
+#define ACT_OP(name_, fn_, a_, b_, bwd, lo_, hi_, flops)                                \
+    {.name = name_, .arity = 1, .shape = ag__shape_same, .forward = act_forward,        \
+     .backward = bwd,                                                                   \
+     .check = {.lo = lo_, .hi = hi_, .args = ACT_ARGS(fn_, a_, b_),                     \
+               .args_size = sizeof(struct act_args), .flops_per_elem = flops}}
 
 /* Gradcheck domains keep away from the kinks (0 for relu-likes, +-1 for hardtanh, +-3). */
-ACT_DEF(sigmoid, sigmoid_backward, AG_ACT_SIGMOID, 0, 0, -3, 3, 20);
-ACT_DEF(tanh, tanh_backward, AG_ACT_TANH, 0, 0, -3, 3, 20);
-ACT_DEF(relu, act_backward, AG_ACT_RELU, 0, 0, 0.1, 2, 1);
-ACT_DEF(leaky_relu, act_backward, AG_ACT_LEAKY_RELU, 0.1, 0, -2, -0.1, 1);
-ACT_DEF(elu, act_backward, AG_ACT_ELU, 1.3, 0, -2, -0.1, 20);
-ACT_DEF(selu, act_backward, AG_ACT_SELU, 0, 0, -2, -0.1, 20);
-ACT_DEF(softplus, act_backward, AG_ACT_SOFTPLUS, 2, 3, -2, 2, 30);
-ACT_DEF(gelu, act_backward, AG_ACT_GELU, 0, 0, -3, 3, 30);
-ACT_DEF(gelu_tanh, act_backward, AG_ACT_GELU_TANH, 0, 0, -3, 3, 30);
-ACT_DEF(silu, act_backward, AG_ACT_SILU, 0, 0, -3, 3, 20);
-ACT_DEF(hardtanh, act_backward, AG_ACT_HARDTANH, -0.5, 0.5, -0.4, 0.4, 1);
-ACT_DEF(hardsigmoid, act_backward, AG_ACT_HARDSIGMOID, 0, 0, -2.5, 2.5, 2);
+const struct ag_op_def ag__op_sigmoid =
+    ACT_OP("sigmoid", AG_VM_SIGMOID, 0, 0, sigmoid_backward, -3, 3, 20);
+const struct ag_op_def ag__op_tanh = ACT_OP("tanh", AG_VM_TANH, 0, 0, tanh_backward, -3, 3, 20);
+const struct ag_op_def ag__op_relu = ACT_OP("relu", AG_VM_RELU, 0, 0, act_backward, 0.1, 2, 1);
+const struct ag_op_def ag__op_leaky_relu =
+    ACT_OP("leaky_relu", AG_VM_LEAKY_RELU, 0.1, 0, act_backward, -2, -0.1, 1);
+const struct ag_op_def ag__op_elu = ACT_OP("elu", AG_VM_ELU, 1.3, 0, act_backward, -2, -0.1, 20);
+const struct ag_op_def ag__op_selu = ACT_OP("selu", AG_VM_SELU, 0, 0, act_backward, -2, -0.1, 20);
+const struct ag_op_def ag__op_softplus =
+    ACT_OP("softplus", AG_VM_SOFTPLUS, 2, 3, act_backward, -2, 2, 30);
+const struct ag_op_def ag__op_gelu = ACT_OP("gelu", AG_VM_GELU, 0, 0, act_backward, -3, 3, 30);
+const struct ag_op_def ag__op_gelu_tanh =
+    ACT_OP("gelu_tanh", AG_VM_GELU_TANH, 0, 0, act_backward, -3, 3, 30);
+const struct ag_op_def ag__op_silu = ACT_OP("silu", AG_VM_SILU, 0, 0, act_backward, -3, 3, 20);
+const struct ag_op_def ag__op_hardtanh =
+    ACT_OP("hardtanh", AG_VM_HARDTANH, -0.5, 0.5, act_backward, -0.4, 0.4, 1);
+const struct ag_op_def ag__op_hardsigmoid =
+    ACT_OP("hardsigmoid", AG_VM_HARDSIGMOID, 0, 0, act_backward, -2.5, 2.5, 2);
 
-static ag_tensor *act(enum ag_op_id op, ag_tensor *t, int fn, double a, double b) {
-    struct act_args args = {fn, a, b};
+/* Runs activation op with parameters a, b and the vector function its op def carries. */
+static ag_tensor *act(enum ag_op_id op, ag_tensor *t, double a, double b) {
+    const struct act_args *def = ag__ops[op]->check.args;
+    struct act_args args = {def->fn, a, b};
     return AG_APPLY_ARGS(op, 1, (ag_tensor *const[]){t}, args);
 }
 
-ag_tensor *ag_sigmoid(ag_tensor *t) { return act(AG_OP_SIGMOID, t, AG_ACT_SIGMOID, 0, 0); }
-ag_tensor *ag_tanh(ag_tensor *t) { return act(AG_OP_TANH, t, AG_ACT_TANH, 0, 0); }
-ag_tensor *ag_relu(ag_tensor *t) { return act(AG_OP_RELU, t, AG_ACT_RELU, 0, 0); }
-ag_tensor *ag_selu(ag_tensor *t) { return act(AG_OP_SELU, t, AG_ACT_SELU, 0, 0); }
+ag_tensor *ag_sigmoid(ag_tensor *t) { return act(AG_OP_SIGMOID, t, 0, 0); }
+ag_tensor *ag_tanh(ag_tensor *t) { return act(AG_OP_TANH, t, 0, 0); }
+ag_tensor *ag_relu(ag_tensor *t) { return act(AG_OP_RELU, t, 0, 0); }
+ag_tensor *ag_selu(ag_tensor *t) { return act(AG_OP_SELU, t, 0, 0); }
 ag_tensor *ag_softplus(ag_tensor *t) { return ag_softplus_ex(t, 1.0, 20.0); }
-ag_tensor *ag_gelu(ag_tensor *t) { return act(AG_OP_GELU, t, AG_ACT_GELU, 0, 0); }
-ag_tensor *ag_gelu_tanh(ag_tensor *t) { return act(AG_OP_GELU_TANH, t, AG_ACT_GELU_TANH, 0, 0); }
-ag_tensor *ag_silu(ag_tensor *t) { return act(AG_OP_SILU, t, AG_ACT_SILU, 0, 0); }
-ag_tensor *ag_hardsigmoid(ag_tensor *t) {
-    return act(AG_OP_HARDSIGMOID, t, AG_ACT_HARDSIGMOID, 0, 0);
-}
+ag_tensor *ag_gelu(ag_tensor *t) { return act(AG_OP_GELU, t, 0, 0); }
+ag_tensor *ag_gelu_tanh(ag_tensor *t) { return act(AG_OP_GELU_TANH, t, 0, 0); }
+ag_tensor *ag_silu(ag_tensor *t) { return act(AG_OP_SILU, t, 0, 0); }
+ag_tensor *ag_hardsigmoid(ag_tensor *t) { return act(AG_OP_HARDSIGMOID, t, 0, 0); }
 ag_tensor *ag_leaky_relu(ag_tensor *t, double negative_slope) {
-    return act(AG_OP_LEAKY_RELU, t, AG_ACT_LEAKY_RELU, negative_slope, 0);
+    return act(AG_OP_LEAKY_RELU, t, negative_slope, 0);
 }
-ag_tensor *ag_elu(ag_tensor *t, double alpha) { return act(AG_OP_ELU, t, AG_ACT_ELU, alpha, 0); }
+ag_tensor *ag_elu(ag_tensor *t, double alpha) { return act(AG_OP_ELU, t, alpha, 0); }
 
 /* softplus(x) = log(1 + exp(beta x)) / beta, and x itself where beta x > threshold. */
 ag_tensor *ag_softplus_ex(ag_tensor *t, double beta, double threshold) {
@@ -114,7 +122,7 @@ ag_tensor *ag_softplus_ex(ag_tensor *t, double beta, double threshold) {
                   "a number (got %g)", beta, threshold);
         return NULL;
     }
-    return act(AG_OP_SOFTPLUS, t, AG_ACT_SOFTPLUS, beta, threshold);
+    return act(AG_OP_SOFTPLUS, t, beta, threshold);
 }
 
 /* clamp(x, min_val, max_val). */
@@ -125,7 +133,7 @@ ag_tensor *ag_hardtanh(ag_tensor *t, double min_val, double max_val) {
                   min_val, max_val);
         return NULL;
     }
-    return act(AG_OP_HARDTANH, t, AG_ACT_HARDTANH, min_val, max_val);
+    return act(AG_OP_HARDTANH, t, min_val, max_val);
 }
 
 /* ------------------------------------------------------------------ sigmoid/tanh backward */
@@ -145,14 +153,14 @@ YROW(tanhbwd_f64, double, a * (1 - b * b))
 static int sigmoid_backward_forward(ag_tensor *out, ag_tensor *const *in, int n,
                                     const void *args, ag_tensor **saved) {
     (void)n, (void)args, (void)saved;
-    if (ag__act_vm_backward(out, in[0], in[1], ACT_ARGS(AG_ACT_SIGMOID, 0, 0))) return AG_OK;
+    if (ag__act_vm_backward(out, in[0], in[1], ACT_ARGS(AG_VM_SIGMOID, 0, 0))) return AG_OK;
     ag__map2(out, in[0], in[1], out->dtype == AG_F32 ? sigbwd_f32 : sigbwd_f64, NULL);
     return AG_OK;
 }
 static int tanh_backward_forward(ag_tensor *out, ag_tensor *const *in, int n,
                                  const void *args, ag_tensor **saved) {
     (void)n, (void)args, (void)saved;
-    if (ag__act_vm_backward(out, in[0], in[1], ACT_ARGS(AG_ACT_TANH, 0, 0))) return AG_OK;
+    if (ag__act_vm_backward(out, in[0], in[1], ACT_ARGS(AG_VM_TANH, 0, 0))) return AG_OK;
     ag__map2(out, in[0], in[1], out->dtype == AG_F32 ? tanhbwd_f32 : tanhbwd_f64, NULL);
     return AG_OK;
 }
@@ -242,17 +250,12 @@ static int act_backward_backward(struct ag_node *node, ag_tensor *gg) {
     return rc;
 }
 
-static const char *const act_names[AG_ACT_COUNT] = {
-    "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus", "gelu", "gelu_tanh",
-    "silu", "hardtanh", "hardsigmoid",
-};
-
 static int act_deriv2_backward(struct ag_node *node, ag_tensor *g) {
     (void)g;
-    int fn = AG_ARGS(node, struct act_args)->fn;
+    ag_vm_fn fn = AG_ARGS(node, struct act_args)->fn;
     return ag__error(AG_ERR_STATE, "ag_backward", "third derivatives of %s are not "
                      "implemented (the second derivative is not differentiable)",
-                     fn >= 0 && fn < AG_ACT_COUNT ? act_names[fn] : "?");
+                     ag__vm_name(fn));
 }
 
 /* Gradchecked in float64 on gelu (variant 0) and softplus (variant 1); tests/
@@ -260,7 +263,7 @@ static int act_deriv2_backward(struct ag_node *node, ag_tensor *g) {
 static int act_backward_make(ag_tensor **in, void *args, ag_dtype dtype, int variant,
                              int64_t size) {
     struct act_args *a = args;
-    *a = variant ? (struct act_args){AG_ACT_SOFTPLUS, 1.5, 20} : (struct act_args){AG_ACT_GELU, 0, 0};
+    *a = variant ? (struct act_args){AG_VM_SOFTPLUS, 1.5, 20} : (struct act_args){AG_VM_GELU, 0, 0};
     int64_t n = size > 0 ? size : 7;
     in[0] = ag__check_input(dtype, 1, &n, -2, 2);
     in[1] = ag__check_input(dtype, 1, &n, -3, 3);
@@ -277,6 +280,6 @@ const struct ag_op_def ag__op_act_backward = {
 const struct ag_op_def ag__op_act_deriv2 = {
     .name = "act_deriv2", .arity = 1, .shape = ag__shape_same,
     .forward = act_deriv2_forward, .backward = act_deriv2_backward,
-    .check = {.lo = -3, .hi = 3, .args = ACT_ARGS(AG_ACT_GELU, 0, 0),
+    .check = {.lo = -3, .hi = 3, .args = ACT_ARGS(AG_VM_GELU, 0, 0),
               .args_size = sizeof(struct act_args), .no_grad = true},
 };

@@ -1,8 +1,6 @@
 /* The op table and ag__apply, the single path every op runs through. */
 #include "ops/ops.h"
 
-#include <math.h>
-
 const struct ag_op_def *const ag__ops[AG_OP_COUNT] = {
 #define OP(ID, name) [AG_OP_##ID] = &ag__op_##name,
 #include "ops/ops.def"
@@ -32,28 +30,6 @@ static ag_tensor *make_output(const struct ag_op_def *def, const struct ag_meta 
     return out;
 }
 
-static const alignas(16) unsigned char no_args[AG_ARGS_BYTES];
-
-/* The node, its inputs and a copy of args in one block of the output's scope. */
-static struct ag_node *record(const struct ag_op_def *def, ag_tensor *out, ag_tensor *const *in,
-                              int n, const void *args, size_t args_size, ag_tensor **saved,
-                              const char *fn) {
-    size_t head = (sizeof(struct ag_node) + sizeof(ag_tensor *) * (size_t)n + 15) & ~(size_t)15;
-    struct ag_node *node = ag__alloc_uninit(out->arena, head + args_size, fn);
-    if (!node) return NULL;
-    node->visit = 0;
-    node->def = def;
-    node->grad = NULL;
-    node->n_in = n;
-    node->released = false;
-    node->out = out;
-    memcpy(node->saved, saved, sizeof node->saved);
-    node->args = no_args;
-    if (args_size) node->args = memcpy((unsigned char *)node + head, args, args_size);
-    memcpy(node->in, in, sizeof(ag_tensor *) * (size_t)n);
-    return node;
-}
-
 ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *args,
                      size_t args_size) {
     const struct ag_op_def *def = ag__ops[op];
@@ -71,7 +47,7 @@ ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *
     ag_tensor *out = make_output(def, &m, in, n, args, saved, fn);
     if (!out) return NULL;
     if (needs_grad) {
-        out->node = record(def, out, in, n, args, args_size, saved, fn);
+        out->node = ag__node_new(def, out, in, n, args, args_size, saved, fn);
         if (!out->node) {
             if (!out->arena) ag_tensor_free(out);
             return NULL;
@@ -149,46 +125,8 @@ void ag__broadcast_strides(const ag_tensor *t, int ndim, const int64_t *shape,
     }
 }
 
-/* ------------------------------------------------------------------ inputs for tests and bench */
-ag_tensor *ag__check_input(ag_dtype dtype, int ndim, const int64_t *shape, double lo,
-                           double hi) {
-    ag_tensor *t = ag_rand(dtype, ndim, shape);
-    if (!t) return NULL;
-    for (int64_t i = 0; i < t->numel; i++) {
-        double u = ag__get_flat(t, i) * (hi - lo) + lo;
-        if (dtype == AG_F32) ((float *)t->storage->data)[i] = (float)u;
-        else ((double *)t->storage->data)[i] = u;
-    }
-    ag_set_requires_grad(t, true);
-    return t;
-}
-
-int ag__check_make(const struct ag_op_def *def, ag_tensor **in, void *args, ag_dtype dtype,
-                   int variant, int64_t size) {
-    const struct ag_op_check *c = &def->check;
-    if (c->make) return c->make(in, args, dtype, variant, size);
-    if (def->arity < 1) return 0;
-    if (c->args_size) memcpy(args, c->args, c->args_size);
-    double lo = c->lo, hi = c->hi;
-    if (lo == 0 && hi == 0) lo = -2, hi = 2;
-    for (int i = 0; i < def->arity; i++) {
-        if (size > 0 && c->args_size) {   /* args are written for the 2-D [3,4] case */
-            int64_t r = (int64_t)sqrt((double)size), shape[2] = {r, size / (r ? r : 1)};
-            in[i] = ag__check_input(dtype, 2, shape, lo, hi);
-        } else if (size > 0) {
-            in[i] = ag__check_input(dtype, 1, &size, lo, hi);
-        } else if (variant == 1 && i == 0) {    /* a transposed view of [4,3] */
-            ag_tensor *base = ag__check_input(dtype, 2, (int64_t[]){4, 3}, lo, hi);
-            bool prev = ag_set_grad_enabled(false);
-            in[i] = ag_transpose(base, 0, 1);
-            ag_set_grad_enabled(prev);
-            if (in[i]) ag_set_requires_grad(in[i], true);
-        } else if (variant == 1) {              /* broadcast along the first dim */
-            in[i] = ag__check_input(dtype, 1, (int64_t[]){4}, lo, hi);
-        } else {
-            in[i] = ag__check_input(dtype, 2, (int64_t[]){3, 4}, lo, hi);
-        }
-        if (!in[i]) return -1;
-    }
-    return def->arity;
+void ag__meta_like(struct ag_meta *m, const ag_tensor *t) {
+    m->dtype = t->dtype;
+    m->ndim = t->ndim;
+    memcpy(m->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim);
 }

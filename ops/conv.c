@@ -46,71 +46,95 @@ static void geom_init(struct geom *g, const int64_t *x, const int64_t *w,
  * col[(c*KH + kh)*KW + kw][oh*OW + ow] = x[c][oh*sh - ph + kh*dh][ow*sw - pw + kw*dw]
  * (0 outside), for the Cg channels of one group of one image; col's rows are ld apart
  * (a block of images shares rows). col2im adds back. */
-#define DEF_IM2COL(T, im2col_name, col2im_name)                                           \
-    static void im2col_name(const struct geom *g, const T *x, T *col, int64_t ld) {      \
-        for (int64_t c = 0; c < g->Cg; c++)                                               \
-            for (int64_t kh = 0; kh < g->KH; kh++)                                        \
-                for (int64_t kw = 0; kw < g->KW; kw++) {                                  \
-                    T *dst = col + ((c * g->KH + kh) * g->KW + kw) * ld;                  \
-                    int64_t off = kw * g->dw - g->pw;                                     \
-                    for (int64_t oh = 0; oh < g->OH; oh++, dst += g->OW) {                \
-                        int64_t ih = oh * g->sh - g->ph + kh * g->dh;                     \
-                        if (ih < 0 || ih >= g->H) {                                       \
-                            for (int64_t ow = 0; ow < g->OW; ow++) dst[ow] = 0;           \
-                            continue;                                                     \
-                        }                                                                 \
-                        const T *src = x + (c * g->H + ih) * g->W;                        \
-                        if (g->sw == 1) { /* zeros, a copied run, zeros */                \
-                            int64_t a = off < 0 ? -off : 0, e = g->W - off;               \
-                            if (a > g->OW) a = g->OW;                                     \
-                            if (e > g->OW) e = g->OW;                                     \
-                            if (e < a) e = a;                                             \
-                            for (int64_t ow = 0; ow < a; ow++) dst[ow] = 0;               \
-                            memcpy(dst + a, src + a + off, (size_t)(e - a) * sizeof(T));  \
-                            for (int64_t ow = e; ow < g->OW; ow++) dst[ow] = 0;           \
-                            continue;                                                     \
-                        }                                                                 \
-                        for (int64_t ow = 0; ow < g->OW; ow++) {                          \
-                            int64_t iw = ow * g->sw + off;                                \
-                            dst[ow] = iw >= 0 && iw < g->W ? src[iw] : 0;                 \
-                        }                                                                 \
-                    }                                                                     \
-                }                                                                         \
-    }                                                                                     \
-    static void col2im_name(const struct geom *g, const T *col, int64_t ld, T *x) {      \
-        for (int64_t c = 0; c < g->Cg; c++)                                               \
-            for (int64_t kh = 0; kh < g->KH; kh++)                                        \
-                for (int64_t kw = 0; kw < g->KW; kw++) {                                  \
-                    const T *src = col + ((c * g->KH + kh) * g->KW + kw) * ld;            \
-                    int64_t off = kw * g->dw - g->pw;                                     \
-                    for (int64_t oh = 0; oh < g->OH; oh++, src += g->OW) {                \
-                        int64_t ih = oh * g->sh - g->ph + kh * g->dh;                     \
-                        if (ih < 0 || ih >= g->H) continue;                               \
-                        T *dst = x + (c * g->H + ih) * g->W;                              \
-                        if (g->sw == 1) {                                                 \
-                            int64_t a = off < 0 ? -off : 0, e = g->W - off;               \
-                            if (a > g->OW) a = g->OW;                                     \
-                            if (e > g->OW) e = g->OW;                                     \
-                            for (int64_t ow = a; ow < e; ow++) dst[ow + off] += src[ow];  \
-                            continue;                                                     \
-                        }                                                                 \
-                        for (int64_t ow = 0; ow < g->OW; ow++) {                          \
-                            int64_t iw = ow * g->sw + off;                                \
-                            if (iw >= 0 && iw < g->W) dst[iw] += src[ow];                 \
-                        }                                                                 \
-                    }                                                                     \
-                }                                                                         \
+/* The kernels below move elements of es bytes (4: float32, 8: float64); each is always
+ * inlined into its caller, which passes a constant es, so each dtype gets its own
+ * straight-line code. */
+#define INLINE static inline __attribute__((always_inline))
+
+/* dst[i] = src[i] for one element (a bit copy). */
+INLINE void elem_copy(char *dst, const char *src, size_t es) { memcpy(dst, src, es); }
+/* n elements of +0.0: an inline loop, as the runs are often 0 or 1 element long. */
+INLINE void elem_zero(char *dst, int64_t n, size_t es) {
+    for (int64_t i = 0; i < n; i++) memset(dst + (size_t)i * es, 0, es);
+}
+/* dst[i] += src[i] for one element, in its dtype. */
+INLINE void elem_add(char *dst, const char *src, size_t es) {
+    if (es == 4) *(float *)(void *)dst += *(const float *)(const void *)src;
+    else *(double *)(void *)dst += *(const double *)(const void *)src;
+}
+
+/* Row oh of column row (c, kh, kw): zeros, a copied run, zeros when sw == 1. */
+INLINE void im2col_row(const struct geom *g, const char *src, char *dst, int64_t off,
+                       size_t es) {
+    if (g->sw == 1) {
+        int64_t a = off < 0 ? -off : 0, e = g->W - off;
+        if (a > g->OW) a = g->OW;
+        if (e > g->OW) e = g->OW;
+        if (e < a) e = a;
+        elem_zero(dst, a, es);
+        memcpy(dst + (size_t)a * es, src + (size_t)(a + off) * es, (size_t)(e - a) * es);
+        elem_zero(dst + (size_t)e * es, g->OW - e, es);
+        return;
     }
-DEF_IM2COL(float, im2col_f32, col2im_f32)
-DEF_IM2COL(double, im2col_f64, col2im_f64)
+    for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t iw = ow * g->sw + off;
+        if (iw >= 0 && iw < g->W) elem_copy(dst + (size_t)ow * es, src + (size_t)iw * es, es);
+        else elem_zero(dst + (size_t)ow * es, 1, es);
+    }
+}
+
+INLINE void im2col_es(const struct geom *g, const char *x, char *col, int64_t ld, size_t es) {
+    for (int64_t c = 0; c < g->Cg; c++)
+        for (int64_t kh = 0; kh < g->KH; kh++)
+            for (int64_t kw = 0; kw < g->KW; kw++) {
+                char *dst = col + (size_t)(((c * g->KH + kh) * g->KW + kw) * ld) * es;
+                int64_t off = kw * g->dw - g->pw;
+                for (int64_t oh = 0; oh < g->OH; oh++, dst += (size_t)g->OW * es) {
+                    int64_t ih = oh * g->sh - g->ph + kh * g->dh;
+                    if (ih < 0 || ih >= g->H) elem_zero(dst, g->OW, es);
+                    else im2col_row(g, x + (size_t)((c * g->H + ih) * g->W) * es, dst, off, es);
+                }
+            }
+}
+
+/* Row oh of column row (c, kh, kw) added back into x's row. */
+INLINE void col2im_row(const struct geom *g, const char *src, char *dst, int64_t off,
+                       size_t es) {
+    if (g->sw == 1) {
+        int64_t a = off < 0 ? -off : 0, e = g->W - off;
+        if (a > g->OW) a = g->OW;
+        if (e > g->OW) e = g->OW;
+        for (int64_t ow = a; ow < e; ow++)
+            elem_add(dst + (size_t)(ow + off) * es, src + (size_t)ow * es, es);
+        return;
+    }
+    for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t iw = ow * g->sw + off;
+        if (iw >= 0 && iw < g->W) elem_add(dst + (size_t)iw * es, src + (size_t)ow * es, es);
+    }
+}
+
+INLINE void col2im_es(const struct geom *g, const char *col, int64_t ld, char *x, size_t es) {
+    for (int64_t c = 0; c < g->Cg; c++)
+        for (int64_t kh = 0; kh < g->KH; kh++)
+            for (int64_t kw = 0; kw < g->KW; kw++) {
+                const char *src = col + (size_t)(((c * g->KH + kh) * g->KW + kw) * ld) * es;
+                int64_t off = kw * g->dw - g->pw;
+                for (int64_t oh = 0; oh < g->OH; oh++, src += (size_t)g->OW * es) {
+                    int64_t ih = oh * g->sh - g->ph + kh * g->dh;
+                    if (ih >= 0 && ih < g->H)
+                        col2im_row(g, src, x + (size_t)((c * g->H + ih) * g->W) * es, off, es);
+                }
+            }
+}
 
 static void im2col(bool f32, const struct geom *g, const void *x, void *col, int64_t ld) {
-    if (f32) im2col_f32(g, x, col, ld);
-    else im2col_f64(g, x, col, ld);
+    if (f32) im2col_es(g, x, col, ld, sizeof(float));
+    else im2col_es(g, x, col, ld, sizeof(double));
 }
 static void col2im(bool f32, const struct geom *g, const void *col, int64_t ld, void *x) {
-    if (f32) col2im_f32(g, col, ld, x);
-    else col2im_f64(g, col, ld, x);
+    if (f32) col2im_es(g, col, ld, x, sizeof(float));
+    else col2im_es(g, col, ld, x, sizeof(double));
 }
 /* C[M,N] (+)= A[M,K] * B[K,N], rows contiguous (acc false: C not read). */
 static void gemm_nn(bool f32, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,

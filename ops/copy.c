@@ -1,4 +1,5 @@
-/* Copies: contiguous (a strided gather) and cast (dtype conversion). */
+/* Copies: contiguous (a strided gather), cast (dtype conversion), and the strided
+ * copies that slice, cat and the index ops place data with. */
 #include "ops/iter.h"
 
 /* ------------------------------------------------------------------ contiguous */
@@ -103,4 +104,48 @@ ag_tensor *ag_cast(ag_tensor *t, ag_dtype dtype) {
     if (t && t->dtype == dtype) return t;
     struct cast_args a = {dtype};
     return AG_APPLY_ARGS(AG_OP_CAST, 1, (ag_tensor *const[]){t}, a);
+}
+
+/* ------------------------------------------------------------------ strided copies */
+void ag__copy_strided(ag_dtype dt, char *dst, const int64_t *ds, const char *src,
+                      const int64_t *ss, int ndim, const int64_t *shape, bool add) {
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++) numel *= shape[d];
+    if (numel == 0) return;
+    size_t es = ag_dtype_size(dt);
+    int64_t inner = ndim ? shape[ndim - 1] : 1, sd = ndim ? ds[ndim - 1] : 0,
+            sx = ndim ? ss[ndim - 1] : 0;
+    for (int64_t r = 0; r < numel / inner; r++) {
+        int64_t od = 0, os = 0, rem = r;
+        for (int d = ndim - 2; d >= 0; d--) {
+            int64_t k = rem % shape[d];
+            rem /= shape[d];
+            od += k * ds[d];
+            os += k * ss[d];
+        }
+        char *z = dst + (size_t)od * es;
+        const char *x = src + (size_t)os * es;
+        if (dt == AG_F32) {
+            float *zf = (float *)(void *)z;
+            const float *xf = (const float *)(const void *)x;
+            for (int64_t i = 0; i < inner; i++) zf[i * sd] = (add ? zf[i * sd] : 0) + xf[i * sx];
+        } else if (dt == AG_F64) {
+            double *zf = (double *)(void *)z;
+            const double *xf = (const double *)(const void *)x;
+            for (int64_t i = 0; i < inner; i++) zf[i * sd] = (add ? zf[i * sd] : 0) + xf[i * sx];
+        } else {   /* int64: copies only */
+            int64_t *zf = (int64_t *)(void *)z;
+            const int64_t *xf = (const int64_t *)(const void *)x;
+            for (int64_t i = 0; i < inner; i++) zf[i * sd] = (add ? zf[i * sd] : 0) + xf[i * sx];
+        }
+    }
+}
+
+void ag__place(ag_tensor *out, const ag_tensor *t, int dim, int64_t at, int64_t step,
+               bool add) {
+    int64_t os[AG_MAX_DIMS];
+    ag__contiguous_strides(out->ndim, out->shape, os);
+    char *base = (char *)ag__ptr(out) + (size_t)(at * os[dim]) * ag_dtype_size(out->dtype);
+    os[dim] *= step;
+    ag__copy_strided(out->dtype, base, os, ag__ptr(t), t->strides, t->ndim, t->shape, add);
 }

@@ -1,8 +1,8 @@
-/* Element-wise arithmetic and math: add sub mul div neg exp log.
+/* Element-wise arithmetic: add sub mul div neg, and add_scalar mul_scalar.
  * Binary ops broadcast; ag__accumulate sums each gradient back to its input's shape. */
 #include "ops/ew_vm.h"
 
-#include <math.h>
+struct scalar_args { double s; };
 
 /* ------------------------------------------------------------------ add */
 AG_ROW2(add_f32, float, a + b)
@@ -85,30 +85,39 @@ const struct ag_op_def ag__op_neg = {
 };
 ag_tensor *ag_neg(ag_tensor *t) { return AG_APPLY1(AG_OP_NEG, t); }
 
-/* ------------------------------------------------------------------ exp */
-AG_ROW1(exp_f32, float, expf(a))
-AG_ROW1(exp_f64, double, exp(a))
-AG_EW_UNARY_FORWARD(exp_forward, AG_VM_EXP, exp_f32, exp_f64)
-static int exp_backward(struct ag_node *node, ag_tensor *g) {
-    return ag__accumulate(node, 0, ag_mul(g, node->out));   /* d exp = exp */
+/* ------------------------------------------------------------------ add_scalar, mul_scalar */
+AG_ROW1_ARGS(add_scalar_f32, float, struct scalar_args, a + (float)p.s)
+AG_ROW1_ARGS(add_scalar_f64, double, struct scalar_args, a + p.s)
+AG_MAP1_FORWARD(add_scalar_forward, add_scalar_f32, add_scalar_f64)
+static int add_scalar_backward(struct ag_node *node, ag_tensor *g) {
+    return ag__accumulate(node, 0, g);
 }
-const struct ag_op_def ag__op_exp = {
-    .name = "exp", .arity = 1, .shape = ag__shape_same,
-    .forward = exp_forward, .backward = exp_backward,
-    .check = {.lo = -2, .hi = 2, .flops_per_elem = 10},
+const struct ag_op_def ag__op_add_scalar = {
+    .name = "add_scalar", .arity = 1, .shape = ag__shape_same,
+    .forward = add_scalar_forward, .backward = add_scalar_backward,
+    .check = {.args = &(struct scalar_args){1.5}, .args_size = sizeof(struct scalar_args)},
 };
-ag_tensor *ag_exp(ag_tensor *t) { return AG_APPLY1(AG_OP_EXP, t); }
+/* t + s, t's shape and dtype (s rounded to t's dtype, as torch). */
+ag_tensor *ag_add_scalar(ag_tensor *t, double s) {
+    struct scalar_args a = {s};
+    return AG_APPLY_ARGS(AG_OP_ADD_SCALAR, 1, (ag_tensor *const[]){t}, a);
+}
 
-/* ------------------------------------------------------------------ log */
-AG_ROW1(log_f32, float, logf(a))
-AG_ROW1(log_f64, double, log(a))
-AG_EW_UNARY_FORWARD(log_forward, AG_VM_LOG, log_f32, log_f64)
-static int log_backward(struct ag_node *node, ag_tensor *g) {
-    return ag__accumulate(node, 0, ag_div(g, node->in[0]));
+AG_ROW1_ARGS(mul_scalar_f32, float, struct scalar_args, a * (float)p.s)
+AG_ROW1_ARGS(mul_scalar_f64, double, struct scalar_args, a * p.s)
+AG_MAP1_FORWARD(mul_scalar_forward, mul_scalar_f32, mul_scalar_f64)
+static int mul_scalar_backward(struct ag_node *node, ag_tensor *g) {
+    return ag__accumulate(node, 0, ag_mul_scalar(g, AG_ARGS(node, struct scalar_args)->s));
 }
-const struct ag_op_def ag__op_log = {
-    .name = "log", .arity = 1, .shape = ag__shape_same,
-    .forward = log_forward, .backward = log_backward,
-    .check = {.lo = 0.5, .hi = 3, .flops_per_elem = 10},
+const struct ag_op_def ag__op_mul_scalar = {
+    .name = "mul_scalar", .arity = 1, .shape = ag__shape_same,
+    .forward = mul_scalar_forward, .backward = mul_scalar_backward,
+    .check = {.args = &(struct scalar_args){-1.5}, .args_size = sizeof(struct scalar_args),
+              .flops_per_elem = 1},
 };
-ag_tensor *ag_log(ag_tensor *t) { return AG_APPLY1(AG_OP_LOG, t); }
+/* t * s, t's shape and dtype. */
+ag_tensor *ag_mul_scalar(ag_tensor *t, double s) {
+    struct scalar_args a = {s};
+    return AG_APPLY_ARGS(AG_OP_MUL_SCALAR, 1, (ag_tensor *const[]){t}, a);
+}
+

@@ -77,4 +77,31 @@ struct ag_row_noargs { char unused; };
 #define AG_ROW1(name, T, expr) AG_ROW1_ARGS(name, T, struct ag_row_noargs, expr)
 #define AG_ROW2(name, T, expr) AG_ROW2_ARGS(name, T, struct ag_row_noargs, expr)
 
+/* A forward kernel `fname` that maps the row kernels over in[0] (and in[1]), the f32 or
+ * f64 one by out's dtype, with the op's args. */
+#define AG_MAP1_FORWARD(fname, row_f32, row_f64)                                       \
+    static int fname(ag_tensor *out, ag_tensor *const *in, int n, const void *args,    \
+                     ag_tensor **saved) {                                              \
+        (void)n, (void)saved;                                                          \
+        ag__map1(out, in[0], out->dtype == AG_F32 ? row_f32 : row_f64, args);          \
+        return AG_OK;                                                                  \
+    }
+#define AG_MAP2_FORWARD(fname, row_f32, row_f64)                                       \
+    static int fname(ag_tensor *out, ag_tensor *const *in, int n, const void *args,    \
+                     ag_tensor **saved) {                                              \
+        (void)n, (void)saved;                                                          \
+        ag__map2(out, in[0], in[1], out->dtype == AG_F32 ? row_f32 : row_f64, args);   \
+        return AG_OK;                                                                  \
+    }
+
+/* ---- ops/copy.c: strided copies that select and combine (slice, cat, index ops).
+ * dst[...] = src[...] (or += when add) over shape, both with element strides; any dtype
+ * (int64 copies only). */
+void ag__copy_strided(ag_dtype dt, char *dst, const int64_t *ds, const char *src,
+                      const int64_t *ss, int ndim, const int64_t *shape, bool add);
+/* Copies (or adds) t into the contiguous out's region starting at element `at` along dim,
+ * with stride `step` along dim. */
+void ag__place(ag_tensor *out, const ag_tensor *t, int dim, int64_t at, int64_t step,
+               bool add);
+
 #endif

@@ -13,22 +13,11 @@ struct loss_args {
     double delta;    /* huber */
 };
 
-/* A row kernel over (a, b) with the op's arguments as p. */
-#define LOSS_ROW2(name, T, expr)                                                        \
-    static void name(char *z_, const char *x_, int64_t sx, const char *y_, int64_t sy,  \
-                     int64_t n, const void *args_) {                                    \
-        const struct loss_args *p = args_;                                              \
-        (void)p;                                                                        \
-        T *z = (T *)(void *)z_;                                                         \
-        const T *x = (const T *)(const void *)x_, *y = (const T *)(const void *)y_;     \
-        for (int64_t i = 0; i < n; i++) {                                               \
-            double a = (double)x[i * sx], b = (double)y[i * sy];                        \
-            (void)b;                                                                    \
-            z[i] = (T)(expr);                                                           \
-        }                                                                               \
-    }
-#define LOSS_ROWS(name, expr) LOSS_ROW2(name##_f32, float, expr) LOSS_ROW2(name##_f64, double, expr)
-#define PICK(name, t) ((t)->dtype == AG_F32 ? name##_f32 : name##_f64)
+/* Each loss is a formula per element, a function of (a, b) = (input, target) in double
+ * for both dtypes, with row kernels (ops/iter.h) that round its value to the dtype. */
+static ag_row2_fn by_dtype(const ag_tensor *t, ag_row2_fn f32, ag_row2_fn f64) {
+    return t->dtype == AG_F32 ? f32 : f64;
+}
 
 /* pred and target: the same shape and float dtype (torch only warns on broadcasting; here
  * it is an error, since it is nearly always a bug). */
@@ -68,7 +57,8 @@ static ag_tensor *constant2(ag_tensor *a, ag_tensor *b, ag_row2_fn row, const vo
     return z;
 }
 
-/* Inputs for the table tests: [3,4] pred (variant 1: a transposed view) and target. */
+/* Inputs for the table tests: [3,4] pred (variant 1: a transposed view) and target,
+ * drawn from [lo0, hi0] and [lo1, hi1]. */
 static int pair_make(ag_tensor **in, ag_dtype dtype, int variant, int64_t size, double lo0,
                      double hi0, double lo1, double hi1) {
     int64_t shape[2] = {3, 4}, n = size;
@@ -86,15 +76,22 @@ static int pair_make(ag_tensor **in, ag_dtype dtype, int variant, int64_t size, 
     }
     return 2;
 }
-#define PAIR_MAKE(name, lo0, hi0, lo1, hi1)                                             \
-    static int name(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) { \
-        (void)args;                                                                     \
-        return pair_make(in, dtype, variant, size, lo0, hi0, lo1, hi1);                 \
-    }
-PAIR_MAKE(l1_make, -2, 2, -2, 2)
-PAIR_MAKE(bce_make, 0.1, 0.9, 0, 1)
-PAIR_MAKE(bcel_make, -3, 3, 0, 1)
-PAIR_MAKE(kl_make, -2, 0, 0.1, 1)
+static int l1_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
+    (void)args;
+    return pair_make(in, dtype, variant, size, -2, 2, -2, 2);
+}
+static int bce_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
+    (void)args;
+    return pair_make(in, dtype, variant, size, 0.1, 0.9, 0, 1);
+}
+static int bcel_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
+    (void)args;
+    return pair_make(in, dtype, variant, size, -3, 3, 0, 1);
+}
+static int kl_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
+    (void)args;
+    return pair_make(in, dtype, variant, size, -2, 0, 0.1, 1);
+}
 
 static int huber_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
     *(struct loss_args *)args = (struct loss_args){0.7};
@@ -106,14 +103,6 @@ static ag_tensor *loss_op(enum ag_op_id op, ag_tensor *a, ag_tensor *b, double d
     ag_tensor *const in[] = {a, b};
     return AG_APPLY_ARGS(op, 2, in, args);
 }
-
-#define LOSS_FORWARD(fname, rows)                                                       \
-    static int fname(ag_tensor *out, ag_tensor *const *in, int n, const void *args,     \
-                     ag_tensor **saved) {                                               \
-        (void)n, (void)saved;                                                           \
-        ag__map2(out, in[0], in[1], PICK(rows, out), args);                             \
-        return AG_OK;                                                                   \
-    }
 
 /* dpred = g s, dtarget = -g s. */
 static int accumulate_pair(struct ag_node *node, ag_tensor *g, ag_tensor *s) {
@@ -136,12 +125,19 @@ ag_tensor *ag_mse_loss(ag_tensor *pred, ag_tensor *target) {
 }
 
 /* ------------------------------------------------------------------ l1 */
-LOSS_ROWS(l1_rows, fabs(a - b))
-LOSS_ROWS(sign_rows, a > b ? 1.0 : a < b ? -1.0 : a - b)   /* NaN stays NaN, 0 at a tie */
-LOSS_FORWARD(l1_forward, l1_rows)
+static inline double l1_elem(double a, double b) { return fabs(a - b); }
+static inline double sign_elem(double a, double b) {   /* NaN stays NaN, 0 at a tie */
+    return a > b ? 1.0 : a < b ? -1.0 : a - b;
+}
+AG_ROW2(l1_f32, float, (float)l1_elem(a, b))
+AG_ROW2(l1_f64, double, l1_elem(a, b))
+AG_ROW2(sign_f32, float, (float)sign_elem(a, b))
+AG_ROW2(sign_f64, double, sign_elem(a, b))
+AG_MAP2_FORWARD(l1_forward, l1_f32, l1_f64)
 static int l1_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *p = node->in[0], *t = node->in[1];
-    return accumulate_pair(node, g, constant2(p, t, PICK(sign_rows, p), NULL, "ag_l1_loss"));
+    return accumulate_pair(node, g, constant2(p, t, by_dtype(p, sign_f32, sign_f64), NULL,
+                                                 "ag_l1_loss"));
 }
 const struct ag_op_def ag__op_l1_loss = {
     .name = "l1_loss", .arity = 2, .shape = pair_shape,
@@ -157,17 +153,30 @@ ag_tensor *ag_l1_loss(ag_tensor *pred, ag_tensor *target) {
 }
 
 /* ------------------------------------------------------------------ huber */
-LOSS_ROWS(huber_rows, fabs(a - b) < p->delta ? 0.5 * (a - b) * (a - b)
-                                             : p->delta * (fabs(a - b) - 0.5 * p->delta))
-LOSS_ROWS(huber_in_rows, fabs(a - b) < p->delta ? 1.0 : 0.0)
-LOSS_ROWS(huber_out_rows, fabs(a - b) < p->delta ? 0.0 : a > b ? p->delta : -p->delta)
-LOSS_FORWARD(huber_forward, huber_rows)
+static inline double huber_elem(double a, double b, double delta) {
+    return fabs(a - b) < delta ? 0.5 * (a - b) * (a - b) : delta * (fabs(a - b) - 0.5 * delta);
+}
+static inline double huber_in_elem(double a, double b, double delta) {   /* 1 inside */
+    return fabs(a - b) < delta ? 1.0 : 0.0;
+}
+static inline double huber_out_elem(double a, double b, double delta) {  /* +-delta outside */
+    return fabs(a - b) < delta ? 0.0 : a > b ? delta : -delta;
+}
+AG_ROW2_ARGS(huber_f32, float, struct loss_args, (float)huber_elem(a, b, p.delta))
+AG_ROW2_ARGS(huber_f64, double, struct loss_args, huber_elem(a, b, p.delta))
+AG_ROW2_ARGS(huber_in_f32, float, struct loss_args, (float)huber_in_elem(a, b, p.delta))
+AG_ROW2_ARGS(huber_in_f64, double, struct loss_args, huber_in_elem(a, b, p.delta))
+AG_ROW2_ARGS(huber_out_f32, float, struct loss_args, (float)huber_out_elem(a, b, p.delta))
+AG_ROW2_ARGS(huber_out_f64, double, struct loss_args, huber_out_elem(a, b, p.delta))
+AG_MAP2_FORWARD(huber_forward, huber_f32, huber_f64)
 /* d/dpred = clamp(d, -delta, delta) = d [|d| < delta] + delta sign(d) [|d| >= delta]. */
 static int huber_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *p = node->in[0], *t = node->in[1];
     const void *args = node->args;
-    ag_tensor *in = constant2(p, t, PICK(huber_in_rows, p), args, "ag_huber_loss");
-    ag_tensor *out = constant2(p, t, PICK(huber_out_rows, p), args, "ag_huber_loss");
+    ag_tensor *in = constant2(p, t, by_dtype(p, huber_in_f32, huber_in_f64), args,
+                              "ag_huber_loss");
+    ag_tensor *out = constant2(p, t, by_dtype(p, huber_out_f32, huber_out_f64), args,
+                               "ag_huber_loss");
     return accumulate_pair(node, g, ag_add(ag_mul(ag_sub(p, t), in), out));
 }
 const struct ag_op_def ag__op_huber_loss = {
@@ -189,9 +198,23 @@ ag_tensor *ag_huber_loss(ag_tensor *pred, ag_tensor *target, double delta) {
 }
 
 /* ------------------------------------------------------------------ bce */
-LOSS_ROWS(bce_rows, (b - 1) * fmax(log1p(-a), -100.0) - b * fmax(log(a), -100.0))
-LOSS_ROWS(bce_keep_rows, a * (1 - a) >= 1e-12 ? 1.0 : 0.0)
-LOSS_ROWS(bce_floor_rows, a * (1 - a) >= 1e-12 ? 0.0 : 1e-12)
+static inline double bce_elem(double a, double b) {
+    return (b - 1) * fmax(log1p(-a), -100.0) - b * fmax(log(a), -100.0);
+}
+static inline double bce_keep_elem(double a, double b) {    /* 1 where p(1-p) >= 1e-12 */
+    (void)b;
+    return a * (1 - a) >= 1e-12 ? 1.0 : 0.0;
+}
+static inline double bce_floor_elem(double a, double b) {   /* 1e-12 elsewhere */
+    (void)b;
+    return a * (1 - a) >= 1e-12 ? 0.0 : 1e-12;
+}
+AG_ROW2(bce_f32, float, (float)bce_elem(a, b))
+AG_ROW2(bce_f64, double, bce_elem(a, b))
+AG_ROW2(bce_keep_f32, float, (float)bce_keep_elem(a, b))
+AG_ROW2(bce_keep_f64, double, bce_keep_elem(a, b))
+AG_ROW2(bce_floor_f32, float, (float)bce_floor_elem(a, b))
+AG_ROW2(bce_floor_f64, double, bce_floor_elem(a, b))
 
 static int bce_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                        ag_tensor **saved) {
@@ -203,7 +226,7 @@ static int bce_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
             return ag__error(AG_ERR_ARG, "ag_bce_loss", "input %s holds %g at element %lld: "
                              "probabilities must lie in [0, 1]", AG_SHAPE(p), v, (long long)i);
     }
-    ag__map2(out, in[0], in[1], PICK(bce_rows, out), args);
+    ag__map2(out, in[0], in[1], by_dtype(out, bce_f32, bce_f64), args);
     return AG_OK;
 }
 /* dp = g (p - t) / max(p (1 - p), 1e-12);  dt = g (log(1 - p) - log(p)), as torch. */
@@ -211,8 +234,10 @@ static int bce_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *p = node->in[0], *t = node->in[1], *one = ag_scalar(p->dtype, 1);
     int rc = AG_OK;
     if (ag__needs_grad(node, 0)) {
-        ag_tensor *keep = constant2(p, t, PICK(bce_keep_rows, p), NULL, "ag_bce_loss");
-        ag_tensor *floor = constant2(p, t, PICK(bce_floor_rows, p), NULL, "ag_bce_loss");
+        ag_tensor *keep = constant2(p, t, by_dtype(p, bce_keep_f32, bce_keep_f64), NULL,
+                                    "ag_bce_loss");
+        ag_tensor *floor = constant2(p, t, by_dtype(p, bce_floor_f32, bce_floor_f64), NULL,
+                                     "ag_bce_loss");
         ag_tensor *den = ag_add(ag_mul(ag_mul(p, ag_sub(one, p)), keep), floor);
         rc = ag__accumulate(node, 0, ag_mul(g, ag_div(ag_sub(p, t), den)));
     }
@@ -234,8 +259,12 @@ ag_tensor *ag_bce_loss(ag_tensor *prob, ag_tensor *target) {
 }
 
 /* ------------------------------------------------------------------ bce_with_logits */
-LOSS_ROWS(bcel_rows, fmax(a, 0.0) - a * b + log1p(exp(-fabs(a))))
-LOSS_FORWARD(bcel_forward, bcel_rows)
+static inline double bcel_elem(double a, double b) {
+    return fmax(a, 0.0) - a * b + log1p(exp(-fabs(a)));
+}
+AG_ROW2(bcel_f32, float, (float)bcel_elem(a, b))
+AG_ROW2(bcel_f64, double, bcel_elem(a, b))
+AG_MAP2_FORWARD(bcel_forward, bcel_f32, bcel_f64)
 /* dx = g (sigmoid(x) - t);  dt = -g x. */
 static int bcel_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *x = node->in[0], *t = node->in[1];
@@ -259,8 +288,12 @@ ag_tensor *ag_bce_with_logits_loss(ag_tensor *logits, ag_tensor *target) {
 }
 
 /* ------------------------------------------------------------------ kl_div */
-LOSS_ROWS(kl_rows, (b == 0 ? 0.0 : b * log(b)) - b * a)   /* xlogy(t, t) - t x, as torch */
-LOSS_FORWARD(kl_forward, kl_rows)
+static inline double kl_elem(double a, double b) {   /* xlogy(t, t) - t x, as torch */
+    return (b == 0 ? 0.0 : b * log(b)) - b * a;
+}
+AG_ROW2(kl_f32, float, (float)kl_elem(a, b))
+AG_ROW2(kl_f64, double, kl_elem(a, b))
+AG_MAP2_FORWARD(kl_forward, kl_f32, kl_f64)
 /* dx = -g t;  dt = g (log t + 1 - x). */
 static int kl_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *x = node->in[0], *t = node->in[1];

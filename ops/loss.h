@@ -1,4 +1,4 @@
-/* Internal: helpers shared by ops/loss.c and ops/loss2.c. */
+/* Internal: helpers shared by ops/loss.c and ops/cross_entropy.c. */
 #ifndef AG_LOSS_H
 #define AG_LOSS_H
 

@@ -9,7 +9,7 @@
 #ifndef AG_OPS_H
 #define AG_OPS_H
 
-#include "tensor/tensor.h"
+#include "autograd/node.h"   /* struct ag_node, ag__accumulate, ag__needs_grad */
 
 #include <stdalign.h>
 #include <string.h>
@@ -21,31 +21,12 @@ enum ag_op_id {
     AG_OP_COUNT
 };
 
-#define AG_ARGS_BYTES 96   /* room for any op's typed argument struct */
-#define AG_MAX_SAVED 2
-
 /* Output geometry decided by an op's shape rule. */
 struct ag_meta {
     ag_dtype dtype;
     int ndim;
     int64_t shape[AG_MAX_DIMS];
 };
-
-/* One recorded application of an op (a tape entry). Lives in the output's scope. */
-struct ag_node {                       /* what the backward walk reads comes first */
-    uint64_t visit;                    /* walk generation marks */
-    const struct ag_op_def *def;
-    ag_tensor *grad;                   /* gradient of out, summed during a backward walk */
-    int n_in;
-    bool released;                     /* backward ran without retain_graph */
-    ag_tensor *out;                    /* the tensor this node made */
-    ag_tensor *saved[AG_MAX_SAVED];    /* extra tensors forward kept for backward */
-    const void *args;                  /* the op's typed argument struct (stored after in[],
-                                        * AG_ARGS_BYTES of zeros when the op has none) */
-    ag_tensor *in[];                   /* inputs, as given */
-};
-/* The node's arguments as the op's own struct type. */
-#define AG_ARGS(node, type) ((const type *)(const void *)(node)->args)
 
 /* How the table-driven tests and the benchmark make inputs for an op. */
 struct ag_op_check {
@@ -98,10 +79,6 @@ ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *
 #define AG_APPLY2(op, a, b) ag__apply(op, 2, (ag_tensor *const[]){a, b}, NULL, 0)
 #define AG_APPLY_ARGS(op, n, ins, args) ag__apply(op, n, ins, &(args), sizeof(args))
 
-/* ---- implemented in autograd/: adds g (summed to in[i]'s shape) into input i's gradient. */
-int  ag__accumulate(struct ag_node *node, int i, ag_tensor *g);
-bool ag__needs_grad(const struct ag_node *node, int i);
-
 /* ---- shape rules shared by families */
 int ag__shape_same(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                    const char *fn);                /* unary: out like in[0], float only */
@@ -112,12 +89,26 @@ int ag__broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b, int
 /* Strides of t seen through an output shape (right-aligned; 0 on broadcast dims). */
 void ag__broadcast_strides(const ag_tensor *t, int ndim, const int64_t *shape,
                            int64_t *strides);
+/* m gets t's dtype, ndim and shape. */
+void ag__meta_like(struct ag_meta *m, const ag_tensor *t);
 
-/* ---- the generic maker used when check.make is NULL (tests and bench). */
+/* ---- ops/check.c: inputs for the table tests and the benchmark.
+ * The generic maker used when check.make is NULL. */
 int ag__check_make(const struct ag_op_def *def, ag_tensor **in, void *args, ag_dtype dtype,
                    int variant, int64_t size);
 /* Uniform [lo,hi] tensor from the seeded stream, requires_grad set. */
 ag_tensor *ag__check_input(ag_dtype dtype, int ndim, const int64_t *shape, double lo,
                            double hi);
+/* The generic maker for `arity` inputs in [-2, 2], values within 0.25 of each of the nk
+ * kinks moved 0.25 away (abs at 0, clamp at its bounds), so finite differences do not
+ * straddle a kink. */
+int ag__check_make_away(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size,
+                        int arity, const double *kinks, int nk);
+/* A transposed view of the 2-D t, requiring grad (the strided variant's input). */
+ag_tensor *ag__check_transposed(ag_tensor *t);
+/* Benchmark inputs of makers that take a matrix: AG_CHECK_BENCH_ROWS rows and
+ * ag__check_bench_cols(size) columns (at least 6). */
+#define AG_CHECK_BENCH_ROWS 64
+int64_t ag__check_bench_cols(int64_t size);
 
 #endif

@@ -114,88 +114,25 @@ static int pool_backward_shape(struct ag_meta *m, ag_tensor *const *in, int n, c
 }
 
 /* ------------------------------------------------------------------ kernels */
-/* One plane: for each window, the flat index of the first maximum of x (NaN wins, as in
- * torch); scatter false: y[p] = src[argmax]; true: dst[argmax] += src[p]. */
-#define DEF_MAXPOOL(T, name)                                                             \
-    /* Without padding every window is whole: branch-free selects, 64 windows at a time. */ \
-    static void name##_nopad(const struct pgeom *g, const T *x, const T *src, T *dst,    \
-                             bool scatter) {                                             \
-        if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2) { /* the common 2x2 */ \
-            for (int64_t oh = 0; oh < g->OH; oh++) {                                     \
-                const T *r = x + 2 * oh * g->W;                                          \
-                for (int64_t ow = 0; ow < g->OW; ow++) {                                 \
-                    int64_t k[4] = {2 * ow, 2 * ow + 1, g->W + 2 * ow, g->W + 2 * ow + 1}; \
-                    int64_t bk = k[0];                                                   \
-                    T bv = r[bk];                                                        \
-                    for (int q = 1; q < 4; q++) {                                        \
-                        T v = r[k[q]];                                                   \
-                        bool c = (v > bv) | ((v != v) & (bv == bv));                     \
-                        bk = c ? k[q] : bk;                                              \
-                        bv = c ? v : bv;                                                 \
-                    }                                                                    \
-                    int64_t o = oh * g->OW + ow, i = 2 * oh * g->W + bk;                 \
-                    if (scatter) dst[i] += src[o];                                       \
-                    else dst[o] = src[i];                                                \
-                }                                                                        \
-            }                                                                            \
-            return;                                                                      \
-        }                                                                                \
-        T bv[64];                                                                        \
-        int64_t bi[64];                                                                  \
-        for (int64_t oh = 0; oh < g->OH; oh++)                                           \
-            for (int64_t ow0 = 0; ow0 < g->OW; ow0 += 64) {                              \
-                int64_t nw = g->OW - ow0 < 64 ? g->OW - ow0 : 64;                        \
-                int64_t base = oh * g->sh * g->W + ow0 * g->sw;                          \
-                for (int64_t t = 0; t < nw; t++) bi[t] = base + t * g->sw, bv[t] = x[bi[t]]; \
-                for (int64_t i = 0; i < g->kh; i++)                                      \
-                    for (int64_t j = i == 0; j < g->kw; j++) {                           \
-                        int64_t b = base + i * g->W + j;                                 \
-                        _Pragma("omp simd")                                              \
-                        for (int64_t t = 0; t < nw; t++) {                               \
-                            int64_t k = b + t * g->sw;                                   \
-                            T v = x[k];                                                  \
-                            bool c = (v > bv[t]) | ((v != v) & (bv[t] == bv[t]));          \
-                            bv[t] = c ? v : bv[t];                                       \
-                            bi[t] = c ? k : bi[t];                                       \
-                        }                                                                \
-                    }                                                                    \
-                int64_t o = oh * g->OW + ow0;                                            \
-                if (scatter)                                                             \
-                    for (int64_t t = 0; t < nw; t++) dst[bi[t]] += src[o + t];           \
-                else                                                                     \
-                    for (int64_t t = 0; t < nw; t++) dst[o + t] = src[bi[t]];            \
-            }                                                                            \
-    }                                                                                    \
-    static void name(const struct pgeom *g, const T *x, const T *src, T *dst, bool scatter) { \
-        if (g->ph == 0 && g->pw == 0) {                                                  \
-            name##_nopad(g, x, src, dst, scatter);                                       \
-            return;                                                                      \
-        }                                                                                \
-        for (int64_t oh = 0; oh < g->OH; oh++) {                                         \
-            int64_t h0 = oh * g->sh - g->ph, h1 = h0 + g->kh;                            \
-            if (h0 < 0) h0 = 0;                                                          \
-            if (h1 > g->H) h1 = g->H;                                                    \
-            for (int64_t ow = 0; ow < g->OW; ow++) {                                     \
-                int64_t w0 = ow * g->sw - g->pw, w1 = w0 + g->kw;                        \
-                if (w0 < 0) w0 = 0;                                                      \
-                if (w1 > g->W) w1 = g->W;                                                \
-                int64_t best = h0 * g->W + w0;                                           \
-                T bv = x[best];                                                          \
-                for (int64_t ih = h0; ih < h1; ih++) {                                   \
-                    const T *row = x + ih * g->W;                                        \
-                    for (int64_t iw = w0; iw < w1; iw++) {                               \
-                        T v = row[iw];                                                   \
-                        if (v > bv || (v != v && bv == bv)) best = ih * g->W + iw, bv = v; \
-                    }                                                                    \
-                }                                                                        \
-                int64_t o = oh * g->OW + ow;                                             \
-                if (scatter) dst[best] += src[o];                                        \
-                else dst[o] = src[best];                                                 \
-            }                                                                            \
-        }                                                                                \
-    }
-DEF_MAXPOOL(float, maxpool_f32)
-DEF_MAXPOOL(double, maxpool_f64)
+#define T float
+#define MAXPOOL_NOPAD maxpool_nopad_f32
+#define MAXPOOL_PLANE maxpool_f32
+#define AVGPOOL avg_f32
+#include "ops/pool_tmpl.h"
+#undef T
+#undef MAXPOOL_NOPAD
+#undef MAXPOOL_PLANE
+#undef AVGPOOL
+
+#define T double
+#define MAXPOOL_NOPAD maxpool_nopad_f64
+#define MAXPOOL_PLANE maxpool_f64
+#define AVGPOOL avg_f64
+#include "ops/pool_tmpl.h"
+#undef T
+#undef MAXPOOL_NOPAD
+#undef MAXPOOL_PLANE
+#undef AVGPOOL
 
 /* The 2x2/stride-2 unpadded float32 case has AVX-512 kernels (ops/kernels/convpool.h);
  * their scatter writes every element of dst, so it needs no zeroing. */
@@ -243,36 +180,6 @@ static void max_pool_run(const struct pgeom *g, bool f32, const char *x, const c
                         (double *)(void *)dp, scatter);
     }
 }
-
-/* scatter false: y[p] = mean of x over window p (padding counted); true: the transpose. */
-#define DEF_AVG(T, name)                                                                 \
-    static void name(const struct pgeom *g, const T *x, T *y, bool scatter) {            \
-        int64_t plane = g->H * g->W, oplane = g->OH * g->OW;                             \
-        double scale = 1.0 / (double)(g->kh * g->kw);                                    \
-        _Pragma("omp parallel for schedule(static) if (par_planes(g))")                 \
-        for (int64_t c = 0; c < g->planes; c++) {                                        \
-            const T *xp = x + (scatter ? c * oplane : c * plane);                        \
-            T *yp = y + (scatter ? c * plane : c * oplane);                              \
-            for (int64_t oh = 0; oh < g->OH; oh++)                                       \
-                for (int64_t ow = 0; ow < g->OW; ow++) {                                 \
-                    double s = 0;                                                        \
-                    T gv = scatter ? (T)(xp[oh * g->OW + ow] * scale) : 0;               \
-                    for (int64_t i = 0; i < g->kh; i++) {                                \
-                        int64_t ih = oh * g->sh - g->ph + i;                             \
-                        if (ih < 0 || ih >= g->H) continue;                              \
-                        for (int64_t j = 0; j < g->kw; j++) {                            \
-                            int64_t iw = ow * g->sw - g->pw + j;                         \
-                            if (iw < 0 || iw >= g->W) continue;                          \
-                            if (scatter) yp[ih * g->W + iw] += gv;                       \
-                            else s += xp[ih * g->W + iw];                                \
-                        }                                                                \
-                    }                                                                    \
-                    if (!scatter) yp[oh * g->OW + ow] = (T)(s * scale);                  \
-                }                                                                        \
-        }                                                                                \
-    }
-DEF_AVG(float, avg_f32)
-DEF_AVG(double, avg_f64)
 
 /* ------------------------------------------------------------------ forward entry points */
 static int max_pool_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,

@@ -1,9 +1,10 @@
-/* Optimizers: SGD, Adam/AdamW, RMSprop, Adagrad, as torch.optim (1.13, single-tensor path).
+/* The shared part of every optimizer, as torch.optim (1.13, single-tensor path): the
+ * parameter list, parameter groups and their lr, per-parameter step counts and state,
+ * zero_grad, and the step that calls each kind's update kernel (optim/optim.h).
  *
  * Updates run on the raw arrays of each parameter and its .grad, with no graph; state
- * buffers (momentum, moments) are heap arrays in the parameter's dtype made at creation
- * and freed by ag_optim_free, so a step allocates nothing. The arithmetic follows torch's
- * order of operations so float64 runs agree to rounding. */
+ * buffers (momentum, moments) are heap arrays in the parameter's dtype made when the
+ * parameter is added and freed by ag_optim_free, so a step allocates nothing. */
 #include "optim/optim.h"
 
 #include <omp.h>
@@ -14,62 +15,140 @@
 #include <math.h>
 #include <string.h>
 
-static int check_params(ag_tensor **params, int n, const char *fn) {
+static int check_param(const ag_optim *o, ag_tensor *p, int i, const char *fn) {
+    if (!p) return ag__error(AG_ERR_NULL, fn, "parameter %d is NULL", i);
+    if (!ag__is_float(p->dtype))
+        return ag__error(AG_ERR_DTYPE, fn, "parameter %d %s is %s, not float", i, AG_SHAPE(p),
+                         ag_dtype_name(p->dtype));
+    if (p->node || !p->requires_grad)
+        return ag__error(AG_ERR_STATE, fn, "parameter %d %s must be a leaf with requires_grad",
+                         i, AG_SHAPE(p));
+    if (p->arena || !ag_is_contiguous(p))
+        return ag__error(AG_ERR_STATE, fn,
+                         "parameter %d %s must be contiguous and made outside every scope", i,
+                         AG_SHAPE(p));
+    for (int k = 0; o && k < o->n; k++)   /* torch: "some parameters appear in more than one" */
+        if (o->params[k] == p)
+            return ag__error(AG_ERR_ARG, fn, "parameter %d %s is already in the optimizer", i,
+                             AG_SHAPE(p));
+    return AG_OK;
+}
+
+static int check_params(const ag_optim *o, ag_tensor **params, int n, const char *fn) {
     if (!params || n < 1) return ag__error(AG_ERR_NULL, fn, "needs at least one parameter (n = %d)", n);
     for (int i = 0; i < n; i++) {
-        ag_tensor *p = params[i];
-        if (!p) return ag__error(AG_ERR_NULL, fn, "parameter %d is NULL", i);
-        if (!ag__is_float(p->dtype))
-            return ag__error(AG_ERR_DTYPE, fn, "parameter %d %s is %s, not float", i, AG_SHAPE(p),
-                             ag_dtype_name(p->dtype));
-        if (p->node || !p->requires_grad)
-            return ag__error(AG_ERR_STATE, fn, "parameter %d %s must be a leaf with requires_grad",
-                             i, AG_SHAPE(p));
-        if (p->arena || !ag_is_contiguous(p))
-            return ag__error(AG_ERR_STATE, fn,
-                             "parameter %d %s must be contiguous and made outside every scope",
-                             i, AG_SHAPE(p));
+        if (check_param(o, params[i], i, fn)) return AG_ERR_ARG;
+        for (int k = 0; k < i; k++)
+            if (params[k] == params[i])
+                return ag__error(AG_ERR_ARG, fn, "parameter %d %s is also parameter %d", i,
+                                 AG_SHAPE(params[i]), k);
     }
     return AG_OK;
 }
 
-ag_optim *ag__optim_new(enum ag__optim_kind kind, ag_tensor **params, int n, int n_state,
-                        const char *fn) {
-    if (check_params(params, n, fn)) return NULL;
-    ag_optim *o = calloc(1, sizeof *o);
-    if (!o) goto nomem;
-    o->kind = kind;
-    o->n = n;
-    o->params = calloc((size_t)n, sizeof *o->params);
-    o->steps = calloc((size_t)n, sizeof *o->steps);
-    o->n_state = n_state;
-    if (!o->params || !o->steps) goto nomem;
-    memcpy(o->params, params, sizeof *params * (size_t)n);
-    for (int s = 0; s < n_state; s++) {
-        o->state[s] = calloc((size_t)n, sizeof(void *));
-        if (!o->state[s]) goto nomem;
-        for (int i = 0; i < n; i++) {
-            size_t bytes = (size_t)params[i]->numel * ag_dtype_size(params[i]->dtype);
-            o->state[s][i] = calloc(1, bytes ? bytes : 1);
-            if (!o->state[s][i]) goto nomem;
+/* Append group g's parameters to o: grow params and slots, allocate and fill their state.
+ * On failure o keeps its old parameters (the new slots' state is freed). */
+static int add_params(ag_optim *o, ag_tensor **params, int n, int g) {
+    ag_tensor **ps = realloc(o->params, sizeof *ps * (size_t)(o->n + n));
+    if (ps) o->params = ps;
+    ag__optim_slot *ss = realloc(o->slots, sizeof *ss * (size_t)(o->n + n));
+    if (ss) o->slots = ss;
+    if (!ps || !ss) return AG_ERR_NOMEM;
+    const void *opts = o->groups[g].opts;
+    int n_state = o->kind->n_state(opts);
+    for (int i = 0; i < n; i++) {
+        ag__optim_slot *s = &o->slots[o->n + i];
+        *s = (ag__optim_slot){.group = g};
+        size_t bytes = (size_t)params[i]->numel * ag_dtype_size(params[i]->dtype);
+        for (; s->n_state < n_state; s->n_state++) {
+            s->state[s->n_state] = calloc(1, bytes ? bytes : 1);
+            if (!s->state[s->n_state]) {
+                for (int k = 0; k <= i; k++)
+                    for (int j = 0; j < o->slots[o->n + k].n_state; j++)
+                        free(o->slots[o->n + k].state[j]);
+                return AG_ERR_NOMEM;
+            }
         }
+        if (o->kind->init_state) o->kind->init_state(opts, params[i], s->state);
+        o->params[o->n + i] = params[i];
+    }
+    o->n += n;
+    return AG_OK;
+}
+
+/* Append a group (taking ownership of its completed opts) with its parameters. */
+static int add_group(ag_optim *o, ag_tensor **params, int n, void *opts) {
+    ag__optim_group *gs = realloc(o->groups, sizeof *gs * (size_t)(o->n_groups + 1));
+    if (!gs) return AG_ERR_NOMEM;
+    o->groups = gs;
+    double lr = o->kind->lr_of(opts);
+    gs[o->n_groups] = (ag__optim_group){.lr = lr, .base_lr = lr, .opts = opts};
+    if (add_params(o, params, n, o->n_groups)) return AG_ERR_NOMEM;
+    o->n_groups++;
+    return AG_OK;
+}
+
+/* A heap copy of opts completed from base and checked (the caller's struct stays as it
+ * was); NULL and the error on failure. */
+static void *completed(const ag__optim_kind *kind, const void *opts, const void *base,
+                       const char *fn) {
+    void *copy = malloc(kind->opts_size);
+    if (!copy) {
+        ag__error(AG_ERR_NOMEM, fn, "out of memory");
+        return NULL;
+    }
+    memcpy(copy, opts, kind->opts_size);
+    if (kind->validate(copy, base, fn)) {
+        free(copy);
+        return NULL;
+    }
+    return copy;
+}
+
+ag_optim *ag__optim_new(const ag__optim_kind *kind, ag_tensor **params, int n,
+                        const void *opts, const void *base, const char *fn) {
+    void *copy = completed(kind, opts, base, fn);
+    if (!copy) return NULL;
+    if (check_params(NULL, params, n, fn)) {
+        free(copy);
+        return NULL;
+    }
+    ag_optim *o = calloc(1, sizeof *o);
+    if (o) o->kind = kind;
+    if (!o || add_group(o, params, n, copy)) {
+        free(copy);
+        ag_optim_free(o);
+        ag__error(AG_ERR_NOMEM, fn, "cannot allocate %s state for %d parameters", kind->name, n);
+        return NULL;
     }
     return o;
-nomem:
-    ag_optim_free(o);
-    ag__error(AG_ERR_NOMEM, fn, "cannot allocate optimizer state for %d parameters", n);
-    return NULL;
+}
+
+int ag__optim_add_group(ag_optim *o, const ag__optim_kind *kind, ag_tensor **params, int n,
+                        const void *opts, const char *fn) {
+    if (!o) return ag__error(AG_ERR_NULL, fn, "optimizer is NULL");
+    if (o->kind != kind)
+        return ag__error(AG_ERR_ARG, fn, "the optimizer is %s, not %s", o->kind->name,
+                         kind->name);
+    if (check_params(o, params, n, fn)) return AG_ERR_ARG;
+    void *copy = completed(kind, opts, o->groups[0].opts, fn);
+    if (!copy) return AG_ERR_ARG;
+    if (add_group(o, params, n, copy)) {
+        free(copy);
+        return ag__error(AG_ERR_NOMEM, fn, "cannot allocate %s state for %d parameters",
+                         kind->name, n);
+    }
+    return AG_OK;
 }
 
 void ag_optim_free(ag_optim *o) {
     if (!o) return;
-    for (int s = 0; s < AG_OPTIM_MAX_STATE; s++) {
-        if (!o->state[s]) continue;
-        for (int i = 0; i < o->n; i++) free(o->state[s][i]);
-        free(o->state[s]);
-    }
+    for (int i = 0; i < o->n; i++)
+        for (int s = 0; s < o->slots[i].n_state; s++) free(o->slots[i].state[s]);
+    for (int g = 0; g < o->n_groups; g++) free(o->groups[g].opts);
+    free(o->groups);
+    free(o->slots);
     free(o->params);
-    free(o->steps);
     free(o);
 }
 
@@ -80,92 +159,37 @@ void ag_optim_zero_grad(ag_optim *o) {
     for (int i = 0; i < o->n; i++) ag_zero_grad(o->params[i]);
 }
 
-double ag_optim_get_lr(const ag_optim *o) { return o ? o->lr : NAN; }
+/* ------------------------------------------------------------------ groups and lr */
+int ag_optim_num_groups(const ag_optim *o) { return o ? o->n_groups : 0; }
+
+double ag_optim_get_lr(const ag_optim *o) { return o ? o->groups[0].lr : NAN; }
+
+double ag_optim_get_group_lr(const ag_optim *o, int group) {
+    if (!o || group < 0 || group >= o->n_groups) {
+        ag__error(o ? AG_ERR_ARG : AG_ERR_NULL, "ag_optim_get_group_lr",
+                  "group %d is not in [0, %d)", group, o ? o->n_groups : 0);
+        return NAN;
+    }
+    return o->groups[group].lr;
+}
+
+int ag_optim_set_group_lr(ag_optim *o, int group, double lr) {
+    const char *fn = "ag_optim_set_group_lr";
+    if (!o) return ag__error(AG_ERR_NULL, fn, "optimizer is NULL");
+    if (group < 0 || group >= o->n_groups)
+        return ag__error(AG_ERR_ARG, fn, "group %d is not in [0, %d)", group, o->n_groups);
+    if (!(lr >= 0)) return ag__error(AG_ERR_ARG, fn, "lr %g must be >= 0", lr);
+    o->groups[group].lr = lr;
+    return AG_OK;
+}
+
+/* Group 0 gets lr; every other group the same factor of its own lr at creation, as a
+ * torch scheduler's factor applies to each group's initial lr. */
 void ag_optim_set_lr(ag_optim *o, double lr) {
-    if (o) o->lr = lr;
-}
-
-/* ------------------------------------------------------------------ constructors */
-ag_optim *ag_sgd_new(ag_tensor **params, int n, ag_sgd_opts opts) {
-    const char *fn = "ag_sgd_new";
-    if (!(opts.lr > 0) || opts.momentum < 0 || opts.weight_decay < 0) {
-        ag__error(AG_ERR_ARG, fn, "lr %g must be > 0, momentum %g and weight_decay %g >= 0",
-                  opts.lr, opts.momentum, opts.weight_decay);
-        return NULL;
-    }
-    if (opts.nesterov && (opts.momentum <= 0 || opts.dampening != 0)) {
-        ag__error(AG_ERR_ARG, fn, "nesterov needs momentum > 0 and dampening 0 (got %g, %g)",
-                  opts.momentum, opts.dampening);
-        return NULL;
-    }
-    ag_optim *o = ag__optim_new(AG__SGD, params, n, opts.momentum > 0 ? 1 : 0, fn);
-    if (!o) return NULL;
-    o->lr = opts.lr;
-    o->sgd = opts;
-    return o;
-}
-
-ag_optim *ag_adam_new(ag_tensor **params, int n, ag_adam_opts opts) {
-    const char *fn = "ag_adam_new";
-    if (opts.lr == 0) opts.lr = 1e-3;
-    if (opts.beta1 == 0) opts.beta1 = 0.9;
-    if (opts.beta2 == 0) opts.beta2 = 0.999;
-    if (opts.eps == 0) opts.eps = 1e-8;
-    if (opts.decoupled_weight_decay && opts.weight_decay == 0) opts.weight_decay = 1e-2;
-    if (!(opts.lr > 0) || !(opts.beta1 >= 0 && opts.beta1 < 1) ||
-        !(opts.beta2 >= 0 && opts.beta2 < 1) || !(opts.eps >= 0) || opts.weight_decay < 0) {
-        ag__error(AG_ERR_ARG, fn, "invalid lr %g, betas (%g, %g), eps %g or weight_decay %g",
-                  opts.lr, opts.beta1, opts.beta2, opts.eps, opts.weight_decay);
-        return NULL;
-    }
-    ag_optim *o = ag__optim_new(AG__ADAM, params, n, 2, fn);
-    if (!o) return NULL;
-    o->lr = opts.lr;
-    o->adam = opts;
-    return o;
-}
-
-ag_optim *ag_rmsprop_new(ag_tensor **params, int n, ag_rmsprop_opts opts) {
-    const char *fn = "ag_rmsprop_new";
-    if (opts.lr == 0) opts.lr = 1e-2;
-    if (opts.alpha == 0) opts.alpha = 0.99;
-    if (opts.eps == 0) opts.eps = 1e-8;
-    if (!(opts.lr > 0) || !(opts.alpha > 0 && opts.alpha <= 1) || opts.momentum < 0 ||
-        opts.weight_decay < 0) {
-        ag__error(AG_ERR_ARG, fn, "invalid lr %g, alpha %g, momentum %g or weight_decay %g",
-                  opts.lr, opts.alpha, opts.momentum, opts.weight_decay);
-        return NULL;
-    }
-    ag_optim *o = ag__optim_new(AG__RMSPROP, params, n, 3, fn);
-    if (!o) return NULL;
-    o->lr = opts.lr;
-    o->rmsprop = opts;
-    return o;
-}
-
-ag_optim *ag_adagrad_new(ag_tensor **params, int n, ag_adagrad_opts opts) {
-    const char *fn = "ag_adagrad_new";
-    if (opts.lr == 0) opts.lr = 1e-2;
-    if (opts.eps == 0) opts.eps = 1e-10;
-    if (!(opts.lr > 0) || opts.lr_decay < 0 || opts.weight_decay < 0 ||
-        opts.initial_accumulator_value < 0) {
-        ag__error(AG_ERR_ARG, fn, "invalid lr %g, lr_decay %g, weight_decay %g or "
-                  "initial_accumulator_value %g", opts.lr, opts.lr_decay, opts.weight_decay,
-                  opts.initial_accumulator_value);
-        return NULL;
-    }
-    ag_optim *o = ag__optim_new(AG__ADAGRAD, params, n, 1, fn);
-    if (!o) return NULL;
-    o->lr = opts.lr;
-    o->adagrad = opts;
-    for (int i = 0; i < n; i++) {
-        ag_tensor *p = params[i];
-        for (int64_t j = 0; j < p->numel; j++) {
-            if (p->dtype == AG_F32) ((float *)o->state[0][i])[j] = (float)opts.initial_accumulator_value;
-            else ((double *)o->state[0][i])[j] = opts.initial_accumulator_value;
-        }
-    }
-    return o;
+    if (!o) return;
+    double base0 = o->groups[0].base_lr;
+    for (int g = 0; g < o->n_groups; g++)
+        o->groups[g].lr = g == 0 || base0 == 0 ? lr : o->groups[g].base_lr * (lr / base0);
 }
 
 /* ------------------------------------------------------------------ the step */
@@ -194,14 +218,13 @@ static void flush_end(unsigned csr) {
 #endif
 }
 
-static void update(ag_optim *o, int i) {
-    bool f32 = o->params[i]->dtype == AG_F32;
-    switch (o->kind) {
-    case AG__SGD: f32 ? ag__sgd_f32(o, i) : ag__sgd_f64(o, i); break;
-    case AG__ADAM: f32 ? ag__adam_f32(o, i) : ag__adam_f64(o, i); break;
-    case AG__RMSPROP: f32 ? ag__rmsprop_f32(o, i) : ag__rmsprop_f64(o, i); break;
-    case AG__ADAGRAD: f32 ? ag__adagrad_f32(o, i) : ag__adagrad_f64(o, i); break;
-    }
+static void update(const ag_optim *o, int i) {
+    const ag__optim_slot *s = &o->slots[i];
+    const ag__optim_group *g = &o->groups[s->group];
+    ag__optim_param u = {.p = o->params[i], .state = s->state, .step = s->step,
+                         .lr = g->lr, .opts = g->opts};
+    if (u.p->dtype == AG_F32) o->kind->update_f32(&u);
+    else o->kind->update_f64(&u);
 }
 
 void ag_optim_step(ag_optim *o) {
@@ -209,7 +232,7 @@ void ag_optim_step(ag_optim *o) {
     int64_t total = 0;
     for (int i = 0; i < o->n; i++)
         if (ag__grad_ready(o->params[i])) {   /* a zeroed one still steps, as in torch */
-            o->steps[i]++;
+            o->slots[i].step++;
             total += o->params[i]->numel;
         }
     /* one team for the whole step; each kernel shares its elements out over it */

@@ -1,6 +1,7 @@
 /* Learning-rate schedules, as torch.optim.lr_scheduler (1.13): each step computes the new lr
  * from the optimizer's current one with torch's recursive ("chainable") formulas, so a
- * float64 run agrees with torch to rounding. */
+ * float64 run agrees with torch to rounding. Each parameter group has its own lr and base
+ * (torch's base_lrs): the groups the optimizer has when the schedule is made. */
 #include "optim/optim.h"
 
 #include <math.h>
@@ -11,7 +12,8 @@ struct ag_sched {
     enum kind kind;
     ag_optim *o;
     int64_t epoch;       /* torch's last_epoch */
-    double base_lr;
+    int n_groups;        /* the optimizer's groups at creation; later ones are not scheduled */
+    double *base_lr;     /* [n_groups]: each group's lr at creation */
     int step_size, t_max, total_iters;
     double gamma, eta_min, start, end;
 };
@@ -28,7 +30,14 @@ static ag_sched *sched_new(ag_optim *o, enum kind kind, const char *fn) {
     }
     s->kind = kind;
     s->o = o;
-    s->base_lr = o->lr;
+    s->n_groups = o->n_groups;
+    s->base_lr = malloc(sizeof *s->base_lr * (size_t)o->n_groups);
+    if (!s->base_lr) {
+        free(s);
+        ag__error(AG_ERR_NOMEM, fn, "out of memory");
+        return NULL;
+    }
+    for (int g = 0; g < o->n_groups; g++) s->base_lr[g] = o->groups[g].lr;
     return s;
 }
 
@@ -78,11 +87,12 @@ ag_sched *ag_sched_linear_new(ag_optim *o, double start_factor, double end_facto
     s->start = start_factor;
     s->end = end_factor;
     s->total_iters = total_iters;
-    o->lr = o->lr * start_factor;   /* torch applies the epoch-0 factor at construction */
+    for (int g = 0; g < s->n_groups; g++)   /* torch applies the epoch-0 factor at construction */
+        o->groups[g].lr = o->groups[g].lr * start_factor;
     return s;
 }
 
-static double next_lr(const ag_sched *s, double lr) {
+static double next_lr(const ag_sched *s, double lr, double base_lr) {
     int64_t e = s->epoch;
     switch (s->kind) {
     case STEP: return e % s->step_size == 0 ? lr * s->gamma : lr;
@@ -90,7 +100,7 @@ static double next_lr(const ag_sched *s, double lr) {
     case COSINE: {
         int64_t m = 2 * (int64_t)s->t_max, r = ((e - 1 - s->t_max) % m + m) % m;
         if (r == 0)
-            return lr + (s->base_lr - s->eta_min) * (1 - cos(M_PI / s->t_max)) / 2;
+            return lr + (base_lr - s->eta_min) * (1 - cos(M_PI / s->t_max)) / 2;
         return (1 + cos(M_PI * (double)e / s->t_max)) /
                    (1 + cos(M_PI * (double)(e - 1) / s->t_max)) * (lr - s->eta_min) +
                s->eta_min;
@@ -106,8 +116,16 @@ static double next_lr(const ag_sched *s, double lr) {
 void ag_sched_step(ag_sched *s) {
     if (!s) return;
     s->epoch++;
-    s->o->lr = next_lr(s, s->o->lr);
+    for (int g = 0; g < s->n_groups; g++) {
+        ag__optim_group *gr = &s->o->groups[g];
+        gr->lr = next_lr(s, gr->lr, s->base_lr[g]);
+    }
 }
 
-double ag_sched_get_lr(const ag_sched *s) { return s ? s->o->lr : NAN; }
-void ag_sched_free(ag_sched *s) { free(s); }
+double ag_sched_get_lr(const ag_sched *s) { return s ? ag_optim_get_lr(s->o) : NAN; }
+
+void ag_sched_free(ag_sched *s) {
+    if (!s) return;
+    free(s->base_lr);
+    free(s);
+}

@@ -8,7 +8,7 @@
  * from the shown values, integer-valued floats as "1.", line width 80, and more than 1000
  * elements summarized with the first and last 3 entries of each dim around "...".
  * Then requires_grad=True (a leaf) or grad_fn=<op> (a result of a recorded op). */
-#include "ops/ops.h"   /* the node's op name for grad_fn (the only thing used from above) */
+#include "tensor/tensor.h"
 
 #include <math.h>
 #include <string.h>
@@ -208,7 +208,7 @@ static char *repr(const ag_tensor *t) {
     snprintf(s, sizeof s, "shape=%s", AG_SHAPE(t));
     add_suffix(&P.out, s, indent);
     if (t->node) {
-        snprintf(s, sizeof s, "grad_fn=<%s>", t->node->def->name);
+        snprintf(s, sizeof s, "grad_fn=<%s>", ag__node_hooks()->op_name(t->node));
         add_suffix(&P.out, s, indent);
     } else if (t->requires_grad) {
         add_suffix(&P.out, "requires_grad=True", indent);

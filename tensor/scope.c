@@ -69,6 +69,22 @@ static void chunk_put(struct chunk *c) {
     free(c);
 }
 
+/* A chunk of a with n free bytes: the head, or a fresh one linked in; NULL: no memory. */
+static struct chunk *chunk_with_room(struct ag_arena *a, size_t n) {
+    struct chunk *head = a->head;
+    if (head && head->size - head->used >= n) return head;
+    struct chunk *fresh = chunk_get(n);
+    if (!fresh) return NULL;
+    if (head && n > CHUNK_BYTES / 2) {   /* a big one-off goes behind the head */
+        fresh->next = head->next;
+        head->next = fresh;
+    } else {
+        fresh->next = head;
+        a->head = fresh;
+    }
+    return fresh;
+}
+
 void *ag__alloc_uninit(struct ag_arena *a, size_t bytes, const char *fn) {
     size_t n = (bytes + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
     if (n < bytes) goto nomem;
@@ -77,20 +93,8 @@ void *ag__alloc_uninit(struct ag_arena *a, size_t bytes, const char *fn) {
         if (!p) goto nomem;
         return p;
     }
-    struct chunk *c = a->head;
-    if (!c || c->size - c->used < n) {
-        struct chunk *fresh = chunk_get(n);
-        if (!fresh) goto nomem;
-        /* a big one-off chunk goes behind the head so the head keeps filling */
-        if (c && n > CHUNK_BYTES / 2) {
-            fresh->next = c->next;
-            c->next = fresh;
-        } else {
-            fresh->next = c;
-            a->head = fresh;
-        }
-        c = fresh;
-    }
+    struct chunk *c = chunk_with_room(a, n);
+    if (!c) goto nomem;
     void *p = c->mem + c->used;
     c->used += n;
     return p;
@@ -148,10 +152,8 @@ ag_tensor *ag_keep(ag_tensor *t) {
         return NULL;
     }
     struct ag_arena *parent = depth >= 2 ? &scopes[depth - 2] : NULL;
-    ag_tensor *src = ag_contiguous(ag_detach(t));
-    if (!src) return NULL;
     ag_tensor *out = ag__zeros_in(parent, t->dtype, t->ndim, t->shape, "ag_keep");
     if (!out) return NULL;
-    memcpy(out->storage->data, ag__ptr(src), (size_t)t->numel * ag_dtype_size(t->dtype));
+    ag_copy_(out, t);   /* values only: the copy is a leaf with no graph */
     return out;
 }

@@ -2,6 +2,7 @@
 #include "tensor/tensor.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 size_t ag_dtype_size(ag_dtype d) { return d == AG_F32 ? 4 : 8; }
@@ -128,6 +129,27 @@ ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, const int64
 
 void ag__storage_release(struct ag_storage *s) {
     if (s && !s->arena && --s->refs == 0) free(s);
+}
+
+static _Atomic(const struct ag_node_hooks *) node_hooks;
+
+void ag__set_node_hooks(const struct ag_node_hooks *hooks) {
+    if (atomic_load_explicit(&node_hooks, memory_order_relaxed) != hooks)
+        atomic_store_explicit(&node_hooks, hooks, memory_order_release);
+}
+
+const struct ag_node_hooks *ag__node_hooks(void) {
+    const struct ag_node_hooks *h = atomic_load_explicit(&node_hooks, memory_order_acquire);
+    AG_ASSERT(h);
+    return h;
+}
+
+void ag_tensor_free(ag_tensor *t) {
+    if (!t || t->arena) return;   /* scoped tensors go with their scope */
+    ag_tensor_free(t->grad);
+    if (t->node) ag__node_hooks()->free(t->node);
+    ag__storage_release(t->storage);
+    free(t);
 }
 
 ag_tensor *ag_tensor_new(ag_dtype dtype, int ndim, const int64_t *shape, const void *data) {

@@ -116,9 +116,21 @@ uint64_t ag__rng_reserve(uint64_t count);      /* returns the first counter of a
 uint64_t ag__rng_bits(uint64_t counter);        /* 64 random bits for a counter */
 double   ag__rng_uniform(uint64_t counter);     /* U[0,1) with 53 bits */
 
+/* Heap storage: drops one reference and frees it at zero; scoped storage: nothing (it goes
+ * with its scope). */
 void ag__storage_release(struct ag_storage *s);
-/* t's .grad with zeros written in if ag_zero_grad left it marked; NULL when it has none.
- * Code reading .grad directly (optimizers, clipping) goes through this. */
-ag_tensor *ag__grad_ready(ag_tensor *t);   /* heap storage: drop one reference */
+
+/* ------------------------------------------------------------------ the node hooks
+ * A tensor made by a recorded op points at its node (autograd/node.h), whose layout
+ * tensor/ does not know. The two things tensor/ needs from a node go through this table,
+ * which autograd/ installs when it makes its first node: a tensor with a node can only
+ * exist after that, and tensor/ links and runs without the layers above it. */
+struct ag_node_hooks {
+    const char *(*op_name)(const struct ag_node *node);   /* "mul": ag_print's grad_fn */
+    void (*free)(struct ag_node *node);   /* a heap node and the saved tensors it owns */
+};
+void ag__set_node_hooks(const struct ag_node_hooks *hooks);
+/* The installed hooks (asserts they are: only a tensor with a node asks). */
+const struct ag_node_hooks *ag__node_hooks(void);
 
 #endif

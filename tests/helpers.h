@@ -5,6 +5,22 @@
 #include <ag.h>
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Whether a program a test checks against is installed: a command on PATH, or a Python
+ * module importable by /usr/bin/python3 (the oracle; see the README). Tests that need one
+ * start with `if (!have_...) cr_skip_test("... is not installed: <what is not checked>")`. */
+static inline bool have_command(const char *name) {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", name);
+    return system(cmd) == 0;
+}
+static inline bool have_python_module(const char *module) {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c 'import %s' >/dev/null 2>&1", module);
+    return system(cmd) == 0;
+}
 
 /* A 1-D or n-d float64 tensor from a literal list. */
 #define T64(ndim, shape, ...) ag_tensor_new(AG_F64, ndim, (int64_t[])shape, (double[]){__VA_ARGS__})

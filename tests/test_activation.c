@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "helpers.h"
+#include "ops/act_math.h"
+#include "ops/ops.h"
 
 typedef ag_tensor *(*act_fn)(ag_tensor *x, ag_tensor *w);
 
@@ -244,4 +246,85 @@ Test(activation, values_at_simple_points) {
     double prelu[] = {-0.5, -0.125, 0.5, 2};
     assert_tensor_close(ag_prelu(x, T64(1, SHAPE(1), 0.25)), prelu, 4, 0, 0);
     ag_scope_end();
+}
+
+/* The public layer-activation values are API (saved programs pass them): they must not
+ * move when AG_ACTIVATION_LIST grows; names and forward come from the same lines. */
+Test(activation, layer_activation_values_names_and_forward) {
+    cr_expect_eq(AG_ACTIVATION_NONE, 0);
+    cr_expect_eq(AG_ACTIVATION_RELU, 1);
+    cr_expect_eq(AG_ACTIVATION_SIGMOID, 2);
+    cr_expect_eq(AG_ACTIVATION_TANH, 3);
+    cr_expect_eq(AG_ACTIVATION_SOFTPLUS, 4);
+    cr_expect_eq(AG_ACTIVATION_GELU, 5);
+    cr_expect_eq(AG_ACTIVATION_SILU, 6);
+    cr_expect_eq(AG_ACTIVATION_SOFTMAX, 7);
+    cr_expect_eq(AG_ACTIVATION_LOG_SOFTMAX, 8);
+    cr_expect_eq(AG_ACTIVATION_COUNT, 9);
+    ag_scope_begin();
+    ag_tensor *x = T64(2, SHAPE(2, 3), -1.5, -0.25, 0, 0.5, 1, 2.5);
+    const char *names[] = {"Identity", "ReLU", "Sigmoid", "Tanh", "Softplus", "GELU", "SiLU",
+                           "Softmax", "LogSoftmax"};
+    ag_tensor *want[] = {x, ag_relu(x), ag_sigmoid(x), ag_tanh(x), ag_softplus(x), ag_gelu(x),
+                         ag_silu(x), ag_softmax(x, 1), ag_log_softmax(x, 1)};
+    for (int a = 0; a < AG_ACTIVATION_COUNT; a++) {
+        ag_layer *l = ag_activation_layer((ag_activation)a);
+        cr_assert_not_null(l, "%s", ag_last_error());
+        cr_expect_str_eq(ag_layer_name(l), names[a]);
+        ag_tensor *y = ag_layer_forward(l, x);
+        cr_assert_not_null(y, "%s: %s", names[a], ag_last_error());
+        for (int64_t i = 0; i < 6; i++)
+            cr_expect_eq(ag_get(y, (int64_t[]){i / 3, i % 3}),
+                         ag_get(want[a], (int64_t[]){i / 3, i % 3}), "%s element %lld", names[a],
+                         (long long)i);
+        ag_layer_free(l);
+    }
+    cr_expect_null(ag_activation_layer(AG_ACTIVATION_COUNT));
+    ag_scope_end();
+}
+
+/* The guard for "an activation computes the wrong function on the vector path" (which once
+ * meant exp, from a missing table entry, on 16 elements or more): every activation op in
+ * the table (the ops sharing relu's forward) names its own vector function, and that
+ * function's vector kernels (forward and backward, float64 and float32, on an odd length)
+ * agree with the scalar math the strided path runs. A function with no kernels does not
+ * compile (AG_VM_FN_LIST in ops/kernels/vmath.h). */
+Test(activation, every_activation_has_its_own_vector_kernel) {
+    enum { N = 1031 };
+    static double x[N], g[N], y[N], gx[N];
+    static float xf[N], gf[N], yf[N], gxf[N];
+    int seen = 0;
+    for (int op = 0; op < AG_OP_COUNT; op++) {
+        const struct ag_op_def *d = ag__ops[op];
+        if (d->forward != ag__op_relu.forward) continue;
+        const struct act_args *a = d->check.args;
+        ag_vm_params p = {a->a, a->b};
+        seen++;
+        cr_expect_str_eq(ag__vm_name(a->fn), d->name, "op %s runs vector function %s", d->name,
+                         ag__vm_name(a->fn));
+        for (int i = 0; i < N; i++) {   /* [-4, 4], the points 0 and +-3 among them */
+            x[i] = -4 + 8.0 * i / (N - 1);
+            g[i] = 1 + 0.001 * i;
+            xf[i] = (float)x[i], gf[i] = (float)g[i];
+        }
+        ag__vm_forward_f64(a->fn, y, x, N, p);
+        ag__vm_backward_f64(a->fn, gx, g, x, y, N, p);
+        ag__vm_forward_f32(a->fn, yf, xf, N, p);
+        ag__vm_backward_f32(a->fn, gxf, gf, xf, yf, N, p);
+        int bad = 0;
+        for (int i = 0; i < N && bad < 3; i++) {
+            double f = ag__act_f(a->fn, x[i], a->a, a->b);
+            double df = g[i] * ag__act_d1(a->fn, x[i], a->a, a->b);
+            double f32 = ag__act_f(a->fn, xf[i], (float)a->a, (float)a->b);
+            double df32 = gf[i] * ag__act_d1(a->fn, xf[i], (float)a->a, (float)a->b);
+            bool ok = fabs(y[i] - f) <= 1e-12 * (1 + fabs(f)) &&
+                      fabs(gx[i] - df) <= 1e-12 * (1 + fabs(df)) &&
+                      fabs(yf[i] - f32) <= 1e-6 * (1 + fabs(f32)) &&
+                      fabs(gxf[i] - df32) <= 1e-6 * (1 + fabs(df32));
+            bad += !ok;
+            cr_expect(ok, "%s at x = %.17g: vector f %.17g f' %.17g (float32 %.9g %.9g), scalar "
+                      "f %.17g f' %.17g", d->name, x[i], y[i], gx[i], yf[i], gxf[i], f, df);
+        }
+    }
+    cr_expect_geq(seen, 12, "found %d activation ops", seen);
 }

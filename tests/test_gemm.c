@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ops/kernels/gemm.h"
+#include "runtime/cpu.h"
 
 static const char *const isas[] = {"scalar", "avx2", "avx512"};
 
@@ -110,6 +111,22 @@ Test(gemm, isa_names)
     cr_assert_str_eq(ag__gemm_isa(), "scalar");
     cr_assert_neq(ag__gemm_set_isa("bogus"), 0);
     cr_assert_str_eq(ag__gemm_isa(), "scalar");
+}
+
+/* runtime/cpu.h: names round-trip, scalar always runs, AVX-512 implies AVX2, and gemm
+ * accepts exactly the ISAs the CPU has. */
+Test(gemm, cpu_features)
+{
+    for (int i = 0; i < AG_ISA_COUNT; i++) {
+        cr_assert_eq(ag__isa_from_name(ag__isa_name((enum ag_isa)i)), i);
+        cr_assert_eq(ag__gemm_set_isa(ag__isa_name((enum ag_isa)i)) == 0,
+                     ag__cpu_has((enum ag_isa)i), "%s", ag__isa_name((enum ag_isa)i));
+    }
+    cr_assert(ag__cpu_has(AG_ISA_SCALAR));
+    cr_assert(!ag__cpu_has(AG_ISA_AVX512) || ag__cpu_has(AG_ISA_AVX2));
+    cr_assert_eq(ag__isa_from_name("bogus"), -1);
+    cr_assert_eq(ag__isa_from_name(NULL), -1);
+    cr_assert_str_eq(ag__isa_name(AG_ISA_COUNT), "unknown");
 }
 
 Test(gemm, zero_sizes)

@@ -96,6 +96,38 @@ Test(lifetime, keep_moves_a_tensor_to_the_enclosing_scope) {
     cr_assert_null(ag_keep(NULL));
 }
 
+Test(lifetime, keep_copies_a_strided_view_in_row_major_order) {
+    ag_scope_begin();
+    ag_tensor *kept;
+    ag_tensor *x = T64(2, SHAPE(2, 3), 1, 2, 3, 4, 5, 6);
+    ag_set_requires_grad(x, true);
+    ag_scope_begin();
+    kept = ag_keep(ag_transpose(x, 0, 1));   /* a recorded, non-contiguous view */
+    ag_scope_end();
+    cr_assert(ag_is_contiguous(kept) && ag_is_leaf(kept) && !ag_requires_grad(kept));
+    cr_assert_eq(ag_size(kept, 0), 3);
+    assert_tensor_close(kept, (double[]){1, 4, 2, 5, 3, 6}, 6, 0, 0);
+    ag_scope_end();
+}
+
+/* ag_tensor_free (tensor/) frees a heap result's node and the tensors its op saved for
+ * backward (through the node hooks autograd/ installs); ASan's leak check proves it. */
+Test(lifetime, freeing_a_heap_result_frees_its_node_and_saved_tensors) {
+    ag_tensor *x = T64(2, SHAPE(2, 3), 1, 5, 3, 4, 2, 6);
+    ag_set_requires_grad(x, true);
+    ag_tensor *m = ag_max_dim(x, 1, false);   /* saves its argmax indices */
+    cr_assert(m && !ag_is_leaf(m), "%s", ag_last_error() ? ag_last_error() : "");
+    char buf[256];
+    ag_snprint(buf, sizeof buf, m);
+    cr_expect(strstr(buf, "grad_fn=<max_dim>"), "%s", buf);
+    ag_scope_begin();
+    cr_assert_eq(ag_backward(ag_sum(m)), 0, "%s", ag_last_error());
+    ag_scope_end();
+    assert_tensor_close(ag_grad(x), (double[]){0, 1, 0, 0, 0, 1}, 6, 0, 0);
+    ag_tensor_free(m);
+    ag_tensor_free(x);
+}
+
 Test(lifetime, keep_outside_every_scope_is_an_error) {
     ag_tensor *t = ag_zeros(AG_F64, 1, (int64_t[]){2});
     cr_assert_null(ag_keep(t));

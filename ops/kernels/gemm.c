@@ -1,6 +1,7 @@
-/* gemm.c — GEMM framework: ISA dispatch, thread split, and (through gemm_tmpl.h,
- * included once per type) packing, blocking, the portable micro-kernel and the naive
- * reference.  The micro-kernels that need intrinsics live in gemm_avx512.c and
+/* gemm.c — GEMM framework: ISA dispatch, per-thread scratch, the thread split, and the
+ * public entry points (CBLAS when built with it).  Packing, blocking, the portable
+ * micro-kernel and the naive reference are gemm_tmpl.h, instantiated by gemm_f32.c and
+ * gemm_f64.c.  The micro-kernels that need intrinsics live in gemm_avx512.c and
  * gemm_avx2.c, the only files compiled with ISA flags. */
 #include <omp.h>
 #include <pthread.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "ops/kernels/gemm.h"
+#include "runtime/cpu.h"
 
 #ifdef AG_USE_CBLAS
 #include <cblas.h>
@@ -16,40 +18,20 @@
 
 /* ---- ISA dispatch -------------------------------------------------------------- */
 
-enum { ISA_UNSET = -1, ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
-static const char *const isa_names[] = {"scalar", "avx2", "avx512"};
+enum { ISA_UNSET = -1 };
 static int g_isa = ISA_UNSET;   /* accessed with __atomic builtins: benign first race */
-
-static int isa_available(int isa)
-{
-    __builtin_cpu_init();
-    if (isa == ISA_AVX512)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("fma");
-    if (isa == ISA_AVX2)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return isa == ISA_SCALAR;
-}
-
-static int isa_from_name(const char *s)
-{
-    for (int i = 0; s && i < 3; i++)
-        if (strcmp(s, isa_names[i]) == 0) return i;
-    return ISA_UNSET;
-}
 
 /* The best available ISA, or AG_ISA's choice when that one is available. */
 static int isa_resolve(void)
 {
-    int env = isa_from_name(getenv("AG_ISA"));
-    if (env != ISA_UNSET && isa_available(env)) return env;
-    if (isa_available(ISA_AVX512)) return ISA_AVX512;
-    if (isa_available(ISA_AVX2)) return ISA_AVX2;
-    return ISA_SCALAR;
+    int env = ag__isa_from_name(getenv("AG_ISA"));
+    if (env != ISA_UNSET && ag__cpu_has((enum ag_isa)env)) return env;
+    if (ag__cpu_has(AG_ISA_AVX512)) return AG_ISA_AVX512;
+    if (ag__cpu_has(AG_ISA_AVX2)) return AG_ISA_AVX2;
+    return AG_ISA_SCALAR;
 }
 
-static int ag__gemm_isa_id(void)
+int ag__gemm_isa_id(void)
 {
     int isa = __atomic_load_n(&g_isa, __ATOMIC_ACQUIRE);
     if (isa == ISA_UNSET) {
@@ -59,12 +41,12 @@ static int ag__gemm_isa_id(void)
     return isa;
 }
 
-const char *ag__gemm_isa(void) { return isa_names[ag__gemm_isa_id()]; }
+const char *ag__gemm_isa(void) { return ag__isa_name((enum ag_isa)ag__gemm_isa_id()); }
 
 int ag__gemm_set_isa(const char *name)
 {
-    int isa = isa_from_name(name);
-    if (isa == ISA_UNSET || !isa_available(isa)) return 1;
+    int isa = ag__isa_from_name(name);
+    if (isa == ISA_UNSET || !ag__cpu_has((enum ag_isa)isa)) return 1;
     __atomic_store_n(&g_isa, isa, __ATOMIC_RELEASE);
     return 0;
 }
@@ -98,7 +80,7 @@ static void scratch_key_init(void) { (void)pthread_key_create(&g_scratch_key, sc
 
 /* This thread's scratch of at least `bytes` bytes (64-byte aligned), or NULL when out
  * of memory.  Valid until this thread's next call. */
-static void *ag__gemm_scratch(size_t bytes)
+void *ag__gemm_scratch(size_t bytes)
 {
     scratch *s = t_scratch;
     if (s && s->bytes >= bytes) return (char *)s + 64;
@@ -125,7 +107,7 @@ static void *ag__gemm_scratch(size_t bytes)
 
 /* Threads to offer: 1 inside an enclosing parallel region (nested teams would
  * oversubscribe), else omp_get_max_threads().  ag__gemm_grid decides how many to use. */
-static int ag__gemm_threads(int64_t M, int64_t N, int64_t K)
+int ag__gemm_threads(int64_t M, int64_t N, int64_t K)
 {
     (void)M, (void)N, (void)K;
     return omp_in_parallel() ? 1 : omp_get_max_threads();
@@ -136,8 +118,8 @@ static int ag__gemm_threads(int64_t M, int64_t N, int64_t K)
  * its packing of A rows and B columns (~1 element a cycle; a row split makes every
  * thread pack all of B and a column split all of A), plus a fork/join cost, so small
  * problems stay single-threaded. */
-static void ag__gemm_grid(int64_t M, int64_t N, int64_t K, int mr, int nr, int nt,
-                          int *tm_out, int *tn_out)
+void ag__gemm_grid(int64_t M, int64_t N, int64_t K, int mr, int nr, int nt,
+                   int *tm_out, int *tn_out)
 {
     /* Waking a sleeping worker and joining it costs ~10 us on the shared 2-vCPU VM
      * (often far more under load): with 30000 cycles products up to ~64^3 (and the
@@ -155,20 +137,6 @@ static void ag__gemm_grid(int64_t M, int64_t N, int64_t K, int mr, int nr, int n
             if (best < 0 || cost < best) best = cost, *tm_out = tm, *tn_out = tn;
         }
 }
-
-/* ---- The type-generic framework, once per type ---------------------------------- */
-
-#define T float
-#define S f32
-#include "ops/kernels/gemm_tmpl.h"
-#undef T
-#undef S
-
-#define T double
-#define S f64
-#include "ops/kernels/gemm_tmpl.h"
-#undef T
-#undef S
 
 /* ---- Public entry points: CBLAS when built with it and strides allow ------------- */
 
@@ -218,8 +186,7 @@ void ag__gemm_f32(int64_t M, int64_t N, int64_t K, float alpha,
 #ifdef AG_USE_CBLAS
     BLAS_ROUTE(cblas_sgemm);
 #endif
-    job_f32 p = {M, N, K, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc};
-    gemm_own_f32(&p);
+    ag__gemm_own_f32(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
 }
 
 void ag__gemm_f64(int64_t M, int64_t N, int64_t K, double alpha,
@@ -230,6 +197,5 @@ void ag__gemm_f64(int64_t M, int64_t N, int64_t K, double alpha,
 #ifdef AG_USE_CBLAS
     BLAS_ROUTE(cblas_dgemm);
 #endif
-    job_f64 p = {M, N, K, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc};
-    gemm_own_f64(&p);
+    ag__gemm_own_f64(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc);
 }

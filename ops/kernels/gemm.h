@@ -4,14 +4,15 @@
  * so transposed or strided views need no copies: packing reads any strides.
  * beta == 0: C is never read (NaN in C does not propagate).  M, N or K may be 0.
  *
- * The framework (gemm.c) owns blocking, packing, threading and dispatch; one MR x NR
- * micro-kernel per ISA (gemm_avx512.c, gemm_avx2.c, portable C in gemm.c) does the
- * arithmetic.  Threads split only the M/N loops, never K, so every C element is
+ * The framework (gemm.c: dispatch, threads, scratch; gemm_tmpl.h, instantiated by
+ * gemm_f32.c and gemm_f64.c: blocking, packing) drives one MR x NR micro-kernel per ISA
+ * (gemm_avx512.c, gemm_avx2.c, portable C in gemm_tmpl.h) that does the arithmetic.  Threads split only the M/N loops, never K, so every C element is
  * computed by the same sequence of operations whatever the thread count: results are
  * bitwise identical for any omp_get_max_threads(). */
 #ifndef AG_KERNELS_GEMM_H
 #define AG_KERNELS_GEMM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 void ag__gemm_f32(int64_t M, int64_t N, int64_t K, float alpha,
@@ -92,5 +93,26 @@ typedef struct {
 
 extern const ag__gemm_cfg_f32 ag__gemm_avx512_f32, ag__gemm_avx2_f32;
 extern const ag__gemm_cfg_f64 ag__gemm_avx512_f64, ag__gemm_avx2_f64;
+
+/* ---- Internal: between gemm.c and the framework (gemm_tmpl.h in gemm_f32.c, gemm_f64.c).
+ * ag__gemm_f32's contract on our own kernels (no CBLAS). */
+void ag__gemm_own_f32(int64_t M, int64_t N, int64_t K, float alpha,
+                      const float *A, int64_t rsa, int64_t csa,
+                      const float *B, int64_t rsb, int64_t csb,
+                      float beta, float *C, int64_t rsc, int64_t csc);
+void ag__gemm_own_f64(int64_t M, int64_t N, int64_t K, double alpha,
+                      const double *A, int64_t rsa, int64_t csa,
+                      const double *B, int64_t rsb, int64_t csb,
+                      double beta, double *C, int64_t rsc, int64_t csc);
+/* The dispatched ISA (enum ag_isa, runtime/cpu.h), decided on the first call. */
+int ag__gemm_isa_id(void);
+/* This thread's packing scratch of at least `bytes` bytes (64-byte aligned), or NULL when
+ * out of memory; valid until this thread's next call. */
+void *ag__gemm_scratch(size_t bytes);
+/* Threads available to one product of this size. */
+int ag__gemm_threads(int64_t M, int64_t N, int64_t K);
+/* The tm x tn grid of sub-blocks of C (tm * tn <= nt) with the least modelled cost. */
+void ag__gemm_grid(int64_t M, int64_t N, int64_t K, int mr, int nr, int nt,
+                   int *tm_out, int *tn_out);
 
 #endif

@@ -11,31 +11,12 @@
 #include <stdint.h>
 
 #include "ops/kernels/gemm.h"
+#include "ops/kernels/gemm_merge.h"
 
 #define MR_S 6
 #define NR_S 16
 #define MR_D 6
 #define NR_D 8
-
-static void merge_f32(const float *t, int ldt, float beta, float *C, int64_t rsc,
-                      int64_t csc, int m, int n)
-{
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) {
-            float *c = C + i * rsc + j * csc;
-            *c = beta == 0.0f ? t[i * ldt + j] : fmaf(beta, *c, t[i * ldt + j]);
-        }
-}
-
-static void merge_f64(const double *t, int ldt, double beta, double *C, int64_t rsc,
-                      int64_t csc, int m, int n)
-{
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) {
-            double *c = C + i * rsc + j * csc;
-            *c = beta == 0.0 ? t[i * ldt + j] : fma(beta, *c, t[i * ldt + j]);
-        }
-}
 
 static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
                     int64_t ars, int64_t acs,
@@ -78,7 +59,7 @@ static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
         _mm256_store_ps(t + i * NR_S, _mm256_mul_ps(va, c0[i]));
         _mm256_store_ps(t + i * NR_S + 8, _mm256_mul_ps(va, c1[i]));
     }
-    merge_f32(t, NR_S, beta, C, rsc, csc, m, n);
+    gemm_merge_f32(t, NR_S, beta, C, rsc, csc, m, n);
 }
 
 static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
@@ -122,7 +103,7 @@ static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
         _mm256_store_pd(t + i * NR_D, _mm256_mul_pd(va, c0[i]));
         _mm256_store_pd(t + i * NR_D + 4, _mm256_mul_pd(va, c1[i]));
     }
-    merge_f64(t, NR_D, beta, C, rsc, csc, m, n);
+    gemm_merge_f64(t, NR_D, beta, C, rsc, csc, m, n);
 }
 
 /* Blocking (elements): B micro-panel KC*NR in L1, packed A MC*KC in L2. */

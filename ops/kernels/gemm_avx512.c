@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "ops/kernels/gemm.h"
+#include "ops/kernels/gemm_merge.h"
 
 /* A is read through strides (ars, acs): packed panels pass (1, MR), row-major A read
  * in place passes (rsa, 1).  Row i lives at p[i/3][(i%3)*ars] so the 14 rows need only
@@ -27,27 +28,6 @@
 #define NR_S 32
 #define MR_D 14
 #define NR_D 16
-
-/* Merge a tile t (already alpha*acc) into C with the same rounding as the vector path. */
-static void merge_f32(const float *t, int ldt, float beta, float *C, int64_t rsc,
-                      int64_t csc, int m, int n)
-{
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) {
-            float *c = C + i * rsc + j * csc;
-            *c = beta == 0.0f ? t[i * ldt + j] : fmaf(beta, *c, t[i * ldt + j]);
-        }
-}
-
-static void merge_f64(const double *t, int ldt, double beta, double *C, int64_t rsc,
-                      int64_t csc, int m, int n)
-{
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) {
-            double *c = C + i * rsc + j * csc;
-            *c = beta == 0.0 ? t[i * ldt + j] : fma(beta, *c, t[i * ldt + j]);
-        }
-}
 
 /* Transpose the 16x16 block r[0..15] (rows) in registers. */
 static inline __attribute__((always_inline)) void transpose16(__m512 r[16])
@@ -80,7 +60,7 @@ static inline __attribute__((always_inline)) void transpose16(__m512 r[16])
 
 /* Column-major C (rsc == 1): load 16 columns of the tile t (already alpha*acc, row i
  * at t[i*NR_S]) and transpose them in registers so each of the nq columns is one
- * masked vector of m rows, then the same rounding as merge_f32. */
+ * masked vector of m rows, then the same rounding as gemm_merge_f32. */
 static void store_cols_f32(const float *t, float beta, float *C, int64_t csc, int m,
                            int nq)
 {
@@ -194,7 +174,7 @@ static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
         if (n > 16) store_cols_f32(t + 16, beta, C + 16 * csc, csc, m, n - 16);
         return;
     }
-    merge_f32(t, NR_S, beta, C, rsc, csc, m, n);
+    gemm_merge_f32(t, NR_S, beta, C, rsc, csc, m, n);
 }
 
 static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
@@ -261,7 +241,7 @@ static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
         _mm512_store_pd(t + i * NR_D, _mm512_mul_pd(va, c0[i]));
         _mm512_store_pd(t + i * NR_D + 8, _mm512_mul_pd(va, c1[i]));
     }
-    merge_f64(t, NR_D, beta, C, rsc, csc, m, n);
+    gemm_merge_f64(t, NR_D, beta, C, rsc, csc, m, n);
 }
 
 /* Pack a kc x nc block of B into 32-column panels.  Row-major B: masked vector copies

@@ -1,22 +1,26 @@
-/* gemm_tmpl.h — the type-generic GEMM framework, included by gemm.c once per type with
- *   T   the element type (float, double)
- *   S   the suffix (f32, f64)
- * It defines, for that type: the portable micro-kernel, the naive reference, packing,
- * the blocked serial driver, the thread split and the public entry point. */
+/* gemm_tmpl.h — the type-generic GEMM framework: the portable micro-kernel, the naive
+ * reference, packing, the blocked serial driver, the thread split and the entry point.
+ * gemm_f32.c and gemm_f64.c include it once each, after naming every result in full:
+ *   T                the element type (float, double)
+ *   GEMM_CFG         the kernel descriptor type (gemm.h: ag__gemm_cfg_f32)
+ *   GEMM_CFG_AVX512, GEMM_CFG_AVX2   the ISA files' descriptors (ag__gemm_avx2_f32)
+ *   GEMM_NAIVE       the reference it defines (ag__gemm_f32_naive)
+ *   GEMM_OWN         the entry point it defines (ag__gemm_own_f32)
+ * Everything else here is static to that file. */
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
 
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-#define FN(name) CAT(name, S)          /* FN(pack_a_) -> pack_a_f32 */
-#define CFG CAT(ag__gemm_cfg_, S)
-#define UKR CAT(ag__ukr_, S)
+#include "ops/kernels/gemm.h"
+#include "runtime/cpu.h"
 
 /* Portable micro-kernel: 4 x 8, plain C (no FMA in the base flags: mul then add). */
 #define PMR 4
 #define PNR 8
-static void FN(ukr_portable_)(int64_t K, T alpha, const T *restrict Ap, int64_t ars,
-                              int64_t acs,
-                              const T *restrict Bp, int64_t bks, T beta, T *C, int64_t rsc,
-                              int64_t csc, int m, int n)
+static void ukr_portable(int64_t K, T alpha, const T *restrict Ap, int64_t ars,
+                         int64_t acs,
+                         const T *restrict Bp, int64_t bks, T beta, T *C, int64_t rsc,
+                         int64_t csc, int m, int n)
 {
     T acc[PMR][PNR] = {{0}};
     for (int64_t k = 0; k < K; k++, Ap += acs, Bp += bks)
@@ -30,14 +34,14 @@ static void FN(ukr_portable_)(int64_t K, T alpha, const T *restrict Ap, int64_t 
             *c = beta == 0 ? t : beta * *c + t;
         }
 }
-static const CFG FN(cfg_portable_) = {FN(ukr_portable_), PMR, PNR, 256, 128, 2048, NULL, 0, 0, 0};
+static const GEMM_CFG cfg_portable = {ukr_portable, PMR, PNR, 256, 128, 2048, NULL, 0, 0, 0};
 #undef PMR
 #undef PNR
 
-void CAT(CAT(ag__gemm_, S), _naive)(int64_t M, int64_t N, int64_t K, T alpha,
-                               const T *A, int64_t rsa, int64_t csa,
-                               const T *B, int64_t rsb, int64_t csb,
-                               T beta, T *C, int64_t rsc, int64_t csc)
+void GEMM_NAIVE(int64_t M, int64_t N, int64_t K, T alpha,
+                const T *A, int64_t rsa, int64_t csa,
+                const T *B, int64_t rsb, int64_t csb,
+                T beta, T *C, int64_t rsc, int64_t csc)
 {
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
@@ -50,7 +54,7 @@ void CAT(CAT(ag__gemm_, S), _naive)(int64_t M, int64_t N, int64_t K, T alpha,
 }
 
 /* C = beta*C over M x N (the K == 0 or alpha == 0 case); beta == 0 writes zeros. */
-static void FN(scale_c_)(int64_t M, int64_t N, T beta, T *C, int64_t rsc, int64_t csc)
+static void scale_c(int64_t M, int64_t N, T beta, T *C, int64_t rsc, int64_t csc)
 {
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++)
@@ -58,8 +62,8 @@ static void FN(scale_c_)(int64_t M, int64_t N, T beta, T *C, int64_t rsc, int64_
 }
 
 /* Pack an mc x kc block of A into MR-row micro-panels, k-major, zero-padded rows. */
-static void FN(pack_a_)(int mr, int64_t mc, int64_t kc, const T *A, int64_t rsa,
-                        int64_t csa, T *restrict Ap)
+static void pack_a(int mr, int64_t mc, int64_t kc, const T *A, int64_t rsa,
+                   int64_t csa, T *restrict Ap)
 {
     for (int64_t i0 = 0; i0 < mc; i0 += mr, Ap += mr * kc) {
         int m = mc - i0 < mr ? (int)(mc - i0) : mr;
@@ -79,8 +83,8 @@ static void FN(pack_a_)(int mr, int64_t mc, int64_t kc, const T *A, int64_t rsa,
 }
 
 /* Pack a kc x nc block of B into NR-column micro-panels, k-major, zero-padded. */
-static void FN(pack_b_)(int nr, int64_t kc, int64_t nc, const T *B, int64_t rsb,
-                        int64_t csb, T *restrict Bp)
+static void pack_b(int nr, int64_t kc, int64_t nc, const T *B, int64_t rsb,
+                   int64_t csb, T *restrict Bp)
 {
     for (int64_t j0 = 0; j0 < nc; j0 += nr, Bp += nr * kc) {
         int n = nc - j0 < nr ? (int)(nc - j0) : nr;
@@ -104,14 +108,14 @@ typedef struct {
     const T *A; int64_t rsa, csa;
     const T *B; int64_t rsb, csb;
     T *C; int64_t rsc, csc;
-} FN(job_);
+} job;
 
 /* Read A in place instead of packing it?  Packing row-major A is a scalar transpose
  * costing about as much per element as (N/32) FMAs, so it does not pay for narrow
  * sub-blocks; the micro-kernel reads a row-major A (csa == 1) directly just as fast.
  * A column-major A (rsa == 1, e.g. the transposed view in Aᵀ·G) is read in place too:
  * each k step reads MR contiguous values, like a packed panel with a longer stride. */
-static int FN(direct_a_)(const CFG *g, const FN(job_) *p, int64_t ncols)
+static int direct_a(const GEMM_CFG *g, const job *p, int64_t ncols)
 {
     /* Measured on AVX-512: in place wins clearly up to N ~ 800 (the MLP shapes); for
      * large squares the packed, prefetch-friendly panel was as fast or faster. */
@@ -125,17 +129,17 @@ static int FN(direct_a_)(const CFG *g, const FN(job_) *p, int64_t ncols)
 #ifndef AG_GEMM_DIRECT_B_ROWS
 #define AG_GEMM_DIRECT_B_ROWS 64
 #endif
-static int FN(direct_b_)(const CFG *g, const FN(job_) *p, int64_t nrows)
+static int direct_b(const GEMM_CFG *g, const job *p, int64_t nrows)
 {
     return g->b_inplace && p->csb == 1 && nrows <= AG_GEMM_DIRECT_B_ROWS;
 }
 
 /* The serial blocked GEMM (BLIS loop order jc, pc, ic, jr, ir) on rows [m0,m1) and
  * columns [n0,n1) of C, with packing buffers abuf (mc*kc) and bbuf (kc*nc). */
-static void FN(gemm_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t m1,
-                            int64_t n0, int64_t n1, T *abuf, T *bbuf)
+static void gemm_block(const GEMM_CFG *g, const job *p, int64_t m0, int64_t m1,
+                       int64_t n0, int64_t n1, T *abuf, T *bbuf)
 {
-    int direct = FN(direct_a_)(g, p, n1 - n0), directb = FN(direct_b_)(g, p, m1 - m0);
+    int direct = direct_a(g, p, n1 - n0), directb = direct_b(g, p, m1 - m0);
     for (int64_t jc = n0; jc < n1; jc += g->nc) {
         int64_t nb = n1 - jc < g->nc ? n1 - jc : g->nc;
         for (int64_t pc = 0; pc < p->K; pc += g->kc) {
@@ -148,8 +152,8 @@ static void FN(gemm_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t
             else if (g->pack_b)
                 g->pack_b(kb, nb - nfull, b + nfull * p->csb, p->rsb, p->csb, bbuf);
             else
-                FN(pack_b_)(g->nr, kb, nb - nfull, b + nfull * p->csb, p->rsb, p->csb,
-                            bbuf);
+                pack_b(g->nr, kb, nb - nfull, b + nfull * p->csb, p->rsb, p->csb,
+                       bbuf);
             for (int64_t ic = m0; ic < m1; ic += g->mc) {
                 int64_t mb = m1 - ic < g->mc ? m1 - ic : g->mc;
                 const T *a = p->A + ic * p->rsa + pc * p->csa;
@@ -157,10 +161,10 @@ static void FN(gemm_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t
                  * just its m rows in place (a_exact) */
                 int64_t tail = g->a_exact ? 0 : mb % g->mr;
                 if (!direct)
-                    FN(pack_a_)(g->mr, mb, kb, a, p->rsa, p->csa, abuf);
+                    pack_a(g->mr, mb, kb, a, p->rsa, p->csa, abuf);
                 else if (tail)
-                    FN(pack_a_)(g->mr, tail, kb, a + (mb - tail) * p->rsa, p->rsa, p->csa,
-                                abuf);
+                    pack_a(g->mr, tail, kb, a + (mb - tail) * p->rsa, p->rsa, p->csa,
+                           abuf);
                 for (int64_t jr = 0; jr < nb; jr += g->nr) {
                     int n = nb - jr < g->nr ? (int)(nb - jr) : g->nr;
                     for (int64_t ir = 0; ir < mb; ir += g->mr) {
@@ -184,8 +188,8 @@ static void FN(gemm_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t
 
 /* Take this thread's packing buffers (64-byte aligned, sized to its sub-block, cached
  * between calls) and run the serial driver.  Returns non-zero on allocation failure. */
-static int FN(run_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t m1,
-                          int64_t n0, int64_t n1)
+static int run_block(const GEMM_CFG *g, const job *p, int64_t m0, int64_t m1,
+                     int64_t n0, int64_t n1)
 {
     int64_t kc = p->K < g->kc ? p->K : g->kc;
     int64_t mc = m1 - m0 < g->mc ? m1 - m0 : g->mc;
@@ -196,18 +200,18 @@ static int FN(run_block_)(const CFG *g, const FN(job_) *p, int64_t m0, int64_t m
     size_t bbytes = ((size_t)(nc * kc) * sizeof(T) + 63) / 64 * 64;
     T *buf = ag__gemm_scratch(abytes + bbytes);
     if (!buf) return 1;
-    FN(gemm_block_)(g, p, m0, m1, n0, n1, buf, (T *)((char *)buf + abytes));
+    gemm_block(g, p, m0, m1, n0, n1, buf, (T *)((char *)buf + abytes));
     return 0;
 }
 
 /* Run on nt threads over a tm x tn grid of (MR/NR-aligned) sub-blocks of C. */
-static void FN(run_threads_)(const CFG *g, const FN(job_) *p, int nt)
+static void run_threads(const GEMM_CFG *g, const job *p, int nt)
 {
     int tm, tn;
     ag__gemm_grid(p->M, p->N, p->K, g->mr, g->nr, nt, &tm, &tn);
     int64_t mt = (p->M + g->mr - 1) / g->mr, ntl = (p->N + g->nr - 1) / g->nr;
     if (tm * tn == 1) {
-        if (FN(run_block_)(g, p, 0, p->M, 0, p->N)) abort();
+        if (run_block(g, p, 0, p->M, 0, p->N)) abort();
         return;
     }
     int fail = 0;
@@ -218,7 +222,7 @@ static void FN(run_threads_)(const CFG *g, const FN(job_) *p, int nt)
         int64_t n0 = ntl * in / tn * g->nr, n1 = ntl * (in + 1) / tn * g->nr;
         m1 = m1 < p->M ? m1 : p->M;
         n1 = n1 < p->N ? n1 : p->N;
-        if (m0 < m1 && n0 < n1) fail |= FN(run_block_)(g, p, m0, m1, n0, n1);
+        if (m0 < m1 && n0 < n1) fail |= run_block(g, p, m0, m1, n0, n1);
     }
     if (fail) abort();
 }
@@ -227,7 +231,7 @@ static void FN(run_threads_)(const CFG *g, const FN(job_) *p, int nt)
  * (say 10 of 16 lanes) wastes lanes that a long M would fill.  Only for a column-major
  * A (the Aᵀ·G of a weight gradient), which as the swapped B is read in place.  Each C element is still
  * the same chain of FMAs over k (a*b == b*a), so the values do not change. */
-static int FN(swap_)(const CFG *g, const FN(job_) *p)
+static int swap_operands(const GEMM_CFG *g, const job *p)
 {
     int64_t v = g->nr / 2;                          /* lanes per vector */
     int64_t pn = (p->N + v - 1) / v * v, pm = (p->M + v - 1) / v * v;
@@ -235,29 +239,31 @@ static int FN(swap_)(const CFG *g, const FN(job_) *p)
            (p->rsc == 1 || p->csc == 1) && p->rsa == 1 && g->b_inplace;
 }
 
-/* Our GEMM, whatever the build's CBLAS setting. */
-static void FN(gemm_own_)(const FN(job_) *p)
+static void run_job(const job *p)
 {
     if (p->M <= 0 || p->N <= 0) return;
     if (p->K <= 0 || p->alpha == 0) {
-        FN(scale_c_)(p->M, p->N, p->beta, p->C, p->rsc, p->csc);
+        scale_c(p->M, p->N, p->beta, p->C, p->rsc, p->csc);
         return;
     }
     int isa = ag__gemm_isa_id();
-    const CFG *g = isa == ISA_AVX512 ? &CAT(ag__gemm_avx512_, S)
-                 : isa == ISA_AVX2   ? &CAT(ag__gemm_avx2_, S)
-                                     : &FN(cfg_portable_);
-    if (g->c_cols && FN(swap_)(g, p)) {
-        FN(job_) q = {p->N, p->M, p->K, p->alpha, p->beta, p->B, p->csb, p->rsb,
+    const GEMM_CFG *g = isa == AG_ISA_AVX512 ? &GEMM_CFG_AVX512
+                 : isa == AG_ISA_AVX2   ? &GEMM_CFG_AVX2
+                                     : &cfg_portable;
+    if (g->c_cols && swap_operands(g, p)) {
+        job q = {p->N, p->M, p->K, p->alpha, p->beta, p->B, p->csb, p->rsb,
                       p->A, p->csa, p->rsa, p->C, p->csc, p->rsc};
-        FN(run_threads_)(g, &q, ag__gemm_threads(q.M, q.N, q.K));
+        run_threads(g, &q, ag__gemm_threads(q.M, q.N, q.K));
         return;
     }
-    FN(run_threads_)(g, p, ag__gemm_threads(p->M, p->N, p->K));
+    run_threads(g, p, ag__gemm_threads(p->M, p->N, p->K));
 }
 
-#undef CAT_
-#undef CAT
-#undef FN
-#undef CFG
-#undef UKR
+/* GEMM_OWN: gemm.h's ag__gemm contract with this framework, whatever the build's CBLAS
+ * setting. */
+void GEMM_OWN(int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t rsa, int64_t csa,
+              const T *B, int64_t rsb, int64_t csb, T beta, T *C, int64_t rsc, int64_t csc)
+{
+    job p = {M, N, K, alpha, beta, A, rsa, csa, B, rsb, csb, C, rsc, csc};
+    run_job(&p);
+}

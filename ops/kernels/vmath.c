@@ -1,5 +1,5 @@
-/* Vector-math dispatch, threading, portable scalar kernels and naive references.
- * See vmath.h. No ISA flags here: SIMD lives in vmath_avx2.c / vmath_avx512.c. */
+/* Vector-math dispatch, threading and naive references. See vmath.h. No ISA flags here:
+ * the kernels live in vmath_<isa>_<dtype>.c, one instantiation of vmath_tmpl.h each. */
 #include "ops/kernels/vmath.h"
 
 #include <math.h>
@@ -7,81 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---------------- portable scalar kernels (libm), via the shared template ---------------- */
-#define W 1
-#define ALIGN 64
-#define VLD(p) (*(p))
-#define VST(p, v) (*(p) = (v))
-#define VSTNT(p, v) (*(p) = (v))
-#define SFENCE() ((void)0)
-#define VSET(c) (c)
-#define VADD(a, b) ((a) + (b))
-#define VSUB(a, b) ((a) - (b))
-#define VMUL(a, b) ((a) * (b))
-#define VDIV(a, b) ((a) / (b))
-#define VFMA(a, b, c) ((a) * (b) + (c))
-#define VNEG(v) (-(v))
-#define VLT(a, b) ((a) < (b))
-#define VLE(a, b) ((a) <= (b))
-#define VGT(a, b) ((a) > (b))
-#define VGE(a, b) ((a) >= (b))
-#define MOR(a, b) ((a) || (b))
-#define MAND(a, b) ((a) && (b))
-#define VSEL(m, a, b) ((m) ? (a) : (b))
-
-#define T float
-#define V float
-#define SFX f32_scalar
-#define VABS fabsf
-#define VSQRT sqrtf
-#define VEXP expf
-#define VEXPM1 expm1f
-#define VLOG logf
-#define VLOG1P log1pf
-#define VTANH tanhf
-#define VERF erff
-#define VSIN sinf
-#define VCOS cosf
-#include "ops/kernels/vmath_tmpl.h"
-#undef T
-#undef V
-#undef SFX
-#undef VABS
-#undef VSQRT
-#undef VEXP
-#undef VEXPM1
-#undef VLOG
-#undef VLOG1P
-#undef VTANH
-#undef VERF
-#undef VSIN
-#undef VCOS
-
-#define T double
-#define V double
-#define SFX f64_scalar
-#define VABS fabs
-#define VSQRT sqrt
-#define VEXP exp
-#define VEXPM1 expm1
-#define VLOG log
-#define VLOG1P log1p
-#define VTANH tanh
-#define VERF erf
-#define VSIN sin
-#define VCOS cos
-#include "ops/kernels/vmath_tmpl.h"
-
-const ag__vm_kernels ag__vm_kernels_scalar = {
-    fwd_f32_scalar, fwd_f64_scalar, bwd_f32_scalar, bwd_f64_scalar,
-    bin_f32_scalar, bin_f64_scalar, axpy_f32_scalar, axpy_f64_scalar,
-    rmax_f32_scalar, rmax_f64_scalar, expsum_f32_scalar, expsum_f64_scalar,
-    shsc_f32_scalar, shsc_f64_scalar};
-
 /* ---------------- ISA selection ---------------- */
 static const char *const isa_names[3] = {"scalar", "avx2", "avx512"};
-static const ag__vm_kernels *const isa_tabs[3] = {
-    &ag__vm_kernels_scalar, &ag__vm_kernels_avx2, &ag__vm_kernels_avx512};
+static const ag__vm_kernels_f32 *const isa_f32[3] = {&ag__vm_f32_scalar, &ag__vm_f32_avx2,
+                                                     &ag__vm_f32_avx512};
+static const ag__vm_kernels_f64 *const isa_f64[3] = {&ag__vm_f64_scalar, &ag__vm_f64_avx2,
+                                                     &ag__vm_f64_avx512};
 static int g_isa = -1; /* accessed with __atomic builtins */
 
 static int isa_ok(int i) {
@@ -126,7 +57,8 @@ void ag__vm_set_nt_bytes(int64_t bytes) { g_nt_bytes = bytes; }
 
 enum { J_F32, J_F64, J_B32, J_B64, J_BIN32, J_BIN64, J_AXPY32, J_AXPY64 };
 typedef struct {
-  const ag__vm_kernels *k;
+  const ag__vm_kernels_f32 *k32;
+  const ag__vm_kernels_f64 *k64;
   int kind, op, nt;
   void *out;
   const void *a, *b, *c;
@@ -140,31 +72,34 @@ typedef struct {
 #define CF64(ptr, o) ((const double *)(ptr) + (o))
 
 static void job_part(const vm_job *j, int64_t o, int64_t n) {
-  const ag__vm_kernels *k = j->k;
+  const ag__vm_kernels_f32 *k32 = j->k32;
+  const ag__vm_kernels_f64 *k64 = j->k64;
   ag_vm_fn f = (ag_vm_fn)j->op;
   switch (j->kind) {
-  case J_F32: k->fwd32(f, F32(j->out, o), CF32(j->a, o), n, &j->p, j->nt); break;
-  case J_F64: k->fwd64(f, F64(j->out, o), CF64(j->a, o), n, &j->p, j->nt); break;
+  case J_F32: k32->fwd(f, F32(j->out, o), CF32(j->a, o), n, &j->p, j->nt); break;
+  case J_F64: k64->fwd(f, F64(j->out, o), CF64(j->a, o), n, &j->p, j->nt); break;
   case J_B32:
-    k->bwd32(f, F32(j->out, o), CF32(j->a, o), CF32(j->b, o), CF32(j->c, o), n, &j->p, j->nt);
+    k32->bwd(f, F32(j->out, o), CF32(j->a, o), CF32(j->b, o), CF32(j->c, o), n, &j->p, j->nt);
     break;
   case J_B64:
-    k->bwd64(f, F64(j->out, o), CF64(j->a, o), CF64(j->b, o), CF64(j->c, o), n, &j->p, j->nt);
+    k64->bwd(f, F64(j->out, o), CF64(j->a, o), CF64(j->b, o), CF64(j->c, o), n, &j->p, j->nt);
     break;
   case J_BIN32:
-    k->bin32((ag_vm_binop)j->op, F32(j->out, o), CF32(j->a, o), CF32(j->b, o), n, j->nt);
+    k32->bin((ag_vm_binop)j->op, F32(j->out, o), CF32(j->a, o), CF32(j->b, o), n, j->nt);
     break;
   case J_BIN64:
-    k->bin64((ag_vm_binop)j->op, F64(j->out, o), CF64(j->a, o), CF64(j->b, o), n, j->nt);
+    k64->bin((ag_vm_binop)j->op, F64(j->out, o), CF64(j->a, o), CF64(j->b, o), n, j->nt);
     break;
-  case J_AXPY32: k->axpy32(F32(j->out, o), (float)j->s, CF32(j->a, o), n); break;
-  default: k->axpy64(F64(j->out, o), j->s, CF64(j->a, o), n); break;
+  case J_AXPY32: k32->axpy(F32(j->out, o), (float)j->s, CF32(j->a, o), n); break;
+  default: k64->axpy(F64(j->out, o), j->s, CF64(j->a, o), n); break;
   }
 }
 
 static void job_run(vm_job *j, int64_t n, size_t esz) {
   if (n <= 0) return;
-  j->k = isa_tabs[isa_get()];
+  int isa = isa_get();
+  j->k32 = isa_f32[isa];
+  j->k64 = isa_f64[isa];
   j->nt = (double)n * (double)esz >= (double)g_nt_bytes;
   int64_t nch = (n + VM_CHUNK - 1) / VM_CHUNK;
   if (nch > 1 && !omp_in_parallel() && omp_get_max_threads() > 1) {
@@ -220,27 +155,28 @@ void ag__vm_scale_add_f64(double *y, double a, const double *x, int64_t n) {
   job_run(&j, n, sizeof(double));
 }
 
-float ag__vm_max_f32(const float *x, int64_t n) { return isa_tabs[isa_get()]->max32(x, n); }
-double ag__vm_max_f64(const double *x, int64_t n) { return isa_tabs[isa_get()]->max64(x, n); }
+float ag__vm_max_f32(const float *x, int64_t n) { return isa_f32[isa_get()]->max(x, n); }
+double ag__vm_max_f64(const double *x, int64_t n) { return isa_f64[isa_get()]->max(x, n); }
 double ag__vm_exp_sum_f32(float *y, const float *x, int64_t n, float shift) {
-  return n > 0 ? isa_tabs[isa_get()]->expsum32(y, x, n, shift) : 0.0;
+  return n > 0 ? isa_f32[isa_get()]->expsum(y, x, n, shift) : 0.0;
 }
 double ag__vm_exp_sum_f64(double *y, const double *x, int64_t n, double shift) {
-  return n > 0 ? isa_tabs[isa_get()]->expsum64(y, x, n, shift) : 0.0;
+  return n > 0 ? isa_f64[isa_get()]->expsum(y, x, n, shift) : 0.0;
 }
 void ag__vm_shift_scale_f32(float *y, const float *x, int64_t n, float s, float a, float b) {
-  if (n > 0) isa_tabs[isa_get()]->shsc32(y, x, n, s, a, b);
+  if (n > 0) isa_f32[isa_get()]->shsc(y, x, n, s, a, b);
 }
 void ag__vm_shift_scale_f64(double *y, const double *x, int64_t n, double s, double a,
                             double b) {
-  if (n > 0) isa_tabs[isa_get()]->shsc64(y, x, n, s, a, b);
+  if (n > 0) isa_f64[isa_get()]->shsc(y, x, n, s, a, b);
 }
 
 /* ---------------- naive references ---------------- */
 static const char *const fn_names[AG_VM_COUNT] = {
-    "exp", "log", "sqrt", "sin", "cos", "abs", "neg", "tanh", "sigmoid", "relu",
-    "leaky_relu", "elu", "selu", "softplus", "gelu", "gelu_tanh", "silu", "hardtanh",
-    "hardsigmoid", "log1p", "expm1"};
+#define VM_NAME(id, name, fw, bw) [id] = name,
+    AG_VM_FN_LIST(VM_NAME)
+#undef VM_NAME
+};
 
 const char *ag__vm_name(ag_vm_fn f) { return fn_ok(f) ? fn_names[f] : "?"; }
 
@@ -291,8 +227,10 @@ static double ref_fwd(ag_vm_fn f, double x, double a, double b, int f32) {
     return (t > 6 ? 6.0 : t) / 6.0;
   }
   case AG_VM_LOG1P: return log1p(x);
-  default: return expm1(x);
+  case AG_VM_EXPM1: return expm1(x);
+  case AG_VM_COUNT: break;
   }
+  return NAN; /* no default: -Wswitch makes a function without a reference a compile error */
 }
 
 static double ref_gelu_tanh_d(double x) {
@@ -330,8 +268,10 @@ static double ref_bwd(ag_vm_fn f, double g, double x, double y, double a, double
   case AG_VM_HARDTANH: return (x > a && x < b) ? g : 0.0;
   case AG_VM_HARDSIGMOID: return (x > -3 && x < 3) ? g / 6.0 : 0.0;
   case AG_VM_LOG1P: return g / (x + 1.0);
-  default: return g * (y + 1.0);
+  case AG_VM_EXPM1: return g * (y + 1.0);
+  case AG_VM_COUNT: break;
   }
+  return NAN;
 }
 
 /* float32 references: parameters rounded to float as the kernels see them, arithmetic in

@@ -7,11 +7,38 @@
 #define AG_VMATH_H
 #include <stdint.h>
 
+/* The one list of vector-math functions: X(id, "name", forward, backward) per function,
+ * forward y = f(x) and backward gx = g f'(x) written in ops/kernels/vmath_tmpl.h. The enum,
+ * the names and every ISA's dispatch are generated from it, so a function without both
+ * kernels does not compile. The order is free (everything looks functions up by id or
+ * name). Parameters a, b (ag_vm_params) as noted; others ignore them. */
+#define AG_VM_FN_LIST(X)                                                   \
+  X(AG_VM_EXP, "exp", fw_exp, bw_exp)                                      \
+  X(AG_VM_LOG, "log", fw_log, bw_log)                                      \
+  X(AG_VM_SQRT, "sqrt", fw_sqrt, bw_sqrt)                                  \
+  X(AG_VM_SIN, "sin", fw_sin, bw_sin)                                      \
+  X(AG_VM_COS, "cos", fw_cos, bw_cos)                                      \
+  X(AG_VM_ABS, "abs", fw_abs, bw_abs)                                      \
+  X(AG_VM_NEG, "neg", fw_neg, bw_neg)                                      \
+  X(AG_VM_TANH, "tanh", fw_tanh, bw_tanh)                                  \
+  X(AG_VM_SIGMOID, "sigmoid", fw_sigmoid, bw_sigmoid)                      \
+  X(AG_VM_RELU, "relu", fw_relu, bw_relu)                                  \
+  X(AG_VM_LEAKY_RELU, "leaky_relu", fw_leaky_relu, bw_leaky_relu) /* a = slope */ \
+  X(AG_VM_ELU, "elu", fw_elu, bw_elu)                             /* a = alpha */ \
+  X(AG_VM_SELU, "selu", fw_selu, bw_selu)                                  \
+  X(AG_VM_SOFTPLUS, "softplus", fw_softplus, bw_softplus) /* a = beta, b = threshold */ \
+  X(AG_VM_GELU, "gelu", fw_gelu, bw_gelu)                         /* erf form */ \
+  X(AG_VM_GELU_TANH, "gelu_tanh", fw_gelu_tanh, bw_gelu_tanh)              \
+  X(AG_VM_SILU, "silu", fw_silu, bw_silu)                                  \
+  X(AG_VM_HARDTANH, "hardtanh", fw_hardtanh, bw_hardtanh)     /* a = min, b = max */ \
+  X(AG_VM_HARDSIGMOID, "hardsigmoid", fw_hardsigmoid, bw_hardsigmoid)      \
+  X(AG_VM_LOG1P, "log1p", fw_log1p, bw_log1p)                              \
+  X(AG_VM_EXPM1, "expm1", fw_expm1, bw_expm1)
+
 typedef enum {
-  AG_VM_EXP, AG_VM_LOG, AG_VM_SQRT, AG_VM_SIN, AG_VM_COS, AG_VM_ABS, AG_VM_NEG,
-  AG_VM_TANH, AG_VM_SIGMOID, AG_VM_RELU, AG_VM_LEAKY_RELU /*a=slope*/, AG_VM_ELU /*a=alpha*/,
-  AG_VM_SELU, AG_VM_SOFTPLUS /*a=beta, b=threshold*/, AG_VM_GELU /*erf form*/, AG_VM_GELU_TANH,
-  AG_VM_SILU, AG_VM_HARDTANH /*a=min,b=max*/, AG_VM_HARDSIGMOID, AG_VM_LOG1P, AG_VM_EXPM1,
+#define AG_VM_ENUM(id, name, fw, bw) id,
+  AG_VM_FN_LIST(AG_VM_ENUM)
+#undef AG_VM_ENUM
   AG_VM_COUNT
 } ag_vm_fn;
 
@@ -63,28 +90,32 @@ const char *ag__vm_isa(void);
 ag_vm_params ag__vm_default_params(ag_vm_fn f);
 const char *ag__vm_name(ag_vm_fn f);
 
-/* ---- internal: per-ISA chunk kernels, used by vmath.c ---- */
+/* ---- internal: one ISA's chunk kernels for one dtype. Each ops/kernels/vmath_<isa>_<dtype>.c
+ * instantiates vmath_tmpl.h once and exports its table; vmath.c dispatches and threads. */
 typedef struct {
-  void (*fwd32)(ag_vm_fn, float *, const float *, int64_t, const ag_vm_params *, int nt);
-  void (*fwd64)(ag_vm_fn, double *, const double *, int64_t, const ag_vm_params *, int nt);
-  void (*bwd32)(ag_vm_fn, float *, const float *, const float *, const float *, int64_t,
-                const ag_vm_params *, int nt);
-  void (*bwd64)(ag_vm_fn, double *, const double *, const double *, const double *, int64_t,
-                const ag_vm_params *, int nt);
-  void (*bin32)(ag_vm_binop, float *, const float *, const float *, int64_t, int nt);
-  void (*bin64)(ag_vm_binop, double *, const double *, const double *, int64_t, int nt);
-  void (*axpy32)(float *, float, const float *, int64_t);
-  void (*axpy64)(double *, double, const double *, int64_t);
-  float (*max32)(const float *, int64_t);
-  double (*max64)(const double *, int64_t);
-  double (*expsum32)(float *, const float *, int64_t, float);
-  double (*expsum64)(double *, const double *, int64_t, double);
-  void (*shsc32)(float *, const float *, int64_t, float, float, float);
-  void (*shsc64)(double *, const double *, int64_t, double, double, double);
-} ag__vm_kernels;
+  void (*fwd)(ag_vm_fn, float *, const float *, int64_t, const ag_vm_params *, int nt);
+  void (*bwd)(ag_vm_fn, float *, const float *, const float *, const float *, int64_t,
+              const ag_vm_params *, int nt);
+  void (*bin)(ag_vm_binop, float *, const float *, const float *, int64_t, int nt);
+  void (*axpy)(float *, float, const float *, int64_t);
+  float (*max)(const float *, int64_t);
+  double (*expsum)(float *, const float *, int64_t, float);
+  void (*shsc)(float *, const float *, int64_t, float, float, float);
+} ag__vm_kernels_f32;
+typedef struct {
+  void (*fwd)(ag_vm_fn, double *, const double *, int64_t, const ag_vm_params *, int nt);
+  void (*bwd)(ag_vm_fn, double *, const double *, const double *, const double *, int64_t,
+              const ag_vm_params *, int nt);
+  void (*bin)(ag_vm_binop, double *, const double *, const double *, int64_t, int nt);
+  void (*axpy)(double *, double, const double *, int64_t);
+  double (*max)(const double *, int64_t);
+  double (*expsum)(double *, const double *, int64_t, double);
+  void (*shsc)(double *, const double *, int64_t, double, double, double);
+} ag__vm_kernels_f64;
 
 /* Outputs of at least this many bytes use non-temporal stores (default: never). */
 void ag__vm_set_nt_bytes(int64_t bytes);
 
-extern const ag__vm_kernels ag__vm_kernels_scalar, ag__vm_kernels_avx2, ag__vm_kernels_avx512;
+extern const ag__vm_kernels_f32 ag__vm_f32_scalar, ag__vm_f32_avx2, ag__vm_f32_avx512;
+extern const ag__vm_kernels_f64 ag__vm_f64_scalar, ag__vm_f64_avx2, ag__vm_f64_avx512;
 #endif

@@ -1,4 +1,4 @@
-/* Shape ops, views where the strides allow: expand, reshape, permute (and transpose,
+/* Views: shape ops that are views where the strides allow: expand, reshape, permute (and transpose,
  * squeeze, unsqueeze, flatten, view built on them). */
 #include "ops/iter.h"
 

@@ -1,83 +1,21 @@
-/* Shape ops that select or combine: slice (a view), cat, stack, index_select, gather,
- * one_hot. Their backward rules scatter into zeros through ops of their own
- * (slice_backward, index_select_backward, gather_backward) that are in the table too,
- * with backward rules that select again, so gradients of gradients work. Scatter-adds
- * run in the index's row-major order: deterministic. */
+/* Indexing: slice (a view), index_select, gather, one_hot. Their backward rules scatter
+ * into zeros through ops of their own (slice_backward, index_select_backward,
+ * gather_backward) that are in the table too, with backward rules that select again, so
+ * gradients of gradients work. Scatter-adds run in the index's row-major order:
+ * deterministic. */
 #include "ops/ops.h"
-
-/* ------------------------------------------------------------------ strided helpers */
-/* dst[...] (=, or += when add) src[...] over shape, both with element strides. */
-static void move_strided(ag_dtype dt, char *dst, const int64_t *ds, const char *src,
-                         const int64_t *ss, int ndim, const int64_t *shape, bool add) {
-    int64_t numel = 1;
-    for (int d = 0; d < ndim; d++) numel *= shape[d];
-    if (numel == 0) return;
-    size_t es = ag_dtype_size(dt);
-    int64_t inner = ndim ? shape[ndim - 1] : 1, sd = ndim ? ds[ndim - 1] : 0,
-            sx = ndim ? ss[ndim - 1] : 0;
-    for (int64_t r = 0; r < numel / inner; r++) {
-        int64_t od = 0, os = 0, rem = r;
-        for (int d = ndim - 2; d >= 0; d--) {
-            int64_t k = rem % shape[d];
-            rem /= shape[d];
-            od += k * ds[d];
-            os += k * ss[d];
-        }
-        char *z = dst + (size_t)od * es;
-        const char *x = src + (size_t)os * es;
-        if (dt == AG_F32) {
-            float *zf = (float *)(void *)z;
-            const float *xf = (const float *)(const void *)x;
-            for (int64_t i = 0; i < inner; i++) zf[i * sd] = (add ? zf[i * sd] : 0) + xf[i * sx];
-        } else if (dt == AG_F64) {
-            double *zf = (double *)(void *)z;
-            const double *xf = (const double *)(const void *)x;
-            for (int64_t i = 0; i < inner; i++) zf[i * sd] = (add ? zf[i * sd] : 0) + xf[i * sx];
-        } else {   /* int64: copies only */
-            int64_t *zf = (int64_t *)(void *)z;
-            const int64_t *xf = (const int64_t *)(const void *)x;
-            for (int64_t i = 0; i < inner; i++) zf[i * sd] = (add ? zf[i * sd] : 0) + xf[i * sx];
-        }
-    }
-}
-
-/* Copies (or adds) t into out's region starting at element `at` along dim, with stride
- * `step` along dim. out is contiguous. */
-static void place(ag_tensor *out, const ag_tensor *t, int dim, int64_t at, int64_t step,
-                  bool add) {
-    int64_t os[AG_MAX_DIMS];
-    ag__contiguous_strides(out->ndim, out->shape, os);
-    char *base = (char *)ag__ptr(out) + (size_t)(at * os[dim]) * ag_dtype_size(out->dtype);
-    os[dim] *= step;
-    move_strided(out->dtype, base, os, ag__ptr(t), t->strides, t->ndim, t->shape, add);
-}
-
-static void meta_like(struct ag_meta *m, const ag_tensor *t) {
-    m->dtype = t->dtype;
-    m->ndim = t->ndim;
-    memcpy(m->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim);
-}
+#include "ops/iter.h"
 
 static int64_t index_at(const ag_tensor *ix, int64_t i) {
     return ((const int64_t *)ix->storage->data)[ag__flat_offset(ix, i)];
-}
-
-static ag_tensor *grad_view(ag_tensor *t) {   /* a transposed view that requires grad */
-    bool prev = ag_set_grad_enabled(false);
-    ag_tensor *v = ag_transpose(t, 0, 1);
-    ag_set_grad_enabled(prev);
-    ag_set_requires_grad(v, true);
-    return v;
 }
 
 static ag_tensor *index_tensor(int ndim, const int64_t *shape, const int64_t *values) {
     return ag_tensor_new(AG_I64, ndim, shape, values);
 }
 
-/* Benchmark inputs (size > 0): a [64, size/64] problem, and indices drawn below hi. */
-#define BENCH_ROWS 64
-static int64_t bench_cols(int64_t size) { return size / BENCH_ROWS > 6 ? size / BENCH_ROWS : 6; }
-
+/* Benchmark inputs (size > 0): an [AG_CHECK_BENCH_ROWS, cols] problem, and indices drawn
+ * below hi. */
 static ag_tensor *bench_input(ag_dtype dtype, int64_t r, int64_t c) {
     return ag__check_input(dtype, 2, (int64_t[]){r, c}, -2, 2);
 }
@@ -104,7 +42,7 @@ static int slice_shape(struct ag_meta *m, ag_tensor *const *in, int n, const voi
                        const char *fn) {
     (void)n, (void)fn;
     const struct slice_args *a = args;
-    meta_like(m, in[0]);
+    ag__meta_like(m, in[0]);
     m->shape[a->dim] = a->len;
     return AG_OK;
 }
@@ -123,12 +61,12 @@ static int slice_forward(ag_tensor *out, ag_tensor *const *in, int n, const void
     (void)n, (void)saved;
     int64_t strides[AG_MAX_DIMS], offset;
     struct ag_meta m;
-    meta_like(&m, out);
+    ag__meta_like(&m, out);
     slice_view(&m, strides, &offset, in, args);
     const ag_tensor *x = in[0];
-    move_strided(out->dtype, ag__ptr(out), out->strides,
-                 (const char *)x->storage->data + (size_t)offset * ag_dtype_size(x->dtype),
-                 strides, out->ndim, out->shape, false);
+    ag__copy_strided(out->dtype, ag__ptr(out), out->strides,
+                     (const char *)x->storage->data + (size_t)offset * ag_dtype_size(x->dtype),
+                     strides, out->ndim, out->shape, false);
     return AG_OK;
 }
 
@@ -144,9 +82,9 @@ static int slice_backward(struct ag_node *node, ag_tensor *g) {
 static int slice_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
     struct slice_args *a = args;
     if (size) {
-        int64_t c = bench_cols(size);
+        int64_t c = ag__check_bench_cols(size);
         *a = (struct slice_args){.dim = 1, .start = 0, .step = 2, .len = c / 2};
-        in[0] = bench_input(dtype, BENCH_ROWS, c);
+        in[0] = bench_input(dtype, AG_CHECK_BENCH_ROWS, c);
         return in[0] ? 1 : -1;
     }
     if (variant == 0) {
@@ -154,7 +92,7 @@ static int slice_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, i
         in[0] = ag__check_input(dtype, 2, (int64_t[]){3, 5}, -2, 2);
     } else {
         *a = (struct slice_args){.dim = 0, .start = 1, .step = 1, .len = 3};
-        in[0] = grad_view(ag__check_input(dtype, 2, (int64_t[]){5, 4}, -2, 2));   /* [4,5] */
+        in[0] = ag__check_transposed(ag__check_input(dtype, 2, (int64_t[]){5, 4}, -2, 2));   /* [4,5] */
     }
     return in[0] ? 1 : -1;
 }
@@ -210,7 +148,7 @@ static int slice_bw_forward(ag_tensor *out, ag_tensor *const *in, int n, const v
     (void)n, (void)saved;
     const struct slice_args *a = args;
     memset(ag__ptr(out), 0, (size_t)out->numel * ag_dtype_size(out->dtype));
-    if (a->len) place(out, in[0], a->dim, a->start, a->step, false);
+    if (a->len) ag__place(out, in[0], a->dim, a->start, a->step, false);
     return AG_OK;
 }
 
@@ -221,14 +159,14 @@ static int slice_bw_backward(struct ag_node *node, ag_tensor *g) {
 static int slice_bw_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
     struct slice_args *a = args;
     if (size) {
-        int64_t c = bench_cols(size);
+        int64_t c = ag__check_bench_cols(size);
         *a = (struct slice_args){.dim = 1, .start = 0, .step = 2, .len = c / 2, .ndim = 2,
-                                 .shape = {BENCH_ROWS, c}};
-        in[0] = bench_input(dtype, BENCH_ROWS, c / 2);
+                                 .shape = {AG_CHECK_BENCH_ROWS, c}};
+        in[0] = bench_input(dtype, AG_CHECK_BENCH_ROWS, c / 2);
         return in[0] ? 1 : -1;
     }
     *a = (struct slice_args){.dim = 1, .start = 1, .step = 2, .len = 2, .ndim = 2, .shape = {3, 5}};
-    in[0] = variant ? grad_view(ag__check_input(dtype, 2, (int64_t[]){2, 3}, -2, 2))
+    in[0] = variant ? ag__check_transposed(ag__check_input(dtype, 2, (int64_t[]){2, 3}, -2, 2))
                     : ag__check_input(dtype, 2, (int64_t[]){3, 2}, -2, 2);
     return in[0] ? 1 : -1;
 }
@@ -241,162 +179,6 @@ const struct ag_op_def ag__op_slice_backward = {
 
 static ag_tensor *slice_backward_op(ag_tensor *g, const struct slice_args *a) {
     return ag__apply(AG_OP_SLICE_BACKWARD, 1, (ag_tensor *const[]){g}, a, sizeof *a);
-}
-
-/* ------------------------------------------------------------------ cat and stack */
-struct cat_args { int dim; bool stack; };
-
-/* t seen with a size-1 dim inserted at d (stack's inputs): a struct copy, no data. */
-static ag_tensor unsqueezed(const ag_tensor *t, int d) {
-    ag_tensor u = *t;
-    u.ndim = t->ndim + 1;
-    for (int k = 0, j = 0; k < u.ndim; k++) {
-        u.shape[k] = k == d ? 1 : t->shape[j];
-        u.strides[k] = k == d ? 0 : t->strides[j++];
-    }
-    return u;
-}
-
-static int cat_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
-                     const char *fn) {
-    const struct cat_args *a = args;
-    int d = a->dim;
-    if (n < 1) return ag__error(AG_ERR_ARG, fn, "needs at least one tensor");
-    const ag_tensor *t0 = in[0];
-    if (d < 0 || d >= t0->ndim + a->stack)
-        return ag__error(AG_ERR_DIM, fn, "dim %d is out of range for tensor 0 %s", d, AG_SHAPE(t0));
-    for (int i = 1; i < n; i++) {
-        const ag_tensor *t = in[i];
-        bool ok = t->ndim == t0->ndim;
-        for (int k = 0; ok && k < t0->ndim; k++)
-            ok = (k == d && !a->stack) || t->shape[k] == t0->shape[k];
-        if (!ok && a->stack)
-            return ag__error(AG_ERR_SHAPE, fn, "tensor %d %s differs from tensor 0 %s", i,
-                             AG_SHAPE(t), AG_SHAPE(t0));
-        if (!ok)
-            return ag__error(AG_ERR_SHAPE, fn, "tensor %d %s does not match tensor 0 %s outside dim %d",
-                             i, AG_SHAPE(t), AG_SHAPE(t0), d);
-        if (t->dtype != t0->dtype)
-            return ag__error(AG_ERR_DTYPE, fn, "tensor %d is %s %s, tensor 0 is %s %s", i,
-                             ag_dtype_name(t->dtype), AG_SHAPE(t), ag_dtype_name(t0->dtype),
-                             AG_SHAPE(t0));
-    }
-    if (a->stack) {
-        ag_tensor u = unsqueezed(t0, d);
-        meta_like(m, &u);
-        m->shape[d] = n;
-        return AG_OK;
-    }
-    meta_like(m, t0);
-    for (int i = 1; i < n; i++) m->shape[d] += in[i]->shape[d];
-    return AG_OK;
-}
-
-static int cat_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
-                       ag_tensor **saved) {
-    (void)saved;
-    const struct cat_args *a = args;
-    int64_t at = 0;
-    for (int i = 0; i < n; i++) {
-        ag_tensor u = a->stack ? unsqueezed(in[i], a->dim) : *in[i];
-        place(out, &u, a->dim, at, 1, false);
-        at += u.shape[a->dim];
-    }
-    return AG_OK;
-}
-
-static int cat_backward(struct ag_node *node, ag_tensor *g) {
-    const struct cat_args *ca = AG_ARGS(node, struct cat_args);
-    int d = ca->dim;
-    int64_t at = 0;
-    int rc = AG_OK;
-    for (int i = 0; i < node->n_in && !rc; i++) {
-        int64_t len = ca->stack ? 1 : node->in[i]->shape[d];
-        struct slice_args a = {.dim = d, .start = at, .step = 1, .len = len};
-        if (ag__needs_grad(node, i)) {
-            ag_tensor *gi = slice_op(g, &a);
-            rc = ag__accumulate(node, i, ca->stack ? ag_squeeze(gi, d) : gi);
-        }
-        at += len;
-    }
-    return rc;
-}
-
-/* variant 0: [2,3] [2,1] [2,2] along dim 1; variant 1: transposed views along dim 0. */
-static int cat_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
-    *(struct cat_args *)args = (struct cat_args){variant ? 0 : 1, false};
-    for (int i = 0; size && i < 3; i++)
-        if (!(in[i] = bench_input(dtype, BENCH_ROWS, bench_cols(size) / 3))) return -1;
-    if (size) return 3;
-    int64_t w[3] = {3, 1, 2};
-    for (int i = 0; i < 3; i++) {
-        in[i] = variant ? grad_view(ag__check_input(dtype, 2, (int64_t[]){2, w[i]}, -2, 2))
-                        : ag__check_input(dtype, 2, (int64_t[]){2, w[i]}, -2, 2);
-        if (!in[i]) return -1;
-    }
-    return 3;
-}
-
-const struct ag_op_def ag__op_cat = {
-    .name = "cat", .arity = -1, .shape = cat_shape,
-    .forward = cat_forward, .backward = cat_backward,
-    .check = {.make = cat_make},
-};
-
-/* variant 0: three [2,3] along dim 1; variant 1: transposed views along dim 2. */
-static int stack_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
-    *(struct cat_args *)args = (struct cat_args){variant ? 2 : 1, true};
-    for (int i = 0; size && i < 3; i++)
-        if (!(in[i] = bench_input(dtype, BENCH_ROWS, bench_cols(size) / 3))) return -1;
-    if (size) return 3;
-    for (int i = 0; i < 3; i++) {
-        in[i] = variant ? grad_view(ag__check_input(dtype, 2, (int64_t[]){3, 2}, -2, 2))
-                        : ag__check_input(dtype, 2, (int64_t[]){2, 3}, -2, 2);
-        if (!in[i]) return -1;
-    }
-    return 3;
-}
-
-const struct ag_op_def ag__op_stack = {
-    .name = "stack", .arity = -1, .shape = cat_shape,
-    .forward = cat_forward, .backward = cat_backward,
-    .check = {.make = stack_make},
-};
-
-static bool tensors_ok(ag_tensor *const *ts, int n, const char *fn) {
-    if (!ts || n < 1) {
-        ag__error(AG_ERR_ARG, fn, "needs an array of at least one tensor (got %d)", n);
-        return false;
-    }
-    for (int i = 0; i < n; i++)
-        if (!ts[i]) return false;   /* a NULL input passes through silently */
-    return true;
-}
-
-ag_tensor *ag_cat(ag_tensor *const *ts, int n, int dim) {
-    const char *fn = "ag_cat";
-    if (!tensors_ok(ts, n, fn)) return NULL;
-    if (ts[0]->ndim == 0) {
-        ag__error(AG_ERR_DIM, fn, "cannot concatenate 0-d tensors (use ag_stack)");
-        return NULL;
-    }
-    int d = ag__norm_dim(dim, ts[0]->ndim, fn);
-    if (d < 0) return NULL;
-    struct cat_args a = {d, false};
-    return ag__apply(AG_OP_CAT, n, ts, &a, sizeof a);
-}
-
-ag_tensor *ag_stack(ag_tensor *const *ts, int n, int dim) {
-    const char *fn = "ag_stack";
-    if (!tensors_ok(ts, n, fn)) return NULL;
-    int nd = ts[0]->ndim;
-    if (dim < -(nd + 1) || dim > nd) {
-        ag__error(AG_ERR_DIM, fn, "dim %d is out of range for stacking %s tensors", dim,
-                  AG_SHAPE(ts[0]));
-        return NULL;
-    }
-    struct cat_args a = {dim < 0 ? dim + nd + 1 : dim, true};
-    return ag__apply(AG_OP_STACK, n, ts, &a, sizeof a);
 }
 
 /* ------------------------------------------------------------------ index checks */
@@ -439,7 +221,7 @@ static int index_select_shape(struct ag_meta *m, ag_tensor *const *in, int n, co
         return ag__error(AG_ERR_SHAPE, fn, "index must be 1-D, got %s (input %s)", AG_SHAPE(ix),
                          AG_SHAPE(t));
     if (check_index(ix, t->shape[d], t, d, fn)) return AG_ERR_INDEX;
-    meta_like(m, t);
+    ag__meta_like(m, t);
     m->shape[d] = ix->numel;
     return AG_OK;
 }
@@ -456,8 +238,8 @@ static void index_slabs(ag_tensor *out, const ag_tensor *src, const ag_tensor *i
     for (int64_t k = 0; k < ix->numel; k++) {
         int64_t v = index_at(ix, k);
         int64_t o = (scatter ? v : k) * os[d], s = (scatter ? k : v) * src->strides[d];
-        move_strided(out->dtype, (char *)ag__ptr(out) + (size_t)o * es, so,
-                     (const char *)ag__ptr(src) + (size_t)s * es, ss, nd, shape, scatter);
+        ag__copy_strided(out->dtype, (char *)ag__ptr(out) + (size_t)o * es, so,
+                         (const char *)ag__ptr(src) + (size_t)s * es, ss, nd, shape, scatter);
     }
 }
 
@@ -486,11 +268,11 @@ static int index_select_make(ag_tensor **in, void *args, ag_dtype dtype, int var
                              int64_t size) {
     *(struct index_args *)args = (struct index_args){.dim = variant ? 1 : 0};
     if (size) {
-        in[0] = bench_input(dtype, BENCH_ROWS, bench_cols(size));
-        in[1] = random_index(1, (int64_t[]){BENCH_ROWS}, BENCH_ROWS);
+        in[0] = bench_input(dtype, AG_CHECK_BENCH_ROWS, ag__check_bench_cols(size));
+        in[1] = random_index(1, (int64_t[]){AG_CHECK_BENCH_ROWS}, AG_CHECK_BENCH_ROWS);
         return in[0] && in[1] ? 2 : -1;
     }
-    in[0] = variant ? grad_view(ag__check_input(dtype, 2, (int64_t[]){3, 5}, -2, 2))
+    in[0] = variant ? ag__check_transposed(ag__check_input(dtype, 2, (int64_t[]){3, 5}, -2, 2))
                     : ag__check_input(dtype, 2, (int64_t[]){4, 3}, -2, 2);
     in[1] = index_tensor(1, (int64_t[]){3}, variant ? (int64_t[]){2, 0, 2} : (int64_t[]){3, 0, 3});
     return in[0] && in[1] ? 2 : -1;
@@ -538,13 +320,13 @@ static int index_select_bw_make(ag_tensor **in, void *args, ag_dtype dtype, int 
                                 int64_t size) {
     *(struct index_args *)args = (struct index_args){.dim = 0, .ndim = 2, .shape = {4, 3}};
     if (size) {
-        int64_t c = bench_cols(size);
-        *(struct index_args *)args = (struct index_args){.dim = 0, .ndim = 2, .shape = {BENCH_ROWS, c}};
-        in[0] = bench_input(dtype, BENCH_ROWS, c);
-        in[1] = random_index(1, (int64_t[]){BENCH_ROWS}, BENCH_ROWS);
+        int64_t c = ag__check_bench_cols(size);
+        *(struct index_args *)args = (struct index_args){.dim = 0, .ndim = 2, .shape = {AG_CHECK_BENCH_ROWS, c}};
+        in[0] = bench_input(dtype, AG_CHECK_BENCH_ROWS, c);
+        in[1] = random_index(1, (int64_t[]){AG_CHECK_BENCH_ROWS}, AG_CHECK_BENCH_ROWS);
         return in[0] && in[1] ? 2 : -1;
     }
-    in[0] = variant ? grad_view(ag__check_input(dtype, 2, (int64_t[]){3, 3}, -2, 2))
+    in[0] = variant ? ag__check_transposed(ag__check_input(dtype, 2, (int64_t[]){3, 3}, -2, 2))
                     : ag__check_input(dtype, 2, (int64_t[]){3, 3}, -2, 2);
     in[1] = index_tensor(1, (int64_t[]){3}, (int64_t[]){3, 0, 3});
     return in[0] && in[1] ? 2 : -1;
@@ -568,7 +350,7 @@ static int gather_shape(struct ag_meta *m, ag_tensor *const *in, int n, const vo
         return ag__error(AG_ERR_SHAPE, fn, "index %s does not fit input %s along dims other than %d",
                          AG_SHAPE(ix), AG_SHAPE(t), d);
     if (check_index(ix, t->ndim ? t->shape[d] : 1, t, d, fn)) return AG_ERR_INDEX;
-    meta_like(m, ix);
+    ag__meta_like(m, ix);
     m->dtype = t->dtype;
     return AG_OK;
 }
@@ -616,13 +398,13 @@ static const int64_t gather_ix0[6] = {0, 3, 2, 2, 1, 1}, gather_ix1[8] = {2, 0, 
 static int gather_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
     *(struct index_args *)args = (struct index_args){.dim = variant ? 0 : 1};
     if (size) {
-        int64_t c = bench_cols(size);
+        int64_t c = ag__check_bench_cols(size);
         *(struct index_args *)args = (struct index_args){.dim = 1};
-        in[0] = bench_input(dtype, BENCH_ROWS, c);
-        in[1] = random_index(2, (int64_t[]){BENCH_ROWS, c}, c);
+        in[0] = bench_input(dtype, AG_CHECK_BENCH_ROWS, c);
+        in[1] = random_index(2, (int64_t[]){AG_CHECK_BENCH_ROWS, c}, c);
         return in[0] && in[1] ? 2 : -1;
     }
-    in[0] = variant ? grad_view(ag__check_input(dtype, 2, (int64_t[]){4, 3}, -2, 2))
+    in[0] = variant ? ag__check_transposed(ag__check_input(dtype, 2, (int64_t[]){4, 3}, -2, 2))
                     : ag__check_input(dtype, 2, (int64_t[]){3, 4}, -2, 2);
     in[1] = variant ? index_tensor(2, (int64_t[]){2, 4}, gather_ix1)
                     : index_tensor(2, (int64_t[]){3, 2}, gather_ix0);
@@ -661,13 +443,13 @@ static int gather_bw_make(ag_tensor **in, void *args, ag_dtype dtype, int varian
                           int64_t size) {
     *(struct index_args *)args = (struct index_args){.dim = 1, .ndim = 2, .shape = {3, 4}};
     if (size) {
-        int64_t c = bench_cols(size);
-        *(struct index_args *)args = (struct index_args){.dim = 1, .ndim = 2, .shape = {BENCH_ROWS, c}};
-        in[0] = bench_input(dtype, BENCH_ROWS, c);
-        in[1] = random_index(2, (int64_t[]){BENCH_ROWS, c}, c);
+        int64_t c = ag__check_bench_cols(size);
+        *(struct index_args *)args = (struct index_args){.dim = 1, .ndim = 2, .shape = {AG_CHECK_BENCH_ROWS, c}};
+        in[0] = bench_input(dtype, AG_CHECK_BENCH_ROWS, c);
+        in[1] = random_index(2, (int64_t[]){AG_CHECK_BENCH_ROWS, c}, c);
         return in[0] && in[1] ? 2 : -1;
     }
-    in[0] = variant ? grad_view(ag__check_input(dtype, 2, (int64_t[]){2, 3}, -2, 2))
+    in[0] = variant ? ag__check_transposed(ag__check_input(dtype, 2, (int64_t[]){2, 3}, -2, 2))
                     : ag__check_input(dtype, 2, (int64_t[]){3, 2}, -2, 2);
     in[1] = index_tensor(2, (int64_t[]){3, 2}, gather_ix0);
     return in[0] && in[1] ? 2 : -1;
@@ -692,7 +474,7 @@ static int one_hot_shape(struct ag_meta *m, ag_tensor *const *in, int n, const v
     if ((unsigned)a->dtype > AG_I64)
         return ag__error(AG_ERR_DTYPE, fn, "unknown dtype %d", (int)a->dtype);
     if (check_index(l, a->classes, l, 0, fn)) return AG_ERR_INDEX;
-    meta_like(m, l);
+    ag__meta_like(m, l);
     m->shape[m->ndim++] = a->classes;
     m->dtype = a->dtype;
     return AG_OK;

@@ -1,4 +1,4 @@
-/* Classification losses: cross_entropy (fused log_softmax + nll on int64 labels, with label
+/* Losses over class labels: cross_entropy (fused log_softmax + nll on int64 labels, with label
  * smoothing; or class-probability targets), nll_loss.
  *
  * cross_entropy with labels is one op in the table: a stable log-sum-exp per row forward,

@@ -1,12 +1,20 @@
-/* ag_bench_time: the timing helper the benchmark suite uses, public so a library user can
- * time their own op the same way. */
+/* Timing: ag_now, a monotonic clock, and ag_bench_time, the timing helper the benchmark
+ * suite uses, public so a library user can time their own op the same way (each sample
+ * runs inside a scope of its own, so it calls the tensor layer's scopes). */
 #include "tensor/tensor.h"
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_SAMPLES 4096
 #define SAMPLE_SECONDS 2e-4   /* a sample repeats fn until it lasts about this long */
+
+double ag_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

@@ -1,27 +1,10 @@
-/* Element-wise, more: pow sqrt abs sin cos sign add_scalar mul_scalar maximum minimum
- * clamp where eq gt. Gradients follow torch 1.13's derivatives.yaml (ties, kinks, the
- * value at 0); masks that backward needs are constants, so create_graph works through
- * the public ops that use them. */
+/* Element-wise comparison and selection: maximum minimum clamp where eq gt. Gradients
+ * follow torch 1.13's derivatives.yaml (ties); masks that backward needs are constants,
+ * so create_graph works through the public ops that use them. */
 #include "ops/ew_vm.h"
 
 #include <math.h>
 
-#define UNARY_FORWARD(fname, row_f32, row_f64)                                         \
-    static int fname(ag_tensor *out, ag_tensor *const *in, int n, const void *args,    \
-                     ag_tensor **saved) {                                              \
-        (void)n, (void)saved;                                                          \
-        ag__map1(out, in[0], out->dtype == AG_F32 ? row_f32 : row_f64, args);          \
-        return AG_OK;                                                                  \
-    }
-#define BINARY_FORWARD(fname, row_f32, row_f64)                                        \
-    static int fname(ag_tensor *out, ag_tensor *const *in, int n, const void *args,    \
-                     ag_tensor **saved) {                                              \
-        (void)n, (void)saved;                                                          \
-        ag__map2(out, in[0], in[1], out->dtype == AG_F32 ? row_f32 : row_f64, args);   \
-        return AG_OK;                                                                  \
-    }
-
-struct scalar_args { double s; };
 struct clamp_args { double lo, hi; };
 
 /* A constant (no history) tensor of x's shape and dtype: row(x) element-wise. */
@@ -32,200 +15,16 @@ static ag_tensor *const_map(ag_tensor *x, ag_row1_fn f32, ag_row1_fn f64, const 
     return m;
 }
 
-/* Test inputs: the generic maker's, with values within w of a kink k moved w away. */
-static void push_away(ag_tensor *t, double k, double w) {
-    for (int64_t i = 0; i < t->numel; i++) {
-        int64_t off = ag__flat_offset(t, i);
-        double v = ag__get_flat(t, i);
-        if (fabs(v - k) >= w) continue;
-        v = v < k ? v - w : v + w;
-        if (t->dtype == AG_F32) ((float *)t->storage->data)[off] = (float)v;
-        else ((double *)t->storage->data)[off] = v;
-    }
-}
-static int make_away(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size,
-                     int arity, const double *kinks, int nk) {
-    struct ag_op_def d = {.arity = arity, .check = {.lo = -2, .hi = 2}};
-    int n = ag__check_make(&d, in, args, dtype, variant, size);
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < nk; k++) push_away(in[i], kinks[k], 0.25);
-    return n;
-}
-
-/* ------------------------------------------------------------------ pow */
-/* torch: exponents 0, 1, 2, 3, 0.5, -1, -2 take exact shortcuts; gradient e * x^(e-1)
- * (so inf at 0 for e < 1), zero for e == 0. */
-AG_ROW1_ARGS(pow_f32, float, struct scalar_args, powf(a, (float)p.s))
-AG_ROW1_ARGS(pow_f64, double, struct scalar_args, pow(a, p.s))
-AG_ROW1(pow0_f32, float, ((void)a, 1.0f))
-AG_ROW1(pow0_f64, double, ((void)a, 1.0))
-AG_ROW1(pow1_f32, float, a)
-AG_ROW1(pow1_f64, double, a)
-AG_ROW1(pow2_f32, float, a * a)
-AG_ROW1(pow2_f64, double, a * a)
-AG_ROW1(pow3_f32, float, a * a * a)
-AG_ROW1(pow3_f64, double, a * a * a)
-AG_ROW1(powh_f32, float, sqrtf(a))
-AG_ROW1(powh_f64, double, sqrt(a))
-AG_ROW1(powm1_f32, float, 1.0f / a)
-AG_ROW1(powm1_f64, double, 1.0 / a)
-AG_ROW1(powm2_f32, float, 1.0f / (a * a))
-AG_ROW1(powm2_f64, double, 1.0 / (a * a))
-
-static int pow_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
-                       ag_tensor **saved) {
-    (void)n, (void)saved;
-    double e = ((const struct scalar_args *)args)->s;
-    bool f = out->dtype == AG_F32;
-    ag_row1_fn row = f ? pow_f32 : pow_f64;
-    if (e == 0) row = f ? pow0_f32 : pow0_f64;
-    else if (e == 1) row = f ? pow1_f32 : pow1_f64;
-    else if (e == 2) row = f ? pow2_f32 : pow2_f64;
-    else if (e == 3) row = f ? pow3_f32 : pow3_f64;
-    else if (e == 0.5) row = f ? powh_f32 : powh_f64;
-    else if (e == -1) row = f ? powm1_f32 : powm1_f64;
-    else if (e == -2) row = f ? powm2_f32 : powm2_f64;
-    ag__map1(out, in[0], row, args);
-    return AG_OK;
-}
-static int pow_backward(struct ag_node *node, ag_tensor *g) {
-    double e = AG_ARGS(node, struct scalar_args)->s;
-    if (e == 0) return ag__accumulate(node, 0, ag_zeros_like(g));
-    ag_tensor *x = node->in[0];
-    return ag__accumulate(node, 0, ag_mul(g, ag_mul_scalar(ag_pow(x, e - 1), e)));
-}
-const struct ag_op_def ag__op_pow = {
-    .name = "pow", .arity = 1, .shape = ag__shape_same,
-    .forward = pow_forward, .backward = pow_backward,
-    .check = {.lo = 0.5, .hi = 2, .args = &(struct scalar_args){2.5},
-              .args_size = sizeof(struct scalar_args), .flops_per_elem = 20},
-};
-/* t ** exponent, t's shape and dtype. */
-ag_tensor *ag_pow(ag_tensor *t, double exponent) {
-    struct scalar_args a = {exponent};
-    return AG_APPLY_ARGS(AG_OP_POW, 1, (ag_tensor *const[]){t}, a);
-}
-
-/* ------------------------------------------------------------------ sqrt */
-AG_ROW1(sqrt_f32, float, sqrtf(a))
-AG_ROW1(sqrt_f64, double, sqrt(a))
-AG_EW_UNARY_FORWARD(sqrt_forward, AG_VM_SQRT, sqrt_f32, sqrt_f64)
-static int sqrt_backward(struct ag_node *node, ag_tensor *g) {   /* torch: g / (2 sqrt x) */
-    return ag__accumulate(node, 0, ag_div(g, ag_mul_scalar(node->out, 2.0)));
-}
-const struct ag_op_def ag__op_sqrt = {
-    .name = "sqrt", .arity = 1, .shape = ag__shape_same,
-    .forward = sqrt_forward, .backward = sqrt_backward,
-    .check = {.lo = 0.5, .hi = 3, .flops_per_elem = 1},
-};
-ag_tensor *ag_sqrt(ag_tensor *t) { return AG_APPLY1(AG_OP_SQRT, t); }
-
-/* ------------------------------------------------------------------ abs */
-AG_ROW1(abs_f32, float, fabsf(a))
-AG_ROW1(abs_f64, double, fabs(a))
-AG_EW_UNARY_FORWARD(abs_forward, AG_VM_ABS, abs_f32, abs_f64)
-static int abs_backward(struct ag_node *node, ag_tensor *g) {   /* sign(x): 0 at 0 */
-    return ag__accumulate(node, 0, ag_mul(g, ag_sign(node->in[0])));
-}
-static int abs_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
-    return make_away(in, args, dtype, variant, size, 1, (double[]){0}, 1);
-}
-const struct ag_op_def ag__op_abs = {
-    .name = "abs", .arity = 1, .shape = ag__shape_same,
-    .forward = abs_forward, .backward = abs_backward, .check = {.make = abs_make},
-};
-ag_tensor *ag_abs(ag_tensor *t) { return AG_APPLY1(AG_OP_ABS, t); }
-
-/* ------------------------------------------------------------------ sin, cos */
-AG_ROW1(sin_f32, float, sinf(a))
-AG_ROW1(sin_f64, double, sin(a))
-AG_EW_UNARY_FORWARD(sin_forward, AG_VM_SIN, sin_f32, sin_f64)
-static int sin_backward(struct ag_node *node, ag_tensor *g) {
-    return ag__accumulate(node, 0, ag_mul(g, ag_cos(node->in[0])));
-}
-const struct ag_op_def ag__op_sin = {
-    .name = "sin", .arity = 1, .shape = ag__shape_same,
-    .forward = sin_forward, .backward = sin_backward,
-    .check = {.lo = -3, .hi = 3, .flops_per_elem = 15},
-};
-ag_tensor *ag_sin(ag_tensor *t) { return AG_APPLY1(AG_OP_SIN, t); }
-
-AG_ROW1(cos_f32, float, cosf(a))
-AG_ROW1(cos_f64, double, cos(a))
-AG_EW_UNARY_FORWARD(cos_forward, AG_VM_COS, cos_f32, cos_f64)
-static int cos_backward(struct ag_node *node, ag_tensor *g) {
-    return ag__accumulate(node, 0, ag_neg(ag_mul(g, ag_sin(node->in[0]))));
-}
-const struct ag_op_def ag__op_cos = {
-    .name = "cos", .arity = 1, .shape = ag__shape_same,
-    .forward = cos_forward, .backward = cos_backward,
-    .check = {.lo = -3, .hi = 3, .flops_per_elem = 15},
-};
-ag_tensor *ag_cos(ag_tensor *t) { return AG_APPLY1(AG_OP_COS, t); }
-
-/* ------------------------------------------------------------------ sign */
-/* -1, 0, +1 (NaN stays NaN); the gradient is zero everywhere, as torch. */
-AG_ROW1(sign_f32, float, (float)((a > 0) - (a < 0)) + (a - a))
-AG_ROW1(sign_f64, double, (double)((a > 0) - (a < 0)) + (a - a))
-UNARY_FORWARD(sign_forward, sign_f32, sign_f64)
-static int sign_backward(struct ag_node *node, ag_tensor *g) {
-    return ag__accumulate(node, 0, ag_zeros_like(g));
-}
-static int sign_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
-    return make_away(in, args, dtype, variant, size, 1, (double[]){0}, 1);
-}
-const struct ag_op_def ag__op_sign = {
-    .name = "sign", .arity = 1, .shape = ag__shape_same,
-    .forward = sign_forward, .backward = sign_backward, .check = {.make = sign_make},
-};
-ag_tensor *ag_sign(ag_tensor *t) { return AG_APPLY1(AG_OP_SIGN, t); }
-
-/* ------------------------------------------------------------------ add_scalar, mul_scalar */
-AG_ROW1_ARGS(add_scalar_f32, float, struct scalar_args, a + (float)p.s)
-AG_ROW1_ARGS(add_scalar_f64, double, struct scalar_args, a + p.s)
-UNARY_FORWARD(add_scalar_forward, add_scalar_f32, add_scalar_f64)
-static int add_scalar_backward(struct ag_node *node, ag_tensor *g) {
-    return ag__accumulate(node, 0, g);
-}
-const struct ag_op_def ag__op_add_scalar = {
-    .name = "add_scalar", .arity = 1, .shape = ag__shape_same,
-    .forward = add_scalar_forward, .backward = add_scalar_backward,
-    .check = {.args = &(struct scalar_args){1.5}, .args_size = sizeof(struct scalar_args)},
-};
-/* t + s, t's shape and dtype (s rounded to t's dtype, as torch). */
-ag_tensor *ag_add_scalar(ag_tensor *t, double s) {
-    struct scalar_args a = {s};
-    return AG_APPLY_ARGS(AG_OP_ADD_SCALAR, 1, (ag_tensor *const[]){t}, a);
-}
-
-AG_ROW1_ARGS(mul_scalar_f32, float, struct scalar_args, a * (float)p.s)
-AG_ROW1_ARGS(mul_scalar_f64, double, struct scalar_args, a * p.s)
-UNARY_FORWARD(mul_scalar_forward, mul_scalar_f32, mul_scalar_f64)
-static int mul_scalar_backward(struct ag_node *node, ag_tensor *g) {
-    return ag__accumulate(node, 0, ag_mul_scalar(g, AG_ARGS(node, struct scalar_args)->s));
-}
-const struct ag_op_def ag__op_mul_scalar = {
-    .name = "mul_scalar", .arity = 1, .shape = ag__shape_same,
-    .forward = mul_scalar_forward, .backward = mul_scalar_backward,
-    .check = {.args = &(struct scalar_args){-1.5}, .args_size = sizeof(struct scalar_args),
-              .flops_per_elem = 1},
-};
-/* t * s, t's shape and dtype. */
-ag_tensor *ag_mul_scalar(ag_tensor *t, double s) {
-    struct scalar_args a = {s};
-    return AG_APPLY_ARGS(AG_OP_MUL_SCALAR, 1, (ag_tensor *const[]){t}, a);
-}
-
 /* ------------------------------------------------------------------ maximum, minimum */
 /* NaN propagates (either side), as torch. Gradient (torch 1.13): a gets g where a > b,
  * g/2 where a == b, 0 where a < b; NaN comparisons send g to both. As weights:
  * w_a = 1 - [b > a] - [a == b]/2 for maximum. */
 AG_ROW2(maximum_f32, float, (a > b || a != a) ? a : b)
 AG_ROW2(maximum_f64, double, (a > b || a != a) ? a : b)
-BINARY_FORWARD(maximum_forward, maximum_f32, maximum_f64)
+AG_MAP2_FORWARD(maximum_forward, maximum_f32, maximum_f64)
 AG_ROW2(minimum_f32, float, (a < b || a != a) ? a : b)
 AG_ROW2(minimum_f64, double, (a < b || a != a) ? a : b)
-BINARY_FORWARD(minimum_forward, minimum_f32, minimum_f64)
+AG_MAP2_FORWARD(minimum_forward, minimum_f32, minimum_f64)
 
 /* g * (1 - [y > x] - [x == y] / 2): the share of g that x gets when x wins on y > x... */
 static ag_tensor *tie_weight(ag_tensor *g, ag_tensor *loses_when, ag_tensor *x, ag_tensor *y) {
@@ -267,7 +66,7 @@ AG_ROW1_ARGS(clamp_f32, float, struct clamp_args,
                                                              : (a < (float)p.lo ? (float)p.lo : a))
 AG_ROW1_ARGS(clamp_f64, double, struct clamp_args,
              (a < p.lo ? p.lo : a) > p.hi ? p.hi : (a < p.lo ? p.lo : a))
-UNARY_FORWARD(clamp_forward, clamp_f32, clamp_f64)
+AG_MAP1_FORWARD(clamp_forward, clamp_f32, clamp_f64)
 AG_ROW1_ARGS(clamp_mask_f32, float, struct clamp_args,
              (float)(a >= (float)p.lo && a <= (float)p.hi))
 AG_ROW1_ARGS(clamp_mask_f64, double, struct clamp_args, (double)(a >= p.lo && a <= p.hi))
@@ -278,7 +77,7 @@ static int clamp_backward(struct ag_node *node, ag_tensor *g) {
 }
 static int clamp_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
     *(struct clamp_args *)args = (struct clamp_args){-0.5, 1.0};
-    return make_away(in, args, dtype, variant, size, 1, (double[]){-0.5, 1.0}, 2);
+    return ag__check_make_away(in, args, dtype, variant, size, 1, (double[]){-0.5, 1.0}, 2);
 }
 static int clamp_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                        const char *fn) {

@@ -1,0 +1,57 @@
+/* The sequential model (torch.nn.Sequential): a module whose forward runs its children in
+ * order, named "0", "1", ... as ag_model_add appends them. The other ag_model_ functions
+ * are the module's under their old names and take any module. */
+#include "nn/nn.h"
+
+static ag_tensor *sequential_forward(ag_module *m, int n, ag_tensor *const *in) {
+    ag_tensor *x = ag__one_input(m, n, in);
+    for (int i = 0; i < m->n_children && x; i++) x = ag_module_forward(m->children[i].m, x);
+    return x;
+}
+
+static const struct ag_module_type sequential_type = {"Sequential", sequential_forward, NULL};
+
+ag_model *ag_model_new(void) { return ag__module_make(&sequential_type, NULL, "ag_model_new"); }
+
+int ag_model_add(ag_model *m, ag_layer *l) {
+    const char *fn = "ag_model_add";
+    if (!m || !l || m->type != &sequential_type) {
+        if (!l || !l->parent) ag_module_free(l);
+        if (!m || !l) return ag__error(AG_ERR_NULL, fn, "model and layer must not be NULL");
+        return ag__error(AG_ERR_ARG, fn, "a %s is not a model from ag_model_new: use ag_module_add_child",
+                         m->type->name);
+    }
+    char name[16];
+    snprintf(name, sizeof name, "%d", m->n_children);
+    return ag_module_add_child(m, name, l) ? AG_OK : ag__last_error_code();
+}
+
+ag_tensor *ag_model_forward(ag_model *m, ag_tensor *x) {
+    if (!m) {
+        ag__error(AG_ERR_NULL, "ag_model_forward", "model is NULL");
+        return NULL;
+    }
+    return ag_module_forward(m, x);
+}
+
+void ag_model_train(ag_model *m, bool training) { ag_module_train(m, training); }
+
+ag_tensor **ag_model_params(ag_model *m, int *n) {
+    if (n) *n = 0;
+    return m ? ag_module_parameters(m, n) : NULL;
+}
+
+/* Only m's cached parameter list may change under the const: the tree does not. */
+const char *ag_model_param_name(const ag_model *m, int i) {
+    return ag_module_param_name((ag_model *)m, i);
+}
+
+int64_t ag_model_num_elements(const ag_model *m) {
+    int n = 0;
+    ag_tensor **p = m ? ag_module_parameters((ag_model *)m, &n) : NULL;
+    int64_t s = 0;
+    for (int i = 0; p && i < n; i++) s += p[i]->numel;
+    return s;
+}
+
+void ag_model_free(ag_model *m) { ag_module_free(m); }
