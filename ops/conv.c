@@ -797,3 +797,14 @@ ag_tensor *ag_conv1d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_conv_o
     if (conv_args_from(&a, opts, 1, fn)) return NULL;
     return ag_squeeze(conv_op(ag_unsqueeze(x, 2), ag_unsqueeze(weight, 2), bias, a), 2);
 }
+
+/* ------------------------------------------------------------------ for conv_transpose2d */
+#include "ops/conv_adjoint.h"
+
+ag_tensor *ag__conv2d_input_grad(ag_tensor *gy, ag_tensor *w, const int stride[2],
+                                 const int pad[2], const int dil[2], int groups, int64_t H,
+                                 int64_t W) {
+    struct conv_args a = {.stride = {stride[0], stride[1]}, .pad = {pad[0], pad[1]},
+                          .dil = {dil[0], dil[1]}, .groups = groups};
+    return input_grad_op(gy, w, a, H, W);
+}
