@@ -33,7 +33,7 @@ static int reserve(struct table *t, int64_t need) {
 /* Up to 40 bytes of s for a message, control bytes written as \r, \xNN. */
 static const char *printable(const char *s, char *buf) {
     size_t k = 0;
-    for (int i = 0; s[i] && i < 40; i++) {
+    for (int i = 0; i < 40 && s[i]; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '\r') k += (size_t)snprintf(buf + k, 8, "\\r");
         else if (c < 0x20 || c == 0x7f) k += (size_t)snprintf(buf + k, 8, "\\x%02x", c);

@@ -326,6 +326,7 @@ int ag_to_array(const ag_tensor *t, void *dst) {
 
 int ag_fill_(ag_tensor *t, double v) {
     if (!t) return ag__error(AG_ERR_NULL, "ag_fill_", "NULL tensor");
+    /* cppcheck-suppress incorrectLogicOperator ; cppcheck 2.10 misreads hex-float literals */
     if (t->dtype == AG_I64 && !(v >= -0x1p63 && v < 0x1p63))   /* NaN fails too (D17) */
         return ag__error(AG_ERR_ARG, "ag_fill_", "%g does not fit an int64 tensor %s", v, AG_SHAPE(t));
     if (ag_is_contiguous(t)) {   /* the common case: one tight loop per dtype */
