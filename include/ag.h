@@ -880,10 +880,13 @@ int ag_plot_curves(const char *png_path, const char *title, const char *xlabel,
  * kernels instead: the same values on every CPU, at fp32's speed (MEDIUM) or a third of
  * it (HIGH).  The setting is per thread (ag's own worker threads take the caller's);
  * an unknown value is ignored. */
+/** The float32 matmul precisions described above. */
 typedef enum { AG_PRECISION_HIGHEST, AG_PRECISION_HIGH, AG_PRECISION_MEDIUM } ag_precision;
+/** Sets this thread's float32 matmul precision (torch.set_float32_matmul_precision). */
 void         ag_set_float32_matmul_precision(ag_precision p);
+/** This thread's float32 matmul precision. */
 ag_precision ag_get_float32_matmul_precision(void);
-/* What a float32 matmul on this thread runs on now, for logs: "avx2-fp32",
+/** What a float32 matmul on this thread runs on now, for logs: "avx2-fp32",
  * "avx2-bf16-emulated", "avx2-bf16x3-emulated", "avx2-fp32 (no bf16 kernel)", ... (the
  * ISA part is "scalar", "avx2" or "avx512"; "cblas-fp32" in a BLAS=openblas build).  A
  * static string. */
@@ -914,35 +917,38 @@ double ag_bench_time(ag_bench_fn fn, void *ctx, int min_reps, double min_seconds
  * scope; NULL inputs pass through as NULL; errors return NULL with a one-line
  * ag_last_error() naming the function and the shapes. */
 
-/* Normalizes x over its last ndim dims (normalized_shape must equal them):
+/** Normalizes x over its last ndim dims (normalized_shape must equal them):
  * (x - mean) / sqrt(var + eps) * weight + bias, biased variance. weight, bias: of
  * normalized_shape, or NULL. Fused forward and backward; differentiable again with
  * create_graph (then the backward is recorded as ordinary ops). */
 ag_tensor *ag_layer_norm(ag_tensor *x, int ndim, const int64_t *normalized_shape,
                          ag_tensor *weight, ag_tensor *bias, double eps);
 
-/* indices: AG_I64 of any shape, values in [0, num); weight [num, dim] -> [indices..., dim].
+/** indices: AG_I64 of any shape, values in [0, num); weight [num, dim] -> [indices..., dim].
  * The weight's gradient is a scatter-add of the output's gradient rows (no one-hot). */
 ag_tensor *ag_embedding(ag_tensor *indices, ag_tensor *weight);
 
-/* Pieces of x along dim, as views (torch.split / torch.chunk): ag_split makes pieces of
+/** Pieces of x along dim, as views (torch.split / torch.chunk): ag_split makes pieces of
  * `size` (the last one smaller), ag_chunk `chunks` pieces of ceil(len / chunks) (fewer when
  * that covers x), ag_split_with_sizes pieces of the given sizes (summing to x's size).
  * They write into out (room for max_out, chunks, or n tensors) and return the count, or
  * -1 with an error. In backward the pieces' gradients are copied into one shared gradient
  * of x (no zero-padded tensor per piece); with create_graph they are padded with ops. */
 int ag_split(ag_tensor *x, int64_t size, int dim, ag_tensor **out, int max_out);
+/** torch.chunk: `chunks` views of ceil(len / chunks) along dim; see ag_split. */
 int ag_chunk(ag_tensor *x, int chunks, int dim, ag_tensor **out);
+/** torch.split with a list: n views of the given sizes (summing to x's size); see ag_split. */
 int ag_split_with_sizes(ag_tensor *x, int n, const int64_t *sizes, int dim, ag_tensor **out);
 
-/* mask != 0 ? value : x, x and mask (any dtype, no gradient) broadcast together. */
+/** mask != 0 ? value : x, x and mask (any dtype, no gradient) broadcast together. */
 ag_tensor *ag_masked_fill(ag_tensor *x, ag_tensor *mask, double value);
-/* x [..., R, C] with elements above (tril: j - i > diagonal) or below (triu:
+/** x [..., R, C] with elements above (tril: j - i > diagonal) or below (triu:
  * j - i < diagonal) the diagonal zeroed. */
 ag_tensor *ag_tril(ag_tensor *x, int64_t diagonal);
+/** x with the elements below the diagonal (j - i < diagonal) zeroed; see ag_tril. */
 ag_tensor *ag_triu(ag_tensor *x, int64_t diagonal);
 
-/* softmax(q k^T / sqrt(E)) v: q [..., L, E], k [..., S, E], v [..., S, Ev] (same leading
+/** softmax(q k^T / sqrt(E)) v: q [..., L, E], k [..., S, E], v [..., S, Ev] (same leading
  * dims) -> [..., L, Ev]. attn_mask (or NULL; any dtype, broadcast to [..., L, S]) keeps
  * the scores where it is != 0; is_causal keeps key j <= query i without building a mask
  * (not both). A row with every key masked gives NaN (torch). dropout_p in [0, 1] drops
@@ -951,76 +957,100 @@ ag_tensor *ag_scaled_dot_product_attention(ag_tensor *q, ag_tensor *k, ag_tensor
                                            ag_tensor *attn_mask, double dropout_p,
                                            bool is_causal);
 
-/* Cross-entropy in torch's K-dimensional form: logits [N, C, d1, ...] (or [N, C]), target
+/** Cross-entropy in torch's K-dimensional form: logits [N, C, d1, ...] (or [N, C]), target
  * int64 [N, d1, ...] with labels in [0, C) or ignore_index (when use_ignore_index; those
  * positions give 0 and MEAN divides by the others: NaN if none counts, as torch).
  * Result: 0-d for MEAN/SUM, target's shape for NONE. {0} options: mean, no smoothing,
  * nothing ignored. ag_cross_entropy_loss keeps the [N,C] form. */
+/** Options of ag_cross_entropy_loss_nd (the K-dimensional cross-entropy described above); {0}: mean, no smoothing, nothing ignored. */
 typedef struct {
-    ag_reduction reduction;
-    double label_smoothing;   /* 0..1 */
-    bool use_ignore_index;    /* false: every label counts (torch's -100 never matches) */
-    int64_t ignore_index;
+    ag_reduction reduction;   /**< MEAN (default), SUM or NONE */
+    double label_smoothing;   /**< 0..1 */
+    bool use_ignore_index;    /**< false: every label counts (torch's -100 never matches) */
+    int64_t ignore_index;     /**< the label that counts for nothing */
 } ag_cross_entropy_nd_opts;
+/** Cross-entropy of logits [N, C, d1, ...] against int64 labels [N, d1, ...] (see above). */
 ag_tensor *ag_cross_entropy_loss_nd(ag_tensor *logits, ag_tensor *target,
                                     ag_cross_entropy_nd_opts opts);
 
-/* torch.nn.functional.pad: pads holds n values, (before, after) pairs from the last dim
+/** torch.nn.functional.pad: pads holds n values, (before, after) pairs from the last dim
  * backwards; negative values crop. REFLECT needs pads < the dim's size. */
 typedef enum { AG_PAD_CONSTANT, AG_PAD_REFLECT, AG_PAD_REPLICATE } ag_pad_mode;
+/** Pads (or crops) x as torch.nn.functional.pad; value fills CONSTANT padding. */
 ag_tensor *ag_pad(ag_tensor *x, int n, const int64_t *pads, ag_pad_mode mode, double value);
-ag_tensor *ag_flip(ag_tensor *x, int n, const int *dims);          /* torch.flip */
-ag_tensor *ag_roll(ag_tensor *x, int64_t shift, int dim);          /* torch.roll on one dim */
-/* torch.Tensor.repeat: n >= ndim repeats (extra ones add leading dims); tiles x. */
+/** torch.flip: x reversed along the n dims given. */
+ag_tensor *ag_flip(ag_tensor *x, int n, const int *dims);          /**< torch.flip */
+ag_tensor *ag_roll(ag_tensor *x, int64_t shift, int dim);          /**< torch.roll on one dim */
+/** torch.Tensor.repeat: n >= ndim repeats (extra ones add leading dims); tiles x. */
 ag_tensor *ag_repeat(ag_tensor *x, int n, const int64_t *repeats);
-/* x [N, C, H, W] or [C, H, W]. nearest: [.., H*scale_h, W*scale_w]; bilinear to out_h x
+/** x [N, C, H, W] or [C, H, W]. nearest: [.., H*scale_h, W*scale_w]; bilinear to out_h x
  * out_w with torch's source-index rule; adaptive_avg_pool2d: bin i of a dim averages
  * [floor(i*in/out), ceil((i+1)*in/out)). */
 ag_tensor *ag_upsample_nearest2d(ag_tensor *x, int scale_h, int scale_w);
+/** Bilinear resize of x to out_h x out_w with torch's source-index rule (align_corners as torch). */
 ag_tensor *ag_upsample_bilinear2d(ag_tensor *x, int64_t out_h, int64_t out_w, bool align_corners);
+/** Adaptive average pooling to out_h x out_w: bin i averages [floor(i*in/out), ceil((i+1)*in/out)). */
 ag_tensor *ag_adaptive_avg_pool2d(ag_tensor *x, int64_t out_h, int64_t out_w);
 
-/* torch.nn.functional.conv_transpose2d: x [N, C_in, H, W], weight [C_in, C_out/groups, kH,
+/** torch.nn.functional.conv_transpose2d: x [N, C_in, H, W], weight [C_in, C_out/groups, kH,
  * kW], bias [C_out] or NULL -> [N, C_out, OH, OW], OH = (H-1) stride - 2 padding +
  * dilation (kH-1) + output_padding + 1. Zeros: stride 1, padding 0, output_padding 0,
  * dilation 1, groups 1; output_padding must be < stride. */
-typedef struct { int stride[2], padding[2], output_padding[2], dilation[2], groups; } ag_conv_transpose_opts;
+/** Options of ag_conv_transpose2d (pairs: height, width); zero fields take the defaults. */
+typedef struct {
+    int stride[2];          /**< 0: 1 */
+    int padding[2];         /**< 0: 0 */
+    int output_padding[2];  /**< 0: 0; must be < stride */
+    int dilation[2];        /**< 0: 1 */
+    int groups;             /**< 0: 1 */
+} ag_conv_transpose_opts;
+/** torch.nn.functional.conv_transpose2d, as described above. */
 ag_tensor *ag_conv_transpose2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias,
                                ag_conv_transpose_opts opts);
 
-/* x [N, C, *] normalized over each of `groups` groups of C/groups channels (biased
+/** x [N, C, *] normalized over each of `groups` groups of C/groups channels (biased
  * variance), then * weight[c] + bias[c] (each [C] or NULL). Fused forward and backward;
  * differentiable again with create_graph. */
 ag_tensor *ag_group_norm(ag_tensor *x, int groups, ag_tensor *weight, ag_tensor *bias, double eps);
 
-/* Running sums along dim (torch.cumsum; accumulated in double). */
+/** Running sums along dim (torch.cumsum; accumulated in double). */
 ag_tensor *ag_cumsum(ag_tensor *x, int dim);
 
-/* Element-wise math (torch's functions of the same names); float tensors, x's shape. */
+/** Element-wise math (torch's functions of the same names); float tensors, x's shape. */
 ag_tensor *ag_erf(ag_tensor *x);
-ag_tensor *ag_rsqrt(ag_tensor *x);        /* 1 / sqrt(x) */
-ag_tensor *ag_reciprocal(ag_tensor *x);   /* 1 / x */
-ag_tensor *ag_square(ag_tensor *x);       /* x * x */
-ag_tensor *ag_log1p(ag_tensor *x);        /* log(1 + x) */
-ag_tensor *ag_expm1(ag_tensor *x);        /* exp(x) - 1 */
-ag_tensor *ag_tan(ag_tensor *x);
-ag_tensor *ag_atan(ag_tensor *x);
+/** 1 / sqrt(x). */
+ag_tensor *ag_rsqrt(ag_tensor *x);        /**< 1 / sqrt(x) */
+ag_tensor *ag_reciprocal(ag_tensor *x);   /**< 1 / x */
+ag_tensor *ag_square(ag_tensor *x);       /**< x * x */
+ag_tensor *ag_log1p(ag_tensor *x);        /**< log(1 + x) */
+ag_tensor *ag_expm1(ag_tensor *x);        /**< exp(x) - 1 */
+ag_tensor *ag_tan(ag_tensor *x);   /**< tan(x) */
+/** atan(x). */
+ag_tensor *ag_atan(ag_tensor *x);  /**< atan(x) */
 
-/* 1/0 in a's dtype, a and b broadcast, not differentiable (as ag_eq / ag_gt). */
+/** 1/0 in a's dtype, a and b broadcast, not differentiable (as ag_eq / ag_gt). */
 ag_tensor *ag_lt(ag_tensor *a, ag_tensor *b);
+/** 1 where a <= b, else 0; see ag_lt. */
 ag_tensor *ag_le(ag_tensor *a, ag_tensor *b);
+/** 1 where a >= b, else 0; see ag_lt. */
 ag_tensor *ag_ge(ag_tensor *a, ag_tensor *b);
+/** 1 where a != b, else 0; see ag_lt. */
 ag_tensor *ag_ne(ag_tensor *a, ag_tensor *b);
-/* One-dim reductions (dim may be negative). min_dim / argmin_dim / min mirror the max ones
+/** One-dim reductions (dim may be negative). min_dim / argmin_dim / min mirror the max ones
  * (first index on ties, NaN wins; ag_min shares the gradient among ties). amax: the
  * gradient is shared evenly among the maxima. std_dim: sqrt of ag_var_dim (gradient 0
  * where the std is 0, as torch). prod_dim: product (accumulated in double); its second
  * derivative is provided only where x has no zeros. */
 ag_tensor *ag_min_dim(ag_tensor *x, int dim, bool keepdim);
+/** Index (AG_I64) of the minimum along dim (first on ties); not differentiable. */
 ag_tensor *ag_argmin_dim(ag_tensor *x, int dim, bool keepdim);
+/** The minimum of all elements (0-d); the gradient is shared among ties. */
 ag_tensor *ag_min(ag_tensor *x);
+/** Maximum along dim; the gradient is shared evenly among the maxima. */
 ag_tensor *ag_amax(ag_tensor *x, int dim, bool keepdim);
+/** Standard deviation along dim with the given correction (1: unbiased); gradient 0 where it is 0. */
 ag_tensor *ag_std_dim(ag_tensor *x, int dim, bool keepdim, int correction);
+/** Product along dim (accumulated in double); second derivative only where x has no zeros. */
 ag_tensor *ag_prod_dim(ag_tensor *x, int dim, bool keepdim);
 
 #ifdef __cplusplus
