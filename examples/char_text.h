@@ -20,7 +20,7 @@ struct char_text {
     unsigned char chars[256];   /* index -> byte */
 };
 
-static int char_text_load(struct char_text *t) {
+static inline int char_text_load(struct char_text *t) {
     memset(t, 0, sizeof *t);
     size_t cap = 0;
     for (size_t f = 0; f < sizeof char_text_files / sizeof *char_text_files; f++) {
@@ -46,20 +46,20 @@ static int char_text_load(struct char_text *t) {
     return 0;
 }
 
-/* n windows of T: x and y [n, T] AG_I64, on the heap. */
-static void char_text_windows(const struct char_text *t, int64_t n, int64_t T, ag_tensor **x, ag_tensor **y) {
-    int64_t *xv = malloc((size_t)(n * T) * sizeof *xv), *yv = malloc((size_t)(n * T) * sizeof *yv);
+/* n windows of len characters: x and y [n, len] AG_I64, on the heap. */
+static inline void char_text_windows(const struct char_text *t, int64_t n, int64_t len, ag_tensor **x, ag_tensor **y) {
+    int64_t *xv = malloc((size_t)(n * len) * sizeof *xv), *yv = malloc((size_t)(n * len) * sizeof *yv);
     for (int64_t j = 0; j < n; j++) {
-        int64_t s = (int64_t)(((uint64_t)j * 2654435761u) % (uint64_t)(t->len - T - 1));
-        for (int64_t k = 0; k < T; k++) xv[j * T + k] = t->bytes[s + k], yv[j * T + k] = t->bytes[s + k + 1];
+        int64_t s = (int64_t)(((uint64_t)j * 2654435761u) % (uint64_t)(t->len - len - 1));
+        for (int64_t k = 0; k < len; k++) xv[j * len + k] = t->bytes[s + k], yv[j * len + k] = t->bytes[s + k + 1];
     }
-    *x = ag_tensor_new(AG_I64, 2, (int64_t[]){n, T}, xv);
-    *y = ag_tensor_new(AG_I64, 2, (int64_t[]){n, T}, yv);
+    *x = ag_tensor_new(AG_I64, 2, (int64_t[]){n, len}, xv);
+    *y = ag_tensor_new(AG_I64, 2, (int64_t[]){n, len}, yv);
     free(xv), free(yv);
 }
 
 /* Next token from logits [V] (temperature 1) with the seeded stream. */
-static int char_text_sample(ag_tensor *logits) {
+static inline int char_text_sample(ag_tensor *logits) {
     ag_tensor *p = ag_softmax(logits, 0);
     int64_t v = ag_numel(p);
     float *pv = malloc((size_t)v * sizeof *pv);
@@ -73,7 +73,7 @@ static int char_text_sample(ag_tensor *logits) {
 }
 
 /* The per-step losses, one per line, when path is not NULL. */
-static void char_text_write_losses(const char *path, const double *l, int n) {
+static inline void char_text_write_losses(const char *path, const double *l, int n) {
     if (!path) return;
     FILE *f = fopen(path, "w");
     if (!f) return;

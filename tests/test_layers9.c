@@ -172,3 +172,143 @@ Test(layers9, gru_matches_torch) {
     run_case("gru", ag_gru_layer(5, 8, 2, false), leaf_randn(3, (int64_t[]){6, 3, 5}), NULL,
              leaf_randn(3, (int64_t[]){2, 3, 8}), NULL);
 }
+
+/* ------------------------------------------------------------------ default init, as torch */
+static void assert_all_in(ag_tensor *t, double lo, double hi, const char *what) {
+    int64_t n = ag_numel(t);
+    double *v = malloc((size_t)n * sizeof *v), mx = 0;
+    ag_to_array(ag_cast(t, AG_F64), v);
+    for (int64_t i = 0; i < n; i++) {
+        cr_assert(v[i] >= lo && v[i] <= hi, "%s[%lld] = %g not in [%g, %g]", what, (long long)i, v[i], lo, hi);
+        mx = fmax(mx, fabs(v[i]));
+    }
+    if (hi > lo) cr_assert_gt(mx, 0.5 * hi, "%s: not spread over its range", what);
+    free(v);
+}
+
+Test(layers9, default_init_and_names_as_torch) {
+    ag_manual_seed(11);
+    ag_module *ln = ag_layer_norm_layer(1, (int64_t[]){8});
+    assert_all_in(ag_module_get(ln, "weight"), 1, 1, "ln.weight");
+    assert_all_in(ag_module_get(ln, "bias"), 0, 0, "ln.bias");
+    ag_module *gn = ag_group_norm_layer(2, 4);
+    assert_all_in(ag_module_get(gn, "weight"), 1, 1, "gn.weight");
+    ag_module *mha = ag_multihead_attention_layer(16, 4, true);
+    const char *mha_names[] = {"in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"};
+    for (int i = 0; i < 4; i++) cr_assert_str_eq(ag_module_param_name(mha, i), mha_names[i]);
+    double xb = sqrt(6.0 / (16 + 48));
+    assert_all_in(ag_module_get(mha, "in_proj_weight"), -xb, xb, "in_proj_weight");
+    assert_all_in(ag_module_get(mha, "in_proj_bias"), 0, 0, "in_proj_bias");
+    assert_all_in(ag_module_get(mha, "out_proj.bias"), 0, 0, "out_proj.bias");
+    assert_all_in(ag_module_get(mha, "out_proj.weight"), -0.25, 0.25, "out_proj.weight");
+    ag_module *lstm = ag_lstm_layer(3, 16, 2, false);
+    const char *lstm_names[] = {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
+                                "weight_ih_l1", "weight_hh_l1", "bias_ih_l1", "bias_hh_l1"};
+    int n;
+    ag_tensor **p = ag_module_parameters(lstm, &n);
+    cr_assert_eq(n, 8);
+    for (int i = 0; i < 8; i++) {
+        cr_assert_str_eq(ag_module_param_name(lstm, i), lstm_names[i]);
+        assert_all_in(p[i], -0.25, 0.25, lstm_names[i]);
+    }
+    cr_assert_eq(ag_shape(p[0])[0], 64);
+    cr_assert_eq(ag_shape(p[0])[1], 3);
+    cr_assert_eq(ag_shape(p[4])[1], 16);
+    ag_module *gru = ag_gru_layer(3, 16, 1, true);
+    cr_assert_eq(ag_shape(ag_module_get(gru, "weight_hh_l0"))[0], 48);
+    ag_module *ct = ag_conv_transpose2d_layer(4, 6, 3, (ag_conv_transpose_opts){.groups = 2}, true);
+    cr_assert_eq(ag_shape(ag_module_get(ct, "weight"))[0], 4);
+    cr_assert_eq(ag_shape(ag_module_get(ct, "weight"))[1], 3);
+    assert_all_in(ag_module_get(ct, "bias"), -1 / sqrt(27.0), 1 / sqrt(27.0), "ct.bias");
+    ag_module *emb = ag_embedding_layer(100, 50);
+    ag_scope_begin();
+    ag_tensor *w = ag_module_get(emb, "weight");
+    double mean = ag_item(ag_mean(w)), var = ag_item(ag_mean(ag_mul(w, w)));
+    cr_assert(fabs(mean) < 0.05 && fabs(var - 1) < 0.08, "embedding N(0,1): mean %g, var %g", mean, var);
+    ag_scope_end();
+    const char *types[] = {"LayerNorm", "GroupNorm", "MultiheadAttention", "LSTM", "GRU", "ConvTranspose2d", "Embedding"};
+    ag_module *ms[] = {ln, gn, mha, lstm, gru, ct, emb};
+    for (int i = 0; i < 7; i++) {
+        cr_assert_str_eq(ag_layer_name(ms[i]), types[i]);
+        ag_module_free(ms[i]);
+    }
+}
+
+/* ------------------------------------------------------------------ float64 gradchecks */
+static ag_tensor *lstm_f(ag_tensor **in, void *ctx) {
+    ag_tensor *out, *hn, *cn;
+    if (ag_lstm_forward(ctx, in[0], in[1], in[2], &out, &hn, &cn)) return NULL;
+    return ag_cat((ag_tensor *[]){ag_reshape(out, 1, (int64_t[]){-1}), ag_reshape(cn, 1, (int64_t[]){-1})}, 2, 0);
+}
+static ag_tensor *gru_f(ag_tensor **in, void *ctx) {
+    ag_tensor *out, *hn;
+    if (ag_gru_forward(ctx, in[0], in[1], &out, &hn)) return NULL;
+    return ag_cat((ag_tensor *[]){ag_reshape(out, 1, (int64_t[]){-1}), ag_reshape(hn, 1, (int64_t[]){-1})}, 2, 0);
+}
+static ag_tensor *mha_f(ag_tensor **in, void *ctx) {
+    return ag_multihead_attention_forward(ctx, in[0], in[1], in[1], NULL, true);
+}
+
+static ag_tensor *leaf64(int ndim, const int64_t *shape) {
+    ag_tensor *t = ag_randn(AG_F64, ndim, shape);
+    ag_set_requires_grad(t, true);
+    return t;
+}
+
+Test(layers9, gradcheck_lstm_gru_attention_f64) {
+    ag_manual_seed(12);
+    ag_set_default_dtype(AG_F64);
+    ag_module *lstm = ag_lstm_layer(3, 4, 2, true), *gru = ag_gru_layer(3, 4, 2, true);
+    ag_module *mha = ag_multihead_attention_layer(8, 2, true);
+    ag_set_default_dtype(AG_F32);
+    ag_tensor *in[3] = {leaf64(3, (int64_t[]){2, 3, 3}), leaf64(3, (int64_t[]){2, 2, 4}), leaf64(3, (int64_t[]){2, 2, 4})};
+    ag_gradcheck_result r = ag_gradcheck(lstm_f, lstm, 3, in, (ag_gradcheck_opts){0});
+    cr_assert(r.ok, "lstm: input %d index %lld rel %g", r.input, (long long)r.index, r.max_rel_err);
+    r = ag_gradcheck(gru_f, gru, 2, in, (ag_gradcheck_opts){0});
+    cr_assert(r.ok, "gru: input %d index %lld rel %g", r.input, (long long)r.index, r.max_rel_err);
+    ag_tensor *q[2] = {leaf64(3, (int64_t[]){2, 3, 8}), leaf64(3, (int64_t[]){2, 3, 8})};
+    r = ag_gradcheck(mha_f, mha, 2, q, (ag_gradcheck_opts){0});
+    cr_assert(r.ok, "mha: input %d index %lld rel %g", r.input, (long long)r.index, r.max_rel_err);
+    for (int i = 0; i < 3; i++) ag_tensor_free(in[i]);
+    ag_tensor_free(q[0]), ag_tensor_free(q[1]);
+    ag_module_free(lstm), ag_module_free(gru), ag_module_free(mha);
+}
+
+/* ------------------------------------------------------------------ errors */
+#define ASSERT_ERR_HAS(expr, text)                                                          \
+    do {                                                                                   \
+        ag_clear_error();                                                                  \
+        cr_assert_null((expr), "%s should fail", #expr);                                   \
+        cr_assert(ag_last_error() && strstr(ag_last_error(), (text)), "%s: got '%s'", #expr, \
+                  ag_last_error() ? ag_last_error() : "(none)");                            \
+    } while (0)
+
+Test(layers9, errors_name_the_function_and_shapes) {
+    ASSERT_ERR_HAS(ag_layer_norm_layer(0, (int64_t[]){1}), "ag_layer_norm_layer");
+    ASSERT_ERR_HAS(ag_layer_norm_layer(1, (int64_t[]){0}), "ag_layer_norm_layer");
+    ASSERT_ERR_HAS(ag_embedding_layer(0, 4), "ag_embedding_layer");
+    ASSERT_ERR_HAS(ag_group_norm_layer(4, 6), "6 channels do not split into 4 groups");
+    ASSERT_ERR_HAS(ag_conv_transpose2d_layer(3, 4, 3, (ag_conv_transpose_opts){.groups = 2}, true),
+                   "ag_conv_transpose2d_layer");
+    ASSERT_ERR_HAS(ag_multihead_attention_layer(10, 4, true), "divisible");
+    ASSERT_ERR_HAS(ag_lstm_layer(3, 0, 1, false), "ag_lstm_layer");
+    ASSERT_ERR_HAS(ag_gru_layer(3, 4, 0, false), "ag_gru_layer");
+    ag_module *lstm = ag_lstm_layer(3, 4, 1, true), *gru = ag_gru_layer(3, 4, 1, true);
+    ag_module *mha = ag_multihead_attention_layer(8, 2, true);
+    ag_scope_begin();
+    ag_tensor *x = ag_randn(AG_F32, 3, (int64_t[]){2, 5, 3}), *bad = ag_randn(AG_F32, 3, (int64_t[]){2, 5, 4});
+    ag_tensor *out, *hn, *cn;
+    cr_assert_neq(ag_lstm_forward(lstm, bad, NULL, NULL, &out, &hn, &cn), 0);
+    cr_assert(strstr(ag_last_error(), "ag_lstm_forward") && strstr(ag_last_error(), "[2,5,4]"), "%s", ag_last_error());
+    cr_assert_neq(ag_lstm_forward(lstm, x, ag_zeros(AG_F32, 3, (int64_t[]){1, 3, 4}), NULL, &out, &hn, &cn), 0);
+    cr_assert(strstr(ag_last_error(), "state [1,3,4]"), "%s", ag_last_error());
+    cr_assert_neq(ag_lstm_forward(gru, x, NULL, NULL, &out, &hn, &cn), 0, "an LSTM call on a GRU");
+    cr_assert(strstr(ag_last_error(), "needs a LSTM"), "%s", ag_last_error());
+    cr_assert_neq(ag_gru_forward(gru, NULL, NULL, &out, &hn), 0);
+    ASSERT_ERR_HAS(ag_multihead_attention_forward(mha, bad, bad, bad, NULL, false), "[B, T, 8]");
+    ASSERT_ERR_HAS(ag_multihead_attention_forward(lstm, x, x, x, NULL, false), "needs a MultiheadAttention");
+    ASSERT_ERR_HAS(ag_module_call(mha, 2, (ag_tensor *[]){x, x}), "1 or 3 inputs");
+    ASSERT_ERR_HAS(ag_module_forward(ag_module_get_child(mha, "out_proj"), bad), "");
+    ag_scope_end();
+    ag_module_free(lstm), ag_module_free(gru), ag_module_free(mha);
+}
