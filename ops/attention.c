@@ -148,28 +148,24 @@ static void attn_matrix(bool f32, const struct attn_dims *d, int64_t b, const ch
     double scale = a->scale;
     bool causal = a->causal;
     size_t es = f32 ? 4 : 8;
-    const char *qb = q + (size_t)(b * d->L * d->E) * es, *kb = k + (size_t)(b * d->S * d->E) * es;
-    const char *vb = v + (size_t)(b * d->S * d->Ev) * es;
-    char *pb = p + (size_t)(b * d->L * d->S) * es, *ob = o + (size_t)(b * d->L * d->Ev) * es;
-    if (f32) ag__gemm_f32(d->L, d->S, d->E, (float)scale, (const float *)qb, d->E, 1,
-                          (const float *)kb, 1, d->E, 0.0f, (float *)pb, d->S, 1);
-    else ag__gemm_f64(d->L, d->S, d->E, scale, (const double *)qb, d->E, 1, (const double *)kb,
-                      1, d->E, 0.0, (double *)pb, d->S, 1);
+    const void *qb = q + (size_t)(b * d->L * d->E) * es, *kb = k + (size_t)(b * d->S * d->E) * es;
+    const void *vb = v + (size_t)(b * d->S * d->Ev) * es;
+    void *pb = p + (size_t)(b * d->L * d->S) * es, *ob = o + (size_t)(b * d->L * d->Ev) * es;
+    if (f32) ag__gemm_f32(d->L, d->S, d->E, (float)scale, qb, d->E, 1, kb, 1, d->E, 0.0f, pb, d->S, 1);
+    else ag__gemm_f64(d->L, d->S, d->E, scale, qb, d->E, 1, kb, 1, d->E, 0.0, pb, d->S, 1);
     int64_t mb = mv->t ? mask_base(mv, b) : 0;
     for (int64_t i = 0; i < d->L; i++) {
         int64_t kept = causal ? (i + 1 < d->S ? i + 1 : d->S) : d->S;
         int64_t moff = mv->t ? mb + i * mv->stride[mv->nd - 2] : 0;
-        if (f32) softmax_row_f32((float *)(void *)pb + i * d->S, d->S, kept, mv, moff);
-        else softmax_row_f64((double *)(void *)pb + i * d->S, d->S, kept, mv, moff);
+        if (f32) softmax_row_f32((float *)pb + i * d->S, d->S, kept, mv, moff);
+        else softmax_row_f64((double *)pb + i * d->S, d->S, kept, mv, moff);
     }
     if (scratch) {   /* dropout: the product takes the dropped copy; P stays saved */
         drop_rows(f32, d, b, pb, scratch, a);
         pb = scratch;
     }
-    if (f32) ag__gemm_f32(d->L, d->Ev, d->S, 1.0f, (const float *)(void *)pb, d->S, 1,
-                          (const float *)vb, d->Ev, 1, 0.0f, (float *)(void *)ob, d->Ev, 1);
-    else ag__gemm_f64(d->L, d->Ev, d->S, 1.0, (const double *)(void *)pb, d->S, 1,
-                      (const double *)vb, d->Ev, 1, 0.0, (double *)(void *)ob, d->Ev, 1);
+    if (f32) ag__gemm_f32(d->L, d->Ev, d->S, 1.0f, pb, d->S, 1, vb, d->Ev, 1, 0.0f, ob, d->Ev, 1);
+    else ag__gemm_f64(d->L, d->Ev, d->S, 1.0, pb, d->S, 1, vb, d->Ev, 1, 0.0, ob, d->Ev, 1);
 }
 
 static int attn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,

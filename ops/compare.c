@@ -1,6 +1,6 @@
-/* Element-wise comparison and selection: maximum minimum clamp where eq gt. Gradients
- * follow torch 1.13's derivatives.yaml (ties); masks that backward needs are constants,
- * so create_graph works through the public ops that use them. */
+/* Element-wise comparison and selection: maximum minimum clamp where eq gt lt le ge ne.
+ * Gradients follow torch 1.13's derivatives.yaml (ties); masks that backward needs are
+ * constants, so create_graph works through the public ops that use them. */
 #include "ops/ew_vm.h"
 
 #include <math.h>
@@ -190,14 +190,27 @@ ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b) {
     return ag__apply(AG_OP_WHERE, 3, (ag_tensor *const[]){cond, a, b}, NULL, 0);
 }
 
-/* ------------------------------------------------------------------ eq, gt */
-/* 1/0 in a's dtype (float32, float64 or int64), broadcast; not differentiable. */
+/* ------------------------------------------------------------------ eq gt lt le ge ne */
+/* 1/0 in a's dtype (float32, float64 or int64), broadcast; not differentiable. NaN
+ * compares false except for ne, as torch. */
 AG_ROW2(eq_f32, float, (float)(a == b))
 AG_ROW2(eq_f64, double, (double)(a == b))
 AG_ROW2(eq_i64, int64_t, (int64_t)(a == b))
 AG_ROW2(gt_f32, float, (float)(a > b))
 AG_ROW2(gt_f64, double, (double)(a > b))
 AG_ROW2(gt_i64, int64_t, (int64_t)(a > b))
+AG_ROW2(lt_f32, float, (float)(a < b))
+AG_ROW2(lt_f64, double, (double)(a < b))
+AG_ROW2(lt_i64, int64_t, (int64_t)(a < b))
+AG_ROW2(le_f32, float, (float)(a <= b))
+AG_ROW2(le_f64, double, (double)(a <= b))
+AG_ROW2(le_i64, int64_t, (int64_t)(a <= b))
+AG_ROW2(ge_f32, float, (float)(a >= b))
+AG_ROW2(ge_f64, double, (double)(a >= b))
+AG_ROW2(ge_i64, int64_t, (int64_t)(a >= b))
+AG_ROW2(ne_f32, float, (float)(a != b))
+AG_ROW2(ne_f64, double, (double)(a != b))
+AG_ROW2(ne_i64, int64_t, (int64_t)(a != b))
 
 static int compare_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                          const char *fn) {
@@ -213,22 +226,41 @@ static int compare_shape(struct ag_meta *m, ag_tensor *const *in, int n, const v
                          AG_SHAPE(in[0]), AG_SHAPE(in[1]));
     return AG_OK;
 }
-static int compare_forward(ag_tensor *out, ag_tensor *const *in, bool eq) {
-    ag_row2_fn row = out->dtype == AG_F32 ? (eq ? eq_f32 : gt_f32)
-                   : out->dtype == AG_F64 ? (eq ? eq_f64 : gt_f64)
-                                          : (eq ? eq_i64 : gt_i64);
-    ag__map2(out, in[0], in[1], row, NULL);
+/* The comparison's row kernel for out's dtype. */
+static int compare_forward(ag_tensor *out, ag_tensor *const *in, ag_row2_fn f32, ag_row2_fn f64,
+                           ag_row2_fn i64) {
+    ag__map2(out, in[0], in[1], out->dtype == AG_F32 ? f32 : out->dtype == AG_F64 ? f64 : i64, NULL);
     return AG_OK;
 }
 static int eq_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                       ag_tensor **saved) {
     (void)n, (void)args, (void)saved;
-    return compare_forward(out, in, true);
+    return compare_forward(out, in, eq_f32, eq_f64, eq_i64);
 }
 static int gt_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                       ag_tensor **saved) {
     (void)n, (void)args, (void)saved;
-    return compare_forward(out, in, false);
+    return compare_forward(out, in, gt_f32, gt_f64, gt_i64);
+}
+static int lt_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                      ag_tensor **saved) {
+    (void)n, (void)args, (void)saved;
+    return compare_forward(out, in, lt_f32, lt_f64, lt_i64);
+}
+static int le_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                      ag_tensor **saved) {
+    (void)n, (void)args, (void)saved;
+    return compare_forward(out, in, le_f32, le_f64, le_i64);
+}
+static int ge_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                      ag_tensor **saved) {
+    (void)n, (void)args, (void)saved;
+    return compare_forward(out, in, ge_f32, ge_f64, ge_i64);
+}
+static int ne_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                      ag_tensor **saved) {
+    (void)n, (void)args, (void)saved;
+    return compare_forward(out, in, ne_f32, ne_f64, ne_i64);
 }
 const struct ag_op_def ag__op_eq = {
     .name = "eq", .arity = 2, .shape = compare_shape, .forward = eq_forward,
@@ -238,5 +270,25 @@ const struct ag_op_def ag__op_gt = {
     .name = "gt", .arity = 2, .shape = compare_shape, .forward = gt_forward,
     .check = {.lo = -2, .hi = 2, .no_grad = true},
 };
+const struct ag_op_def ag__op_lt = {
+    .name = "lt", .arity = 2, .shape = compare_shape, .forward = lt_forward,
+    .check = {.lo = -2, .hi = 2, .no_grad = true},
+};
+const struct ag_op_def ag__op_le = {
+    .name = "le", .arity = 2, .shape = compare_shape, .forward = le_forward,
+    .check = {.lo = -2, .hi = 2, .no_grad = true},
+};
+const struct ag_op_def ag__op_ge = {
+    .name = "ge", .arity = 2, .shape = compare_shape, .forward = ge_forward,
+    .check = {.lo = -2, .hi = 2, .no_grad = true},
+};
+const struct ag_op_def ag__op_ne = {
+    .name = "ne", .arity = 2, .shape = compare_shape, .forward = ne_forward,
+    .check = {.lo = -2, .hi = 2, .no_grad = true},
+};
 ag_tensor *ag_eq(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_EQ, a, b); }
 ag_tensor *ag_gt(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_GT, a, b); }
+ag_tensor *ag_lt(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_LT, a, b); }
+ag_tensor *ag_le(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_LE, a, b); }
+ag_tensor *ag_ge(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_GE, a, b); }
+ag_tensor *ag_ne(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_NE, a, b); }
