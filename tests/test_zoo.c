@@ -43,3 +43,4 @@ static void zoo_matches_torch(const char *name) {
 
 Test(zoo, char_gpt_matches_torch, .timeout = 600) { zoo_matches_torch("char_gpt"); }
 Test(zoo, char_lstm_matches_torch, .timeout = 600) { zoo_matches_torch("char_lstm"); }
+Test(zoo, autoencoder_fashion_matches_torch, .timeout = 600) { zoo_matches_torch("autoencoder_fashion"); }
