@@ -13,7 +13,8 @@ static inline void png_chunk(FILE *f, const char *type, const unsigned char *dat
     fwrite(be, 1, 4, f);
     fwrite(type, 1, 4, f);
     if (n) fwrite(data, 1, n, f);
-    uLong crc = crc32(crc32(0, (const Bytef *)type, 4), data, n);
+    uLong crc = crc32(0, (const Bytef *)type, 4);
+    if (n) crc = crc32(crc, data, n);   /* crc32(c, NULL, 0) would restart at 0 */
     unsigned char c[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16), (unsigned char)(crc >> 8), (unsigned char)crc};
     fwrite(c, 1, 4, f);
 }
