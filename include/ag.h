@@ -834,6 +834,18 @@ typedef struct {
                                  step, metrics are totals over ranks, and only rank 0 prints,
                                  writes metrics_csv, plot_png and checkpoint. Every rank then
                                  holds the same weights (ag_model_load resumes on each). */
+    /** Any model: when set, the loss of a batch is loss_batch(m, x_batch, y_batch, loss_user)
+     * (a 0-d tensor in the current scope, or NULL and an error), used instead of
+     * loss(forward(x), y) for training and validation; y (and y_val) may then be NULL
+     * (an autoencoder), and accuracy is NAN. Example, a language model with [B,T,V] logits:
+     *     ag_tensor *lm_loss(ag_module *m, ag_tensor *x, ag_tensor *y, void *u) {
+     *         ag_tensor *logits = ag_module_forward(m, x);                // [B,T,V]
+     *         return ag_cross_entropy_loss_nd(ag_transpose(logits, 1, 2), y,  // [B,V,T]
+     *                                         (ag_cross_entropy_nd_opts){0});
+     *     } */
+    /** Called per batch when set; see above. */
+    ag_tensor *(*loss_batch)(ag_module *m, ag_tensor *x, ag_tensor *y, void *user);
+    void *loss_user;          /**< passed to loss_batch */
 } ag_train_opts;
 /** What ag_train did. Accuracies are NAN when the targets are not labels. */
 typedef struct {
@@ -848,13 +860,27 @@ typedef struct {
     double samples_per_s;     /**< training throughput */
     bool stopped_early;       /**< early stopping ended the run */
 } ag_train_result;
-/** Trains m on (x [N,...], y [N]) with o; everything per step happens in one scope. */
+/** Trains m on (x [N,...], y [N]) with o; everything per step happens in one scope.
+ * y may be NULL only with opts.loss_batch. */
 int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts opts,
              ag_train_result *result);
 /** Mean loss (and accuracy when y holds labels; acc may be NULL) in eval mode, no grad,
  * in batches (0: 1024). */
 int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_t batch_size,
                 double *loss_out, double *acc_out);
+/** One optimizer step for a loop of your own (a GAN's two players): zeroes the gradients
+ * of o's parameters, back-propagates loss (one element), steps o. The caller keeps the
+ * scope. A GAN's discriminator step, fake detached:
+ *     ag_scope_begin();
+ *     ag_tensor *fake = ag_module_forward(gen, z);
+ *     ag_tensor *ld = ag_add(ag_bce_with_logits_loss(ag_module_forward(disc, real), ones),
+ *                            ag_bce_with_logits_loss(ag_module_forward(disc, ag_detach(fake)), zeros));
+ *     ag_train_step(opt_d, ld);
+ *     ag_train_step(opt_g, ag_bce_with_logits_loss(ag_module_forward(disc, fake), ones));
+ *     ag_scope_end();
+ * (the generator step leaves gradients in the discriminator's parameters; opt_d zeroes them
+ * at its next step). 0, or non-zero and an error. */
+int ag_train_step(ag_optim *o, ag_tensor *loss);
 /** Loss/accuracy curves from a metrics CSV to PNG through gnuplot; non-zero (and a message)
  * when gnuplot is missing. */
 int ag_plot_metrics(const char *csv_path, const char *png_path, const char *title);
@@ -1052,6 +1078,41 @@ ag_tensor *ag_amax(ag_tensor *x, int dim, bool keepdim);
 ag_tensor *ag_std_dim(ag_tensor *x, int dim, bool keepdim, int correction);
 /** Product along dim (accumulated in double); second derivative only where x has no zeros. */
 ag_tensor *ag_prod_dim(ag_tensor *x, int dim, bool keepdim);
+
+/* ---------------------------------------------------------------- more layers (issue 9)
+ * Modules with torch's parameter names, order and default init (see "layers" above);
+ * NULL and an error on bad sizes. Forward results belong to the current scope. */
+/* torch.nn.LayerNorm(shape) over the last ndim (1..8) dims: weight 1, bias 0, eps 1e-5. */
+ag_layer *ag_layer_norm_layer(int ndim, const int64_t *shape);
+/* torch.nn.Embedding: weight [num, dim] N(0,1); forward takes AG_I64 indices of any shape. */
+ag_layer *ag_embedding_layer(int64_t num, int64_t dim);
+/* torch.nn.GroupNorm(groups, channels): weight 1, bias 0 [channels], eps 1e-5. */
+ag_layer *ag_group_norm_layer(int groups, int64_t channels);
+/* torch.nn.ConvTranspose2d: weight [in, out/groups, k, k] kaiming_uniform(a = sqrt 5) with
+ * fan_in = out/groups*k*k, bias [out] U(+-1/sqrt(fan_in)). */
+ag_layer *ag_conv_transpose2d_layer(int64_t in_ch, int64_t out_ch, int kernel,
+                                    ag_conv_transpose_opts opts, bool bias);
+/* torch.nn.MultiheadAttention(embed_dim, num_heads, bias=bias, batch_first=True), no
+ * dropout: in_proj_weight [3E,E] xavier_uniform, in_proj_bias [3E] 0, child Linear
+ * out_proj (its bias 0). Module forward: one input x [B,T,E] (self-attention) or three
+ * (query [B,L,E], key, value [B,S,E]) -> [B,L,E]. ag_multihead_attention_forward adds a
+ * mask (as ag_scaled_dot_product_attention's: != 0 keeps; note torch's bool attn_mask is
+ * the reverse, True = masked) or is_causal; the attention weights are not returned. */
+ag_layer  *ag_multihead_attention_layer(int64_t embed_dim, int num_heads, bool bias);
+ag_tensor *ag_multihead_attention_forward(ag_layer *m, ag_tensor *query, ag_tensor *key,
+                                          ag_tensor *value, ag_tensor *attn_mask, bool is_causal);
+/* torch.nn.LSTM / GRU (bias, no dropout, one direction) over whole sequences: x [T,B,in]
+ * ([B,T,in] with batch_first); per layer l weight_ih_l<l> [G*H,in_l], weight_hh_l<l>
+ * [G*H,H], bias_ih_l<l>, bias_hh_l<l> [G*H] (G = 4: i,f,g,o; G = 3: r,z,n), all
+ * U(+-1/sqrt H). The input projection of all time steps is one GEMM per layer. The module
+ * forward returns the output sequence (the last layer's h at each step, x's layout). The
+ * _forward forms also give the final states hn (and cn) [num_layers,B,H]; h0, c0 of that
+ * shape or NULL (zeros); out, hn, cn may each be NULL. 0, or non-zero and an error. */
+ag_layer *ag_lstm_layer(int64_t input, int64_t hidden, int num_layers, bool batch_first);
+int       ag_lstm_forward(ag_layer *m, ag_tensor *x, ag_tensor *h0, ag_tensor *c0,
+                          ag_tensor **out, ag_tensor **hn, ag_tensor **cn);
+ag_layer *ag_gru_layer(int64_t input, int64_t hidden, int num_layers, bool batch_first);
+int       ag_gru_forward(ag_layer *m, ag_tensor *x, ag_tensor *h0, ag_tensor **out, ag_tensor **hn);
 
 #ifdef __cplusplus
 }

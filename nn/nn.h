@@ -79,6 +79,22 @@ int64_t ag__cell_hidden(const ag_module *cell);
 ag_tensor *ag__cell_state(ag_tensor *h, const ag_tensor *x, int64_t hidden);
 ag_tensor *ag__cell_gate(ag_tensor *g, int k, int64_t h);
 ag_tensor *ag__cell_proj(const ag_module *cell, ag_tensor *v, int which);
+/* LSTM and GRU over sequences (nn/rnn.c): the ctx, the constructor (parameters named and
+ * initialized as torch's), and the loop: x [T,B,in] or [B,T,in] with batch_first, h0/c0
+ * [layers,B,H] or NULL (zeros); step maps the input projection gx [B,G*H] and h (and *c,
+ * which it replaces) to the next h. *out, *hn, *cn (each may be NULL; cn only for LSTM). */
+struct ag__rnn {
+    int64_t in, hidden;
+    int layers, gates;
+    bool batch_first;
+};
+typedef ag_tensor *(*ag__rnn_step)(ag_tensor *gx, ag_tensor *h, ag_tensor **c, ag_tensor *w_hh,
+                                   ag_tensor *b_hh, int64_t hidden);
+ag_layer *ag__rnn_new(const struct ag_module_type *type, int gates, int64_t in, int64_t hidden,
+                      int layers, bool batch_first, const char *fn);
+int ag__rnn_run(ag_module *m, const struct ag_module_type *type, ag_tensor *x, ag_tensor *h0,
+                ag_tensor *c0, ag__rnn_step step, ag_tensor **out, ag_tensor **hn, ag_tensor **cn,
+                const char *fn);
 /* The activation a Dense or Activation layer applies (nn/activation_layer.c). */
 ag_tensor *ag__activate(ag_tensor *x, ag_activation act);
 

@@ -160,8 +160,9 @@ static void write_csv_row(FILE *f, int epoch, const ag_train_result *r, double l
 /* One optimizer step on one batch, in its own scope: forward, loss, backward, clip, step. */
 static int batch_step(struct run *t, ag_tensor *xb, ag_tensor *yb, double *loss_v, int64_t *correct) {
     ag_scope_begin();
-    ag_tensor *out = ag_module_forward(t->m, xb);
-    ag_tensor *lv = t->loss(out, yb);
+    ag_tensor *out = NULL, *lv;
+    if (t->opts.loss_batch) lv = t->opts.loss_batch(t->m, xb, yb, t->opts.loss_user);
+    else lv = t->loss(out = ag_module_forward(t->m, xb), yb);
     int rc = lv ? AG_OK : (ag__last_error_code() ? ag__last_error_code() : AG_ERR_STATE);
     if (!rc) {
         ag_optim_zero_grad(t->o);
@@ -172,7 +173,7 @@ static int batch_step(struct run *t, ag_tensor *xb, ag_tensor *yb, double *loss_
         if (t->opts.clip_norm > 0) ag_clip_grad_norm(t->o->params, t->o->n, t->opts.clip_norm, 2);
         ag_optim_step(t->o);
         *loss_v = ag_item(lv);
-        *correct = count_correct(out, yb);
+        *correct = out ? count_correct(out, yb) : -1;
     }
     ag_scope_end();
     return rc;
@@ -211,8 +212,33 @@ static int train_epoch(struct run *t, int epoch, double *secs) {
     return AG_OK;
 }
 
+/* Mean of loss_batch over the validation set in batches of 1024, eval mode, no grad. */
+static int validate_batches(struct run *t) {
+    ag_loader *l = ag_loader_new(t->opts.x_val, t->opts.y_val, 1024, false);
+    if (!l) return ag__last_error_code();
+    ag_module_train(t->m, false);
+    bool grad = ag_set_grad_enabled(false);
+    double sum = 0;
+    int64_t seen = 0;
+    int rc = AG_OK;
+    ag_tensor *xb, *yb;
+    while (!rc && ag_loader_next(l, &xb, &yb)) {
+        ag_scope_begin();
+        ag_tensor *lv = t->opts.loss_batch(t->m, xb, yb, t->opts.loss_user);
+        if (!lv) rc = ag__last_error_code() ? ag__last_error_code() : AG_ERR_STATE;
+        else sum += ag_item(lv) * (double)xb->shape[0], seen += xb->shape[0];
+        ag_scope_end();
+    }
+    ag_set_grad_enabled(grad);
+    ag_loader_free(l);
+    t->r.val_loss = seen ? sum / (double)seen : NAN;
+    t->r.val_acc = NAN;
+    return rc;
+}
+
 static int validate(struct run *t) {
     if (!t->has_val) return AG_OK;
+    if (t->opts.loss_batch) return validate_batches(t);
     return ag_evaluate(t->m, t->opts.x_val, t->opts.y_val, t->loss, 0, &t->r.val_loss, &t->r.val_acc);
 }
 
@@ -255,7 +281,7 @@ static bool early_stop(struct run *t) {
 static int run_open(struct run *t, ag_tensor *x, ag_tensor *y, const char *fn) {
     t->loss = default_loss(t->opts.loss, y);
     t->epochs = t->opts.epochs > 0 ? t->opts.epochs : 1;
-    t->has_val = t->opts.x_val && t->opts.y_val;
+    t->has_val = t->opts.x_val && (t->opts.y_val || t->opts.loss_batch);
     t->r = (ag_train_result){.best_val_loss = INFINITY, .val_loss = NAN, .val_acc = NAN};
     t->loader = ag__train_dist_loader(t->opts.ddp, x, y, t->opts.batch_size, !t->opts.no_shuffle);
     if (!t->loader) return ag__last_error_code();
@@ -292,7 +318,8 @@ static void run_close(struct run *t, int rc) {
 int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts opts,
              ag_train_result *result) {
     const char *fn = "ag_train";
-    if (!m || !o || !x || !y) return ag__error(AG_ERR_NULL, fn, "model, optimizer, x and y must not be NULL");
+    if (!m || !o || !x || (!y && !opts.loss_batch))
+        return ag__error(AG_ERR_NULL, fn, "model, optimizer, x and y (unless loss_batch) must not be NULL");
     if (ag__train_dist_check(opts.ddp, fn)) return AG_ERR_STATE;
     if (!ag__train_dist_is_root(opts.ddp)) {   /* only rank 0 prints and writes */
         opts.verbose = -1;
@@ -312,5 +339,17 @@ int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts
     if (!rc) rc = ag__train_dist_barrier(opts.ddp);   /* rank 0's files are complete */
     run_close(&t, rc);
     if (result && opened) *result = t.r;
+    return rc;
+}
+
+int ag_train_step(ag_optim *o, ag_tensor *loss) {
+    const char *fn = "ag_train_step";
+    if (!o || !loss) {
+        if (!loss && ag__last_error_code()) return ag__last_error_code();
+        return ag__error(AG_ERR_NULL, fn, "optimizer and loss must not be NULL");
+    }
+    ag_optim_zero_grad(o);
+    int rc = ag_backward(loss);
+    if (!rc) ag_optim_step(o);
     return rc;
 }

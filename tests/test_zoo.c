@@ -1,0 +1,46 @@
+/* The model zoo (examples/): each example trains 50 steps from its initial weights, its
+ * PyTorch twin (examples/torch/) loads them and trains on the same batches; the losses
+ * agree after step 1 (1e-5 relative) and after step 50 (1e-3). Both run on one thread. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+static int read_losses(const char *path, double *v, int max) {
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    if (!f) return 0;
+    while (n < max && fscanf(f, "%lf", &v[n]) == 1) n++;
+    fclose(f);
+    return n;
+}
+
+static void zoo_matches_torch(const char *name) {
+    if (system("/usr/bin/python3 -c 'import torch, numpy' 2>/dev/null") != 0)
+        cr_skip_test("python3 with torch and numpy is missing: the PyTorch twin cannot run");
+    char cmd[1024], init[256], la[256], lt[256];
+    snprintf(cmd, sizeof cmd, "make -s --no-print-directory build/examples/%s >/dev/null", name);
+    cr_assert_eq(system(cmd), 0, "building examples/%s.c failed", name);
+    snprintf(init, sizeof init, "/tmp/ag_zoo_%d_%s_init.safetensors", (int)getpid(), name);
+    snprintf(la, sizeof la, "/tmp/ag_zoo_%d_%s_ag.txt", (int)getpid(), name);
+    snprintf(lt, sizeof lt, "/tmp/ag_zoo_%d_%s_torch.txt", (int)getpid(), name);
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 build/examples/%s --steps 50 --quiet --init %s --losses %s >/dev/null",
+             name, init, la);
+    cr_assert_eq(system(cmd), 0, "examples/%s failed", name);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 examples/torch/%s.py %s 50 %s", name, init, lt);
+    cr_assert_eq(system(cmd), 0, "examples/torch/%s.py failed", name);
+    double a[64], t[64];
+    cr_assert_eq(read_losses(la, a, 64), 50);
+    cr_assert_eq(read_losses(lt, t, 64), 50);
+    cr_assert(fabs(a[0] - t[0]) <= 1e-5 * fabs(t[0]), "%s step 1: ag %.9g, torch %.9g", name, a[0], t[0]);
+    cr_assert(fabs(a[49] - t[49]) <= 1e-3 * fabs(t[49]), "%s step 50: ag %.9g, torch %.9g", name, a[49], t[49]);
+    cr_assert_lt(a[49], a[0], "%s: the loss did not go down", name);
+    unlink(init), unlink(la), unlink(lt);
+}
+
+Test(zoo, char_gpt_matches_torch, .timeout = 600) { zoo_matches_torch("char_gpt"); }
+Test(zoo, char_lstm_matches_torch, .timeout = 600) { zoo_matches_torch("char_lstm"); }
+Test(zoo, autoencoder_fashion_matches_torch, .timeout = 600) { zoo_matches_torch("autoencoder_fashion"); }
