@@ -1082,36 +1082,42 @@ ag_tensor *ag_prod_dim(ag_tensor *x, int dim, bool keepdim);
 /* ---------------------------------------------------------------- more layers (issue 9)
  * Modules with torch's parameter names, order and default init (see "layers" above);
  * NULL and an error on bad sizes. Forward results belong to the current scope. */
-/* torch.nn.LayerNorm(shape) over the last ndim (1..8) dims: weight 1, bias 0, eps 1e-5. */
+/** torch.nn.LayerNorm(shape) over the last ndim (1..8) dims: weight 1, bias 0, eps 1e-5. */
 ag_layer *ag_layer_norm_layer(int ndim, const int64_t *shape);
-/* torch.nn.Embedding: weight [num, dim] N(0,1); forward takes AG_I64 indices of any shape. */
+/** torch.nn.Embedding: weight [num, dim] N(0,1); forward takes AG_I64 indices of any shape. */
 ag_layer *ag_embedding_layer(int64_t num, int64_t dim);
-/* torch.nn.GroupNorm(groups, channels): weight 1, bias 0 [channels], eps 1e-5. */
+/** torch.nn.GroupNorm(groups, channels): weight 1, bias 0 [channels], eps 1e-5. */
 ag_layer *ag_group_norm_layer(int groups, int64_t channels);
-/* torch.nn.ConvTranspose2d: weight [in, out/groups, k, k] kaiming_uniform(a = sqrt 5) with
+/** torch.nn.ConvTranspose2d: weight [in, out/groups, k, k] kaiming_uniform(a = sqrt 5) with
  * fan_in = out/groups*k*k, bias [out] U(+-1/sqrt(fan_in)). */
 ag_layer *ag_conv_transpose2d_layer(int64_t in_ch, int64_t out_ch, int kernel,
                                     ag_conv_transpose_opts opts, bool bias);
-/* torch.nn.MultiheadAttention(embed_dim, num_heads, bias=bias, batch_first=True), no
+/** torch.nn.MultiheadAttention(embed_dim, num_heads, bias=bias, batch_first=True), no
  * dropout: in_proj_weight [3E,E] xavier_uniform, in_proj_bias [3E] 0, child Linear
  * out_proj (its bias 0). Module forward: one input x [B,T,E] (self-attention) or three
  * (query [B,L,E], key, value [B,S,E]) -> [B,L,E]. ag_multihead_attention_forward adds a
  * mask (as ag_scaled_dot_product_attention's: != 0 keeps; note torch's bool attn_mask is
  * the reverse, True = masked) or is_causal; the attention weights are not returned. */
+/** Makes the MultiheadAttention module described above. */
 ag_layer  *ag_multihead_attention_layer(int64_t embed_dim, int num_heads, bool bias);
+/** Attention of query over key/value with an optional keep-mask or causal masking; see above. */
 ag_tensor *ag_multihead_attention_forward(ag_layer *m, ag_tensor *query, ag_tensor *key,
                                           ag_tensor *value, ag_tensor *attn_mask, bool is_causal);
-/* torch.nn.LSTM / GRU (bias, no dropout, one direction) over whole sequences: x [T,B,in]
+/** torch.nn.LSTM / GRU (bias, no dropout, one direction) over whole sequences: x [T,B,in]
  * ([B,T,in] with batch_first); per layer l weight_ih_l<l> [G*H,in_l], weight_hh_l<l>
  * [G*H,H], bias_ih_l<l>, bias_hh_l<l> [G*H] (G = 4: i,f,g,o; G = 3: r,z,n), all
  * U(+-1/sqrt H). The input projection of all time steps is one GEMM per layer. The module
  * forward returns the output sequence (the last layer's h at each step, x's layout). The
  * _forward forms also give the final states hn (and cn) [num_layers,B,H]; h0, c0 of that
  * shape or NULL (zeros); out, hn, cn may each be NULL. 0, or non-zero and an error. */
+/** Makes the LSTM module described above. */
 ag_layer *ag_lstm_layer(int64_t input, int64_t hidden, int num_layers, bool batch_first);
+/** LSTM forward giving the output sequence and the final hn, cn; see above. */
 int       ag_lstm_forward(ag_layer *m, ag_tensor *x, ag_tensor *h0, ag_tensor *c0,
                           ag_tensor **out, ag_tensor **hn, ag_tensor **cn);
+/** Makes the GRU module described above. */
 ag_layer *ag_gru_layer(int64_t input, int64_t hidden, int num_layers, bool batch_first);
+/** GRU forward giving the output sequence and the final hn; see above. */
 int       ag_gru_forward(ag_layer *m, ag_tensor *x, ag_tensor *h0, ag_tensor **out, ag_tensor **hn);
 
 #ifdef __cplusplus
