@@ -10,7 +10,7 @@
 
 _Thread_local bool ag__anomaly;
 static _Thread_local int64_t next_index;
-static _Thread_local const struct ag_node *in_backward;   /* the rule the walk is running */
+static _Thread_local const struct ag_node *in_backward; /* the rule the walk is running */
 
 bool ag_set_detect_anomaly(bool on) {
     bool prev = ag__anomaly;
@@ -26,8 +26,9 @@ static int64_t first_non_finite(const ag_tensor *t) {
     if (!ag__is_float(t->dtype)) return -1;
     bool dense = ag_is_contiguous(t);
     for (int64_t i = 0; i < t->numel; i++) {
-        double v = !dense ? ag__get_flat(t, i)
-                 : t->dtype == AG_F32 ? ((const float *)ag__ptr(t))[i] : ((const double *)ag__ptr(t))[i];
+        double v = !dense               ? ag__get_flat(t, i)
+                   : t->dtype == AG_F32 ? ((const float *)ag__ptr(t))[i]
+                                        : ((const double *)ag__ptr(t))[i];
         if (!isfinite(v)) return i;
     }
     return -1;
@@ -54,28 +55,34 @@ const struct ag_node *ag__anomaly_set_backward(const struct ag_node *node) {
     return prev;
 }
 
-int ag__anomaly_forward(const char *fn, ag_tensor *out, ag_tensor *const *in, int n, int64_t index) {
+int ag__anomaly_forward(const char *fn, ag_tensor *out, ag_tensor *const *in, int n,
+                        int64_t index) {
     int64_t bad = first_non_finite(out);
     if (bad < 0) return AG_OK;
     char buf[256];
     const struct ag_node *b = in_backward;
-    if (b)   /* an op inside a backward rule: the rule is the culprit */
-        return ag__error(AG_ERR_STATE, "ag_backward", "anomaly: the backward of %s (op #%lld of "
+    if (b) /* an op inside a backward rule: the rule is the culprit */
+        return ag__error(AG_ERR_STATE, "ag_backward",
+                         "anomaly: the backward of %s (op #%lld of "
                          "the tape, inputs %s) made %s's output %s hold %s at element %lld",
                          b->def->name, (long long)b->tape_index,
-                         shapes(b->in, b->n_in, buf, sizeof buf), fn, AG_SHAPE(out),
-                         what(out, bad), (long long)bad);
-    return ag__error(AG_ERR_STATE, fn, "anomaly: output %s holds %s at element %lld (op #%lld "
-                     "of the tape, inputs %s)", AG_SHAPE(out), what(out, bad),
-                     (long long)bad, (long long)index, shapes(in, n, buf, sizeof buf));
+                         shapes(b->in, b->n_in, buf, sizeof buf), fn, AG_SHAPE(out), what(out, bad),
+                         (long long)bad);
+    return ag__error(AG_ERR_STATE, fn,
+                     "anomaly: output %s holds %s at element %lld (op #%lld "
+                     "of the tape, inputs %s)",
+                     AG_SHAPE(out), what(out, bad), (long long)bad, (long long)index,
+                     shapes(in, n, buf, sizeof buf));
 }
 
 int ag__anomaly_backward(const struct ag_node *node, int i, const ag_tensor *g) {
     int64_t bad = first_non_finite(g);
     if (bad < 0) return AG_OK;
     char buf[256];
-    return ag__error(AG_ERR_STATE, "ag_backward", "anomaly: the backward of %s (op #%lld of the "
+    return ag__error(AG_ERR_STATE, "ag_backward",
+                     "anomaly: the backward of %s (op #%lld of the "
                      "tape, inputs %s) gave input %d a gradient %s holding %s at element %lld",
                      node->def->name, (long long)node->tape_index,
-                     shapes(node->in, node->n_in, buf, sizeof buf), i, AG_SHAPE(g), what(g, bad), (long long)bad);
+                     shapes(node->in, node->n_in, buf, sizeof buf), i, AG_SHAPE(g), what(g, bad),
+                     (long long)bad);
 }

@@ -11,7 +11,7 @@ struct ids {
     const void **key;
     long *id;
     size_t cap, n;
-    ag_tensor **todo;          /* entries seen but not yet written */
+    ag_tensor **todo; /* entries seen but not yet written */
     size_t ntodo, todocap;
 };
 
@@ -89,7 +89,8 @@ int ag_graph_dot(ag_tensor *root, const char *path) {
     const char *fn = "ag_graph_dot";
     if (!root || !path) return ag__error(AG_ERR_NULL, fn, "root and path must not be NULL");
     FILE *f = fopen(path, "w");
-    if (!f) return ag__error(AG_ERR_IO, fn, "%s: cannot open for writing: %s", path, strerror(errno));
+    if (!f)
+        return ag__error(AG_ERR_IO, fn, "%s: cannot open for writing: %s", path, strerror(errno));
     fprintf(f, "digraph ag {\n  rankdir=BT;\n  node [fontname=\"monospace\", fontsize=10];\n");
     struct ids m = {0};
     int rc = write_graph(f, &m, root);

@@ -1,6 +1,6 @@
 /* Tape nodes: making one (for ag__apply) and what tensor/ may ask of one (its op's name,
  * freeing a heap node) through the hooks it installs (tensor/tensor.h). */
-#include "ops/ops.h"   /* struct ag_op_def: the node's op name */
+#include "ops/ops.h" /* struct ag_op_def: the node's op name */
 
 #include <stdalign.h>
 

@@ -10,24 +10,24 @@
 
 #include "tensor/tensor.h"
 
-#define AG_ARGS_BYTES 96   /* room for any op's typed argument struct */
+#define AG_ARGS_BYTES 96 /* room for any op's typed argument struct */
 #define AG_MAX_SAVED 2
 
 struct ag_op_def;
 
 /* One recorded application of an op (a tape entry). Lives in the output's scope. */
-struct ag_node {                       /* what the backward walk reads comes first */
-    uint64_t visit;                    /* walk generation marks */
+struct ag_node {    /* what the backward walk reads comes first */
+    uint64_t visit; /* walk generation marks */
     const struct ag_op_def *def;
-    ag_tensor *grad;                   /* gradient of out, summed during a backward walk */
+    ag_tensor *grad; /* gradient of out, summed during a backward walk */
     int n_in;
-    bool released;                     /* backward ran without retain_graph */
-    ag_tensor *out;                    /* the tensor this node made */
-    ag_tensor *saved[AG_MAX_SAVED];    /* extra tensors forward kept for backward */
-    const void *args;                  /* the op's typed argument struct (stored after in[],
+    bool released;                  /* backward ran without retain_graph */
+    ag_tensor *out;                 /* the tensor this node made */
+    ag_tensor *saved[AG_MAX_SAVED]; /* extra tensors forward kept for backward */
+    const void *args;               /* the op's typed argument struct (stored after in[],
                                         * AG_ARGS_BYTES of zeros when the op has none) */
-    int64_t tape_index;                /* anomaly mode: the op's index on the tape; else -1 */
-    ag_tensor *in[];                   /* inputs, as given */
+    int64_t tape_index;             /* anomaly mode: the op's index on the tape; else -1 */
+    ag_tensor *in[];                /* inputs, as given */
 };
 /* The node's arguments as the op's own struct type. */
 #define AG_ARGS(node, type) ((const type *)(const void *)(node)->args)
@@ -41,7 +41,7 @@ struct ag_node *ag__node_new(const struct ag_op_def *def, ag_tensor *out, ag_ten
 
 /* Adds g (summed to in[i]'s shape, cast to its dtype) into input i's gradient: a leaf's
  * .grad, the caller's slot (ag_autograd_grad) or the input's own node. */
-int  ag__accumulate(struct ag_node *node, int i, ag_tensor *g);
+int ag__accumulate(struct ag_node *node, int i, ag_tensor *g);
 /* Whether input i of node wants a gradient (backward rules skip the others). */
 bool ag__needs_grad(const struct ag_node *node, int i);
 

@@ -30,8 +30,8 @@ void ag_set_requires_grad(ag_tensor *t, bool on) {
     }
     if (on && !ag__is_float(t->dtype)) {
         ag__error(AG_ERR_DTYPE, "ag_set_requires_grad",
-                  "only float tensors can require gradients, got %s %s",
-                  ag_dtype_name(t->dtype), AG_SHAPE(t));
+                  "only float tensors can require gradients, got %s %s", ag_dtype_name(t->dtype),
+                  AG_SHAPE(t));
         return;
     }
     t->requires_grad = on;
@@ -62,10 +62,10 @@ ag_tensor *ag_detach(ag_tensor *t) {
 
 /* ------------------------------------------------------------------ accumulation */
 struct walk {
-    int n_in;                  /* ag_autograd_grad: the requested inputs and their slots */
+    int n_in; /* ag_autograd_grad: the requested inputs and their slots */
     ag_tensor *const *inputs;
     ag_tensor **slots;
-    bool collect;              /* false: leaves accumulate into .grad */
+    bool collect; /* false: leaves accumulate into .grad */
 };
 static _Thread_local struct walk *current_walk;
 
@@ -76,7 +76,7 @@ bool ag__needs_grad(const struct ag_node *node, int i) {
 /* dst (contiguous, dst's dtype) += src (same shape, any strides). No graph: the walk runs
  * with grad mode off unless create_graph, and .grad accumulates only in ag_backward. */
 static void add_into(ag_tensor *dst, ag_tensor *src) {
-    if (!ag_is_contiguous(src)) {   /* broadcast or strided: through the iterator */
+    if (!ag_is_contiguous(src)) { /* broadcast or strided: through the iterator */
         ag_tensor *sum = ag_add(dst, src);
         if (sum) memcpy(ag__ptr(dst), ag__ptr(sum), (size_t)dst->numel * ag_dtype_size(dst->dtype));
         return;
@@ -102,7 +102,7 @@ static int leaf_accumulate(ag_tensor *t, ag_tensor *g) {
     if (!t->grad) {
         t->grad = ag__zeros_in(t->arena, t->dtype, t->ndim, t->shape, "ag_backward");
         if (!t->grad) return AG_ERR_NOMEM;
-    } else if (t->grad_zero) {   /* zeroed by ag_zero_grad: this gradient replaces it */
+    } else if (t->grad_zero) { /* zeroed by ag_zero_grad: this gradient replaces it */
         t->grad_zero = false;
         if (ag_is_contiguous(g)) return ag_copy_(t->grad, g);
         ag_fill_(t->grad, 0.0);
@@ -116,8 +116,7 @@ static int accumulate_tensor(ag_tensor *t, ag_tensor *g) {
     if (!g) return ag__last_error_code() ? ag__last_error_code() : AG_ERR_STATE;
     bool same = g->ndim == t->ndim;
     for (int d = 0; d < t->ndim && same; d++) same = g->shape[d] == t->shape[d];
-    if (!same)
-        g = ag_sum_to(g, t->ndim, t->shape);
+    if (!same) g = ag_sum_to(g, t->ndim, t->shape);
     if (g && g->dtype != t->dtype) g = ag_cast(g, t->dtype);
     if (!g) return ag__last_error_code();
     if (!t->node) return leaf_accumulate(t, g);
@@ -142,7 +141,7 @@ struct order {
 
 struct frame {
     struct ag_node *node;
-    int next;                  /* the next input to look at */
+    int next; /* the next input to look at */
 };
 
 static int grow(void **v, size_t *cap, size_t need, size_t elem) {
@@ -218,14 +217,14 @@ static int check_root(ag_tensor *root, ag_tensor *seed, const char *fn) {
     if (seed && (seed->ndim != root->ndim || seed->dtype != root->dtype ||
                  memcmp(seed->shape, root->shape, sizeof(int64_t) * (size_t)root->ndim)))
         return ag__error(AG_ERR_SHAPE, fn, "seed %s %s does not match root %s %s",
-                         ag_dtype_name(seed->dtype), AG_SHAPE(seed),
-                         ag_dtype_name(root->dtype), AG_SHAPE(root));
+                         ag_dtype_name(seed->dtype), AG_SHAPE(seed), ag_dtype_name(root->dtype),
+                         AG_SHAPE(root));
     return AG_OK;
 }
 
 /* Seeds each root, then runs every node's backward rule in reverse topological order. */
-static int walk(int n, ag_tensor *const *roots, ag_tensor *const *seeds, bool retain,
-                bool create, struct walk *w, const char *fn) {
+static int walk(int n, ag_tensor *const *roots, ag_tensor *const *seeds, bool retain, bool create,
+                struct walk *w, const char *fn) {
     for (int r = 0; r < n; r++) {
         if (!roots[r]) return ag__error(AG_ERR_NULL, fn, "root %d is NULL", r);
         int rc = check_root(roots[r], seeds ? seeds[r] : NULL, fn);
@@ -276,8 +275,8 @@ int ag_backward_ex(ag_tensor *root, ag_backward_opts opts) {
 
 int ag_backward(ag_tensor *root) { return ag_backward_ex(root, (ag_backward_opts){0}); }
 
-static int check_grad_args(int n_out, ag_tensor *const *outputs, int n_in,
-                           ag_tensor *const *inputs, ag_tensor **grads, const char *fn) {
+static int check_grad_args(int n_out, ag_tensor *const *outputs, int n_in, ag_tensor *const *inputs,
+                           ag_tensor **grads, const char *fn) {
     if (n_out < 1 || n_in < 1 || !outputs || !inputs || !grads)
         return ag__error(AG_ERR_NULL, fn, "needs outputs (%d), inputs (%d) and a grads array",
                          n_out, n_in);
@@ -290,22 +289,22 @@ static int check_grad_args(int n_out, ag_tensor *const *outputs, int n_in,
     return AG_OK;
 }
 
-int ag_autograd_grad(int n_out, ag_tensor *const *outputs, ag_tensor *const *grad_outputs,
-                     int n_in, ag_tensor *const *inputs, ag_tensor **grads, ag_grad_opts opts) {
+int ag_autograd_grad(int n_out, ag_tensor *const *outputs, ag_tensor *const *grad_outputs, int n_in,
+                     ag_tensor *const *inputs, ag_tensor **grads, ag_grad_opts opts) {
     const char *fn = "ag_autograd_grad";
     int rc = check_grad_args(n_out, outputs, n_in, inputs, grads, fn);
     if (rc) return rc;
-    if (ag_scope_depth() == 0)   /* the results and their graph need a scope to live in */
+    if (ag_scope_depth() == 0) /* the results and their graph need a scope to live in */
         return ag__error(AG_ERR_STATE, fn, "call it inside ag_scope_begin/ag_scope_end");
     for (int j = 0; j < n_in; j++) {
         grads[j] = NULL;
-        if (inputs[j]->node) inputs[j]->node->grad = NULL;   /* unreachable: stays NULL */
+        if (inputs[j]->node) inputs[j]->node->grad = NULL; /* unreachable: stays NULL */
     }
     struct walk w = {.n_in = n_in, .inputs = inputs, .slots = grads, .collect = true};
     bool retain = opts.retain_graph || opts.create_graph;
     rc = walk(n_out, outputs, grad_outputs, retain, opts.create_graph, &w, fn);
     for (int j = 0; j < n_in && rc == AG_OK; j++) {
-        if (inputs[j]->node) grads[j] = inputs[j]->node->grad;   /* a non-leaf input */
+        if (inputs[j]->node) grads[j] = inputs[j]->node->grad; /* a non-leaf input */
         if (!grads[j] && !opts.allow_unused)
             rc = ag__error(AG_ERR_STATE, fn,
                            "input %d %s is not used by the outputs (set allow_unused)", j,

@@ -36,12 +36,11 @@ static void peer_env(char **argv) {
     unsetenv("OPENBLAS_L2_SIZE");
     if (__builtin_cpu_is("intel") && __builtin_cpu_supports("avx512f"))
         setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-    else
-        unsetenv("OPENBLAS_CORETYPE");
-    setenv("ATEN_CPU_CAPABILITY", "avx512", 0);   /* torch's AVX-512 element-wise kernels */
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);      /* torch + OpenBLAS threads on 2 cores */
+    else unsetenv("OPENBLAS_CORETYPE");
+    setenv("ATEN_CPU_CAPABILITY", "avx512", 0); /* torch's AVX-512 element-wise kernels */
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);    /* torch + OpenBLAS threads on 2 cores */
     setenv("AG_BENCH_ENV_SET", "1", 1);
-    execv("/proc/self/exe", argv);                 /* on failure: go on as we are */
+    execv("/proc/self/exe", argv); /* on failure: go on as we are */
 }
 
 char *bench_run_capture(const char *cmd) {
@@ -52,7 +51,11 @@ char *bench_run_capture(const char *cmd) {
     while (buf) {
         if (n + 4096 > cap) {
             char *b = realloc(buf, cap *= 2);
-            if (!b) { free(buf); buf = NULL; break; }
+            if (!b) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
             buf = b;
         }
         size_t k = fread(buf + n, 1, cap - n - 1, p);
@@ -61,7 +64,10 @@ char *bench_run_capture(const char *cmd) {
     }
     int rc = pclose(p);
     if (buf) buf[n] = 0;
-    if (rc != 0) { free(buf); return NULL; }
+    if (rc != 0) {
+        free(buf);
+        return NULL;
+    }
     return buf;
 }
 
@@ -75,8 +81,11 @@ static double rate(double x, double s) { return s > 0 ? x / s * 1e-9 : 0; }
 /* The fraction of the binding limit: FLOP/s over peak (always, for compute-bound ops) or
  * bytes/s over copy bandwidth, whichever is larger. */
 static double frac(const struct bench_row *r) {
-    double f = cfg.peak_gflops[r->threads] > 0 ? rate(r->flops, r->ours_s) / cfg.peak_gflops[r->threads] : 0;
-    double b = cfg.copy_gbs[r->threads] > 0 ? rate(r->bytes, r->ours_s) / cfg.copy_gbs[r->threads] : 0;
+    double f = cfg.peak_gflops[r->threads] > 0
+                   ? rate(r->flops, r->ours_s) / cfg.peak_gflops[r->threads]
+                   : 0;
+    double b =
+        cfg.copy_gbs[r->threads] > 0 ? rate(r->bytes, r->ours_s) / cfg.copy_gbs[r->threads] : 0;
     return r->compute_bound || f > b ? f : b;
 }
 static double ratio(const struct bench_row *r) {
@@ -94,8 +103,10 @@ static FILE *open_out(const char *name) {
 static void write_rows(const char *name, const struct bench_rows *rows, const char *peer) {
     FILE *f = open_out(name);
     if (!f) return;
-    fprintf(f, "what,dir,size,threads,shapes,ours_s,ours_gflops,ours_gbs,frac_of_limit,"
-               "%s_s,%s_over_ours\n", peer, peer);
+    fprintf(f,
+            "what,dir,size,threads,shapes,ours_s,ours_gflops,ours_gbs,frac_of_limit,"
+            "%s_s,%s_over_ours\n",
+            peer, peer);
     for (int i = 0; i < rows->n; i++) {
         const struct bench_row *r = &rows->v[i];
         fprintf(f, "%s,%s,%lld,%d,%s,%.4g,%.4g,%.4g,%.3f,%.4g,%.3f\n", r->what, r->dir, r->size,
@@ -107,13 +118,17 @@ static void write_rows(const char *name, const struct bench_rows *rows, const ch
 
 /* ------------------------------------------------------------------ sections */
 static void machine(void) {
-    printf("== machine: %s FMA loop, memcpy; %d cores\n", bench_peak_isa(), (int)sysconf(_SC_NPROCESSORS_ONLN));
-    fprintf(md, "## Machine limits (measured at start)\n\n| threads | float32 FMA peak GFLOP/s | copy GB/s |\n|---|---|---|\n");
+    printf("== machine: %s FMA loop, memcpy; %d cores\n", bench_peak_isa(),
+           (int)sysconf(_SC_NPROCESSORS_ONLN));
+    fprintf(
+        md,
+        "## Machine limits (measured at start)\n\n| threads | float32 FMA peak GFLOP/s | copy GB/s |\n|---|---|---|\n");
     for (int i = 0; i < cfg.n_threads; i++) {
         int t = cfg.threads[i];
         cfg.peak_gflops[t] = bench_peak_gflops(t, cfg.quick);
         cfg.copy_gbs[t] = bench_copy_gbs(t, cfg.quick);
-        printf("  %d thread(s): peak %.1f GFLOP/s, copy %.1f GB/s\n", t, cfg.peak_gflops[t], cfg.copy_gbs[t]);
+        printf("  %d thread(s): peak %.1f GFLOP/s, copy %.1f GB/s\n", t, cfg.peak_gflops[t],
+               cfg.copy_gbs[t]);
         fprintf(md, "| %d | %.1f | %.1f |\n", t, cfg.peak_gflops[t], cfg.copy_gbs[t]);
     }
     fprintf(md, "\n");
@@ -129,10 +144,14 @@ static void torch_ops(struct bench_rows *rows, int from, int to, int threads) {
         fprintf(f, "%s,%s,%s,%g,%g\n", rows->v[i].what, rows->v[i].dir, rows->v[i].shapes,
                 rows->v[i].lo, rows->v[i].hi);
     fclose(f);
-    snprintf(cmd, sizeof cmd, PY " bench/peers/optable_torch.py %d %s %d", threads, jobs, cfg.quick);
+    snprintf(cmd, sizeof cmd, PY " bench/peers/optable_torch.py %d %s %d", threads, jobs,
+             cfg.quick);
     char *out = bench_run_capture(cmd);
     remove(jobs);
-    if (!out) { printf("  torch peer failed: %s\n", cmd); return; }
+    if (!out) {
+        printf("  torch peer failed: %s\n", cmd);
+        return;
+    }
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
         char op[48], dir[4], shapes[96];
         double s;
@@ -161,11 +180,11 @@ static void ops(void) {
                 "|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < rows.n; i++) {
         struct bench_row *r = &rows.v[i];
-        printf("  %-12s %-3s %9lld %2d %10.2f %8.2f %8.2f %5.0f%% %7.2f\n", r->what, r->dir, r->size,
-               r->threads, r->ours_s * 1e6, rate(r->flops, r->ours_s), rate(r->bytes, r->ours_s),
-               100 * frac(r), ratio(r));
-        fprintf(md, "| %s | %s | %lld | %d | %.2f | %.2f | %.2f | %.0f%% | %s%.2f |\n", r->what, r->dir,
-                r->size, r->threads, r->ours_s * 1e6, rate(r->flops, r->ours_s),
+        printf("  %-12s %-3s %9lld %2d %10.2f %8.2f %8.2f %5.0f%% %7.2f\n", r->what, r->dir,
+               r->size, r->threads, r->ours_s * 1e6, rate(r->flops, r->ours_s),
+               rate(r->bytes, r->ours_s), 100 * frac(r), ratio(r));
+        fprintf(md, "| %s | %s | %lld | %d | %.2f | %.2f | %.2f | %.0f%% | %s%.2f |\n", r->what,
+                r->dir, r->size, r->threads, r->ours_s * 1e6, rate(r->flops, r->ours_s),
                 rate(r->bytes, r->ours_s), 100 * frac(r), ratio(r) ? "" : "- ", ratio(r));
     }
     fprintf(md, "\n");
@@ -179,14 +198,15 @@ static void gemm_plot(void) {
         return;
     }
     char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "cd %s && gnuplot -e \"set terminal pngcairo size 800,500 noenhanced; set output 'gemm.png';"
-             "set datafile separator ','; set logscale x 2; set key left top; set grid;"
-             "set xlabel 'n (square float32 GEMM)'; set ylabel 'GFLOP/s';"
-             "set title 'ag sgemm vs OpenBLAS';"
-             "plot for [t=1:2] 'gemm.csv' using ((stringcolumn(1) eq 'square' && \\$4==t) ? \\$3 : 1/0):7 with linespoints title sprintf('ag %%d thread(s)', t),"
-             " for [t=1:2] '' using ((stringcolumn(1) eq 'square' && \\$4==t) ? \\$3 : 1/0):(\\$10 > 0 ? 2*\\$3**3/\\$10*1e-9 : 1/0) with linespoints dt 2 title sprintf('OpenBLAS %%d thread(s)', t)\" 2>&1",
-             cfg.outdir);
+    snprintf(
+        cmd, sizeof cmd,
+        "cd %s && gnuplot -e \"set terminal pngcairo size 800,500 noenhanced; set output 'gemm.png';"
+        "set datafile separator ','; set logscale x 2; set key left top; set grid;"
+        "set xlabel 'n (square float32 GEMM)'; set ylabel 'GFLOP/s';"
+        "set title 'ag sgemm vs OpenBLAS';"
+        "plot for [t=1:2] 'gemm.csv' using ((stringcolumn(1) eq 'square' && \\$4==t) ? \\$3 : 1/0):7 with linespoints title sprintf('ag %%d thread(s)', t),"
+        " for [t=1:2] '' using ((stringcolumn(1) eq 'square' && \\$4==t) ? \\$3 : 1/0):(\\$10 > 0 ? 2*\\$3**3/\\$10*1e-9 : 1/0) with linespoints dt 2 title sprintf('OpenBLAS %%d thread(s)', t)\" 2>&1",
+        cfg.outdir);
     char *out = bench_run_capture(cmd);
     printf("  %s\n", out ? "wrote gemm.png" : "gnuplot failed");
     free(out);
@@ -194,9 +214,12 @@ static void gemm_plot(void) {
 
 static void gemm(void) {
     static const int64_t full[] = {64, 128, 256, 512, 1024, 2048}, quick[] = {128, 256};
-    static const struct { const char *l; int64_t m, n, k; } mlp[] = {
-        {"mlp 128x784*784x256", 128, 256, 784}, {"mlp 128x256*256x128", 128, 128, 256},
-        {"mlp 128x128*128x10", 128, 10, 128}};
+    static const struct {
+        const char *l;
+        int64_t m, n, k;
+    } mlp[] = {{"mlp 128x784*784x256", 128, 256, 784},
+               {"mlp 128x256*256x128", 128, 128, 256},
+               {"mlp 128x128*128x10", 128, 10, 128}};
     const char *core = bench_openblas_core();
     printf("== GEMM float32: ours ag_matmul, OpenBLAS %s%s\n", core ? "core " : "",
            core ? core : "not installed: skipped");
@@ -210,13 +233,15 @@ static void gemm(void) {
         for (int k = 0; k < (cfg.quick ? 1 : 3); k++)
             bench_gemm_shape(mlp[k].l, mlp[k].m, mlp[k].n, mlp[k].k, t, cfg.quick, &rows);
     }
-    fprintf(md, "## GEMM float32 (OpenBLAS core %s; ratio = ours / OpenBLAS GFLOP/s)\n\n"
-                "| shape | n | threads | ours GFLOP/s | OpenBLAS GFLOP/s | ratio |\n|---|---|---|---|---|---|\n",
-            core ? core : "none");
+    fprintf(
+        md,
+        "## GEMM float32 (OpenBLAS core %s; ratio = ours / OpenBLAS GFLOP/s)\n\n"
+        "| shape | n | threads | ours GFLOP/s | OpenBLAS GFLOP/s | ratio |\n|---|---|---|---|---|---|\n",
+        core ? core : "none");
     for (int i = 0; i < rows.n; i++) {
         struct bench_row *r = &rows.v[i];
-        printf("  %-22s n=%5lld t=%d  ours %7.1f  OpenBLAS %7.1f GFLOP/s  ratio %.2f\n", r->what, r->size,
-               r->threads, rate(r->flops, r->ours_s), rate(r->flops, r->peer_s), ratio(r));
+        printf("  %-22s n=%5lld t=%d  ours %7.1f  OpenBLAS %7.1f GFLOP/s  ratio %.2f\n", r->what,
+               r->size, r->threads, rate(r->flops, r->ours_s), rate(r->flops, r->peer_s), ratio(r));
         fprintf(md, "| %s | %lld | %d | %.1f | %.1f | %.2f |\n", r->what, r->size, r->threads,
                 rate(r->flops, r->ours_s), rate(r->flops, r->peer_s), ratio(r));
     }
@@ -238,13 +263,22 @@ static int torch_overhead(int threads, double *fwd, double *bwd) {
     int n = 0;
     for (char *line = strtok(out, "\n"); line && n < 64; line = strtok(NULL, "\n"))
         if (!strncmp(line, "torch_0dim_scalar,", 18) &&
-            sscanf(line, "torch_0dim_scalar,%*[^,],%*d,%lf,%lf", &f[n], &b[n]) == 2) n++;
+            sscanf(line, "torch_0dim_scalar,%*[^,],%*d,%lf,%lf", &f[n], &b[n]) == 2)
+            n++;
     free(out);
     if (!n) return -1;
-    for (int i = 1; i < n; i++)   /* insertion sort: the medians */
-        for (int j = i; j > 0 && f[j] < f[j - 1]; j--) { double x = f[j]; f[j] = f[j - 1]; f[j - 1] = x; }
+    for (int i = 1; i < n; i++) /* insertion sort: the medians */
+        for (int j = i; j > 0 && f[j] < f[j - 1]; j--) {
+            double x = f[j];
+            f[j] = f[j - 1];
+            f[j - 1] = x;
+        }
     for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && b[j] < b[j - 1]; j--) { double x = b[j]; b[j] = b[j - 1]; b[j - 1] = x; }
+        for (int j = i; j > 0 && b[j] < b[j - 1]; j--) {
+            double x = b[j];
+            b[j] = b[j - 1];
+            b[j - 1] = x;
+        }
     *fwd = f[n / 2], *bwd = b[n / 2];
     return 0;
 }
@@ -260,20 +294,27 @@ static void overhead(void) {
     }
     double tf = 0, tb = 0;
     int peer = torch_overhead(1, &tf, &tb);
-    printf("  ours (mul, add, %s): forward %.3f us/op, backward %.3f us/op, no-grad forward %.3f us/op\n",
-           r.third_op, r.fwd_us, r.bwd_us, r.nograd_us);
-    if (peer == 0) printf("  torch (mul, add, tanh): forward %.3f us/op, backward %.3f us/op\n", tf, tb);
-    else printf("  torch peer skipped (" PY " + torch or " SHARED "/autograd_overhead.py missing)\n");
+    printf(
+        "  ours (mul, add, %s): forward %.3f us/op, backward %.3f us/op, no-grad forward %.3f us/op\n",
+        r.third_op, r.fwd_us, r.bwd_us, r.nograd_us);
+    if (peer == 0)
+        printf("  torch (mul, add, tanh): forward %.3f us/op, backward %.3f us/op\n", tf, tb);
+    else
+        printf("  torch peer skipped (" PY " + torch or " SHARED
+               "/autograd_overhead.py missing)\n");
     FILE *f = open_out("overhead.csv");
     if (f) {
         fprintf(f, "impl,ops,fwd_us_per_op,bwd_us_per_op,nograd_fwd_us_per_op\n");
-        fprintf(f, "ag (mul add %s),%d,%.4f,%.4f,%.4f\n", r.third_op, r.n_ops, r.fwd_us, r.bwd_us, r.nograd_us);
+        fprintf(f, "ag (mul add %s),%d,%.4f,%.4f,%.4f\n", r.third_op, r.n_ops, r.fwd_us, r.bwd_us,
+                r.nograd_us);
         if (peer == 0) fprintf(f, "torch (mul add tanh),3000,%.4f,%.4f,\n", tf, tb);
         fclose(f);
     }
-    fprintf(md, "## Per-op overhead (micrograd test, 1 thread; target <= 0.1 us fwd, 0.2 us bwd)\n\n"
-                "| | forward us/op | backward us/op |\n|---|---|---|\n| ag (mul, add, %s) | %.3f | %.3f |\n",
-            r.third_op, r.fwd_us, r.bwd_us);
+    fprintf(
+        md,
+        "## Per-op overhead (micrograd test, 1 thread; target <= 0.1 us fwd, 0.2 us bwd)\n\n"
+        "| | forward us/op | backward us/op |\n|---|---|---|\n| ag (mul, add, %s) | %.3f | %.3f |\n",
+        r.third_op, r.fwd_us, r.bwd_us);
     if (peer == 0) fprintf(md, "| torch (mul, add, tanh) | %.3f | %.3f |\n", tf, tb);
     fprintf(md, "\n");
 }
@@ -282,14 +323,19 @@ static void overhead(void) {
 static double torch_step(bool cnn, int threads) {
     char cmd[512];
     if (!have_torch() || access(SHARED "/mlp_fmnist.py", R_OK)) return -1;
-    if (cnn) snprintf(cmd, sizeof cmd, "cd " SHARED " && " PY " cnn_fmnist.py %d batches %d 2>/dev/null", threads, cfg.quick ? 20 : 100);
-    else snprintf(cmd, sizeof cmd, "cd " SHARED " && " PY " mlp_fmnist.py %d 1 2>/dev/null", threads);
+    if (cnn)
+        snprintf(cmd, sizeof cmd, "cd " SHARED " && " PY " cnn_fmnist.py %d batches %d 2>/dev/null",
+                 threads, cfg.quick ? 20 : 100);
+    else
+        snprintf(cmd, sizeof cmd, "cd " SHARED " && " PY " mlp_fmnist.py %d 1 2>/dev/null",
+                 threads);
     char *out = bench_run_capture(cmd);
     if (!out) return -1;
     double s = -1, v;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
         if (cnn && sscanf(line, "cnn,%*[^,],%*[^,],%*d,%lf", &v) == 1) s = v * 1e-3;
-        if (!cnn && sscanf(line, "mlp,%*[^,],%*[^,],%*d,%lf", &v) == 1) s = v / 469.0;  /* 60000/128 steps */
+        if (!cnn && sscanf(line, "mlp,%*[^,],%*[^,],%*d,%lf", &v) == 1)
+            s = v / 469.0; /* 60000/128 steps */
     }
     free(out);
     return s;
@@ -299,15 +345,19 @@ static void e2e(void) {
     printf("== end-to-end training step, batch 128 (ours: random data of the same shapes)\n");
     FILE *f = open_out("e2e.csv");
     if (f) fprintf(f, "model,threads,ours_ms_per_step,torch_ms_per_step,torch_over_ours\n");
-    fprintf(md, "## Training steps (batch 128; ratio = torch time / our time)\n\n"
-                "| model | threads | ours ms/step | torch ms/step | ratio |\n|---|---|---|---|---|\n");
+    fprintf(md,
+            "## Training steps (batch 128; ratio = torch time / our time)\n\n"
+            "| model | threads | ours ms/step | torch ms/step | ratio |\n|---|---|---|---|---|\n");
     for (int m = 0; m < 2; m++) {
-        if (m == 1 && cfg.quick) { printf("  cnn: skipped in quick mode\n"); break; }
+        if (m == 1 && cfg.quick) {
+            printf("  cnn: skipped in quick mode\n");
+            break;
+        }
         for (int i = 0; i < cfg.n_threads; i++) {
             int t = cfg.threads[i];
             const char *missing = NULL;
             double ours = bench_train_step(m == 1, t, cfg.quick, &missing);
-            double peer = cfg.quick ? -1 : torch_step(m == 1, t);   /* ~10 s each */
+            double peer = cfg.quick ? -1 : torch_step(m == 1, t); /* ~10 s each */
             const char *name = m ? "cnn" : "mlp";
             if (ours < 0) printf("  %s t=%d: ours not available (%s)", name, t, missing);
             else printf("  %s t=%d: ours %.3f ms/step", name, t, ours * 1e3);
@@ -324,14 +374,16 @@ static void e2e(void) {
 }
 
 int main(int argc, char **argv) {
-    setvbuf(stdout, NULL, _IOLBF, 0);   /* progress shows up when piped to a log */
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows up when piped to a log */
     peer_env(argv);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) cfg.quick = true;
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) cfg.outdir = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--quick] [--out DIR] [--only machine|ops|gemm|overhead|e2e]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--quick] [--out DIR] [--only machine|ops|gemm|overhead|e2e]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -340,20 +392,23 @@ int main(int argc, char **argv) {
     md = open_out(only ? "README.partial.md" : "README.md");
     if (!md) return 1;
     double t0 = ag_now();
-    fprintf(md, "# ag benchmark results%s\n\nGenerated by `make bench%s` (bench/bench.c); CSVs beside "
-                "this file. Every time is the median over samples of `ag_bench_time` (or the same "
-                "procedure in the Python peers). Ratios are peer time / our time: above 1, ours is "
-                "faster. \"of limit\" is the larger of GFLOP/s over the measured FMA peak and GB/s "
-                "(bytes read + written) over the measured copy bandwidth; small sizes that live in "
-                "cache can exceed 100%% of the DRAM copy bandwidth. The machine may be shared: "
-                "compare ratios from one run, not absolute numbers across runs.\n\n",
-            cfg.quick ? " (quick mode: a smoke test, not a measurement)" : "", cfg.quick ? " QUICK=1" : "");
+    fprintf(md,
+            "# ag benchmark results%s\n\nGenerated by `make bench%s` (bench/bench.c); CSVs beside "
+            "this file. Every time is the median over samples of `ag_bench_time` (or the same "
+            "procedure in the Python peers). Ratios are peer time / our time: above 1, ours is "
+            "faster. \"of limit\" is the larger of GFLOP/s over the measured FMA peak and GB/s "
+            "(bytes read + written) over the measured copy bandwidth; small sizes that live in "
+            "cache can exceed 100%% of the DRAM copy bandwidth. The machine may be shared: "
+            "compare ratios from one run, not absolute numbers across runs.\n\n",
+            cfg.quick ? " (quick mode: a smoke test, not a measurement)" : "",
+            cfg.quick ? " QUICK=1" : "");
     double load[3] = {0};
     getloadavg(load, 3);
-    fprintf(md, "Load average at start: %.2f (%d cores); above the core count, timings are "
-                "inflated and only same-run ratios mean much.\n\n", load[0],
-            (int)sysconf(_SC_NPROCESSORS_ONLN));
-    machine();   /* always: the op table's fractions need it */
+    fprintf(md,
+            "Load average at start: %.2f (%d cores); above the core count, timings are "
+            "inflated and only same-run ratios mean much.\n\n",
+            load[0], (int)sysconf(_SC_NPROCESSORS_ONLN));
+    machine(); /* always: the op table's fractions need it */
     if (want("ops")) ops();
     if (want("gemm")) gemm();
     if (want("overhead")) overhead();

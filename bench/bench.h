@@ -8,9 +8,9 @@
 #include "ops/ops.h"
 
 struct bench_cfg {
-    bool quick;            /* QUICK=1: few sizes, short timings (a smoke test) */
-    bool smoke;            /* tests: one small size, one sample per timing */
-    int threads[2];        /* thread counts to sweep */
+    bool quick;     /* QUICK=1: few sizes, short timings (a smoke test) */
+    bool smoke;     /* tests: one small size, one sample per timing */
+    int threads[2]; /* thread counts to sweep */
     int n_threads;
     const char *outdir;    /* bench/results */
     double peak_gflops[3]; /* measured at start, by thread count (index 1, 2) */
@@ -26,16 +26,16 @@ const char *bench_peak_isa(void);
 /* Per-op overhead: the micrograd test (chained scalar ops forward, then backward). */
 struct overhead_result {
     int n_ops;
-    const char *third_op;              /* op used beside mul and add */
-    double fwd_us, bwd_us, nograd_us;  /* per op, medians */
+    const char *third_op;             /* op used beside mul and add */
+    double fwd_us, bwd_us, nograd_us; /* per op, medians */
 };
 int bench_overhead(int n_ops, int reps, struct overhead_result *r);
 
 /* One measurement: ours, and the peer's when there is one (0: none). */
 struct bench_row {
-    char what[48];         /* op name, or a shape label */
-    char dir[4];           /* "fwd" / "bwd" */
-    long long size;        /* elements per input (ops) or n (gemm) */
+    char what[48];  /* op name, or a shape label */
+    char dir[4];    /* "fwd" / "bwd" */
+    long long size; /* elements per input (ops) or n (gemm) */
     int threads;
     char shapes[96];       /* input shapes, "1048576;1048576" (for the peers) */
     double lo, hi;         /* input domain */
@@ -56,8 +56,8 @@ int bench_optable(const struct bench_cfg *cfg, int threads, struct bench_rows *o
 /* OpenBLAS's core name when libopenblas.so.0 loads, else NULL (the peer is skipped). */
 const char *bench_openblas_core(void);
 /* C[m,n] = A[m,k] B[k,n] float32: ours (ag_matmul, when linked) and OpenBLAS sgemm. */
-int bench_gemm_shape(const char *label, int64_t m, int64_t n, int64_t k, int threads,
-                     bool quick, struct bench_rows *out);
+int bench_gemm_shape(const char *label, int64_t m, int64_t n, int64_t k, int threads, bool quick,
+                     struct bench_rows *out);
 /* Seconds per MLP or CNN training step (batch 128), or -1 with *missing set to the error. */
 double bench_train_step(bool cnn, int threads, bool quick, const char **missing);
 

@@ -73,8 +73,10 @@ int main(int argc, char **argv) {
     ag_set_requires_grad(x2, true);
     double f1 = median_ms(x1, w1, b1, false, reps), f2 = median_ms(x2, w2, b2, false, reps);
     double t1 = median_ms(x1, w1, b1, true, reps), t2 = median_ms(x2, w2, b2, true, reps);
-    printf("impl,clock,threads,pad,layer1_fwd_ms,layer2_fwd_ms,layer1_fwdbwd_ms,layer2_fwdbwd_ms,total_fwdbwd_ms\n");
-    printf("ag,%s,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f\n", cpu_clock ? "cpu" : "wall", ag_get_num_threads(), pad, f1, f2, t1, t2, t1 + t2);
+    printf(
+        "impl,clock,threads,pad,layer1_fwd_ms,layer2_fwd_ms,layer1_fwdbwd_ms,layer2_fwdbwd_ms,total_fwdbwd_ms\n");
+    printf("ag,%s,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f\n", cpu_clock ? "cpu" : "wall",
+           ag_get_num_threads(), pad, f1, f2, t1, t2, t1 + t2);
     ag_tensor *all[] = {x1, w1, b1, x2, w2, b2};
     for (int i = 0; i < 6; i++) ag_tensor_free(all[i]);
     return 0;

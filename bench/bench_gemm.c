@@ -45,13 +45,16 @@ extern char *openblas_get_corename(void);
 typedef struct {
     const char *name;
     int64_t M, N, K;
-    int ta, tb;        /* A (resp. B) stored transposed: read through strides */
+    int ta, tb; /* A (resp. B) stored transposed: read through strides */
 } shape;
 
 static const shape shapes[] = {
-    {"sq64", 64, 64, 64, 0, 0},         {"sq128", 128, 128, 128, 0, 0},
-    {"sq256", 256, 256, 256, 0, 0},     {"sq512", 512, 512, 512, 0, 0},
-    {"sq1024", 1024, 1024, 1024, 0, 0}, {"sq2048", 2048, 2048, 2048, 0, 0},
+    {"sq64", 64, 64, 64, 0, 0},
+    {"sq128", 128, 128, 128, 0, 0},
+    {"sq256", 256, 256, 256, 0, 0},
+    {"sq512", 512, 512, 512, 0, 0},
+    {"sq1024", 1024, 1024, 1024, 0, 0},
+    {"sq2048", 2048, 2048, 2048, 0, 0},
     {"mlp1 128x784*784x256", 128, 256, 784, 0, 0},
     {"mlp2 128x256*256x128", 128, 128, 256, 0, 0},
     {"mlp3 128x128*128x10", 128, 10, 128, 0, 0},
@@ -66,15 +69,13 @@ static const shape shapes[] = {
 /* Seconds on a clock: the calling thread's CPU time for single-threaded runs (the
  * machine is shared, so wall time would count other processes' time slices), wall
  * time for threaded runs (indicative only on a shared machine). */
-static double now(int cpu)
-{
+static double now(int cpu) {
     struct timespec t;
     clock_gettime(cpu ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
+static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
@@ -85,23 +86,19 @@ typedef struct {
     float *C;
 } prob;
 
-static void run_ours(const prob *p)
-{
+static void run_ours(const prob *p) {
     const shape *s = p->s;
     /* A is M x K: stored row-major, or as its transpose (K x M row-major). */
     int64_t rsa = s->ta ? 1 : s->K, csa = s->ta ? s->M : 1;
     int64_t rsb = s->tb ? 1 : s->N, csb = s->tb ? s->K : 1;
-    ag__gemm_f32(s->M, s->N, s->K, 1.0f, p->A, rsa, csa, p->B, rsb, csb, 0.0f, p->C,
-                 s->N, 1);
+    ag__gemm_f32(s->M, s->N, s->K, 1.0f, p->A, rsa, csa, p->B, rsb, csb, 0.0f, p->C, s->N, 1);
 }
 
-static void run_blas(const prob *p)
-{
+static void run_blas(const prob *p) {
     const shape *s = p->s;
-    cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
-                s->tb ? CblasTrans : CblasNoTrans, (int)s->M, (int)s->N, (int)s->K, 1.0f,
-                p->A, s->ta ? (int)s->M : (int)s->K, p->B, s->tb ? (int)s->K : (int)s->N,
-                0.0f, p->C, (int)s->N);
+    cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
+                (int)s->M, (int)s->N, (int)s->K, 1.0f, p->A, s->ta ? (int)s->M : (int)s->K, p->B,
+                s->tb ? (int)s->K : (int)s->N, 0.0f, p->C, (int)s->N);
 }
 
 /* Interleaved timing of ours and OpenBLAS: `rounds` rounds, each one sample of
@@ -109,12 +106,11 @@ static void run_blas(const prob *p)
  * interleaved call by call so both see the same machine load; threaded: wall time,
  * with a pause before each side so the other side's idle workers stop spinning).
  * Fills min and median seconds per call of each side. */
-static void time_pair(const prob *p, int th, int inner, int rounds, double *min_o,
-                      double *med_o, double *min_b, double *med_b)
-{
+static void time_pair(const prob *p, int th, int inner, int rounds, double *min_o, double *med_o,
+                      double *min_b, double *med_b) {
     double to[64], tb[64];
     int cpu = th == 1;
-    for (int i = 0; i < inner; i++) run_ours(p), run_blas(p);   /* warm up */
+    for (int i = 0; i < inner; i++) run_ours(p), run_blas(p); /* warm up */
     for (int r = 0; r < rounds; r++) {
         for (int side = 0; side < 2; side++) {
             if (!cpu) nanosleep(&(struct timespec){0, 100000000}, NULL);
@@ -133,12 +129,15 @@ static void time_pair(const prob *p, int th, int inner, int rounds, double *min_
 /* ours alone at each float32 matmul precision, 1 thread, median GFLOP/s: HIGHEST, then
  * MEDIUM and HIGH on the path the machine takes by default (ag_matmul_backend names it)
  * and on the emulated bf16 path (AG_MATMUL_BF16=emulate). */
-static void precision_rows(FILE *csv, const char *filt)
-{
+static void precision_rows(FILE *csv, const char *filt) {
     printf("\nprecision modes (1 thread, median GFLOP/s; AMX-BF16: %s, AVX512-BF16: %s)\n",
            ag__cpu_has_amx_bf16() ? "yes" : "no AMX", ag__cpu_has_avx512_bf16() ? "yes" : "no");
     if (csv) fprintf(csv, "\nshape,M,N,K,precision,backend,gflops\n");
-    static const struct { const char *name; ag_precision p; int path; } modes[] = {
+    static const struct {
+        const char *name;
+        ag_precision p;
+        int path;
+    } modes[] = {
         {"highest", AG_PRECISION_HIGHEST, AG_BF16_OFF},
         {"medium", AG_PRECISION_MEDIUM, AG_BF16_OFF},
         {"high", AG_PRECISION_HIGH, AG_BF16_OFF},
@@ -149,7 +148,7 @@ static void precision_rows(FILE *csv, const char *filt)
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         const shape *s = &shapes[i];
         if (filt && !strstr(s->name, filt)) continue;
-        if (s->M * s->N * s->K > (int64_t)1 << 28) continue;   /* sq1024 and up: too long */
+        if (s->M * s->N * s->K > (int64_t)1 << 28) continue; /* sq1024 and up: too long */
         float *A = aligned_alloc(64, (size_t)(s->M * s->K * 4 + 64));
         float *B = aligned_alloc(64, (size_t)(s->K * s->N * 4 + 64));
         float *C = aligned_alloc(64, (size_t)(s->M * s->N * 4 + 64));
@@ -181,19 +180,23 @@ static void precision_rows(FILE *csv, const char *filt)
     ag_set_float32_matmul_precision(AG_PRECISION_HIGHEST);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     /* Optional: AG_BENCH_THREADS=1|2 runs one thread count, AG_BENCH_SHAPES=substring
      * keeps the shapes whose name contains it. */
     const char *ts = getenv("AG_BENCH_THREADS"), *filt = getenv("AG_BENCH_SHAPES");
     int only_th = ts ? atoi(ts) : 0;
     FILE *csv = argc > 1 ? fopen(argv[1], "w") : NULL;
-    if (argc > 1 && !csv) { perror(argv[1]); return 1; }
+    if (argc > 1 && !csv) {
+        perror(argv[1]);
+        return 1;
+    }
     if (csv) fprintf(csv, "shape,M,N,K,threads,ours_gflops,openblas_gflops,ratio,ratio_best\n");
     printf("ours: isa=%s   OpenBLAS core: %s   (GFLOP/s: median, best)\n"
-           "%-32s %3s %7s %7s %7s %7s %6s %6s\n", ag__gemm_isa(), openblas_get_corename(),
-           "shape", "thr", "ours", "oblas", "ours_b", "obl_b", "ratio", "r_best");
-    for (size_t i = 0; !getenv("AG_BENCH_PRECISION_ONLY") && i < sizeof shapes / sizeof *shapes; i++) {
+           "%-32s %3s %7s %7s %7s %7s %6s %6s\n",
+           ag__gemm_isa(), openblas_get_corename(), "shape", "thr", "ours", "oblas", "ours_b",
+           "obl_b", "ratio", "r_best");
+    for (size_t i = 0; !getenv("AG_BENCH_PRECISION_ONLY") && i < sizeof shapes / sizeof *shapes;
+         i++) {
         const shape *s = &shapes[i];
         if (filt && !strstr(s->name, filt)) continue;
         float *A = aligned_alloc(64, (size_t)(s->M * s->K * 4 + 64));
@@ -203,7 +206,7 @@ int main(int argc, char **argv)
         for (int64_t j = 0; j < s->K * s->N; j++) B[j] = (float)(j % 13) * 0.1f - 0.6f;
         prob p = {s, A, B, C};
         double flop = 2.0 * (double)s->M * (double)s->N * (double)s->K;
-        int inner = (int)(1e-3 * 1e11 / flop) + 1;       /* ~1 ms at 100 GFLOP/s */
+        int inner = (int)(1e-3 * 1e11 / flop) + 1; /* ~1 ms at 100 GFLOP/s */
         for (int th = 1; th <= 2; th++) {
             if (only_th && th != only_th) continue;
             omp_set_num_threads(th);
@@ -213,12 +216,12 @@ int main(int argc, char **argv)
             time_pair(&p, th, inner, rounds, &mo, &to, &mb, &tb);
             double go = flop / to * 1e-9, gb = flop / tb * 1e-9;
             double bo = flop / mo * 1e-9, bb = flop / mb * 1e-9;
-            printf("%-32s %3d %7.1f %7.1f %7.1f %7.1f %6.2f %6.2f\n", s->name, th, go, gb,
-                   bo, bb, go / gb, bo / bb);
+            printf("%-32s %3d %7.1f %7.1f %7.1f %7.1f %6.2f %6.2f\n", s->name, th, go, gb, bo, bb,
+                   go / gb, bo / bb);
             if (csv)
                 fprintf(csv, "\"%s\",%lld,%lld,%lld,%d,%.2f,%.2f,%.3f,%.3f\n", s->name,
-                        (long long)s->M, (long long)s->N, (long long)s->K, th, go, gb,
-                        go / gb, bo / bb);
+                        (long long)s->M, (long long)s->N, (long long)s->K, th, go, gb, go / gb,
+                        bo / bb);
         }
         free(A), free(B), free(C);
     }

@@ -23,7 +23,7 @@ double bench_peak_gflops(int threads, bool quick) {
     double (*loop)(int64_t, int) = lanes == 16 ? bench__fma_loop_avx512 : bench__fma_loop_avx2;
     int64_t iters = quick ? 2000000 : 10000000;
     double best = 1e30;
-    loop(iters / 10, threads);   /* warm-up: clocks up, threads started */
+    loop(iters / 10, threads); /* warm-up: clocks up, threads started */
     for (int r = 0; r < (quick ? 3 : 5); r++) {
         double t = loop(iters, threads);
         if (t < best) best = t;
@@ -32,7 +32,7 @@ double bench_peak_gflops(int threads, bool quick) {
 }
 
 double bench_copy_gbs(int threads, bool quick) {
-    size_t n = (quick ? 32u : 128u) << 20;   /* bytes per array: far beyond the caches */
+    size_t n = (quick ? 32u : 128u) << 20; /* bytes per array: far beyond the caches */
     char *a = aligned_alloc(64, n), *b = aligned_alloc(64, n);
     if (!a || !b) {
         free(a), free(b);
@@ -42,7 +42,7 @@ double bench_copy_gbs(int threads, bool quick) {
     double best = 1e30;
     for (int r = 0; r < (quick ? 3 : 7); r++) {
         double t0 = ag_now();
-        #pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads)
         {
             int k = omp_get_thread_num(), nt = omp_get_num_threads();
             size_t lo = n / (size_t)nt * (size_t)k, hi = k == nt - 1 ? n : lo + n / (size_t)nt;

@@ -66,7 +66,7 @@ static int bench_one(const struct bench_cfg *cfg, int id, int64_t size, int thre
     ag_manual_seed(1234);
     ag_scope_begin();
     c.n = ag__check_make(def, c.in, c.args, AG_F32, 0, size);
-    if (c.n <= 0) goto done;   /* the op does not run at this size */
+    if (c.n <= 0) goto done; /* the op does not run at this size */
     bool prev = ag_set_grad_enabled(false);
     ag_tensor *y = ag__apply(c.op, c.n, c.in, c.args, AG_ARGS_BYTES);
     ag_set_grad_enabled(prev);
@@ -79,10 +79,13 @@ static int bench_one(const struct bench_cfg *cfg, int id, int64_t size, int thre
     double in_el = 0, es = 4;
     for (int i = 0; i < c.n; i++) in_el += (double)ag_numel(c.in[i]);
     double out_el = (double)ag_numel(y);
-    bool is_view = y->storage == c.in[0]->storage;   /* a view: nothing is copied */
+    bool is_view = y->storage == c.in[0]->storage; /* a view: nothing is copied */
     ag_clear_error();
     struct bench_row *r = bench_rows_add(out);
-    if (!r) { rc = -1; goto done; }
+    if (!r) {
+        rc = -1;
+        goto done;
+    }
     snprintf(r->what, sizeof r->what, "%s", def->name);
     strcpy(r->dir, "fwd");
     r->size = size, r->threads = threads;
@@ -99,9 +102,15 @@ static int bench_one(const struct bench_cfg *cfg, int id, int64_t size, int thre
     if (def->check.no_grad || !def->backward) goto done;
     c.out = ag__apply(c.op, c.n, c.in, c.args, AG_ARGS_BYTES);
     c.seed = c.out ? ag_ones_like(c.out) : NULL;
-    if (!c.seed) { rc = -1; goto done; }
+    if (!c.seed) {
+        rc = -1;
+        goto done;
+    }
     struct bench_row *b = bench_rows_add(out);
-    if (!b) { rc = -1; goto done; }
+    if (!b) {
+        rc = -1;
+        goto done;
+    }
     *b = out->v[out->n - 2];
     strcpy(b->dir, "bwd");
     b->flops = 2 * b->flops;

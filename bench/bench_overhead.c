@@ -28,7 +28,7 @@ static ag_tensor *chain(ag_tensor *x, ag_tensor *w, ag_tensor *b, int steps, int
     ag_tensor *a = x;
     for (int s = 0; s < steps; s++) {
         a = ag_add(ag_mul(a, w), b);
-        a = third >= 0 ? ag_tanh(a) : ag_neg(a);   /* tanh takes its activation args */
+        a = third >= 0 ? ag_tanh(a) : ag_neg(a); /* tanh takes its activation args */
     }
     return a;
 }
@@ -36,8 +36,7 @@ static ag_tensor *chain(ag_tensor *x, ag_tensor *w, ag_tensor *b, int steps, int
 int bench_overhead(int n_ops, int reps, struct overhead_result *r) {
     int third = find_op("tanh");
     int steps = n_ops / 3;
-    ag_tensor *w = ag_scalar(AG_F32, 0.9), *b = ag_scalar(AG_F32, 0.1),
-              *x = ag_scalar(AG_F32, 0.5);
+    ag_tensor *w = ag_scalar(AG_F32, 0.9), *b = ag_scalar(AG_F32, 0.1), *x = ag_scalar(AG_F32, 0.5);
     if (!w || !b || !x) return -1;
     ag_set_requires_grad(w, true);
     ag_set_requires_grad(b, true);
@@ -45,7 +44,7 @@ int bench_overhead(int n_ops, int reps, struct overhead_result *r) {
     double *tf = calloc((size_t)reps, sizeof *tf), *tb = calloc((size_t)reps, sizeof *tb),
            *tn = calloc((size_t)reps, sizeof *tn);
     int rc = tf && tb && tn ? 0 : -1;
-    for (int rep = -1; rep < reps && rc == 0; rep++) {   /* rep -1: warm-up */
+    for (int rep = -1; rep < reps && rc == 0; rep++) { /* rep -1: warm-up */
         ag_scope_begin();
         double t0 = ag_now();
         ag_tensor *a = chain(x, w, b, steps, third);

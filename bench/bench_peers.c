@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ OpenBLAS */
-typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int,
-                         const float *, int, float, float *, int);
+typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *,
+                         int, float, float *, int);
 static sgemm_fn cblas_sgemm_p;
 static void (*set_threads_p)(int);
 static char *(*corename_p)(void);
@@ -35,19 +35,19 @@ struct gemm_ctx {
     float *pa, *pb, *pc;
 };
 
-static void ours_gemm(void *p) {   /* the op: apply path, allocation, kernel */
+static void ours_gemm(void *p) { /* the op: apply path, allocation, kernel */
     struct gemm_ctx *c = p;
     ag_matmul(c->a, c->b);
 }
 static void blas_gemm(void *p) {
     struct gemm_ctx *c = p;
-    cblas_sgemm_p(101, 111, 111, (int)c->m, (int)c->n, (int)c->k, 1.0f, c->pa, (int)c->k,
-                  c->pb, (int)c->n, 0.0f, c->pc, (int)c->n);   /* row-major, no transposes */
+    cblas_sgemm_p(101, 111, 111, (int)c->m, (int)c->n, (int)c->k, 1.0f, c->pa, (int)c->k, c->pb,
+                  (int)c->n, 0.0f, c->pc, (int)c->n); /* row-major, no transposes */
 }
 
 /* C[m,n] = A[m,k] B[k,n], float32: ours (ag_matmul) then OpenBLAS, one row each. */
-int bench_gemm_shape(const char *label, int64_t m, int64_t n, int64_t k, int threads,
-                     bool quick, struct bench_rows *out) {
+int bench_gemm_shape(const char *label, int64_t m, int64_t n, int64_t k, int threads, bool quick,
+                     struct bench_rows *out) {
     struct bench_row *r = bench_rows_add(out);
     if (!r) return -1;
     snprintf(r->what, sizeof r->what, "%s", label);
@@ -60,8 +60,14 @@ int bench_gemm_shape(const char *label, int64_t m, int64_t n, int64_t k, int thr
     double min_s = quick ? 0.02 : 0.2;
     ag_manual_seed(99);
     ag_scope_begin();
-    struct gemm_ctx c = {m, n, k, ag_rand(AG_F32, 2, (int64_t[]){m, k}),
-                         ag_rand(AG_F32, 2, (int64_t[]){k, n}), NULL, NULL, NULL};
+    struct gemm_ctx c = {m,
+                         n,
+                         k,
+                         ag_rand(AG_F32, 2, (int64_t[]){m, k}),
+                         ag_rand(AG_F32, 2, (int64_t[]){k, n}),
+                         NULL,
+                         NULL,
+                         NULL};
     if (!c.a || !c.b) {
         ag_scope_end();
         return -1;
@@ -74,7 +80,7 @@ int bench_gemm_shape(const char *label, int64_t m, int64_t n, int64_t k, int thr
     ag_set_grad_enabled(prev);
     ag_clear_error();
     if (bench_openblas_core() && c.pc) {
-        usleep(100000);   /* let our OpenMP threads go to sleep before OpenBLAS spins up */
+        usleep(100000); /* let our OpenMP threads go to sleep before OpenBLAS spins up */
         set_threads_p(threads);
         r->peer_s = ag_bench_time(blas_gemm, &c, quick ? 3 : 7, min_s);
         usleep(100000);
@@ -129,8 +135,8 @@ double bench_train_step(bool cnn, int threads, bool quick, const char **missing)
     struct step_ctx c = {.cnn = cnn};
     int64_t B = 128;
     static const int64_t mlp[][4] = {{256, 784}, {256}, {128, 256}, {128}, {10, 128}, {10}};
-    static const int64_t cnnw[][4] = {{32, 1, 3, 3}, {32}, {64, 32, 3, 3}, {64},
-                                      {128, 64 * 7 * 7}, {128}, {10, 128}, {10}};
+    static const int64_t cnnw[][4] = {{32, 1, 3, 3},     {32},  {64, 32, 3, 3}, {64},
+                                      {128, 64 * 7 * 7}, {128}, {10, 128},      {10}};
     static const int mlp_nd[] = {2, 1, 2, 1, 2, 1}, cnn_nd[] = {4, 1, 4, 1, 2, 1, 2, 1};
     c.np = cnn ? 8 : 6;
     for (int i = 0; i < c.np; i++) {
@@ -139,11 +145,13 @@ double bench_train_step(bool cnn, int threads, bool quick, const char **missing)
         double fan_in = nd == 1 ? 100 : (double)(s[1] * (nd == 4 ? 9 : 1));
         c.p[i] = param(nd, s, 1.0 / (fan_in > 0 ? fan_in : 1) * 0.5);
     }
-    c.x = cnn ? ag_rand(AG_F32, 4, (int64_t[]){B, 1, 28, 28}) : ag_rand(AG_F32, 2, (int64_t[]){B, 784});
+    c.x = cnn ? ag_rand(AG_F32, 4, (int64_t[]){B, 1, 28, 28})
+              : ag_rand(AG_F32, 2, (int64_t[]){B, 784});
     c.y = ag_zeros(AG_I64, 1, &B);
-    if (c.y) for (int64_t i = 0; i < B; i++) ((int64_t *)ag_data(c.y))[i] = i % 10;
-    c.opt = ag_adam_new(c.p, c.np, (ag_adam_opts){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999,
-                                                   .eps = 1e-8});
+    if (c.y)
+        for (int64_t i = 0; i < B; i++) ((int64_t *)ag_data(c.y))[i] = i % 10;
+    c.opt = ag_adam_new(c.p, c.np,
+                        (ag_adam_opts){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8});
     double t = c.opt ? ag_bench_time(train_step, &c, quick ? 3 : 10, quick ? 0.05 : 1.0) : -1;
     if (ag_last_error()) *missing = ag_last_error();
     else if (t < 0) *missing = "the optimizer could not be made";

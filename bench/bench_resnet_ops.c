@@ -47,7 +47,7 @@ static double median_ms(const char *op, int reps) {
     return t[reps / 2] * 1e3;
 }
 
-static double peak_mib(void) {   /* VmHWM */
+static double peak_mib(void) { /* VmHWM */
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     double kb = 0;

@@ -115,7 +115,10 @@ static int read_table(FILE *f, const char *path, ag_csv_opts o, struct table *t)
         if (lineno == 1 && o.header) continue;
         if (len == 0) continue;
         int64_t n = parse_line(line, (size_t)len, o, t, t->rows * t->cols, path, lineno);
-        if (n < 0) { rc = AG_ERR_IO; break; }
+        if (n < 0) {
+            rc = AG_ERR_IO;
+            break;
+        }
         if (!t->cols) t->cols = n;
         if (n != t->cols) {
             rc = ag__error(AG_ERR_IO, FN, "%s: line %lld has %lld columns, expected %lld", path,
@@ -125,8 +128,8 @@ static int read_table(FILE *f, const char *path, ag_csv_opts o, struct table *t)
         t->rows++;
     }
     free(line);
-    if (!rc && ferror(f)) rc = ag__error(AG_ERR_IO, FN, "%s: read error after line %lld", path,
-                                         (long long)lineno);
+    if (!rc && ferror(f))
+        rc = ag__error(AG_ERR_IO, FN, "%s: read error after line %lld", path, (long long)lineno);
     if (!rc && t->rows == 0) rc = ag__error(AG_ERR_IO, FN, "%s: no data rows", path);
     return rc;
 }
@@ -149,8 +152,10 @@ static int split(struct table *t, ag_csv_opts o, const char *path, ag_tensor **x
             double v = t->v[r * t->cols + c];
             if (c == lc) {
                 if (!o.label_float && (v != floor(v) || fabs(v) > 9e15)) {
-                    ag__error(AG_ERR_IO, FN, "%s: data row %lld: label %g is not an integer "
-                              "(set label_float)", path, (long long)r + 1, v);
+                    ag__error(AG_ERR_IO, FN,
+                              "%s: data row %lld: label %g is not an integer "
+                              "(set label_float)",
+                              path, (long long)r + 1, v);
                     goto fail;
                 }
                 if (yt->dtype == AG_I64) ((int64_t *)ag__ptr(yt))[r] = (int64_t)v;

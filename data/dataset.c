@@ -14,11 +14,13 @@ static size_t row_bytes(const ag_tensor *t) {
 static int check_rows(const ag_tensor *x, const ag_tensor *y, const char *fn) {
     if (!x) return ag__error(AG_ERR_NULL, fn, "x is NULL");
     if (x->ndim < 1) return ag__error(AG_ERR_SHAPE, fn, "x %s has no rows", AG_SHAPE(x));
-    if (!ag_is_contiguous(x)) return ag__error(AG_ERR_STATE, fn, "x %s is not contiguous", AG_SHAPE(x));
+    if (!ag_is_contiguous(x))
+        return ag__error(AG_ERR_STATE, fn, "x %s is not contiguous", AG_SHAPE(x));
     if (y && (y->ndim < 1 || y->shape[0] != x->shape[0]))
         return ag__error(AG_ERR_SHAPE, fn, "y %s does not have the %lld rows of x %s", AG_SHAPE(y),
                          (long long)x->shape[0], AG_SHAPE(x));
-    if (y && !ag_is_contiguous(y)) return ag__error(AG_ERR_STATE, fn, "y %s is not contiguous", AG_SHAPE(y));
+    if (y && !ag_is_contiguous(y))
+        return ag__error(AG_ERR_STATE, fn, "y %s is not contiguous", AG_SHAPE(y));
     return AG_OK;
 }
 
@@ -84,8 +86,8 @@ int ag_standardize_apply_(ag_tensor *x, ag_tensor *mean, ag_tensor *std) {
 
 /* ------------------------------------------------------------------ permutations and splits */
 int ag_randperm(int64_t n, int64_t *out) {
-    if (!out || n < 0) return ag__error(AG_ERR_ARG, "ag_randperm", "needs n >= 0 (%lld) and out",
-                                        (long long)n);
+    if (!out || n < 0)
+        return ag__error(AG_ERR_ARG, "ag_randperm", "needs n >= 0 (%lld) and out", (long long)n);
     for (int64_t i = 0; i < n; i++) out[i] = i;
     uint64_t base = ag__rng_reserve((uint64_t)n);
     for (int64_t i = n - 1; i > 0; i--) {
@@ -124,7 +126,8 @@ int ag_train_val_split(ag_tensor *x, ag_tensor *y, double val_fraction, bool shu
     int64_t *idx = ag__malloc(sizeof *idx * (size_t)(n ? n : 1));
     if (!idx) return ag__error(AG_ERR_NOMEM, fn, "out of memory");
     if (shuffle) ag_randperm(n, idx);
-    else for (int64_t i = 0; i < n; i++) idx[i] = i;
+    else
+        for (int64_t i = 0; i < n; i++) idx[i] = i;
     *x_train = gather_rows(x, idx, nt, fn);
     *x_val = gather_rows(x, idx + nt, nv, fn);
     if (y) {
@@ -138,13 +141,13 @@ int ag_train_val_split(ag_tensor *x, ag_tensor *y, double val_fraction, bool shu
 
 /* ------------------------------------------------------------------ the loader */
 struct ag_loader {
-    ag_tensor *x, *y;          /* not owned */
+    ag_tensor *x, *y; /* not owned */
     int64_t n, batch, pos;
     bool shuffle;
     int64_t *perm;
-    ag_tensor *xbuf, *ybuf;    /* heap: one batch of rows (shuffled batches copy here) */
-    ag_tensor *xv, *yv;        /* heap view structs handed out (over x or the buffers) */
-    struct ag__sampler *sampler;   /* ag_loader_new_distributed: rows per epoch (data/sampler.c) */
+    ag_tensor *xbuf, *ybuf;      /* heap: one batch of rows (shuffled batches copy here) */
+    ag_tensor *xv, *yv;          /* heap view structs handed out (over x or the buffers) */
+    struct ag__sampler *sampler; /* ag_loader_new_distributed: rows per epoch (data/sampler.c) */
 };
 
 /* A heap tensor struct sharing t's storage; its geometry is set per batch. */
@@ -170,8 +173,14 @@ static void point(ag_tensor *v, ag_tensor *base, int64_t first_row, int64_t rows
 
 void ag_loader_free(ag_loader *l) {
     if (!l) return;
-    if (l->xv) { l->xv->storage = l->x->storage; ag_tensor_free(l->xv); }
-    if (l->yv) { l->yv->storage = l->y->storage; ag_tensor_free(l->yv); }
+    if (l->xv) {
+        l->xv->storage = l->x->storage;
+        ag_tensor_free(l->xv);
+    }
+    if (l->yv) {
+        l->yv->storage = l->y->storage;
+        ag_tensor_free(l->yv);
+    }
     ag_tensor_free(l->xbuf);
     ag_tensor_free(l->ybuf);
     free(l->perm);
@@ -204,13 +213,15 @@ ag_loader *ag__loader_new_sampled(ag_tensor *x, ag_tensor *y, int64_t batch_size
         ag__error(AG_ERR_NOMEM, fn, "out of memory for a batch of %s", AG_SHAPE(x));
         return NULL;
     }
-    l->shuffle = true;   /* rows are copied in the sampler's order */
+    l->shuffle = true; /* rows are copied in the sampler's order */
     l->sampler = s;
     ag_loader_reset(l);
     return l;
 }
 
-struct ag__sampler *ag__loader_sampler(ag_loader *l) { return l ? l->sampler : NULL; }
+struct ag__sampler *ag__loader_sampler(ag_loader *l) {
+    return l ? l->sampler : NULL;
+}
 
 ag_loader *ag_loader_new(ag_tensor *x, ag_tensor *y, int64_t batch_size, bool shuffle) {
     const char *fn = "ag_loader_new";

@@ -22,8 +22,9 @@ static int read_exact(gzFile f, void *buf, size_t n, size_t *offset, const char 
         if (r <= 0) {
             int zerr = 0;
             const char *msg = r < 0 ? gzerror(f, &zerr) : "end of file";
-            return ag__error(AG_ERR_IO, FN, "%s: truncated at byte %zu reading %s (%zu of %zu bytes; %s)",
-                             path, *offset + got, what, got, n, msg);
+            return ag__error(AG_ERR_IO, FN,
+                             "%s: truncated at byte %zu reading %s (%zu of %zu bytes; %s)", path,
+                             *offset + got, what, got, n, msg);
         }
         got += (size_t)r;
     }
@@ -33,9 +34,11 @@ static int read_exact(gzFile f, void *buf, size_t n, size_t *offset, const char 
 
 static int elem_size(int type) {
     switch (type) {
-    case 0x08: case 0x09: return 1;
+    case 0x08:
+    case 0x09: return 1;
     case 0x0B: return 2;
-    case 0x0C: case 0x0D: return 4;
+    case 0x0C:
+    case 0x0D: return 4;
     case 0x0E: return 8;
     }
     return 0;
@@ -52,17 +55,26 @@ static double raw_get(const unsigned char *raw, int type, int64_t k) {
     case 0x09: return (double)(int8_t)u;
     case 0x0B: return (double)(int16_t)u;
     case 0x0C: return (double)(int32_t)u;
-    case 0x0D: { uint32_t v = (uint32_t)u; float f; memcpy(&f, &v, 4); return f; }
-    default: { double d; memcpy(&d, &u, 8); return d; }
+    case 0x0D: {
+        uint32_t v = (uint32_t)u;
+        float f;
+        memcpy(&f, &v, 4);
+        return f;
+    }
+    default: {
+        double d;
+        memcpy(&d, &u, 8);
+        return d;
+    }
     }
 }
 
 /* Float data asked for as int64 must be finite and in int64's range (truncated toward
  * zero, as torch's .long()); anything else is an error naming the element. */
-static int convert(ag_tensor *t, const unsigned char *raw, int type, double scale,
-                   const char *path, size_t data_at) {
+static int convert(ag_tensor *t, const unsigned char *raw, int type, double scale, const char *path,
+                   size_t data_at) {
     int64_t n = t->numel;
-    if (type == 0x08 && t->dtype == AG_F32) {      /* the common case, fast */
+    if (type == 0x08 && t->dtype == AG_F32) { /* the common case, fast */
         float *d = ag__ptr(t), s = (float)scale, lut[256];
         for (int v = 0; v < 256; v++) lut[v] = (float)v * s;
         for (int64_t k = 0; k < n; k++) d[k] = lut[raw[k]];
@@ -73,10 +85,11 @@ static int convert(ag_tensor *t, const unsigned char *raw, int type, double scal
         if (t->dtype == AG_F32) ((float *)ag__ptr(t))[k] = (float)(v * scale);
         else if (t->dtype == AG_F64) ((double *)ag__ptr(t))[k] = v * scale;
         else if (v > -0x1p63 - 1 && v < 0x1p63) ((int64_t *)ag__ptr(t))[k] = (int64_t)v;
-        else   /* NaN fails both comparisons */
-            return ag__error(AG_ERR_IO, FN, "%s: byte %zu: element %lld is %g, which int64 "
-                             "cannot hold", path, data_at + (size_t)k * (size_t)elem_size(type),
-                             (long long)k, v);
+        else /* NaN fails both comparisons */
+            return ag__error(AG_ERR_IO, FN,
+                             "%s: byte %zu: element %lld is %g, which int64 "
+                             "cannot hold",
+                             path, data_at + (size_t)k * (size_t)elem_size(type), (long long)k, v);
     }
     return AG_OK;
 }
@@ -106,8 +119,10 @@ static unsigned char *read_data(gzFile f, size_t bytes, size_t *off, const char 
     struct stat st;
     if (gzdirect(f) && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
         (uint64_t)st.st_size - *off < bytes) {
-        ag__error(AG_ERR_IO, FN, "%s: truncated at byte %lld: the header declares %zu bytes of "
-                  "data after byte %zu", path, (long long)st.st_size, bytes, *off);
+        ag__error(AG_ERR_IO, FN,
+                  "%s: truncated at byte %lld: the header declares %zu bytes of "
+                  "data after byte %zu",
+                  path, (long long)st.st_size, bytes, *off);
         return NULL;
     }
     size_t cap = bytes < ((size_t)1 << 20) ? bytes : (size_t)1 << 20, got = 0;
@@ -134,11 +149,15 @@ static int check_end(gzFile f, size_t off, const char *path, int ndim, const int
     int r = gzread(f, &extra, 1), zerr = Z_OK;
     const char *msg = gzerror(f, &zerr);
     if (r == 1)
-        return ag__error(AG_ERR_IO, FN, "%s: byte %zu: data continues past the %s elements the "
-                         "header declares", path, off, ag__shape_str(ndim, shape));
+        return ag__error(AG_ERR_IO, FN,
+                         "%s: byte %zu: data continues past the %s elements the "
+                         "header declares",
+                         path, off, ag__shape_str(ndim, shape));
     if (r < 0 || zerr != Z_OK)
-        return ag__error(AG_ERR_IO, FN, "%s: byte %zu: the gzip stream is damaged or ends "
-                         "without its trailer (%s)", path, off, msg);
+        return ag__error(AG_ERR_IO, FN,
+                         "%s: byte %zu: the gzip stream is damaged or ends "
+                         "without its trailer (%s)",
+                         path, off, msg);
     return AG_OK;
 }
 

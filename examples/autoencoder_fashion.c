@@ -70,11 +70,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--quiet")) quiet = true;
     }
-    ag_tensor *all = ag_load_idx("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", AG_F32, 1 / 255.0);
+    ag_tensor *all = ag_load_idx("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz",
+                                 AG_F32, 1 / 255.0);
     if (!all) return fprintf(stderr, "autoencoder_fashion: %s\n", ag_last_error()), 1;
     int64_t n = (int64_t)steps * BATCH;
     if (n > ag_shape(all)[0]) n = ag_shape(all)[0];
-    ag_tensor *x = ag_contiguous(ag_reshape(ag_slice(all, 0, 0, n, 1), 4, (int64_t[]){n, 1, 28, 28}));
+    ag_tensor *x =
+        ag_contiguous(ag_reshape(ag_slice(all, 0, 0, n, 1), 4, (int64_t[]){n, 1, 28, 28}));
     ag_manual_seed(1);
     ag_model *m = autoencoder();
     if (init && ag_module_save(m, init)) return fprintf(stderr, "%s\n", ag_last_error()), 1;
@@ -83,8 +85,14 @@ int main(int argc, char **argv) {
     ag_optim *o = ag_adam_new(p, np, ag_adam_defaults());
     struct losses l = {malloc((size_t)steps * sizeof(double)), 0, steps};
     double t0 = ag_now();
-    if (ag_train(m, o, x, NULL, (ag_train_opts){.epochs = 1, .batch_size = BATCH, .no_shuffle = true, .verbose = -1,
-                                                .loss_batch = recon_loss, .loss_user = &l}, NULL))
+    if (ag_train(m, o, x, NULL,
+                 (ag_train_opts){.epochs = 1,
+                                 .batch_size = BATCH,
+                                 .no_shuffle = true,
+                                 .verbose = -1,
+                                 .loss_batch = recon_loss,
+                                 .loss_user = &l},
+                 NULL))
         return fprintf(stderr, "autoencoder_fashion: %s\n", ag_last_error()), 1;
     if (loss_path) {
         FILE *f = fopen(loss_path, "w");

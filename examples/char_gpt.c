@@ -19,8 +19,10 @@ static ag_tensor *block_forward(ag_module *self, int n, ag_tensor *const *in) {
     (void)n;
     ag_tensor *x = in[0];
     ag_tensor *h = ag_module_forward(ag_module_get_child(self, "ln1"), x);
-    x = ag_add(x, ag_multihead_attention_forward(ag_module_get_child(self, "attn"), h, h, h, NULL, true));
-    h = ag_module_forward(ag_module_get_child(self, "fc"), ag_module_forward(ag_module_get_child(self, "ln2"), x));
+    x = ag_add(
+        x, ag_multihead_attention_forward(ag_module_get_child(self, "attn"), h, h, h, NULL, true));
+    h = ag_module_forward(ag_module_get_child(self, "fc"),
+                          ag_module_forward(ag_module_get_child(self, "ln2"), x));
     return ag_add(x, ag_module_forward(ag_module_get_child(self, "proj"), ag_gelu(h)));
 }
 
@@ -38,7 +40,8 @@ static ag_module *block(void) {
 static ag_tensor *gpt_forward(ag_module *self, int n, ag_tensor *const *in) {
     (void)n;
     int64_t L = ag_shape(in[0])[1];
-    ag_tensor *pos = ag_module_forward(ag_module_get_child(self, "pos_emb"), ag_arange(AG_I64, 0, (double)L, 1));
+    ag_tensor *pos =
+        ag_module_forward(ag_module_get_child(self, "pos_emb"), ag_arange(AG_I64, 0, (double)L, 1));
     ag_tensor *x = ag_add(ag_module_forward(ag_module_get_child(self, "tok_emb"), in[0]), pos);
     x = ag_module_forward(ag_module_get_child(self, "blocks"), x);
     x = ag_module_forward(ag_module_get_child(self, "ln_f"), x);
@@ -65,7 +68,8 @@ struct losses {
 static ag_tensor *lm_loss(ag_module *m, ag_tensor *x, ag_tensor *y, void *user) {
     ag_tensor *logits = ag_module_forward(m, x);
     int64_t v = ag_shape(logits)[2];
-    ag_tensor *l = ag_cross_entropy_loss(ag_reshape(logits, 2, (int64_t[]){-1, v}), ag_reshape(y, 1, (int64_t[]){-1}));
+    ag_tensor *l = ag_cross_entropy_loss(ag_reshape(logits, 2, (int64_t[]){-1, v}),
+                                         ag_reshape(y, 1, (int64_t[]){-1}));
     struct losses *s = user;
     if (l) s->v[s->n++] = ag_item(l);
     return l;
@@ -75,7 +79,8 @@ static ag_tensor *lm_loss(ag_module *m, ag_tensor *x, ag_tensor *y, void *user) 
 static ag_optim *make_optim(ag_module *m) {
     int n, nd = 0, nn = 0;
     ag_tensor **p = ag_module_parameters(m, &n);
-    ag_tensor **decay = malloc((size_t)n * sizeof *decay), **rest = malloc((size_t)n * sizeof *rest);
+    ag_tensor **decay = malloc((size_t)n * sizeof *decay),
+              **rest = malloc((size_t)n * sizeof *rest);
     for (int i = 0; i < n; i++) {
         if (ag_ndim(p[i]) >= 2) decay[nd++] = p[i];
         else rest[nn++] = p[i];
@@ -99,8 +104,10 @@ static void sample(ag_module *m, const struct char_text *t, int chars) {
         if (t->chars[i] == '\n') ctx[0] = i;
     for (int i = 0; i < chars; i++) {
         ag_scope_begin();
-        ag_tensor *logits = ag_module_forward(m, ag_tensor_new(AG_I64, 2, (int64_t[]){1, len}, ctx));
-        int next = char_text_sample(ag_reshape(ag_slice(logits, 1, len - 1, len, 1), 1, (int64_t[]){-1}));
+        ag_tensor *logits =
+            ag_module_forward(m, ag_tensor_new(AG_I64, 2, (int64_t[]){1, len}, ctx));
+        int next =
+            char_text_sample(ag_reshape(ag_slice(logits, 1, len - 1, len, 1), 1, (int64_t[]){-1}));
         ag_scope_end();
         putchar(t->chars[next]);
         if (len == CTX) memmove(ctx, ctx + 1, (CTX - 1) * sizeof *ctx), len--;
@@ -130,13 +137,18 @@ int main(int argc, char **argv) {
     ag_optim *o = make_optim(m);
     struct losses l = {malloc((size_t)steps * sizeof(double)), 0};
     double t0 = ag_now();
-    int rc = ag_train(m, o, x, y, (ag_train_opts){.epochs = 1, .batch_size = BATCH, .no_shuffle = true,
-                                                  .verbose = -1, .loss_batch = lm_loss, .loss_user = &l},
+    int rc = ag_train(m, o, x, y,
+                      (ag_train_opts){.epochs = 1,
+                                      .batch_size = BATCH,
+                                      .no_shuffle = true,
+                                      .verbose = -1,
+                                      .loss_batch = lm_loss,
+                                      .loss_user = &l},
                       NULL);
     if (rc) return fprintf(stderr, "char_gpt: %s\n", ag_last_error()), 1;
     char_text_write_losses(loss_path, l.v, l.n);
-    printf("char_gpt: %d steps, vocab %d, %lld parameters, loss %.4f -> %.4f, %.1f s\n", l.n, t.vocab,
-           (long long)ag_model_num_elements(m), l.v[0], l.v[l.n - 1], ag_now() - t0);
+    printf("char_gpt: %d steps, vocab %d, %lld parameters, loss %.4f -> %.4f, %.1f s\n", l.n,
+           t.vocab, (long long)ag_model_num_elements(m), l.v[0], l.v[l.n - 1], ag_now() - t0);
     if (!quiet) sample(m, &t, 240);
     free(l.v), free(t.bytes);
     ag_tensor_free(x), ag_tensor_free(y);

@@ -27,30 +27,34 @@ static void piece(const struct char_text *t, int64_t k, int64_t *xv, int64_t *yv
     int64_t seg = t->len / B, per = (seg - 1) / T, off = (k % per) * T;
     for (int b = 0; b < B; b++)
         for (int i = 0; i < T; i++)
-            xv[b * T + i] = t->bytes[b * seg + off + i], yv[b * T + i] = t->bytes[b * seg + off + i + 1];
+            xv[b * T + i] = t->bytes[b * seg + off + i],
+                       yv[b * T + i] = t->bytes[b * seg + off + i + 1];
 }
 
 static int64_t pieces_per_pass(const struct char_text *t) { return (t->len / B - 1) / T; }
 
 /* logits of x [B, L] from states h, c [1, B, HID]; *hn, *cn: the final states */
-static ag_tensor *forward(ag_module *m, ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor **hn, ag_tensor **cn) {
+static ag_tensor *forward(ag_module *m, ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor **hn,
+                          ag_tensor **cn) {
     ag_tensor *out;
-    if (ag_lstm_forward(ag_module_get_child(m, "lstm"), ag_module_forward(ag_module_get_child(m, "emb"), x), h, c,
-                        &out, hn, cn))
+    if (ag_lstm_forward(ag_module_get_child(m, "lstm"),
+                        ag_module_forward(ag_module_get_child(m, "emb"), x), h, c, &out, hn, cn))
         return NULL;
     return ag_module_forward(ag_module_get_child(m, "head"), out);
 }
 
 static void sample(ag_module *m, const struct char_text *t, int chars) {
     bool grad = ag_set_grad_enabled(false);
-    ag_tensor *h = ag_zeros(AG_F32, 3, (int64_t[]){1, 1, HID}), *c = ag_zeros(AG_F32, 3, (int64_t[]){1, 1, HID});
+    ag_tensor *h = ag_zeros(AG_F32, 3, (int64_t[]){1, 1, HID}),
+              *c = ag_zeros(AG_F32, 3, (int64_t[]){1, 1, HID});
     int64_t tok = 0;
     for (int i = 0; i < t->vocab; i++)
         if (t->chars[i] == '\n') tok = i;
     for (int i = 0; i < chars; i++) {
         ag_scope_begin();
         ag_tensor *hn, *cn;
-        ag_tensor *logits = forward(m, ag_tensor_new(AG_I64, 2, (int64_t[]){1, 1}, &tok), h, c, &hn, &cn);
+        ag_tensor *logits =
+            forward(m, ag_tensor_new(AG_I64, 2, (int64_t[]){1, 1}, &tok), h, c, &hn, &cn);
         tok = char_text_sample(ag_reshape(logits, 1, (int64_t[]){-1}));
         ag_copy_(h, hn), ag_copy_(c, cn);
         ag_scope_end();
@@ -81,7 +85,8 @@ int main(int argc, char **argv) {
     ag_adam_opts ao = ag_adam_defaults();
     ao.lr = 3e-3;
     ag_optim *o = ag_adam_new(p, n, ao);
-    ag_tensor *h = ag_zeros(AG_F32, 3, (int64_t[]){1, B, HID}), *c = ag_zeros(AG_F32, 3, (int64_t[]){1, B, HID});
+    ag_tensor *h = ag_zeros(AG_F32, 3, (int64_t[]){1, B, HID}),
+              *c = ag_zeros(AG_F32, 3, (int64_t[]){1, B, HID});
     double *losses = malloc((size_t)steps * sizeof *losses), t0 = ag_now();
     int64_t xv[B * T], yv[B * T];
     for (int k = 0; k < steps; k++) {
@@ -89,17 +94,19 @@ int main(int argc, char **argv) {
         piece(&t, k, xv, yv);
         ag_scope_begin();
         ag_tensor *hn, *cn;
-        ag_tensor *logits = forward(m, ag_tensor_new(AG_I64, 2, (int64_t[]){B, T}, xv), h, c, &hn, &cn);
+        ag_tensor *logits =
+            forward(m, ag_tensor_new(AG_I64, 2, (int64_t[]){B, T}, xv), h, c, &hn, &cn);
         ag_tensor *loss = ag_cross_entropy_loss(ag_reshape(logits, 2, (int64_t[]){-1, t.vocab}),
                                                 ag_tensor_new(AG_I64, 1, (int64_t[]){B * T}, yv));
         if (ag_train_step(o, loss)) return fprintf(stderr, "char_lstm: %s\n", ag_last_error()), 1;
         losses[k] = ag_item(loss);
-        ag_copy_(h, hn), ag_copy_(c, cn);   /* detached: the next piece starts from these values */
+        ag_copy_(h, hn), ag_copy_(c, cn); /* detached: the next piece starts from these values */
         ag_scope_end();
     }
     char_text_write_losses(loss_path, losses, steps);
-    printf("char_lstm: %d steps, vocab %d, %lld parameters, loss %.4f -> %.4f, %.1f s\n", steps, t.vocab,
-           (long long)ag_model_num_elements(m), losses[0], losses[steps - 1], ag_now() - t0);
+    printf("char_lstm: %d steps, vocab %d, %lld parameters, loss %.4f -> %.4f, %.1f s\n", steps,
+           t.vocab, (long long)ag_model_num_elements(m), losses[0], losses[steps - 1],
+           ag_now() - t0);
     if (!quiet) sample(m, &t, 240);
     free(losses), free(t.bytes);
     ag_tensor_free(h), ag_tensor_free(c);

@@ -14,10 +14,10 @@
 static const char *const char_text_files[] = {"Apache-2.0", "GPL-3", "LGPL-3", "MPL-2.0"};
 
 struct char_text {
-    unsigned char *bytes;   /* the text as vocabulary indices */
+    unsigned char *bytes; /* the text as vocabulary indices */
     int64_t len;
     int vocab;
-    unsigned char chars[256];   /* index -> byte */
+    unsigned char chars[256]; /* index -> byte */
 };
 
 static inline int char_text_load(struct char_text *t) {
@@ -47,11 +47,14 @@ static inline int char_text_load(struct char_text *t) {
 }
 
 /* n windows of len characters: x and y [n, len] AG_I64, on the heap. */
-static inline void char_text_windows(const struct char_text *t, int64_t n, int64_t len, ag_tensor **x, ag_tensor **y) {
-    int64_t *xv = malloc((size_t)(n * len) * sizeof *xv), *yv = malloc((size_t)(n * len) * sizeof *yv);
+static inline void char_text_windows(const struct char_text *t, int64_t n, int64_t len,
+                                     ag_tensor **x, ag_tensor **y) {
+    int64_t *xv = malloc((size_t)(n * len) * sizeof *xv),
+            *yv = malloc((size_t)(n * len) * sizeof *yv);
     for (int64_t j = 0; j < n; j++) {
         int64_t s = (int64_t)(((uint64_t)j * 2654435761u) % (uint64_t)(t->len - len - 1));
-        for (int64_t k = 0; k < len; k++) xv[j * len + k] = t->bytes[s + k], yv[j * len + k] = t->bytes[s + k + 1];
+        for (int64_t k = 0; k < len; k++)
+            xv[j * len + k] = t->bytes[s + k], yv[j * len + k] = t->bytes[s + k + 1];
     }
     *x = ag_tensor_new(AG_I64, 2, (int64_t[]){n, len}, xv);
     *y = ag_tensor_new(AG_I64, 2, (int64_t[]){n, len}, yv);

@@ -29,9 +29,14 @@ int main(int argc, char **argv) {
     snprintf(png, sizeof png, "%s/cnn_fashion_curves.png", out);
     ag_train_result r;
     if (ag_train(m, opt, f.x_train, f.y_train,
-                 (ag_train_opts){.epochs = env_int("EPOCHS", 10), .batch_size = 128, .x_val = f.x_test,
-                                 .y_val = f.y_test, .metrics_csv = csv, .plot_png = png,
-                                 .verbose = env_int("VERBOSE", 0)}, &r)) {
+                 (ag_train_opts){.epochs = env_int("EPOCHS", 10),
+                                 .batch_size = 128,
+                                 .x_val = f.x_test,
+                                 .y_val = f.y_test,
+                                 .metrics_csv = csv,
+                                 .plot_png = png,
+                                 .verbose = env_int("VERBOSE", 0)},
+                 &r)) {
         fprintf(stderr, "training failed: %s\n", ag_last_error());
         return 1;
     }

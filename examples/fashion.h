@@ -13,12 +13,12 @@
 /* The output folder for metrics, plots and weights; made when missing. */
 static const char *fashion_out_dir(int argc, char **argv) {
     const char *out = argc > 1 ? argv[1] : "build/examples";
-    mkdir(out, 0755);   /* an existing folder is fine; a real failure shows when writing */
+    mkdir(out, 0755); /* an existing folder is fine; a real failure shows when writing */
     return out;
 }
 
 struct fashion {
-    ag_tensor *x_train, *y_train, *x_test, *y_test;  /* heap; x [N,1,28,28] float32 in [0,1] */
+    ag_tensor *x_train, *y_train, *x_test, *y_test; /* heap; x [N,1,28,28] float32 in [0,1] */
     bool synthetic;
 };
 
@@ -65,7 +65,8 @@ static struct fashion fashion_load(void) {
     f.x_test = fashion_file(dir, "t10k-images-idx3-ubyte.gz", AG_F32, 1 / 255.0);
     f.y_test = fashion_file(dir, "t10k-labels-idx1-ubyte.gz", AG_I64, 0);
     if (f.x_train && f.y_train && f.x_test && f.y_test) {
-        int64_t s1[] = {ag_shape(f.x_train)[0], 1, 28, 28}, s2[] = {ag_shape(f.x_test)[0], 1, 28, 28};
+        int64_t s1[] = {ag_shape(f.x_train)[0], 1, 28, 28},
+                s2[] = {ag_shape(f.x_test)[0], 1, 28, 28};
         ag_tensor *a = ag_reshape(f.x_train, 4, s1), *b = ag_reshape(f.x_test, 4, s2);
         ag_tensor_free(f.x_train);
         ag_tensor_free(f.x_test);
@@ -75,7 +76,8 @@ static struct fashion fashion_load(void) {
     }
     printf("Fashion-MNIST not available (%s);\n"
            "training on a small generated dataset instead (10 classes of noisy bars).\n"
-           "Install it with: sudo apt-get install dataset-fashion-mnist\n", ag_last_error());
+           "Install it with: sudo apt-get install dataset-fashion-mnist\n",
+           ag_last_error());
     ag_tensor_free(f.x_train);
     ag_tensor_free(f.y_train);
     ag_tensor_free(f.x_test);

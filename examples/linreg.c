@@ -16,16 +16,17 @@ int main(void) {
     ag_tensor *params[] = {w, b};
     ag_optim *opt = ag_sgd_new(params, 2, (ag_sgd_opts){.lr = 0.1});
     for (int step = 0; step < 500; step++) {
-        ag_scope_begin();                       /* everything made here dies at scope end */
+        ag_scope_begin(); /* everything made here dies at scope end */
         ag_tensor *loss = ag_mse_loss(ag_add(ag_mul(x, w), b), y);
         ag_optim_zero_grad(opt);
-        if (ag_backward(loss)) {                /* w and b's .grad accumulate */
+        if (ag_backward(loss)) { /* w and b's .grad accumulate */
             fprintf(stderr, "%s\n", ag_last_error());
             return 1;
         }
         ag_optim_step(opt);
         if (step % 100 == 0)
-            printf("step %3d  loss %.6f  w %.4f  b %.4f\n", step, ag_item(loss), ag_item(w), ag_item(b));
+            printf("step %3d  loss %.6f  w %.4f  b %.4f\n", step, ag_item(loss), ag_item(w),
+                   ag_item(b));
         ag_scope_end();
     }
     printf("w = %.6f, b = %.6f (least squares: 3.5, 3.5)\n", ag_item(w), ag_item(b));

@@ -8,8 +8,10 @@ int main(int argc, char **argv) {
     const char *out = fashion_out_dir(argc, argv);
     ag_manual_seed((uint64_t)env_int("SEED", 0));
     struct fashion f = fashion_load();
-    int64_t flat_train[] = {ag_shape(f.x_train)[0], 784}, flat_test[] = {ag_shape(f.x_test)[0], 784};
-    ag_tensor *xtr = ag_reshape(f.x_train, 2, flat_train), *xte = ag_reshape(f.x_test, 2, flat_test);
+    int64_t flat_train[] = {ag_shape(f.x_train)[0], 784},
+            flat_test[] = {ag_shape(f.x_test)[0], 784};
+    ag_tensor *xtr = ag_reshape(f.x_train, 2, flat_train),
+              *xte = ag_reshape(f.x_test, 2, flat_test);
 
     ag_model *m = ag_model_new();
     ag_model_add(m, ag_dense_layer(784, 256, AG_ACTIVATION_RELU));
@@ -28,9 +30,13 @@ int main(int argc, char **argv) {
            (long long)flat_train[0], f.synthetic ? " (generated)" : "", (long long)flat_test[0]);
     ag_train_result r;
     int rc = ag_train(m, opt, xtr, f.y_train,
-                      (ag_train_opts){.epochs = env_int("EPOCHS", 10), .batch_size = 128,
-                                      .x_val = xte, .y_val = f.y_test, .metrics_csv = csv,
-                                      .plot_png = png, .checkpoint = ckpt,
+                      (ag_train_opts){.epochs = env_int("EPOCHS", 10),
+                                      .batch_size = 128,
+                                      .x_val = xte,
+                                      .y_val = f.y_test,
+                                      .metrics_csv = csv,
+                                      .plot_png = png,
+                                      .checkpoint = ckpt,
                                       .verbose = env_int("VERBOSE", 0)},
                       &r);
     if (rc) {

@@ -9,13 +9,15 @@
 #include <zlib.h>
 
 static inline void png_chunk(FILE *f, const char *type, const unsigned char *data, uint32_t n) {
-    unsigned char be[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n};
+    unsigned char be[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                           (unsigned char)(n >> 8), (unsigned char)n};
     fwrite(be, 1, 4, f);
     fwrite(type, 1, 4, f);
     if (n) fwrite(data, 1, n, f);
     uLong crc = crc32(0, (const Bytef *)type, 4);
-    if (n) crc = crc32(crc, data, n);   /* crc32(c, NULL, 0) would restart at 0 */
-    unsigned char c[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16), (unsigned char)(crc >> 8), (unsigned char)crc};
+    if (n) crc = crc32(crc, data, n); /* crc32(c, NULL, 0) would restart at 0 */
+    unsigned char c[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16),
+                          (unsigned char)(crc >> 8), (unsigned char)crc};
     fwrite(c, 1, 4, f);
 }
 
@@ -40,9 +42,19 @@ static inline int png_gray_write(const char *path, const float *pixels, int w, i
         }
     }
     compress(z, &z_n, raw, (uLong)raw_n);
-    unsigned char ihdr[13] = {(unsigned char)(w >> 24), (unsigned char)(w >> 16), (unsigned char)(w >> 8), (unsigned char)w,
-                              (unsigned char)(h >> 24), (unsigned char)(h >> 16), (unsigned char)(h >> 8), (unsigned char)h,
-                              8, 0, 0, 0, 0};
+    unsigned char ihdr[13] = {(unsigned char)(w >> 24),
+                              (unsigned char)(w >> 16),
+                              (unsigned char)(w >> 8),
+                              (unsigned char)w,
+                              (unsigned char)(h >> 24),
+                              (unsigned char)(h >> 16),
+                              (unsigned char)(h >> 8),
+                              (unsigned char)h,
+                              8,
+                              0,
+                              0,
+                              0,
+                              0};
     fwrite("\x89PNG\r\n\x1a\n", 1, 8, f);
     png_chunk(f, "IHDR", ihdr, 13);
     png_chunk(f, "IDAT", z, (uint32_t)z_n);

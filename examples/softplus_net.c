@@ -37,13 +37,20 @@ int main(int argc, char **argv) {
     char png[512];
     snprintf(png, sizeof png, "%s/softplus_net_curves.png", dir);
     ag_train_result r;
-    if (ag_train(m, opt, xt, yt, (ag_train_opts){.epochs = 200, .batch_size = 32, .loss = nll_of_probs,
-                                                 .x_val = xv, .y_val = yv, .plot_png = png,
-                                                 .verbose = 1}, &r)) {
+    if (ag_train(m, opt, xt, yt,
+                 (ag_train_opts){.epochs = 200,
+                                 .batch_size = 32,
+                                 .loss = nll_of_probs,
+                                 .x_val = xv,
+                                 .y_val = yv,
+                                 .plot_png = png,
+                                 .verbose = 1},
+                 &r)) {
         fprintf(stderr, "%s\n", ag_last_error());
         return 1;
     }
-    printf("softplus net: train accuracy %.1f%%, validation accuracy %.1f%%\n", 100 * r.train_acc, 100 * r.val_acc);
+    printf("softplus net: train accuracy %.1f%%, validation accuracy %.1f%%\n", 100 * r.train_acc,
+           100 * r.val_acc);
     ag_optim_free(opt);
     ag_model_free(m);
     ag_tensor_free(x), ag_tensor_free(y), ag_tensor_free(noise);

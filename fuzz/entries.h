@@ -85,7 +85,7 @@ static inline int fuzz_safetensors_header(const uint8_t *d, size_t n) {
 }
 
 static inline void fuzz_idx_load(const char *path) {
-    for (int k = 0; k < 2; k++) {   /* the fast uint8 path and the checked int64 one */
+    for (int k = 0; k < 2; k++) { /* the fast uint8 path and the checked int64 one */
         ag_clear_error();
         ag_tensor *t = ag_load_idx(path, k ? AG_I64 : AG_F32, 0);
         if (!t) fuzz_expect_error("ag_load_idx");
@@ -129,8 +129,11 @@ static inline int fuzz_idx_gz(const uint8_t *d, size_t n) {
 static inline int fuzz_csv(const uint8_t *d, size_t n) {
     if (n < 1) return 0;
     uint8_t b = d[0];
-    ag_csv_opts o = {.header = b & 1, .has_label = b & 2, .label_col = (b & 4) ? -1 : 0,
-                     .label_float = b & 8, .dtype = (b & 16) ? AG_F64 : AG_F32,
+    ag_csv_opts o = {.header = b & 1,
+                     .has_label = b & 2,
+                     .label_col = (b & 4) ? -1 : 0,
+                     .label_float = b & 8,
+                     .dtype = (b & 16) ? AG_F64 : AG_F32,
                      .delim = (b & 32) ? ';' : ','};
     const char *path = fuzz_file(0, d + 1, n - 1);
     ag_tensor *x = NULL, *y = NULL;
@@ -143,11 +146,11 @@ static inline int fuzz_csv(const uint8_t *d, size_t n) {
 }
 
 /* One list of the targets: name (fuzz/fuzz_<name>.c, fuzz/corpus/<name>/) and entry. */
-#define AG_FUZZ_TARGETS(X)                             \
-    X(safetensors, fuzz_safetensors)                \
-    X(safetensors_header, fuzz_safetensors_header)  \
-    X(idx, fuzz_idx)                                \
-    X(idx_gz, fuzz_idx_gz)                          \
+#define AG_FUZZ_TARGETS(X)                         \
+    X(safetensors, fuzz_safetensors)               \
+    X(safetensors_header, fuzz_safetensors_header) \
+    X(idx, fuzz_idx)                               \
+    X(idx_gz, fuzz_idx_gz)                         \
     X(csv, fuzz_csv)
 
 #endif

@@ -2,4 +2,6 @@
 #include "fuzz/entries.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { return fuzz_safetensors_header(data, size); }
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    return fuzz_safetensors_header(data, size);
+}

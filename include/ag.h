@@ -58,109 +58,109 @@ extern "C" {
 const char *ag_version(void);
 
 /* ---------------------------------------------------------------- errors */
-const char *ag_last_error(void);   /**< the last failure's one-line message, or NULL */
+const char *ag_last_error(void); /**< the last failure's one-line message, or NULL */
 /** Forgets this thread's last error: ag_last_error() returns NULL until the next failure. */
 void ag_clear_error(void);
 /** Called with each error's message (and the user pointer) as it is set. */
 typedef void (*ag_error_handler)(const char *message, void *user);
-void ag_set_error_handler(ag_error_handler handler, void *user);  /**< NULL: none */
+void ag_set_error_handler(ag_error_handler handler, void *user); /**< NULL: none */
 
 /* ---------------------------------------------------------------- types */
 /** Element types: float32, float64, and int64 for class labels and indices. */
 typedef enum { AG_F32, AG_F64, AG_I64 } ag_dtype;
-typedef struct ag_tensor ag_tensor;                 /**< opaque */
-typedef struct ag_optim  ag_optim;                  /**< opaque */
+typedef struct ag_tensor ag_tensor; /**< opaque */
+typedef struct ag_optim ag_optim;   /**< opaque */
 
-size_t      ag_dtype_size(ag_dtype dtype);          /**< bytes per element */
-const char *ag_dtype_name(ag_dtype dtype);          /**< "float32", "float64", "int64" */
+size_t ag_dtype_size(ag_dtype dtype);      /**< bytes per element */
+const char *ag_dtype_name(ag_dtype dtype); /**< "float32", "float64", "int64" */
 
 /* ---------------------------------------------------------------- creating and reading */
-ag_tensor  *ag_tensor_new(ag_dtype dtype, int ndim, const int64_t *shape,
-                          const void *data);        /**< copies data; NULL data: zeros */
-ag_tensor  *ag_scalar(ag_dtype dtype, double value);/**< 0-d tensor */
+ag_tensor *ag_tensor_new(ag_dtype dtype, int ndim, const int64_t *shape,
+                         const void *data);         /**< copies data; NULL data: zeros */
+ag_tensor *ag_scalar(ag_dtype dtype, double value); /**< 0-d tensor */
 /** A new tensor of this shape filled with 0. */
-ag_tensor  *ag_zeros(ag_dtype dtype, int ndim, const int64_t *shape);
+ag_tensor *ag_zeros(ag_dtype dtype, int ndim, const int64_t *shape);
 /** A new tensor of this shape filled with 1. */
-ag_tensor  *ag_ones(ag_dtype dtype, int ndim, const int64_t *shape);
+ag_tensor *ag_ones(ag_dtype dtype, int ndim, const int64_t *shape);
 /** A new tensor of this shape filled with value. */
-ag_tensor  *ag_full(ag_dtype dtype, int ndim, const int64_t *shape, double value);
+ag_tensor *ag_full(ag_dtype dtype, int ndim, const int64_t *shape, double value);
 /** 1-D start, start+step, ... up to (not including) end; NULL and an error when step is 0, not finite, or points away from end. */
-ag_tensor  *ag_arange(ag_dtype dtype, double start, double end, double step);
-ag_tensor  *ag_randn(ag_dtype dtype, int ndim, const int64_t *shape);  /**< N(0,1) */
-ag_tensor  *ag_rand(ag_dtype dtype, int ndim, const int64_t *shape);   /**< U[0,1) */
+ag_tensor *ag_arange(ag_dtype dtype, double start, double end, double step);
+ag_tensor *ag_randn(ag_dtype dtype, int ndim, const int64_t *shape); /**< N(0,1) */
+ag_tensor *ag_rand(ag_dtype dtype, int ndim, const int64_t *shape);  /**< U[0,1) */
 /** Zeros of t's shape and dtype. */
-ag_tensor  *ag_zeros_like(const ag_tensor *t);
+ag_tensor *ag_zeros_like(const ag_tensor *t);
 /** Ones of t's shape and dtype. */
-ag_tensor  *ag_ones_like(const ag_tensor *t);
-void        ag_manual_seed(uint64_t seed);          /**< same seed, same numbers, any thread count */
-uint64_t    ag_random_u64(void);                    /**< next value of the seeded stream */
+ag_tensor *ag_ones_like(const ag_tensor *t);
+void ag_manual_seed(uint64_t seed); /**< same seed, same numbers, any thread count */
+uint64_t ag_random_u64(void);       /**< next value of the seeded stream */
 
 /** t's dtype. */
-ag_dtype      ag_dtype_of(const ag_tensor *t);
+ag_dtype ag_dtype_of(const ag_tensor *t);
 /** t's number of dimensions (0 for a scalar). */
-int           ag_ndim(const ag_tensor *t);
+int ag_ndim(const ag_tensor *t);
 /** t's shape: ag_ndim(t) sizes, owned by t. */
 const int64_t *ag_shape(const ag_tensor *t);
-const int64_t *ag_strides(const ag_tensor *t);      /**< in elements */
-int64_t       ag_size(const ag_tensor *t, int dim); /**< negative dim counts from the end; -1 on error */
+const int64_t *ag_strides(const ag_tensor *t); /**< in elements */
+int64_t ag_size(const ag_tensor *t, int dim);  /**< negative dim counts from the end; -1 on error */
 /** The number of elements (the product of the shape; 1 for a scalar). */
-int64_t       ag_numel(const ag_tensor *t);
+int64_t ag_numel(const ag_tensor *t);
 /** True when t's elements lie row-major without gaps. */
-bool          ag_is_contiguous(const ag_tensor *t);
-double        ag_item(const ag_tensor *t);          /**< one-element tensor -> its value (NAN on error) */
-double        ag_get(const ag_tensor *t, const int64_t *index); /**< one element by n-d index */
-int           ag_to_array(const ag_tensor *t, void *dst); /**< every element, row-major, in t's dtype */
-void         *ag_data(ag_tensor *t);                /**< contiguous tensors: pointer to element 0 */
-int           ag_copy_(ag_tensor *dst, const ag_tensor *src); /**< same shape & dtype; no grad */
-int           ag_fill_(ag_tensor *t, double value); /**< no grad */
-void          ag_print(const ag_tensor *t);         /**< shape, dtype and values, like torch's repr */
-int           ag_snprint(char *buf, size_t size, const ag_tensor *t); /**< ag_print into a buffer */
+bool ag_is_contiguous(const ag_tensor *t);
+double ag_item(const ag_tensor *t); /**< one-element tensor -> its value (NAN on error) */
+double ag_get(const ag_tensor *t, const int64_t *index); /**< one element by n-d index */
+int ag_to_array(const ag_tensor *t, void *dst);     /**< every element, row-major, in t's dtype */
+void *ag_data(ag_tensor *t);                        /**< contiguous tensors: pointer to element 0 */
+int ag_copy_(ag_tensor *dst, const ag_tensor *src); /**< same shape & dtype; no grad */
+int ag_fill_(ag_tensor *t, double value);           /**< no grad */
+void ag_print(const ag_tensor *t); /**< shape, dtype and values, like torch's repr */
+int ag_snprint(char *buf, size_t size, const ag_tensor *t); /**< ag_print into a buffer */
 /** t converted to dtype (t itself when it already has it); differentiable between float dtypes. */
-ag_tensor    *ag_cast(ag_tensor *t, ag_dtype dtype);
-ag_tensor    *ag_contiguous(ag_tensor *t);          /**< t itself when already contiguous */
-ag_tensor    *ag_clone(ag_tensor *t);               /**< a contiguous copy, differentiable */
+ag_tensor *ag_cast(ag_tensor *t, ag_dtype dtype);
+ag_tensor *ag_contiguous(ag_tensor *t); /**< t itself when already contiguous */
+ag_tensor *ag_clone(ag_tensor *t);      /**< a contiguous copy, differentiable */
 
 /* ---------------------------------------------------------------- lifetime */
-void       ag_scope_begin(void);        /**< tensors made from here on belong to this scope */
-void       ag_scope_end(void);          /**< frees them: data, graph, non-leaf grads */
-int        ag_scope_depth(void);        /**< 0 outside every scope */
-ag_tensor *ag_keep(ag_tensor *t);       /**< moves t (detached) to the enclosing scope */
-void       ag_tensor_free(ag_tensor *t);/**< frees a tensor made outside every scope */
+void ag_scope_begin(void);         /**< tensors made from here on belong to this scope */
+void ag_scope_end(void);           /**< frees them: data, graph, non-leaf grads */
+int ag_scope_depth(void);          /**< 0 outside every scope */
+ag_tensor *ag_keep(ag_tensor *t);  /**< moves t (detached) to the enclosing scope */
+void ag_tensor_free(ag_tensor *t); /**< frees a tensor made outside every scope */
 
 /* ---------------------------------------------------------------- autograd */
 /** Marks a leaf as a parameter: ag_backward accumulates its gradient in ag_grad(t). */
-void       ag_set_requires_grad(ag_tensor *t, bool on);
+void ag_set_requires_grad(ag_tensor *t, bool on);
 /** True when gradients flow to or through t. */
-bool       ag_requires_grad(const ag_tensor *t);
+bool ag_requires_grad(const ag_tensor *t);
 /** True for a tensor not made by a recorded op (a parameter or an input). */
-bool       ag_is_leaf(const ag_tensor *t);
-ag_tensor *ag_grad(const ag_tensor *t);   /**< accumulated gradient of a leaf, or NULL */
-void       ag_zero_grad(ag_tensor *t);    /**< sets the accumulated gradient to zero (keeps its buffer) */
-int        ag_backward(ag_tensor *root);  /**< root has one element; grads accumulate */
-bool       ag_set_grad_enabled(bool on);  /**< returns the previous mode (no_grad blocks) */
+bool ag_is_leaf(const ag_tensor *t);
+ag_tensor *ag_grad(const ag_tensor *t); /**< accumulated gradient of a leaf, or NULL */
+void ag_zero_grad(ag_tensor *t);   /**< sets the accumulated gradient to zero (keeps its buffer) */
+int ag_backward(ag_tensor *root);  /**< root has one element; grads accumulate */
+bool ag_set_grad_enabled(bool on); /**< returns the previous mode (no_grad blocks) */
 /** The thread's grad mode: false inside a no-grad block. */
-bool       ag_is_grad_enabled(void);
-ag_tensor *ag_detach(ag_tensor *t);       /**< a view of t's data with no history */
+bool ag_is_grad_enabled(void);
+ag_tensor *ag_detach(ag_tensor *t); /**< a view of t's data with no history */
 
 /** Options of ag_backward_ex (zero-initialised: ag_backward's behaviour). */
 typedef struct {
-    ag_tensor *grad;     /**< seed gradient, shape of root; NULL: ones (root must have one element) */
-    bool retain_graph;   /**< keep the graph for another backward */
+    ag_tensor *grad;   /**< seed gradient, shape of root; NULL: ones (root must have one element) */
+    bool retain_graph; /**< keep the graph for another backward */
 } ag_backward_opts;
 /** ag_backward with options: a seed gradient of root's shape, and retain_graph. */
 int ag_backward_ex(ag_tensor *root, ag_backward_opts opts);
 
 /** Options of ag_autograd_grad. */
 typedef struct {
-    bool retain_graph;   /**< default false (true when create_graph) */
-    bool create_graph;   /**< record the backward pass: gradients of gradients */
-    bool allow_unused;   /**< an input the outputs do not depend on gets NULL instead of an error */
+    bool retain_graph; /**< default false (true when create_graph) */
+    bool create_graph; /**< record the backward pass: gradients of gradients */
+    bool allow_unused; /**< an input the outputs do not depend on gets NULL instead of an error */
 } ag_grad_opts;
 /** torch.autograd.grad: d(sum_i <outputs[i], grad_outputs[i]>)/d inputs[j] into grads[j],
  * without touching any .grad. grad_outputs may be NULL (each output then must have one
  * element) or hold NULLs. The results belong to the current scope. Returns 0 or non-zero. */
-int ag_autograd_grad(int n_out, ag_tensor *const *outputs, ag_tensor *const *grad_outputs,
-                     int n_in, ag_tensor *const *inputs, ag_tensor **grads, ag_grad_opts opts);
+int ag_autograd_grad(int n_out, ag_tensor *const *outputs, ag_tensor *const *grad_outputs, int n_in,
+                     ag_tensor *const *inputs, ag_tensor **grads, ag_grad_opts opts);
 
 /** torch.Tensor.register_post_accumulate_grad_hook: fn(leaf, user) runs during each
  * ag_backward once leaf's .grad holds all of this backward's contributions, while the walk
@@ -205,28 +205,30 @@ ag_tensor *ag_abs(ag_tensor *t);
 ag_tensor *ag_sin(ag_tensor *t);
 /** cos(t) element-wise. */
 ag_tensor *ag_cos(ag_tensor *t);
-ag_tensor *ag_sign(ag_tensor *t);                     /**< no gradient (zero) */
-ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b);    /**< ties split the gradient, as torch */
+ag_tensor *ag_sign(ag_tensor *t);                  /**< no gradient (zero) */
+ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b); /**< ties split the gradient, as torch */
 /** The smaller of a and b element-wise, broadcasting; ties split the gradient. */
 ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b);
 /** t limited to [lo, hi]; the gradient passes where lo <= t <= hi. */
 ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi);
 ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b); /**< cond != 0 ? a : b */
-ag_tensor *ag_eq(ag_tensor *a, ag_tensor *b);         /**< 1/0 in a's dtype, no gradient */
+ag_tensor *ag_eq(ag_tensor *a, ag_tensor *b); /**< 1/0 in a's dtype, no gradient */
 /** 1 where a > b, else 0, in a's dtype; no gradient. */
 ag_tensor *ag_gt(ag_tensor *a, ag_tensor *b);
 
 /* ---------------------------------------------------------------- reductions */
-ag_tensor *ag_sum(ag_tensor *t);                      /**< all elements -> 0-d */
+ag_tensor *ag_sum(ag_tensor *t); /**< all elements -> 0-d */
 /** The mean of all elements, 0-d. */
 ag_tensor *ag_mean(ag_tensor *t);
 /** The sum over dim (keepdim keeps it with size 1). */
 ag_tensor *ag_sum_dim(ag_tensor *t, int dim, bool keepdim);
 /** The mean over dim (keepdim keeps it with size 1). */
 ag_tensor *ag_mean_dim(ag_tensor *t, int dim, bool keepdim);
-ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim);   /**< values; gradient to the first max */
-ag_tensor *ag_argmax_dim(ag_tensor *t, int dim, bool keepdim);/**< AG_I64, first max, no gradient */
-ag_tensor *ag_max(ag_tensor *t);                      /**< all elements -> 0-d; ties share evenly */
+ag_tensor *ag_max_dim(ag_tensor *t, int dim,
+                      bool keepdim); /**< values; gradient to the first max */
+ag_tensor *ag_argmax_dim(ag_tensor *t, int dim,
+                         bool keepdim); /**< AG_I64, first max, no gradient */
+ag_tensor *ag_max(ag_tensor *t);        /**< all elements -> 0-d; ties share evenly */
 /** log(sum(exp(t))) over dim, computed stably. */
 ag_tensor *ag_logsumexp_dim(ag_tensor *t, int dim, bool keepdim);
 /** The variance over dim: squared deviations summed and divided by (n - correction); 1 is the sample variance, 0 the population's. */
@@ -234,13 +236,13 @@ ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction);
 ag_tensor *ag_sum_to(ag_tensor *t, int ndim, const int64_t *shape); /**< undo broadcasting */
 
 /* ---------------------------------------------------------------- shape (views where possible) */
-ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape);  /**< one -1 allowed */
-ag_tensor *ag_view(ag_tensor *t, int ndim, const int64_t *shape);     /**< error if not a view */
+ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape); /**< one -1 allowed */
+ag_tensor *ag_view(ag_tensor *t, int ndim, const int64_t *shape);    /**< error if not a view */
 /** A view with dims d0 and d1 swapped. */
 ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1);
 /** A view with the dims reordered: dims holds a permutation of 0..ndim-1. */
 ag_tensor *ag_permute(ag_tensor *t, const int *dims);
-ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape);   /**< broadcast view */
+ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape); /**< broadcast view */
 /** A view without dim (which must have size 1). */
 ag_tensor *ag_squeeze(ag_tensor *t, int dim);
 /** A view with a new dim of size 1 inserted at dim (0..ndim). */
@@ -261,7 +263,7 @@ ag_tensor *ag_gather(ag_tensor *t, int dim, ag_tensor *index /* AG_I64, t's ndim
 ag_tensor *ag_one_hot(ag_tensor *labels /* AG_I64 */, int64_t num_classes, ag_dtype dtype);
 
 /* ---------------------------------------------------------------- linear algebra */
-ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b);    /**< torch.matmul's rules */
+ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b); /**< torch.matmul's rules */
 
 /* ---------------------------------------------------------------- activations */
 /** 1 / (1 + e^-t). */
@@ -272,11 +274,11 @@ ag_tensor *ag_tanh(ag_tensor *t);
 ag_tensor *ag_relu(ag_tensor *t);
 /** SELU with torch's constants. */
 ag_tensor *ag_selu(ag_tensor *t);
-ag_tensor *ag_softplus(ag_tensor *t);                 /**< beta 1, threshold 20 */
+ag_tensor *ag_softplus(ag_tensor *t); /**< beta 1, threshold 20 */
 /** log(1 + e^(beta t)) / beta, linear above threshold (torch.nn.functional.softplus). */
 ag_tensor *ag_softplus_ex(ag_tensor *t, double beta, double threshold);
-ag_tensor *ag_gelu(ag_tensor *t);                     /**< exact erf form */
-ag_tensor *ag_gelu_tanh(ag_tensor *t);                /**< approximate='tanh' */
+ag_tensor *ag_gelu(ag_tensor *t);      /**< exact erf form */
+ag_tensor *ag_gelu_tanh(ag_tensor *t); /**< approximate='tanh' */
 /** t * sigmoid(t). */
 ag_tensor *ag_silu(ag_tensor *t);
 /** t for t > 0, negative_slope * t otherwise. */
@@ -327,35 +329,37 @@ ag_tensor *ag_nll_loss_ex(ag_tensor *log_probs, ag_tensor *labels, ag_reduction 
 ag_tensor *ag_kl_div_loss_ex(ag_tensor *log_input, ag_tensor *target, ag_reduction r);
 /** Options of ag_cross_entropy_loss_ex. */
 typedef struct {
-    ag_reduction reduction;   /**< default mean */
-    double label_smoothing;   /**< 0..1 */
+    ag_reduction reduction; /**< default mean */
+    double label_smoothing; /**< 0..1 */
 } ag_cross_entropy_opts;
 /** target: AG_I64 labels [N], or class probabilities [N,C] in the logits' dtype. As torch,
  * labels also come as [N,d...] for logits [N,C,d...], and 0-d for logits [C] (NONE: the
  * labels' shape); the same forms hold for ag_nll_loss(_ex). */
-ag_tensor *ag_cross_entropy_loss_ex(ag_tensor *logits, ag_tensor *target, ag_cross_entropy_opts opts);
+ag_tensor *ag_cross_entropy_loss_ex(ag_tensor *logits, ag_tensor *target,
+                                    ag_cross_entropy_opts opts);
 
 /* ---------------------------------------------------------------- layers as functions */
 /** x [..., in] times weight [out,in] transposed, plus bias [out] (or NULL): [..., out]. */
-ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight /*[out,in]*/, ag_tensor *bias /*[out] or NULL*/);
+ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight /*[out,in]*/,
+                     ag_tensor *bias /*[out] or NULL*/);
 /** Convolution options, (height, width) pairs; a field left 0 takes its default. */
 typedef struct {
-    int stride[2];    /**< 0: 1 */
-    int padding[2];   /**< zeros added on both sides; default 0 */
-    int dilation[2];  /**< 0: 1 */
-    int groups;       /**< 0: 1; in and out channels must divide by it */
+    int stride[2];   /**< 0: 1 */
+    int padding[2];  /**< zeros added on both sides; default 0 */
+    int dilation[2]; /**< 0: 1 */
+    int groups;      /**< 0: 1; in and out channels must divide by it */
 } ag_conv_opts;
 /** 2-D convolution (torch's conv2d): x [N,C,H,W], weight [O,C/groups,kH,kW], bias [O] or NULL. */
 ag_tensor *ag_conv2d(ag_tensor *x /*[N,C,H,W]*/, ag_tensor *weight /*[O,C/groups,kH,kW]*/,
                      ag_tensor *bias /*[O] or NULL*/, ag_conv_opts opts);
 /** 1-D convolution: x [N,C,L], weight [O,C/groups,k], bias [O] or NULL; uses index 0 of each pair in opts. */
 ag_tensor *ag_conv1d(ag_tensor *x /*[N,C,L]*/, ag_tensor *weight /*[O,C/groups,k]*/,
-                     ag_tensor *bias, ag_conv_opts opts);          /**< uses index 0 of each pair */
+                     ag_tensor *bias, ag_conv_opts opts); /**< uses index 0 of each pair */
 /** Pooling options, (height, width) pairs. */
 typedef struct {
-    int kernel[2];    /**< window size */
-    int stride[2];    /**< 0: the kernel size */
-    int padding[2];   /**< default 0 */
+    int kernel[2];  /**< window size */
+    int stride[2];  /**< 0: the kernel size */
+    int padding[2]; /**< default 0 */
 } ag_pool_opts;
 /** 2-D max pooling over [N,C,H,W]; the gradient goes to the first max of each window. */
 ag_tensor *ag_max_pool2d(ag_tensor *x, ag_pool_opts opts);
@@ -365,8 +369,8 @@ ag_tensor *ag_avg_pool2d(ag_tensor *x, ag_pool_opts opts);
 ag_tensor *ag_dropout(ag_tensor *x, double p, bool training);
 /** torch.nn.functional.batch_norm over dim 1; in training the running statistics (may be NULL) are updated in place with momentum. */
 ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *running_var,
-                         ag_tensor *weight, ag_tensor *bias, bool training,
-                         double momentum, double eps);
+                         ag_tensor *weight, ag_tensor *bias, bool training, double momentum,
+                         double eps);
 
 /* ---------------------------------------------------------------- anomaly mode
  * torch.autograd.detect_anomaly, per thread, off by default: on, every op's output is
@@ -383,18 +387,18 @@ bool ag_set_detect_anomaly(bool on);
 typedef ag_tensor *(*ag_fn)(ag_tensor **inputs, void *ctx);
 /** ag_gradcheck's tolerances; a field left 0 takes its default. */
 typedef struct {
-    double eps;   /**< finite-difference step; 0: 1e-6 */
-    double atol;  /**< absolute tolerance; 0: 1e-5 */
-    double rtol;  /**< relative tolerance; 0: 1e-3 */
+    double eps;  /**< finite-difference step; 0: 1e-6 */
+    double atol; /**< absolute tolerance; 0: 1e-5 */
+    double rtol; /**< relative tolerance; 0: 1e-3 */
 } ag_gradcheck_opts;
 /** What ag_gradcheck found. */
 typedef struct {
-    bool    ok;           /**< every element within atol + rtol * |numerical| */
-    double  max_abs_err;  /**< largest |analytical - numerical| */
-    double  max_rel_err;  /**< largest relative error */
-    int     input;    /**< worst input */
-    int64_t index;    /**< worst element of it, row-major */
-    const char *why;  /**< "" when ok; else why the worst element fails (a non-finite
+    bool ok;            /**< every element within atol + rtol * |numerical| */
+    double max_abs_err; /**< largest |analytical - numerical| */
+    double max_rel_err; /**< largest relative error */
+    int input;          /**< worst input */
+    int64_t index;      /**< worst element of it, row-major */
+    const char *why;    /**< "" when ok; else why the worst element fails (a non-finite
                            gradient fails, analytic or numeric: errors are then INFINITY) */
 } ag_gradcheck_result;
 /** f's output may have any shape: it is reduced as sum(out * fixed random weights).
@@ -430,82 +434,80 @@ ag_gradcheck_result ag_gradcheck(ag_fn f, void *ctx, int n, ag_tensor **inputs,
  * another kind, a parameter already in the optimizer, bad options). */
 /** SGD options (torch.optim.SGD). */
 typedef struct {
-    double lr;                 /**< no default: required (ag_sgd_defaults() leaves it NAN) */
-    double momentum;           /**< default 0 */
-    double dampening;          /**< default 0 */
-    double weight_decay;       /**< L2 penalty; default 0 */
-    bool   nesterov;           /**< needs momentum > 0 and dampening 0 */
-    bool   exact;              /**< set by ag_sgd_defaults(): 0 means 0 */
+    double lr;           /**< no default: required (ag_sgd_defaults() leaves it NAN) */
+    double momentum;     /**< default 0 */
+    double dampening;    /**< default 0 */
+    double weight_decay; /**< L2 penalty; default 0 */
+    bool nesterov;       /**< needs momentum > 0 and dampening 0 */
+    bool exact;          /**< set by ag_sgd_defaults(): 0 means 0 */
 } ag_sgd_opts;
 /** torch's SGD defaults (lr NAN: set it) with .exact. */
 ag_sgd_opts ag_sgd_defaults(void);
-ag_optim   *ag_sgd_new(ag_tensor **params, int n, ag_sgd_opts opts);              /**< torch.optim.SGD */
+ag_optim *ag_sgd_new(ag_tensor **params, int n, ag_sgd_opts opts); /**< torch.optim.SGD */
 /** Adds a parameter group with its own options; 0 or non-zero and an error. */
-int         ag_sgd_add_param_group(ag_optim *o, ag_tensor **params, int n, ag_sgd_opts opts);
+int ag_sgd_add_param_group(ag_optim *o, ag_tensor **params, int n, ag_sgd_opts opts);
 
 /** Adam (torch.optim.Adam), or AdamW (torch.optim.AdamW) with decoupled_weight_decay:
  * defaults lr 1e-3, betas 0.9/0.999, eps 1e-8, weight_decay 0 (AdamW: 1e-2). Every group
  * of one optimizer is Adam or every one AdamW. */
 typedef struct {
-    double lr;                 /**< default 1e-3 */
-    double beta1;              /**< default 0.9 */
-    double beta2;              /**< default 0.999 */
-    double eps;                /**< default 1e-8 */
-    double weight_decay;       /**< default 0 (AdamW: 1e-2) */
-    bool   decoupled_weight_decay; /**< AdamW */
-    bool   exact;              /**< set by ag_adam_defaults()/ag_adamw_defaults(): 0 means 0 */
+    double lr;                   /**< default 1e-3 */
+    double beta1;                /**< default 0.9 */
+    double beta2;                /**< default 0.999 */
+    double eps;                  /**< default 1e-8 */
+    double weight_decay;         /**< default 0 (AdamW: 1e-2) */
+    bool decoupled_weight_decay; /**< AdamW */
+    bool exact;                  /**< set by ag_adam_defaults()/ag_adamw_defaults(): 0 means 0 */
 } ag_adam_opts;
 /** torch's Adam defaults with .exact. */
 ag_adam_opts ag_adam_defaults(void);
 /** torch's AdamW defaults (weight_decay 1e-2, decoupled) with .exact. */
 ag_adam_opts ag_adamw_defaults(void);
 /** An Adam or AdamW optimizer over n parameters; NULL and an error on a bad parameter or option. */
-ag_optim    *ag_adam_new(ag_tensor **params, int n, ag_adam_opts opts);
+ag_optim *ag_adam_new(ag_tensor **params, int n, ag_adam_opts opts);
 /** Adds a parameter group with its own options; 0 or non-zero and an error. */
-int          ag_adam_add_param_group(ag_optim *o, ag_tensor **params, int n, ag_adam_opts opts);
+int ag_adam_add_param_group(ag_optim *o, ag_tensor **params, int n, ag_adam_opts opts);
 
 /** RMSprop (torch.optim.RMSprop): defaults lr 1e-2, alpha 0.99, eps 1e-8, others 0. */
 typedef struct {
-    double lr;                 /**< default 1e-2 */
-    double alpha;              /**< smoothing constant; default 0.99 */
-    double eps;                /**< default 1e-8 */
-    double weight_decay;       /**< default 0 */
-    double momentum;           /**< default 0 */
-    bool   centered;           /**< normalise by the estimated variance */
-    bool   exact;              /**< set by ag_rmsprop_defaults(): 0 means 0 */
+    double lr;           /**< default 1e-2 */
+    double alpha;        /**< smoothing constant; default 0.99 */
+    double eps;          /**< default 1e-8 */
+    double weight_decay; /**< default 0 */
+    double momentum;     /**< default 0 */
+    bool centered;       /**< normalise by the estimated variance */
+    bool exact;          /**< set by ag_rmsprop_defaults(): 0 means 0 */
 } ag_rmsprop_opts;
 /** torch's RMSprop defaults with .exact. */
 ag_rmsprop_opts ag_rmsprop_defaults(void);
 /** An RMSprop optimizer over n parameters; NULL and an error on a bad parameter or option. */
-ag_optim       *ag_rmsprop_new(ag_tensor **params, int n, ag_rmsprop_opts opts);
+ag_optim *ag_rmsprop_new(ag_tensor **params, int n, ag_rmsprop_opts opts);
 /** Adds a parameter group with its own options; 0 or non-zero and an error. */
-int             ag_rmsprop_add_param_group(ag_optim *o, ag_tensor **params, int n,
-                                           ag_rmsprop_opts opts);
+int ag_rmsprop_add_param_group(ag_optim *o, ag_tensor **params, int n, ag_rmsprop_opts opts);
 
 /** Adagrad (torch.optim.Adagrad): defaults lr 1e-2, eps 1e-10, others 0. */
 typedef struct {
-    double lr;                 /**< default 1e-2 */
-    double lr_decay;           /**< default 0 */
-    double weight_decay;       /**< default 0 */
+    double lr;                        /**< default 1e-2 */
+    double lr_decay;                  /**< default 0 */
+    double weight_decay;              /**< default 0 */
     double initial_accumulator_value; /**< default 0 */
-    double eps;                /**< default 1e-10 */
-    bool   exact;              /**< set by ag_adagrad_defaults(): 0 means 0 */
+    double eps;                       /**< default 1e-10 */
+    bool exact;                       /**< set by ag_adagrad_defaults(): 0 means 0 */
 } ag_adagrad_opts;
 /** torch's Adagrad defaults with .exact. */
 ag_adagrad_opts ag_adagrad_defaults(void);
 /** An Adagrad optimizer over n parameters; NULL and an error on a bad parameter or option. */
-ag_optim       *ag_adagrad_new(ag_tensor **params, int n, ag_adagrad_opts opts);
+ag_optim *ag_adagrad_new(ag_tensor **params, int n, ag_adagrad_opts opts);
 /** Adds a parameter group with its own options; 0 or non-zero and an error. */
-int             ag_adagrad_add_param_group(ag_optim *o, ag_tensor **params, int n,
-                                           ag_adagrad_opts opts);
+int ag_adagrad_add_param_group(ag_optim *o, ag_tensor **params, int n, ag_adagrad_opts opts);
 
 /** Updates every parameter that has a .grad from it (one without is skipped, as torch; a
  * zeroed one steps with a zero gradient), on the raw data with no graph. No-op on NULL. */
-void   ag_optim_step(ag_optim *o);
+void ag_optim_step(ag_optim *o);
 /** Zeroes every parameter's .grad, keeping the buffers (torch's set_to_none=False). */
-void   ag_optim_zero_grad(ag_optim *o);
+void ag_optim_zero_grad(ag_optim *o);
 /** Frees the state and the optimizer (not the parameters). NULL is a no-op. */
-void   ag_optim_free(ag_optim *o);
+void ag_optim_free(ag_optim *o);
 
 /** Learning rates. ag_optim_get_lr: group 0's lr (NAN on NULL). ag_optim_set_lr: group 0
  * gets lr and every other group the same factor of the lr it was made with (lr_g =
@@ -513,12 +515,12 @@ void   ag_optim_free(ag_optim *o);
  * group 0 was made with lr 0, every group gets lr. */
 double ag_optim_get_lr(const ag_optim *o);
 /** Sets group 0's lr and scales the other groups alike (see ag_optim_get_lr). */
-void   ag_optim_set_lr(ag_optim *o, double lr);
-int    ag_optim_num_groups(const ag_optim *o);                  /**< 0 on NULL */
+void ag_optim_set_lr(ag_optim *o, double lr);
+int ag_optim_num_groups(const ag_optim *o); /**< 0 on NULL */
 /** Group g's current lr; NAN and an error when o is NULL or g not in [0, num_groups). */
 double ag_optim_get_group_lr(const ag_optim *o, int group);
 /** Sets group g's lr only; 0, or non-zero and an error (NULL, bad group, lr < 0 or NaN). */
-int    ag_optim_set_group_lr(ag_optim *o, int group, double lr);
+int ag_optim_set_group_lr(ag_optim *o, int group, double lr);
 
 /* ---------------------------------------------------------------- learning-rate schedules
  * torch.optim.lr_scheduler's chainable forms. A schedule remembers each group's lr at
@@ -529,15 +531,16 @@ int    ag_optim_set_group_lr(ag_optim *o, int group, double lr);
  * NULL optimizer or a bad argument. */
 /** A learning-rate schedule (opaque); free with ag_sched_free. */
 typedef struct ag_sched ag_sched;
-ag_sched *ag_sched_step_new(ag_optim *o, int step_size, double gamma);  /**< StepLR: step_size >= 1, gamma > 0 */
-ag_sched *ag_sched_exponential_new(ag_optim *o, double gamma);         /**< ExponentialLR: gamma > 0 */
+ag_sched *ag_sched_step_new(ag_optim *o, int step_size,
+                            double gamma); /**< StepLR: step_size >= 1, gamma > 0 */
+ag_sched *ag_sched_exponential_new(ag_optim *o, double gamma); /**< ExponentialLR: gamma > 0 */
 ag_sched *ag_sched_cosine_new(ag_optim *o, int t_max, double eta_min); /**< CosineAnnealingLR */
 /** LinearLR: lr = base * factor, factor going from start to end over total_iters (warmup);
  * the start factor applies at creation, as torch. */
 ag_sched *ag_sched_linear_new(ag_optim *o, double start_factor, double end_factor, int total_iters);
-void      ag_sched_step(ag_sched *s);              /**< NULL is a no-op */
-double    ag_sched_get_lr(const ag_sched *s);      /**< group 0's lr; NAN on NULL */
-void      ag_sched_free(ag_sched *s);              /**< NULL is a no-op */
+void ag_sched_step(ag_sched *s);           /**< NULL is a no-op */
+double ag_sched_get_lr(const ag_sched *s); /**< group 0's lr; NAN on NULL */
+void ag_sched_free(ag_sched *s);           /**< NULL is a no-op */
 
 /* ---------------------------------------------------------------- gradient clipping
  * torch.nn.utils.clip_grad_norm_: scales every .grad by max_norm / (total + 1e-6) when the
@@ -548,7 +551,7 @@ void      ag_sched_free(ag_sched *s);              /**< NULL is a no-op */
 double ag_clip_grad_norm(ag_tensor **params, int n, double max_norm, double norm_type);
 /** torch.nn.utils.clip_grad_value_: clamps every .grad element into [-clip, clip].
  * 0, or non-zero and an error (as ag_clip_grad_norm's, or clip < 0). */
-int    ag_clip_grad_value(ag_tensor **params, int n, double clip);
+int ag_clip_grad_value(ag_tensor **params, int n, double clip);
 
 /* ---------------------------------------------------------------- initializers (in place, no grad)
  * Fan-in / fan-out follow torch: for [out, in, k...] fan_in = in * prod(k). Values come from
@@ -563,7 +566,7 @@ int ag_init_normal_(ag_tensor *t, double mean, double std);
 int ag_init_constant_(ag_tensor *t, double value);
 /** Fills t with 0. */
 int ag_init_zeros_(ag_tensor *t);
-int ag_init_xavier_uniform_(ag_tensor *t, double gain);    /**< gain 0: 1 */
+int ag_init_xavier_uniform_(ag_tensor *t, double gain); /**< gain 0: 1 */
 /** Glorot normal: N(0, gain^2 * 2 / (fan_in + fan_out)); gain 0: 1. */
 int ag_init_xavier_normal_(ag_tensor *t, double gain);
 /** gain sqrt(2 / (1 + a^2)) (leaky_relu with slope a; a = 0 is ReLU's He init). */
@@ -597,37 +600,37 @@ typedef ag_tensor *(*ag_module_fn)(ag_module *self, int n, ag_tensor *const *inp
 ag_module *ag_module_new(const char *type_name, ag_module_fn forward, void *ctx,
                          void (*free_ctx)(void *ctx));
 /** The ctx given to ag_module_new (NULL for built-in layers). */
-void      *ag_module_ctx(ag_module *m);
+void *ag_module_ctx(ag_module *m);
 /** t: a float leaf made outside every scope; requires_grad is set. Returns t (NULL on error). */
 ag_tensor *ag_module_add_param(ag_module *m, const char *name, ag_tensor *t);
 /** t: any dtype, made outside every scope; saved in the state_dict, never trained. */
 ag_tensor *ag_module_add_buffer(ag_module *m, const char *name, ag_tensor *t);
 /** child: a root (no parent) that is not m or above m. Returns child (NULL on error). */
 ag_module *ag_module_add_child(ag_module *m, const char *name, ag_module *child);
-ag_tensor *ag_module_forward(ag_module *m, ag_tensor *x);                /**< one input */
+ag_tensor *ag_module_forward(ag_module *m, ag_tensor *x); /**< one input */
 /** Runs m's forward on n inputs; the result belongs to the current scope (NULL and an error). */
 ag_tensor *ag_module_call(ag_module *m, int n, ag_tensor *const *inputs);
 /** A parameter or buffer by dotted name ("blocks.0.attn.qkv.weight"); NULL and an error
  * naming the part that is missing. */
 ag_tensor *ag_module_get(ag_module *m, const char *dotted_name);
-ag_module *ag_module_get_child(ag_module *m, const char *dotted_name);  /**< "blocks.0" */
+ag_module *ag_module_get_child(ag_module *m, const char *dotted_name); /**< "blocks.0" */
 /** Every parameter below m (its own first, then each child's in registration order), as
  * an array owned by m, valid until the tree below m changes; *n gets the count. */
 ag_tensor **ag_module_parameters(ag_module *m, int *n);
-const char *ag_module_param_name(ag_module *m, int i);   /**< state_dict key; NULL past the end */
-void       ag_module_train(ag_module *m, bool training); /**< m and every module below it */
+const char *ag_module_param_name(ag_module *m, int i); /**< state_dict key; NULL past the end */
+void ag_module_train(ag_module *m, bool training);     /**< m and every module below it */
 /** m's training flag. */
-bool       ag_module_is_training(const ag_module *m);
+bool ag_module_is_training(const ag_module *m);
 /** The type name given at creation ("Linear", "Sequential", ...). */
 const char *ag_module_type_name(const ag_module *m);
 /** The state_dict (parameters and buffers, dotted names, torch's order) as safetensors:
  * torch's load_state_dict takes the file, and ag_module_load reads torch's (every entry
  * must match name, shape and dtype; nothing changes on a mismatch). */
-int        ag_module_save(ag_module *m, const char *path);
+int ag_module_save(ag_module *m, const char *path);
 /** Loads a state_dict written by ag_module_save or torch (see ag_module_save); 0 or non-zero. */
-int        ag_module_load(ag_module *m, const char *path);
+int ag_module_load(ag_module *m, const char *path);
 /** Frees a root module and everything it owns; NULL is a no-op. */
-void       ag_module_free(ag_module *m);
+void ag_module_free(ag_module *m);
 
 /* ---------------------------------------------------------------- layers
  * A layer is a module (see above) of a built-in kind: it owns its parameters and buffers.
@@ -639,15 +642,15 @@ void       ag_module_free(ag_module *m);
  * the names ag_layer_name gives and the forward are generated from it. The values are fixed
  * (0 = NONE ... 8 = LOG_SOFTMAX): append new lines at the end. The softmax forms run over
  * dim 1 (dim 0 for 1-D input). */
-#define AG_ACTIVATION_LIST(X)                                                               \
-    X(AG_ACTIVATION_NONE, "Identity", x)                                                    \
-    X(AG_ACTIVATION_RELU, "ReLU", ag_relu(x))                                               \
-    X(AG_ACTIVATION_SIGMOID, "Sigmoid", ag_sigmoid(x))                                      \
-    X(AG_ACTIVATION_TANH, "Tanh", ag_tanh(x))                                               \
-    X(AG_ACTIVATION_SOFTPLUS, "Softplus", ag_softplus(x))                                   \
-    X(AG_ACTIVATION_GELU, "GELU", ag_gelu(x))                                               \
-    X(AG_ACTIVATION_SILU, "SiLU", ag_silu(x))                                               \
-    X(AG_ACTIVATION_SOFTMAX, "Softmax", ag_softmax(x, ag_ndim(x) == 1 ? 0 : 1))            \
+#define AG_ACTIVATION_LIST(X)                                                   \
+    X(AG_ACTIVATION_NONE, "Identity", x)                                        \
+    X(AG_ACTIVATION_RELU, "ReLU", ag_relu(x))                                   \
+    X(AG_ACTIVATION_SIGMOID, "Sigmoid", ag_sigmoid(x))                          \
+    X(AG_ACTIVATION_TANH, "Tanh", ag_tanh(x))                                   \
+    X(AG_ACTIVATION_SOFTPLUS, "Softplus", ag_softplus(x))                       \
+    X(AG_ACTIVATION_GELU, "GELU", ag_gelu(x))                                   \
+    X(AG_ACTIVATION_SILU, "SiLU", ag_silu(x))                                   \
+    X(AG_ACTIVATION_SOFTMAX, "Softmax", ag_softmax(x, ag_ndim(x) == 1 ? 0 : 1)) \
     X(AG_ACTIVATION_LOG_SOFTMAX, "LogSoftmax", ag_log_softmax(x, ag_ndim(x) == 1 ? 0 : 1))
 /** The activations of AG_ACTIVATION_LIST. */
 typedef enum {
@@ -655,13 +658,13 @@ typedef enum {
 #define AG_ACTIVATION_ENUM(id, name, apply) id,
     AG_ACTIVATION_LIST(AG_ACTIVATION_ENUM)
 #undef AG_ACTIVATION_ENUM
-    AG_ACTIVATION_COUNT   /**< how many there are, not an activation */
+        AG_ACTIVATION_COUNT /**< how many there are, not an activation */
 } ag_activation;
-void     ag_set_default_dtype(ag_dtype dtype);   /**< AG_F32 or AG_F64; per thread */
+void ag_set_default_dtype(ag_dtype dtype); /**< AG_F32 or AG_F64; per thread */
 /** The thread's default dtype for layer parameters. */
 ag_dtype ag_get_default_dtype(void);
-ag_layer *ag_linear_layer(int64_t in, int64_t out, bool bias);          /**< [N,in] -> [N,out] */
-ag_layer *ag_dense_layer(int64_t in, int64_t out, ag_activation act);   /**< linear + activation */
+ag_layer *ag_linear_layer(int64_t in, int64_t out, bool bias);        /**< [N,in] -> [N,out] */
+ag_layer *ag_dense_layer(int64_t in, int64_t out, ag_activation act); /**< linear + activation */
 /** torch.nn.Conv2d with a square kernel; x [N,in_ch,H,W]. */
 ag_layer *ag_conv2d_layer(int64_t in_ch, int64_t out_ch, int kernel, ag_conv_opts opts, bool bias);
 /** torch.nn.Conv1d; x [N,in_ch,L]. */
@@ -670,59 +673,58 @@ ag_layer *ag_conv1d_layer(int64_t in_ch, int64_t out_ch, int kernel, ag_conv_opt
 ag_layer *ag_max_pool2d_layer(ag_pool_opts opts);
 /** torch.nn.AvgPool2d (no parameters). */
 ag_layer *ag_avg_pool2d_layer(ag_pool_opts opts);
-ag_layer *ag_flatten_layer(void);                 /**< [N, ...] -> [N, prod(...)] */
-ag_layer *ag_dropout_layer(double p);             /**< identity in eval mode */
-ag_layer *ag_batch_norm1d_layer(int64_t features);/**< [N,C] or [N,C,L]; momentum 0.1, eps 1e-5 */
-ag_layer *ag_batch_norm2d_layer(int64_t channels);/**< [N,C,H,W] */
+ag_layer *ag_flatten_layer(void);                  /**< [N, ...] -> [N, prod(...)] */
+ag_layer *ag_dropout_layer(double p);              /**< identity in eval mode */
+ag_layer *ag_batch_norm1d_layer(int64_t features); /**< [N,C] or [N,C,L]; momentum 0.1, eps 1e-5 */
+ag_layer *ag_batch_norm2d_layer(int64_t channels); /**< [N,C,H,W] */
 /** A layer applying act (torch's nn.ReLU, nn.Sigmoid, ...). */
 ag_layer *ag_activation_layer(ag_activation act);
 /** Recurrent cells (torch.nn.LSTMCell / GRUCell, gate order i,f,g,o / r,z,n). h, c NULL:
  * zeros. x [N,in], h and c [N,hidden]; results belong to the current scope. */
 ag_layer *ag_lstm_cell(int64_t in, int64_t hidden, bool bias); /**< torch.nn.LSTMCell */
 /** One LSTM step: *h_out and *c_out get the new state; 0 or non-zero and an error. */
-int       ag_lstm_cell_forward(ag_layer *cell, ag_tensor *x, ag_tensor *h, ag_tensor *c,
-                               ag_tensor **h_out, ag_tensor **c_out);
+int ag_lstm_cell_forward(ag_layer *cell, ag_tensor *x, ag_tensor *h, ag_tensor *c,
+                         ag_tensor **h_out, ag_tensor **c_out);
 /** torch.nn.GRUCell(in, hidden, bias). */
 ag_layer *ag_gru_cell(int64_t in, int64_t hidden, bool bias);
 /** One GRU step: the new h [N,hidden], or NULL and an error. */
 ag_tensor *ag_gru_cell_forward(ag_layer *cell, ag_tensor *x, ag_tensor *h);
 
 /** The ag_layer_ functions are the module's under their old names (any module works). */
-ag_tensor  *ag_layer_forward(ag_layer *l, ag_tensor *x);  /**< not for cells: use their forms */
-const char *ag_layer_name(const ag_layer *l);             /**< "Linear", "Conv2d", ... */
-int         ag_layer_num_params(const ag_layer *l);       /**< parameter tensors (recursive) */
-ag_tensor  *ag_layer_param(ag_layer *l, int i, const char **name); /**< "weight", "bias"... */
-void        ag_layer_train(ag_layer *l, bool training);   /**< dropout / batch norm mode */
+ag_tensor *ag_layer_forward(ag_layer *l, ag_tensor *x); /**< not for cells: use their forms */
+const char *ag_layer_name(const ag_layer *l);           /**< "Linear", "Conv2d", ... */
+int ag_layer_num_params(const ag_layer *l);             /**< parameter tensors (recursive) */
+ag_tensor *ag_layer_param(ag_layer *l, int i, const char **name); /**< "weight", "bias"... */
+void ag_layer_train(ag_layer *l, bool training);                  /**< dropout / batch norm mode */
 /** ag_module_free under its old name. */
-void        ag_layer_free(ag_layer *l);
+void ag_layer_free(ag_layer *l);
 
 /* ---------------------------------------------------------------- models (a sequence of layers)
  * ag_model_new makes torch's nn.Sequential: a module whose forward runs its children in
  * order, named "0", "1", ... as they are added. Every other ag_model_ function takes any
  * module (a user's residual network too). */
 /** An empty sequential model (torch.nn.Sequential); NULL when out of memory. */
-ag_model  *ag_model_new(void);
+ag_model *ag_model_new(void);
 /** Appends l as child "<count>"; m must come from ag_model_new. Takes ownership of l, even
  * on error. */
-int        ag_model_add(ag_model *m, ag_layer *l);
-ag_tensor *ag_model_forward(ag_model *m, ag_tensor *x);/**< result in the current scope */
-void       ag_model_train(ag_model *m, bool training); /**< training mode is the default */
+int ag_model_add(ag_model *m, ag_layer *l);
+ag_tensor *ag_model_forward(ag_model *m, ag_tensor *x); /**< result in the current scope */
+void ag_model_train(ag_model *m, bool training);        /**< training mode is the default */
 /** The parameters in order (ag_module_parameters), as an array owned by the model; *n gets
  * the count. Names are torch's state_dict keys: "<layer index>.weight", dotted below. */
 ag_tensor **ag_model_params(ag_model *m, int *n);
 /** Parameter i's state_dict key; NULL past the end. */
 const char *ag_model_param_name(const ag_model *m, int i);
-int64_t    ag_model_num_elements(const ag_model *m);    /**< scalars over all parameters */
+int64_t ag_model_num_elements(const ag_model *m); /**< scalars over all parameters */
 /** A summary table (module, output shape, parameters) for an input of this shape (batch
  * included), run in eval mode without grad: one row per module below m that its forward
  * calls, in call order, named by its dotted path and indented by depth; a row's Params
  * counts everything below that module. Written like snprintf: returns the full length
  * (buf may be NULL), or a negative error code. ag_model_print_summary writes to stdout. */
-int        ag_model_summary(ag_model *m, int ndim, const int64_t *input_shape, char *buf,
-                            size_t size);
+int ag_model_summary(ag_model *m, int ndim, const int64_t *input_shape, char *buf, size_t size);
 /** ag_model_summary to stdout; returns its length or a negative error code. */
-int        ag_model_print_summary(ag_model *m, int ndim, const int64_t *input_shape);
-void       ag_model_free(ag_model *m);                 /**< frees the layers and their params */
+int ag_model_print_summary(ag_model *m, int ndim, const int64_t *input_shape);
+void ag_model_free(ag_model *m); /**< frees the layers and their params */
 
 /* ---------------------------------------------------------------- safetensors
  * The safetensors format: 8-byte little-endian header length, a JSON header of
@@ -737,7 +739,7 @@ int ag_save_safetensors(const char *path, int n, ag_tensor *const *tensors,
 ag_tensor *ag_load_safetensors_tensor(const char *path, const char *name);
 /** ag_module_save under its old name. */
 int ag_model_save(ag_model *m, const char *path);
-int ag_model_load(ag_model *m, const char *path);   /**< every entry must match name, shape, dtype */
+int ag_model_load(ag_model *m, const char *path); /**< every entry must match name, shape, dtype */
 
 /* ---------------------------------------------------------------- graph export */
 /** Writes the graph recorded behind root as Graphviz DOT: one node per op (name, output
@@ -754,12 +756,12 @@ ag_tensor *ag_load_idx(const char *path, ag_dtype dtype, double scale);
 /** CSV: numeric columns; with has_label the label_col column (negative from the end) goes
  * to *y: AG_I64 labels (must be integers) or, with label_float, values in dtype. */
 typedef struct {
-    bool header;          /**< skip the first line */
-    char delim;           /**< 0: ',' */
-    bool has_label;       /**< one column is the label */
-    int label_col;        /**< which (negative: from the end) */
-    bool label_float;     /**< labels are values in dtype, not AG_I64 classes */
-    ag_dtype dtype;       /**< features: AG_F32 (default) or AG_F64 */
+    bool header;      /**< skip the first line */
+    char delim;       /**< 0: ',' */
+    bool has_label;   /**< one column is the label */
+    int label_col;    /**< which (negative: from the end) */
+    bool label_float; /**< labels are values in dtype, not AG_I64 classes */
+    ag_dtype dtype;   /**< features: AG_F32 (default) or AG_F64 */
 } ag_csv_opts;
 /** Reads a CSV file into *x [N,D] (and *y [N] with has_label); 0 or non-zero and an error naming the line. */
 int ag_load_csv(const char *path, ag_csv_opts opts, ag_tensor **x /*[N,D]*/, ag_tensor **y /*[N]*/);
@@ -783,13 +785,13 @@ typedef struct ag_loader ag_loader;
 /** A mini-batch loader over the rows of x (and y, may be NULL); NULL and an error on bad sizes. */
 ag_loader *ag_loader_new(ag_tensor *x, ag_tensor *y, int64_t batch_size, bool shuffle);
 /** Batches per epoch. */
-int64_t    ag_loader_num_batches(const ag_loader *l);
+int64_t ag_loader_num_batches(const ag_loader *l);
 /** Starts an epoch (reshuffles when shuffling). */
-void       ag_loader_reset(ag_loader *l);
+void ag_loader_reset(ag_loader *l);
 /** The next batch into *x_batch (and *y_batch); false at the end of the epoch. */
-bool       ag_loader_next(ag_loader *l, ag_tensor **x_batch, ag_tensor **y_batch);
+bool ag_loader_next(ag_loader *l, ag_tensor **x_batch, ag_tensor **y_batch);
 /** Frees the loader (not x and y); NULL is a no-op. */
-void       ag_loader_free(ag_loader *l);
+void ag_loader_free(ag_loader *l);
 /** torch's DistributedSampler under a loader, for data-parallel runs (no MPI needed here):
  * each epoch every rank draws the same permutation of x's rows from a shared seed (0;
  * ag_loader_set_seed) and the epoch, not from the process's random stream, and takes rows
@@ -802,9 +804,9 @@ void       ag_loader_free(ag_loader *l);
 ag_loader *ag_loader_new_distributed(ag_tensor *x, ag_tensor *y, int64_t batch_size, bool shuffle,
                                      int rank, int world_size, bool drop_last);
 /** Redraws the shard for epoch (torch's set_epoch); non-zero on a plain loader. */
-int        ag_loader_set_epoch(ag_loader *l, int64_t epoch);
+int ag_loader_set_epoch(ag_loader *l, int64_t epoch);
 /** Sets the shared seed of a distributed loader's permutations (default 0). */
-int        ag_loader_set_seed(ag_loader *l, uint64_t seed);
+int ag_loader_set_seed(ag_loader *l, uint64_t seed);
 
 /* ---------------------------------------------------------------- the trainer */
 /** A loss for ag_train: a 0-d tensor in the current scope. */
@@ -813,22 +815,22 @@ typedef ag_tensor *(*ag_loss_fn)(ag_tensor *pred, ag_tensor *target);
 typedef struct ag_ddp ag_ddp;
 /** ag_train's options; zero-initialised fields take their defaults. */
 typedef struct {
-    int epochs;               /**< 0: 1 */
-    int64_t batch_size;       /**< 0: full batch */
-    bool no_shuffle;          /**< keep the rows in order */
-    ag_loss_fn loss;          /**< NULL: ag_cross_entropy_loss (labels AG_I64) */
-    ag_tensor *x_val;         /**< validation inputs, or NULL */
-    ag_tensor *y_val;         /**< validation targets, or NULL */
-    int patience;             /**< early stopping: epochs without a better val loss; 0: off */
-    ag_sched *sched;          /**< stepped once per epoch, or NULL */
-    double clip_norm;         /**< > 0: clip the global grad norm each step */
-    const char *metrics_csv;  /**< epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds */
-    const char *plot_png;     /**< loss and accuracy curves (gnuplot; metrics go to `<png>.csv`
+    int epochs;              /**< 0: 1 */
+    int64_t batch_size;      /**< 0: full batch */
+    bool no_shuffle;         /**< keep the rows in order */
+    ag_loss_fn loss;         /**< NULL: ag_cross_entropy_loss (labels AG_I64) */
+    ag_tensor *x_val;        /**< validation inputs, or NULL */
+    ag_tensor *y_val;        /**< validation targets, or NULL */
+    int patience;            /**< early stopping: epochs without a better val loss; 0: off */
+    ag_sched *sched;         /**< stepped once per epoch, or NULL */
+    double clip_norm;        /**< > 0: clip the global grad norm each step */
+    const char *metrics_csv; /**< epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds */
+    const char *plot_png;    /**< loss and accuracy curves (gnuplot; metrics go to `<png>.csv`
                                  when metrics_csv is NULL), or NULL */
-    const char *checkpoint;   /**< safetensors written at each new best val loss (or epoch) */
-    int verbose;              /**< 0: auto (progress bar on a TTY, lines otherwise);
+    const char *checkpoint;  /**< safetensors written at each new best val loss (or epoch) */
+    int verbose;             /**< 0: auto (progress bar on a TTY, lines otherwise);
                                  1: lines; 2: bar; -1: silent */
-    ag_ddp *ddp;              /**< from ag_ddp_new over m's parameters, or NULL. Then batch_size
+    ag_ddp *ddp;             /**< from ag_ddp_new over m's parameters, or NULL. Then batch_size
                                  is per rank, each rank trains on its shard of every epoch
                                  (ag_loader_new_distributed, padded), gradients are synced each
                                  step, metrics are totals over ranks, and only rank 0 prints,
@@ -845,20 +847,20 @@ typedef struct {
      *     } */
     /** Called per batch when set; see above. */
     ag_tensor *(*loss_batch)(ag_module *m, ag_tensor *x, ag_tensor *y, void *user);
-    void *loss_user;          /**< passed to loss_batch */
+    void *loss_user; /**< passed to loss_batch */
 } ag_train_opts;
 /** What ag_train did. Accuracies are NAN when the targets are not labels. */
 typedef struct {
-    int epochs_run;           /**< epochs completed */
-    int best_epoch;           /**< the epoch of the best validation loss */
-    double train_loss;        /**< last epoch's mean training loss */
-    double train_acc;         /**< last epoch's training accuracy */
-    double val_loss;          /**< last epoch's validation loss */
-    double val_acc;           /**< last epoch's validation accuracy */
-    double best_val_loss;     /**< the best validation loss */
-    double seconds;           /**< wall time */
-    double samples_per_s;     /**< training throughput */
-    bool stopped_early;       /**< early stopping ended the run */
+    int epochs_run;       /**< epochs completed */
+    int best_epoch;       /**< the epoch of the best validation loss */
+    double train_loss;    /**< last epoch's mean training loss */
+    double train_acc;     /**< last epoch's training accuracy */
+    double val_loss;      /**< last epoch's validation loss */
+    double val_acc;       /**< last epoch's validation accuracy */
+    double best_val_loss; /**< the best validation loss */
+    double seconds;       /**< wall time */
+    double samples_per_s; /**< training throughput */
+    bool stopped_early;   /**< early stopping ended the run */
 } ag_train_result;
 /** Trains m on (x [N,...], y [N]) with o; everything per step happens in one scope.
  * y may be NULL only with opts.loss_batch. */
@@ -885,9 +887,9 @@ int ag_train_step(ag_optim *o, ag_tensor *loss);
  * when gnuplot is missing. */
 int ag_plot_metrics(const char *csv_path, const char *png_path, const char *title);
 /** n_series curves of n_points each (ys[s][i]) to PNG through gnuplot; log-scale y optional. */
-int ag_plot_curves(const char *png_path, const char *title, const char *xlabel,
-                   const char *ylabel, int n_series, const char *const *labels,
-                   const double *const *ys, int n_points, bool log_y);
+int ag_plot_curves(const char *png_path, const char *title, const char *xlabel, const char *ylabel,
+                   int n_series, const char *const *labels, const double *const *ys, int n_points,
+                   bool log_y);
 
 /* ---------------------------------------------------------------- precision
  * As torch.set_float32_matmul_precision: how float32 matmul, linear and convolution
@@ -909,22 +911,22 @@ int ag_plot_curves(const char *png_path, const char *title, const char *xlabel,
 /** The float32 matmul precisions described above. */
 typedef enum { AG_PRECISION_HIGHEST, AG_PRECISION_HIGH, AG_PRECISION_MEDIUM } ag_precision;
 /** Sets this thread's float32 matmul precision (torch.set_float32_matmul_precision). */
-void         ag_set_float32_matmul_precision(ag_precision p);
+void ag_set_float32_matmul_precision(ag_precision p);
 /** This thread's float32 matmul precision. */
 ag_precision ag_get_float32_matmul_precision(void);
 /** What a float32 matmul on this thread runs on now, for logs: "avx2-fp32",
  * "avx2-bf16-emulated", "avx2-bf16x3-emulated", "avx2-fp32 (no bf16 kernel)", ... (the
  * ISA part is "scalar", "avx2" or "avx512"; "cblas-fp32" in a BLAS=openblas build).  A
  * static string. */
-const char  *ag_matmul_backend(void);
+const char *ag_matmul_backend(void);
 
 /* ---------------------------------------------------------------- threads and timing */
 /** Sets the thread count; results are bitwise the same for any n. n outside 1..1024 is an
  * error and leaves the count unchanged. */
 void ag_set_num_threads(int n);
 /** The thread count ag uses. */
-int  ag_get_num_threads(void);
-double ag_now(void);              /**< monotonic seconds */
+int ag_get_num_threads(void);
+double ag_now(void); /**< monotonic seconds */
 /** A function ag_bench_time times: called with its ctx. */
 typedef void (*ag_bench_fn)(void *ctx);
 /** Times fn(ctx) and returns the median seconds per call (-1 when fn is NULL). After one
@@ -947,8 +949,8 @@ double ag_bench_time(ag_bench_fn fn, void *ctx, int min_reps, double min_seconds
  * (x - mean) / sqrt(var + eps) * weight + bias, biased variance. weight, bias: of
  * normalized_shape, or NULL. Fused forward and backward; differentiable again with
  * create_graph (then the backward is recorded as ordinary ops). */
-ag_tensor *ag_layer_norm(ag_tensor *x, int ndim, const int64_t *normalized_shape,
-                         ag_tensor *weight, ag_tensor *bias, double eps);
+ag_tensor *ag_layer_norm(ag_tensor *x, int ndim, const int64_t *normalized_shape, ag_tensor *weight,
+                         ag_tensor *bias, double eps);
 
 /** indices: AG_I64 of any shape, values in [0, num); weight [num, dim] -> [indices..., dim].
  * The weight's gradient is a scatter-add of the output's gradient rows (no one-hot). */
@@ -980,8 +982,7 @@ ag_tensor *ag_triu(ag_tensor *x, int64_t diagonal);
  * (not both). A row with every key masked gives NaN (torch). dropout_p in [0, 1] drops
  * probabilities (scaling the rest by 1/(1-p)) with the seeded stream, as ag_dropout. */
 ag_tensor *ag_scaled_dot_product_attention(ag_tensor *q, ag_tensor *k, ag_tensor *v,
-                                           ag_tensor *attn_mask, double dropout_p,
-                                           bool is_causal);
+                                           ag_tensor *attn_mask, double dropout_p, bool is_causal);
 
 /** Cross-entropy in torch's K-dimensional form: logits [N, C, d1, ...] (or [N, C]), target
  * int64 [N, d1, ...] with labels in [0, C) or ignore_index (when use_ignore_index; those
@@ -990,10 +991,10 @@ ag_tensor *ag_scaled_dot_product_attention(ag_tensor *q, ag_tensor *k, ag_tensor
  * nothing ignored. ag_cross_entropy_loss keeps the [N,C] form. */
 /** Options of ag_cross_entropy_loss_nd (the K-dimensional cross-entropy described above); {0}: mean, no smoothing, nothing ignored. */
 typedef struct {
-    ag_reduction reduction;   /**< MEAN (default), SUM or NONE */
-    double label_smoothing;   /**< 0..1 */
-    bool use_ignore_index;    /**< false: every label counts (torch's -100 never matches) */
-    int64_t ignore_index;     /**< the label that counts for nothing */
+    ag_reduction reduction; /**< MEAN (default), SUM or NONE */
+    double label_smoothing; /**< 0..1 */
+    bool use_ignore_index;  /**< false: every label counts (torch's -100 never matches) */
+    int64_t ignore_index;   /**< the label that counts for nothing */
 } ag_cross_entropy_nd_opts;
 /** Cross-entropy of logits [N, C, d1, ...] against int64 labels [N, d1, ...] (see above). */
 ag_tensor *ag_cross_entropy_loss_nd(ag_tensor *logits, ag_tensor *target,
@@ -1005,8 +1006,8 @@ typedef enum { AG_PAD_CONSTANT, AG_PAD_REFLECT, AG_PAD_REPLICATE } ag_pad_mode;
 /** Pads (or crops) x as torch.nn.functional.pad; value fills CONSTANT padding. */
 ag_tensor *ag_pad(ag_tensor *x, int n, const int64_t *pads, ag_pad_mode mode, double value);
 /** torch.flip: x reversed along the n dims given. */
-ag_tensor *ag_flip(ag_tensor *x, int n, const int *dims);          /**< torch.flip */
-ag_tensor *ag_roll(ag_tensor *x, int64_t shift, int dim);          /**< torch.roll on one dim */
+ag_tensor *ag_flip(ag_tensor *x, int n, const int *dims); /**< torch.flip */
+ag_tensor *ag_roll(ag_tensor *x, int64_t shift, int dim); /**< torch.roll on one dim */
 /** torch.Tensor.repeat: n >= ndim repeats (extra ones add leading dims); tiles x. */
 ag_tensor *ag_repeat(ag_tensor *x, int n, const int64_t *repeats);
 /** x [N, C, H, W] or [C, H, W]. nearest: [.., H*scale_h, W*scale_w]; bilinear to out_h x
@@ -1024,11 +1025,11 @@ ag_tensor *ag_adaptive_avg_pool2d(ag_tensor *x, int64_t out_h, int64_t out_w);
  * dilation 1, groups 1; output_padding must be < stride. */
 /** Options of ag_conv_transpose2d (pairs: height, width); zero fields take the defaults. */
 typedef struct {
-    int stride[2];          /**< 0: 1 */
-    int padding[2];         /**< 0: 0 */
-    int output_padding[2];  /**< 0: 0; must be < stride */
-    int dilation[2];        /**< 0: 1 */
-    int groups;             /**< 0: 1 */
+    int stride[2];         /**< 0: 1 */
+    int padding[2];        /**< 0: 0 */
+    int output_padding[2]; /**< 0: 0; must be < stride */
+    int dilation[2];       /**< 0: 1 */
+    int groups;            /**< 0: 1 */
 } ag_conv_transpose_opts;
 /** torch.nn.functional.conv_transpose2d, as described above. */
 ag_tensor *ag_conv_transpose2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias,
@@ -1045,14 +1046,14 @@ ag_tensor *ag_cumsum(ag_tensor *x, int dim);
 /** Element-wise math (torch's functions of the same names); float tensors, x's shape. */
 ag_tensor *ag_erf(ag_tensor *x);
 /** 1 / sqrt(x). */
-ag_tensor *ag_rsqrt(ag_tensor *x);        /**< 1 / sqrt(x) */
-ag_tensor *ag_reciprocal(ag_tensor *x);   /**< 1 / x */
-ag_tensor *ag_square(ag_tensor *x);       /**< x * x */
-ag_tensor *ag_log1p(ag_tensor *x);        /**< log(1 + x) */
-ag_tensor *ag_expm1(ag_tensor *x);        /**< exp(x) - 1 */
-ag_tensor *ag_tan(ag_tensor *x);   /**< tan(x) */
+ag_tensor *ag_rsqrt(ag_tensor *x);      /**< 1 / sqrt(x) */
+ag_tensor *ag_reciprocal(ag_tensor *x); /**< 1 / x */
+ag_tensor *ag_square(ag_tensor *x);     /**< x * x */
+ag_tensor *ag_log1p(ag_tensor *x);      /**< log(1 + x) */
+ag_tensor *ag_expm1(ag_tensor *x);      /**< exp(x) - 1 */
+ag_tensor *ag_tan(ag_tensor *x);        /**< tan(x) */
 /** atan(x). */
-ag_tensor *ag_atan(ag_tensor *x);  /**< atan(x) */
+ag_tensor *ag_atan(ag_tensor *x); /**< atan(x) */
 
 /** 1/0 in a's dtype, a and b broadcast, not differentiable (as ag_eq / ag_gt). */
 ag_tensor *ag_lt(ag_tensor *a, ag_tensor *b);
@@ -1099,7 +1100,7 @@ ag_layer *ag_conv_transpose2d_layer(int64_t in_ch, int64_t out_ch, int kernel,
  * mask (as ag_scaled_dot_product_attention's: != 0 keeps; note torch's bool attn_mask is
  * the reverse, True = masked) or is_causal; the attention weights are not returned. */
 /** Makes the MultiheadAttention module described above. */
-ag_layer  *ag_multihead_attention_layer(int64_t embed_dim, int num_heads, bool bias);
+ag_layer *ag_multihead_attention_layer(int64_t embed_dim, int num_heads, bool bias);
 /** Attention of query over key/value with an optional keep-mask or causal masking; see above. */
 ag_tensor *ag_multihead_attention_forward(ag_layer *m, ag_tensor *query, ag_tensor *key,
                                           ag_tensor *value, ag_tensor *attn_mask, bool is_causal);
@@ -1113,12 +1114,12 @@ ag_tensor *ag_multihead_attention_forward(ag_layer *m, ag_tensor *query, ag_tens
 /** Makes the LSTM module described above. */
 ag_layer *ag_lstm_layer(int64_t input, int64_t hidden, int num_layers, bool batch_first);
 /** LSTM forward giving the output sequence and the final hn, cn; see above. */
-int       ag_lstm_forward(ag_layer *m, ag_tensor *x, ag_tensor *h0, ag_tensor *c0,
-                          ag_tensor **out, ag_tensor **hn, ag_tensor **cn);
+int ag_lstm_forward(ag_layer *m, ag_tensor *x, ag_tensor *h0, ag_tensor *c0, ag_tensor **out,
+                    ag_tensor **hn, ag_tensor **cn);
 /** Makes the GRU module described above. */
 ag_layer *ag_gru_layer(int64_t input, int64_t hidden, int num_layers, bool batch_first);
 /** GRU forward giving the output sequence and the final hn; see above. */
-int       ag_gru_forward(ag_layer *m, ag_tensor *x, ag_tensor *h0, ag_tensor **out, ag_tensor **hn);
+int ag_gru_forward(ag_layer *m, ag_tensor *x, ag_tensor *h0, ag_tensor **out, ag_tensor **hn);
 
 #ifdef __cplusplus
 }

@@ -59,8 +59,9 @@ typedef enum {
 } ag_ddp_progress;
 /** ag_ddp_new's options; zero fields take their defaults. */
 typedef struct {
-    double bucket_cap_mb;     /**< 0: 25 (torch's default); gradients packed per bucket */
-    ag_ddp_progress progress; /**< 0: env AG_DDP_PROGRESS=poll|thread at ag_dist_init, else THREAD */
+    double bucket_cap_mb; /**< 0: 25 (torch's default); gradients packed per bucket */
+    ag_ddp_progress
+        progress; /**< 0: env AG_DDP_PROGRESS=poll|thread at ag_dist_init, else THREAD */
 } ag_ddp_opts;
 /** Broadcasts the parameters from rank 0, groups their gradients into buckets (in reverse
  * order: the last layers' gradients are final first) and hooks every parameter, so a

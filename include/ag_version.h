@@ -9,7 +9,7 @@
 #define AG_VERSION_MAJOR 0 /**< incompatible API changes (0: any minor release may make them) */
 #define AG_VERSION_MINOR 2 /**< features added */
 #define AG_VERSION_PATCH 0 /**< fixes only */
-#define AG_ABI_VERSION   0 /**< the SONAME number: libag.so.0 */
+#define AG_ABI_VERSION 0   /**< the SONAME number: libag.so.0 */
 
 /** "MAJOR.MINOR.PATCH" of the header compiled against. */
 #define AG_VERSION_STRING "0.2.0"

@@ -6,7 +6,8 @@
 /* One case per AG_ACTIVATION_LIST line (include/ag.h). */
 ag_tensor *ag__activate(ag_tensor *x, ag_activation act) {
     switch (act) {
-#define ACTIVATION_CASE(id, name, apply) case id: return apply;
+#define ACTIVATION_CASE(id, name, apply) \
+    case id: return apply;
         AG_ACTIVATION_LIST(ACTIVATION_CASE)
 #undef ACTIVATION_CASE
     case AG_ACTIVATION_COUNT: break;

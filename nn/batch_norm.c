@@ -38,7 +38,8 @@ static ag_layer *batch_norm_new(const struct ag_module_type *type, int64_t c, co
         ag__error(AG_ERR_ARG, fn, "features %lld must be >= 1", (long long)c);
         return NULL;
     }
-    ag_module *m = ag__module_make_copy(type, &(struct batch_norm){0.1, 1e-5}, sizeof(struct batch_norm), fn);
+    ag_module *m =
+        ag__module_make_copy(type, &(struct batch_norm){0.1, 1e-5}, sizeof(struct batch_norm), fn);
     ag_dtype dt = ag_get_default_dtype();
     if (!m || ag__module_param(m, "weight", 1, &c, fn) || ag__module_param(m, "bias", 1, &c, fn) ||
         ag__module_buffer(m, "running_mean", dt, 1, &c, fn) ||

@@ -16,7 +16,8 @@ ag_layer *ag__cell_new(const struct ag_module_type *type, int64_t in, int64_t hi
     int64_t g = gates * hidden;
     if (!m || ag__module_param(m, "weight_ih", 2, (int64_t[]){g, in}, fn) ||
         ag__module_param(m, "weight_hh", 2, (int64_t[]){g, hidden}, fn) ||
-        (bias && (ag__module_param(m, "bias_ih", 1, &g, fn) || ag__module_param(m, "bias_hh", 1, &g, fn)))) {
+        (bias && (ag__module_param(m, "bias_ih", 1, &g, fn) ||
+                  ag__module_param(m, "bias_hh", 1, &g, fn)))) {
         ag_module_free(m);
         return NULL;
     }
@@ -30,7 +31,8 @@ int ag__cell_check(const ag_module *cell, const struct ag_module_type *type, con
     if (!cell || cell->type != type) return ag__error(AG_ERR_ARG, fn, "needs a %s", type->name);
     int64_t in = ag__param(cell, 0)->shape[1];
     if (x && (x->ndim != 2 || x->shape[1] != in))
-        return ag__error(AG_ERR_SHAPE, fn, "input %s does not fit [N,%lld]", AG_SHAPE(x), (long long)in);
+        return ag__error(AG_ERR_SHAPE, fn, "input %s does not fit [N,%lld]", AG_SHAPE(x),
+                         (long long)in);
     return AG_OK;
 }
 
@@ -41,7 +43,9 @@ ag_tensor *ag__cell_state(ag_tensor *h, const ag_tensor *x, int64_t hidden) {
     return ag_zeros(x->dtype, 2, (int64_t[]){x->shape[0], hidden});
 }
 
-ag_tensor *ag__cell_gate(ag_tensor *g, int k, int64_t h) { return ag_slice(g, 1, k * h, (k + 1) * h, 1); }
+ag_tensor *ag__cell_gate(ag_tensor *g, int k, int64_t h) {
+    return ag_slice(g, 1, k * h, (k + 1) * h, 1);
+}
 
 /* x W_ih^T + b_ih, or h W_hh^T + b_hh (which = 0 / 1). */
 ag_tensor *ag__cell_proj(const ag_module *cell, ag_tensor *v, int which) {

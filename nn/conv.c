@@ -18,7 +18,8 @@ static const struct ag_module_type conv2d_type = {"Conv2d", conv2d_forward, free
 static const struct ag_module_type conv1d_type = {"Conv1d", conv1d_forward, free};
 
 static ag_layer *conv_new(const struct ag_module_type *type, int wdim, int64_t in_ch,
-                          int64_t out_ch, int kernel, ag_conv_opts opts, bool bias, const char *fn) {
+                          int64_t out_ch, int kernel, ag_conv_opts opts, bool bias,
+                          const char *fn) {
     int groups = opts.groups ? opts.groups : 1;
     if (in_ch < 1 || out_ch < 1 || kernel < 1 || groups < 1 || in_ch % groups || out_ch % groups) {
         ag__error(AG_ERR_ARG, fn, "channels %lld -> %lld, kernel %d, groups %d do not fit",

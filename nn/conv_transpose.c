@@ -12,7 +12,8 @@ static ag_tensor *conv_transpose2d_forward(ag_module *m, int n, ag_tensor *const
              : NULL;
 }
 
-static const struct ag_module_type conv_transpose2d_type = {"ConvTranspose2d", conv_transpose2d_forward, free};
+static const struct ag_module_type conv_transpose2d_type = {"ConvTranspose2d",
+                                                            conv_transpose2d_forward, free};
 
 ag_layer *ag_conv_transpose2d_layer(int64_t in_ch, int64_t out_ch, int kernel,
                                     ag_conv_transpose_opts opts, bool bias) {

@@ -8,4 +8,6 @@ static ag_tensor *flatten_forward(ag_module *m, int n, ag_tensor *const *in) {
 
 static const struct ag_module_type flatten_type = {"Flatten", flatten_forward, NULL};
 
-ag_layer *ag_flatten_layer(void) { return ag__module_make(&flatten_type, NULL, "ag_flatten_layer"); }
+ag_layer *ag_flatten_layer(void) {
+    return ag__module_make(&flatten_type, NULL, "ag_flatten_layer");
+}

@@ -18,12 +18,14 @@ static const struct ag_module_type group_norm_type = {"GroupNorm", group_norm_fo
 ag_layer *ag_group_norm_layer(int groups, int64_t channels) {
     const char *fn = "ag_group_norm_layer";
     if (groups < 1 || channels < 1 || channels % groups) {
-        ag__error(AG_ERR_ARG, fn, "%lld channels do not split into %d groups", (long long)channels, groups);
+        ag__error(AG_ERR_ARG, fn, "%lld channels do not split into %d groups", (long long)channels,
+                  groups);
         return NULL;
     }
     struct group_norm c = {groups, 1e-5};
     ag_module *m = ag__module_make_copy(&group_norm_type, &c, sizeof c, fn);
-    if (!m || ag__module_param(m, "weight", 1, &channels, fn) || ag__module_param(m, "bias", 1, &channels, fn)) {
+    if (!m || ag__module_param(m, "weight", 1, &channels, fn) ||
+        ag__module_param(m, "bias", 1, &channels, fn)) {
         ag_module_free(m);
         return NULL;
     }

@@ -7,7 +7,8 @@ static ag_tensor *gru_step(ag_tensor *gx, ag_tensor *h, ag_tensor **c, ag_tensor
                            ag_tensor *b_hh, int64_t hidden) {
     (void)c, (void)hidden;
     ag_tensor *xi[3], *hh[3];
-    if (ag_chunk(gx, 3, 1, xi) != 3 || ag_chunk(ag_linear(h, w_hh, b_hh), 3, 1, hh) != 3) return NULL;
+    if (ag_chunk(gx, 3, 1, xi) != 3 || ag_chunk(ag_linear(h, w_hh, b_hh), 3, 1, hh) != 3)
+        return NULL;
     ag_tensor *r = ag_sigmoid(ag_add(xi[0], hh[0])), *z = ag_sigmoid(ag_add(xi[1], hh[1]));
     ag_tensor *n = ag_tanh(ag_add(xi[2], ag_mul(r, hh[2])));
     return ag_add(n, ag_mul(z, ag_sub(h, n)));

@@ -7,7 +7,9 @@
 static _Thread_local ag_dtype default_dtype = AG_F32;
 void ag_set_default_dtype(ag_dtype dtype) {
     if (ag__is_float(dtype)) default_dtype = dtype;
-    else ag__error(AG_ERR_DTYPE, "ag_set_default_dtype", "%s is not a float dtype", ag_dtype_name(dtype));
+    else
+        ag__error(AG_ERR_DTYPE, "ag_set_default_dtype", "%s is not a float dtype",
+                  ag_dtype_name(dtype));
 }
 ag_dtype ag_get_default_dtype(void) { return default_dtype; }
 

@@ -35,7 +35,7 @@ const char *ag_layer_name(const ag_layer *l) { return ag_module_type_name(l); }
 
 int ag_layer_num_params(const ag_layer *l) {
     int n = 0;
-    if (l) ag_module_parameters((ag_layer *)l, &n);   /* only the cached list changes */
+    if (l) ag_module_parameters((ag_layer *)l, &n); /* only the cached list changes */
     return n;
 }
 

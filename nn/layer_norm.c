@@ -22,18 +22,21 @@ ag_layer *ag_layer_norm_layer(int ndim, const int64_t *shape) {
     const char *fn = "ag_layer_norm_layer";
     struct layer_norm c = {.ndim = ndim, .eps = 1e-5};
     if (ndim < 1 || ndim > LN_MAX_DIMS || !shape) {
-        ag__error(AG_ERR_ARG, fn, "normalized_shape of %d dims (1..%d, not NULL)", ndim, LN_MAX_DIMS);
+        ag__error(AG_ERR_ARG, fn, "normalized_shape of %d dims (1..%d, not NULL)", ndim,
+                  LN_MAX_DIMS);
         return NULL;
     }
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 1) {
-            ag__error(AG_ERR_ARG, fn, "normalized_shape %s has a size < 1", ag__shape_str(ndim, shape));
+            ag__error(AG_ERR_ARG, fn, "normalized_shape %s has a size < 1",
+                      ag__shape_str(ndim, shape));
             return NULL;
         }
         c.shape[d] = shape[d];
     }
     ag_module *m = ag__module_make_copy(&layer_norm_type, &c, sizeof c, fn);
-    if (!m || ag__module_param(m, "weight", ndim, shape, fn) || ag__module_param(m, "bias", ndim, shape, fn)) {
+    if (!m || ag__module_param(m, "weight", ndim, shape, fn) ||
+        ag__module_param(m, "bias", ndim, shape, fn)) {
         ag_module_free(m);
         return NULL;
     }

@@ -8,7 +8,8 @@ struct dense {
 
 static ag_tensor *linear_forward(ag_module *m, int n, ag_tensor *const *in) {
     ag_tensor *x = ag__one_input(m, n, in);
-    ag_tensor *y = x ? ag_linear(x, ag__param(m, 0), m->n_params > 1 ? ag__param(m, 1) : NULL) : NULL;
+    ag_tensor *y =
+        x ? ag_linear(x, ag__param(m, 0), m->n_params > 1 ? ag__param(m, 1) : NULL) : NULL;
     struct dense *d = m->ctx;
     return d ? ag__activate(y, d->act) : y;
 }
@@ -23,7 +24,8 @@ static ag_layer *linear_new(const struct ag_module_type *type, const struct dens
                   (long long)out);
         return NULL;
     }
-    ag_module *m = d ? ag__module_make_copy(type, d, sizeof *d, fn) : ag__module_make(type, NULL, fn);
+    ag_module *m =
+        d ? ag__module_make_copy(type, d, sizeof *d, fn) : ag__module_make(type, NULL, fn);
     if (m && ag__add_weight_bias(m, 2, (int64_t[]){out, in}, bias, fn)) {
         ag_module_free(m);
         return NULL;

@@ -8,7 +8,8 @@ static ag_tensor *lstm_step(ag_tensor *gx, ag_tensor *h, ag_tensor **c, ag_tenso
     (void)hidden;
     ag_tensor *g[4];
     if (ag_chunk(ag_add(gx, ag_linear(h, w_hh, b_hh)), 4, 1, g) != 4) return NULL;
-    ag_tensor *i = ag_sigmoid(g[0]), *f = ag_sigmoid(g[1]), *n = ag_tanh(g[2]), *o = ag_sigmoid(g[3]);
+    ag_tensor *i = ag_sigmoid(g[0]), *f = ag_sigmoid(g[1]), *n = ag_tanh(g[2]),
+              *o = ag_sigmoid(g[3]);
     *c = ag_add(ag_mul(f, *c), ag_mul(i, n));
     return ag_mul(o, ag_tanh(*c));
 }
@@ -19,7 +20,7 @@ static const struct ag_module_type lstm_type = {"LSTM", lstm_module_forward, fre
 int ag_lstm_forward(ag_module *m, ag_tensor *x, ag_tensor *h0, ag_tensor *c0, ag_tensor **out,
                     ag_tensor **hn, ag_tensor **cn) {
     const char *fn = "ag_lstm_forward";
-    if (!cn) {   /* the cell states are needed inside: ask for them and drop them */
+    if (!cn) { /* the cell states are needed inside: ask for them and drop them */
         ag_tensor *c;
         return ag__rnn_run(m, &lstm_type, x, h0, c0, lstm_step, out, hn, &c, fn);
     }

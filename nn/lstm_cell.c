@@ -18,7 +18,8 @@ int ag_lstm_cell_forward(ag_layer *cell, ag_tensor *x, ag_tensor *h, ag_tensor *
     h = ag__cell_state(h, x, H);
     c = ag__cell_state(c, x, H);
     ag_tensor *gates = ag_add(ag__cell_proj(cell, x, 0), ag__cell_proj(cell, h, 1));
-    ag_tensor *i = ag_sigmoid(ag__cell_gate(gates, 0, H)), *f = ag_sigmoid(ag__cell_gate(gates, 1, H));
+    ag_tensor *i = ag_sigmoid(ag__cell_gate(gates, 0, H)),
+              *f = ag_sigmoid(ag__cell_gate(gates, 1, H));
     ag_tensor *g = ag_tanh(ag__cell_gate(gates, 2, H)), *o = ag_sigmoid(ag__cell_gate(gates, 3, H));
     ag_tensor *c2 = ag_add(ag_mul(f, c), ag_mul(i, g));
     ag_tensor *h2 = ag_mul(o, ag_tanh(c2));

@@ -73,7 +73,8 @@ static int check_name(const ag_module *m, const char *name, const char *fn) {
     if (!name[0] || strchr(name, '.'))
         return ag__error(AG_ERR_ARG, fn, "name '%s' must be non-empty and without '.'", name);
     if (taken(m, name))
-        return ag__error(AG_ERR_ARG, fn, "%s already has something named '%s'", m->type->name, name);
+        return ag__error(AG_ERR_ARG, fn, "%s already has something named '%s'", m->type->name,
+                         name);
     return AG_OK;
 }
 
@@ -153,7 +154,7 @@ static bool is_above_or_self(const ag_module *a, const ag_module *m) {
 
 ag_module *ag_module_add_child(ag_module *m, const char *name, ag_module *child) {
     const char *fn = "ag_module_add_child";
-    if (child && (child->parent || is_above_or_self(child, m))) {   /* owned elsewhere: keep */
+    if (child && (child->parent || is_above_or_self(child, m))) { /* owned elsewhere: keep */
         ag__error(AG_ERR_ARG, fn, "child %s already belongs to a module (or holds this one)",
                   child->type->name);
         return NULL;
@@ -161,8 +162,8 @@ ag_module *ag_module_add_child(ag_module *m, const char *name, ag_module *child)
     int rc = !m || !child ? ag__error(AG_ERR_NULL, fn, "module and child must not be NULL")
                           : check_name(m, name, fn);
     char *copy = rc ? NULL : ag__strdup(name);
-    if (!rc && (!copy || grow((void **)&m->children, &m->cap_children, m->n_children,
-                              sizeof *m->children)))
+    if (!rc && (!copy ||
+                grow((void **)&m->children, &m->cap_children, m->n_children, sizeof *m->children)))
         rc = ag__error(AG_ERR_NOMEM, fn, "out of memory");
     if (rc) {
         free(copy);
@@ -176,7 +177,8 @@ ag_module *ag_module_add_child(ag_module *m, const char *name, ag_module *child)
 }
 
 /* ------------------------------------------------------------------ helpers for built-ins */
-int ag__module_param(ag_module *m, const char *name, int ndim, const int64_t *shape, const char *fn) {
+int ag__module_param(ag_module *m, const char *name, int ndim, const int64_t *shape,
+                     const char *fn) {
     ag_tensor *t = ag__param_new(ndim, shape, fn);
     return t && ag_module_add_param(m, name, t) ? AG_OK : ag__last_error_code();
 }
@@ -189,7 +191,7 @@ int ag__module_buffer(ag_module *m, const char *name, ag_dtype dtype, int ndim,
 
 ag_tensor *ag__one_input(ag_module *m, int n, ag_tensor *const *inputs) {
     if (n == 1 && inputs[0]) return inputs[0];
-    if (n == 1 && ag__last_error_code()) return NULL;   /* as ops: NULL passes, the error stays */
+    if (n == 1 && ag__last_error_code()) return NULL; /* as ops: NULL passes, the error stays */
     if (n == 1) ag__error(AG_ERR_NULL, "ag_module_call", "%s: input is NULL", m->type->name);
     else ag__error(AG_ERR_ARG, "ag_module_call", "%s takes 1 input, got %d", m->type->name, n);
     return NULL;

@@ -34,7 +34,8 @@ static int push(struct list *l, const char *prefix, const char *name, ag_tensor 
 /* prefix is "" or "a.b." */
 static int collect(const ag_module *m, const char *prefix, bool buffers, struct list *l) {
     int rc = AG_OK;
-    for (int i = 0; i < m->n_params && !rc; i++) rc = push(l, prefix, m->params[i].name, m->params[i].t);
+    for (int i = 0; i < m->n_params && !rc; i++)
+        rc = push(l, prefix, m->params[i].name, m->params[i].t);
     for (int i = 0; buffers && i < m->n_buffers && !rc; i++)
         rc = push(l, prefix, m->buffers[i].name, m->buffers[i].t);
     for (int i = 0; i < m->n_children && !rc; i++) {

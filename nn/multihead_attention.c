@@ -42,7 +42,8 @@ ag_tensor *ag_multihead_attention_forward(ag_module *m, ag_tensor *query, ag_ten
                                           ag_tensor *value, ag_tensor *attn_mask, bool is_causal) {
     const char *fn = "ag_multihead_attention_forward";
     if (!query || !key || !value) {
-        if (!ag__last_error_code()) ag__error(AG_ERR_NULL, fn, "query, key and value must not be NULL");
+        if (!ag__last_error_code())
+            ag__error(AG_ERR_NULL, fn, "query, key and value must not be NULL");
         return NULL;
     }
     if (!m || m->type != &mha_type) {
@@ -60,8 +61,9 @@ ag_tensor *ag_multihead_attention_forward(ag_module *m, ag_tensor *query, ag_ten
         ag_tensor *in[3] = {query, key, value};
         for (int i = 0; i < 3; i++) qkv[i] = ag_linear(in[i], ws[i], bs[i]);
     }
-    ag_tensor *o = ag_scaled_dot_product_attention(heads_split(qkv[0], c->heads), heads_split(qkv[1], c->heads),
-                                                   heads_split(qkv[2], c->heads), attn_mask, 0.0, is_causal);
+    ag_tensor *o = ag_scaled_dot_product_attention(
+        heads_split(qkv[0], c->heads), heads_split(qkv[1], c->heads), heads_split(qkv[2], c->heads),
+        attn_mask, 0.0, is_causal);
     return ag_module_forward(ag_module_get_child(m, "out_proj"), heads_merge(o));
 }
 
@@ -76,8 +78,8 @@ static ag_tensor *mha_forward(ag_module *m, int n, ag_tensor *const *in) {
 ag_layer *ag_multihead_attention_layer(int64_t embed_dim, int num_heads, bool bias) {
     const char *fn = "ag_multihead_attention_layer";
     if (embed_dim < 1 || num_heads < 1 || embed_dim % num_heads) {
-        ag__error(AG_ERR_ARG, fn, "embed_dim %lld must be divisible by num_heads %d", (long long)embed_dim,
-                  num_heads);
+        ag__error(AG_ERR_ARG, fn, "embed_dim %lld must be divisible by num_heads %d",
+                  (long long)embed_dim, num_heads);
         return NULL;
     }
     struct mha c = {embed_dim, num_heads};

@@ -12,30 +12,30 @@
 #include "tensor/tensor.h"
 
 struct ag_module_type {
-    const char *name;              /* torch's class name: "Linear", "Conv2d", a user's own */
-    ag_module_fn forward;          /* NULL: not callable (a cell with its own forward) */
-    void (*free_ctx)(void *ctx);   /* NULL: ctx is not freed */
+    const char *name;            /* torch's class name: "Linear", "Conv2d", a user's own */
+    ag_module_fn forward;        /* NULL: not callable (a cell with its own forward) */
+    void (*free_ctx)(void *ctx); /* NULL: ctx is not freed */
 };
 
 struct ag__named_tensor {
-    char *name;                    /* owned copy */
-    ag_tensor *t;                  /* heap leaf, owned */
+    char *name;   /* owned copy */
+    ag_tensor *t; /* heap leaf, owned */
 };
 struct ag__named_module {
-    char *name;                    /* owned copy */
-    ag_module *m;                  /* owned; m->parent is the holder */
+    char *name;   /* owned copy */
+    ag_module *m; /* owned; m->parent is the holder */
 };
 
 struct ag_module {
-    const struct ag_module_type *type;   /* a built-in's static type, or &own_type */
-    struct ag_module_type own_type;      /* ag_module_new's (name owned) or a per-instance copy */
-    char *owned_name;                    /* own_type.name when it is a copy made here */
-    void *ctx;                           /* the kind's own fields */
+    const struct ag_module_type *type; /* a built-in's static type, or &own_type */
+    struct ag_module_type own_type;    /* ag_module_new's (name owned) or a per-instance copy */
+    char *owned_name;                  /* own_type.name when it is a copy made here */
+    void *ctx;                         /* the kind's own fields */
     struct ag__named_tensor *params, *buffers;
     struct ag__named_module *children;
     int n_params, n_buffers, n_children;
     int cap_params, cap_buffers, cap_children;
-    ag_module *parent;                   /* owner, or NULL for a root */
+    ag_module *parent; /* owner, or NULL for a root */
     bool training;
     /* The recursive parameter list with dotted names, rebuilt when the tree below changed
      * (every add_* clears flat_valid up the parent chain). */
@@ -53,7 +53,8 @@ ag_module *ag__module_make_copy(const struct ag_module_type *type, const void *s
 /* Gives m a type of its own: a copy of its type under name (a string that outlives m). */
 void ag__module_rename(ag_module *m, const char *name);
 /* Adds a new zero parameter / buffer; non-zero (and m untouched) on failure. */
-int ag__module_param(ag_module *m, const char *name, int ndim, const int64_t *shape, const char *fn);
+int ag__module_param(ag_module *m, const char *name, int ndim, const int64_t *shape,
+                     const char *fn);
 int ag__module_buffer(ag_module *m, const char *name, ag_dtype dtype, int ndim,
                       const int64_t *shape, const char *fn);
 /* m's own parameter / buffer i (no checks). */

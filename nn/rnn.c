@@ -26,8 +26,8 @@ ag_layer *ag__rnn_new(const struct ag_module_type *type, int gates, int64_t in, 
         snprintf(n[2], sizeof n[2], "bias_ih_l%d", l);
         snprintf(n[3], sizeof n[3], "bias_hh_l%d", l);
         if (ag__module_param(m, n[0], 2, (int64_t[]){g, l ? hidden : in}, fn) ||
-            ag__module_param(m, n[1], 2, (int64_t[]){g, hidden}, fn) || ag__module_param(m, n[2], 1, &g, fn) ||
-            ag__module_param(m, n[3], 1, &g, fn)) {
+            ag__module_param(m, n[1], 2, (int64_t[]){g, hidden}, fn) ||
+            ag__module_param(m, n[2], 1, &g, fn) || ag__module_param(m, n[3], 1, &g, fn)) {
             ag_module_free(m);
             return NULL;
         }
@@ -50,8 +50,8 @@ static int check(const ag_module *m, const struct ag_module_type *type, const ag
     for (int i = 0; i < 2; i++)
         if (s[i] && (s[i]->ndim != 3 || s[i]->shape[0] != c->layers || s[i]->shape[1] != b ||
                      s[i]->shape[2] != c->hidden))
-            return ag__error(AG_ERR_SHAPE, fn, "state %s does not fit [%d, %lld, %lld]", AG_SHAPE(s[i]),
-                             c->layers, (long long)b, (long long)c->hidden);
+            return ag__error(AG_ERR_SHAPE, fn, "state %s does not fit [%d, %lld, %lld]",
+                             AG_SHAPE(s[i]), c->layers, (long long)b, (long long)c->hidden);
     return AG_OK;
 }
 
@@ -69,7 +69,8 @@ static ag_tensor *layer_run(ag_module *m, int l, ag_tensor *seq, ag_tensor **h, 
     ag_tensor *gx = ag_linear(seq, ag__param(m, 4 * l), ag__param(m, 4 * l + 2));
     if (ag_split(gx, 1, td, pieces, (int)t_len) != t_len) return NULL;
     for (int64_t t = 0; t < t_len; t++) {
-        *h = step(ag_squeeze(pieces[t], td), *h, c, ag__param(m, 4 * l + 1), ag__param(m, 4 * l + 3), r->hidden);
+        *h = step(ag_squeeze(pieces[t], td), *h, c, ag__param(m, 4 * l + 1),
+                  ag__param(m, 4 * l + 3), r->hidden);
         pieces[t] = *h;
     }
     return ag_stack(pieces, (int)t_len, td);
@@ -78,7 +79,9 @@ static ag_tensor *layer_run(ag_module *m, int l, ag_tensor *seq, ag_tensor **h, 
 int ag__rnn_run(ag_module *m, const struct ag_module_type *type, ag_tensor *x, ag_tensor *h0,
                 ag_tensor *c0, ag__rnn_step step, ag_tensor **out, ag_tensor **hn, ag_tensor **cn,
                 const char *fn) {
-    if (!x) return ag__last_error_code() ? ag__last_error_code() : ag__error(AG_ERR_NULL, fn, "x is NULL");
+    if (!x)
+        return ag__last_error_code() ? ag__last_error_code()
+                                     : ag__error(AG_ERR_NULL, fn, "x is NULL");
     int rc = check(m, type, x, h0, c0, fn);
     if (rc) return rc;
     const struct ag__rnn *r = m->ctx;
@@ -100,7 +103,8 @@ int ag__rnn_run(ag_module *m, const struct ag_module_type *type, ag_tensor *x, a
     ag_tensor *hs = seq ? ag_stack(hl, r->layers, 0) : NULL;
     ag_tensor *cs = seq && cn ? ag_stack(hl + r->layers, r->layers, 0) : NULL;
     free(pieces), free(hl);
-    if (!seq || !hs || (cn && !cs)) return ag__last_error_code() ? ag__last_error_code() : AG_ERR_STATE;
+    if (!seq || !hs || (cn && !cs))
+        return ag__last_error_code() ? ag__last_error_code() : AG_ERR_STATE;
     if (out) *out = seq;
     if (hn) *hn = hs;
     if (cn) *cn = cs;

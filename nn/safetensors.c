@@ -13,9 +13,11 @@
 #error "safetensors.c assumes a little-endian host"
 #endif
 
-static const char *dtype_code(ag_dtype d) { return d == AG_F32 ? "F32" : d == AG_F64 ? "F64" : "I64"; }
+static const char *dtype_code(ag_dtype d) {
+    return d == AG_F32 ? "F32" : d == AG_F64 ? "F64" : "I64";
+}
 
-#define NAME_MAX_BYTES 255   /* the reader's limit: the writer refuses what it cannot read */
+#define NAME_MAX_BYTES 255 /* the reader's limit: the writer refuses what it cannot read */
 
 /* A name the reader takes back unchanged: 1..255 bytes, no quote, backslash or control
  * byte, and not already among names[0..i). */
@@ -55,9 +57,10 @@ int ag_save_safetensors(const char *path, int n, ag_tensor *const *tensors,
         return ag__error(AG_ERR_NULL, fn, "needs a path, tensors and names");
     for (int i = 0; i < n; i++)
         if (!tensors[i] || !name_ok(names, i))
-            return ag__error(AG_ERR_ARG, fn, "entry %d: a tensor and a unique name of 1..%d bytes "
-                             "without quotes, backslashes or control bytes are needed", i,
-                             NAME_MAX_BYTES);
+            return ag__error(AG_ERR_ARG, fn,
+                             "entry %d: a tensor and a unique name of 1..%d bytes "
+                             "without quotes, backslashes or control bytes are needed",
+                             i, NAME_MAX_BYTES);
     size_t cap = 256 + (size_t)n * 160, len = 0, off = 0;
     for (int i = 0; i < n; i++) cap += strlen(names[i]);
     char *h = ag__malloc(cap);
@@ -69,8 +72,10 @@ int ag_save_safetensors(const char *path, int n, ag_tensor *const *tensors,
         len += (size_t)snprintf(h + len, cap - len, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[",
                                 i ? "," : "", names[i], dtype_code(t->dtype));
         for (int d = 0; d < t->ndim; d++)
-            len += (size_t)snprintf(h + len, cap - len, "%s%lld", d ? "," : "", (long long)t->shape[d]);
-        len += (size_t)snprintf(h + len, cap - len, "],\"data_offsets\":[%zu,%zu]}", off, off + bytes);
+            len += (size_t)snprintf(h + len, cap - len, "%s%lld", d ? "," : "",
+                                    (long long)t->shape[d]);
+        len +=
+            (size_t)snprintf(h + len, cap - len, "],\"data_offsets\":[%zu,%zu]}", off, off + bytes);
         off += bytes;
     }
     len += (size_t)snprintf(h + len, cap - len, "}");
@@ -162,7 +167,7 @@ static int escape(struct parser *p, char *o, size_t *n) {
     if (u == 0) return fail(p, "\\u0000 in a string");
     if (u < 0x80) return o[0] = (char)u, AG_OK;
     int extra = u < 0x800 ? 1 : u < 0x10000 ? 2 : 3;
-    o[0] = (char)(((0xFF00u >> (extra + 1)) & 0xFF) | (u >> (6 * extra)));   /* C0, E0, F0 */
+    o[0] = (char)(((0xFF00u >> (extra + 1)) & 0xFF) | (u >> (6 * extra))); /* C0, E0, F0 */
     for (int i = 1; i <= extra; i++) o[i] = (char)(0x80 | ((u >> (6 * (extra - i))) & 0x3F));
     *n = (size_t)extra + 1;
     return AG_OK;
@@ -194,7 +199,8 @@ static int string(struct parser *p, char *out, size_t cap, bool *fits) {
 
 static int number(struct parser *p, uint64_t *v) {
     ws(p);
-    if (p->pos >= p->len || !isdigit((unsigned char)p->s[p->pos])) return fail(p, "expected a number");
+    if (p->pos >= p->len || !isdigit((unsigned char)p->s[p->pos]))
+        return fail(p, "expected a number");
     uint64_t x = 0;
     while (p->pos < p->len && isdigit((unsigned char)p->s[p->pos])) {
         if (x > UINT64_MAX / 16) return fail(p, "number too large");
@@ -225,7 +231,7 @@ static int skip_value(struct parser *p, int depth) {
         } while (eat(p, ','));
         return eat(p, close) ? AG_OK : fail(p, "expected ',' or a closing bracket");
     }
-    size_t start = p->pos;   /* a number, true, false or null */
+    size_t start = p->pos; /* a number, true, false or null */
     while (p->pos < p->len && bare_char(p->s[p->pos])) p->pos++;
     return p->pos > start ? AG_OK : fail(p, "expected a value");
 }
@@ -273,8 +279,9 @@ static int entry_body(struct parser *p, struct entry *e) {
     do {
         char key[32];
         bool fits;
-        if (string(p, key, sizeof key, &fits) || (!eat(p, ':') && fail(p, "expected ':'"))) return p->err;
-        if (!fits) key[0] = 0;   /* a long key is none of ours: skipped */
+        if (string(p, key, sizeof key, &fits) || (!eat(p, ':') && fail(p, "expected ':'")))
+            return p->err;
+        if (!fits) key[0] = 0; /* a long key is none of ours: skipped */
         if (!strcmp(key, "dtype")) {
             if (dtype_value(p, &e->dtype)) return p->err;
             has_dtype = true;
@@ -296,7 +303,8 @@ static int entry_body(struct parser *p, struct entry *e) {
         }
     } while (eat(p, ','));
     if (!eat(p, '}')) return fail(p, "expected '}' closing a tensor entry");
-    if (!has_dtype || !has_shape || !has_off) return fail(p, "entry lacks dtype, shape or data_offsets");
+    if (!has_dtype || !has_shape || !has_off)
+        return fail(p, "entry lacks dtype, shape or data_offsets");
     return entry_sizes(p, e);
 }
 
@@ -334,22 +342,28 @@ static int check_layout(struct entry *e, int n, uint64_t data_len, const char *p
     qsort(e, (size_t)n, sizeof *e, by_name);
     for (int i = 1; i < n; i++)
         if (!strcmp(e[i - 1].name, e[i].name))
-            return ag__error(AG_ERR_IO, fn, "%s: header: the name '%s' appears twice", path, e[i].name);
+            return ag__error(AG_ERR_IO, fn, "%s: header: the name '%s' appears twice", path,
+                             e[i].name);
     qsort(e, (size_t)n, sizeof *e, by_offset);
     uint64_t at = 0;
     for (int i = 0; i < n; i++) {
         if (e[i].begin != at)
-            return ag__error(AG_ERR_IO, fn, "%s: header: '%s' has data_offsets [%llu, %llu]; %s "
-                             "at %llu", path, e[i].name, (unsigned long long)e[i].begin,
-                             (unsigned long long)e[i].end, e[i].begin < at ? "overlapping data ending"
-                             : "a gap: the data before ends", (unsigned long long)at);
+            return ag__error(
+                AG_ERR_IO, fn,
+                "%s: header: '%s' has data_offsets [%llu, %llu]; %s "
+                "at %llu",
+                path, e[i].name, (unsigned long long)e[i].begin, (unsigned long long)e[i].end,
+                e[i].begin < at ? "overlapping data ending" : "a gap: the data before ends",
+                (unsigned long long)at);
         at = e[i].end;
     }
     if (at != data_len)
-        return ag__error(AG_ERR_IO, fn, "%s: header: data_offsets %s: the tensors' data ends at "
-                         "%llu, the file holds %llu bytes of data", path, at > data_len ?
-                         "run past the end of the file" : "leave bytes unused at the end",
-                         (unsigned long long)at, (unsigned long long)data_len);
+        return ag__error(
+            AG_ERR_IO, fn,
+            "%s: header: data_offsets %s: the tensors' data ends at "
+            "%llu, the file holds %llu bytes of data",
+            path, at > data_len ? "run past the end of the file" : "leave bytes unused at the end",
+            (unsigned long long)at, (unsigned long long)data_len);
     return AG_OK;
 }
 
@@ -374,8 +388,8 @@ static int parse_header(const char *h, size_t hl, uint64_t data_len, const char 
 
 /* Reads the whole file (its size bounds every allocation); fills entries (malloc'ed) and
  * data (points into *file). */
-static int read_file(const char *path, const char *fn, char **file, struct entry **entries,
-                     int *n, const unsigned char **data, uint64_t *data_len) {
+static int read_file(const char *path, const char *fn, char **file, struct entry **entries, int *n,
+                     const unsigned char **data, uint64_t *data_len) {
     *file = NULL;
     *entries = NULL;
     *n = 0;
@@ -385,18 +399,21 @@ static int read_file(const char *path, const char *fn, char **file, struct entry
     char *buf = size > 0 && !fseek(f, 0, SEEK_SET) ? ag__malloc((size_t)size) : NULL;
     bool ok = buf && fread(buf, 1, (size_t)size, f) == (size_t)size;
     fclose(f);
-    if (size > 0 && !buf) return ag__error(AG_ERR_NOMEM, fn, "%s: cannot allocate %ld bytes", path, size);
+    if (size > 0 && !buf)
+        return ag__error(AG_ERR_NOMEM, fn, "%s: cannot allocate %ld bytes", path, size);
     if (!ok) {
         free(buf);
         return ag__error(AG_ERR_IO, fn, "%s: cannot read (%ld bytes)", path, size);
     }
     *file = buf;
     uint64_t hl;
-    if (size < 8) return ag__error(AG_ERR_IO, fn, "%s: truncated at byte %ld (no header length)", path, size);
+    if (size < 8)
+        return ag__error(AG_ERR_IO, fn, "%s: truncated at byte %ld (no header length)", path, size);
     memcpy(&hl, buf, 8);
     if (hl > (uint64_t)size - 8)
-        return ag__error(AG_ERR_IO, fn, "%s: byte 0: header length %llu runs past the end (%ld bytes)",
-                         path, (unsigned long long)hl, size);
+        return ag__error(AG_ERR_IO, fn,
+                         "%s: byte 0: header length %llu runs past the end (%ld bytes)", path,
+                         (unsigned long long)hl, size);
     *data = (const unsigned char *)buf + 8 + hl;
     *data_len = (uint64_t)size - 8 - hl;
     return parse_header(buf + 8, (size_t)hl, *data_len, path, fn, entries, n);
@@ -452,7 +469,7 @@ int ag_model_load(ag_model *m, const char *path) {
     char **names = NULL;
     int n = rc ? 0 : ag__model_state(m, &t, &names);
     if (n < 0) rc = -n;
-    for (int k = 0; k < n && !rc; k++) {   /* check everything before changing anything */
+    for (int k = 0; k < n && !rc; k++) { /* check everything before changing anything */
         int i = 0;
         while (i < ne && strcmp(e[i].name, names[k])) i++;
         if (i == ne) rc = ag__error(AG_ERR_ARG, fn, "%s: no tensor named '%s'", path, names[k]);

@@ -7,7 +7,7 @@
  * where the previous one is freed: a deep evaluation holds two activations at a time
  * instead of every child's output until the caller's scope ends. */
 static ag_tensor *forward_no_grad(ag_module *m, ag_tensor *x) {
-    ag_tensor *held = NULL;   /* heap: the last child's output */
+    ag_tensor *held = NULL; /* heap: the last child's output */
     for (int i = 0; i < m->n_children && x; i++) {
         ag_scope_begin();
         ag_tensor *y = ag_module_forward(m->children[i].m, x);
@@ -18,8 +18,8 @@ static ag_tensor *forward_no_grad(ag_module *m, ag_tensor *x) {
         held = x = h;
     }
     if (!held) return x;
-    ag_tensor *out = ag__zeros_in(ag__current_arena(), held->dtype, held->ndim, held->shape,
-                                  "ag_module_call");
+    ag_tensor *out =
+        ag__zeros_in(ag__current_arena(), held->dtype, held->ndim, held->shape, "ag_module_call");
     if (out && ag_copy_(out, held)) out = NULL;
     ag_tensor_free(held);
     return out;
@@ -41,7 +41,8 @@ int ag_model_add(ag_model *m, ag_layer *l) {
     if (!m || !l || m->type != &sequential_type) {
         if (!l || !l->parent) ag_module_free(l);
         if (!m || !l) return ag__error(AG_ERR_NULL, fn, "model and layer must not be NULL");
-        return ag__error(AG_ERR_ARG, fn, "a %s is not a model from ag_model_new: use ag_module_add_child",
+        return ag__error(AG_ERR_ARG, fn,
+                         "a %s is not a model from ag_model_new: use ag_module_add_child",
                          m->type->name);
     }
     char name[16];

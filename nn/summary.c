@@ -54,7 +54,8 @@ struct out {
 static void put(struct out *o, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    size_t room = o->buf && o->len < o->size ? o->size - o->len : 0;   /* buf NULL: count only (D18) */
+    size_t room =
+        o->buf && o->len < o->size ? o->size - o->len : 0; /* buf NULL: count only (D18) */
     int n = vsnprintf(o->buf ? o->buf + (o->len < o->size ? o->len : 0) : NULL, room, fmt, ap);
     va_end(ap);
     if (n > 0) o->len += (size_t)n;
@@ -82,12 +83,14 @@ static void print_rows(struct out *o, ag_module *root, const struct recorder *r,
     char path[256];
     for (int i = 0; i < r->n; i++) {
         path_of(root, r->rows[i].m, path, sizeof path);
-        int lt = 2 * (r->rows[i].depth > 0 ? r->rows[i].depth - 1 : 0) + (int)strlen(r->rows[i].m->type->name);
+        int lt = 2 * (r->rows[i].depth > 0 ? r->rows[i].depth - 1 : 0) +
+                 (int)strlen(r->rows[i].m->type->name);
         if ((int)strlen(path) > wpath) wpath = (int)strlen(path);
         if (lt > wtype) wtype = lt;
     }
     put(o, "%-*s %-*s %-20s %12s\n", wpath, "#", wtype, "Layer", "Output shape", "Params");
-    put(o, "%-*s %-*s %-20s %12s\n", wpath, "", wtype, "Input", ag__shape_str(ndim, input_shape), "");
+    put(o, "%-*s %-*s %-20s %12s\n", wpath, "", wtype, "Input", ag__shape_str(ndim, input_shape),
+        "");
     bool only_root = r->n == 1;
     for (int i = 0; i < r->n; i++) {
         const struct row *w = &r->rows[i];

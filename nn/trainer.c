@@ -80,7 +80,7 @@ int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_
 
 /* ------------------------------------------------------------------ progress */
 struct progress {
-    int mode;              /* -1 silent, 1 lines, 2 bar */
+    int mode; /* -1 silent, 1 lines, 2 bar */
     int epochs;
     int64_t batches;
     double last_draw, train_start;
@@ -106,8 +106,8 @@ static void draw_bar(struct progress *p, int epoch, int64_t batch, double loss, 
                        per_batch * (double)p->batches * (double)(p->epochs - epoch);
     fmt_time(eta, sizeof eta, remaining);
     if (acc == acc) snprintf(accs, sizeof accs, " acc %5.2f%%", 100 * acc);
-    printf("\r\033[Kepoch %d/%d [%s] %lld/%lld loss %.4f%s %.0f samples/s ETA %s", epoch,
-           p->epochs, bar, (long long)batch, (long long)p->batches, loss, accs, rate, eta);
+    printf("\r\033[Kepoch %d/%d [%s] %lld/%lld loss %.4f%s %.0f samples/s ETA %s", epoch, p->epochs,
+           bar, (long long)batch, (long long)p->batches, loss, accs, rate, eta);
     fflush(stdout);
 }
 
@@ -140,7 +140,7 @@ struct run {
     FILE *csv;
     char csv_path[1024];
     struct progress p;
-    int bad_epochs;            /* epochs since the best validation loss */
+    int bad_epochs; /* epochs since the best validation loss */
     int64_t total_samples;
     double t_start;
     ag_train_result r;
@@ -158,7 +158,8 @@ static void write_csv_row(FILE *f, int epoch, const ag_train_result *r, double l
 }
 
 /* One optimizer step on one batch, in its own scope: forward, loss, backward, clip, step. */
-static int batch_step(struct run *t, ag_tensor *xb, ag_tensor *yb, double *loss_v, int64_t *correct) {
+static int batch_step(struct run *t, ag_tensor *xb, ag_tensor *yb, double *loss_v,
+                      int64_t *correct) {
     ag_scope_begin();
     ag_tensor *out = NULL, *lv;
     if (t->opts.loss_batch) lv = t->opts.loss_batch(t->m, xb, yb, t->opts.loss_user);
@@ -168,7 +169,7 @@ static int batch_step(struct run *t, ag_tensor *xb, ag_tensor *yb, double *loss_
         ag_optim_zero_grad(t->o);
         rc = ag_backward(lv);
     }
-    if (!rc) rc = ag__train_dist_sync(t->opts.ddp);   /* every rank: the mean gradient */
+    if (!rc) rc = ag__train_dist_sync(t->opts.ddp); /* every rank: the mean gradient */
     if (!rc) {
         if (t->opts.clip_norm > 0) ag_clip_grad_norm(t->o->params, t->o->n, t->opts.clip_norm, 2);
         ag_optim_step(t->o);
@@ -201,7 +202,7 @@ static int train_epoch(struct run *t, int epoch, double *secs) {
                  correct >= 0 ? (double)correct / (double)seen : NAN, (double)seen / el, el,
                  batch == t->p.batches);
     }
-    int rc = ag__train_dist_totals(t->opts.ddp, &sum, &correct, &seen);   /* over ranks */
+    int rc = ag__train_dist_totals(t->opts.ddp, &sum, &correct, &seen); /* over ranks */
     if (rc) return rc;
     *secs = ag_now() - t0;
     t->total_samples += seen;
@@ -239,7 +240,8 @@ static int validate_batches(struct run *t) {
 static int validate(struct run *t) {
     if (!t->has_val) return AG_OK;
     if (t->opts.loss_batch) return validate_batches(t);
-    return ag_evaluate(t->m, t->opts.x_val, t->opts.y_val, t->loss, 0, &t->r.val_loss, &t->r.val_acc);
+    return ag_evaluate(t->m, t->opts.x_val, t->opts.y_val, t->loss, 0, &t->r.val_loss,
+                       &t->r.val_acc);
 }
 
 /* The epoch's line on the terminal and its metrics row. */
@@ -272,8 +274,9 @@ static bool early_stop(struct run *t) {
     if (t->opts.patience <= 0 || !t->has_val || t->bad_epochs < t->opts.patience) return false;
     t->r.stopped_early = true;
     if (t->p.mode > 0)
-        printf("early stop: validation loss has not improved for %d epochs (best %.4f at epoch %d)\n",
-               t->bad_epochs, t->r.best_val_loss, t->r.best_epoch);
+        printf(
+            "early stop: validation loss has not improved for %d epochs (best %.4f at epoch %d)\n",
+            t->bad_epochs, t->r.best_val_loss, t->r.best_epoch);
     return true;
 }
 
@@ -285,7 +288,7 @@ static int run_open(struct run *t, ag_tensor *x, ag_tensor *y, const char *fn) {
     t->r = (ag_train_result){.best_val_loss = INFINITY, .val_loss = NAN, .val_acc = NAN};
     t->loader = ag__train_dist_loader(t->opts.ddp, x, y, t->opts.batch_size, !t->opts.no_shuffle);
     if (!t->loader) return ag__last_error_code();
-    if (!t->opts.metrics_csv && t->opts.plot_png) {   /* the plot reads a CSV: put one beside it */
+    if (!t->opts.metrics_csv && t->opts.plot_png) { /* the plot reads a CSV: put one beside it */
         snprintf(t->csv_path, sizeof t->csv_path, "%s.csv", t->opts.plot_png);
         t->opts.metrics_csv = t->csv_path;
     }
@@ -294,8 +297,10 @@ static int run_open(struct run *t, ag_tensor *x, ag_tensor *y, const char *fn) {
             return ag__error(AG_ERR_IO, fn, "%s: cannot open for writing", t->opts.metrics_csv);
         write_csv_header(t->csv);
     }
-    t->p = (struct progress){.mode = t->opts.verbose ? t->opts.verbose : (isatty(fileno(stdout)) ? 2 : 1),
-                             .epochs = t->epochs, .batches = ag_loader_num_batches(t->loader)};
+    t->p = (struct progress){.mode = t->opts.verbose ? t->opts.verbose
+                                                     : (isatty(fileno(stdout)) ? 2 : 1),
+                             .epochs = t->epochs,
+                             .batches = ag_loader_num_batches(t->loader)};
     t->t_start = ag_now();
     return AG_OK;
 }
@@ -319,9 +324,10 @@ int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts
              ag_train_result *result) {
     const char *fn = "ag_train";
     if (!m || !o || !x || (!y && !opts.loss_batch))
-        return ag__error(AG_ERR_NULL, fn, "model, optimizer, x and y (unless loss_batch) must not be NULL");
+        return ag__error(AG_ERR_NULL, fn,
+                         "model, optimizer, x and y (unless loss_batch) must not be NULL");
     if (ag__train_dist_check(opts.ddp, fn)) return AG_ERR_STATE;
-    if (!ag__train_dist_is_root(opts.ddp)) {   /* only rank 0 prints and writes */
+    if (!ag__train_dist_is_root(opts.ddp)) { /* only rank 0 prints and writes */
         opts.verbose = -1;
         opts.metrics_csv = opts.plot_png = opts.checkpoint = NULL;
     }
@@ -336,7 +342,7 @@ int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts
         ag_sched_step(opts.sched);
         if (early_stop(&t)) break;
     }
-    if (!rc) rc = ag__train_dist_barrier(opts.ddp);   /* rank 0's files are complete */
+    if (!rc) rc = ag__train_dist_barrier(opts.ddp); /* rank 0's files are complete */
     run_close(&t, rc);
     if (result && opened) *result = t.r;
     return rc;

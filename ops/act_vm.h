@@ -40,7 +40,7 @@ AG_ROW1(act_copy_f64, double, a)
 static inline bool ag__act_vm_backward(ag_tensor *out, const ag_tensor *g, const ag_tensor *x,
                                        const struct act_args *a) {
     if (!act_flat(out, x) || out->ndim != g->ndim || !act_fn_ok(a->fn)) return false;
-    if (!act_flat(out, g)) {   /* e.g. sum's expanded gradient: copy it into out, then in place */
+    if (!act_flat(out, g)) { /* e.g. sum's expanded gradient: copy it into out, then in place */
         ag__map1(out, g, out->dtype == AG_F32 ? act_copy_f32 : act_copy_f64, NULL);
         g = out;
     }

@@ -23,11 +23,11 @@
 #include "ops/iter.h"
 
 /* ------------------------------------------------------------------ row kernels */
-#define ACT_ROW1(name, T, F)                                                            \
+#define ACT_ROW1(name, T, F)                                                               \
     static void name(char *z_, const char *x_, int64_t sx, int64_t n, const void *args_) { \
-        const struct act_args *p = args_;                                               \
-        T *z = (T *)(void *)z_;                                                         \
-        const T *x = (const T *)(const void *)x_;                                       \
+        const struct act_args *p = args_;                                                  \
+        T *z = (T *)(void *)z_;                                                            \
+        const T *x = (const T *)(const void *)x_;                                          \
         for (int64_t i = 0; i < n; i++) z[i] = (T)F(p->fn, (double)x[i * sx], p->a, p->b); \
     }
 ACT_ROW1(act_f_f32, float, ag__act_f)
@@ -36,21 +36,22 @@ ACT_ROW1(act_d2_f32, float, ag__act_d2)
 ACT_ROW1(act_d2_f64, double, ag__act_d2)
 
 /* z = g f'(x); exact 0 where f'(x) is 0 (an untaken branch). */
-#define ACT_ROW_BWD(name, T)                                                            \
-    static void name(char *z_, const char *g_, int64_t sg, const char *x_, int64_t sx,  \
-                     int64_t n, const void *args_) {                                    \
-        const struct act_args *p = args_;                                               \
-        T *z = (T *)(void *)z_;                                                         \
-        const T *g = (const T *)(const void *)g_, *x = (const T *)(const void *)x_;     \
-        for (int64_t i = 0; i < n; i++) {                                               \
-            double d = ag__act_d1(p->fn, (double)x[i * sx], p->a, p->b);                \
-            z[i] = d == 0 ? (T)0 : (T)((double)g[i * sg] * d);                          \
-        }                                                                               \
+#define ACT_ROW_BWD(name, T)                                                                      \
+    static void name(char *z_, const char *g_, int64_t sg, const char *x_, int64_t sx, int64_t n, \
+                     const void *args_) {                                                         \
+        const struct act_args *p = args_;                                                         \
+        T *z = (T *)(void *)z_;                                                                   \
+        const T *g = (const T *)(const void *)g_, *x = (const T *)(const void *)x_;               \
+        for (int64_t i = 0; i < n; i++) {                                                         \
+            double d = ag__act_d1(p->fn, (double)x[i * sx], p->a, p->b);                          \
+            z[i] = d == 0 ? (T)0 : (T)((double)g[i * sg] * d);                                    \
+        }                                                                                         \
     }
 ACT_ROW_BWD(act_bwd_f32, float)
 ACT_ROW_BWD(act_bwd_f64, double)
 
-#define ACT_ARGS(id, a_, b_) &(const struct act_args){.fn = (id), .a = (a_), .b = (b_)}
+#define ACT_ARGS(id, a_, b_) \
+    &(const struct act_args) { .fn = (id), .a = (a_), .b = (b_) }
 
 /* ------------------------------------------------------------------ forward ops */
 static int act_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
@@ -67,11 +68,17 @@ static int tanh_backward(struct ag_node *node, ag_tensor *g);
 
 /* One activation's op def: its vector function and the parameters the table tests use
  * ride in check.args; act() below runs the public function with that same function. */
-#define ACT_OP(name_, fn_, a_, b_, bwd, lo_, hi_, flops)                                \
-    {.name = name_, .arity = 1, .shape = ag__shape_same, .forward = act_forward,        \
-     .backward = bwd,                                                                   \
-     .check = {.lo = lo_, .hi = hi_, .args = ACT_ARGS(fn_, a_, b_),                     \
-               .args_size = sizeof(struct act_args), .flops_per_elem = flops}}
+#define ACT_OP(name_, fn_, a_, b_, bwd, lo_, hi_, flops)                            \
+    {                                                                               \
+        .name = name_, .arity = 1, .shape = ag__shape_same, .forward = act_forward, \
+        .backward = bwd, .check = {                                                 \
+            .lo = lo_,                                                              \
+            .hi = hi_,                                                              \
+            .args = ACT_ARGS(fn_, a_, b_),                                          \
+            .args_size = sizeof(struct act_args),                                   \
+            .flops_per_elem = flops                                                 \
+        }                                                                           \
+    }
 
 /* Gradcheck domains keep away from the kinks (0 for relu-likes, +-1 for hardtanh, +-3). */
 const struct ag_op_def ag__op_sigmoid =
@@ -118,8 +125,10 @@ ag_tensor *ag_elu(ag_tensor *t, double alpha) { return act(AG_OP_ELU, t, alpha, 
 ag_tensor *ag_softplus_ex(ag_tensor *t, double beta, double threshold) {
     if (!t) return NULL;
     if (!(beta != 0) || isnan(threshold)) {
-        ag__error(AG_ERR_ARG, "ag_softplus", "beta must be non-zero (got %g) and threshold "
-                  "a number (got %g)", beta, threshold);
+        ag__error(AG_ERR_ARG, "ag_softplus",
+                  "beta must be non-zero (got %g) and threshold "
+                  "a number (got %g)",
+                  beta, threshold);
         return NULL;
     }
     return act(AG_OP_SOFTPLUS, t, beta, threshold);
@@ -129,36 +138,39 @@ ag_tensor *ag_softplus_ex(ag_tensor *t, double beta, double threshold) {
 ag_tensor *ag_hardtanh(ag_tensor *t, double min_val, double max_val) {
     if (!t) return NULL;
     if (!(min_val <= max_val)) {
-        ag__error(AG_ERR_ARG, "ag_hardtanh", "min_val %g must not exceed max_val %g",
-                  min_val, max_val);
+        ag__error(AG_ERR_ARG, "ag_hardtanh", "min_val %g must not exceed max_val %g", min_val,
+                  max_val);
         return NULL;
     }
     return act(AG_OP_HARDTANH, t, min_val, max_val);
 }
 
 /* ------------------------------------------------------------------ sigmoid/tanh backward */
-#define YROW(name, T, expr)                                                             \
-    static void name(char *z_, const char *g_, int64_t sg, const char *y_, int64_t sy,  \
-                     int64_t n, const void *args) {                                     \
-        (void)args;                                                                     \
-        T *z = (T *)(void *)z_;                                                         \
-        const T *g = (const T *)(const void *)g_, *y = (const T *)(const void *)y_;     \
-        for (int64_t i = 0; i < n; i++) { T a = g[i * sg], b = y[i * sy]; z[i] = (expr); } \
+#define YROW(name, T, expr)                                                                       \
+    static void name(char *z_, const char *g_, int64_t sg, const char *y_, int64_t sy, int64_t n, \
+                     const void *args) {                                                          \
+        (void)args;                                                                               \
+        T *z = (T *)(void *)z_;                                                                   \
+        const T *g = (const T *)(const void *)g_, *y = (const T *)(const void *)y_;               \
+        for (int64_t i = 0; i < n; i++) {                                                         \
+            T a = g[i * sg], b = y[i * sy];                                                       \
+            z[i] = (expr);                                                                        \
+        }                                                                                         \
     }
-YROW(sigbwd_f32, float, a * (b * (1 - b)))
-YROW(sigbwd_f64, double, a * (b * (1 - b)))
-YROW(tanhbwd_f32, float, a * (1 - b * b))
-YROW(tanhbwd_f64, double, a * (1 - b * b))
+YROW(sigbwd_f32, float, a *(b *(1 - b)))
+YROW(sigbwd_f64, double, a *(b *(1 - b)))
+YROW(tanhbwd_f32, float, a *(1 - b * b))
+YROW(tanhbwd_f64, double, a *(1 - b * b))
 
-static int sigmoid_backward_forward(ag_tensor *out, ag_tensor *const *in, int n,
-                                    const void *args, ag_tensor **saved) {
+static int sigmoid_backward_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                                    ag_tensor **saved) {
     (void)n, (void)args, (void)saved;
     if (ag__act_vm_backward(out, in[0], in[1], ACT_ARGS(AG_VM_SIGMOID, 0, 0))) return AG_OK;
     ag__map2(out, in[0], in[1], out->dtype == AG_F32 ? sigbwd_f32 : sigbwd_f64, NULL);
     return AG_OK;
 }
-static int tanh_backward_forward(ag_tensor *out, ag_tensor *const *in, int n,
-                                 const void *args, ag_tensor **saved) {
+static int tanh_backward_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                                 ag_tensor **saved) {
     (void)n, (void)args, (void)saved;
     if (ag__act_vm_backward(out, in[0], in[1], ACT_ARGS(AG_VM_TANH, 0, 0))) return AG_OK;
     ag__map2(out, in[0], in[1], out->dtype == AG_F32 ? tanhbwd_f32 : tanhbwd_f64, NULL);
@@ -201,13 +213,19 @@ static int tanh_backward_backward(struct ag_node *node, ag_tensor *gg) {
 }
 
 const struct ag_op_def ag__op_sigmoid_backward = {
-    .name = "sigmoid_backward", .arity = 2, .shape = ag__shape_broadcast,
-    .forward = sigmoid_backward_forward, .backward = sigmoid_backward_backward,
+    .name = "sigmoid_backward",
+    .arity = 2,
+    .shape = ag__shape_broadcast,
+    .forward = sigmoid_backward_forward,
+    .backward = sigmoid_backward_backward,
     .check = {.lo = 0.05, .hi = 0.95, .flops_per_elem = 3},
 };
 const struct ag_op_def ag__op_tanh_backward = {
-    .name = "tanh_backward", .arity = 2, .shape = ag__shape_broadcast,
-    .forward = tanh_backward_forward, .backward = tanh_backward_backward,
+    .name = "tanh_backward",
+    .arity = 2,
+    .shape = ag__shape_broadcast,
+    .forward = tanh_backward_forward,
+    .backward = tanh_backward_backward,
     .check = {.lo = -0.95, .hi = 0.95, .flops_per_elem = 3},
 };
 
@@ -233,8 +251,7 @@ static ag_tensor *act_backward_op(ag_tensor *g, ag_tensor *x, const struct act_a
 }
 
 static int act_backward(struct ag_node *node, ag_tensor *g) {
-    return ag__accumulate(node, 0, act_backward_op(g, node->in[0],
-                                                   AG_ARGS(node, struct act_args)));
+    return ag__accumulate(node, 0, act_backward_op(g, node->in[0], AG_ARGS(node, struct act_args)));
 }
 
 /* d/dg [g f'(x)] = f'(x);  d/dx = g f''(x). */
@@ -253,7 +270,8 @@ static int act_backward_backward(struct ag_node *node, ag_tensor *gg) {
 static int act_deriv2_backward(struct ag_node *node, ag_tensor *g) {
     (void)g;
     ag_vm_fn fn = AG_ARGS(node, struct act_args)->fn;
-    return ag__error(AG_ERR_STATE, "ag_backward", "third derivatives of %s are not "
+    return ag__error(AG_ERR_STATE, "ag_backward",
+                     "third derivatives of %s are not "
                      "implemented (the second derivative is not differentiable)",
                      ag__vm_name(fn));
 }
@@ -271,15 +289,24 @@ static int act_backward_make(ag_tensor **in, void *args, ag_dtype dtype, int var
 }
 
 const struct ag_op_def ag__op_act_backward = {
-    .name = "act_backward", .arity = 2, .shape = ag__shape_broadcast,
-    .forward = act_backward_forward, .backward = act_backward_backward,
+    .name = "act_backward",
+    .arity = 2,
+    .shape = ag__shape_broadcast,
+    .forward = act_backward_forward,
+    .backward = act_backward_backward,
     .check = {.make = act_backward_make, .flops_per_elem = 20},
 };
 
 /* Not differentiable: its backward reports an error instead of silently giving zero. */
 const struct ag_op_def ag__op_act_deriv2 = {
-    .name = "act_deriv2", .arity = 1, .shape = ag__shape_same,
-    .forward = act_deriv2_forward, .backward = act_deriv2_backward,
-    .check = {.lo = -3, .hi = 3, .args = ACT_ARGS(AG_VM_GELU, 0, 0),
-              .args_size = sizeof(struct act_args), .no_grad = true},
+    .name = "act_deriv2",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = act_deriv2_forward,
+    .backward = act_deriv2_backward,
+    .check = {.lo = -3,
+              .hi = 3,
+              .args = ACT_ARGS(AG_VM_GELU, 0, 0),
+              .args_size = sizeof(struct act_args),
+              .no_grad = true},
 };

@@ -14,8 +14,8 @@ const char *const ag__op_fnames[AG_OP_COUNT] = {
 };
 
 static ag_tensor *make_output(const struct ag_op_def *def, const struct ag_meta *m,
-                              ag_tensor *const *in, int n, const void *args,
-                              ag_tensor **saved, const char *fn) {
+                              ag_tensor *const *in, int n, const void *args, ag_tensor **saved,
+                              const char *fn) {
     if (def->view) {
         int64_t strides[AG_MAX_DIMS], offset = 0;
         if (def->view(m, strides, &offset, in, args) == 0)
@@ -37,7 +37,7 @@ ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *
     AG_ASSERT(args_size <= AG_ARGS_BYTES && n >= 0);
     bool needs_grad = false;
     for (int i = 0; i < n; i++) {
-        if (!in[i]) return NULL;              /* a NULL input passes through silently */
+        if (!in[i]) return NULL; /* a NULL input passes through silently */
         if (ag__scope_ended(in[i])) return ag__scope_ended_error(in[i], fn, i), NULL;
         needs_grad |= in[i]->requires_grad;
     }
@@ -102,7 +102,7 @@ int ag__shape_broadcast(struct ag_meta *m, ag_tensor *const *in, int n, const vo
     m->dtype = in[0]->dtype;
     m->ndim = in[0]->ndim;
     memcpy(m->shape, in[0]->shape, sizeof(int64_t) * (size_t)m->ndim);
-    int same = 1;   /* fast path: every input has in[0]'s dtype and shape */
+    int same = 1; /* fast path: every input has in[0]'s dtype and shape */
     for (int i = 1; i < n && same; i++) {
         same = in[i]->dtype == m->dtype && in[i]->ndim == m->ndim;
         for (int d = 0; d < m->ndim && same; d++) same = in[i]->shape[d] == m->shape[d];
@@ -126,8 +126,7 @@ int ag__shape_broadcast(struct ag_meta *m, ag_tensor *const *in, int n, const vo
     return AG_OK;
 }
 
-void ag__broadcast_strides(const ag_tensor *t, int ndim, const int64_t *shape,
-                           int64_t *strides) {
+void ag__broadcast_strides(const ag_tensor *t, int ndim, const int64_t *shape, int64_t *strides) {
     int lead = ndim - t->ndim;
     for (int i = 0; i < ndim; i++) {
         int j = i - lead;

@@ -21,8 +21,8 @@
 struct attn_args {
     bool causal, has_mask;
     double scale;
-    double dropout_p;   /* 0: none */
-    uint64_t base;      /* dropout: first counter of the [..., L, S] block of the stream */
+    double dropout_p; /* 0: none */
+    uint64_t base;    /* dropout: first counter of the [..., L, S] block of the stream */
 };
 
 /* Dropout on the probabilities, as ag_dropout: element i of the [..., L, S] block is kept
@@ -45,17 +45,20 @@ static int attn_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void
                       const char *fn) {
     const struct attn_args *a = args;
     const ag_tensor *q = in[0], *k = in[1], *v = in[2];
-    if (n != 3 + a->has_mask) return ag__error(AG_ERR_ARG, fn, "expects %d inputs, got %d", 3 + a->has_mask, n);
+    if (n != 3 + a->has_mask)
+        return ag__error(AG_ERR_ARG, fn, "expects %d inputs, got %d", 3 + a->has_mask, n);
     if (!ag__is_float(q->dtype) || q->dtype != k->dtype || q->dtype != v->dtype)
-        return ag__error(AG_ERR_DTYPE, fn, "q, k, v must be float32 or float64 of one dtype, got "
-                         "%s, %s, %s", ag_dtype_name(q->dtype), ag_dtype_name(k->dtype),
-                         ag_dtype_name(v->dtype));
+        return ag__error(AG_ERR_DTYPE, fn,
+                         "q, k, v must be float32 or float64 of one dtype, got "
+                         "%s, %s, %s",
+                         ag_dtype_name(q->dtype), ag_dtype_name(k->dtype), ag_dtype_name(v->dtype));
     int nd = q->ndim;
     if (nd < 2 || !same_lead(q, k) || !same_lead(q, v) || k->shape[nd - 1] != q->shape[nd - 1] ||
         v->shape[nd - 2] != k->shape[nd - 2])
-        return ag__error(AG_ERR_SHAPE, fn, "q %s, k %s, v %s must be [..., L, E], [..., S, E], "
-                         "[..., S, Ev] with the same leading dims", AG_SHAPE(q), AG_SHAPE(k),
-                         AG_SHAPE(v));
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "q %s, k %s, v %s must be [..., L, E], [..., S, E], "
+                         "[..., S, Ev] with the same leading dims",
+                         AG_SHAPE(q), AG_SHAPE(k), AG_SHAPE(v));
     m->dtype = q->dtype;
     m->ndim = nd;
     memcpy(m->shape, q->shape, sizeof(int64_t) * (size_t)nd);
@@ -66,12 +69,14 @@ static int attn_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void
         memcpy(ps, q->shape, sizeof(int64_t) * (size_t)nd);
         ps[nd - 1] = k->shape[nd - 2];
         const ag_tensor *mask = in[3];
-        bool ok = mask->ndim <= nd && !ag__broadcast_shapes(nd, ps, mask->ndim, mask->shape, &no, outs);
+        bool ok =
+            mask->ndim <= nd && !ag__broadcast_shapes(nd, ps, mask->ndim, mask->shape, &no, outs);
         for (int d = 0; ok && d < nd; d++) ok = outs[d] == ps[d];
         if (!ok)
-            return ag__error(AG_ERR_SHAPE, fn, "attn_mask %s does not broadcast to the scores %s "
-                             "of q %s and k %s", AG_SHAPE(mask), ag__shape_str(nd, ps), AG_SHAPE(q),
-                             AG_SHAPE(k));
+            return ag__error(AG_ERR_SHAPE, fn,
+                             "attn_mask %s does not broadcast to the scores %s "
+                             "of q %s and k %s",
+                             AG_SHAPE(mask), ag__shape_str(nd, ps), AG_SHAPE(q), AG_SHAPE(k));
     }
     return AG_OK;
 }
@@ -104,7 +109,7 @@ struct mask_view {
     int64_t shape[AG_MAX_DIMS], stride[AG_MAX_DIMS];
 };
 
-static int64_t mask_base(const struct mask_view *mv, int64_t b) {   /* offset of matrix b */
+static int64_t mask_base(const struct mask_view *mv, int64_t b) { /* offset of matrix b */
     int64_t off = mv->t->offset;
     for (int d = mv->nd - 3; d >= 0; d--) {
         off += (b % mv->shape[d]) * mv->stride[d];
@@ -115,21 +120,22 @@ static int64_t mask_base(const struct mask_view *mv, int64_t b) {   /* offset of
 
 /* One row of scores -> probabilities in place: entries past `kept` (causal) and masked
  * ones are excluded (0 after the softmax). */
-#define DEF_SOFTMAX_ROW(T, name, vmax, vexpsum, vscale)                                  \
-    static void name(T *row, int64_t S, int64_t kept, const struct mask_view *mv,         \
-                     int64_t moff) {                                                     \
-        if (mv->t)                                                                       \
-            for (int64_t j = 0; j < kept; j++)                                           \
+#define DEF_SOFTMAX_ROW(T, name, vmax, vexpsum, vscale)                                           \
+    static void name(T *row, int64_t S, int64_t kept, const struct mask_view *mv, int64_t moff) { \
+        if (mv->t)                                                                                \
+            for (int64_t j = 0; j < kept; j++)                                                    \
                 if (!mask_keeps(mv->t, moff + j * mv->stride[mv->nd - 1])) row[j] = (T)-INFINITY; \
-        T mx = vmax(row, kept);                                                          \
-        double s = vexpsum(row, row, kept, mx);                                          \
-        vscale(row, row, kept, 0, (T)(1.0 / s), 0);                                      \
-        for (int64_t j = kept; j < S; j++) row[j] = 0;                                   \
+        T mx = vmax(row, kept);                                                                   \
+        double s = vexpsum(row, row, kept, mx);                                                   \
+        vscale(row, row, kept, 0, (T)(1.0 / s), 0);                                               \
+        for (int64_t j = kept; j < S; j++) row[j] = 0;                                            \
     }
 DEF_SOFTMAX_ROW(float, softmax_row_f32, ag__vm_max_f32, ag__vm_exp_sum_f32, ag__vm_shift_scale_f32)
 DEF_SOFTMAX_ROW(double, softmax_row_f64, ag__vm_max_f64, ag__vm_exp_sum_f64, ag__vm_shift_scale_f64)
 
-struct attn_dims { int64_t B, L, S, E, Ev; };
+struct attn_dims {
+    int64_t B, L, S, E, Ev;
+};
 
 /* pd = p with dropout applied (matrix b). */
 static void drop_rows(bool f32, const struct attn_dims *d, int64_t b, const char *p, char *pd,
@@ -151,7 +157,8 @@ static void attn_matrix(bool f32, const struct attn_dims *d, int64_t b, const ch
     const void *qb = q + (size_t)(b * d->L * d->E) * es, *kb = k + (size_t)(b * d->S * d->E) * es;
     const void *vb = v + (size_t)(b * d->S * d->Ev) * es;
     void *pb = p + (size_t)(b * d->L * d->S) * es, *ob = o + (size_t)(b * d->L * d->Ev) * es;
-    if (f32) ag__gemm_f32(d->L, d->S, d->E, (float)scale, qb, d->E, 1, kb, 1, d->E, 0.0f, pb, d->S, 1);
+    if (f32)
+        ag__gemm_f32(d->L, d->S, d->E, (float)scale, qb, d->E, 1, kb, 1, d->E, 0.0f, pb, d->S, 1);
     else ag__gemm_f64(d->L, d->S, d->E, scale, qb, d->E, 1, kb, 1, d->E, 0.0, pb, d->S, 1);
     int64_t mb = mv->t ? mask_base(mv, b) : 0;
     for (int64_t i = 0; i < d->L; i++) {
@@ -160,7 +167,7 @@ static void attn_matrix(bool f32, const struct attn_dims *d, int64_t b, const ch
         if (f32) softmax_row_f32((float *)pb + i * d->S, d->S, kept, mv, moff);
         else softmax_row_f64((double *)pb + i * d->S, d->S, kept, mv, moff);
     }
-    if (scratch) {   /* dropout: the product takes the dropped copy; P stays saved */
+    if (scratch) { /* dropout: the product takes the dropped copy; P stays saved */
         drop_rows(f32, d, b, pb, scratch, a);
         pb = scratch;
     }
@@ -191,14 +198,14 @@ static int attn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
         bool f32 = out->dtype == AG_F32;
         bool par = d.B > 1 && d.B * d.L * d.S * (d.E + d.Ev) >= (1 << 16) && !omp_in_parallel();
         rc = AG_OK;
-        #pragma omp parallel if (par)
+#pragma omp parallel if (par)
         {
             size_t bytes = (size_t)(d.L * d.S) * ag_dtype_size(out->dtype);
             char *scratch = a->dropout_p > 0 ? malloc(bytes ? bytes : 1) : NULL;
             if (a->dropout_p > 0 && !scratch)
-                #pragma omp atomic write
+#pragma omp atomic write
                 rc = AG_ERR_NOMEM;
-            #pragma omp for schedule(static)
+#pragma omp for schedule(static)
             for (int64_t b = 0; b < d.B; b++)
                 if (a->dropout_p == 0 || scratch)
                     attn_matrix(f32, &d, b, ag__ptr(q), ag__ptr(k), ag__ptr(v), ag__ptr(p),
@@ -238,7 +245,8 @@ static ag_tensor *probs_with_ops(struct ag_node *node) {
 static ag_tensor *scores_grad(ag_tensor *dp, ag_tensor *p, const struct attn_args *a) {
     if (ag_is_grad_enabled())
         return ag_mul_scalar(ag_mul(p, ag_sub(dp, ag_sum_dim(ag_mul(dp, p), -1, true))), a->scale);
-    return ag__apply(AG_OP_ATTENTION_SOFTMAX_BACKWARD, 2, (ag_tensor *const[]){dp, p}, a, sizeof *a);
+    return ag__apply(AG_OP_ATTENTION_SOFTMAX_BACKWARD, 2, (ag_tensor *const[]){dp, p}, a,
+                     sizeof *a);
 }
 
 /* The dropout mask (0 or 1/(1-p)) as a constant of P's shape. */
@@ -306,8 +314,11 @@ static int attn_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64
 }
 
 const struct ag_op_def ag__op_scaled_dot_product_attention = {
-    .name = "scaled_dot_product_attention", .arity = -1, .shape = attn_shape,
-    .forward = attn_forward, .backward = attn_backward,
+    .name = "scaled_dot_product_attention",
+    .arity = -1,
+    .shape = attn_shape,
+    .forward = attn_forward,
+    .backward = attn_backward,
     .check = {.make = attn_make, .flops_per_elem = 64},
 };
 
@@ -322,7 +333,8 @@ static int asb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
     for (int d = 0; ok && d < p->ndim; d++) ok = dp->shape[d] == p->shape[d];
     if (!ok)
         return ag__error(AG_ERR_SHAPE, fn, "grad %s %s and probabilities %s %s must match",
-                         ag_dtype_name(dp->dtype), AG_SHAPE(dp), ag_dtype_name(p->dtype), AG_SHAPE(p));
+                         ag_dtype_name(dp->dtype), AG_SHAPE(dp), ag_dtype_name(p->dtype),
+                         AG_SHAPE(p));
     return ag__shape_same(m, in + 1, n - 1, NULL, fn);
 }
 
@@ -332,7 +344,7 @@ static int asb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
         double s = 0;                                                                      \
         for (int64_t j = 0; j < S; j++) s += (double)dp[j] * (double)p[j];                 \
         T t = (T)s;                                                                        \
-        for (int64_t j = 0; j < S; j++) ds[j] = scale * p[j] * (dp[j] - t);               \
+        for (int64_t j = 0; j < S; j++) ds[j] = scale * p[j] * (dp[j] - t);                \
     }
 DEF_ASB_ROW(float, asb_row_f32)
 DEF_ASB_ROW(double, asb_row_f64)
@@ -345,7 +357,7 @@ static int asb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     int rc = AG_ERR_NOMEM;
     if (dp && p) {
         int64_t S = out->shape[out->ndim - 1], rows = S ? out->numel / S : 0;
-        #pragma omp parallel for schedule(static) if (out->numel >= (1 << 16) && !omp_in_parallel())
+#pragma omp parallel for schedule(static) if (out->numel >= (1 << 16) && !omp_in_parallel())
         for (int64_t r = 0; r < rows; r++) {
             if (out->dtype == AG_F32)
                 asb_row_f32((float *)ag__ptr(out) + r * S, (const float *)ag__ptr(dp) + r * S,
@@ -362,7 +374,8 @@ static int asb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
 
 static int asb_no_backward(struct ag_node *node, ag_tensor *g) {
     (void)g;
-    return ag__error(AG_ERR_STATE, "ag_attention_softmax_backward", "not twice differentiable "
+    return ag__error(AG_ERR_STATE, "ag_attention_softmax_backward",
+                     "not twice differentiable "
                      "(P %s); differentiate ag_scaled_dot_product_attention with create_graph",
                      AG_SHAPE(node->in[1]));
 }
@@ -379,15 +392,17 @@ static int asb_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_
 }
 
 const struct ag_op_def ag__op_attention_softmax_backward = {
-    .name = "attention_softmax_backward", .arity = 2, .shape = asb_shape,
-    .forward = asb_forward, .backward = asb_no_backward,
+    .name = "attention_softmax_backward",
+    .arity = 2,
+    .shape = asb_shape,
+    .forward = asb_forward,
+    .backward = asb_no_backward,
     .check = {.make = asb_make, .no_grad = true, .flops_per_elem = 4},
 };
 
 /* ------------------------------------------------------------------ public function */
 ag_tensor *ag_scaled_dot_product_attention(ag_tensor *q, ag_tensor *k, ag_tensor *v,
-                                           ag_tensor *attn_mask, double dropout_p,
-                                           bool is_causal) {
+                                           ag_tensor *attn_mask, double dropout_p, bool is_causal) {
     const char *fn = "ag_scaled_dot_product_attention";
     if (!q || !k || !v) return NULL;
     if (!(dropout_p >= 0 && dropout_p <= 1)) {
@@ -400,9 +415,11 @@ ag_tensor *ag_scaled_dot_product_attention(ag_tensor *q, ag_tensor *k, ag_tensor
         return NULL;
     }
     int64_t E = q->ndim ? q->shape[q->ndim - 1] : 0;
-    struct attn_args a = {.causal = is_causal, .has_mask = attn_mask != NULL,
-                          .scale = E > 0 ? 1.0 / sqrt((double)E) : 1.0, .dropout_p = dropout_p};
-    if (dropout_p > 0 && q->ndim >= 2 && k->ndim >= 2) {   /* one counter per score */
+    struct attn_args a = {.causal = is_causal,
+                          .has_mask = attn_mask != NULL,
+                          .scale = E > 0 ? 1.0 / sqrt((double)E) : 1.0,
+                          .dropout_p = dropout_p};
+    if (dropout_p > 0 && q->ndim >= 2 && k->ndim >= 2) { /* one counter per score */
         int64_t n = k->shape[k->ndim - 2];
         for (int d = 0; d < q->ndim - 1; d++) n *= q->shape[d];
         a.base = ag__rng_reserve((uint64_t)n);

@@ -10,7 +10,7 @@
 struct bn_args {
     bool training, has_w, has_b;
     double eps, momentum;
-    ag_tensor *run_mean, *run_var;   /* training: updated in place when not NULL */
+    ag_tensor *run_mean, *run_var; /* training: updated in place when not NULL */
 };
 
 /* Input positions: x, then weight, bias (when given), then running mean, var (eval). */
@@ -29,10 +29,11 @@ static int bn_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *
     if (n != want) return ag__error(AG_ERR_ARG, fn, "expects %d inputs, got %d", want, n);
     for (int i = 1; i < n; i++)
         if (in[i]->dtype != x->dtype || in[i]->ndim != 1 || in[i]->shape[0] != x->shape[1])
-            return ag__error(AG_ERR_SHAPE, fn, "weight, bias and running stats must be %s [%lld] "
-                             "for x %s, got %s %s", ag_dtype_name(x->dtype),
-                             (long long)x->shape[1], AG_SHAPE(x), ag_dtype_name(in[i]->dtype),
-                             AG_SHAPE(in[i]));
+            return ag__error(AG_ERR_SHAPE, fn,
+                             "weight, bias and running stats must be %s [%lld] "
+                             "for x %s, got %s %s",
+                             ag_dtype_name(x->dtype), (long long)x->shape[1], AG_SHAPE(x),
+                             ag_dtype_name(in[i]->dtype), AG_SHAPE(in[i]));
     if (a->training && x->numel / x->shape[1] < 2)
         return ag__error(AG_ERR_SHAPE, fn, "training needs more than 1 value per channel, x %s",
                          AG_SHAPE(x));
@@ -55,7 +56,9 @@ INLINE void st(void *p, int64_t i, double v, bool f32) {
     else ((double *)p)[i] = v;
 }
 
-struct bn_dims { int64_t N, C, S; };
+struct bn_dims {
+    int64_t N, C, S;
+};
 static struct bn_dims bn_dims_of(const ag_tensor *x) {
     int64_t N = x->shape[0], C = x->shape[1];
     return (struct bn_dims){N, C, N * C > 0 ? x->numel / (N * C) : 0};
@@ -63,8 +66,8 @@ static struct bn_dims bn_dims_of(const ag_tensor *x) {
 
 /* One pass: mean and biased variance of channel c, as sums of d = x - K and d*d with K
  * the channel's first value (a shift that keeps the one-pass formula accurate). */
-INLINE void channel_stats_t(const void *x, struct bn_dims d, int64_t c, double *mean,
-                            double *var, bool f32) {
+INLINE void channel_stats_t(const void *x, struct bn_dims d, int64_t c, double *mean, double *var,
+                            bool f32) {
     double K = ld(x, c * d.S, f32), s[LANES] = {0}, q[LANES] = {0};
     for (int64_t i = 0; i < d.N; i++) {
         int64_t base = (i * d.C + c) * d.S, k = 0;
@@ -116,13 +119,11 @@ INLINE void channel_grad_sums_t(const void *g, const void *x, struct bn_dims d, 
 
 /* Backward pass 2: dx = p * g + q * (x - mean) + r over channel c. */
 INLINE void channel_input_grad_t(void *dx, const void *g, const void *x, struct bn_dims d,
-                                 int64_t c, double mean, double p, double q, double r,
-                                 bool f32) {
+                                 int64_t c, double mean, double p, double q, double r, bool f32) {
     for (int64_t i = 0; i < d.N; i++) {
         int64_t base = (i * d.C + c) * d.S;
         for (int64_t k = 0; k < d.S; k++)
-            st(dx, base + k, p * ld(g, base + k, f32) + q * (ld(x, base + k, f32) - mean) + r,
-               f32);
+            st(dx, base + k, p * ld(g, base + k, f32) + q * (ld(x, base + k, f32) - mean) + r, f32);
     }
 }
 
@@ -136,8 +137,8 @@ static void channel_affine(ag_tensor *out, const ag_tensor *x, struct bn_dims d,
     if (x->dtype == AG_F32) channel_affine_t(ag__ptr(out), ag__ptr(x), d, c, a, b, true);
     else channel_affine_t(ag__ptr(out), ag__ptr(x), d, c, a, b, false);
 }
-static void channel_grad_sums(const ag_tensor *g, const ag_tensor *x, struct bn_dims d,
-                              int64_t c, double mean, double *s0, double *s1) {
+static void channel_grad_sums(const ag_tensor *g, const ag_tensor *x, struct bn_dims d, int64_t c,
+                              double mean, double *s0, double *s1) {
     if (x->dtype == AG_F32) channel_grad_sums_t(ag__ptr(g), ag__ptr(x), d, c, mean, s0, s1, true);
     else channel_grad_sums_t(ag__ptr(g), ag__ptr(x), d, c, mean, s0, s1, false);
 }
@@ -178,7 +179,7 @@ static int bn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *a
     }
     struct bn_dims d = bn_dims_of(x);
     double *sm = ag__ptr(saved[0]), *si = ag__ptr(saved[1]), cnt = (double)(d.N * d.S);
-    #pragma omp parallel for schedule(static) if (bn_parallel(x))
+#pragma omp parallel for schedule(static) if (bn_parallel(x))
     for (int64_t c = 0; c < C; c++) {
         double mean, var;
         if (a->training) {
@@ -188,7 +189,8 @@ static int bn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *a
                 ag_tensor *rm = a->run_mean, *rv = a->run_var;
                 double om = ag__get_flat(rm, c), ov = ag__get_flat(rv, c);
                 double nm = (1 - m) * om + m * mean, nv = (1 - m) * ov + m * var * cnt / (cnt - 1);
-                if (rm->dtype == AG_F32) ((float *)ag__ptr(rm))[c] = (float)nm, ((float *)ag__ptr(rv))[c] = (float)nv;
+                if (rm->dtype == AG_F32)
+                    ((float *)ag__ptr(rm))[c] = (float)nm, ((float *)ag__ptr(rv))[c] = (float)nv;
                 else ((double *)ag__ptr(rm))[c] = nm, ((double *)ag__ptr(rv))[c] = nv;
             }
         } else {
@@ -217,17 +219,19 @@ struct bn_grad_args {
 
 static int check_c64(const ag_tensor *t, int64_t C, const char *what, const char *fn) {
     if (t->dtype == AG_F64 && t->ndim == 1 && t->shape[0] == C) return AG_OK;
-    return ag__error(AG_ERR_SHAPE, fn, "%s must be float64 [%lld], got %s %s",
-                     what, (long long)C, ag_dtype_name(t->dtype), AG_SHAPE(t));
+    return ag__error(AG_ERR_SHAPE, fn, "%s must be float64 [%lld], got %s %s", what, (long long)C,
+                     ag_dtype_name(t->dtype), AG_SHAPE(t));
 }
 
 static int check_g_x(ag_tensor *const *in, const char *fn) {
     const ag_tensor *g = in[0], *x = in[1];
     if (!ag__is_float(x->dtype) || x->ndim < 2 || g->dtype != x->dtype || g->ndim != x->ndim ||
         memcmp(g->shape, x->shape, sizeof(int64_t) * (size_t)x->ndim))
-        return ag__error(AG_ERR_SHAPE, fn, "grad %s %s and x %s %s must be one float shape "
-                         "[N,C,*]", ag_dtype_name(g->dtype), AG_SHAPE(g),
-                         ag_dtype_name(x->dtype), AG_SHAPE(x));
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "grad %s %s and x %s %s must be one float shape "
+                         "[N,C,*]",
+                         ag_dtype_name(g->dtype), AG_SHAPE(g), ag_dtype_name(x->dtype),
+                         AG_SHAPE(x));
     return check_c64(in[2], x->shape[1], "mean", fn);
 }
 
@@ -249,7 +253,7 @@ static int grad_sums_forward(ag_tensor *out, ag_tensor *const *in, int n, const 
     }
     struct bn_dims d = bn_dims_of(x);
     double *o = ag__ptr(out);
-    #pragma omp parallel for schedule(static) if (bn_parallel(x))
+#pragma omp parallel for schedule(static) if (bn_parallel(x))
     for (int64_t c = 0; c < d.C; c++)
         channel_grad_sums(g, x, d, c, ag__get_flat(in[2], c), &o[c], &o[d.C + c]);
     release(g, in[0]), release(x, in[1]);
@@ -259,14 +263,14 @@ static int grad_sums_forward(ag_tensor *out, ag_tensor *const *in, int n, const 
 static int input_grad_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                             const char *fn) {
     const struct bn_grad_args *a = args;
-    if (n != 5 + a->has_w) return ag__error(AG_ERR_ARG, fn, "expects %d inputs, got %d", 5 + a->has_w, n);
+    if (n != 5 + a->has_w)
+        return ag__error(AG_ERR_ARG, fn, "expects %d inputs, got %d", 5 + a->has_w, n);
     if (check_g_x(in, fn)) return ag__last_error_code();
     int64_t C = in[1]->shape[1];
     if (check_c64(in[3], C, "invstd", fn)) return ag__last_error_code();
-    if (in[4]->dtype != AG_F64 || in[4]->ndim != 2 || in[4]->shape[0] != 2 ||
-        in[4]->shape[1] != C)
-        return ag__error(AG_ERR_SHAPE, fn, "sums must be float64 [2,%lld], got %s",
-                         (long long)C, AG_SHAPE(in[4]));
+    if (in[4]->dtype != AG_F64 || in[4]->ndim != 2 || in[4]->shape[0] != 2 || in[4]->shape[1] != C)
+        return ag__error(AG_ERR_SHAPE, fn, "sums must be float64 [2,%lld], got %s", (long long)C,
+                         AG_SHAPE(in[4]));
     if (a->has_w && (in[5]->dtype != in[1]->dtype || in[5]->ndim != 1 || in[5]->shape[0] != C))
         return ag__error(AG_ERR_SHAPE, fn, "weight %s must be [%lld] for x %s", AG_SHAPE(in[5]),
                          (long long)C, AG_SHAPE(in[1]));
@@ -287,9 +291,10 @@ static int input_grad_forward(ag_tensor *out, ag_tensor *const *in, int n, const
     }
     struct bn_dims d = bn_dims_of(x);
     double cnt = (double)(d.N * d.S);
-    #pragma omp parallel for schedule(static) if (bn_parallel(x))
+#pragma omp parallel for schedule(static) if (bn_parallel(x))
     for (int64_t c = 0; c < d.C; c++) {
-        double s = ag__get_flat(in[3], c), p = s * (a->has_w ? ag__get_flat(in[5], c) : 1.0), q = 0, r = 0;
+        double s = ag__get_flat(in[3], c), p = s * (a->has_w ? ag__get_flat(in[5], c) : 1.0), q = 0,
+               r = 0;
         if (a->training) {
             q = -p * s * s * ag__get_flat(in[4], d.C + c) / cnt;
             r = -p * ag__get_flat(in[4], c) / cnt;
@@ -302,8 +307,10 @@ static int input_grad_forward(ag_tensor *out, ag_tensor *const *in, int n, const
 
 static int fused_grad_backward(struct ag_node *node, ag_tensor *g) {
     (void)g;
-    return ag__error(AG_ERR_STATE, "ag_backward", "%s is not differentiable (batch_norm "
-                     "records its backward with ops when create_graph is on)", node->def->name);
+    return ag__error(AG_ERR_STATE, "ag_backward",
+                     "%s is not differentiable (batch_norm "
+                     "records its backward with ops when create_graph is on)",
+                     node->def->name);
 }
 
 /* Inputs like the forward saves them, for the table tests and the benchmark. */
@@ -330,14 +337,20 @@ static int input_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant,
 }
 
 const struct ag_op_def ag__op_batch_norm_grad_sums = {
-    .name = "batch_norm_grad_sums", .arity = 3, .shape = grad_sums_shape,
-    .forward = grad_sums_forward, .backward = fused_grad_backward,
+    .name = "batch_norm_grad_sums",
+    .arity = 3,
+    .shape = grad_sums_shape,
+    .forward = grad_sums_forward,
+    .backward = fused_grad_backward,
     .check = {.make = grad_sums_make, .no_grad = true},
 };
 
 const struct ag_op_def ag__op_batch_norm_input_grad = {
-    .name = "batch_norm_input_grad", .arity = -1, .shape = input_grad_shape,
-    .forward = input_grad_forward, .backward = fused_grad_backward,
+    .name = "batch_norm_input_grad",
+    .arity = -1,
+    .shape = input_grad_shape,
+    .forward = input_grad_forward,
+    .backward = fused_grad_backward,
     .check = {.make = input_grad_make, .no_grad = true},
 };
 
@@ -355,7 +368,7 @@ static int bn_backward_ops(struct ag_node *node, ag_tensor *g) {
     for (int d = 0; d < x->ndim; d++) cs[d] = d == 1 ? C : 1;
     ag_tensor *inv_cnt = ag_scalar(dt, (double)C / (double)x->numel);
     ag_tensor *mean, *invstd;
-    if (a->training) {   /* statistics in float64 as forward (and torch): a constant
+    if (a->training) { /* statistics in float64 as forward (and torch): a constant
                             * float32 channel then has mean exactly its value, xhat 0 */
         ag_tensor *xs = ag_cast(x, AG_F64), *ic = ag_scalar(AG_F64, (double)C / (double)x->numel);
         mean = ag_mul(ag_sum_to(xs, x->ndim, cs), ic);
@@ -371,7 +384,7 @@ static int bn_backward_ops(struct ag_node *node, ag_tensor *g) {
     if (ag__needs_grad(node, 0)) {
         ag_tensor *gw = a->has_w ? ag_mul(g, ag_reshape(node->in[bn_w(a)], x->ndim, cs)) : g;
         ag_tensor *dx;
-        if (a->training) {   /* invstd * (gw - mean(gw) - xhat * mean(gw * xhat)) */
+        if (a->training) { /* invstd * (gw - mean(gw) - xhat * mean(gw * xhat)) */
             ag_tensor *m1 = ag_mul(ag_sum_to(gw, x->ndim, cs), inv_cnt);
             ag_tensor *m2 = ag_mul(ag_sum_to(ag_mul(gw, xhat), x->ndim, cs), inv_cnt);
             dx = ag_mul(invstd, ag_sub(ag_sub(gw, m1), ag_mul(xhat, m2)));
@@ -407,13 +420,15 @@ static int bn_backward(struct ag_node *node, ag_tensor *g) {
     if (need_x) {
         struct bn_grad_args ga = {a->training, a->has_w};
         ag_tensor *in[6] = {g, x, mean, invstd, sums, a->has_w ? node->in[bn_w(a)] : NULL};
-        if (!sums) in[4] = ag__zeros_in(ag__current_arena(), AG_F64, 2, (int64_t[]){2, C}, "ag_backward");
-        rc = ag__accumulate(node, 0, ag__apply(AG_OP_BATCH_NORM_INPUT_GRAD, 5 + a->has_w, in,
-                                               &ga, sizeof ga));
+        if (!sums)
+            in[4] = ag__zeros_in(ag__current_arena(), AG_F64, 2, (int64_t[]){2, C}, "ag_backward");
+        rc = ag__accumulate(
+            node, 0, ag__apply(AG_OP_BATCH_NORM_INPUT_GRAD, 5 + a->has_w, in, &ga, sizeof ga));
         if (!sums) release(in[4], NULL);
     }
     if (!rc && need_w)
-        rc = ag__accumulate(node, bn_w(a), ag_mul(ag_reshape(ag_slice(sums, 0, 1, 2, 1), 1, &C), invstd));
+        rc = ag__accumulate(node, bn_w(a),
+                            ag_mul(ag_reshape(ag_slice(sums, 0, 1, 2, 1), 1, &C), invstd));
     if (!rc && need_b)
         rc = ag__accumulate(node, bn_b(a), ag_reshape(ag_slice(sums, 0, 0, 1, 1), 1, &C));
     return rc;
@@ -423,10 +438,13 @@ static int bn_backward(struct ag_node *node, ag_tensor *g) {
  * [2,3,4] with weight, bias and running stats (held fixed). */
 static int bn_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
     struct bn_args *a = args;
-    *a = (struct bn_args){.training = variant == 0 || size, .has_w = true, .has_b = true,
-                          .eps = 1e-5, .momentum = 0.1};
+    *a = (struct bn_args){.training = variant == 0 || size,
+                          .has_w = true,
+                          .has_b = true,
+                          .eps = 1e-5,
+                          .momentum = 0.1};
     int64_t C = size ? 32 : variant ? 3 : 2;
-    if (size) {   /* benchmark: 32 channels of 14x14, training mode */
+    if (size) { /* benchmark: 32 channels of 14x14, training mode */
         int64_t n = size / (32 * 14 * 14) > 1 ? size / (32 * 14 * 14) : 1;
         in[0] = ag__check_input(dt, 4, (int64_t[]){n, 32, 14, 14}, -2, 2);
         in[1] = ag__check_input(dt, 1, &C, 0.5, 2);
@@ -453,16 +471,20 @@ static int bn_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t
 }
 
 const struct ag_op_def ag__op_batch_norm = {
-    .name = "batch_norm", .arity = -1, .shape = bn_shape,
-    .forward = bn_forward, .backward = bn_backward,
+    .name = "batch_norm",
+    .arity = -1,
+    .shape = bn_shape,
+    .forward = bn_forward,
+    .backward = bn_backward,
     .check = {.make = bn_make},
 };
 
 static int check_stat(const ag_tensor *t, const ag_tensor *x, const char *what) {
     if (t->dtype == x->dtype && t->ndim == 1 && t->shape[0] == x->shape[1] && ag_is_contiguous(t))
         return AG_OK;
-    return ag__error(AG_ERR_SHAPE, "ag_batch_norm", "%s %s %s must be a contiguous %s [%lld] for x %s",
-                     what, ag_dtype_name(t->dtype), AG_SHAPE(t), ag_dtype_name(x->dtype),
+    return ag__error(AG_ERR_SHAPE, "ag_batch_norm",
+                     "%s %s %s must be a contiguous %s [%lld] for x %s", what,
+                     ag_dtype_name(t->dtype), AG_SHAPE(t), ag_dtype_name(x->dtype),
                      (long long)x->shape[1], AG_SHAPE(x));
 }
 
@@ -487,11 +509,16 @@ ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *runni
         ag__error(AG_ERR_ARG, fn, "eps %g must be >= 0 and momentum %g in [0, 1]", eps, momentum);
         return NULL;
     }
-    if (running_mean && (check_stat(running_mean, x, "running_mean") ||
-                         check_stat(running_var, x, "running_var")))
+    if (running_mean &&
+        (check_stat(running_mean, x, "running_mean") || check_stat(running_var, x, "running_var")))
         return NULL;
-    struct bn_args a = {training, weight != NULL, bias != NULL, eps, momentum,
-                        training ? running_mean : NULL, training ? running_var : NULL};
+    struct bn_args a = {training,
+                        weight != NULL,
+                        bias != NULL,
+                        eps,
+                        momentum,
+                        training ? running_mean : NULL,
+                        training ? running_var : NULL};
     ag_tensor *in[5] = {x};
     int n = 1;
     if (weight) in[n++] = weight;

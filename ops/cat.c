@@ -3,7 +3,10 @@
 #include "ops/ops.h"
 #include "ops/iter.h"
 
-struct cat_args { int dim; bool stack; };
+struct cat_args {
+    int dim;
+    bool stack;
+};
 
 /* Benchmark input: one of three parts, together about `size` elements. */
 static ag_tensor *bench_part(ag_dtype dtype, int64_t size) {
@@ -39,8 +42,9 @@ static int cat_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
             return ag__error(AG_ERR_SHAPE, fn, "tensor %d %s differs from tensor 0 %s", i,
                              AG_SHAPE(t), AG_SHAPE(t0));
         if (!ok)
-            return ag__error(AG_ERR_SHAPE, fn, "tensor %d %s does not match tensor 0 %s outside dim %d",
-                             i, AG_SHAPE(t), AG_SHAPE(t0), d);
+            return ag__error(AG_ERR_SHAPE, fn,
+                             "tensor %d %s does not match tensor 0 %s outside dim %d", i,
+                             AG_SHAPE(t), AG_SHAPE(t0), d);
         if (t->dtype != t0->dtype)
             return ag__error(AG_ERR_DTYPE, fn, "tensor %d is %s %s, tensor 0 is %s %s", i,
                              ag_dtype_name(t->dtype), AG_SHAPE(t), ag_dtype_name(t0->dtype),
@@ -94,16 +98,20 @@ static int cat_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int
     if (size) return 3;
     int64_t w[3] = {3, 1, 2};
     for (int i = 0; i < 3; i++) {
-        in[i] = variant ? ag__check_transposed(ag__check_input(dtype, 2, (int64_t[]){2, w[i]}, -2, 2))
-                        : ag__check_input(dtype, 2, (int64_t[]){2, w[i]}, -2, 2);
+        in[i] = variant
+                    ? ag__check_transposed(ag__check_input(dtype, 2, (int64_t[]){2, w[i]}, -2, 2))
+                    : ag__check_input(dtype, 2, (int64_t[]){2, w[i]}, -2, 2);
         if (!in[i]) return -1;
     }
     return 3;
 }
 
 const struct ag_op_def ag__op_cat = {
-    .name = "cat", .arity = -1, .shape = cat_shape,
-    .forward = cat_forward, .backward = cat_backward,
+    .name = "cat",
+    .arity = -1,
+    .shape = cat_shape,
+    .forward = cat_forward,
+    .backward = cat_backward,
     .check = {.make = cat_make},
 };
 
@@ -122,8 +130,11 @@ static int stack_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, i
 }
 
 const struct ag_op_def ag__op_stack = {
-    .name = "stack", .arity = -1, .shape = cat_shape,
-    .forward = cat_forward, .backward = cat_backward,
+    .name = "stack",
+    .arity = -1,
+    .shape = cat_shape,
+    .forward = cat_forward,
+    .backward = cat_backward,
     .check = {.make = stack_make},
 };
 
@@ -133,7 +144,7 @@ static bool tensors_ok(ag_tensor *const *ts, int n, const char *fn) {
         return false;
     }
     for (int i = 0; i < n; i++)
-        if (!ts[i]) return false;   /* a NULL input passes through silently */
+        if (!ts[i]) return false; /* a NULL input passes through silently */
     return true;
 }
 
@@ -154,9 +165,9 @@ ag_tensor *ag_stack(ag_tensor *const *ts, int n, int dim) {
     const char *fn = "ag_stack";
     if (!tensors_ok(ts, n, fn)) return NULL;
     int nd = ts[0]->ndim;
-    if (nd == AG_MAX_DIMS) {   /* the result would need one dim more (D11) */
-        ag__error(AG_ERR_DIM, fn, "stacking %s tensors needs %d dims (at most %d)",
-                  AG_SHAPE(ts[0]), nd + 1, AG_MAX_DIMS);
+    if (nd == AG_MAX_DIMS) { /* the result would need one dim more (D11) */
+        ag__error(AG_ERR_DIM, fn, "stacking %s tensors needs %d dims (at most %d)", AG_SHAPE(ts[0]),
+                  nd + 1, AG_MAX_DIMS);
         return NULL;
     }
     if (dim < -(nd + 1) || dim > nd) {

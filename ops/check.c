@@ -4,8 +4,7 @@
 
 #include <math.h>
 
-ag_tensor *ag__check_input(ag_dtype dtype, int ndim, const int64_t *shape, double lo,
-                           double hi) {
+ag_tensor *ag__check_input(ag_dtype dtype, int ndim, const int64_t *shape, double lo, double hi) {
     ag_tensor *t = ag_rand(dtype, ndim, shape);
     if (!t) return NULL;
     for (int64_t i = 0; i < t->numel; i++) {
@@ -26,18 +25,18 @@ int ag__check_make(const struct ag_op_def *def, ag_tensor **in, void *args, ag_d
     double lo = c->lo, hi = c->hi;
     if (lo == 0 && hi == 0) lo = -2, hi = 2;
     for (int i = 0; i < def->arity; i++) {
-        if (size > 0 && c->args_size) {   /* args are written for the 2-D [3,4] case */
+        if (size > 0 && c->args_size) { /* args are written for the 2-D [3,4] case */
             int64_t r = (int64_t)sqrt((double)size), shape[2] = {r, size / (r ? r : 1)};
             in[i] = ag__check_input(dtype, 2, shape, lo, hi);
         } else if (size > 0) {
             in[i] = ag__check_input(dtype, 1, &size, lo, hi);
-        } else if (variant == 1 && i == 0) {    /* a transposed view of [4,3] */
+        } else if (variant == 1 && i == 0) { /* a transposed view of [4,3] */
             ag_tensor *base = ag__check_input(dtype, 2, (int64_t[]){4, 3}, lo, hi);
             bool prev = ag_set_grad_enabled(false);
             in[i] = ag_transpose(base, 0, 1);
             ag_set_grad_enabled(prev);
             if (in[i]) ag_set_requires_grad(in[i], true);
-        } else if (variant == 1) {              /* broadcast along the first dim */
+        } else if (variant == 1) { /* broadcast along the first dim */
             in[i] = ag__check_input(dtype, 1, (int64_t[]){4}, lo, hi);
         } else {
             in[i] = ag__check_input(dtype, 2, (int64_t[]){3, 4}, lo, hi);

@@ -5,7 +5,9 @@
 
 #include <math.h>
 
-struct clamp_args { double lo, hi; };
+struct clamp_args {
+    double lo, hi;
+};
 
 /* A constant (no history) tensor of x's shape and dtype: row(x) element-wise. */
 static ag_tensor *const_map(ag_tensor *x, ag_row1_fn f32, ag_row1_fn f64, const void *args,
@@ -47,12 +49,20 @@ static int minimum_backward(struct ag_node *node, ag_tensor *g) {
     return maxmin_backward(node, g, false);
 }
 const struct ag_op_def ag__op_maximum = {
-    .name = "maximum", .arity = 2, .shape = ag__shape_broadcast,
-    .forward = maximum_forward, .backward = maximum_backward, .check = {.lo = -2, .hi = 2},
+    .name = "maximum",
+    .arity = 2,
+    .shape = ag__shape_broadcast,
+    .forward = maximum_forward,
+    .backward = maximum_backward,
+    .check = {.lo = -2, .hi = 2},
 };
 const struct ag_op_def ag__op_minimum = {
-    .name = "minimum", .arity = 2, .shape = ag__shape_broadcast,
-    .forward = minimum_forward, .backward = minimum_backward, .check = {.lo = -2, .hi = 2},
+    .name = "minimum",
+    .arity = 2,
+    .shape = ag__shape_broadcast,
+    .forward = minimum_forward,
+    .backward = minimum_backward,
+    .check = {.lo = -2, .hi = 2},
 };
 /* Element-wise max / min of a and b, broadcast, same dtype. */
 ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_MAXIMUM, a, b); }
@@ -62,8 +72,9 @@ ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_MINIM
 /* min(max(t, lo), hi) with NaN kept; lo > hi gives hi everywhere (torch). The gradient
  * passes where lo <= t <= hi, both ends inclusive (torch 1.13 clamp_backward). */
 AG_ROW1_ARGS(clamp_f32, float, struct clamp_args,
-             (a < (float)p.lo ? (float)p.lo : a) > (float)p.hi ? (float)p.hi
-                                                             : (a < (float)p.lo ? (float)p.lo : a))
+             (a < (float)p.lo ? (float)p.lo : a) > (float)p.hi
+                 ? (float)p.hi
+                 : (a < (float)p.lo ? (float)p.lo : a))
 AG_ROW1_ARGS(clamp_f64, double, struct clamp_args,
              (a < p.lo ? p.lo : a) > p.hi ? p.hi : (a < p.lo ? p.lo : a))
 AG_MAP1_FORWARD(clamp_forward, clamp_f32, clamp_f64)
@@ -71,8 +82,8 @@ AG_ROW1_ARGS(clamp_mask_f32, float, struct clamp_args,
              (float)(a >= (float)p.lo && a <= (float)p.hi))
 AG_ROW1_ARGS(clamp_mask_f64, double, struct clamp_args, (double)(a >= p.lo && a <= p.hi))
 static int clamp_backward(struct ag_node *node, ag_tensor *g) {
-    ag_tensor *mask = const_map(node->in[0], clamp_mask_f32, clamp_mask_f64, node->args,
-                                "ag_clamp");
+    ag_tensor *mask =
+        const_map(node->in[0], clamp_mask_f32, clamp_mask_f64, node->args, "ag_clamp");
     return ag__accumulate(node, 0, ag_mul(g, mask));
 }
 static int clamp_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
@@ -88,8 +99,12 @@ static int clamp_shape(struct ag_meta *m, ag_tensor *const *in, int n, const voi
     return ag__shape_same(m, in, n, args, fn);
 }
 const struct ag_op_def ag__op_clamp = {
-    .name = "clamp", .arity = 1, .shape = clamp_shape,
-    .forward = clamp_forward, .backward = clamp_backward, .check = {.make = clamp_make},
+    .name = "clamp",
+    .arity = 1,
+    .shape = clamp_shape,
+    .forward = clamp_forward,
+    .backward = clamp_backward,
+    .check = {.make = clamp_make},
 };
 /* t limited to [lo, hi] (pass -INFINITY / INFINITY for one-sided). */
 ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi) {
@@ -100,7 +115,7 @@ ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi) {
 /* ------------------------------------------------------------------ where */
 /* cond (any dtype; nonzero and NaN are true) ? a : b, all three broadcast together. */
 #define ROW3_WHERE(name, T)                                                            \
-    static void name(char *z_, const char *c_, int64_t sc, const char *x_, int64_t sx,  \
+    static void name(char *z_, const char *c_, int64_t sc, const char *x_, int64_t sx, \
                      const char *y_, int64_t sy, int64_t n, const void *args) {        \
         (void)args;                                                                    \
         T *z = (T *)(void *)z_;                                                        \
@@ -160,7 +175,7 @@ static int where_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, i
     ag_dtype cd = variant ? AG_F64 : dtype;
     ag_tensor *u = size ? ag_rand(cd, 1, &size) : ag_rand(cd, variant ? 1 : 2, variant ? s1 : s0);
     if (!u) return -1;
-    for (int64_t i = 0; i < u->numel; i++) {   /* 0/1 in place */
+    for (int64_t i = 0; i < u->numel; i++) { /* 0/1 in place */
         bool on = ag__get_flat(u, i) >= 0.5;
         if (cd == AG_F32) ((float *)u->storage->data)[i] = on;
         else ((double *)u->storage->data)[i] = on;
@@ -183,8 +198,12 @@ static int where_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, i
     return 3;
 }
 const struct ag_op_def ag__op_where = {
-    .name = "where", .arity = 3, .shape = where_shape,
-    .forward = where_forward, .backward = where_backward, .check = {.make = where_make},
+    .name = "where",
+    .arity = 3,
+    .shape = where_shape,
+    .forward = where_forward,
+    .backward = where_backward,
+    .check = {.make = where_make},
 };
 ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b) {
     return ag__apply(AG_OP_WHERE, 3, (ag_tensor *const[]){cond, a, b}, NULL, 0);
@@ -217,19 +236,23 @@ static int compare_shape(struct ag_meta *m, ag_tensor *const *in, int n, const v
     (void)n, (void)args;
     if (in[0]->dtype != in[1]->dtype)
         return ag__error(AG_ERR_DTYPE, fn, "dtypes %s %s and %s %s differ (use ag_cast)",
-                         ag_dtype_name(in[0]->dtype), AG_SHAPE(in[0]),
-                         ag_dtype_name(in[1]->dtype), AG_SHAPE(in[1]));
+                         ag_dtype_name(in[0]->dtype), AG_SHAPE(in[0]), ag_dtype_name(in[1]->dtype),
+                         AG_SHAPE(in[1]));
     m->dtype = in[0]->dtype;
     if (ag__broadcast_shapes(in[0]->ndim, in[0]->shape, in[1]->ndim, in[1]->shape, &m->ndim,
                              m->shape))
-        return ag__error(AG_ERR_SHAPE, fn, "shapes %s and %s do not broadcast",
-                         AG_SHAPE(in[0]), AG_SHAPE(in[1]));
+        return ag__error(AG_ERR_SHAPE, fn, "shapes %s and %s do not broadcast", AG_SHAPE(in[0]),
+                         AG_SHAPE(in[1]));
     return AG_OK;
 }
 /* The comparison's row kernel for out's dtype. */
 static int compare_forward(ag_tensor *out, ag_tensor *const *in, ag_row2_fn f32, ag_row2_fn f64,
                            ag_row2_fn i64) {
-    ag__map2(out, in[0], in[1], out->dtype == AG_F32 ? f32 : out->dtype == AG_F64 ? f64 : i64, NULL);
+    ag__map2(out, in[0], in[1],
+             out->dtype == AG_F32   ? f32
+             : out->dtype == AG_F64 ? f64
+                                    : i64,
+             NULL);
     return AG_OK;
 }
 static int eq_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
@@ -263,27 +286,45 @@ static int ne_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *a
     return compare_forward(out, in, ne_f32, ne_f64, ne_i64);
 }
 const struct ag_op_def ag__op_eq = {
-    .name = "eq", .arity = 2, .shape = compare_shape, .forward = eq_forward,
+    .name = "eq",
+    .arity = 2,
+    .shape = compare_shape,
+    .forward = eq_forward,
     .check = {.lo = -2, .hi = 2, .no_grad = true},
 };
 const struct ag_op_def ag__op_gt = {
-    .name = "gt", .arity = 2, .shape = compare_shape, .forward = gt_forward,
+    .name = "gt",
+    .arity = 2,
+    .shape = compare_shape,
+    .forward = gt_forward,
     .check = {.lo = -2, .hi = 2, .no_grad = true},
 };
 const struct ag_op_def ag__op_lt = {
-    .name = "lt", .arity = 2, .shape = compare_shape, .forward = lt_forward,
+    .name = "lt",
+    .arity = 2,
+    .shape = compare_shape,
+    .forward = lt_forward,
     .check = {.lo = -2, .hi = 2, .no_grad = true},
 };
 const struct ag_op_def ag__op_le = {
-    .name = "le", .arity = 2, .shape = compare_shape, .forward = le_forward,
+    .name = "le",
+    .arity = 2,
+    .shape = compare_shape,
+    .forward = le_forward,
     .check = {.lo = -2, .hi = 2, .no_grad = true},
 };
 const struct ag_op_def ag__op_ge = {
-    .name = "ge", .arity = 2, .shape = compare_shape, .forward = ge_forward,
+    .name = "ge",
+    .arity = 2,
+    .shape = compare_shape,
+    .forward = ge_forward,
     .check = {.lo = -2, .hi = 2, .no_grad = true},
 };
 const struct ag_op_def ag__op_ne = {
-    .name = "ne", .arity = 2, .shape = compare_shape, .forward = ne_forward,
+    .name = "ne",
+    .arity = 2,
+    .shape = compare_shape,
+    .forward = ne_forward,
     .check = {.lo = -2, .hi = 2, .no_grad = true},
 };
 ag_tensor *ag_eq(ag_tensor *a, ag_tensor *b) { return AG_APPLY2(AG_OP_EQ, a, b); }

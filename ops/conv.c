@@ -17,7 +17,7 @@
 
 struct conv_args {
     int stride[2], pad[2], dil[2], groups;
-    int64_t size[2];   /* input_grad: x's H, W; weight_grad: the kernel's KH, KW */
+    int64_t size[2]; /* input_grad: x's H, W; weight_grad: the kernel's KH, KW */
 };
 
 /* Everything about one convolution's geometry. */
@@ -32,9 +32,20 @@ static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) 
 
 static void geom_init(struct geom *g, const int64_t *x, const int64_t *w,
                       const struct conv_args *a) {
-    *g = (struct geom){.N = x[0], .C = x[1], .H = x[2], .W = x[3], .O = w[0], .KH = w[2],
-                       .KW = w[3], .G = a->groups, .sh = a->stride[0], .sw = a->stride[1],
-                       .ph = a->pad[0], .pw = a->pad[1], .dh = a->dil[0], .dw = a->dil[1]};
+    *g = (struct geom){.N = x[0],
+                       .C = x[1],
+                       .H = x[2],
+                       .W = x[3],
+                       .O = w[0],
+                       .KH = w[2],
+                       .KW = w[3],
+                       .G = a->groups,
+                       .sh = a->stride[0],
+                       .sw = a->stride[1],
+                       .ph = a->pad[0],
+                       .pw = a->pad[1],
+                       .dh = a->dil[0],
+                       .dw = a->dil[1]};
     g->Cg = g->C / g->G;
     g->Og = g->O / g->G;
     g->OH = out_size(g->H, g->KH, g->sh, g->ph, g->dh);
@@ -65,8 +76,7 @@ INLINE void elem_add(char *dst, const char *src, size_t es) {
 }
 
 /* Row oh of column row (c, kh, kw): zeros, a copied run, zeros when sw == 1. */
-INLINE void im2col_row(const struct geom *g, const char *src, char *dst, int64_t off,
-                       size_t es) {
+INLINE void im2col_row(const struct geom *g, const char *src, char *dst, int64_t off, size_t es) {
     if (g->sw == 1) {
         int64_t a = off < 0 ? -off : 0, e = g->W - off;
         if (a > g->OW) a = g->OW;
@@ -99,8 +109,7 @@ INLINE void im2col_es(const struct geom *g, const char *x, char *col, int64_t ld
 }
 
 /* Row oh of column row (c, kh, kw) added back into x's row. */
-INLINE void col2im_row(const struct geom *g, const char *src, char *dst, int64_t off,
-                       size_t es) {
+INLINE void col2im_row(const struct geom *g, const char *src, char *dst, int64_t off, size_t es) {
     if (g->sw == 1) {
         int64_t a = off < 0 ? -off : 0, e = g->W - off;
         if (a > g->OW) a = g->OW;
@@ -173,16 +182,16 @@ static bool parallel_ok(int64_t items, int64_t work) {
     return items > 1 && work >= (1 << 15) && !omp_in_parallel() && omp_get_max_threads() > 1;
 }
 
-#define AT(p, i) ((char *)(p) + (size_t)(i) * es)
-#define CAT(p, i) ((const char *)(p) + (size_t)(i) * es)
+#define AT(p, i) ((char *)(p) + (size_t)(i)*es)
+#define CAT(p, i) ((const char *)(p) + (size_t)(i)*es)
 
 /* ------------------------------------------------------------------ the three kernels
  * Each works on blocks of nb consecutive images: their columns sit side by side in one
  * [kcol, nb*P] matrix, so one GEMM per block and group has nb*P columns (or a depth of
  * nb*P for the weight gradient) and packs the weights once per block, not per image.
  * nb depends only on the geometry, so results do not depend on the thread count. */
-#define NB_MAX 8          /* images per block */
-#define BLOCK_ELEMS (1 << 20)   /* column-buffer budget per block, elements */
+#define NB_MAX 8              /* images per block */
+#define BLOCK_ELEMS (1 << 20) /* column-buffer budget per block, elements */
 
 static int64_t block_images(const struct geom *g) {
     int64_t per = g->kcol * g->P > 0 ? g->kcol * g->P : 1, nb = BLOCK_ELEMS / per;
@@ -195,11 +204,12 @@ static int64_t block_scratch(const struct geom *g, int64_t nb) {
 }
 
 /* dst [Og, m*P] <-> t[n0 + j, g0 + o, p] for j < m (to_block true copies into dst). */
-static void block_copy(const struct geom *g, size_t es, char *blk, char *t, int64_t n0,
-                       int64_t m, int64_t g0, bool to_block) {
+static void block_copy(const struct geom *g, size_t es, char *blk, char *t, int64_t n0, int64_t m,
+                       int64_t g0, bool to_block) {
     for (int64_t j = 0; j < m; j++)
         for (int64_t o = 0; o < g->Og; o++) {
-            char *b = AT(blk, o * m * g->P + j * g->P), *y = AT(t, ((n0 + j) * g->O + g0 + o) * g->P);
+            char *b = AT(blk, o * m * g->P + j * g->P),
+                 *y = AT(t, ((n0 + j) * g->O + g0 + o) * g->P);
             if (to_block) memcpy(b, y, (size_t)g->P * es);
             else memcpy(y, b, (size_t)g->P * es);
         }
@@ -217,8 +227,10 @@ static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, cons
     if (!buf) return AG_ERR_NOMEM;
     const char *xp = ag__ptr(x), *wp = ag__ptr(w), *bp = b ? ag__ptr(b) : NULL;
     char *yp = ag__ptr(out);
-    ag_precision prec = ag_get_float32_matmul_precision();   /* workers take it */
-    #pragma omp parallel for schedule(static) reduction(| : fail) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
+    ag_precision prec = ag_get_float32_matmul_precision(); /* workers take it */
+#pragma omp parallel for schedule(static) reduction(|       \
+                                                    : fail) \
+    num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
     for (int64_t bi = 0; bi < blocks; bi++) {
         ag_precision old_prec = ag__precision_swap(prec);
         char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
@@ -228,9 +240,9 @@ static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, cons
             for (int64_t j = 0; j < m; j++)
                 im2col(f32, g, CAT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W),
                        AT(col, j * g->P), ld);
-            fail |= gemm_nn(f32, g->Og, ld, g->kcol, CAT(wp, gi * g->Og * g->kcol), g->kcol,
-                            col, ld, yb, ld, false);
-            if (bp)   /* the bias, added in the copy out */
+            fail |= gemm_nn(f32, g->Og, ld, g->kcol, CAT(wp, gi * g->Og * g->kcol), g->kcol, col,
+                            ld, yb, ld, false);
+            if (bp) /* the bias, added in the copy out */
                 for (int64_t o = 0; o < g->Og; o++) {
                     if (f32) {
                         float bv = ((const float *)(const void *)bp)[gi * g->Og + o];
@@ -266,15 +278,17 @@ static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *
     }
     const char *wp = ag__ptr(w);
     char *gp = ag__ptr(gy);
-    for (int64_t gi = 0; gi < g->G; gi++)   /* W_g^T, [kcol, Og] per group */
+    for (int64_t gi = 0; gi < g->G; gi++) /* W_g^T, [kcol, Og] per group */
         for (int64_t o = 0; o < g->Og; o++)
             for (int64_t k = 0; k < g->kcol; k++)
                 memcpy(AT(wt, gi * g->Og * g->kcol + k * g->Og + o),
                        CAT(wp, (gi * g->Og + o) * g->kcol + k), es);
     char *xp = ag__ptr(out);
     memset(xp, 0, (size_t)out->numel * es);
-    ag_precision prec = ag_get_float32_matmul_precision();   /* workers take it */
-    #pragma omp parallel for schedule(static) reduction(| : fail) num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
+    ag_precision prec = ag_get_float32_matmul_precision(); /* workers take it */
+#pragma omp parallel for schedule(static) reduction(|       \
+                                                    : fail) \
+    num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
     for (int64_t bi = 0; bi < blocks; bi++) {
         ag_precision old_prec = ag__precision_swap(prec);
         char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
@@ -282,8 +296,8 @@ static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *
         int64_t n0 = bi * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
         for (int64_t gi = 0; gi < g->G; gi++) {
             block_copy(g, es, gb, gp, n0, m, gi * g->Og, true);
-            fail |= gemm_nn(f32, g->kcol, ld, g->Og, CAT(wt, gi * g->Og * g->kcol), g->Og, gb,
-                            ld, col, ld, false);
+            fail |= gemm_nn(f32, g->kcol, ld, g->Og, CAT(wt, gi * g->Og * g->kcol), g->Og, gb, ld,
+                            col, ld, false);
             for (int64_t j = 0; j < m; j++)
                 col2im(f32, g, AT(col, j * g->P), ld,
                        AT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W));
@@ -304,8 +318,8 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
     int nt;
     int fail = 0;
     char *buf = scratch(per, es, &nt);
-    char *part = chunks > 1 ? ag__alloc_uninit(NULL, (size_t)(chunks * wsize) * es, "conv")
-                            : ag__ptr(out);
+    char *part =
+        chunks > 1 ? ag__alloc_uninit(NULL, (size_t)(chunks * wsize) * es, "conv") : ag__ptr(out);
     if (!buf || !part) {
         free(buf);
         if (chunks > 1) free(part);
@@ -314,8 +328,10 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
     if (g->N == 0) memset(part, 0, (size_t)wsize * es);
     const char *xp = ag__ptr(x);
     char *gp = ag__ptr(gy);
-    ag_precision prec = ag_get_float32_matmul_precision();   /* workers take it */
-    #pragma omp parallel for schedule(static) reduction(| : fail) num_threads(nt) if (parallel_ok(chunks, g->O * g->P * g->kcol * g->N))
+    ag_precision prec = ag_get_float32_matmul_precision(); /* workers take it */
+#pragma omp parallel for schedule(static) reduction(|       \
+                                                    : fail) \
+    num_threads(nt) if (parallel_ok(chunks, g->O * g->P * g->kcol * g->N))
     for (int64_t c = 0; c < chunks; c++) {
         ag_precision old_prec = ag__precision_swap(prec);
         char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
@@ -331,16 +347,16 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
              * A, only the narrow gb is packed across its rows */
             if (f32)
                 fail |= ag__gemm_f32(g->kcol, g->Og, ld, 1.0f, (const float *)(void *)col, ld, 1,
-                             (const float *)(void *)gb, 1, ld, 0.0f,
-                             (float *)(void *)AT(dw, gi * g->Og * g->kcol), 1, g->kcol);
+                                     (const float *)(void *)gb, 1, ld, 0.0f,
+                                     (float *)(void *)AT(dw, gi * g->Og * g->kcol), 1, g->kcol);
             else
                 fail |= ag__gemm_f64(g->kcol, g->Og, ld, 1.0, (const double *)(void *)col, ld, 1,
-                             (const double *)(void *)gb, 1, ld, 0.0,
-                             (double *)(void *)AT(dw, gi * g->Og * g->kcol), 1, g->kcol);
+                                     (const double *)(void *)gb, 1, ld, 0.0,
+                                     (double *)(void *)AT(dw, gi * g->Og * g->kcol), 1, g->kcol);
         }
         ag__precision_swap(old_prec);
     }
-    if (chunks > 1) {   /* partial sums added in chunk order */
+    if (chunks > 1) { /* partial sums added in chunk order */
         for (int64_t i = 0; i < wsize; i++) {
             if (f32) {
                 const float *p = (const float *)(const void *)part;
@@ -370,7 +386,7 @@ static void bias_grad_run(ag_tensor *out, const ag_tensor *gy) {
     int64_t N = gy->shape[0], O = gy->shape[1], P = gy->shape[2] * gy->shape[3];
     const void *gp = ag__ptr(gy);
     void *dp = ag__ptr(out);
-    #pragma omp parallel for schedule(static) if (O > 1 && N * O * P >= (1 << 16) && !omp_in_parallel())
+#pragma omp parallel for schedule(static) if (O > 1 && N * O * P >= (1 << 16) && !omp_in_parallel())
     for (int64_t o = 0; o < O; o++) {
         double s = 0;
         for (int64_t n = 0; n < N; n++) {
@@ -417,20 +433,20 @@ static int check_geometry(const ag_tensor *x, int64_t O, int64_t Cw, int64_t KH,
     if (a->groups < 1 || C % a->groups || O % a->groups)
         return ag__error(AG_ERR_SHAPE, fn,
                          "groups %d must divide the %lld input channels of x %s and the %lld "
-                         "output channels of weight %s", a->groups, (long long)C, AG_SHAPE(x),
-                         (long long)O, wshape);
+                         "output channels of weight %s",
+                         a->groups, (long long)C, AG_SHAPE(x), (long long)O, wshape);
     if (Cw * a->groups != C)
         return ag__error(AG_ERR_SHAPE, fn,
-                         "weight %s expects %lld input channels (groups %d), x %s has %lld",
-                         wshape, (long long)(Cw * a->groups), a->groups, AG_SHAPE(x),
-                         (long long)C);
+                         "weight %s expects %lld input channels (groups %d), x %s has %lld", wshape,
+                         (long long)(Cw * a->groups), a->groups, AG_SHAPE(x), (long long)C);
     for (int d = 0; d < 2; d++) {
         int64_t k = d ? KW : KH, extent = a->dil[d] * (k - 1) + 1;
         if (k < 1 || x->shape[2 + d] + 2 * (int64_t)a->pad[d] < extent)
             return ag__error(AG_ERR_SHAPE, fn,
                              "kernel %lldx%lld (dilation %dx%d) is larger than the padded input "
-                             "%lldx%lld of x %s", (long long)KH, (long long)KW, a->dil[0],
-                             a->dil[1], (long long)(x->shape[2] + 2 * (int64_t)a->pad[0]),
+                             "%lldx%lld of x %s",
+                             (long long)KH, (long long)KW, a->dil[0], a->dil[1],
+                             (long long)(x->shape[2] + 2 * (int64_t)a->pad[0]),
                              (long long)(x->shape[3] + 2 * (int64_t)a->pad[1]), AG_SHAPE(x));
     }
     return AG_OK;
@@ -447,8 +463,8 @@ static int conv2d_shape(struct ag_meta *m, ag_tensor *const *in, int n, const vo
         return ag__last_error_code();
     if (n == 3 && same_dtype(x, in[2], fn)) return AG_ERR_DTYPE;
     if (n == 3 && (in[2]->ndim != 1 || in[2]->shape[0] != w->shape[0]))
-        return ag__error(AG_ERR_SHAPE, fn, "bias %s must be [%lld] for weight %s",
-                         AG_SHAPE(in[2]), (long long)w->shape[0], AG_SHAPE(w));
+        return ag__error(AG_ERR_SHAPE, fn, "bias %s must be [%lld] for weight %s", AG_SHAPE(in[2]),
+                         (long long)w->shape[0], AG_SHAPE(w));
     struct geom g;
     geom_init(&g, x->shape, w->shape, a);
     *m = (struct ag_meta){x->dtype, 4, {g.N, g.O, g.OH, g.OW}};
@@ -461,9 +477,10 @@ static int check_grad_out(const ag_tensor *gy, const int64_t *xs, const int64_t 
     struct geom g;
     geom_init(&g, xs, ws, a);
     if (gy->shape[0] != g.N || gy->shape[1] != g.O || gy->shape[2] != g.OH || gy->shape[3] != g.OW)
-        return ag__error(AG_ERR_SHAPE, fn, "grad_output %s does not match the output %s of "
-                         "input %s and weight %s", AG_SHAPE(gy),
-                         ag__shape_str(4, (int64_t[]){g.N, g.O, g.OH, g.OW}),
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "grad_output %s does not match the output %s of "
+                         "input %s and weight %s",
+                         AG_SHAPE(gy), ag__shape_str(4, (int64_t[]){g.N, g.O, g.OH, g.OW}),
                          ag__shape_str(4, xs), ag__shape_str(4, ws));
     return AG_OK;
 }
@@ -473,12 +490,14 @@ static int input_grad_shape(struct ag_meta *m, ag_tensor *const *in, int n, cons
     (void)n;
     const struct conv_args *a = args;
     const ag_tensor *gy = in[0], *w = in[1];
-    if (check_float4(gy, "grad_output", fn) || check_float4(w, "weight", fn) || same_dtype(gy, w, fn))
+    if (check_float4(gy, "grad_output", fn) || check_float4(w, "weight", fn) ||
+        same_dtype(gy, w, fn))
         return ag__last_error_code();
     int64_t xs[4] = {gy->shape[0], w->shape[1] * a->groups, a->size[0], a->size[1]};
     ag_tensor xm = {.ndim = 4};
     memcpy(xm.shape, xs, sizeof xs);
-    if (check_geometry(&xm, w->shape[0], w->shape[1], w->shape[2], w->shape[3], AG_SHAPE(w), a, fn) ||
+    if (check_geometry(&xm, w->shape[0], w->shape[1], w->shape[2], w->shape[3], AG_SHAPE(w), a,
+                       fn) ||
         check_grad_out(gy, xs, w->shape, a, fn))
         return ag__last_error_code();
     *m = (struct ag_meta){gy->dtype, 4, {xs[0], xs[1], xs[2], xs[3]}};
@@ -616,8 +635,8 @@ static int weight_grad_backward(struct ag_node *node, ag_tensor *k) {
 /* db = sum of g over (N, OH, OW): its derivative broadcasts h [O] back over g's shape. */
 static int bias_grad_backward(struct ag_node *node, ag_tensor *h) {
     ag_tensor *gy = node->in[0];
-    return ag__accumulate(node, 0, ag_expand(ag_reshape(h, 4, (int64_t[]){1, gy->shape[1], 1, 1}),
-                                             4, gy->shape));
+    return ag__accumulate(
+        node, 0, ag_expand(ag_reshape(h, 4, (int64_t[]){1, gy->shape[1], 1, 1}), 4, gy->shape));
 }
 
 /* ------------------------------------------------------------------ gradcheck inputs
@@ -632,7 +651,7 @@ static ag_tensor *check_x(ag_dtype dt, int variant, int64_t C) {
     if (variant == 0) return ag__check_input(dt, 4, (int64_t[]){2, C, 5, 5}, -1, 1);
     ag_tensor *base = ag__check_input(dt, 4, (int64_t[]){2, C, 6, 5}, -1, 1);
     bool prev = ag_set_grad_enabled(false);
-    ag_tensor *t = ag_transpose(base, 2, 3);   /* [2,C,5,6], not contiguous */
+    ag_tensor *t = ag_transpose(base, 2, 3); /* [2,C,5,6], not contiguous */
     ag_set_grad_enabled(prev);
     ag_set_requires_grad(t, true);
     return t;
@@ -640,15 +659,20 @@ static ag_tensor *check_x(ag_dtype dt, int variant, int64_t C) {
 
 /* Benchmark inputs (size > 0): the Fashion-MNIST CNN's second layer, 32 -> 64 channels of
  * 14x14 with a 3x3 kernel and padding 1, with as many images as make about size elements. */
-static const struct conv_args bench_args = {.stride = {1, 1}, .pad = {1, 1}, .dil = {1, 1}, .groups = 1};
-static int64_t bench_images(int64_t size) { return size / (32 * 14 * 14) > 1 ? size / (32 * 14 * 14) : 1; }
+static const struct conv_args bench_args = {
+    .stride = {1, 1}, .pad = {1, 1}, .dil = {1, 1}, .groups = 1};
+static int64_t bench_images(int64_t size) {
+    return size / (32 * 14 * 14) > 1 ? size / (32 * 14 * 14) : 1;
+}
 static ag_tensor *bench_x(ag_dtype dt, int64_t size) {
     return ag__check_input(dt, 4, (int64_t[]){bench_images(size), 32, 14, 14}, -1, 1);
 }
 static ag_tensor *bench_gy(ag_dtype dt, int64_t size) {
     return ag__check_input(dt, 4, (int64_t[]){bench_images(size), 64, 14, 14}, -1, 1);
 }
-static ag_tensor *bench_w(ag_dtype dt) { return ag__check_input(dt, 4, (int64_t[]){64, 32, 3, 3}, -1, 1); }
+static ag_tensor *bench_w(ag_dtype dt) {
+    return ag__check_input(dt, 4, (int64_t[]){64, 32, 3, 3}, -1, 1);
+}
 
 static int conv2d_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
     struct conv_args *a = args;
@@ -707,7 +731,8 @@ static int weight_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant
 
 static int bias_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
     (void)args;
-    in[0] = size ? bench_gy(dt, size) : check_x(dt, variant, 3);   /* variant 1: a transposed grad_output */
+    in[0] = size ? bench_gy(dt, size)
+                 : check_x(dt, variant, 3); /* variant 1: a transposed grad_output */
     return 1;
 }
 
@@ -731,23 +756,35 @@ static double weight_grad_flops(ag_tensor *const *in, int n, const void *args,
 }
 
 const struct ag_op_def ag__op_conv2d = {
-    .name = "conv2d", .arity = -1, .shape = conv2d_shape,
-    .forward = conv2d_forward, .backward = conv2d_backward,
+    .name = "conv2d",
+    .arity = -1,
+    .shape = conv2d_shape,
+    .forward = conv2d_forward,
+    .backward = conv2d_backward,
     .check = {.make = conv2d_make, .flops = conv2d_flops},
 };
 const struct ag_op_def ag__op_conv2d_input_grad = {
-    .name = "conv2d_input_grad", .arity = 2, .shape = input_grad_shape,
-    .forward = input_grad_forward, .backward = input_grad_backward,
+    .name = "conv2d_input_grad",
+    .arity = 2,
+    .shape = input_grad_shape,
+    .forward = input_grad_forward,
+    .backward = input_grad_backward,
     .check = {.make = input_grad_make, .flops = input_grad_flops},
 };
 const struct ag_op_def ag__op_conv2d_weight_grad = {
-    .name = "conv2d_weight_grad", .arity = 2, .shape = weight_grad_shape,
-    .forward = weight_grad_forward, .backward = weight_grad_backward,
+    .name = "conv2d_weight_grad",
+    .arity = 2,
+    .shape = weight_grad_shape,
+    .forward = weight_grad_forward,
+    .backward = weight_grad_backward,
     .check = {.make = weight_grad_make, .flops = weight_grad_flops},
 };
 const struct ag_op_def ag__op_conv2d_bias_grad = {
-    .name = "conv2d_bias_grad", .arity = 1, .shape = bias_grad_shape,
-    .forward = bias_grad_forward, .backward = bias_grad_backward,
+    .name = "conv2d_bias_grad",
+    .arity = 1,
+    .shape = bias_grad_shape,
+    .forward = bias_grad_forward,
+    .backward = bias_grad_backward,
     .check = {.make = bias_grad_make},
 };
 
@@ -759,12 +796,13 @@ static int conv_args_from(struct conv_args *a, ag_conv_opts o, int dims, const c
         int s = d < dims ? o.stride[d] : 1, p = d < dims ? o.padding[d] : 0;
         int l = d < dims ? o.dilation[d] : 1;
         if (s < 0 || p < 0 || l < 0 || a->groups < 0)
-            return ag__error(AG_ERR_ARG, fn, "stride, padding, dilation and groups must be >= 0 "
+            return ag__error(AG_ERR_ARG, fn,
+                             "stride, padding, dilation and groups must be >= 0 "
                              "(0: default), got stride %d padding %d dilation %d groups %d",
                              s, p, l, o.groups);
         a->stride[d] = s ? s : 1, a->pad[d] = p, a->dil[d] = l ? l : 1;
     }
-    if (dims == 1) {   /* conv1d runs as conv2d over [N,C,1,L]: the pair's index 1 */
+    if (dims == 1) { /* conv1d runs as conv2d over [N,C,1,L]: the pair's index 1 */
         a->stride[1] = a->stride[0], a->pad[1] = a->pad[0], a->dil[1] = a->dil[0];
         a->stride[0] = 1, a->pad[0] = 0, a->dil[0] = 1;
     }
@@ -777,7 +815,7 @@ ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_conv_o
     if (!x || !weight) return NULL;
     struct conv_args a;
     if (conv_args_from(&a, opts, 2, "ag_conv2d")) return NULL;
-    if (x->ndim == 3)   /* unbatched [C,H,W], as torch: one image in, one out */
+    if (x->ndim == 3) /* unbatched [C,H,W], as torch: one image in, one out */
         return ag_squeeze(conv_op(ag_unsqueeze(x, 0), weight, bias, a), 0);
     return conv_op(x, weight, bias, a);
 }
@@ -786,7 +824,7 @@ ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_conv_o
 ag_tensor *ag_conv1d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_conv_opts opts) {
     if (!x || !weight) return NULL;
     const char *fn = "ag_conv1d";
-    if (x->ndim == 2 && weight->ndim == 3)   /* unbatched [C,L], as torch */
+    if (x->ndim == 2 && weight->ndim == 3) /* unbatched [C,L], as torch */
         return ag_squeeze(ag_conv1d(ag_unsqueeze(x, 0), weight, bias, opts), 0);
     if (x->ndim != 3 || weight->ndim != 3) {
         ag__error(AG_ERR_SHAPE, fn, "x %s must be [N,C,L] and weight %s [O,C/groups,k]",
@@ -801,10 +839,11 @@ ag_tensor *ag_conv1d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_conv_o
 /* ------------------------------------------------------------------ for conv_transpose2d */
 #include "ops/conv_adjoint.h"
 
-ag_tensor *ag__conv2d_input_grad(ag_tensor *gy, ag_tensor *w, const int stride[2],
-                                 const int pad[2], const int dil[2], int groups, int64_t H,
-                                 int64_t W) {
-    struct conv_args a = {.stride = {stride[0], stride[1]}, .pad = {pad[0], pad[1]},
-                          .dil = {dil[0], dil[1]}, .groups = groups};
+ag_tensor *ag__conv2d_input_grad(ag_tensor *gy, ag_tensor *w, const int stride[2], const int pad[2],
+                                 const int dil[2], int groups, int64_t H, int64_t W) {
+    struct conv_args a = {.stride = {stride[0], stride[1]},
+                          .pad = {pad[0], pad[1]},
+                          .dil = {dil[0], dil[1]},
+                          .groups = groups};
     return input_grad_op(gy, w, a, H, W);
 }

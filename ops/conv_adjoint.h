@@ -7,8 +7,7 @@
 
 /* The gradient of conv2d's input [N, C, H, W] for grad_output gy [N, O, OH, OW] and weight
  * w [O, C/groups, KH, KW]: the conv2d_input_grad op (differentiable any number of times). */
-ag_tensor *ag__conv2d_input_grad(ag_tensor *gy, ag_tensor *w, const int stride[2],
-                                 const int pad[2], const int dil[2], int groups, int64_t H,
-                                 int64_t W);
+ag_tensor *ag__conv2d_input_grad(ag_tensor *gy, ag_tensor *w, const int stride[2], const int pad[2],
+                                 const int dil[2], int groups, int64_t H, int64_t W);
 
 #endif

@@ -15,9 +15,10 @@ static int normalize(ag_conv_transpose_opts *o, const ag_tensor *x, const char *
     for (int d = 0; d < 2; d++) {
         if (!o->stride[d]) o->stride[d] = 1;
         if (!o->dilation[d]) o->dilation[d] = 1;
-        if (o->stride[d] < 0 || o->dilation[d] < 0 || o->padding[d] < 0 || o->output_padding[d] < 0 ||
-            o->groups < 0 || o->output_padding[d] >= o->stride[d])
-            return ag__error(AG_ERR_ARG, fn, "stride %d, padding %d, output_padding %d, dilation %d, "
+        if (o->stride[d] < 0 || o->dilation[d] < 0 || o->padding[d] < 0 ||
+            o->output_padding[d] < 0 || o->groups < 0 || o->output_padding[d] >= o->stride[d])
+            return ag__error(AG_ERR_ARG, fn,
+                             "stride %d, padding %d, output_padding %d, dilation %d, "
                              "groups %d: need values >= 0 and output_padding < stride (x %s)",
                              o->stride[d], o->padding[d], o->output_padding[d], o->dilation[d],
                              o->groups, AG_SHAPE(x));
@@ -29,13 +30,16 @@ static int check_inputs(const ag_tensor *x, const ag_tensor *w, const ag_tensor 
                         const ag_conv_transpose_opts *o, const char *fn) {
     if (x->ndim != 4 || w->ndim != 4 || !ag__is_float(x->dtype) || w->dtype != x->dtype ||
         (b && b->dtype != x->dtype))
-        return ag__error(AG_ERR_SHAPE, fn, "x %s %s must be float [N, C_in, H, W] and weight %s %s "
-                         "[C_in, C_out/groups, kH, kW] of its dtype", ag_dtype_name(x->dtype),
-                         AG_SHAPE(x), ag_dtype_name(w->dtype), AG_SHAPE(w));
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "x %s %s must be float [N, C_in, H, W] and weight %s %s "
+                         "[C_in, C_out/groups, kH, kW] of its dtype",
+                         ag_dtype_name(x->dtype), AG_SHAPE(x), ag_dtype_name(w->dtype),
+                         AG_SHAPE(w));
     if (w->shape[0] != x->shape[1] || x->shape[1] % o->groups)
-        return ag__error(AG_ERR_SHAPE, fn, "weight %s must have C_in = %lld rows, divisible by "
-                         "groups %d (x %s)", AG_SHAPE(w), (long long)x->shape[1], o->groups,
-                         AG_SHAPE(x));
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "weight %s must have C_in = %lld rows, divisible by "
+                         "groups %d (x %s)",
+                         AG_SHAPE(w), (long long)x->shape[1], o->groups, AG_SHAPE(x));
     int64_t cout = w->shape[1] * o->groups;
     if (b && (b->ndim != 1 || b->shape[0] != cout))
         return ag__error(AG_ERR_SHAPE, fn, "bias %s must be [%lld] for weight %s", AG_SHAPE(b),

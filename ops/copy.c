@@ -4,7 +4,7 @@
 
 /* ------------------------------------------------------------------ contiguous */
 AG_ROW1(copy_4, float, a)
-AG_ROW1(copy_8, double, a)   /* int64 moves as 8-byte words: copying bits is exact */
+AG_ROW1(copy_8, double, a) /* int64 moves as 8-byte words: copying bits is exact */
 
 static int any_dtype_same(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                           const char *fn) {
@@ -28,8 +28,11 @@ static int pass_backward(struct ag_node *node, ag_tensor *grad) {
 }
 
 const struct ag_op_def ag__op_contiguous = {
-    .name = "contiguous", .arity = 1, .shape = any_dtype_same,
-    .forward = contiguous_forward, .backward = pass_backward,
+    .name = "contiguous",
+    .arity = 1,
+    .shape = any_dtype_same,
+    .forward = contiguous_forward,
+    .backward = pass_backward,
     .check = {.lo = -2, .hi = 2},
 };
 
@@ -41,7 +44,9 @@ ag_tensor *ag_contiguous(ag_tensor *t) {
 ag_tensor *ag_clone(ag_tensor *t) { return AG_APPLY1(AG_OP_CONTIGUOUS, t); }
 
 /* ------------------------------------------------------------------ cast */
-struct cast_args { ag_dtype to; };
+struct cast_args {
+    ag_dtype to;
+};
 
 static int cast_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                       const char *fn) {
@@ -54,11 +59,11 @@ static int cast_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void
 }
 
 /* dst[i] = (to) src[i] for n contiguous elements: one typed loop per pair of dtypes. */
-#define CONVERT(to, from)                                                              \
-    do {                                                                               \
-        to *restrict d = dst;                                                          \
-        const from *restrict s = src;                                                  \
-        for (int64_t i = 0; i < n; i++) d[i] = (to)s[i];                               \
+#define CONVERT(to, from)                                \
+    do {                                                 \
+        to *restrict d = dst;                            \
+        const from *restrict s = src;                    \
+        for (int64_t i = 0; i < n; i++) d[i] = (to)s[i]; \
     } while (0)
 
 static void convert(void *dst, ag_dtype to, const void *src, ag_dtype from, int64_t n) {
@@ -73,12 +78,12 @@ static void convert(void *dst, ag_dtype to, const void *src, ag_dtype from, int6
 static int cast_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                         ag_tensor **saved) {
     (void)n, (void)args, (void)saved;
-    bool prev = ag_set_grad_enabled(false);   /* a strided source is gathered first */
+    bool prev = ag_set_grad_enabled(false); /* a strided source is gathered first */
     ag_tensor *x = ag_contiguous(in[0]);
     ag_set_grad_enabled(prev);
     if (!x) return ag__last_error_code();
     convert(ag__ptr(out), out->dtype, ag__ptr(x), x->dtype, out->numel);
-    if (x != in[0]) ag_tensor_free(x);        /* frees heap temporaries; scoped ones wait */
+    if (x != in[0]) ag_tensor_free(x); /* frees heap temporaries; scoped ones wait */
     return AG_OK;
 }
 
@@ -95,9 +100,12 @@ static int cast_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, in
 }
 
 const struct ag_op_def ag__op_cast = {
-    .name = "cast", .arity = 1, .shape = cast_shape,
-    .forward = cast_forward, .backward = cast_backward,
-    .check = {.make = cast_make, .eps = 1e-2, .atol = 1e-4},   /* linear: a wide step is exact */
+    .name = "cast",
+    .arity = 1,
+    .shape = cast_shape,
+    .forward = cast_forward,
+    .backward = cast_backward,
+    .check = {.make = cast_make, .eps = 1e-2, .atol = 1e-4}, /* linear: a wide step is exact */
 };
 
 ag_tensor *ag_cast(ag_tensor *t, ag_dtype dtype) {
@@ -107,8 +115,8 @@ ag_tensor *ag_cast(ag_tensor *t, ag_dtype dtype) {
 }
 
 /* ------------------------------------------------------------------ strided copies */
-void ag__copy_strided(ag_dtype dt, char *dst, const int64_t *ds, const char *src,
-                      const int64_t *ss, int ndim, const int64_t *shape, bool add) {
+void ag__copy_strided(ag_dtype dt, char *dst, const int64_t *ds, const char *src, const int64_t *ss,
+                      int ndim, const int64_t *shape, bool add) {
     int64_t numel = 1;
     for (int d = 0; d < ndim; d++) numel *= shape[d];
     if (numel == 0) return;
@@ -133,7 +141,7 @@ void ag__copy_strided(ag_dtype dt, char *dst, const int64_t *ds, const char *src
             double *zf = (double *)(void *)z;
             const double *xf = (const double *)(const void *)x;
             for (int64_t i = 0; i < inner; i++) zf[i * sd] = (add ? zf[i * sd] : 0) + xf[i * sx];
-        } else {   /* int64: copies only */
+        } else { /* int64: copies only */
             int64_t *zf = (int64_t *)(void *)z;
             const int64_t *xf = (const int64_t *)(const void *)x;
             for (int64_t i = 0; i < inner; i++) zf[i * sd] = (add ? zf[i * sd] : 0) + xf[i * sx];
@@ -141,8 +149,7 @@ void ag__copy_strided(ag_dtype dt, char *dst, const int64_t *ds, const char *src
     }
 }
 
-void ag__place(ag_tensor *out, const ag_tensor *t, int dim, int64_t at, int64_t step,
-               bool add) {
+void ag__place(ag_tensor *out, const ag_tensor *t, int dim, int64_t at, int64_t step, bool add) {
     int64_t os[AG_MAX_DIMS];
     ag__contiguous_strides(out->ndim, out->shape, os);
     char *base = (char *)ag__ptr(out) + (size_t)(at * os[dim]) * ag_dtype_size(out->dtype);

@@ -11,8 +11,8 @@
 #include <omp.h>
 
 struct ce_args {
-    int reduction;        /* ag_reduction */
-    double smoothing;     /* label_smoothing in [0, 1] */
+    int reduction;    /* ag_reduction */
+    double smoothing; /* label_smoothing in [0, 1] */
 };
 
 static int64_t label_at(const ag_tensor *labels, int64_t i) {
@@ -22,8 +22,10 @@ static int64_t label_at(const ag_tensor *labels, int64_t i) {
 /* x: float [N,C]; labels: int64 [N] with values in [0, C). */
 static int check_labels(const ag_tensor *x, const ag_tensor *labels, const char *fn) {
     if (!ag__is_float(x->dtype) || x->ndim != 2)
-        return ag__error(x->ndim != 2 ? AG_ERR_SHAPE : AG_ERR_DTYPE, fn, "input must be a "
-                         "float [N,C] tensor, got %s %s", ag_dtype_name(x->dtype), AG_SHAPE(x));
+        return ag__error(x->ndim != 2 ? AG_ERR_SHAPE : AG_ERR_DTYPE, fn,
+                         "input must be a "
+                         "float [N,C] tensor, got %s %s",
+                         ag_dtype_name(x->dtype), AG_SHAPE(x));
     if (labels->dtype != AG_I64 || labels->ndim != 1 || labels->shape[0] != x->shape[0])
         return ag__error(labels->dtype != AG_I64 ? AG_ERR_DTYPE : AG_ERR_SHAPE, fn,
                          "labels must be int64 [%lld] for input %s, got %s %s",
@@ -33,9 +35,10 @@ static int check_labels(const ag_tensor *x, const ag_tensor *labels, const char 
     for (int64_t i = 0; i < labels->numel; i++) {
         int64_t y = label_at(labels, i);
         if (y < 0 || y >= classes)
-            return ag__error(AG_ERR_INDEX, fn, "label %lld at index %lld is out of range "
-                             "[0, %lld) for input %s", (long long)y, (long long)i,
-                             (long long)classes, AG_SHAPE(x));
+            return ag__error(AG_ERR_INDEX, fn,
+                             "label %lld at index %lld is out of range "
+                             "[0, %lld) for input %s",
+                             (long long)y, (long long)i, (long long)classes, AG_SHAPE(x));
     }
     return AG_OK;
 }
@@ -66,7 +69,7 @@ static ag_tensor *target_dist(const ag_tensor *x, const ag_tensor *labels, doubl
 /* ------------------------------------------------------------------ one row, stable */
 struct row {
     const char *base;
-    int64_t stride;        /* between classes, elements */
+    int64_t stride; /* between classes, elements */
     bool f32;
 };
 
@@ -77,7 +80,8 @@ static double row_at(const struct row *r, int64_t j) {
 
 static struct row row_of(const ag_tensor *x, int64_t i) {
     size_t es = ag_dtype_size(x->dtype);
-    return (struct row){(const char *)x->storage->data + (size_t)(x->offset + i * x->strides[0]) * es,
+    return (struct row){(const char *)x->storage->data +
+                            (size_t)(x->offset + i * x->strides[0]) * es,
                         x->strides[1], x->dtype == AG_F32};
 }
 
@@ -146,10 +150,10 @@ static int ce_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const void
     double *loss = ag__malloc(sizeof(double) * (size_t)(n ? n : 1));
     if (!loss) return ag__error(AG_ERR_NOMEM, "ag_cross_entropy_loss", "out of memory");
     bool par = n * c >= (1 << 15) && !omp_in_parallel();
-    #pragma omp parallel if (par)
+#pragma omp parallel if (par)
     {
-        void *buf = ag__malloc(ag_dtype_size(x->dtype) * (size_t)(c ? c : 1));   /* NULL: scalar */
-        #pragma omp for schedule(static)
+        void *buf = ag__malloc(ag_dtype_size(x->dtype) * (size_t)(c ? c : 1)); /* NULL: scalar */
+#pragma omp for schedule(static)
         for (int64_t i = 0; i < n; i++) {
             struct row r = row_of(x, i);
             double m, s, all = 0;
@@ -157,7 +161,8 @@ static int ce_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const void
             if (a->smoothing != 0)
                 for (int64_t j = 0; j < c; j++) all += row_at(&r, j);
             double lse = m + log(s), xy = row_at(&r, label_at(labels, i));
-            loss[i] = lse - (1 - a->smoothing) * xy - (a->smoothing != 0 ? a->smoothing * all / (double)c : 0);
+            loss[i] = lse - (1 - a->smoothing) * xy -
+                      (a->smoothing != 0 ? a->smoothing * all / (double)c : 0);
         }
         free(buf);
     }
@@ -173,15 +178,16 @@ static ag_tensor *ce_backward_op(ag_tensor *g, ag_tensor *x, ag_tensor *labels,
 }
 
 static int ce_backward(struct ag_node *node, ag_tensor *g) {
-    return ag__accumulate(node, 0, ce_backward_op(g, node->in[0], node->in[1],
-                                                  AG_ARGS(node, struct ce_args)));
+    return ag__accumulate(
+        node, 0, ce_backward_op(g, node->in[0], node->in[1], AG_ARGS(node, struct ce_args)));
 }
 
 /* Gradchecked on valid labels; variant 1 on transposed logits with smoothing and 'none'. */
 static int ce_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
     struct ce_args *a = args;
     int64_t n = size > 0 ? size / 100 + 1 : 4, c = size > 0 ? 100 : 5;
-    *a = variant ? (struct ce_args){AG_REDUCTION_NONE, 0.2} : (struct ce_args){AG_REDUCTION_MEAN, 0};
+    *a =
+        variant ? (struct ce_args){AG_REDUCTION_NONE, 0.2} : (struct ce_args){AG_REDUCTION_MEAN, 0};
     if (variant == 1 && size == 0) {
         ag_tensor *base = ag__check_input(dtype, 2, (int64_t[]){c, n}, -3, 3);
         bool prev = ag_set_grad_enabled(false);
@@ -193,13 +199,17 @@ static int ce_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int6
     }
     in[1] = ag_zeros(AG_I64, 1, &n);
     if (!in[0] || !in[1]) return -1;
-    for (int64_t i = 0; i < n; i++) ((int64_t *)ag__ptr(in[1]))[i] = (int64_t)(ag_random_u64() % (uint64_t)c);
+    for (int64_t i = 0; i < n; i++)
+        ((int64_t *)ag__ptr(in[1]))[i] = (int64_t)(ag_random_u64() % (uint64_t)c);
     return 2;
 }
 
 const struct ag_op_def ag__op_cross_entropy_loss = {
-    .name = "cross_entropy_loss", .arity = 2, .shape = ce_shape,
-    .forward = ce_forward, .backward = ce_backward,
+    .name = "cross_entropy_loss",
+    .arity = 2,
+    .shape = ce_shape,
+    .forward = ce_forward,
+    .backward = ce_backward,
     .check = {.make = ce_make, .flops_per_elem = 25},
 };
 
@@ -214,8 +224,8 @@ static int ce_bwd_shape(struct ag_meta *m, ag_tensor *const *in, int n, const vo
     if (in[0]->dtype != in[1]->dtype || in[0]->ndim != want ||
         (want && in[0]->shape[0] != in[1]->shape[0]))
         return ag__error(AG_ERR_SHAPE, fn, "gradient %s %s does not match logits %s %s",
-                         ag_dtype_name(in[0]->dtype), AG_SHAPE(in[0]),
-                         ag_dtype_name(in[1]->dtype), AG_SHAPE(in[1]));
+                         ag_dtype_name(in[0]->dtype), AG_SHAPE(in[0]), ag_dtype_name(in[1]->dtype),
+                         AG_SHAPE(in[1]));
     m->dtype = in[1]->dtype;
     m->ndim = 2;
     m->shape[0] = in[1]->shape[0];
@@ -232,18 +242,19 @@ static int ce_bwd_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const 
     double scale = a->reduction == AG_REDUCTION_MEAN ? 1.0 / (double)n : 1.0;
     double base = c ? a->smoothing / (double)c : 0;
     bool par = n * c >= (1 << 15) && !omp_in_parallel();
-    #pragma omp parallel for schedule(static) if (par)
+#pragma omp parallel for schedule(static) if (par)
     for (int64_t i = 0; i < n; i++) {
         struct row r = row_of(x, i);
         double m, s;
         bool f32 = out->dtype == AG_F32;
         void *orow = (char *)ag__ptr(out) + (size_t)(i * c) * ag_dtype_size(out->dtype);
-        row_lse(&r, c, &m, &s, orow);   /* vector path: orow = exp(x - m) */
+        row_lse(&r, c, &m, &s, orow); /* vector path: orow = exp(x - m) */
         double gi = ag__get_flat(g, a->reduction == AG_REDUCTION_NONE ? i : 0) * scale;
         double inv = 1.0 / s;
         int64_t y = label_at(labels, i);
-        if (row_vm(&r, c)) {   /* orow = gi (exp(x - m) / s - base); the label's entry exactly */
-            if (f32) ag__vm_shift_scale_f32(orow, orow, c, 0.0f, (float)(gi * inv), (float)(-gi * base));
+        if (row_vm(&r, c)) { /* orow = gi (exp(x - m) / s - base); the label's entry exactly */
+            if (f32)
+                ag__vm_shift_scale_f32(orow, orow, c, 0.0f, (float)(gi * inv), (float)(-gi * base));
             else ag__vm_shift_scale_f64(orow, orow, c, 0.0, gi * inv, -gi * base);
             double v = gi * (exp(row_at(&r, y) - m) * inv - base - (1 - a->smoothing));
             if (f32) ((float *)orow)[y] = (float)v;
@@ -266,13 +277,14 @@ static int ce_bwd_backward(struct ag_node *node, ag_tensor *gg) {
     ag_tensor *g = node->in[0], *x = node->in[1], *labels = node->in[2];
     int64_t n = x->shape[0];
     ag_tensor *p = ag_softmax(x, 1);
-    ag_tensor *scale = ag_scalar(x->dtype, a->reduction == AG_REDUCTION_MEAN ? 1.0 / (double)n : 1.0);
+    ag_tensor *scale =
+        ag_scalar(x->dtype, a->reduction == AG_REDUCTION_MEAN ? 1.0 / (double)n : 1.0);
     int rc = AG_OK;
     if (ag__needs_grad(node, 0)) {
         ag_tensor *t = target_dist(x, labels, a->smoothing, "ag_cross_entropy_backward");
         ag_tensor *rows = ag_sum_dim(ag_mul(gg, ag_sub(p, t)), 1, false);
-        rc = ag__accumulate(node, 0, a->reduction == AG_REDUCTION_NONE ? rows
-                                                                       : ag_mul(ag_sum(rows), scale));
+        rc = ag__accumulate(node, 0,
+                            a->reduction == AG_REDUCTION_NONE ? rows : ag_mul(ag_sum(rows), scale));
     }
     if (!rc && ag__needs_grad(node, 1)) {
         ag_tensor *gcol = a->reduction == AG_REDUCTION_NONE ? ag_reshape(g, 2, (int64_t[]){n, 1})
@@ -294,8 +306,11 @@ static int ce_bwd_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, 
 }
 
 const struct ag_op_def ag__op_cross_entropy_backward = {
-    .name = "cross_entropy_backward", .arity = 3, .shape = ce_bwd_shape,
-    .forward = ce_bwd_forward, .backward = ce_bwd_backward,
+    .name = "cross_entropy_backward",
+    .arity = 3,
+    .shape = ce_bwd_shape,
+    .forward = ce_bwd_forward,
+    .backward = ce_bwd_backward,
     .check = {.make = ce_bwd_make, .flops_per_elem = 25},
 };
 
@@ -322,10 +337,11 @@ static int nll_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *x = node->in[0];
     int64_t n = x->shape[0];
     ag_tensor *onehot = target_dist(x, node->in[1], 0, "ag_nll_loss");
-    ag_tensor *gcol = a->reduction == AG_REDUCTION_NONE
-                          ? ag_reshape(g, 2, (int64_t[]){n, 1})
-                          : ag_mul(g, ag_scalar(x->dtype, a->reduction == AG_REDUCTION_MEAN
-                                                              ? -1.0 / (double)n : -1.0));
+    ag_tensor *gcol =
+        a->reduction == AG_REDUCTION_NONE
+            ? ag_reshape(g, 2, (int64_t[]){n, 1})
+            : ag_mul(g, ag_scalar(x->dtype,
+                                  a->reduction == AG_REDUCTION_MEAN ? -1.0 / (double)n : -1.0));
     if (a->reduction == AG_REDUCTION_NONE) gcol = ag_neg(gcol);
     return ag__accumulate(node, 0, ag_mul(gcol, onehot));
 }
@@ -337,8 +353,11 @@ static int nll_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int
 }
 
 const struct ag_op_def ag__op_nll_loss = {
-    .name = "nll_loss", .arity = 2, .shape = ce_shape,
-    .forward = nll_forward, .backward = nll_backward,
+    .name = "nll_loss",
+    .arity = 2,
+    .shape = ce_shape,
+    .forward = nll_forward,
+    .backward = nll_backward,
     .check = {.make = nll_make},
 };
 
@@ -363,8 +382,7 @@ static ag_tensor *ce_probs(ag_tensor *x, ag_tensor *t, ag_cross_entropy_opts o, 
  * (and *x, *t replaced) when x and t are such a pair; NONE results go back to t's shape. */
 static bool label_form(ag_tensor **x, ag_tensor **t) {
     const ag_tensor *a = *x, *b = *t;
-    if (b->dtype != AG_I64 || b->ndim != a->ndim - 1 || (a->ndim != 1 && a->ndim < 3))
-        return false;
+    if (b->dtype != AG_I64 || b->ndim != a->ndim - 1 || (a->ndim != 1 && a->ndim < 3)) return false;
     int64_t rows = 1;
     for (int d = 0, k = 0; d < a->ndim; d++) {
         if (d == 1 || (a->ndim == 1 && d == 0)) continue;
@@ -395,13 +413,15 @@ ag_tensor *ag_cross_entropy_loss_ex(ag_tensor *logits, ag_tensor *target,
     if (!logits || !target) return NULL;
     if (check_reduction(opts.reduction, fn)) return NULL;
     if (!(opts.label_smoothing >= 0 && opts.label_smoothing <= 1)) {
-        ag__error(AG_ERR_ARG, fn, "label_smoothing must lie in [0, 1], got %g", opts.label_smoothing);
+        ag__error(AG_ERR_ARG, fn, "label_smoothing must lie in [0, 1], got %g",
+                  opts.label_smoothing);
         return NULL;
     }
     if (target->dtype != AG_I64) return ce_probs(logits, target, opts, fn);
     ag_tensor *t0 = target;
     if (label_form(&logits, &target))
-        return label_form_result(ag_cross_entropy_loss_ex(logits, target, opts), t0, opts.reduction);
+        return label_form_result(ag_cross_entropy_loss_ex(logits, target, opts), t0,
+                                 opts.reduction);
     struct ce_args a = {(int)opts.reduction, opts.label_smoothing};
     ag_tensor *const in[] = {logits, target};
     return AG_APPLY_ARGS(AG_OP_CROSS_ENTROPY_LOSS, 2, in, a);

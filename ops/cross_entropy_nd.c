@@ -17,14 +17,16 @@
 #include <omp.h>
 
 struct cend_args {
-    int reduction;          /* ag_reduction */
+    int reduction; /* ag_reduction */
     double smoothing;
     bool use_ignore;
     int64_t ignore_index;
 };
 
 /* The geometry: N, C and S = d1 * ... * dk; class c of position (n, s) at n*C*S + c*S + s. */
-struct cend_geom { int64_t N, C, S; };
+struct cend_geom {
+    int64_t N, C, S;
+};
 
 static struct cend_geom geom_of(const ag_tensor *x) {
     struct cend_geom g = {x->shape[0], x->shape[1], 1};
@@ -37,7 +39,7 @@ static int64_t label_at(const ag_tensor *y, int64_t i) {
     return ((const int64_t *)y->storage->data)[ag__flat_offset(y, i)];
 }
 
-static double elem_at(const ag_tensor *x, int64_t i) {   /* contiguous x */
+static double elem_at(const ag_tensor *x, int64_t i) { /* contiguous x */
     return x->dtype == AG_F32 ? ((const float *)ag__ptr(x))[i] : ((const double *)ag__ptr(x))[i];
 }
 
@@ -49,20 +51,24 @@ static bool ignored(const struct cend_args *a, int64_t label) {
 static int check_pair(const ag_tensor *x, const ag_tensor *y, const struct cend_args *a,
                       const char *fn) {
     if (!ag__is_float(x->dtype) || x->ndim < 2)
-        return ag__error(x->ndim < 2 ? AG_ERR_SHAPE : AG_ERR_DTYPE, fn, "logits must be float "
-                         "[N, C, d1, ...], got %s %s", ag_dtype_name(x->dtype), AG_SHAPE(x));
+        return ag__error(x->ndim < 2 ? AG_ERR_SHAPE : AG_ERR_DTYPE, fn,
+                         "logits must be float "
+                         "[N, C, d1, ...], got %s %s",
+                         ag_dtype_name(x->dtype), AG_SHAPE(x));
     bool ok = y->dtype == AG_I64 && y->ndim == x->ndim - 1 && y->shape[0] == x->shape[0];
     for (int d = 1; ok && d < y->ndim; d++) ok = y->shape[d] == x->shape[d + 1];
     if (!ok)
-        return ag__error(y->dtype != AG_I64 ? AG_ERR_DTYPE : AG_ERR_SHAPE, fn, "target must be "
-                         "int64 [N, d1, ...] for logits %s, got %s %s", AG_SHAPE(x),
-                         ag_dtype_name(y->dtype), AG_SHAPE(y));
+        return ag__error(y->dtype != AG_I64 ? AG_ERR_DTYPE : AG_ERR_SHAPE, fn,
+                         "target must be "
+                         "int64 [N, d1, ...] for logits %s, got %s %s",
+                         AG_SHAPE(x), ag_dtype_name(y->dtype), AG_SHAPE(y));
     for (int64_t i = 0; i < y->numel; i++) {
         int64_t c = label_at(y, i);
         if ((c < 0 || c >= x->shape[1]) && !ignored(a, c))
-            return ag__error(AG_ERR_INDEX, fn, "label %lld at position %lld is out of range "
-                             "[0, %lld) for logits %s", (long long)c, (long long)i,
-                             (long long)x->shape[1], AG_SHAPE(x));
+            return ag__error(AG_ERR_INDEX, fn,
+                             "label %lld at position %lld is out of range "
+                             "[0, %lld) for logits %s",
+                             (long long)c, (long long)i, (long long)x->shape[1], AG_SHAPE(x));
     }
     return AG_OK;
 }
@@ -80,8 +86,8 @@ static ag_tensor *dense(ag_tensor *t) {
  * classes (0 when infinite, as torch's logsumexp), e = exp(x - mx) through the vector
  * kernels, sum[s] = sum over the classes of e in double; loops run along s, contiguous. */
 struct slab {
-    double *mx, *sum, *aux;   /* [S] each; aux: the per-position scale in backward */
-    void *e;                  /* [C, S] in x's dtype */
+    double *mx, *sum, *aux; /* [S] each; aux: the per-position scale in backward */
+    void *e;                /* [C, S] in x's dtype */
 };
 
 static bool slab_alloc(struct slab *sb, struct cend_geom g, size_t es) {
@@ -97,28 +103,29 @@ static void slab_free(struct slab *sb) {
     free(sb->e);
 }
 
-#define DEF_SLAB(T, name, vm_forward)                                                      \
-    static void name(const T *restrict xs, int64_t C, int64_t S, struct slab *sb) {        \
-        T *restrict e = sb->e;                                                             \
-        double *restrict mx = sb->mx, *restrict sum = sb->sum;                             \
-        for (int64_t s = 0; s < S; s++) mx[s] = -INFINITY, sum[s] = 0;                     \
-        for (int64_t c = 0; c < C; c++)                                                    \
-            for (int64_t s = 0; s < S; s++) {                                              \
-                double v = xs[c * S + s];                                                  \
-                if (v > mx[s] || v != v) mx[s] = v;                                        \
-            }                                                                              \
-        for (int64_t s = 0; s < S; s++) mx[s] = isinf(mx[s]) ? 0 : mx[s];                 \
-        for (int64_t c = 0; c < C; c++)                                                    \
-            for (int64_t s = 0; s < S; s++) e[c * S + s] = xs[c * S + s] - (T)mx[s];       \
-        vm_forward(AG_VM_EXP, e, e, C * S, (ag_vm_params){0, 0});                          \
-        for (int64_t c = 0; c < C; c++)                                                    \
-            for (int64_t s = 0; s < S; s++) sum[s] += e[c * S + s];                        \
+#define DEF_SLAB(T, name, vm_forward)                                                \
+    static void name(const T *restrict xs, int64_t C, int64_t S, struct slab *sb) {  \
+        T *restrict e = sb->e;                                                       \
+        double *restrict mx = sb->mx, *restrict sum = sb->sum;                       \
+        for (int64_t s = 0; s < S; s++) mx[s] = -INFINITY, sum[s] = 0;               \
+        for (int64_t c = 0; c < C; c++)                                              \
+            for (int64_t s = 0; s < S; s++) {                                        \
+                double v = xs[c * S + s];                                            \
+                if (v > mx[s] || v != v) mx[s] = v;                                  \
+            }                                                                        \
+        for (int64_t s = 0; s < S; s++) mx[s] = isinf(mx[s]) ? 0 : mx[s];            \
+        for (int64_t c = 0; c < C; c++)                                              \
+            for (int64_t s = 0; s < S; s++) e[c * S + s] = xs[c * S + s] - (T)mx[s]; \
+        vm_forward(AG_VM_EXP, e, e, C *S, (ag_vm_params){0, 0});                     \
+        for (int64_t c = 0; c < C; c++)                                              \
+            for (int64_t s = 0; s < S; s++) sum[s] += e[c * S + s];                  \
     }
 DEF_SLAB(float, slab_softmax_f32, ag__vm_forward_f32)
 DEF_SLAB(double, slab_softmax_f64, ag__vm_forward_f64)
 
 static void slab_softmax(const ag_tensor *x, int64_t n, struct cend_geom g, struct slab *sb) {
-    if (x->dtype == AG_F32) slab_softmax_f32((const float *)ag__ptr(x) + n * g.C * g.S, g.C, g.S, sb);
+    if (x->dtype == AG_F32)
+        slab_softmax_f32((const float *)ag__ptr(x) + n * g.C * g.S, g.C, g.S, sb);
     else slab_softmax_f64((const double *)ag__ptr(x) + n * g.C * g.S, g.C, g.S, sb);
 }
 
@@ -150,14 +157,14 @@ static int cend_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const vo
     }
     bool par = g.N > 1 && P * g.C >= (1 << 15) && !omp_in_parallel();
     int rc = AG_OK;
-    #pragma omp parallel if (par)
+#pragma omp parallel if (par)
     {
         struct slab sb;
         bool ok = slab_alloc(&sb, g, ag_dtype_size(x->dtype));
         if (!ok)
-            #pragma omp atomic write
+#pragma omp atomic write
             rc = AG_ERR_NOMEM;
-        #pragma omp for schedule(static)
+#pragma omp for schedule(static)
         for (int64_t n = 0; n < g.N; n++) {
             if (!ok) continue;
             slab_softmax(x, n, g, &sb);
@@ -168,7 +175,8 @@ static int cend_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const vo
                     continue;
                 }
                 double lse = log(sb.sum[s]) + sb.mx[s], all = 0;
-                for (int64_t c = 0; a->smoothing != 0 && c < g.C; c++) all += elem_at(x, base + c * g.S);
+                for (int64_t c = 0; a->smoothing != 0 && c < g.C; c++)
+                    all += elem_at(x, base + c * g.S);
                 loss[i] = (1 - a->smoothing) * (lse - elem_at(x, base + y * g.S)) +
                           (a->smoothing != 0 ? a->smoothing * (lse - all / (double)g.C) : 0);
             }
@@ -178,7 +186,8 @@ static int cend_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const vo
     if (rc) {
         free(loss);
         if (x != in[0] && !x->arena) ag_tensor_free(x);
-        return ag__error(rc, "ag_cross_entropy_loss_nd", "out of memory (logits %s)", AG_SHAPE(in[0]));
+        return ag__error(rc, "ag_cross_entropy_loss_nd", "out of memory (logits %s)",
+                         AG_SHAPE(in[0]));
     }
     if (a->reduction == AG_REDUCTION_NONE) {
         for (int64_t i = 0; i < P; i++) {
@@ -236,7 +245,7 @@ static ag_tensor *target_distribution(const ag_tensor *x, const ag_tensor *y,
 static ag_tensor *cend_grad_with_ops(ag_tensor *g, ag_tensor *x, ag_tensor *y,
                                      const struct cend_args *a) {
     ag_tensor *w = position_weights(y, a, x->dtype);
-    ag_tensor *G = ag_unsqueeze(ag_mul(g, w), 1);   /* g 0-d or y's shape; [N, 1, d...] */
+    ag_tensor *G = ag_unsqueeze(ag_mul(g, w), 1); /* g 0-d or y's shape; [N, 1, d...] */
     return ag_mul(G, ag_sub(ag_softmax(x, 1), target_distribution(x, y, a)));
 }
 
@@ -245,7 +254,8 @@ static int cend_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *x = node->in[0], *y = node->in[1];
     if (ag_is_grad_enabled()) return ag__accumulate(node, 0, cend_grad_with_ops(g, x, y, a));
     ag_tensor *const in[] = {g, x, y};
-    return ag__accumulate(node, 0, ag__apply(AG_OP_CROSS_ENTROPY_LOSS_ND_BACKWARD, 3, in, a, sizeof *a));
+    return ag__accumulate(node, 0,
+                          ag__apply(AG_OP_CROSS_ENTROPY_LOSS_ND_BACKWARD, 3, in, a, sizeof *a));
 }
 
 /* Labels below C, with about one in four set to the ignored index. */
@@ -286,8 +296,11 @@ static int cend_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64
 }
 
 const struct ag_op_def ag__op_cross_entropy_loss_nd = {
-    .name = "cross_entropy_loss_nd", .arity = 2, .shape = cend_shape,
-    .forward = cend_forward, .backward = cend_backward,
+    .name = "cross_entropy_loss_nd",
+    .arity = 2,
+    .shape = cend_shape,
+    .forward = cend_forward,
+    .backward = cend_backward,
     .check = {.make = cend_make, .flops_per_elem = 25},
 };
 
@@ -302,9 +315,11 @@ static int cendb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const voi
     bool ok = g->dtype == x->dtype && g->ndim == (none ? y->ndim : 0);
     for (int d = 0; ok && none && d < y->ndim; d++) ok = g->shape[d] == y->shape[d];
     if (!ok)
-        return ag__error(AG_ERR_SHAPE, fn, "grad_output %s %s does not match target %s of logits "
-                         "%s %s", ag_dtype_name(g->dtype), AG_SHAPE(g), AG_SHAPE(y),
-                         ag_dtype_name(x->dtype), AG_SHAPE(x));
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "grad_output %s %s does not match target %s of logits "
+                         "%s %s",
+                         ag_dtype_name(g->dtype), AG_SHAPE(g), AG_SHAPE(y), ag_dtype_name(x->dtype),
+                         AG_SHAPE(x));
     return ag__shape_same(m, in + 1, 1, NULL, fn);
 }
 
@@ -319,23 +334,25 @@ static int cendb_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const v
     int64_t P = geo.N * geo.S;
     double scale = a->reduction == AG_REDUCTION_MEAN ? 1.0 / (double)counted(y, a) : 1.0;
     double base_t = geo.C ? a->smoothing / (double)geo.C : 0;
-    bool f32 = out->dtype == AG_F32, par = geo.N > 1 && P * geo.C >= (1 << 15) && !omp_in_parallel();
+    bool f32 = out->dtype == AG_F32,
+         par = geo.N > 1 && P * geo.C >= (1 << 15) && !omp_in_parallel();
     int rc = AG_OK;
-    #pragma omp parallel if (par)
+#pragma omp parallel if (par)
     {
         struct slab sb;
         bool ok = slab_alloc(&sb, geo, ag_dtype_size(x->dtype));
         if (!ok)
-            #pragma omp atomic write
+#pragma omp atomic write
             rc = AG_ERR_NOMEM;
-        #pragma omp for schedule(static)
+#pragma omp for schedule(static)
         for (int64_t n = 0; n < geo.N; n++) {
             if (!ok) continue;
             slab_softmax(x, n, geo, &sb);
-            for (int64_t s = 0; s < geo.S; s++) {   /* G / sum per position, 0 where ignored */
+            for (int64_t s = 0; s < geo.S; s++) { /* G / sum per position, 0 where ignored */
                 int64_t i = n * geo.S + s;
-                double G = ignored(a, label_at(y, i)) ? 0
-                         : ag__get_flat(g, a->reduction == AG_REDUCTION_NONE ? i : 0) * scale;
+                double G = ignored(a, label_at(y, i))
+                               ? 0
+                               : ag__get_flat(g, a->reduction == AG_REDUCTION_NONE ? i : 0) * scale;
                 sb.aux[s] = G;
                 sb.sum[s] = G / sb.sum[s];
             }
@@ -347,11 +364,12 @@ static int cendb_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const v
                     if (f32) ((float *)ag__ptr(out))[n * geo.C * geo.S + at] = (float)v;
                     else ((double *)ag__ptr(out))[n * geo.C * geo.S + at] = v;
                 }
-            for (int64_t s = 0; s < geo.S; s++) {   /* the label's entry: - G (1 - eps) */
+            for (int64_t s = 0; s < geo.S; s++) { /* the label's entry: - G (1 - eps) */
                 int64_t i = n * geo.S + s, c0 = label_at(y, i);
                 if (ignored(a, c0)) continue;
                 int64_t at = n * geo.C * geo.S + c0 * geo.S + s;
-                double e = f32 ? ((const float *)sb.e)[c0 * geo.S + s] : ((const double *)sb.e)[c0 * geo.S + s];
+                double e = f32 ? ((const float *)sb.e)[c0 * geo.S + s]
+                               : ((const double *)sb.e)[c0 * geo.S + s];
                 double v = sb.sum[s] * e - sb.aux[s] * (base_t + 1 - a->smoothing);
                 if (f32) ((float *)ag__ptr(out))[at] = (float)v;
                 else ((double *)ag__ptr(out))[at] = v;
@@ -359,7 +377,9 @@ static int cendb_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const v
         }
         slab_free(&sb);
     }
-    if (rc) ag__error(rc, "ag_cross_entropy_loss_nd_backward", "out of memory (logits %s)", AG_SHAPE(in[1]));
+    if (rc)
+        ag__error(rc, "ag_cross_entropy_loss_nd_backward", "out of memory (logits %s)",
+                  AG_SHAPE(in[1]));
     if (x != in[1] && !x->arena) ag_tensor_free(x);
     return rc;
 }
@@ -367,22 +387,28 @@ static int cendb_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const v
 /* Never recorded (cend_backward uses it only with grad mode off). */
 static int cendb_no_backward(struct ag_node *node, ag_tensor *g) {
     (void)g;
-    return ag__error(AG_ERR_STATE, "ag_cross_entropy_loss_nd_backward", "not twice differentiable "
-                     "(logits %s); differentiate ag_cross_entropy_loss_nd with create_graph instead",
-                     AG_SHAPE(node->in[1]));
+    return ag__error(
+        AG_ERR_STATE, "ag_cross_entropy_loss_nd_backward",
+        "not twice differentiable "
+        "(logits %s); differentiate ag_cross_entropy_loss_nd with create_graph instead",
+        AG_SHAPE(node->in[1]));
 }
 
 static int cendb_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
     cend_make(in + 1, args, dt, variant, size);
     const struct cend_args *a = args;
-    in[0] = a->reduction == AG_REDUCTION_NONE ? ag__check_input(dt, in[2]->ndim, in[2]->shape, -2, 2)
-                                              : ag__check_input(dt, 0, NULL, 0.5, 2);
+    in[0] = a->reduction == AG_REDUCTION_NONE
+                ? ag__check_input(dt, in[2]->ndim, in[2]->shape, -2, 2)
+                : ag__check_input(dt, 0, NULL, 0.5, 2);
     return 3;
 }
 
 const struct ag_op_def ag__op_cross_entropy_loss_nd_backward = {
-    .name = "cross_entropy_loss_nd_backward", .arity = 3, .shape = cendb_shape,
-    .forward = cendb_forward, .backward = cendb_no_backward,
+    .name = "cross_entropy_loss_nd_backward",
+    .arity = 3,
+    .shape = cendb_shape,
+    .forward = cendb_forward,
+    .backward = cendb_no_backward,
     .check = {.make = cendb_make, .no_grad = true, .flops_per_elem = 25},
 };
 
@@ -403,5 +429,6 @@ ag_tensor *ag_cross_entropy_loss_nd(ag_tensor *logits, ag_tensor *target,
     }
     struct cend_args a = {(int)opts.reduction, opts.label_smoothing, opts.use_ignore_index,
                           opts.ignore_index};
-    return ag__apply(AG_OP_CROSS_ENTROPY_LOSS_ND, 2, (ag_tensor *const[]){logits, target}, &a, sizeof a);
+    return ag__apply(AG_OP_CROSS_ENTROPY_LOSS_ND, 2, (ag_tensor *const[]){logits, target}, &a,
+                     sizeof a);
 }

@@ -5,11 +5,11 @@
 
 struct dropout_args {
     double p;
-    uint64_t base;   /* first counter of the mask's block of the stream */
+    uint64_t base; /* first counter of the mask's block of the stream */
 };
 
-AG_ROW2(dropout_mul_f32, float, a * b)
-AG_ROW2(dropout_mul_f64, double, a * b)
+AG_ROW2(dropout_mul_f32, float, a *b)
+AG_ROW2(dropout_mul_f64, double, a *b)
 
 static int dropout_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                            ag_tensor **saved) {
@@ -46,8 +46,11 @@ static int dropout_make(ag_tensor **in, void *args, ag_dtype dt, int variant, in
 }
 
 const struct ag_op_def ag__op_dropout = {
-    .name = "dropout", .arity = 1, .shape = ag__shape_same,
-    .forward = dropout_forward, .backward = dropout_backward,
+    .name = "dropout",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
     .check = {.make = dropout_make},
 };
 

@@ -7,7 +7,7 @@
 #include "ops/ops.h"
 
 struct emb_args {
-    int64_t num;   /* embedding_backward: rows of the weight */
+    int64_t num; /* embedding_backward: rows of the weight */
 };
 
 static int64_t index_at(const ag_tensor *ix, int64_t i) {
@@ -24,8 +24,10 @@ static int check_indices(const ag_tensor *ix, int64_t num, const char *what, con
     for (int64_t i = 0; i < ix->numel; i++) {
         int64_t k = index_at(ix, i);
         if (k < 0 || k >= num)
-            return ag__error(AG_ERR_INDEX, fn, "index %lld at position %lld is out of range "
-                             "[0, %lld) for %s", (long long)k, (long long)i, (long long)num, what);
+            return ag__error(AG_ERR_INDEX, fn,
+                             "index %lld at position %lld is out of range "
+                             "[0, %lld) for %s",
+                             (long long)k, (long long)i, (long long)num, what);
     }
     return AG_OK;
 }
@@ -36,8 +38,10 @@ static int emb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
     (void)n, (void)args;
     const ag_tensor *ix = in[0], *w = in[1];
     if (!ag__is_float(w->dtype) || w->ndim != 2)
-        return ag__error(w->ndim != 2 ? AG_ERR_SHAPE : AG_ERR_DTYPE, fn, "weight must be a float "
-                         "[num, dim] tensor, got %s %s", ag_dtype_name(w->dtype), AG_SHAPE(w));
+        return ag__error(w->ndim != 2 ? AG_ERR_SHAPE : AG_ERR_DTYPE, fn,
+                         "weight must be a float "
+                         "[num, dim] tensor, got %s %s",
+                         ag_dtype_name(w->dtype), AG_SHAPE(w));
     if (check_indices(ix, w->shape[0], ag__shape_str(w->ndim, w->shape), fn))
         return ag__last_error_code();
     m->dtype = w->dtype;
@@ -56,7 +60,7 @@ static int emb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     char *o = ag__ptr(out);
     const char *base = (const char *)w->storage->data;
     bool rowwise = w->strides[1] == 1;
-    #pragma omp parallel for schedule(static) if (rows * dim >= (1 << 16))
+#pragma omp parallel for schedule(static) if (rows * dim >= (1 << 16))
     for (int64_t r = 0; r < rows; r++) {
         int64_t k = index_at(ix, r), off = w->offset + k * w->strides[0];
         char *dst = o + (size_t)(r * dim) * es;
@@ -114,8 +118,11 @@ static int emb_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_
 }
 
 const struct ag_op_def ag__op_embedding = {
-    .name = "embedding", .arity = 2, .shape = emb_shape,
-    .forward = emb_forward, .backward = emb_backward,
+    .name = "embedding",
+    .arity = 2,
+    .shape = emb_shape,
+    .forward = emb_forward,
+    .backward = emb_backward,
     .check = {.make = emb_make},
 };
 
@@ -127,20 +134,22 @@ static int embb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void
     const ag_tensor *g = in[0], *ix = in[1];
     if (!ag__is_float(g->dtype) || g->ndim != ix->ndim + 1 ||
         memcmp(g->shape, ix->shape, sizeof(int64_t) * (size_t)ix->ndim))
-        return ag__error(AG_ERR_SHAPE, fn, "grad_output %s %s must be float [indices..., dim] "
-                         "for indices %s", ag_dtype_name(g->dtype), AG_SHAPE(g), AG_SHAPE(ix));
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "grad_output %s %s must be float [indices..., dim] "
+                         "for indices %s",
+                         ag_dtype_name(g->dtype), AG_SHAPE(g), AG_SHAPE(ix));
     if (check_indices(ix, a->num, "the weight's rows", fn)) return ag__last_error_code();
     *m = (struct ag_meta){g->dtype, 2, {a->num, g->shape[g->ndim - 1]}};
     return AG_OK;
 }
 
-#define DEF_SCATTER(T, name)                                                               \
+#define DEF_SCATTER(T, name)                                                                  \
     static void name(T *restrict dw, const T *restrict g, const ag_tensor *ix, int64_t dim) { \
-        for (int64_t r = 0; r < ix->numel; r++) {                                          \
-            T *restrict d = dw + index_at(ix, r) * dim;                                    \
-            const T *restrict s = g + r * dim;                                             \
-            for (int64_t j = 0; j < dim; j++) d[j] += s[j];                                \
-        }                                                                                  \
+        for (int64_t r = 0; r < ix->numel; r++) {                                             \
+            T *restrict d = dw + index_at(ix, r) * dim;                                       \
+            const T *restrict s = g + r * dim;                                                \
+            for (int64_t j = 0; j < dim; j++) d[j] += s[j];                                   \
+        }                                                                                     \
     }
 DEF_SCATTER(float, scatter_rows_f32)
 DEF_SCATTER(double, scatter_rows_f64)
@@ -182,8 +191,11 @@ static int embb_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64
 }
 
 const struct ag_op_def ag__op_embedding_backward = {
-    .name = "embedding_backward", .arity = 2, .shape = embb_shape,
-    .forward = embb_forward, .backward = embb_backward,
+    .name = "embedding_backward",
+    .arity = 2,
+    .shape = embb_shape,
+    .forward = embb_forward,
+    .backward = embb_backward,
     .check = {.make = embb_make},
 };
 

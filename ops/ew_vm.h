@@ -32,26 +32,25 @@ static inline bool ag__ew_vm_binary(ag_tensor *out, const ag_tensor *a, const ag
     if (out->numel < AG_EW_VM_MIN || !ew_vm_flat(out, a) || !ew_vm_flat(out, b)) return false;
     if (out->dtype == AG_F32)
         ag__vm_binary_f32(op, ag__ptr(out), ag__ptr(a), ag__ptr(b), out->numel);
-    else
-        ag__vm_binary_f64(op, ag__ptr(out), ag__ptr(a), ag__ptr(b), out->numel);
+    else ag__vm_binary_f64(op, ag__ptr(out), ag__ptr(a), ag__ptr(b), out->numel);
     return true;
 }
 
-#define AG_EW_UNARY_FORWARD(fname, vm, row_f32, row_f64)                               \
-    static int fname(ag_tensor *out, ag_tensor *const *in, int n, const void *args,    \
-                     ag_tensor **saved) {                                              \
-        (void)n, (void)saved;                                                          \
-        if (!ag__ew_vm_unary(out, in[0], vm))                                          \
-            ag__map1(out, in[0], out->dtype == AG_F32 ? row_f32 : row_f64, args);      \
-        return AG_OK;                                                                  \
+#define AG_EW_UNARY_FORWARD(fname, vm, row_f32, row_f64)                            \
+    static int fname(ag_tensor *out, ag_tensor *const *in, int n, const void *args, \
+                     ag_tensor **saved) {                                           \
+        (void)n, (void)saved;                                                       \
+        if (!ag__ew_vm_unary(out, in[0], vm))                                       \
+            ag__map1(out, in[0], out->dtype == AG_F32 ? row_f32 : row_f64, args);   \
+        return AG_OK;                                                               \
     }
-#define AG_EW_BINARY_FORWARD(fname, vm, row_f32, row_f64)                              \
-    static int fname(ag_tensor *out, ag_tensor *const *in, int n, const void *args,    \
-                     ag_tensor **saved) {                                              \
-        (void)n, (void)saved;                                                          \
-        if (!ag__ew_vm_binary(out, in[0], in[1], vm))                                  \
+#define AG_EW_BINARY_FORWARD(fname, vm, row_f32, row_f64)                                \
+    static int fname(ag_tensor *out, ag_tensor *const *in, int n, const void *args,      \
+                     ag_tensor **saved) {                                                \
+        (void)n, (void)saved;                                                            \
+        if (!ag__ew_vm_binary(out, in[0], in[1], vm))                                    \
             ag__map2(out, in[0], in[1], out->dtype == AG_F32 ? row_f32 : row_f64, args); \
-        return AG_OK;                                                                  \
+        return AG_OK;                                                                    \
     }
 
 #endif

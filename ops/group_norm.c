@@ -56,10 +56,10 @@ static int check_param(const ag_tensor *p, const ag_tensor *x, const char *what,
 
 /* ------------------------------------------------------------------ per-block rows */
 /* The weight (or bias) of each element of group gi's block: p[c] over S elements. */
-#define DEF_SPREAD(T, name)                                                                \
+#define DEF_SPREAD(T, name)                                                                     \
     static void name(T *restrict row, const T *restrict p, int64_t c0, int64_t cg, int64_t S) { \
-        for (int64_t c = 0; c < cg; c++)                                                    \
-            for (int64_t s = 0; s < S; s++) row[c * S + s] = p[c0 + c];                     \
+        for (int64_t c = 0; c < cg; c++)                                                        \
+            for (int64_t s = 0; s < S; s++) row[c * S + s] = p[c0 + c];                         \
     }
 DEF_SPREAD(float, spread_f32)
 DEF_SPREAD(double, spread_f64)
@@ -71,7 +71,8 @@ static ag_tensor *spread(const ag_tensor *p, int64_t C, int G, int64_t S) {
     ag_tensor *r = ag__empty(p->dtype, 1, (int64_t[]){C * S}, "ag_group_norm");
     int64_t cg = C / G;
     for (int g = 0; r && d && g < G; g++) {
-        if (p->dtype == AG_F32) spread_f32((float *)ag__ptr(r) + g * cg * S, ag__ptr(d), g * cg, cg, S);
+        if (p->dtype == AG_F32)
+            spread_f32((float *)ag__ptr(r) + g * cg * S, ag__ptr(d), g * cg, cg, S);
         else spread_f64((double *)ag__ptr(r) + g * cg * S, ag__ptr(d), g * cg, cg, S);
     }
     release(d, p);
@@ -105,9 +106,9 @@ static int gn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *a
     int rc = AG_ERR_NOMEM;
     if (x && mean && rstd && (!a->has_w || w) && (!a->has_b || b)) {
         bool f32 = out->dtype == AG_F32;
-        #pragma omp parallel for schedule(static) if (R > 1 && R * M >= (1 << 15) && !omp_in_parallel())
+#pragma omp parallel for schedule(static) if (R > 1 && R * M >= (1 << 15) && !omp_in_parallel())
         for (int64_t r = 0; r < R; r++) {
-            int64_t off = (r % G) * M;   /* this group's slice of the spread params */
+            int64_t off = (r % G) * M; /* this group's slice of the spread params */
             if (f32) {
                 float *mu = (float *)ag__ptr(mean) + r, *rs = (float *)ag__ptr(rstd) + r;
                 const float *xr = (const float *)ag__ptr(x) + r * M;
@@ -141,7 +142,9 @@ static int gn_param_grads(struct ag_node *node, ag_tensor *g, ag_tensor *xhat) {
     ag_tensor *g3 = ag_reshape(g, 3, ncs);
     int rc = AG_OK;
     if (a->has_w && ag__needs_grad(node, 1))
-        rc = ag__accumulate(node, 1, ag_sum_dim(ag_sum_dim(ag_mul(g3, ag_reshape(xhat, 3, ncs)), 2, false), 0, false));
+        rc = ag__accumulate(
+            node, 1,
+            ag_sum_dim(ag_sum_dim(ag_mul(g3, ag_reshape(xhat, 3, ncs)), 2, false), 0, false));
     int ib = 1 + a->has_w;
     if (!rc && a->has_b && ag__needs_grad(node, ib))
         rc = ag__accumulate(node, ib, ag_sum_dim(ag_sum_dim(g3, 2, false), 0, false));
@@ -160,7 +163,8 @@ static int gn_backward_composite(struct ag_node *node, ag_tensor *g) {
     ag_tensor *xhat = ag_mul(xc, rstd);
     int rc = AG_OK;
     if (ag__needs_grad(node, 0)) {
-        ag_tensor *gw = w ? ag_mul(ag_reshape(g, 3, ncs), ag_reshape(w, 3, (int64_t[]){1, C, 1})) : g;
+        ag_tensor *gw =
+            w ? ag_mul(ag_reshape(g, 3, ncs), ag_reshape(w, 3, (int64_t[]){1, C, 1})) : g;
         gw = ag_reshape(gw, 3, ngm);
         ag_tensor *inner = ag_sub(ag_sub(gw, ag_mean_dim(gw, 2, true)),
                                   ag_mul(xhat, ag_mean_dim(ag_mul(gw, xhat), 2, true)));
@@ -193,7 +197,8 @@ static int gn_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t
     struct gn_args *a = args;
     if (size) {
         *a = (struct gn_args){.groups = 8, .has_w = true, .has_b = true, .eps = 1e-5};
-        in[0] = ag__check_input(dt, 3, (int64_t[]){size / 2048 > 1 ? size / 2048 : 1, 32, 64}, -2, 2);
+        in[0] =
+            ag__check_input(dt, 3, (int64_t[]){size / 2048 > 1 ? size / 2048 : 1, 32, 64}, -2, 2);
         in[1] = ag__check_input(dt, 1, (int64_t[]){32}, 0.5, 1.5);
         in[2] = ag__check_input(dt, 1, (int64_t[]){32}, -1, 1);
         return 3;
@@ -216,8 +221,11 @@ static int gn_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t
 }
 
 const struct ag_op_def ag__op_group_norm = {
-    .name = "group_norm", .arity = -1, .shape = gn_shape,
-    .forward = gn_forward, .backward = gn_backward,
+    .name = "group_norm",
+    .arity = -1,
+    .shape = gn_shape,
+    .forward = gn_forward,
+    .backward = gn_backward,
     .check = {.make = gn_make, .flops_per_elem = 8},
 };
 
@@ -225,17 +233,21 @@ const struct ag_op_def ag__op_group_norm = {
 static int gnb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                      const char *fn) {
     const struct gn_args *a = args;
-    if (n != 4 + a->has_w) return ag__error(AG_ERR_ARG, fn, "expects %d inputs, got %d", 4 + a->has_w, n);
+    if (n != 4 + a->has_w)
+        return ag__error(AG_ERR_ARG, fn, "expects %d inputs, got %d", 4 + a->has_w, n);
     const ag_tensor *g = in[0], *x = in[1];
     if (check_x(x, a->groups, fn)) return ag__last_error_code();
     bool ok = g->dtype == x->dtype && g->ndim == x->ndim;
     for (int d = 0; ok && d < x->ndim; d++) ok = g->shape[d] == x->shape[d];
     int64_t R = x->shape[0] * a->groups;
-    for (int i = 2; ok && i < 4; i++) ok = in[i]->dtype == x->dtype && in[i]->ndim == 1 && in[i]->shape[0] == R;
+    for (int i = 2; ok && i < 4; i++)
+        ok = in[i]->dtype == x->dtype && in[i]->ndim == 1 && in[i]->shape[0] == R;
     if (!ok)
-        return ag__error(AG_ERR_SHAPE, fn, "grad_output %s, mean %s and rstd %s must match x %s %s "
-                         "([%lld] statistics)", AG_SHAPE(g), AG_SHAPE(in[2]), AG_SHAPE(in[3]),
-                         ag_dtype_name(x->dtype), AG_SHAPE(x), (long long)R);
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "grad_output %s, mean %s and rstd %s must match x %s %s "
+                         "([%lld] statistics)",
+                         AG_SHAPE(g), AG_SHAPE(in[2]), AG_SHAPE(in[3]), ag_dtype_name(x->dtype),
+                         AG_SHAPE(x), (long long)R);
     if (a->has_w && check_param(in[4], x, "weight", fn)) return ag__last_error_code();
     *m = (struct ag_meta){x->dtype, 1, {x->numel + 2 * x->shape[1]}};
     return AG_OK;
@@ -264,8 +276,10 @@ static void param_block(double *acc, const ag_tensor *g, const ag_tensor *x, con
         double sw = 0, sb = 0;
         for (int64_t s = 0; s < S; s++) {
             int64_t at = r * M + c * S + s;
-            double gv = x->dtype == AG_F32 ? ((const float *)ag__ptr(g))[at] : ((const double *)ag__ptr(g))[at];
-            double xv = x->dtype == AG_F32 ? ((const float *)ag__ptr(x))[at] : ((const double *)ag__ptr(x))[at];
+            double gv = x->dtype == AG_F32 ? ((const float *)ag__ptr(g))[at]
+                                           : ((const double *)ag__ptr(g))[at];
+            double xv = x->dtype == AG_F32 ? ((const float *)ag__ptr(x))[at]
+                                           : ((const double *)ag__ptr(x))[at];
             sw += gv * ((xv - mu) * rs);
             sb += gv;
         }
@@ -282,16 +296,16 @@ static int gnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     int64_t R = N * G, M = C / G * S;
     ag_tensor *g = dense(in[0]), *x = dense(in[1]), *mean = dense(in[2]), *rstd = dense(in[3]);
     ag_tensor *w = spread(a->has_w ? in[4] : NULL, C, a->groups, S);
-    double *part = calloc((size_t)(N ? N : 1) * (size_t)(2 * C), sizeof(double));   /* [N, 2C] */
+    double *part = calloc((size_t)(N ? N : 1) * (size_t)(2 * C), sizeof(double)); /* [N, 2C] */
     int rc = AG_ERR_NOMEM;
     if (g && x && mean && rstd && (!a->has_w || w) && part) {
-        #pragma omp parallel for schedule(static) if (N > 1 && R * M >= (1 << 15) && !omp_in_parallel())
+#pragma omp parallel for schedule(static) if (N > 1 && R * M >= (1 << 15) && !omp_in_parallel())
         for (int64_t i = 0; i < N; i++)
             for (int64_t r = i * G; r < (i + 1) * G; r++) {
                 dx_block(out, g, x, mean, rstd, w, M, r, (r % G) * M);
                 param_block(part + i * 2 * C, g, x, mean, rstd, C / G, S, r, (r % G) * (C / G));
             }
-        for (int64_t j = 0; j < 2 * C; j++) {   /* after dx: dw, then db */
+        for (int64_t j = 0; j < 2 * C; j++) { /* after dx: dw, then db */
             double t = 0;
             for (int64_t i = 0; i < N; i++) t += part[i * 2 * C + j];
             if (out->dtype == AG_F32) ((float *)ag__ptr(out))[N * C * S + j] = (float)t;
@@ -300,14 +314,17 @@ static int gnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
         rc = AG_OK;
     }
     free(part);
-    release(g, in[0]), release(x, in[1]), release(mean, in[2]), release(rstd, in[3]), release(w, NULL);
+    release(g, in[0]), release(x, in[1]), release(mean, in[2]), release(rstd, in[3]),
+        release(w, NULL);
     return rc;
 }
 
 static int gnb_no_backward(struct ag_node *node, ag_tensor *g) {
     (void)g;
-    return ag__error(AG_ERR_STATE, "ag_group_norm_backward", "not twice differentiable (x %s); "
-                     "differentiate ag_group_norm with create_graph instead", AG_SHAPE(node->in[1]));
+    return ag__error(AG_ERR_STATE, "ag_group_norm_backward",
+                     "not twice differentiable (x %s); "
+                     "differentiate ag_group_norm with create_graph instead",
+                     AG_SHAPE(node->in[1]));
 }
 
 static int gnb_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
@@ -325,8 +342,11 @@ static int gnb_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_
 }
 
 const struct ag_op_def ag__op_group_norm_backward = {
-    .name = "group_norm_backward", .arity = -1, .shape = gnb_shape,
-    .forward = gnb_forward, .backward = gnb_no_backward,
+    .name = "group_norm_backward",
+    .arity = -1,
+    .shape = gnb_shape,
+    .forward = gnb_forward,
+    .backward = gnb_no_backward,
     .check = {.make = gnb_make, .no_grad = true, .flops_per_elem = 10},
 };
 
@@ -338,7 +358,8 @@ ag_tensor *ag_group_norm(ag_tensor *x, int groups, ag_tensor *weight, ag_tensor 
         ag__error(AG_ERR_ARG, fn, "eps %g must be >= 0 (x %s)", eps, AG_SHAPE(x));
         return NULL;
     }
-    struct gn_args a = {.groups = groups, .has_w = weight != NULL, .has_b = bias != NULL, .eps = eps};
+    struct gn_args a = {
+        .groups = groups, .has_w = weight != NULL, .has_b = bias != NULL, .eps = eps};
     ag_tensor *const in[] = {x, weight ? weight : bias, bias};
     return ag__apply(AG_OP_GROUP_NORM, 1 + a.has_w + a.has_b, in, &a, sizeof a);
 }

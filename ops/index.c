@@ -25,15 +25,16 @@ static ag_tensor *random_index(int ndim, const int64_t *shape, int64_t hi) {
     if (!t) return NULL;
     int64_t *v = ag__ptr(t);
     uint64_t base = ag__rng_reserve((uint64_t)t->numel);
-    for (int64_t i = 0; i < t->numel; i++) v[i] = (int64_t)(ag__rng_bits(base + (uint64_t)i) % (uint64_t)hi);
+    for (int64_t i = 0; i < t->numel; i++)
+        v[i] = (int64_t)(ag__rng_bits(base + (uint64_t)i) % (uint64_t)hi);
     return t;
 }
 
 /* ------------------------------------------------------------------ slice */
 struct slice_args {
     int dim;
-    int ndim;                           /* slice_backward: the sliced tensor's shape */
-    int64_t start, step, len;           /* normalized: 0 <= start, step > 0 */
+    int ndim;                 /* slice_backward: the sliced tensor's shape */
+    int64_t start, step, len; /* normalized: 0 <= start, step > 0 */
     int64_t shape[AG_MAX_DIMS];
 };
 _Static_assert(sizeof(struct slice_args) <= AG_ARGS_BYTES, "slice_args too big");
@@ -57,7 +58,7 @@ static int slice_view(const struct ag_meta *m, int64_t *strides, int64_t *offset
 }
 
 static int slice_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
-                         ag_tensor **saved) {   /* unused: the view always exists */
+                         ag_tensor **saved) { /* unused: the view always exists */
     (void)n, (void)saved;
     int64_t strides[AG_MAX_DIMS], offset;
     struct ag_meta m;
@@ -92,14 +93,19 @@ static int slice_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, i
         in[0] = ag__check_input(dtype, 2, (int64_t[]){3, 5}, -2, 2);
     } else {
         *a = (struct slice_args){.dim = 0, .start = 1, .step = 1, .len = 3};
-        in[0] = ag__check_transposed(ag__check_input(dtype, 2, (int64_t[]){5, 4}, -2, 2));   /* [4,5] */
+        in[0] =
+            ag__check_transposed(ag__check_input(dtype, 2, (int64_t[]){5, 4}, -2, 2)); /* [4,5] */
     }
     return in[0] ? 1 : -1;
 }
 
 const struct ag_op_def ag__op_slice = {
-    .name = "slice", .arity = 1, .shape = slice_shape, .view = slice_view,
-    .forward = slice_forward, .backward = slice_backward,
+    .name = "slice",
+    .arity = 1,
+    .shape = slice_shape,
+    .view = slice_view,
+    .forward = slice_forward,
+    .backward = slice_backward,
     .check = {.make = slice_make},
 };
 
@@ -117,8 +123,8 @@ ag_tensor *ag_slice(ag_tensor *t, int dim, int64_t start, int64_t end, int64_t s
     int d = ag__norm_dim(dim, t->ndim, fn);
     if (d < 0) return NULL;
     if (step <= 0) {
-        ag__error(AG_ERR_ARG, fn, "step %lld must be positive (dim %d of %s)", (long long)step,
-                  dim, AG_SHAPE(t));
+        ag__error(AG_ERR_ARG, fn, "step %lld must be positive (dim %d of %s)", (long long)step, dim,
+                  AG_SHAPE(t));
         return NULL;
     }
     int64_t size = t->shape[d];
@@ -126,7 +132,9 @@ ag_tensor *ag_slice(ag_tensor *t, int dim, int64_t start, int64_t end, int64_t s
     if (end < 0) end += size;
     start = start < 0 ? 0 : start > size ? size : start;
     end = end < start ? start : end > size ? size : end;
-    struct slice_args a = {.dim = d, .start = start, .step = step,   /* no overflow (D12) */
+    struct slice_args a = {.dim = d,
+                           .start = start,
+                           .step = step, /* no overflow (D12) */
                            .len = end == start ? 0 : (end - start - 1) / step + 1};
     return slice_op(t, &a);
 }
@@ -160,7 +168,11 @@ static int slice_bw_make(ag_tensor **in, void *args, ag_dtype dtype, int variant
     struct slice_args *a = args;
     if (size) {
         int64_t c = ag__check_bench_cols(size);
-        *a = (struct slice_args){.dim = 1, .start = 0, .step = 2, .len = c / 2, .ndim = 2,
+        *a = (struct slice_args){.dim = 1,
+                                 .start = 0,
+                                 .step = 2,
+                                 .len = c / 2,
+                                 .ndim = 2,
                                  .shape = {AG_CHECK_BENCH_ROWS, c}};
         in[0] = bench_input(dtype, AG_CHECK_BENCH_ROWS, c / 2);
         return in[0] ? 1 : -1;
@@ -172,8 +184,11 @@ static int slice_bw_make(ag_tensor **in, void *args, ag_dtype dtype, int variant
 }
 
 const struct ag_op_def ag__op_slice_backward = {
-    .name = "slice_backward", .arity = 1, .shape = slice_bw_shape,
-    .forward = slice_bw_forward, .backward = slice_bw_backward,
+    .name = "slice_backward",
+    .arity = 1,
+    .shape = slice_bw_shape,
+    .forward = slice_bw_forward,
+    .backward = slice_bw_backward,
     .check = {.make = slice_bw_make},
 };
 
@@ -184,7 +199,7 @@ static ag_tensor *slice_backward_op(ag_tensor *g, const struct slice_args *a) {
 /* ------------------------------------------------------------------ index checks */
 struct index_args {
     int dim;
-    int ndim;                           /* backward ops: the source tensor's shape */
+    int ndim; /* backward ops: the source tensor's shape */
     int64_t shape[AG_MAX_DIMS];
 };
 
@@ -196,7 +211,8 @@ static int check_index(const ag_tensor *ix, int64_t limit, const ag_tensor *t, i
     for (int64_t i = 0; i < ix->numel; i++) {
         int64_t v = index_at(ix, i);
         if (v < 0 || v >= limit)
-            return ag__error(AG_ERR_INDEX, fn, "index %lld is out of range for dim %d of %s (size %lld)",
+            return ag__error(AG_ERR_INDEX, fn,
+                             "index %lld is out of range for dim %d of %s (size %lld)",
                              (long long)v, dim, ag__shape_str(t->ndim, t->shape), (long long)limit);
     }
     return AG_OK;
@@ -231,7 +247,7 @@ static void index_slabs(ag_tensor *out, const ag_tensor *src, const ag_tensor *i
                         bool scatter) {
     int64_t os[AG_MAX_DIMS], shape[AG_MAX_DIMS], so[AG_MAX_DIMS], ss[AG_MAX_DIMS];
     ag__contiguous_strides(out->ndim, out->shape, os);
-    const ag_tensor *big = scatter ? out : src;   /* the tensor the index points into */
+    const ag_tensor *big = scatter ? out : src; /* the tensor the index points into */
     int nd = drop_dim(big, d, scatter ? os : src->strides, shape, scatter ? so : ss);
     drop_dim(big, d, scatter ? src->strides : os, shape, scatter ? ss : so);
     size_t es = ag_dtype_size(out->dtype);
@@ -259,8 +275,8 @@ static ag_tensor *index_op(enum ag_op_id op, ag_tensor *g, ag_tensor *ix, int di
 
 static int index_select_backward(struct ag_node *node, ag_tensor *g) {
     int d = AG_ARGS(node, struct index_args)->dim;
-    return ag__accumulate(node, 0, index_op(AG_OP_INDEX_SELECT_BACKWARD, g, node->in[1], d,
-                                            node->in[0]));
+    return ag__accumulate(node, 0,
+                          index_op(AG_OP_INDEX_SELECT_BACKWARD, g, node->in[1], d, node->in[0]));
 }
 
 /* variant 0: [4,3] rows 3,0,3 (a repeat: gradients add); variant 1: a transposed view. */
@@ -279,8 +295,11 @@ static int index_select_make(ag_tensor **in, void *args, ag_dtype dtype, int var
 }
 
 const struct ag_op_def ag__op_index_select = {
-    .name = "index_select", .arity = 2, .shape = index_select_shape,
-    .forward = index_select_forward, .backward = index_select_backward,
+    .name = "index_select",
+    .arity = 2,
+    .shape = index_select_shape,
+    .forward = index_select_forward,
+    .backward = index_select_backward,
     .check = {.make = index_select_make},
 };
 
@@ -303,8 +322,8 @@ static int index_bw_shape(struct ag_meta *m, ag_tensor *const *in, int n, const 
     return AG_OK;
 }
 
-static int index_select_bw_forward(ag_tensor *out, ag_tensor *const *in, int n,
-                                   const void *args, ag_tensor **saved) {
+static int index_select_bw_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                                   ag_tensor **saved) {
     (void)n, (void)saved;
     memset(ag__ptr(out), 0, (size_t)out->numel * ag_dtype_size(out->dtype));
     index_slabs(out, in[0], in[1], ((const struct index_args *)args)->dim, true);
@@ -321,7 +340,8 @@ static int index_select_bw_make(ag_tensor **in, void *args, ag_dtype dtype, int 
     *(struct index_args *)args = (struct index_args){.dim = 0, .ndim = 2, .shape = {4, 3}};
     if (size) {
         int64_t c = ag__check_bench_cols(size);
-        *(struct index_args *)args = (struct index_args){.dim = 0, .ndim = 2, .shape = {AG_CHECK_BENCH_ROWS, c}};
+        *(struct index_args *)args =
+            (struct index_args){.dim = 0, .ndim = 2, .shape = {AG_CHECK_BENCH_ROWS, c}};
         in[0] = bench_input(dtype, AG_CHECK_BENCH_ROWS, c);
         in[1] = random_index(1, (int64_t[]){AG_CHECK_BENCH_ROWS}, AG_CHECK_BENCH_ROWS);
         return in[0] && in[1] ? 2 : -1;
@@ -333,8 +353,11 @@ static int index_select_bw_make(ag_tensor **in, void *args, ag_dtype dtype, int 
 }
 
 const struct ag_op_def ag__op_index_select_backward = {
-    .name = "index_select_backward", .arity = 2, .shape = index_bw_shape,
-    .forward = index_select_bw_forward, .backward = index_select_bw_backward,
+    .name = "index_select_backward",
+    .arity = 2,
+    .shape = index_bw_shape,
+    .forward = index_select_bw_forward,
+    .backward = index_select_bw_backward,
     .check = {.make = index_select_bw_make},
 };
 
@@ -347,8 +370,9 @@ static int gather_shape(struct ag_meta *m, ag_tensor *const *in, int n, const vo
     bool ok = ix->ndim == t->ndim;
     for (int k = 0; ok && k < t->ndim; k++) ok = k == d || ix->shape[k] <= t->shape[k];
     if (!ok)
-        return ag__error(AG_ERR_SHAPE, fn, "index %s does not fit input %s along dims other than %d",
-                         AG_SHAPE(ix), AG_SHAPE(t), d);
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "index %s does not fit input %s along dims other than %d", AG_SHAPE(ix),
+                         AG_SHAPE(t), d);
     if (check_index(ix, t->ndim ? t->shape[d] : 1, t, d, fn)) return AG_ERR_INDEX;
     ag__meta_like(m, ix);
     m->dtype = t->dtype;
@@ -388,8 +412,7 @@ static int gather_forward(ag_tensor *out, ag_tensor *const *in, int n, const voi
 
 static int gather_backward(struct ag_node *node, ag_tensor *g) {
     int d = AG_ARGS(node, struct index_args)->dim;
-    return ag__accumulate(node, 0, index_op(AG_OP_GATHER_BACKWARD, g, node->in[1], d,
-                                            node->in[0]));
+    return ag__accumulate(node, 0, index_op(AG_OP_GATHER_BACKWARD, g, node->in[1], d, node->in[0]));
 }
 
 /* variant 0: [3,4] along dim 1 with repeats; variant 1: a transposed view along dim 0. */
@@ -412,8 +435,11 @@ static int gather_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, 
 }
 
 const struct ag_op_def ag__op_gather = {
-    .name = "gather", .arity = 2, .shape = gather_shape,
-    .forward = gather_forward, .backward = gather_backward,
+    .name = "gather",
+    .arity = 2,
+    .shape = gather_shape,
+    .forward = gather_forward,
+    .backward = gather_backward,
     .check = {.make = gather_make},
 };
 
@@ -439,12 +465,12 @@ static int gather_bw_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_gather(g, d, node->in[1]));
 }
 
-static int gather_bw_make(ag_tensor **in, void *args, ag_dtype dtype, int variant,
-                          int64_t size) {
+static int gather_bw_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
     *(struct index_args *)args = (struct index_args){.dim = 1, .ndim = 2, .shape = {3, 4}};
     if (size) {
         int64_t c = ag__check_bench_cols(size);
-        *(struct index_args *)args = (struct index_args){.dim = 1, .ndim = 2, .shape = {AG_CHECK_BENCH_ROWS, c}};
+        *(struct index_args *)args =
+            (struct index_args){.dim = 1, .ndim = 2, .shape = {AG_CHECK_BENCH_ROWS, c}};
         in[0] = bench_input(dtype, AG_CHECK_BENCH_ROWS, c);
         in[1] = random_index(2, (int64_t[]){AG_CHECK_BENCH_ROWS, c}, c);
         return in[0] && in[1] ? 2 : -1;
@@ -456,13 +482,19 @@ static int gather_bw_make(ag_tensor **in, void *args, ag_dtype dtype, int varian
 }
 
 const struct ag_op_def ag__op_gather_backward = {
-    .name = "gather_backward", .arity = 2, .shape = index_bw_shape,
-    .forward = gather_bw_forward, .backward = gather_bw_backward,
+    .name = "gather_backward",
+    .arity = 2,
+    .shape = index_bw_shape,
+    .forward = gather_bw_forward,
+    .backward = gather_bw_backward,
     .check = {.make = gather_bw_make},
 };
 
 /* ------------------------------------------------------------------ one_hot */
-struct one_hot_args { int64_t classes; ag_dtype dtype; };
+struct one_hot_args {
+    int64_t classes;
+    ag_dtype dtype;
+};
 
 static int one_hot_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                          const char *fn) {
@@ -470,7 +502,8 @@ static int one_hot_shape(struct ag_meta *m, ag_tensor *const *in, int n, const v
     const struct one_hot_args *a = args;
     const ag_tensor *l = in[0];
     if (l->ndim == AG_MAX_DIMS)
-        return ag__error(AG_ERR_DIM, fn, "labels %s already have %d dims", AG_SHAPE(l), AG_MAX_DIMS);
+        return ag__error(AG_ERR_DIM, fn, "labels %s already have %d dims", AG_SHAPE(l),
+                         AG_MAX_DIMS);
     if ((unsigned)a->dtype > AG_I64)
         return ag__error(AG_ERR_DTYPE, fn, "unknown dtype %d", (int)a->dtype);
     if (check_index(l, a->classes, l, 0, fn)) return AG_ERR_INDEX;
@@ -507,7 +540,10 @@ static int one_hot_make(ag_tensor **in, void *args, ag_dtype dtype, int variant,
 }
 
 const struct ag_op_def ag__op_one_hot = {
-    .name = "one_hot", .arity = 1, .shape = one_hot_shape, .forward = one_hot_forward,
+    .name = "one_hot",
+    .arity = 1,
+    .shape = one_hot_shape,
+    .forward = one_hot_forward,
     .check = {.make = one_hot_make, .no_grad = true},
 };
 
@@ -518,7 +554,7 @@ ag_tensor *ag_one_hot(ag_tensor *labels, int64_t num_classes, ag_dtype dtype) {
                   ag_dtype_name(labels->dtype), AG_SHAPE(labels));
         return NULL;
     }
-    if (num_classes == -1) {   /* torch: one more than the largest label */
+    if (num_classes == -1) { /* torch: one more than the largest label */
         num_classes = 0;
         for (int64_t i = 0; i < labels->numel; i++)
             if (index_at(labels, i) + 1 > num_classes) num_classes = index_at(labels, i) + 1;

@@ -3,17 +3,17 @@
 
 #include <omp.h>
 
-#define CHUNK ((int64_t)1 << 15)       /* elements per task in the flat case */
-#define PAR_MIN ((int64_t)1 << 16)     /* below this, one thread */
+#define CHUNK ((int64_t)1 << 15)   /* elements per task in the flat case */
+#define PAR_MIN ((int64_t)1 << 16) /* below this, one thread */
 
 struct plan {
     int n_in;
     const char *base[3];
-    size_t es;                         /* element size of every operand */
-    int ndim;                          /* >= 1 */
+    size_t es; /* element size of every operand */
+    int ndim;  /* >= 1 */
     int64_t shape[AG_MAX_DIMS];
-    int64_t stride[3][AG_MAX_DIMS];    /* per input, in elements */
-    bool flat;                         /* all inputs contiguous with out's shape */
+    int64_t stride[3][AG_MAX_DIMS]; /* per input, in elements */
+    bool flat;                      /* all inputs contiguous with out's shape */
 };
 
 static void plan_init(struct plan *p, const ag_tensor *out, int n, const ag_tensor *const *in) {
@@ -69,11 +69,11 @@ static void run(const struct plan *p, any_row row, ag_tensor *out, const void *a
     bool par = total >= PAR_MIN && !omp_in_parallel() && omp_get_max_threads() > 1;
     if (p->flat) {
         int64_t one[3] = {1, 1, 1}, chunks = (total + CHUNK - 1) / CHUNK;
-        if (!par) {   /* entering an OpenMP region costs a malloc and futexes even if(0) */
+        if (!par) { /* entering an OpenMP region costs a malloc and futexes even if(0) */
             call_row(p, row, z, p->base, one, total, args);
             return;
         }
-        #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
         for (int64_t c = 0; c < chunks; c++) {
             int64_t lo = c * CHUNK, n = total - lo < CHUNK ? total - lo : CHUNK;
             const char *x[3];
@@ -87,7 +87,7 @@ static void run(const struct plan *p, any_row row, ag_tensor *out, const void *a
         run_rows(p, row, z, 0, rows, args);
         return;
     }
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; r++) run_rows(p, row, z, r, r + 1, args);
 }
 

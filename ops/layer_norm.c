@@ -16,9 +16,9 @@
 #include <omp.h>
 
 struct ln_args {
-    int64_t M;          /* elements per normalized row */
-    int nd;             /* normalized dims (the trailing nd dims of x) */
-    bool has_w, has_b;  /* layer_norm: weight and bias present (inputs 1 and 1 + has_w) */
+    int64_t M;         /* elements per normalized row */
+    int nd;            /* normalized dims (the trailing nd dims of x) */
+    bool has_w, has_b; /* layer_norm: weight and bias present (inputs 1 and 1 + has_w) */
     double eps;
 };
 
@@ -54,8 +54,8 @@ static int check_trailing(const ag_tensor *t, const ag_tensor *x, const struct l
     for (int d = 0; ok && d < a->nd; d++) ok = t->shape[d] == x->shape[x->ndim - a->nd + d];
     if (!ok)
         return ag__error(AG_ERR_SHAPE, fn, "%s %s %s must be %s with the last %d dims of x %s",
-                         what, ag_dtype_name(t->dtype), AG_SHAPE(t), ag_dtype_name(x->dtype),
-                         a->nd, AG_SHAPE(x));
+                         what, ag_dtype_name(t->dtype), AG_SHAPE(t), ag_dtype_name(x->dtype), a->nd,
+                         AG_SHAPE(x));
     return AG_OK;
 }
 
@@ -103,20 +103,23 @@ static int ln_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *a
     if (x && mean && rstd && (!a->has_w || w) && (!a->has_b || b)) {
         bool f32 = out->dtype == AG_F32;
         int64_t blocks = (R + LN_ROW_BLOCK - 1) / LN_ROW_BLOCK;
-        #pragma omp parallel for schedule(static) if (blocks > 1 && R * M >= (1 << 15) && !omp_in_parallel())
+#pragma omp parallel for schedule(static) if (blocks > 1 && R * M >= (1 << 15) && \
+                                              !omp_in_parallel())
         for (int64_t bk = 0; bk < blocks; bk++) {
             int64_t r0 = bk * LN_ROW_BLOCK, r1 = r0 + LN_ROW_BLOCK < R ? r0 + LN_ROW_BLOCK : R;
             if (f32) {
                 float *mu = ag__ptr(mean), *rs = ag__ptr(rstd);
                 const float *xp = ag__ptr(x);
-                for (int64_t r = r0; r < r1; r++) ln_stats_f32(xp + r * M, M, a->eps, mu + r, rs + r);
+                for (int64_t r = r0; r < r1; r++)
+                    ln_stats_f32(xp + r * M, M, a->eps, mu + r, rs + r);
                 for (int64_t r = r0; r < r1; r++)
                     ln_forward_f32((float *)ag__ptr(out) + r * M, xp + r * M, M, mu[r], rs[r],
                                    w ? ag__ptr(w) : NULL, b ? ag__ptr(b) : NULL);
             } else {
                 double *mu = ag__ptr(mean), *rs = ag__ptr(rstd);
                 const double *xp = ag__ptr(x);
-                for (int64_t r = r0; r < r1; r++) ln_stats_f64(xp + r * M, M, a->eps, mu + r, rs + r);
+                for (int64_t r = r0; r < r1; r++)
+                    ln_stats_f64(xp + r * M, M, a->eps, mu + r, rs + r);
                 for (int64_t r = r0; r < r1; r++)
                     ln_forward_f64((double *)ag__ptr(out) + r * M, xp + r * M, M, mu[r], rs[r],
                                    w ? ag__ptr(w) : NULL, b ? ag__ptr(b) : NULL);
@@ -125,7 +128,8 @@ static int ln_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *a
         saved[0] = mean, saved[1] = rstd;
         rc = AG_OK;
     }
-    release(x, in[0]), release(w, a->has_w ? in[1] : NULL), release(b, a->has_b ? in[1 + a->has_w] : NULL);
+    release(x, in[0]), release(w, a->has_w ? in[1] : NULL),
+        release(b, a->has_b ? in[1 + a->has_w] : NULL);
     if (rc) release(mean, NULL), release(rstd, NULL);
     return rc;
 }
@@ -152,12 +156,13 @@ static int ln_backward_composite(struct ag_node *node, ag_tensor *g) {
         rc = ag__accumulate(node, 0, ag_reshape(ag_mul(rstd, inner), x->ndim, x->shape));
     }
     if (!rc && a->has_w && ag__needs_grad(node, 1))
-        rc = ag__accumulate(node, 1, ag_reshape(ag_sum_dim(ag_mul(gr, xhat), 0, false),
-                                                w->ndim, w->shape));
+        rc = ag__accumulate(node, 1,
+                            ag_reshape(ag_sum_dim(ag_mul(gr, xhat), 0, false), w->ndim, w->shape));
     int ib = 1 + a->has_w;
     if (!rc && a->has_b && ag__needs_grad(node, ib))
-        rc = ag__accumulate(node, ib, ag_reshape(ag_sum_dim(gr, 0, false), node->in[ib]->ndim,
-                                                 node->in[ib]->shape));
+        rc = ag__accumulate(
+            node, ib,
+            ag_reshape(ag_sum_dim(gr, 0, false), node->in[ib]->ndim, node->in[ib]->shape));
     return rc;
 }
 
@@ -174,10 +179,14 @@ static int ln_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *all = ag__apply(AG_OP_LAYER_NORM_BACKWARD, 4 + a->has_w, in, &ba, sizeof ba);
     int64_t R = rows_of(x, a);
     int rc = all ? AG_OK : ag__last_error_code();
-    if (!rc && dx) rc = ag__accumulate(node, 0, ag_reshape(ag_slice(all, 0, 0, R, 1), x->ndim, x->shape));
-    if (!rc && dw) rc = ag__accumulate(node, 1, ag_reshape(ag_slice(all, 0, R, R + 1, 1), w->ndim, w->shape));
+    if (!rc && dx)
+        rc = ag__accumulate(node, 0, ag_reshape(ag_slice(all, 0, 0, R, 1), x->ndim, x->shape));
+    if (!rc && dw)
+        rc = ag__accumulate(node, 1, ag_reshape(ag_slice(all, 0, R, R + 1, 1), w->ndim, w->shape));
     ag_tensor *b = db ? node->in[ib] : NULL;
-    if (!rc && db) rc = ag__accumulate(node, ib, ag_reshape(ag_slice(all, 0, R + 1, R + 2, 1), b->ndim, b->shape));
+    if (!rc && db)
+        rc = ag__accumulate(node, ib,
+                            ag_reshape(ag_slice(all, 0, R + 1, R + 2, 1), b->ndim, b->shape));
     return rc;
 }
 
@@ -202,7 +211,7 @@ static int ln_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t
     *a = (struct ln_args){.M = 12, .nd = 2, .has_w = true, .eps = 1e-3};
     ag_tensor *base = ag__check_input(dt, 3, (int64_t[]){2, 4, 3}, -2, 2);
     bool prev = ag_set_grad_enabled(false);
-    in[0] = ag_transpose(base, 1, 2);   /* [2,3,4], not contiguous */
+    in[0] = ag_transpose(base, 1, 2); /* [2,3,4], not contiguous */
     ag_set_grad_enabled(prev);
     ag_set_requires_grad(in[0], true);
     in[1] = ag__check_input(dt, 2, (int64_t[]){3, 4}, 0.5, 1.5);
@@ -210,8 +219,11 @@ static int ln_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t
 }
 
 const struct ag_op_def ag__op_layer_norm = {
-    .name = "layer_norm", .arity = -1, .shape = ln_shape,
-    .forward = ln_forward, .backward = ln_backward,
+    .name = "layer_norm",
+    .arity = -1,
+    .shape = ln_shape,
+    .forward = ln_forward,
+    .backward = ln_backward,
     .check = {.make = ln_make, .flops_per_elem = 8},
 };
 
@@ -228,7 +240,8 @@ static int lnb_shape_common(ag_tensor *const *in, int n, const struct ln_args *a
     for (int d = 0; same && d < x->ndim; d++) same = g->shape[d] == x->shape[d];
     if (!same)
         return ag__error(AG_ERR_SHAPE, fn, "grad_output %s %s must match x %s %s",
-                         ag_dtype_name(g->dtype), AG_SHAPE(g), ag_dtype_name(x->dtype), AG_SHAPE(x));
+                         ag_dtype_name(g->dtype), AG_SHAPE(g), ag_dtype_name(x->dtype),
+                         AG_SHAPE(x));
     int64_t R = rows_of(x, a);
     if (check_stats(in[2], x, R, "mean", fn) || check_stats(in[3], x, R, "rstd", fn))
         return ag__last_error_code();
@@ -247,39 +260,43 @@ static int lnb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
     return AG_OK;
 }
 
-#define LNW_ROWS 256   /* rows per dw/db partial sum: fixed, so the order does not depend on threads */
+#define LNW_ROWS \
+    256 /* rows per dw/db partial sum: fixed, so the order does not depend on threads */
 _Static_assert(LNW_ROWS % LN_ROW_BLOCK == 0, "row blocks must not straddle partial sums");
 
 /* acc[j] += g * (x - mean) * rstd and acc[M + j] += g over row r, in double. */
 static void param_rows(double *restrict acc, const ag_tensor *g, const ag_tensor *x,
                        const ag_tensor *mean, const ag_tensor *rstd, int64_t M, int64_t r) {
     if (x->dtype == AG_F32) {
-        const float *gr = (const float *)ag__ptr(g) + r * M, *xr = (const float *)ag__ptr(x) + r * M;
+        const float *gr = (const float *)ag__ptr(g) + r * M,
+                    *xr = (const float *)ag__ptr(x) + r * M;
         float mu = ((const float *)ag__ptr(mean))[r], rs = ((const float *)ag__ptr(rstd))[r];
-        #pragma omp simd
+#pragma omp simd
         for (int64_t j = 0; j < M; j++) acc[j] += (double)(gr[j] * ((xr[j] - mu) * rs));
-        #pragma omp simd
+#pragma omp simd
         for (int64_t j = 0; j < M; j++) acc[M + j] += (double)gr[j];
     } else {
-        const double *gr = (const double *)ag__ptr(g) + r * M, *xr = (const double *)ag__ptr(x) + r * M;
+        const double *gr = (const double *)ag__ptr(g) + r * M,
+                     *xr = (const double *)ag__ptr(x) + r * M;
         double mu = ((const double *)ag__ptr(mean))[r], rs = ((const double *)ag__ptr(rstd))[r];
-        #pragma omp simd
+#pragma omp simd
         for (int64_t j = 0; j < M; j++) acc[j] += gr[j] * ((xr[j] - mu) * rs);
-        #pragma omp simd
+#pragma omp simd
         for (int64_t j = 0; j < M; j++) acc[M + j] += gr[j];
     }
 }
 
 /* dx of rows [r0, r1) (at most LN_ROW_BLOCK) into out: the sums of every row first, so
  * their divisions overlap. */
-#define DEF_DX_ROWS(T, name, sums, outf)                                                    \
-    static void name(T *out, const T *g, const T *x, const T *mean, const T *rstd,          \
-                     const T *w, int64_t M, int64_t r0, int64_t r1) {                       \
-        T m1[LN_ROW_BLOCK], m2[LN_ROW_BLOCK];                                               \
-        for (int64_t r = r0; r < r1; r++)                                                   \
-            sums(g + r * M, x + r * M, M, mean[r], rstd[r], w, &m1[r - r0], &m2[r - r0]);   \
-        for (int64_t r = r0; r < r1; r++)                                                   \
-            outf(out + r * M, g + r * M, x + r * M, M, mean[r], rstd[r], w, m1[r - r0], m2[r - r0]); \
+#define DEF_DX_ROWS(T, name, sums, outf)                                                       \
+    static void name(T *out, const T *g, const T *x, const T *mean, const T *rstd, const T *w, \
+                     int64_t M, int64_t r0, int64_t r1) {                                      \
+        T m1[LN_ROW_BLOCK], m2[LN_ROW_BLOCK];                                                  \
+        for (int64_t r = r0; r < r1; r++)                                                      \
+            sums(g + r * M, x + r * M, M, mean[r], rstd[r], w, &m1[r - r0], &m2[r - r0]);      \
+        for (int64_t r = r0; r < r1; r++)                                                      \
+            outf(out + r * M, g + r * M, x + r * M, M, mean[r], rstd[r], w, m1[r - r0],        \
+                 m2[r - r0]);                                                                  \
     }
 DEF_DX_ROWS(float, dx_rows_f32, ln_dx_sums_f32, ln_dx_out_f32)
 DEF_DX_ROWS(double, dx_rows_f64, ln_dx_sums_f64, ln_dx_out_f64)
@@ -304,14 +321,16 @@ static int lnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     double *part = calloc((size_t)(chunks ? chunks : 1) * (size_t)(2 * M), sizeof(double));
     int rc = AG_ERR_NOMEM;
     if (g && x && mean && rstd && (!a->has_w || w) && part) {
-        #pragma omp parallel for schedule(static) if (chunks > 1 && R * M >= (1 << 15) && !omp_in_parallel())
+#pragma omp parallel for schedule(static) if (chunks > 1 && R * M >= (1 << 15) && \
+                                              !omp_in_parallel())
         for (int64_t c = 0; c < chunks; c++)
             for (int64_t r0 = c * LNW_ROWS; r0 < R && r0 < (c + 1) * LNW_ROWS; r0 += LN_ROW_BLOCK) {
                 int64_t r1 = r0 + LN_ROW_BLOCK < R ? r0 + LN_ROW_BLOCK : R;
                 dx_rows(out, g, x, mean, rstd, w, M, r0, r1);
-                for (int64_t r = r0; r < r1; r++) param_rows(part + c * 2 * M, g, x, mean, rstd, M, r);
+                for (int64_t r = r0; r < r1; r++)
+                    param_rows(part + c * 2 * M, g, x, mean, rstd, M, r);
             }
-        for (int64_t j = 0; j < 2 * M; j++) {   /* rows R and R + 1: dw, db */
+        for (int64_t j = 0; j < 2 * M; j++) { /* rows R and R + 1: dw, db */
             double s = 0;
             for (int64_t c = 0; c < chunks; c++) s += part[c * 2 * M + j];
             if (out->dtype == AG_F32) ((float *)ag__ptr(out))[R * M + j] = (float)s;
@@ -332,7 +351,8 @@ static int lnb_no_backward(struct ag_node *node, ag_tensor *g) {
     (void)g;
     return ag__error(AG_ERR_STATE, "ag_layer_norm_backward",
                      "not twice differentiable (x %s); differentiate ag_layer_norm with "
-                     "create_graph instead", AG_SHAPE(node->in[1]));
+                     "create_graph instead",
+                     AG_SHAPE(node->in[1]));
 }
 
 /* g, x, mean, rstd (and w) of a layer_norm over rows of 6 (variant 0) or 4. */
@@ -352,27 +372,34 @@ static int lnb_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_
 }
 
 const struct ag_op_def ag__op_layer_norm_backward = {
-    .name = "layer_norm_backward", .arity = -1, .shape = lnb_shape,
-    .forward = lnb_forward, .backward = lnb_no_backward,
+    .name = "layer_norm_backward",
+    .arity = -1,
+    .shape = lnb_shape,
+    .forward = lnb_forward,
+    .backward = lnb_no_backward,
     .check = {.make = lnb_make, .no_grad = true, .flops_per_elem = 10},
 };
 
 /* ------------------------------------------------------------------ public function */
-ag_tensor *ag_layer_norm(ag_tensor *x, int ndim, const int64_t *normalized_shape,
-                         ag_tensor *weight, ag_tensor *bias, double eps) {
+ag_tensor *ag_layer_norm(ag_tensor *x, int ndim, const int64_t *normalized_shape, ag_tensor *weight,
+                         ag_tensor *bias, double eps) {
     const char *fn = "ag_layer_norm";
     if (!x) return NULL;
     if (!normalized_shape || ndim < 1 || ndim > x->ndim) {
-        ag__error(AG_ERR_SHAPE, fn, "normalized_shape must name 1..%d trailing dims of x %s, "
-                  "got %d dims", x->ndim, AG_SHAPE(x), ndim);
+        ag__error(AG_ERR_SHAPE, fn,
+                  "normalized_shape must name 1..%d trailing dims of x %s, "
+                  "got %d dims",
+                  x->ndim, AG_SHAPE(x), ndim);
         return NULL;
     }
-    struct ln_args a = {.M = 1, .nd = ndim, .has_w = weight != NULL, .has_b = bias != NULL,
-                        .eps = eps};
+    struct ln_args a = {
+        .M = 1, .nd = ndim, .has_w = weight != NULL, .has_b = bias != NULL, .eps = eps};
     for (int d = 0; d < ndim; d++) {
         if (normalized_shape[d] != x->shape[x->ndim - ndim + d]) {
-            ag__error(AG_ERR_SHAPE, fn, "normalized_shape %s does not match the last %d dims "
-                      "of x %s", ag__shape_str(ndim, normalized_shape), ndim, AG_SHAPE(x));
+            ag__error(AG_ERR_SHAPE, fn,
+                      "normalized_shape %s does not match the last %d dims "
+                      "of x %s",
+                      ag__shape_str(ndim, normalized_shape), ndim, AG_SHAPE(x));
             return NULL;
         }
         a.M *= normalized_shape[d];

@@ -10,7 +10,7 @@
 #include <math.h>
 
 struct loss_args {
-    double delta;    /* huber */
+    double delta; /* huber */
 };
 
 /* Each loss is a formula per element, a function of (a, b) = (input, target) in double
@@ -23,9 +23,11 @@ static ag_row2_fn by_dtype(const ag_tensor *t, ag_row2_fn f32, ag_row2_fn f64) {
  * and float dtype. */
 int ag__loss_pair_check(const ag_tensor *a, const ag_tensor *b, const char *fn) {
     if (a->dtype != b->dtype || !ag__is_float(a->dtype))
-        return ag__error(AG_ERR_DTYPE, fn, "input %s %s and target %s %s must share a float "
-                         "dtype", ag_dtype_name(a->dtype), AG_SHAPE(a),
-                         ag_dtype_name(b->dtype), AG_SHAPE(b));
+        return ag__error(AG_ERR_DTYPE, fn,
+                         "input %s %s and target %s %s must share a float "
+                         "dtype",
+                         ag_dtype_name(a->dtype), AG_SHAPE(a), ag_dtype_name(b->dtype),
+                         AG_SHAPE(b));
     if (a->ndim != b->ndim || memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim))
         return ag__error(AG_ERR_SHAPE, fn, "input %s and target %s must have the same shape",
                          AG_SHAPE(a), AG_SHAPE(b));
@@ -108,8 +110,8 @@ static int broadcast_pair(ag_tensor **a, ag_tensor **b, const char *fn) {
     int nd;
     int64_t shape[AG_MAX_DIMS];
     if (ag__broadcast_shapes((*a)->ndim, (*a)->shape, (*b)->ndim, (*b)->shape, &nd, shape))
-        return ag__error(AG_ERR_SHAPE, fn, "input %s and target %s do not broadcast",
-                         AG_SHAPE(*a), AG_SHAPE(*b));
+        return ag__error(AG_ERR_SHAPE, fn, "input %s and target %s do not broadcast", AG_SHAPE(*a),
+                         AG_SHAPE(*b));
     *a = ag_expand(*a, nd, shape);
     *b = ag_expand(*b, nd, shape);
     return *a && *b ? AG_OK : AG_ERR_SHAPE;
@@ -144,7 +146,7 @@ ag_tensor *ag_mse_loss(ag_tensor *pred, ag_tensor *target) {
 
 /* ------------------------------------------------------------------ l1 */
 static inline double l1_elem(double a, double b) { return fabs(a - b); }
-static inline double sign_elem(double a, double b) {   /* NaN stays NaN, 0 at a tie */
+static inline double sign_elem(double a, double b) { /* NaN stays NaN, 0 at a tie */
     return a > b ? 1.0 : a < b ? -1.0 : a - b;
 }
 AG_ROW2(l1_f32, float, (float)l1_elem(a, b))
@@ -154,12 +156,15 @@ AG_ROW2(sign_f64, double, sign_elem(a, b))
 AG_MAP2_FORWARD(l1_forward, l1_f32, l1_f64)
 static int l1_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *p = node->in[0], *t = node->in[1];
-    return accumulate_pair(node, g, constant2(p, t, by_dtype(p, sign_f32, sign_f64), NULL,
-                                                 "ag_l1_loss"));
+    return accumulate_pair(node, g,
+                           constant2(p, t, by_dtype(p, sign_f32, sign_f64), NULL, "ag_l1_loss"));
 }
 const struct ag_op_def ag__op_l1_loss = {
-    .name = "l1_loss", .arity = 2, .shape = pair_shape,
-    .forward = l1_forward, .backward = l1_backward,
+    .name = "l1_loss",
+    .arity = 2,
+    .shape = pair_shape,
+    .forward = l1_forward,
+    .backward = l1_backward,
     .check = {.make = l1_make, .flops_per_elem = 2},
 };
 ag_tensor *ag_l1_loss_ex(ag_tensor *pred, ag_tensor *target, ag_reduction r) {
@@ -174,10 +179,10 @@ ag_tensor *ag_l1_loss(ag_tensor *pred, ag_tensor *target) {
 static inline double huber_elem(double a, double b, double delta) {
     return fabs(a - b) < delta ? 0.5 * (a - b) * (a - b) : delta * (fabs(a - b) - 0.5 * delta);
 }
-static inline double huber_in_elem(double a, double b, double delta) {   /* 1 inside */
+static inline double huber_in_elem(double a, double b, double delta) { /* 1 inside */
     return fabs(a - b) < delta ? 1.0 : 0.0;
 }
-static inline double huber_out_elem(double a, double b, double delta) {  /* +-delta outside */
+static inline double huber_out_elem(double a, double b, double delta) { /* +-delta outside */
     return fabs(a - b) < delta ? 0.0 : a > b ? delta : -delta;
 }
 AG_ROW2_ARGS(huber_f32, float, struct loss_args, (float)huber_elem(a, b, p.delta))
@@ -191,15 +196,17 @@ AG_MAP2_FORWARD(huber_forward, huber_f32, huber_f64)
 static int huber_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *p = node->in[0], *t = node->in[1];
     const void *args = node->args;
-    ag_tensor *in = constant2(p, t, by_dtype(p, huber_in_f32, huber_in_f64), args,
-                              "ag_huber_loss");
-    ag_tensor *out = constant2(p, t, by_dtype(p, huber_out_f32, huber_out_f64), args,
-                               "ag_huber_loss");
+    ag_tensor *in = constant2(p, t, by_dtype(p, huber_in_f32, huber_in_f64), args, "ag_huber_loss");
+    ag_tensor *out =
+        constant2(p, t, by_dtype(p, huber_out_f32, huber_out_f64), args, "ag_huber_loss");
     return accumulate_pair(node, g, ag_add(ag_mul(ag_sub(p, t), in), out));
 }
 const struct ag_op_def ag__op_huber_loss = {
-    .name = "huber_loss", .arity = 2, .shape = pair_shape,
-    .forward = huber_forward, .backward = huber_backward,
+    .name = "huber_loss",
+    .arity = 2,
+    .shape = pair_shape,
+    .forward = huber_forward,
+    .backward = huber_backward,
     .check = {.make = huber_make, .flops_per_elem = 4},
 };
 ag_tensor *ag_huber_loss_ex(ag_tensor *pred, ag_tensor *target, double delta, ag_reduction r) {
@@ -219,11 +226,11 @@ ag_tensor *ag_huber_loss(ag_tensor *pred, ag_tensor *target, double delta) {
 static inline double bce_elem(double a, double b) {
     return (b - 1) * fmax(log1p(-a), -100.0) - b * fmax(log(a), -100.0);
 }
-static inline double bce_keep_elem(double a, double b) {    /* 1 where p(1-p) >= 1e-12 */
+static inline double bce_keep_elem(double a, double b) { /* 1 where p(1-p) >= 1e-12 */
     (void)b;
     return a * (1 - a) >= 1e-12 ? 1.0 : 0.0;
 }
-static inline double bce_floor_elem(double a, double b) {   /* 1e-12 elsewhere */
+static inline double bce_floor_elem(double a, double b) { /* 1e-12 elsewhere */
     (void)b;
     return a * (1 - a) >= 1e-12 ? 0.0 : 1e-12;
 }
@@ -241,8 +248,10 @@ static int bce_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     for (int64_t i = 0; i < p->numel; i++) {
         double v = ag__get_flat(p, i);
         if (!(v >= 0 && v <= 1))
-            return ag__error(AG_ERR_ARG, "ag_bce_loss", "input %s holds %g at element %lld: "
-                             "probabilities must lie in [0, 1]", AG_SHAPE(p), v, (long long)i);
+            return ag__error(AG_ERR_ARG, "ag_bce_loss",
+                             "input %s holds %g at element %lld: "
+                             "probabilities must lie in [0, 1]",
+                             AG_SHAPE(p), v, (long long)i);
     }
     ag__map2(out, in[0], in[1], by_dtype(out, bce_f32, bce_f64), args);
     return AG_OK;
@@ -252,10 +261,10 @@ static int bce_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *p = node->in[0], *t = node->in[1], *one = ag_scalar(p->dtype, 1);
     int rc = AG_OK;
     if (ag__needs_grad(node, 0)) {
-        ag_tensor *keep = constant2(p, t, by_dtype(p, bce_keep_f32, bce_keep_f64), NULL,
-                                    "ag_bce_loss");
-        ag_tensor *floor = constant2(p, t, by_dtype(p, bce_floor_f32, bce_floor_f64), NULL,
-                                     "ag_bce_loss");
+        ag_tensor *keep =
+            constant2(p, t, by_dtype(p, bce_keep_f32, bce_keep_f64), NULL, "ag_bce_loss");
+        ag_tensor *floor =
+            constant2(p, t, by_dtype(p, bce_floor_f32, bce_floor_f64), NULL, "ag_bce_loss");
         ag_tensor *den = ag_add(ag_mul(ag_mul(p, ag_sub(one, p)), keep), floor);
         rc = ag__accumulate(node, 0, ag_mul(g, ag_div(ag_sub(p, t), den)));
     }
@@ -264,8 +273,11 @@ static int bce_backward(struct ag_node *node, ag_tensor *g) {
     return rc;
 }
 const struct ag_op_def ag__op_bce_loss = {
-    .name = "bce_loss", .arity = 2, .shape = pair_shape,
-    .forward = bce_forward, .backward = bce_backward,
+    .name = "bce_loss",
+    .arity = 2,
+    .shape = pair_shape,
+    .forward = bce_forward,
+    .backward = bce_backward,
     .check = {.make = bce_make, .flops_per_elem = 25},
 };
 ag_tensor *ag_bce_loss_ex(ag_tensor *prob, ag_tensor *target, ag_reduction r) {
@@ -292,8 +304,11 @@ static int bcel_backward(struct ag_node *node, ag_tensor *g) {
     return rc;
 }
 const struct ag_op_def ag__op_bce_with_logits_loss = {
-    .name = "bce_with_logits_loss", .arity = 2, .shape = pair_shape,
-    .forward = bcel_forward, .backward = bcel_backward,
+    .name = "bce_with_logits_loss",
+    .arity = 2,
+    .shape = pair_shape,
+    .forward = bcel_forward,
+    .backward = bcel_backward,
     .check = {.make = bcel_make, .flops_per_elem = 25},
 };
 ag_tensor *ag_bce_with_logits_loss_ex(ag_tensor *logits, ag_tensor *target, ag_reduction r) {
@@ -306,7 +321,7 @@ ag_tensor *ag_bce_with_logits_loss(ag_tensor *logits, ag_tensor *target) {
 }
 
 /* ------------------------------------------------------------------ kl_div */
-static inline double kl_elem(double a, double b) {   /* xlogy(t, t) - t x, as torch */
+static inline double kl_elem(double a, double b) { /* xlogy(t, t) - t x, as torch */
     return (b == 0 ? 0.0 : b * log(b)) - b * a;
 }
 AG_ROW2(kl_f32, float, (float)kl_elem(a, b))
@@ -324,8 +339,11 @@ static int kl_backward(struct ag_node *node, ag_tensor *g) {
     return rc;
 }
 const struct ag_op_def ag__op_kl_div_loss = {
-    .name = "kl_div_loss", .arity = 2, .shape = pair_shape,
-    .forward = kl_forward, .backward = kl_backward,
+    .name = "kl_div_loss",
+    .arity = 2,
+    .shape = pair_shape,
+    .forward = kl_forward,
+    .backward = kl_backward,
     .check = {.make = kl_make, .flops_per_elem = 12},
 };
 /* log_input: log-probabilities; target: probabilities, same shape. MEAN is 'batchmean':

@@ -14,17 +14,17 @@ struct fill_args {
 /* ------------------------------------------------------------------ masked_fill */
 /* Row kernels z = m != 0 ? value : x for mask types of x's element size (the iterator
  * steps every operand by one element size); other masks are made 0/1 in x's dtype. */
-#define DEF_FILL_ROW(name, T, M)                                                         \
-    static void name(char *z_, const char *x_, int64_t sx, const char *m_, int64_t sm,    \
-                     int64_t n, const void *args) {                                      \
-        T v = (T)((const struct fill_args *)args)->value;                                \
-        T *z = (T *)(void *)z_;                                                          \
-        const T *x = (const T *)(const void *)x_;                                        \
-        const M *m = (const M *)(const void *)m_;                                        \
-        if (sx == 1 && sm == 1)                                                          \
-            for (int64_t i = 0; i < n; i++) z[i] = m[i] != 0 ? v : x[i];                 \
-        else                                                                             \
-            for (int64_t i = 0; i < n; i++) z[i] = m[i * sm] != 0 ? v : x[i * sx];       \
+#define DEF_FILL_ROW(name, T, M)                                                                  \
+    static void name(char *z_, const char *x_, int64_t sx, const char *m_, int64_t sm, int64_t n, \
+                     const void *args) {                                                          \
+        T v = (T)((const struct fill_args *)args)->value;                                         \
+        T *z = (T *)(void *)z_;                                                                   \
+        const T *x = (const T *)(const void *)x_;                                                 \
+        const M *m = (const M *)(const void *)m_;                                                 \
+        if (sx == 1 && sm == 1)                                                                   \
+            for (int64_t i = 0; i < n; i++) z[i] = m[i] != 0 ? v : x[i];                          \
+        else                                                                                      \
+            for (int64_t i = 0; i < n; i++) z[i] = m[i * sm] != 0 ? v : x[i * sx];                \
     }
 DEF_FILL_ROW(fill_f32_by_f32, float, float)
 DEF_FILL_ROW(fill_f64_by_f64, double, double)
@@ -36,13 +36,13 @@ static ag_row2_fn fill_row(ag_dtype x, ag_dtype m) {
 }
 
 /* mask as 1/0 in dtype, same shape (a float64 mask of 1e-300 stays set in float32). */
-#define DEF_MASK_TO(name, M)                                                               \
-    static void name(ag_tensor *c, const ag_tensor *mask) {                                \
-        const M *m = ag__ptr(mask);                                                        \
-        if (c->dtype == AG_F32)                                                            \
-            for (int64_t i = 0; i < c->numel; i++) ((float *)ag__ptr(c))[i] = m[i] != 0;   \
-        else                                                                               \
-            for (int64_t i = 0; i < c->numel; i++) ((double *)ag__ptr(c))[i] = m[i] != 0;  \
+#define DEF_MASK_TO(name, M)                                                              \
+    static void name(ag_tensor *c, const ag_tensor *mask) {                               \
+        const M *m = ag__ptr(mask);                                                       \
+        if (c->dtype == AG_F32)                                                           \
+            for (int64_t i = 0; i < c->numel; i++) ((float *)ag__ptr(c))[i] = m[i] != 0;  \
+        else                                                                              \
+            for (int64_t i = 0; i < c->numel; i++) ((double *)ag__ptr(c))[i] = m[i] != 0; \
     }
 DEF_MASK_TO(mask_from_f32, float)
 DEF_MASK_TO(mask_from_f64, double)
@@ -73,8 +73,8 @@ static int fill_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void
                          ag_dtype_name(x->dtype), AG_SHAPE(x));
     m->dtype = x->dtype;
     if (ag__broadcast_shapes(x->ndim, x->shape, mask->ndim, mask->shape, &m->ndim, m->shape))
-        return ag__error(AG_ERR_SHAPE, fn, "mask %s does not broadcast with x %s",
-                         AG_SHAPE(mask), AG_SHAPE(x));
+        return ag__error(AG_ERR_SHAPE, fn, "mask %s does not broadcast with x %s", AG_SHAPE(mask),
+                         AG_SHAPE(x));
     return AG_OK;
 }
 
@@ -82,7 +82,8 @@ static int fill_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
                         ag_tensor **saved) {
     (void)n, (void)saved;
     ag_tensor *m = in[1];
-    if (ag_dtype_size(m->dtype) != ag_dtype_size(out->dtype) || (m->dtype == AG_F32) != (out->dtype == AG_F32))
+    if (ag_dtype_size(m->dtype) != ag_dtype_size(out->dtype) ||
+        (m->dtype == AG_F32) != (out->dtype == AG_F32))
         m = mask_as(in[1], out->dtype);
     if (!m) return AG_ERR_NOMEM;
     ag__map2(out, in[0], m, fill_row(out->dtype, m->dtype), args);
@@ -97,7 +98,7 @@ static ag_tensor *fill_op(ag_tensor *x, ag_tensor *mask, double value) {
 
 static int fill_backward(struct ag_node *node, ag_tensor *g) {
     if (!ag__needs_grad(node, 0)) return AG_OK;
-    return ag__accumulate(node, 0, fill_op(g, node->in[1], 0.0));   /* summed to x's shape */
+    return ag__accumulate(node, 0, fill_op(g, node->in[1], 0.0)); /* summed to x's shape */
 }
 
 /* A 0/1 mask of the given dtype and shape from the seeded stream. */
@@ -132,8 +133,12 @@ static int fill_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64
 }
 
 const struct ag_op_def ag__op_masked_fill = {
-    .name = "masked_fill", .arity = 2, .shape = fill_shape,
-    .forward = fill_forward, .backward = fill_backward, .check = {.make = fill_make},
+    .name = "masked_fill",
+    .arity = 2,
+    .shape = fill_shape,
+    .forward = fill_forward,
+    .backward = fill_backward,
+    .check = {.make = fill_make},
 };
 
 /* ------------------------------------------------------------------ tril, triu */
@@ -172,7 +177,8 @@ static int tri_forward_as(ag_tensor *out, ag_tensor *const *in, const struct tri
             hi = hi < lo ? lo : hi > C ? C : hi;
             size_t row = (size_t)((b * R + i) * C) * es;
             memset(dst + row, 0, (size_t)lo * es);
-            memcpy(dst + row + (size_t)lo * es, src + row + (size_t)lo * es, (size_t)(hi - lo) * es);
+            memcpy(dst + row + (size_t)lo * es, src + row + (size_t)lo * es,
+                   (size_t)(hi - lo) * es);
             memset(dst + row + (size_t)hi * es, 0, (size_t)(C - hi) * es);
         }
     if (x != in[0] && !x->arena) ag_tensor_free(x);
@@ -191,8 +197,8 @@ static int triu_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
 
 static int tri_backward(struct ag_node *node, ag_tensor *g) {
     enum ag_op_id op = node->def == &ag__op_tril ? AG_OP_TRIL : AG_OP_TRIU;
-    return ag__accumulate(node, 0, ag__apply(op, 1, (ag_tensor *const[]){g}, node->args,
-                                             sizeof(struct tri_args)));
+    return ag__accumulate(
+        node, 0, ag__apply(op, 1, (ag_tensor *const[]){g}, node->args, sizeof(struct tri_args)));
 }
 
 /* variant 0: [2,3,4] diagonal 1; variant 1: a transposed [4,3] diagonal -1. */
@@ -219,12 +225,20 @@ static int tri_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_
 }
 
 const struct ag_op_def ag__op_tril = {
-    .name = "tril", .arity = 1, .shape = tri_shape,
-    .forward = tril_forward, .backward = tri_backward, .check = {.make = tri_make},
+    .name = "tril",
+    .arity = 1,
+    .shape = tri_shape,
+    .forward = tril_forward,
+    .backward = tri_backward,
+    .check = {.make = tri_make},
 };
 const struct ag_op_def ag__op_triu = {
-    .name = "triu", .arity = 1, .shape = tri_shape,
-    .forward = triu_forward, .backward = tri_backward, .check = {.make = tri_make},
+    .name = "triu",
+    .arity = 1,
+    .shape = tri_shape,
+    .forward = triu_forward,
+    .backward = tri_backward,
+    .check = {.make = tri_make},
 };
 
 /* ------------------------------------------------------------------ public functions */

@@ -5,18 +5,23 @@
 
 #include <math.h>
 
-struct scalar_args { double s; };
+struct scalar_args {
+    double s;
+};
 
 /* ------------------------------------------------------------------ exp */
 AG_ROW1(exp_f32, float, expf(a))
 AG_ROW1(exp_f64, double, exp(a))
 AG_EW_UNARY_FORWARD(exp_forward, AG_VM_EXP, exp_f32, exp_f64)
 static int exp_backward(struct ag_node *node, ag_tensor *g) {
-    return ag__accumulate(node, 0, ag_mul(g, node->out));   /* d exp = exp */
+    return ag__accumulate(node, 0, ag_mul(g, node->out)); /* d exp = exp */
 }
 const struct ag_op_def ag__op_exp = {
-    .name = "exp", .arity = 1, .shape = ag__shape_same,
-    .forward = exp_forward, .backward = exp_backward,
+    .name = "exp",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = exp_forward,
+    .backward = exp_backward,
     .check = {.lo = -2, .hi = 2, .flops_per_elem = 10},
 };
 ag_tensor *ag_exp(ag_tensor *t) { return AG_APPLY1(AG_OP_EXP, t); }
@@ -29,8 +34,11 @@ static int log_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_div(g, node->in[0]));
 }
 const struct ag_op_def ag__op_log = {
-    .name = "log", .arity = 1, .shape = ag__shape_same,
-    .forward = log_forward, .backward = log_backward,
+    .name = "log",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = log_forward,
+    .backward = log_backward,
     .check = {.lo = 0.5, .hi = 3, .flops_per_elem = 10},
 };
 ag_tensor *ag_log(ag_tensor *t) { return AG_APPLY1(AG_OP_LOG, t); }
@@ -44,10 +52,10 @@ AG_ROW1(pow0_f32, float, ((void)a, 1.0f))
 AG_ROW1(pow0_f64, double, ((void)a, 1.0))
 AG_ROW1(pow1_f32, float, a)
 AG_ROW1(pow1_f64, double, a)
-AG_ROW1(pow2_f32, float, a * a)
-AG_ROW1(pow2_f64, double, a * a)
-AG_ROW1(pow3_f32, float, a * a * a)
-AG_ROW1(pow3_f64, double, a * a * a)
+AG_ROW1(pow2_f32, float, a *a)
+AG_ROW1(pow2_f64, double, a *a)
+AG_ROW1(pow3_f32, float, a *a *a)
+AG_ROW1(pow3_f64, double, a *a *a)
 AG_ROW1(powh_f32, float, sqrtf(a))
 AG_ROW1(powh_f64, double, sqrt(a))
 AG_ROW1(powm1_f32, float, 1.0f / a)
@@ -78,10 +86,16 @@ static int pow_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_mul(g, ag_mul_scalar(ag_pow(x, e - 1), e)));
 }
 const struct ag_op_def ag__op_pow = {
-    .name = "pow", .arity = 1, .shape = ag__shape_same,
-    .forward = pow_forward, .backward = pow_backward,
-    .check = {.lo = 0.5, .hi = 2, .args = &(struct scalar_args){2.5},
-              .args_size = sizeof(struct scalar_args), .flops_per_elem = 20},
+    .name = "pow",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = pow_forward,
+    .backward = pow_backward,
+    .check = {.lo = 0.5,
+              .hi = 2,
+              .args = &(struct scalar_args){2.5},
+              .args_size = sizeof(struct scalar_args),
+              .flops_per_elem = 20},
 };
 /* t ** exponent, t's shape and dtype. */
 ag_tensor *ag_pow(ag_tensor *t, double exponent) {
@@ -93,12 +107,15 @@ ag_tensor *ag_pow(ag_tensor *t, double exponent) {
 AG_ROW1(sqrt_f32, float, sqrtf(a))
 AG_ROW1(sqrt_f64, double, sqrt(a))
 AG_EW_UNARY_FORWARD(sqrt_forward, AG_VM_SQRT, sqrt_f32, sqrt_f64)
-static int sqrt_backward(struct ag_node *node, ag_tensor *g) {   /* torch: g / (2 sqrt x) */
+static int sqrt_backward(struct ag_node *node, ag_tensor *g) { /* torch: g / (2 sqrt x) */
     return ag__accumulate(node, 0, ag_div(g, ag_mul_scalar(node->out, 2.0)));
 }
 const struct ag_op_def ag__op_sqrt = {
-    .name = "sqrt", .arity = 1, .shape = ag__shape_same,
-    .forward = sqrt_forward, .backward = sqrt_backward,
+    .name = "sqrt",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = sqrt_forward,
+    .backward = sqrt_backward,
     .check = {.lo = 0.5, .hi = 3, .flops_per_elem = 1},
 };
 ag_tensor *ag_sqrt(ag_tensor *t) { return AG_APPLY1(AG_OP_SQRT, t); }
@@ -107,15 +124,19 @@ ag_tensor *ag_sqrt(ag_tensor *t) { return AG_APPLY1(AG_OP_SQRT, t); }
 AG_ROW1(abs_f32, float, fabsf(a))
 AG_ROW1(abs_f64, double, fabs(a))
 AG_EW_UNARY_FORWARD(abs_forward, AG_VM_ABS, abs_f32, abs_f64)
-static int abs_backward(struct ag_node *node, ag_tensor *g) {   /* sign(x): 0 at 0 */
+static int abs_backward(struct ag_node *node, ag_tensor *g) { /* sign(x): 0 at 0 */
     return ag__accumulate(node, 0, ag_mul(g, ag_sign(node->in[0])));
 }
 static int abs_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
     return ag__check_make_away(in, args, dtype, variant, size, 1, (double[]){0}, 1);
 }
 const struct ag_op_def ag__op_abs = {
-    .name = "abs", .arity = 1, .shape = ag__shape_same,
-    .forward = abs_forward, .backward = abs_backward, .check = {.make = abs_make},
+    .name = "abs",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = abs_forward,
+    .backward = abs_backward,
+    .check = {.make = abs_make},
 };
 ag_tensor *ag_abs(ag_tensor *t) { return AG_APPLY1(AG_OP_ABS, t); }
 
@@ -127,8 +148,11 @@ static int sin_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_mul(g, ag_cos(node->in[0])));
 }
 const struct ag_op_def ag__op_sin = {
-    .name = "sin", .arity = 1, .shape = ag__shape_same,
-    .forward = sin_forward, .backward = sin_backward,
+    .name = "sin",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = sin_forward,
+    .backward = sin_backward,
     .check = {.lo = -3, .hi = 3, .flops_per_elem = 15},
 };
 ag_tensor *ag_sin(ag_tensor *t) { return AG_APPLY1(AG_OP_SIN, t); }
@@ -140,8 +164,11 @@ static int cos_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_neg(ag_mul(g, ag_sin(node->in[0]))));
 }
 const struct ag_op_def ag__op_cos = {
-    .name = "cos", .arity = 1, .shape = ag__shape_same,
-    .forward = cos_forward, .backward = cos_backward,
+    .name = "cos",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = cos_forward,
+    .backward = cos_backward,
     .check = {.lo = -3, .hi = 3, .flops_per_elem = 15},
 };
 ag_tensor *ag_cos(ag_tensor *t) { return AG_APPLY1(AG_OP_COS, t); }
@@ -158,8 +185,12 @@ static int sign_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, in
     return ag__check_make_away(in, args, dtype, variant, size, 1, (double[]){0}, 1);
 }
 const struct ag_op_def ag__op_sign = {
-    .name = "sign", .arity = 1, .shape = ag__shape_same,
-    .forward = sign_forward, .backward = sign_backward, .check = {.make = sign_make},
+    .name = "sign",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = sign_forward,
+    .backward = sign_backward,
+    .check = {.make = sign_make},
 };
 ag_tensor *ag_sign(ag_tensor *t) { return AG_APPLY1(AG_OP_SIGN, t); }
 
@@ -173,8 +204,12 @@ static int erf_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_mul(g, d));
 }
 const struct ag_op_def ag__op_erf = {
-    .name = "erf", .arity = 1, .shape = ag__shape_same,
-    .forward = erf_forward, .backward = erf_backward, .check = {.lo = -2, .hi = 2},
+    .name = "erf",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = erf_forward,
+    .backward = erf_backward,
+    .check = {.lo = -2, .hi = 2},
 };
 ag_tensor *ag_erf(ag_tensor *x) { return AG_APPLY1(AG_OP_ERF, x); }
 
@@ -187,8 +222,12 @@ static int rsqrt_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_mul(g, ag_mul_scalar(ag_mul(ag_mul(y, y), y), -0.5)));
 }
 const struct ag_op_def ag__op_rsqrt = {
-    .name = "rsqrt", .arity = 1, .shape = ag__shape_same,
-    .forward = rsqrt_forward, .backward = rsqrt_backward, .check = {.lo = 0.5, .hi = 2},
+    .name = "rsqrt",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = rsqrt_forward,
+    .backward = rsqrt_backward,
+    .check = {.lo = 0.5, .hi = 2},
 };
 ag_tensor *ag_rsqrt(ag_tensor *x) { return AG_APPLY1(AG_OP_RSQRT, x); }
 
@@ -201,21 +240,29 @@ static int reciprocal_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_neg(ag_mul(g, ag_mul(y, y))));
 }
 const struct ag_op_def ag__op_reciprocal = {
-    .name = "reciprocal", .arity = 1, .shape = ag__shape_same,
-    .forward = reciprocal_forward, .backward = reciprocal_backward, .check = {.lo = 0.5, .hi = 2},
+    .name = "reciprocal",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = reciprocal_forward,
+    .backward = reciprocal_backward,
+    .check = {.lo = 0.5, .hi = 2},
 };
 ag_tensor *ag_reciprocal(ag_tensor *x) { return AG_APPLY1(AG_OP_RECIPROCAL, x); }
 
 /* ------------------------------------------------------------------ square */
-AG_ROW1(square_f32, float, a * a)
-AG_ROW1(square_f64, double, a * a)
+AG_ROW1(square_f32, float, a *a)
+AG_ROW1(square_f64, double, a *a)
 AG_MAP1_FORWARD(square_forward, square_f32, square_f64)
 static int square_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_mul(g, ag_mul_scalar(node->in[0], 2.0)));
 }
 const struct ag_op_def ag__op_square = {
-    .name = "square", .arity = 1, .shape = ag__shape_same,
-    .forward = square_forward, .backward = square_backward, .check = {.lo = -2, .hi = 2},
+    .name = "square",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = square_forward,
+    .backward = square_backward,
+    .check = {.lo = -2, .hi = 2},
 };
 ag_tensor *ag_square(ag_tensor *x) { return AG_APPLY1(AG_OP_SQUARE, x); }
 
@@ -227,8 +274,12 @@ static int log1p_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_div(g, ag_add_scalar(node->in[0], 1.0)));
 }
 const struct ag_op_def ag__op_log1p = {
-    .name = "log1p", .arity = 1, .shape = ag__shape_same,
-    .forward = log1p_forward, .backward = log1p_backward, .check = {.lo = -0.5, .hi = 2},
+    .name = "log1p",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = log1p_forward,
+    .backward = log1p_backward,
+    .check = {.lo = -0.5, .hi = 2},
 };
 ag_tensor *ag_log1p(ag_tensor *x) { return AG_APPLY1(AG_OP_LOG1P, x); }
 
@@ -239,8 +290,12 @@ static int expm1_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_mul(g, ag_add_scalar(node->out, 1.0)));
 }
 const struct ag_op_def ag__op_expm1 = {
-    .name = "expm1", .arity = 1, .shape = ag__shape_same,
-    .forward = expm1_forward, .backward = expm1_backward, .check = {.lo = -2, .hi = 2},
+    .name = "expm1",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = expm1_forward,
+    .backward = expm1_backward,
+    .check = {.lo = -2, .hi = 2},
 };
 ag_tensor *ag_expm1(ag_tensor *x) { return AG_APPLY1(AG_OP_EXPM1, x); }
 
@@ -253,8 +308,12 @@ static int tan_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_mul(g, ag_add_scalar(ag_mul(y, y), 1.0)));
 }
 const struct ag_op_def ag__op_tan = {
-    .name = "tan", .arity = 1, .shape = ag__shape_same,
-    .forward = tan_forward, .backward = tan_backward, .check = {.lo = -1.2, .hi = 1.2},
+    .name = "tan",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = tan_forward,
+    .backward = tan_backward,
+    .check = {.lo = -1.2, .hi = 1.2},
 };
 ag_tensor *ag_tan(ag_tensor *x) { return AG_APPLY1(AG_OP_TAN, x); }
 
@@ -266,7 +325,11 @@ static int atan_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_div(g, ag_add_scalar(ag_mul(x, x), 1.0)));
 }
 const struct ag_op_def ag__op_atan = {
-    .name = "atan", .arity = 1, .shape = ag__shape_same,
-    .forward = atan_forward, .backward = atan_backward, .check = {.lo = -2, .hi = 2},
+    .name = "atan",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = atan_forward,
+    .backward = atan_backward,
+    .check = {.lo = -2, .hi = 2},
 };
 ag_tensor *ag_atan(ag_tensor *x) { return AG_APPLY1(AG_OP_ATAN, x); }

@@ -17,11 +17,11 @@
 
 /* A matmul as batch x [M,K]·[K,N] with element strides for every operand. */
 struct mm {
-    int nb;                                    /* broadcast batch dims */
+    int nb; /* broadcast batch dims */
     int64_t bshape[AG_MAX_DIMS];
-    int64_t sa[AG_MAX_DIMS], sb[AG_MAX_DIMS];  /* batch strides of a and b (0: broadcast) */
+    int64_t sa[AG_MAX_DIMS], sb[AG_MAX_DIMS]; /* batch strides of a and b (0: broadcast) */
     int64_t M, N, K, rsa, csa, rsb, csb;
-    bool a_vec, b_vec;                         /* 1-D operands: their dim is removed */
+    bool a_vec, b_vec; /* 1-D operands: their dim is removed */
 };
 
 /* Plans a·b (b may be a transposed stack view of a weight); fills out's meta. */
@@ -49,9 +49,9 @@ static int mm_plan(struct mm *p, struct ag_meta *m, const ag_tensor *a, const ag
                          AG_SHAPE(a), AG_SHAPE(b), (long long)p->K, (long long)kb);
     int ba = na > 2 ? na - 2 : 0, bb = nbd > 2 ? nbd - 2 : 0;
     if (ag__broadcast_shapes(ba, a->shape, bb, b->shape, &p->nb, p->bshape))
-        return ag__error(AG_ERR_SHAPE, fn, "shapes %s and %s: batch dims %s and %s do not broadcast",
-                         AG_SHAPE(a), AG_SHAPE(b), ag__shape_str(ba, a->shape),
-                         ag__shape_str(bb, b->shape));
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "shapes %s and %s: batch dims %s and %s do not broadcast", AG_SHAPE(a),
+                         AG_SHAPE(b), ag__shape_str(ba, a->shape), ag__shape_str(bb, b->shape));
     for (int i = 0; i < p->nb; i++) {
         int ja = i - (p->nb - ba), jb = i - (p->nb - bb);
         p->sa[i] = ja < 0 || a->shape[ja] == 1 ? 0 : a->strides[ja];
@@ -70,9 +70,9 @@ static int gemm(ag_dtype dt, int64_t M, int64_t N, int64_t K, const char *A, int
                 int64_t csa, const char *B, int64_t rsb, int64_t csb, char *C) {
     if (dt == AG_F32)
         return GEMM_F32(M, N, K, 1.0f, (const float *)(const void *)A, rsa, csa,
-                 (const float *)(const void *)B, rsb, csb, 0.0f, (float *)(void *)C, N, 1);
+                        (const float *)(const void *)B, rsb, csb, 0.0f, (float *)(void *)C, N, 1);
     return GEMM_F64(M, N, K, 1.0, (const double *)(const void *)A, rsa, csa,
-                 (const double *)(const void *)B, rsb, csb, 0.0, (double *)(void *)C, N, 1);
+                    (const double *)(const void *)B, rsb, csb, 0.0, (double *)(void *)C, N, 1);
 }
 
 /* True when b is shared by every batch and a's batch and row dims fold into one row
@@ -92,8 +92,8 @@ static int mm_batches(const struct mm *p, const char *A, const char *B, char *C,
                       int64_t batches, ag_dtype dt) {
     int fail = 0;
     bool par = batches > 1 && p->M * p->N * p->K < ((int64_t)1 << 18) && !omp_in_parallel();
-    ag_precision prec = ag_get_float32_matmul_precision();   /* workers take it */
-    #pragma omp parallel for schedule(static) if (par) reduction(| : fail)
+    ag_precision prec = ag_get_float32_matmul_precision(); /* workers take it */
+#pragma omp parallel for schedule(static) if (par) reduction(| : fail)
     for (int64_t t = 0; t < batches; t++) {
         ag_precision old_prec = ag__precision_swap(prec);
         int64_t oa = 0, ob = 0, r = t;
@@ -103,8 +103,8 @@ static int mm_batches(const struct mm *p, const char *A, const char *B, char *C,
             oa += k * p->sa[i];
             ob += k * p->sb[i];
         }
-        fail |= gemm(dt, p->M, p->N, p->K, A + (size_t)oa * es, p->rsa, p->csa,
-                     B + (size_t)ob * es, p->rsb, p->csb, C + (size_t)(t * p->M * p->N) * es);
+        fail |= gemm(dt, p->M, p->N, p->K, A + (size_t)oa * es, p->rsa, p->csa, B + (size_t)ob * es,
+                     p->rsb, p->csb, C + (size_t)(t * p->M * p->N) * es);
         ag__precision_swap(old_prec);
     }
     return fail;
@@ -121,12 +121,14 @@ static int mm_run(const struct mm *p, const ag_tensor *a, const ag_tensor *b, ag
     int fail = 0;
     if (batches == 0 || p->M == 0 || p->N == 0) return AG_OK;
     if (batches == 1 || foldable(p))
-        fail = gemm(out->dtype, batches * p->M, p->N, p->K, A, p->rsa, p->csa, B, p->rsb,
-                    p->csb, C);
-    else
-        fail = mm_batches(p, A, B, C, es, batches, out->dtype);
-    return fail ? ag__error(AG_ERR_NOMEM, "ag_matmul", "out of memory for GEMM's packing "
-                            "buffers (%s)", AG_SHAPE(out)) : AG_OK;
+        fail =
+            gemm(out->dtype, batches * p->M, p->N, p->K, A, p->rsa, p->csa, B, p->rsb, p->csb, C);
+    else fail = mm_batches(p, A, B, C, es, batches, out->dtype);
+    return fail ? ag__error(AG_ERR_NOMEM, "ag_matmul",
+                            "out of memory for GEMM's packing "
+                            "buffers (%s)",
+                            AG_SHAPE(out))
+                : AG_OK;
 }
 
 /* ------------------------------------------------------------------ matmul */
@@ -169,7 +171,7 @@ static int matmul_backward(struct ag_node *node, ag_tensor *g) {
     }
     if (!rc && ag__needs_grad(node, 1)) {
         ag_tensor *gb;
-        if (b2->ndim == 2 && a2->ndim > 2) {   /* b shared by all batches: one GEMM */
+        if (b2->ndim == 2 && a2->ndim > 2) { /* b shared by all batches: one GEMM */
             int64_t K = a2->shape[a2->ndim - 1], N = b2->shape[1];
             gb = ag_matmul(ag_transpose(ag_reshape(a2, 2, (int64_t[]){lead_rows(a2), K}), 0, 1),
                            ag_reshape(g, 2, (int64_t[]){lead_rows(g), N}));
@@ -185,7 +187,7 @@ static int matmul_backward(struct ag_node *node, ag_tensor *g) {
  * the batch dims broadcast. */
 static int matmul_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
     (void)args;
-    if (size > 0) {   /* benchmark: square matrices with about size elements */
+    if (size > 0) { /* benchmark: square matrices with about size elements */
         int64_t s = 1;
         while ((s + 1) * (s + 1) <= size) s++;
         in[0] = ag__check_input(dtype, 2, (int64_t[]){s, s}, -1, 1);
@@ -213,8 +215,11 @@ static double matmul_flops(ag_tensor *const *in, int n, const void *args, const 
 }
 
 const struct ag_op_def ag__op_matmul = {
-    .name = "matmul", .arity = 2, .shape = matmul_shape,
-    .forward = matmul_forward, .backward = matmul_backward,
+    .name = "matmul",
+    .arity = 2,
+    .shape = matmul_shape,
+    .forward = matmul_forward,
+    .backward = matmul_backward,
     .check = {.make = matmul_make, .flops = matmul_flops},
 };
 
@@ -238,13 +243,13 @@ static int linear_shape(struct ag_meta *m, ag_tensor *const *in, int n, const vo
         return ag__error(AG_ERR_SHAPE, fn, "weight %s must be [out,in] (input %s)", AG_SHAPE(w),
                          AG_SHAPE(x));
     if (x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
-        return ag__error(AG_ERR_SHAPE, fn, "input %s does not fit weight %s (last dim must be %lld)",
-                         AG_SHAPE(x), AG_SHAPE(w), (long long)w->shape[1]);
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "input %s does not fit weight %s (last dim must be %lld)", AG_SHAPE(x),
+                         AG_SHAPE(w), (long long)w->shape[1]);
     ag_tensor wt = transposed(w);
     struct mm p;
     if (mm_plan(&p, m, x, &wt, fn)) return AG_ERR_SHAPE;
-    if (n == 3 && (in[2]->ndim != 1 || in[2]->shape[0] != w->shape[0] ||
-                   in[2]->dtype != w->dtype))
+    if (n == 3 && (in[2]->ndim != 1 || in[2]->shape[0] != w->shape[0] || in[2]->dtype != w->dtype))
         return ag__error(AG_ERR_SHAPE, fn, "bias %s %s must be [%lld] %s for weight %s",
                          ag_dtype_name(in[2]->dtype), AG_SHAPE(in[2]), (long long)w->shape[0],
                          ag_dtype_name(w->dtype), AG_SHAPE(w));
@@ -288,7 +293,7 @@ static int linear_backward(struct ag_node *node, ag_tensor *g) {
         rc = ag__accumulate(node, 1, ag_matmul(ag_transpose(g2, 0, 1), x2));
     }
     if (!rc && node->n_in == 3 && ag__needs_grad(node, 2))
-        rc = ag__accumulate(node, 2, g);   /* summed over rows to [out] */
+        rc = ag__accumulate(node, 2, g); /* summed over rows to [out] */
     return rc;
 }
 
@@ -321,8 +326,11 @@ static int linear_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, 
 }
 
 const struct ag_op_def ag__op_linear = {
-    .name = "linear", .arity = -1, .shape = linear_shape,
-    .forward = linear_forward, .backward = linear_backward,
+    .name = "linear",
+    .arity = -1,
+    .shape = linear_shape,
+    .forward = linear_forward,
+    .backward = linear_backward,
     .check = {.make = linear_make, .flops = matmul_flops},
 };
 

@@ -9,7 +9,7 @@
 #ifndef AG_OPS_H
 #define AG_OPS_H
 
-#include "autograd/node.h"   /* struct ag_node, ag__accumulate, ag__needs_grad */
+#include "autograd/node.h" /* struct ag_node, ag__accumulate, ag__needs_grad */
 
 #include <stdalign.h>
 #include <string.h>
@@ -30,7 +30,7 @@ struct ag_meta {
 
 /* How the table-driven tests and the benchmark make inputs for an op. */
 struct ag_op_check {
-    double lo, hi;        /* float inputs drawn from U[lo, hi]: a domain that avoids kinks */
+    double lo, hi; /* float inputs drawn from U[lo, hi]: a domain that avoids kinks */
     /* Makes the inputs (sets requires_grad on those to check) and fills args; returns the
      * number of inputs, or 0 when this variant does not apply. variant 0: contiguous;
      * variant 1: transposed / broadcast / strided inputs. size 0: small (gradcheck);
@@ -39,12 +39,12 @@ struct ag_op_check {
      * the op has args, as those are written for the 2-D case; variant 1 transposes the
      * first and broadcasts the second as [4]), with args copied from `args`. */
     int (*make)(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size);
-    const void *args;     /* generic maker: the op's argument struct */
+    const void *args; /* generic maker: the op's argument struct */
     size_t args_size;
-    double eps, atol, rtol;  /* 0: ag_gradcheck's defaults */
-    bool no_grad;         /* not differentiable (argmax, comparisons): no backward expected */
-    bool f64_only;        /* no float32 kernel (rare; say why at the op) */
-    double flops_per_elem;/* benchmark: arithmetic per output element (0: memory-bound) */
+    double eps, atol, rtol; /* 0: ag_gradcheck's defaults */
+    bool no_grad;           /* not differentiable (argmax, comparisons): no backward expected */
+    bool f64_only;          /* no float32 kernel (rare; say why at the op) */
+    double flops_per_elem;  /* benchmark: arithmetic per output element (0: memory-bound) */
     /* benchmark: a contraction's forward arithmetic per call (2 x output elements x K),
      * for ops bound by the FMA peak rather than memory (matmul, linear, conv); NULL:
      * flops_per_elem x output elements, and the op is counted as memory-bound. */
@@ -52,15 +52,15 @@ struct ag_op_check {
 };
 
 struct ag_op_def {
-    const char *name;     /* "mul": the public function is ag_mul */
-    int arity;            /* inputs; -1: any number (cat) */
+    const char *name; /* "mul": the public function is ag_mul */
+    int arity;        /* inputs; -1: any number (cat) */
     /* Checks inputs and args; fills the output's meta. Errors via ag__error(..., fn, ...). */
     int (*shape)(struct ag_meta *out, ag_tensor *const *in, int n, const void *args,
                  const char *fn);
     /* Optional: output as a view of in[0]. Fills strides and offset; returns non-zero when
      * no view is possible (then forward runs into a fresh contiguous tensor). */
-    int (*view)(const struct ag_meta *m, int64_t *strides, int64_t *offset,
-                ag_tensor *const *in, const void *args);
+    int (*view)(const struct ag_meta *m, int64_t *strides, int64_t *offset, ag_tensor *const *in,
+                const void *args);
     /* Writes out (contiguous, uninitialised). May allocate saved[0..1] with ag__empty. */
     int (*forward)(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                    ag_tensor **saved);
@@ -74,7 +74,7 @@ struct ag_op_def {
 #include "ops/ops.def"
 #undef OP
 extern const struct ag_op_def *const ag__ops[AG_OP_COUNT];
-extern const char *const ag__op_fnames[AG_OP_COUNT];   /* "ag_mul" ... */
+extern const char *const ag__op_fnames[AG_OP_COUNT]; /* "ag_mul" ... */
 
 /* Runs op on n inputs with its argument struct (args_size bytes, <= AG_ARGS_BYTES). */
 ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *args,
@@ -86,24 +86,22 @@ ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *
 /* Anomaly mode (autograd/anomaly.c): whether it is on for this thread; the next op's tape
  * index (-1 when off); the checks of a forward output and of a backward gradient (an
  * error naming the op, its input shapes and tape index when non-finite). */
-extern _Thread_local bool ag__anomaly;   /* on for this thread: read inline on every op */
+extern _Thread_local bool ag__anomaly; /* on for this thread: read inline on every op */
 int64_t ag__anomaly_index(void);
-int     ag__anomaly_forward(const char *fn, ag_tensor *out, ag_tensor *const *in, int n,
-                            int64_t index);
-int     ag__anomaly_backward(const struct ag_node *node, int i, const ag_tensor *g);
+int ag__anomaly_forward(const char *fn, ag_tensor *out, ag_tensor *const *in, int n, int64_t index);
+int ag__anomaly_backward(const struct ag_node *node, int i, const ag_tensor *g);
 /* The backward rule the walk runs now (ops inside it are blamed on it); returns the last. */
 const struct ag_node *ag__anomaly_set_backward(const struct ag_node *node);
 
 /* ---- shape rules shared by families */
 int ag__shape_same(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
-                   const char *fn);                /* unary: out like in[0], float only */
+                   const char *fn); /* unary: out like in[0], float only */
 int ag__shape_broadcast(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
-                        const char *fn);           /* NumPy broadcasting, same dtype */
+                        const char *fn); /* NumPy broadcasting, same dtype */
 int ag__broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b, int *nout,
-                         int64_t *out);            /* non-zero when they do not broadcast */
+                         int64_t *out); /* non-zero when they do not broadcast */
 /* Strides of t seen through an output shape (right-aligned; 0 on broadcast dims). */
-void ag__broadcast_strides(const ag_tensor *t, int ndim, const int64_t *shape,
-                           int64_t *strides);
+void ag__broadcast_strides(const ag_tensor *t, int ndim, const int64_t *shape, int64_t *strides);
 /* m gets t's dtype, ndim and shape. */
 void ag__meta_like(struct ag_meta *m, const ag_tensor *t);
 
@@ -112,8 +110,7 @@ void ag__meta_like(struct ag_meta *m, const ag_tensor *t);
 int ag__check_make(const struct ag_op_def *def, ag_tensor **in, void *args, ag_dtype dtype,
                    int variant, int64_t size);
 /* Uniform [lo,hi] tensor from the seeded stream, requires_grad set. */
-ag_tensor *ag__check_input(ag_dtype dtype, int ndim, const int64_t *shape, double lo,
-                           double hi);
+ag_tensor *ag__check_input(ag_dtype dtype, int ndim, const int64_t *shape, double lo, double hi);
 /* The generic maker for `arity` inputs in [-2, 2], values within 0.25 of each of the nk
  * kinks moved 0.25 away (abs at 0, clamp at its bounds), so finite differences do not
  * straddle a kink. */

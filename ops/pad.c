@@ -28,15 +28,17 @@ static int64_t pad_src(int64_t i, int64_t len, const int64_t *p) {
     if (s >= 0 && s < len) return s;
     if (p[1] == AG_PAD_CONSTANT) return -1;
     if (p[1] == AG_PAD_REPLICATE) return s < 0 ? 0 : len - 1;
-    return s < 0 ? -s : 2 * (len - 1) - s;   /* reflect (|pad| < len checked) */
+    return s < 0 ? -s : 2 * (len - 1) - s; /* reflect (|pad| < len checked) */
 }
 
 ag_tensor *ag_pad(ag_tensor *x, int n, const int64_t *pads, ag_pad_mode mode, double value) {
     const char *fn = "ag_pad";
     if (!x) return NULL;
     if (n < 0 || n % 2 || n / 2 > x->ndim || (n && !pads)) {
-        ag__error(AG_ERR_ARG, fn, "pads must be pairs for at most the %d dims of x %s, got %d "
-                  "values", x->ndim, AG_SHAPE(x), n);
+        ag__error(AG_ERR_ARG, fn,
+                  "pads must be pairs for at most the %d dims of x %s, got %d "
+                  "values",
+                  x->ndim, AG_SHAPE(x), n);
         return NULL;
     }
     if (mode != AG_PAD_CONSTANT && mode != AG_PAD_REFLECT && mode != AG_PAD_REPLICATE) {
@@ -51,8 +53,9 @@ ag_tensor *ag_pad(ag_tensor *x, int n, const int64_t *pads, ag_pad_mode mode, do
         if (bad) {
             ag__error(AG_ERR_ARG, fn, "padding (%lld, %lld) of dim %d does not fit %s (%s mode)",
                       (long long)l, (long long)r, dim, AG_SHAPE(x),
-                      mode == AG_PAD_REFLECT ? "reflect: pads must be < the size" :
-                      mode == AG_PAD_REPLICATE ? "replicate" : "constant");
+                      mode == AG_PAD_REFLECT     ? "reflect: pads must be < the size"
+                      : mode == AG_PAD_REPLICATE ? "replicate"
+                                                 : "constant");
             return NULL;
         }
     }
@@ -118,8 +121,8 @@ ag_tensor *ag_repeat(ag_tensor *x, int n, const int64_t *repeats) {
     const char *fn = "ag_repeat";
     if (!x) return NULL;
     if (n < x->ndim || n > AG_MAX_DIMS || !repeats) {
-        ag__error(AG_ERR_ARG, fn, "needs %d to %d repeats for x %s, got %d", x->ndim,
-                  AG_MAX_DIMS, AG_SHAPE(x), n);
+        ag__error(AG_ERR_ARG, fn, "needs %d to %d repeats for x %s, got %d", x->ndim, AG_MAX_DIMS,
+                  AG_SHAPE(x), n);
         return NULL;
     }
     int64_t shape[AG_MAX_DIMS] = {0};
@@ -133,7 +136,7 @@ ag_tensor *ag_repeat(ag_tensor *x, int n, const int64_t *repeats) {
     }
     int64_t out[AG_MAX_DIMS], numel = 1;
     for (int d = 0; d < n; d++) numel *= out[d] = shape[d] * repeats[d];
-    if (numel == 0) return ag_zeros(x->dtype, n, out);   /* tiles of nothing */
+    if (numel == 0) return ag_zeros(x->dtype, n, out); /* tiles of nothing */
     ag_tensor *y = ag_reshape(x, n, shape), *base = y;
     for (int d = 0; d < n && y; d++)
         if (repeats[d] != 1) y = remap(y, d, out[d], tile_src, NULL, false, 0, fn);

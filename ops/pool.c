@@ -14,7 +14,7 @@
 
 struct pool_args {
     int k[2], s[2], p[2];
-    int64_t in[2];   /* backward ops: the input's H, W */
+    int64_t in[2]; /* backward ops: the input's H, W */
 };
 
 struct pgeom {
@@ -22,8 +22,15 @@ struct pgeom {
 };
 
 static void pgeom_init(struct pgeom *g, const int64_t *x, const struct pool_args *a) {
-    *g = (struct pgeom){.planes = x[0] * x[1], .H = x[2], .W = x[3], .kh = a->k[0], .kw = a->k[1],
-                        .sh = a->s[0], .sw = a->s[1], .ph = a->p[0], .pw = a->p[1]};
+    *g = (struct pgeom){.planes = x[0] * x[1],
+                        .H = x[2],
+                        .W = x[3],
+                        .kh = a->k[0],
+                        .kw = a->k[1],
+                        .sh = a->s[0],
+                        .sw = a->s[1],
+                        .ph = a->p[0],
+                        .pw = a->p[1]};
     g->OH = (g->H + 2 * g->ph - g->kh) / g->sh + 1;
     g->OW = (g->W + 2 * g->pw - g->kw) / g->sw + 1;
 }
@@ -60,13 +67,15 @@ static int pool_geometry(struct ag_meta *m, const ag_tensor *x, const struct poo
                          const char *fn) {
     for (int d = 0; d < 2; d++) {
         if (a->k[d] < 1 || a->s[d] < 1 || a->p[d] < 0 || 2 * (int64_t)a->p[d] > a->k[d])
-            return ag__error(AG_ERR_ARG, fn, "kernel %dx%d, stride %dx%d, padding %dx%d: need "
+            return ag__error(AG_ERR_ARG, fn,
+                             "kernel %dx%d, stride %dx%d, padding %dx%d: need "
                              "kernel, stride >= 1 and 0 <= padding <= kernel/2 (x %s)",
                              a->k[0], a->k[1], a->s[0], a->s[1], a->p[0], a->p[1], AG_SHAPE(x));
         if (x->shape[2 + d] + 2 * (int64_t)a->p[d] < a->k[d])
-            return ag__error(AG_ERR_SHAPE, fn, "kernel %dx%d is larger than the padded input "
-                             "%lldx%lld of x %s", a->k[0], a->k[1],
-                             (long long)(x->shape[2] + 2 * (int64_t)a->p[0]),
+            return ag__error(AG_ERR_SHAPE, fn,
+                             "kernel %dx%d is larger than the padded input "
+                             "%lldx%lld of x %s",
+                             a->k[0], a->k[1], (long long)(x->shape[2] + 2 * (int64_t)a->p[0]),
                              (long long)(x->shape[3] + 2 * (int64_t)a->p[1]), AG_SHAPE(x));
     }
     struct pgeom g;
@@ -79,7 +88,8 @@ static int same_dtype_shape(const ag_tensor *a, const ag_tensor *b, const int64_
                             const char *what, const char *fn) {
     if (a->dtype != b->dtype)
         return ag__error(AG_ERR_DTYPE, fn, "dtypes %s %s and %s %s differ (use ag_cast)",
-                         ag_dtype_name(a->dtype), AG_SHAPE(a), ag_dtype_name(b->dtype), AG_SHAPE(b));
+                         ag_dtype_name(a->dtype), AG_SHAPE(a), ag_dtype_name(b->dtype),
+                         AG_SHAPE(b));
     if (b->ndim != 4 || memcmp(b->shape, want, 4 * sizeof(int64_t)))
         return ag__error(AG_ERR_SHAPE, fn, "%s %s must be %s", what, AG_SHAPE(b),
                          ag__shape_str(4, want));
@@ -89,8 +99,10 @@ static int same_dtype_shape(const ag_tensor *a, const ag_tensor *b, const int64_
 static int max_pool_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                           const char *fn) {
     if (n < 1 || n > 2) return ag__error(AG_ERR_ARG, fn, "takes x and an optional source");
-    if (check_input(in[0], "x", fn) || pool_geometry(m, in[0], args, fn)) return ag__last_error_code();
-    if (n == 2 && same_dtype_shape(in[0], in[1], in[0]->shape, "source", fn)) return ag__last_error_code();
+    if (check_input(in[0], "x", fn) || pool_geometry(m, in[0], args, fn))
+        return ag__last_error_code();
+    if (n == 2 && same_dtype_shape(in[0], in[1], in[0]->shape, "source", fn))
+        return ag__last_error_code();
     return AG_OK;
 }
 
@@ -100,15 +112,16 @@ static int pool_backward_shape(struct ag_meta *m, ag_tensor *const *in, int n, c
     const struct pool_args *a = args;
     const ag_tensor *gy = in[0];
     if (check_input(gy, "grad_output", fn)) return ag__last_error_code();
-    ag_tensor xm = {.dtype = gy->dtype, .ndim = 4,
-                    .shape = {gy->shape[0], gy->shape[1], a->in[0], a->in[1]}};
+    ag_tensor xm = {
+        .dtype = gy->dtype, .ndim = 4, .shape = {gy->shape[0], gy->shape[1], a->in[0], a->in[1]}};
     if (n == 2 && same_dtype_shape(gy, in[1], xm.shape, "x", fn)) return ag__last_error_code();
     struct ag_meta pooled;
     if (pool_geometry(&pooled, &xm, a, fn)) return ag__last_error_code();
     if (memcmp(pooled.shape, gy->shape, 4 * sizeof(int64_t)))
-        return ag__error(AG_ERR_SHAPE, fn, "grad_output %s does not match the pooled shape %s "
-                         "of input %s", AG_SHAPE(gy), ag__shape_str(4, pooled.shape),
-                         AG_SHAPE(&xm));
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "grad_output %s does not match the pooled shape %s "
+                         "of input %s",
+                         AG_SHAPE(gy), ag__shape_str(4, pooled.shape), AG_SHAPE(&xm));
     *m = (struct ag_meta){gy->dtype, 4, {xm.shape[0], xm.shape[1], xm.shape[2], xm.shape[3]}};
     return AG_OK;
 }
@@ -145,7 +158,7 @@ static void max_pool_fast(const struct pgeom *g, const float *x, const float *sr
                           bool scatter) {
     int64_t plane = g->H * g->W, oplane = g->OH * g->OW, step = 64;
     int64_t chunks = (g->planes + step - 1) / step;
-    #pragma omp parallel for schedule(static) if (chunks > 1 && par_planes(g))
+#pragma omp parallel for schedule(static) if (chunks > 1 && par_planes(g))
     for (int64_t c = 0; c < chunks; c++) {
         int64_t p0 = c * step, np = g->planes - p0 < step ? g->planes - p0 : step;
         if (scatter)
@@ -158,8 +171,8 @@ static void max_pool_fast(const struct pgeom *g, const float *x, const float *sr
 }
 
 /* scatter false: y[p] = src[argmax]; true: dst[argmax] += src[p] (dst zeroed first). */
-static void max_pool_run(const struct pgeom *g, bool f32, const char *x, const char *src,
-                         char *dst, bool scatter) {
+static void max_pool_run(const struct pgeom *g, bool f32, const char *x, const char *src, char *dst,
+                         bool scatter) {
     if (fast_2x2(g, f32)) {
         max_pool_fast(g, (const float *)(const void *)x, (const float *)(const void *)src,
                       (float *)(void *)dst, scatter);
@@ -168,7 +181,7 @@ static void max_pool_run(const struct pgeom *g, bool f32, const char *x, const c
     size_t es = f32 ? 4 : 8;
     int64_t plane = g->H * g->W, oplane = g->OH * g->OW;
     int64_t sstep = scatter ? oplane : plane, dstep = scatter ? plane : oplane;
-    #pragma omp parallel for schedule(static) if (par_planes(g))
+#pragma omp parallel for schedule(static) if (par_planes(g))
     for (int64_t c = 0; c < g->planes; c++) {
         const char *xp = x + (size_t)(c * plane) * es, *sp = src + (size_t)(c * sstep) * es;
         char *dp = dst + (size_t)(c * dstep) * es;
@@ -195,8 +208,8 @@ static int max_pool_forward(ag_tensor *out, ag_tensor *const *in, int n, const v
     return AG_OK;
 }
 
-static int max_pool_backward_forward(ag_tensor *out, ag_tensor *const *in, int n,
-                                     const void *args, ag_tensor **saved) {
+static int max_pool_backward_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                                     ag_tensor **saved) {
     (void)n, (void)saved;
     ag_tensor *gy = dense(in[0]), *x = dense(in[1]);
     if (!gy || !x) return AG_ERR_NOMEM;
@@ -222,8 +235,8 @@ static int avg_pool_forward(ag_tensor *out, ag_tensor *const *in, int n, const v
     return AG_OK;
 }
 
-static int avg_pool_backward_forward(ag_tensor *out, ag_tensor *const *in, int n,
-                                     const void *args, ag_tensor **saved) {
+static int avg_pool_backward_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                                     ag_tensor **saved) {
     (void)n, (void)saved;
     ag_tensor *gy = dense(in[0]);
     if (!gy) return AG_ERR_NOMEM;
@@ -246,29 +259,30 @@ static ag_tensor *with_size(enum ag_op_id op, int n, ag_tensor *const *in, struc
 static int max_pool_backward(struct ag_node *node, ag_tensor *gy) {
     struct pool_args a = *AG_ARGS(node, struct pool_args);
     ag_tensor *x = node->in[0];
-    int i = node->n_in - 1;   /* the source: x itself, or in[1]; x's own part is zero */
+    int i = node->n_in - 1; /* the source: x itself, or in[1]; x's own part is zero */
     if (!ag__needs_grad(node, i)) return AG_OK;
-    return ag__accumulate(node, i, with_size(AG_OP_MAX_POOL2D_BACKWARD, 2,
-                                             (ag_tensor *const[]){gy, x}, a, x));
+    return ag__accumulate(
+        node, i, with_size(AG_OP_MAX_POOL2D_BACKWARD, 2, (ag_tensor *const[]){gy, x}, a, x));
 }
 
 static int max_pool_backward_backward(struct ag_node *node, ag_tensor *h) {
     struct pool_args a = *AG_ARGS(node, struct pool_args);
-    if (!ag__needs_grad(node, 0)) return AG_OK;   /* d/dx is zero */
-    return ag__accumulate(node, 0, ag__apply(AG_OP_MAX_POOL2D, 2,
-                                             (ag_tensor *const[]){node->in[1], h}, &a, sizeof a));
+    if (!ag__needs_grad(node, 0)) return AG_OK; /* d/dx is zero */
+    return ag__accumulate(
+        node, 0,
+        ag__apply(AG_OP_MAX_POOL2D, 2, (ag_tensor *const[]){node->in[1], h}, &a, sizeof a));
 }
 
 static int avg_pool_backward(struct ag_node *node, ag_tensor *gy) {
     struct pool_args a = *AG_ARGS(node, struct pool_args);
-    return ag__accumulate(node, 0, with_size(AG_OP_AVG_POOL2D_BACKWARD, 1,
-                                             (ag_tensor *const[]){gy}, a, node->in[0]));
+    return ag__accumulate(
+        node, 0, with_size(AG_OP_AVG_POOL2D_BACKWARD, 1, (ag_tensor *const[]){gy}, a, node->in[0]));
 }
 
 static int avg_pool_backward_backward(struct ag_node *node, ag_tensor *h) {
     struct pool_args a = *AG_ARGS(node, struct pool_args);
-    return ag__accumulate(node, 0, ag__apply(AG_OP_AVG_POOL2D, 1, (ag_tensor *const[]){h}, &a,
-                                             sizeof a));
+    return ag__accumulate(node, 0,
+                          ag__apply(AG_OP_AVG_POOL2D, 1, (ag_tensor *const[]){h}, &a, sizeof a));
 }
 
 /* ------------------------------------------------------------------ gradcheck inputs
@@ -309,8 +323,8 @@ static int pool_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64
     return 1;
 }
 
-static int pool_backward_make(ag_tensor **in, void *args, ag_dtype dt, int variant,
-                              int64_t size, bool with_x) {
+static int pool_backward_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size,
+                              bool with_x) {
     struct pool_args *a = args;
     *a = size ? pool_bench_args : pool_check_args[variant];
     ag_tensor *x = size ? pool_bench_x(dt, size) : pool_check_x(dt, variant);
@@ -327,23 +341,35 @@ static int avg_backward_make(ag_tensor **in, void *args, ag_dtype dt, int varian
 }
 
 const struct ag_op_def ag__op_max_pool2d = {
-    .name = "max_pool2d", .arity = -1, .shape = max_pool_shape,
-    .forward = max_pool_forward, .backward = max_pool_backward,
+    .name = "max_pool2d",
+    .arity = -1,
+    .shape = max_pool_shape,
+    .forward = max_pool_forward,
+    .backward = max_pool_backward,
     .check = {.make = pool_make},
 };
 const struct ag_op_def ag__op_max_pool2d_backward = {
-    .name = "max_pool2d_backward", .arity = 2, .shape = pool_backward_shape,
-    .forward = max_pool_backward_forward, .backward = max_pool_backward_backward,
+    .name = "max_pool2d_backward",
+    .arity = 2,
+    .shape = pool_backward_shape,
+    .forward = max_pool_backward_forward,
+    .backward = max_pool_backward_backward,
     .check = {.make = max_backward_make},
 };
 const struct ag_op_def ag__op_avg_pool2d = {
-    .name = "avg_pool2d", .arity = 1, .shape = max_pool_shape,
-    .forward = avg_pool_forward, .backward = avg_pool_backward,
+    .name = "avg_pool2d",
+    .arity = 1,
+    .shape = max_pool_shape,
+    .forward = avg_pool_forward,
+    .backward = avg_pool_backward,
     .check = {.make = pool_make},
 };
 const struct ag_op_def ag__op_avg_pool2d_backward = {
-    .name = "avg_pool2d_backward", .arity = 1, .shape = pool_backward_shape,
-    .forward = avg_pool_backward_forward, .backward = avg_pool_backward_backward,
+    .name = "avg_pool2d_backward",
+    .arity = 1,
+    .shape = pool_backward_shape,
+    .forward = avg_pool_backward_forward,
+    .backward = avg_pool_backward_backward,
     .check = {.make = avg_backward_make},
 };
 
@@ -352,9 +378,11 @@ static int pool_args_from(struct pool_args *a, ag_pool_opts o, const char *fn) {
     *a = (struct pool_args){0};
     for (int d = 0; d < 2; d++) {
         if (o.kernel[d] < 1 || o.stride[d] < 0 || o.padding[d] < 0)
-            return ag__error(AG_ERR_ARG, fn, "kernel %dx%d must be >= 1, stride %dx%d and "
-                             "padding %dx%d >= 0", o.kernel[0], o.kernel[1], o.stride[0],
-                             o.stride[1], o.padding[0], o.padding[1]);
+            return ag__error(AG_ERR_ARG, fn,
+                             "kernel %dx%d must be >= 1, stride %dx%d and "
+                             "padding %dx%d >= 0",
+                             o.kernel[0], o.kernel[1], o.stride[0], o.stride[1], o.padding[0],
+                             o.padding[1]);
         a->k[d] = o.kernel[d];
         a->s[d] = o.stride[d] ? o.stride[d] : o.kernel[d];
         a->p[d] = o.padding[d];
@@ -367,8 +395,9 @@ ag_tensor *ag_max_pool2d(ag_tensor *x, ag_pool_opts opts) {
     if (!x) return NULL;
     struct pool_args a;
     if (pool_args_from(&a, opts, "ag_max_pool2d")) return NULL;
-    if (x->ndim == 3)   /* unbatched [C,H,W], as torch */
-        return ag_squeeze(AG_APPLY_ARGS(AG_OP_MAX_POOL2D, 1, (ag_tensor *const[]){ag_unsqueeze(x, 0)}, a), 0);
+    if (x->ndim == 3) /* unbatched [C,H,W], as torch */
+        return ag_squeeze(
+            AG_APPLY_ARGS(AG_OP_MAX_POOL2D, 1, (ag_tensor *const[]){ag_unsqueeze(x, 0)}, a), 0);
     return AG_APPLY_ARGS(AG_OP_MAX_POOL2D, 1, (ag_tensor *const[]){x}, a);
 }
 
@@ -377,7 +406,8 @@ ag_tensor *ag_avg_pool2d(ag_tensor *x, ag_pool_opts opts) {
     if (!x) return NULL;
     struct pool_args a;
     if (pool_args_from(&a, opts, "ag_avg_pool2d")) return NULL;
-    if (x->ndim == 3)   /* unbatched [C,H,W], as torch */
-        return ag_squeeze(AG_APPLY_ARGS(AG_OP_AVG_POOL2D, 1, (ag_tensor *const[]){ag_unsqueeze(x, 0)}, a), 0);
+    if (x->ndim == 3) /* unbatched [C,H,W], as torch */
+        return ag_squeeze(
+            AG_APPLY_ARGS(AG_OP_AVG_POOL2D, 1, (ag_tensor *const[]){ag_unsqueeze(x, 0)}, a), 0);
     return AG_APPLY_ARGS(AG_OP_AVG_POOL2D, 1, (ag_tensor *const[]){x}, a);
 }

@@ -9,8 +9,7 @@
 
 /* MAXPOOL_PLANE without padding: every window is whole, so branch-free selects, 64
  * windows at a time. */
-static void MAXPOOL_NOPAD(const struct pgeom *g, const T *x, const T *src, T *dst,
-                          bool scatter) {
+static void MAXPOOL_NOPAD(const struct pgeom *g, const T *x, const T *src, T *dst, bool scatter) {
     if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2) { /* the common 2x2 */
         for (int64_t oh = 0; oh < g->OH; oh++) {
             const T *r = x + 2 * oh * g->W;
@@ -41,7 +40,7 @@ static void MAXPOOL_NOPAD(const struct pgeom *g, const T *x, const T *src, T *ds
             for (int64_t i = 0; i < g->kh; i++)
                 for (int64_t j = i == 0; j < g->kw; j++) {
                     int64_t b = base + i * g->W + j;
-                    #pragma omp simd
+#pragma omp simd
                     for (int64_t t = 0; t < nw; t++) {
                         int64_t k = b + t * g->sw;
                         T v = x[k];
@@ -60,8 +59,7 @@ static void MAXPOOL_NOPAD(const struct pgeom *g, const T *x, const T *src, T *ds
 
 /* One plane: for each window, the flat index of the first maximum of x (NaN wins, as in
  * torch); scatter false: y[p] = src[argmax]; true: dst[argmax] += src[p]. */
-static void MAXPOOL_PLANE(const struct pgeom *g, const T *x, const T *src, T *dst,
-                          bool scatter) {
+static void MAXPOOL_PLANE(const struct pgeom *g, const T *x, const T *src, T *dst, bool scatter) {
     if (g->ph == 0 && g->pw == 0) {
         MAXPOOL_NOPAD(g, x, src, dst, scatter);
         return;
@@ -94,7 +92,7 @@ static void MAXPOOL_PLANE(const struct pgeom *g, const T *x, const T *src, T *ds
 static void AVGPOOL(const struct pgeom *g, const T *x, T *y, bool scatter) {
     int64_t plane = g->H * g->W, oplane = g->OH * g->OW;
     double scale = 1.0 / (double)(g->kh * g->kw);
-    #pragma omp parallel for schedule(static) if (par_planes(g))
+#pragma omp parallel for schedule(static) if (par_planes(g))
     for (int64_t c = 0; c < g->planes; c++) {
         const T *xp = x + (scatter ? c * oplane : c * plane);
         T *yp = y + (scatter ? c * plane : c * oplane);

@@ -19,11 +19,14 @@ static int prelu_shape(struct ag_meta *m, ag_tensor *const *in, int n, const voi
     const ag_tensor *x = in[0], *w = in[1];
     if (x->dtype != w->dtype)
         return ag__error(AG_ERR_DTYPE, fn, "input %s %s and weight %s %s dtypes differ",
-                         ag_dtype_name(x->dtype), AG_SHAPE(x), ag_dtype_name(w->dtype), AG_SHAPE(w));
+                         ag_dtype_name(x->dtype), AG_SHAPE(x), ag_dtype_name(w->dtype),
+                         AG_SHAPE(w));
     int64_t channels = x->ndim >= 2 ? x->shape[1] : 1;
     if (w->ndim != 1 || (w->shape[0] != 1 && w->shape[0] != channels))
-        return ag__error(AG_ERR_SHAPE, fn, "weight %s must be [1] or [%lld] (the channels, "
-                         "dim 1 of input %s)", AG_SHAPE(w), (long long)channels, AG_SHAPE(x));
+        return ag__error(AG_ERR_SHAPE, fn,
+                         "weight %s must be [1] or [%lld] (the channels, "
+                         "dim 1 of input %s)",
+                         AG_SHAPE(w), (long long)channels, AG_SHAPE(x));
     return ag__shape_same(m, in, n, args, fn);
 }
 
@@ -48,8 +51,9 @@ static ag_tensor *mask_of(ag_tensor *x, bool positive) {
     ag_tensor *m = ag__empty(x->dtype, x->ndim, x->shape, "ag_prelu");
     if (!m) return NULL;
     bool f = x->dtype == AG_F32;
-    ag__map1(m, x, positive ? (f ? pos_mask_f32 : pos_mask_f64)
-                            : (f ? nonpos_mask_f32 : nonpos_mask_f64), NULL);
+    ag__map1(m, x,
+             positive ? (f ? pos_mask_f32 : pos_mask_f64) : (f ? nonpos_mask_f32 : nonpos_mask_f64),
+             NULL);
     return m;
 }
 
@@ -63,8 +67,9 @@ static int prelu_backward(struct ag_node *node, ag_tensor *g) {
     if (ag__needs_grad(node, 0))
         rc = ag__accumulate(node, 0, ag_add(ag_mul(g, mask_of(x, true)), ag_mul(gneg, wb)));
     if (!rc && ag__needs_grad(node, 1)) {
-        ag_tensor *p = ag_mul(gneg, x);   /* a 0-d x: one element, reshaped to [1] */
-        ag_tensor *dw = x->ndim == 0 ? ag_reshape(p, wv.ndim, wv.shape) : ag_sum_to(p, wv.ndim, wv.shape);
+        ag_tensor *p = ag_mul(gneg, x); /* a 0-d x: one element, reshaped to [1] */
+        ag_tensor *dw =
+            x->ndim == 0 ? ag_reshape(p, wv.ndim, wv.shape) : ag_sum_to(p, wv.ndim, wv.shape);
         rc = ag__accumulate(node, 1, ag_reshape(dw, 1, w->shape));
     }
     return rc;
@@ -75,10 +80,10 @@ static int prelu_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, i
     if (size > 0) {
         in[0] = ag__check_input(dtype, 2, (int64_t[]){size / 64 + 1, 64}, -2, 2);
         in[1] = ag__check_input(dtype, 1, (int64_t[]){64}, 0.1, 0.5);
-    } else if (variant == 0) {   /* per channel, NCHW-like */
+    } else if (variant == 0) { /* per channel, NCHW-like */
         in[0] = ag__check_input(dtype, 3, (int64_t[]){2, 3, 4}, -2, 2);
         in[1] = ag__check_input(dtype, 1, (int64_t[]){3}, 0.1, 0.5);
-    } else {                     /* one weight, transposed input */
+    } else { /* one weight, transposed input */
         ag_tensor *base = ag__check_input(dtype, 2, (int64_t[]){4, 3}, -2, 2);
         bool prev = ag_set_grad_enabled(false);
         in[0] = ag_transpose(base, 0, 1);
@@ -99,12 +104,13 @@ static int prelu_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, i
 }
 
 const struct ag_op_def ag__op_prelu = {
-    .name = "prelu", .arity = 2, .shape = prelu_shape,
-    .forward = prelu_forward, .backward = prelu_backward,
+    .name = "prelu",
+    .arity = 2,
+    .shape = prelu_shape,
+    .forward = prelu_forward,
+    .backward = prelu_backward,
     .check = {.make = prelu_make, .flops_per_elem = 1},
 };
 
 /* x: any shape; weight: [1], or [C] where C = x's dim 1. */
-ag_tensor *ag_prelu(ag_tensor *t, ag_tensor *weight) {
-    return AG_APPLY2(AG_OP_PRELU, t, weight);
-}
+ag_tensor *ag_prelu(ag_tensor *t, ag_tensor *weight) { return AG_APPLY2(AG_OP_PRELU, t, weight); }

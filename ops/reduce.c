@@ -6,7 +6,7 @@
 #include <omp.h>
 
 struct sum_args {
-    uint32_t mask;     /* bit d set: dim d is reduced */
+    uint32_t mask; /* bit d set: dim d is reduced */
     bool keepdim;
 };
 
@@ -104,15 +104,15 @@ static double sum_range(const ag_tensor *x, const struct red *r, int64_t base, i
  * contiguous columns and vectorizes; threads split the columns. */
 static bool leading_dims_only(const ag_tensor *x, uint32_t mask) {
     if (!ag_is_contiguous(x) || x->ndim < 2 || !mask || (mask & (mask + 1))) return false;
-    return mask >> (x->ndim - 1) == 0;   /* a run of low bits, not covering the last dim */
+    return mask >> (x->ndim - 1) == 0; /* a run of low bits, not covering the last dim */
 }
 
-#define COLS 512   /* columns per task: accumulators stay in L1 */
+#define COLS 512 /* columns per task: accumulators stay in L1 */
 
 static void sum_leading(ag_tensor *out, const ag_tensor *x, int64_t rows, int64_t cols) {
     int64_t tasks = (cols + COLS - 1) / COLS;
     bool par = x->numel >= (1 << 16) && !omp_in_parallel() && tasks > 1;
-    #pragma omp parallel for schedule(static) if (par)
+#pragma omp parallel for schedule(static) if (par)
     for (int64_t t = 0; t < tasks; t++) {
         double acc[COLS] = {0};
         int64_t c0 = t * COLS, nc = cols - c0 < COLS ? cols - c0 : COLS;
@@ -146,11 +146,11 @@ static int sum_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     int64_t nout = out->numel;
     bool par = x->numel >= (1 << 16) && !omp_in_parallel();
     double *acc = NULL;
-    if (nout == 1 && r.rcount > CHUNK) {   /* one output: fixed chunks, combined in order */
+    if (nout == 1 && r.rcount > CHUNK) { /* one output: fixed chunks, combined in order */
         int64_t chunks = (r.rcount + CHUNK - 1) / CHUNK;
         acc = ag__malloc(sizeof(double) * (size_t)chunks);
         if (!acc) return ag__error(AG_ERR_NOMEM, "ag_sum", "out of memory");
-        #pragma omp parallel for schedule(static) if (par)
+#pragma omp parallel for schedule(static) if (par)
         for (int64_t c = 0; c < chunks; c++)
             acc[c] = sum_range(x, &r, x->offset, c * CHUNK,
                                (c + 1) * CHUNK < r.rcount ? (c + 1) * CHUNK : r.rcount);
@@ -161,7 +161,7 @@ static int sum_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
         else *(double *)ag__ptr(out) = s;
         return AG_OK;
     }
-    #pragma omp parallel for schedule(static) if (par && nout > 1)
+#pragma omp parallel for schedule(static) if (par && nout > 1)
     for (int64_t o = 0; o < nout; o++) {
         int64_t base = x->offset + odometer_offset(r.nk, r.kshape, r.kstride, o);
         double s = sum_range(x, &r, base, 0, r.rcount);
@@ -174,7 +174,7 @@ static int sum_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
 static int sum_backward(struct ag_node *node, ag_tensor *g) {
     const struct sum_args *a = AG_ARGS(node, struct sum_args);
     ag_tensor *x = node->in[0];
-    if (!a->keepdim) {   /* put the reduced dims back as size 1 */
+    if (!a->keepdim) { /* put the reduced dims back as size 1 */
         int64_t shape[AG_MAX_DIMS];
         for (int d = 0; d < x->ndim; d++) shape[d] = (a->mask >> d & 1) ? 1 : x->shape[d];
         g = ag_reshape(g, x->ndim, shape);
@@ -183,9 +183,15 @@ static int sum_backward(struct ag_node *node, ag_tensor *g) {
 }
 
 const struct ag_op_def ag__op_sum = {
-    .name = "sum", .arity = 1, .shape = sum_shape,
-    .forward = sum_forward, .backward = sum_backward,
-    .check = {.lo = -2, .hi = 2, .args = &(struct sum_args){.mask = 1}, .args_size = sizeof(struct sum_args)},
+    .name = "sum",
+    .arity = 1,
+    .shape = sum_shape,
+    .forward = sum_forward,
+    .backward = sum_backward,
+    .check = {.lo = -2,
+              .hi = 2,
+              .args = &(struct sum_args){.mask = 1},
+              .args_size = sizeof(struct sum_args)},
 };
 
 static ag_tensor *sum_mask(ag_tensor *t, uint32_t mask, bool keepdim) {
@@ -243,13 +249,13 @@ ag_tensor *ag_sum_to(ag_tensor *t, int ndim, const int64_t *shape) {
  * max_dim, argmax_dim, logsumexp_dim and var_dim reduce one (normalized) dim; each output
  * element is computed by one thread, in order, so results do not depend on the thread count. */
 struct dim_args {
-    int dim;           /* normalized by the public function; 0 for a 0-d input */
+    int dim; /* normalized by the public function; 0 for a 0-d input */
     bool keepdim;
-    int correction;    /* var_dim */
+    int correction; /* var_dim */
 };
 
-static int dim_shape_as(struct ag_meta *m, ag_tensor *const *in, const void *args,
-                        const char *fn, bool nonempty, ag_dtype out_dtype) {
+static int dim_shape_as(struct ag_meta *m, ag_tensor *const *in, const void *args, const char *fn,
+                        bool nonempty, ag_dtype out_dtype) {
     const struct dim_args *a = args;
     struct sum_args s = {in[0]->ndim ? 1u << a->dim : 0, a->keepdim};
     if (sum_shape(m, in, 1, &s, fn)) return AG_ERR_DTYPE;
@@ -276,7 +282,9 @@ static int argmax_shape(struct ag_meta *m, ag_tensor *const *in, int n, const vo
 }
 
 /* The reduced dim of x seen from output element o: base offset, length and stride. */
-struct lane { int64_t base, len, stride; };
+struct lane {
+    int64_t base, len, stride;
+};
 static struct lane lane_of(const struct red *r, const ag_tensor *x, int64_t o) {
     return (struct lane){x->offset + odometer_offset(r->nk, r->kshape, r->kstride, o),
                          r->nr ? r->rshape[0] : 1, r->nr ? r->rstride[0] : 0};
@@ -292,7 +300,9 @@ static inline void put(ag_tensor *t, int64_t i, double v) {
 static uint32_t dim_mask(const ag_tensor *x, const struct dim_args *a) {
     return x->ndim ? 1u << a->dim : 0;
 }
-#define PAR_FOR_OUTPUTS(x, nout) _Pragma("omp parallel for schedule(static) if ((x)->numel >= (1 << 16) && (nout) > 1 && !omp_in_parallel())")
+#define PAR_FOR_OUTPUTS(x, nout) \
+    _Pragma(                     \
+        "omp parallel for schedule(static) if ((x)->numel >= (1 << 16) && (nout) > 1 && !omp_in_parallel())")
 
 /* The first maximum of a lane (NaN wins, as torch): its value and index. */
 static double lane_max(const ag_tensor *x, struct lane l, int64_t *index) {
@@ -313,7 +323,8 @@ static int max_dim_forward(ag_tensor *out, ag_tensor *const *in, int n, const vo
     const ag_tensor *x = in[0];
     struct red r;
     red_init(&r, x, dim_mask(x, args));
-    ag_tensor *idx = out->dtype == AG_I64 ? out : ag__empty(AG_I64, out->ndim, out->shape, "ag_max_dim");
+    ag_tensor *idx =
+        out->dtype == AG_I64 ? out : ag__empty(AG_I64, out->ndim, out->shape, "ag_max_dim");
     if (!idx) return AG_ERR_NOMEM;
     int64_t nout = out->numel, *ip = ag__ptr(idx);
     PAR_FOR_OUTPUTS(x, nout)
@@ -321,7 +332,7 @@ static int max_dim_forward(ag_tensor *out, ag_tensor *const *in, int n, const vo
         double v = lane_max(x, lane_of(&r, x, o), &ip[o]);
         if (out != idx) put(out, o, v);
     }
-    if (out != idx) saved[0] = idx;   /* first-max indices for backward */
+    if (out != idx) saved[0] = idx; /* first-max indices for backward */
     return AG_OK;
 }
 
@@ -348,19 +359,29 @@ static int max_dim_backward(struct ag_node *node, ag_tensor *g) {
 }
 
 const struct ag_op_def ag__op_max_dim = {
-    .name = "max_dim", .arity = 1, .shape = dim_shape_nonempty,
-    .forward = max_dim_forward, .backward = max_dim_backward,
-    .check = {.lo = -2, .hi = 2, .args = &(struct dim_args){.dim = 1},
+    .name = "max_dim",
+    .arity = 1,
+    .shape = dim_shape_nonempty,
+    .forward = max_dim_forward,
+    .backward = max_dim_backward,
+    .check = {.lo = -2,
+              .hi = 2,
+              .args = &(struct dim_args){.dim = 1},
               .args_size = sizeof(struct dim_args)},
 };
 const struct ag_op_def ag__op_argmax_dim = {
-    .name = "argmax_dim", .arity = 1, .shape = argmax_shape, .forward = max_dim_forward,
-    .check = {.lo = -2, .hi = 2, .no_grad = true, .args = &(struct dim_args){.dim = 0},
+    .name = "argmax_dim",
+    .arity = 1,
+    .shape = argmax_shape,
+    .forward = max_dim_forward,
+    .check = {.lo = -2,
+              .hi = 2,
+              .no_grad = true,
+              .args = &(struct dim_args){.dim = 0},
               .args_size = sizeof(struct dim_args)},
 };
 
-static ag_tensor *apply_dim(enum ag_op_id op, ag_tensor *t, int dim, bool keepdim,
-                            int correction) {
+static ag_tensor *apply_dim(enum ag_op_id op, ag_tensor *t, int dim, bool keepdim, int correction) {
     if (!t) return NULL;
     int d = ag__norm_dim(dim, t->ndim, ag__op_fnames[op]);
     if (d < 0) return NULL;
@@ -417,8 +438,12 @@ static int max_all_backward(struct ag_node *node, ag_tensor *g) {
     return ag__accumulate(node, 0, ag_mul(g, ag_mul_scalar(m, 1.0 / (double)count)));
 }
 const struct ag_op_def ag__op_max = {
-    .name = "max", .arity = 1, .shape = max_all_shape,
-    .forward = max_all_forward, .backward = max_all_backward, .check = {.lo = -2, .hi = 2},
+    .name = "max",
+    .arity = 1,
+    .shape = max_all_shape,
+    .forward = max_all_forward,
+    .backward = max_all_backward,
+    .check = {.lo = -2, .hi = 2},
 };
 /* The largest element as a 0-d tensor (NaN if any is NaN); ties share the gradient. */
 ag_tensor *ag_max(ag_tensor *t) { return AG_APPLY1(AG_OP_MAX, t); }
@@ -444,7 +469,7 @@ static int logsumexp_forward(ag_tensor *out, ag_tensor *const *in, int n, const 
     }
     return AG_OK;
 }
-static int logsumexp_backward(struct ag_node *node, ag_tensor *g) {   /* g * exp(x - out) */
+static int logsumexp_backward(struct ag_node *node, ag_tensor *g) { /* g * exp(x - out) */
     const struct dim_args *a = AG_ARGS(node, struct dim_args);
     ag_tensor *x = node->in[0], *y = node->out;
     bool unsq = !a->keepdim && x->ndim;
@@ -452,10 +477,16 @@ static int logsumexp_backward(struct ag_node *node, ag_tensor *g) {   /* g * exp
     return ag__accumulate(node, 0, ag_mul(gk, ag_exp(ag_sub(x, yk))));
 }
 const struct ag_op_def ag__op_logsumexp_dim = {
-    .name = "logsumexp_dim", .arity = 1, .shape = dim_shape,
-    .forward = logsumexp_forward, .backward = logsumexp_backward,
-    .check = {.lo = -3, .hi = 3, .args = &(struct dim_args){.dim = 1},
-              .args_size = sizeof(struct dim_args), .flops_per_elem = 12},
+    .name = "logsumexp_dim",
+    .arity = 1,
+    .shape = dim_shape,
+    .forward = logsumexp_forward,
+    .backward = logsumexp_backward,
+    .check = {.lo = -3,
+              .hi = 3,
+              .args = &(struct dim_args){.dim = 1},
+              .args_size = sizeof(struct dim_args),
+              .flops_per_elem = 12},
 };
 /* log(sum(exp(t), dim)), computed stably. An empty dim gives -inf. */
 ag_tensor *ag_logsumexp_dim(ag_tensor *t, int dim, bool keepdim) {
@@ -487,7 +518,7 @@ static int var_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     }
     return AG_OK;
 }
-static int var_backward(struct ag_node *node, ag_tensor *g) {   /* 2 g (x - mean) / (N - c) */
+static int var_backward(struct ag_node *node, ag_tensor *g) { /* 2 g (x - mean) / (N - c) */
     const struct dim_args *a = AG_ARGS(node, struct dim_args);
     ag_tensor *x = node->in[0];
     int64_t len = x->ndim ? x->shape[a->dim] : 1;
@@ -497,10 +528,16 @@ static int var_backward(struct ag_node *node, ag_tensor *g) {   /* 2 g (x - mean
     return ag__accumulate(node, 0, ag_mul(gk, ag_mul_scalar(dev, f)));
 }
 const struct ag_op_def ag__op_var_dim = {
-    .name = "var_dim", .arity = 1, .shape = dim_shape,
-    .forward = var_forward, .backward = var_backward,
-    .check = {.lo = -2, .hi = 2, .args = &(struct dim_args){.dim = 1, .correction = 1},
-              .args_size = sizeof(struct dim_args), .flops_per_elem = 4},
+    .name = "var_dim",
+    .arity = 1,
+    .shape = dim_shape,
+    .forward = var_forward,
+    .backward = var_backward,
+    .check = {.lo = -2,
+              .hi = 2,
+              .args = &(struct dim_args){.dim = 1, .correction = 1},
+              .args_size = sizeof(struct dim_args),
+              .flops_per_elem = 4},
 };
 /* Variance along dim with Bessel's correction `correction` (1: unbiased, 0: population). */
 ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction) {

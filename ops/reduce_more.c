@@ -14,9 +14,9 @@
 #include <omp.h>
 
 struct red_args {
-    int dim;           /* normalized; 0 for a 0-d input */
+    int dim; /* normalized; 0 for a 0-d input */
     bool keepdim;
-    int correction;    /* std_dim */
+    int correction; /* std_dim */
 };
 
 /* ------------------------------------------------------------------ shared */
@@ -39,7 +39,9 @@ static int red_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
     return AG_OK;
 }
 
-struct lanes { int64_t outer, len, inner; };
+struct lanes {
+    int64_t outer, len, inner;
+};
 static struct lanes lanes_of(const ag_tensor *x, int dim) {
     struct lanes l = {1, x->ndim ? x->shape[dim] : 1, 1};
     for (int d = 0; d < dim; d++) l.outer *= x->shape[d];
@@ -55,7 +57,7 @@ static ag_tensor *dense(ag_tensor *t) {
     return c;
 }
 
-static double elem(const ag_tensor *t, int64_t i) {   /* contiguous */
+static double elem(const ag_tensor *t, int64_t i) { /* contiguous */
     return t->dtype == AG_F32 ? ((const float *)ag__ptr(t))[i] : ((const double *)ag__ptr(t))[i];
 }
 static void set_elem(ag_tensor *t, int64_t i, double v) {
@@ -72,7 +74,7 @@ static int reduce_lanes(ag_tensor *out, ag_tensor *in, const struct red_args *a,
     if (!x) return AG_ERR_NOMEM;
     struct lanes l = lanes_of(x, a->dim);
     int64_t n = l.outer * l.inner;
-    #pragma omp parallel for schedule(static) if (x->numel >= (1 << 16) && n > 1 && !omp_in_parallel())
+#pragma omp parallel for schedule(static) if (x->numel >= (1 << 16) && n > 1 && !omp_in_parallel())
     for (int64_t i = 0; i < n; i++) {
         int64_t o = i / l.inner, k = i % l.inner;
         set_elem(out, i, f(x, o * l.len * l.inner + k, l.len, l.inner, a));
@@ -95,8 +97,8 @@ static ag_tensor *apply_red(enum ag_op_id op, ag_tensor *x, int dim, bool keepdi
 }
 
 /* variant 0: [3,4,2] along dim 1; variant 1: a transposed [4,3] along dim 0, keepdim. */
-static int red_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size,
-                    double lo, double hi) {
+static int red_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size, double lo,
+                    double hi) {
     struct red_args *a = args;
     a->correction = 1;
     if (size) {
@@ -137,7 +139,7 @@ static int amax_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
 static int amax_backward(struct ag_node *node, ag_tensor *g) {
     const struct red_args *a = AG_ARGS(node, struct red_args);
     ag_tensor *x = node->in[0];
-    ag_tensor *mask = ag_eq(x, kept(node->out, x, a));   /* constant 1/0 */
+    ag_tensor *mask = ag_eq(x, kept(node->out, x, a)); /* constant 1/0 */
     ag_tensor *count = x->ndim ? ag_sum_dim(mask, a->dim, true) : mask;
     return ag__accumulate(node, 0, ag_mul(ag_div(kept(g, x, a), count), mask));
 }
@@ -147,8 +149,12 @@ static int amax_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64
     return red_make(in, args, dt, variant, size, -2, 2);
 }
 const struct ag_op_def ag__op_amax = {
-    .name = "amax", .arity = 1, .shape = red_shape,
-    .forward = amax_forward, .backward = amax_backward, .check = {.make = amax_make},
+    .name = "amax",
+    .arity = 1,
+    .shape = red_shape,
+    .forward = amax_forward,
+    .backward = amax_backward,
+    .check = {.make = amax_make},
 };
 ag_tensor *ag_amax(ag_tensor *x, int dim, bool keepdim) {
     return apply_red(AG_OP_AMAX, x, dim, keepdim, 0);
@@ -177,16 +183,22 @@ static int std_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *x = node->in[0], *s = kept(node->out, x, a);
     int64_t len = x->ndim ? x->shape[a->dim] : 1;
     ag_tensor *zero = ag_eq(s, ag_zeros_like(s));
-    ag_tensor *coef = ag_masked_fill(ag_div(kept(g, x, a), ag_masked_fill(s, zero, 1.0)), zero, 0.0);
+    ag_tensor *coef =
+        ag_masked_fill(ag_div(kept(g, x, a), ag_masked_fill(s, zero, 1.0)), zero, 0.0);
     ag_tensor *dev = ag_sub(x, x->ndim ? ag_mean_dim(x, a->dim, true) : x);
-    return ag__accumulate(node, 0, ag_mul_scalar(ag_mul(coef, dev), 1.0 / ((double)len - a->correction)));
+    return ag__accumulate(node, 0,
+                          ag_mul_scalar(ag_mul(coef, dev), 1.0 / ((double)len - a->correction)));
 }
 static int std_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
     return red_make(in, args, dt, variant, size, -2, 2);
 }
 const struct ag_op_def ag__op_std_dim = {
-    .name = "std_dim", .arity = 1, .shape = red_shape,
-    .forward = std_forward, .backward = std_backward, .check = {.make = std_make, .flops_per_elem = 4},
+    .name = "std_dim",
+    .arity = 1,
+    .shape = red_shape,
+    .forward = std_forward,
+    .backward = std_backward,
+    .check = {.make = std_make, .flops_per_elem = 4},
 };
 ag_tensor *ag_std_dim(ag_tensor *x, int dim, bool keepdim, int correction) {
     return apply_red(AG_OP_STD_DIM, x, dim, keepdim, correction);
@@ -208,11 +220,13 @@ static int prod_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
 static int prod_backward(struct ag_node *node, ag_tensor *g) {
     const struct red_args *a = AG_ARGS(node, struct red_args);
     ag_tensor *x = node->in[0];
-    if (ag_is_grad_enabled()) {   /* create_graph: out / x with ops, where no x is 0 */
+    if (ag_is_grad_enabled()) { /* create_graph: out / x with ops, where no x is 0 */
         for (int64_t i = 0; i < x->numel; i++)
             if (ag__get_flat(x, i) == 0)
-                return ag__error(AG_ERR_STATE, "ag_prod_dim", "not twice differentiable where x "
-                                 "%s has zeros", AG_SHAPE(x));
+                return ag__error(AG_ERR_STATE, "ag_prod_dim",
+                                 "not twice differentiable where x "
+                                 "%s has zeros",
+                                 AG_SHAPE(x));
         return ag__accumulate(node, 0, ag_div(ag_mul(kept(g, x, a), kept(node->out, x, a)), x));
     }
     ag_tensor *others = AG_APPLY_ARGS(AG_OP_PROD_OTHERS, 1, (ag_tensor *const[]){x}, *a);
@@ -222,8 +236,12 @@ static int prod_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64
     return red_make(in, args, dt, variant, size, 0.5, 1.5);
 }
 const struct ag_op_def ag__op_prod_dim = {
-    .name = "prod_dim", .arity = 1, .shape = red_shape,
-    .forward = prod_forward, .backward = prod_backward, .check = {.make = prod_make},
+    .name = "prod_dim",
+    .arity = 1,
+    .shape = red_shape,
+    .forward = prod_forward,
+    .backward = prod_backward,
+    .check = {.make = prod_make},
 };
 ag_tensor *ag_prod_dim(ag_tensor *x, int dim, bool keepdim) {
     return apply_red(AG_OP_PROD_DIM, x, dim, keepdim, 0);
@@ -247,7 +265,7 @@ static int others_forward(ag_tensor *out, ag_tensor *const *in, int n, const voi
         for (int64_t k = 0; k < l.inner; k++) {
             int64_t base = o * l.len * l.inner + k;
             double p = 1;
-            for (int64_t i = 0; i < l.len; i++) {   /* prefix products first */
+            for (int64_t i = 0; i < l.len; i++) { /* prefix products first */
                 set_elem(out, base + i * l.inner, p);
                 p *= elem(x, base + i * l.inner);
             }
@@ -267,8 +285,11 @@ static int others_no_backward(struct ag_node *node, ag_tensor *g) {
                      AG_SHAPE(node->in[0]));
 }
 const struct ag_op_def ag__op_prod_others = {
-    .name = "prod_others", .arity = 1, .shape = others_shape,
-    .forward = others_forward, .backward = others_no_backward,
+    .name = "prod_others",
+    .arity = 1,
+    .shape = others_shape,
+    .forward = others_forward,
+    .backward = others_no_backward,
     .check = {.make = prod_make, .no_grad = true},
 };
 

@@ -33,7 +33,8 @@ ag_tensor *ag_upsample_nearest2d(ag_tensor *x, int scale_h, int scale_w) {
     const char *fn = "ag_upsample_nearest2d";
     if (!x || check_image(x, fn)) return NULL;
     if (scale_h < 1 || scale_w < 1) {
-        ag__error(AG_ERR_ARG, fn, "scales %d, %d must be >= 1 (x %s)", scale_h, scale_w, AG_SHAPE(x));
+        ag__error(AG_ERR_ARG, fn, "scales %d, %d must be >= 1 (x %s)", scale_h, scale_w,
+                  AG_SHAPE(x));
         return NULL;
     }
     int h = x->ndim - 2;
@@ -46,7 +47,8 @@ ag_tensor *ag_upsample_nearest2d(ag_tensor *x, int scale_h, int scale_w) {
 /* torch's area_pixel_compute_scale / _source_index (no scale factor given). */
 static ag_tensor *linear_plan(int64_t in, int64_t out, bool align) {
     ag_tensor *p = ag__sep_plan(out, 2);
-    double scale = align ? (out > 1 ? (double)(in - 1) / (double)(out - 1) : 0) : (double)in / (double)out;
+    double scale =
+        align ? (out > 1 ? (double)(in - 1) / (double)(out - 1) : 0) : (double)in / (double)out;
     for (int64_t i = 0; p && i < out; i++) {
         double src = align ? scale * (double)i : scale * ((double)i + 0.5) - 0.5;
         if (src < 0) src = 0;
@@ -81,7 +83,8 @@ static ag_tensor *adaptive_plan(int64_t in, int64_t out) {
     ag_tensor *p = ag__sep_plan(out, taps);
     for (int64_t i = 0; p && i < out; i++) {
         int64_t a = i * in / out, b = ((i + 1) * in + out - 1) / out;
-        for (int64_t j = a; j < b; j++) ag__sep_plan_set(p, i, (int)(j - a), j, 1.0 / (double)(b - a));
+        for (int64_t j = a; j < b; j++)
+            ag__sep_plan_set(p, i, (int)(j - a), j, 1.0 / (double)(b - a));
     }
     return p;
 }

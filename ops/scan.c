@@ -9,7 +9,7 @@
 
 struct scan_args {
     int dim;
-    bool reverse;   /* out[i] = sum over j >= i instead of j <= i */
+    bool reverse; /* out[i] = sum over j >= i instead of j <= i */
 };
 
 static int scan_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
@@ -21,17 +21,17 @@ static int scan_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void
     return AG_OK;
 }
 
-#define DEF_SCAN(T, name)                                                                 \
-    static void name(T *restrict out, const T *restrict x, int64_t len, int64_t inner,    \
-                     bool reverse, double *restrict acc) {                               \
-        for (int64_t k = 0; k < inner; k++) acc[k] = 0;                                  \
-        for (int64_t s = 0; s < len; s++) {                                              \
-            int64_t i = reverse ? len - 1 - s : s;                                       \
-            for (int64_t k = 0; k < inner; k++) {                                        \
-                acc[k] += x[i * inner + k];                                              \
-                out[i * inner + k] = (T)acc[k];                                          \
-            }                                                                            \
-        }                                                                                \
+#define DEF_SCAN(T, name)                                                              \
+    static void name(T *restrict out, const T *restrict x, int64_t len, int64_t inner, \
+                     bool reverse, double *restrict acc) {                             \
+        for (int64_t k = 0; k < inner; k++) acc[k] = 0;                                \
+        for (int64_t s = 0; s < len; s++) {                                            \
+            int64_t i = reverse ? len - 1 - s : s;                                     \
+            for (int64_t k = 0; k < inner; k++) {                                      \
+                acc[k] += x[i * inner + k];                                            \
+                out[i * inner + k] = (T)acc[k];                                        \
+            }                                                                          \
+        }                                                                              \
     }
 DEF_SCAN(float, scan_f32)
 DEF_SCAN(double, scan_f64)
@@ -51,13 +51,13 @@ static int scan_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
     for (int d = 0; d < a->dim; d++) outer *= x->shape[d];
     for (int d = a->dim + 1; d < x->ndim; d++) inner *= x->shape[d];
     int rc = AG_OK;
-    #pragma omp parallel if (x->numel >= (1 << 16) && outer > 1 && !omp_in_parallel())
+#pragma omp parallel if (x->numel >= (1 << 16) && outer > 1 && !omp_in_parallel())
     {
         double *acc = malloc(sizeof(double) * (size_t)(inner ? inner : 1));
         if (!acc)
-            #pragma omp atomic write
+#pragma omp atomic write
             rc = AG_ERR_NOMEM;
-        #pragma omp for schedule(static)
+#pragma omp for schedule(static)
         for (int64_t o = 0; o < outer; o++) {
             if (!acc) continue;
             if (out->dtype == AG_F32)
@@ -102,8 +102,12 @@ static int scan_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64
 }
 
 const struct ag_op_def ag__op_cumsum = {
-    .name = "cumsum", .arity = 1, .shape = scan_shape,
-    .forward = scan_forward, .backward = scan_backward, .check = {.make = scan_make},
+    .name = "cumsum",
+    .arity = 1,
+    .shape = scan_shape,
+    .forward = scan_forward,
+    .backward = scan_backward,
+    .check = {.make = scan_make},
 };
 
 ag_tensor *ag_cumsum(ag_tensor *x, int dim) {

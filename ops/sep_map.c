@@ -10,7 +10,7 @@
 
 struct sep_args {
     int dim, taps;
-    int64_t len;       /* sep_map_transpose: the source length along dim (x's size) */
+    int64_t len; /* sep_map_transpose: the source length along dim (x's size) */
     bool has_fill;
     double fill;
 };
@@ -65,37 +65,41 @@ static void release(ag_tensor *c, const ag_tensor *t) {
 /* ------------------------------------------------------------------ kernels */
 /* One outer block: out rows [out_len, inner] from x rows [in_len, inner] (forward), or
  * the transpose adding g rows into dx rows. */
-#define DEF_SEP_KERNELS(T, fwd_name, bwd_name)                                           \
-    static void fwd_name(T *restrict out, const T *restrict x, const double *plan,        \
-                         int64_t out_len, int taps, int64_t inner, const struct sep_args *a) { \
-        for (int64_t i = 0; i < out_len; i++) {                                          \
-            T *dst = out + i * inner;                                                    \
-            bool any = false;                                                            \
-            for (int t = 0; t < taps; t++) {                                             \
-                const double *e = plan + 2 * (i * taps + t);                             \
-                if (e[0] < 0) continue;                                                  \
-                const T *src = x + (int64_t)e[0] * inner;                                \
-                T w = (T)e[1];                                                           \
-                if (!any && w == 1) memcpy(dst, src, sizeof(T) * (size_t)inner);         \
-                else if (!any) for (int64_t k = 0; k < inner; k++) dst[k] = w * src[k];  \
-                else for (int64_t k = 0; k < inner; k++) dst[k] += w * src[k];           \
-                any = true;                                                              \
-            }                                                                            \
-            if (!any)                                                                    \
-                for (int64_t k = 0; k < inner; k++) dst[k] = a->has_fill ? (T)a->fill : 0; \
-        }                                                                                \
-    }                                                                                    \
-    static void bwd_name(T *restrict dx, const T *restrict g, const double *plan,          \
-                         int64_t out_len, int taps, int64_t inner) {                      \
-        for (int64_t i = 0; i < out_len; i++)                                            \
-            for (int t = 0; t < taps; t++) {                                             \
-                const double *e = plan + 2 * (i * taps + t);                             \
-                if (e[0] < 0) continue;                                                  \
-                T *dst = dx + (int64_t)e[0] * inner, w = (T)e[1];                        \
-                const T *src = g + i * inner;                                            \
-                if (w == 1) for (int64_t k = 0; k < inner; k++) dst[k] += src[k];        \
-                else for (int64_t k = 0; k < inner; k++) dst[k] += w * src[k];           \
-            }                                                                            \
+#define DEF_SEP_KERNELS(T, fwd_name, bwd_name)                                                     \
+    static void fwd_name(T *restrict out, const T *restrict x, const double *plan,                 \
+                         int64_t out_len, int taps, int64_t inner, const struct sep_args *a) {     \
+        for (int64_t i = 0; i < out_len; i++) {                                                    \
+            T *dst = out + i * inner;                                                              \
+            bool any = false;                                                                      \
+            for (int t = 0; t < taps; t++) {                                                       \
+                const double *e = plan + 2 * (i * taps + t);                                       \
+                if (e[0] < 0) continue;                                                            \
+                const T *src = x + (int64_t)e[0] * inner;                                          \
+                T w = (T)e[1];                                                                     \
+                if (!any && w == 1) memcpy(dst, src, sizeof(T) * (size_t)inner);                   \
+                else if (!any)                                                                     \
+                    for (int64_t k = 0; k < inner; k++) dst[k] = w * src[k];                       \
+                else                                                                               \
+                    for (int64_t k = 0; k < inner; k++) dst[k] += w * src[k];                      \
+                any = true;                                                                        \
+            }                                                                                      \
+            if (!any)                                                                              \
+                for (int64_t k = 0; k < inner; k++) dst[k] = a->has_fill ? (T)a->fill : 0;         \
+        }                                                                                          \
+    }                                                                                              \
+    static void bwd_name(T *restrict dx, const T *restrict g, const double *plan, int64_t out_len, \
+                         int taps, int64_t inner) {                                                \
+        for (int64_t i = 0; i < out_len; i++)                                                      \
+            for (int t = 0; t < taps; t++) {                                                       \
+                const double *e = plan + 2 * (i * taps + t);                                       \
+                if (e[0] < 0) continue;                                                            \
+                T *dst = dx + (int64_t)e[0] * inner, w = (T)e[1];                                  \
+                const T *src = g + i * inner;                                                      \
+                if (w == 1)                                                                        \
+                    for (int64_t k = 0; k < inner; k++) dst[k] += src[k];                          \
+                else                                                                               \
+                    for (int64_t k = 0; k < inner; k++) dst[k] += w * src[k];                      \
+            }                                                                                      \
     }
 DEF_SEP_KERNELS(float, sep_fwd_f32, sep_bwd_f32)
 DEF_SEP_KERNELS(double, sep_fwd_f64, sep_bwd_f64)
@@ -123,7 +127,8 @@ static int sep_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     int64_t outer, inner, in_len = x->shape[a->dim], out_len = plan->shape[0];
     split_at(x, a->dim, &outer, &inner);
     int taps = (int)plan->shape[1];
-    #pragma omp parallel for schedule(static) if (out->numel >= (1 << 16) && outer > 1 && !omp_in_parallel())
+#pragma omp parallel for schedule(static) if (out->numel >= (1 << 16) && outer > 1 && \
+                                              !omp_in_parallel())
     for (int64_t o = 0; o < outer; o++) {
         if (out->dtype == AG_F32)
             sep_fwd_f32((float *)ag__ptr(out) + o * out_len * inner,
@@ -188,8 +193,12 @@ static int sep_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_
 }
 
 const struct ag_op_def ag__op_sep_map = {
-    .name = "sep_map", .arity = 2, .shape = sep_shape,
-    .forward = sep_forward, .backward = sep_backward, .check = {.make = sep_make},
+    .name = "sep_map",
+    .arity = 2,
+    .shape = sep_shape,
+    .forward = sep_forward,
+    .backward = sep_backward,
+    .check = {.make = sep_make},
 };
 
 /* ------------------------------------------------------------------ sep_map_transpose */
@@ -219,7 +228,8 @@ static int sept_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
     split_at(out, a->dim, &outer, &inner);
     int taps = (int)plan->shape[1];
     memset(ag__ptr(out), 0, (size_t)out->numel * ag_dtype_size(out->dtype));
-    #pragma omp parallel for schedule(static) if (g->numel >= (1 << 16) && outer > 1 && !omp_in_parallel())
+#pragma omp parallel for schedule(static) if (g->numel >= (1 << 16) && outer > 1 && \
+                                              !omp_in_parallel())
     for (int64_t o = 0; o < outer; o++) {
         if (out->dtype == AG_F32)
             sep_bwd_f32((float *)ag__ptr(out) + o * a->len * inner,
@@ -254,8 +264,12 @@ static int sept_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64
 }
 
 const struct ag_op_def ag__op_sep_map_transpose = {
-    .name = "sep_map_transpose", .arity = 2, .shape = sept_shape,
-    .forward = sept_forward, .backward = sept_backward, .check = {.make = sept_make},
+    .name = "sep_map_transpose",
+    .arity = 2,
+    .shape = sept_shape,
+    .forward = sept_forward,
+    .backward = sept_backward,
+    .check = {.make = sept_make},
 };
 
 /* ------------------------------------------------------------------ internal entry */
@@ -267,6 +281,7 @@ ag_tensor *ag__sep_map(ag_tensor *x, int dim, ag_tensor *plan, bool has_fill, do
                   ag_dtype_name(x->dtype), AG_SHAPE(x));
         return NULL;
     }
-    struct sep_args a = {.dim = dim, .taps = (int)plan->shape[1], .has_fill = has_fill, .fill = fill};
+    struct sep_args a = {
+        .dim = dim, .taps = (int)plan->shape[1], .has_fill = has_fill, .fill = fill};
     return AG_APPLY_ARGS(AG_OP_SEP_MAP, 2, ((ag_tensor *const[]){x, plan}), a);
 }

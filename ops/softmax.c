@@ -7,12 +7,12 @@
 #include <omp.h>
 
 struct softmax_args {
-    int dim;      /* normalized; 0 for a 0-d tensor */
+    int dim; /* normalized; 0 for a 0-d tensor */
 };
 
 /* Lines along dim: count, length, and the storage offset of line L's first element. */
 struct lines {
-    int64_t count, len, stride;   /* stride: along dim, in elements */
+    int64_t count, len, stride; /* stride: along dim, in elements */
     int nd;
     int64_t shape[AG_MAX_DIMS], strides[AG_MAX_DIMS], offset;
 };
@@ -41,19 +41,20 @@ static int64_t line_start(const struct lines *l, int64_t i) {
 }
 
 /* One line: y = softmax(x) or log_softmax(x), in double. */
-#define SOFTMAX_LINE(name, T)                                                           \
-    static void name(T *y, int64_t sy, const T *x, int64_t sx, int64_t n, bool log_) {  \
-        double m = -INFINITY;                                                           \
-        for (int64_t k = 0; k < n; k++) if (x[k * sx] > m || isnan((double)x[k * sx])) m = x[k * sx]; \
-        double s = 0;                                                                   \
-        for (int64_t k = 0; k < n; k++) s += exp((double)x[k * sx] - m);                \
-        if (log_) {                                                                     \
-            double lse = m + log(s);                                                    \
-            for (int64_t k = 0; k < n; k++) y[k * sy] = (T)((double)x[k * sx] - lse);   \
-        } else {                                                                        \
-            double inv = 1.0 / s;                                                       \
+#define SOFTMAX_LINE(name, T)                                                                  \
+    static void name(T *y, int64_t sy, const T *x, int64_t sx, int64_t n, bool log_) {         \
+        double m = -INFINITY;                                                                  \
+        for (int64_t k = 0; k < n; k++)                                                        \
+            if (x[k * sx] > m || isnan((double)x[k * sx])) m = x[k * sx];                      \
+        double s = 0;                                                                          \
+        for (int64_t k = 0; k < n; k++) s += exp((double)x[k * sx] - m);                       \
+        if (log_) {                                                                            \
+            double lse = m + log(s);                                                           \
+            for (int64_t k = 0; k < n; k++) y[k * sy] = (T)((double)x[k * sx] - lse);          \
+        } else {                                                                               \
+            double inv = 1.0 / s;                                                              \
             for (int64_t k = 0; k < n; k++) y[k * sy] = (T)(exp((double)x[k * sx] - m) * inv); \
-        }                                                                               \
+        }                                                                                      \
     }
 SOFTMAX_LINE(softmax_line_f32, float)
 SOFTMAX_LINE(softmax_line_f64, double)
@@ -78,7 +79,7 @@ static void softmax_run(ag_tensor *out, const ag_tensor *x, int dim, bool log_) 
     lines_init(&lx, x, dim);
     lines_init(&ly, out, dim);
     bool par = x->numel >= (1 << 15) && lx.count > 1 && !omp_in_parallel();
-    #pragma omp parallel for schedule(static) if (par)
+#pragma omp parallel for schedule(static) if (par)
     for (int64_t i = 0; i < lx.count; i++) {
         int64_t ox = line_start(&lx, i), oy = line_start(&ly, i);
         if (lx.stride == 1 && ly.stride == 1 && lx.len >= 16) {
@@ -120,8 +121,7 @@ static int softmax_backward(struct ag_node *node, ag_tensor *g) {
 /* y = log_softmax(x): dx = g - exp(y) sum(g). */
 static int log_softmax_backward(struct ag_node *node, ag_tensor *g) {
     int dim = AG_ARGS(node, struct softmax_args)->dim;
-    return ag__accumulate(node, 0, ag_sub(g, ag_mul(ag_exp(node->out),
-                                                    ag_sum_dim(g, dim, true))));
+    return ag__accumulate(node, 0, ag_sub(g, ag_mul(ag_exp(node->out), ag_sum_dim(g, dim, true))));
 }
 
 static int softmax_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
@@ -144,13 +144,19 @@ static int softmax_make(ag_tensor **in, void *args, ag_dtype dtype, int variant,
 }
 
 const struct ag_op_def ag__op_softmax = {
-    .name = "softmax", .arity = 1, .shape = ag__shape_same,
-    .forward = softmax_forward, .backward = softmax_backward,
+    .name = "softmax",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = softmax_forward,
+    .backward = softmax_backward,
     .check = {.make = softmax_make, .flops_per_elem = 25},
 };
 const struct ag_op_def ag__op_log_softmax = {
-    .name = "log_softmax", .arity = 1, .shape = ag__shape_same,
-    .forward = log_softmax_forward, .backward = log_softmax_backward,
+    .name = "log_softmax",
+    .arity = 1,
+    .shape = ag__shape_same,
+    .forward = log_softmax_forward,
+    .backward = log_softmax_backward,
     .check = {.make = softmax_make, .flops_per_elem = 25},
 };
 
@@ -164,6 +170,4 @@ static ag_tensor *softmax_op(enum ag_op_id op, ag_tensor *t, int dim) {
 /* exp(x) / sum(exp(x)) along dim (negative counts from the end); shape of t. */
 ag_tensor *ag_softmax(ag_tensor *t, int dim) { return softmax_op(AG_OP_SOFTMAX, t, dim); }
 /* x - logsumexp(x) along dim; shape of t. */
-ag_tensor *ag_log_softmax(ag_tensor *t, int dim) {
-    return softmax_op(AG_OP_LOG_SOFTMAX, t, dim);
-}
+ag_tensor *ag_log_softmax(ag_tensor *t, int dim) { return softmax_op(AG_OP_LOG_SOFTMAX, t, dim); }

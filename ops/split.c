@@ -37,7 +37,8 @@ static int pack_view(const struct ag_meta *m, int64_t *strides, int64_t *offset,
 }
 
 /* out (contiguous) = t, any strides. Used only if a view could not be made. */
-static int copy_forward(ag_tensor *out, const ag_tensor *t, int64_t offset, const int64_t *strides) {
+static int copy_forward(ag_tensor *out, const ag_tensor *t, int64_t offset,
+                        const int64_t *strides) {
     size_t es = ag_dtype_size(t->dtype);
     ag_tensor v = *t;
     v.offset = offset;
@@ -56,13 +57,16 @@ static int pack_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
     return copy_forward(out, in[0], in[0]->offset, in[0]->strides);
 }
 
-static int pack_backward(struct ag_node *node, ag_tensor *g) {
-    return ag__accumulate(node, 0, g);
-}
+static int pack_backward(struct ag_node *node, ag_tensor *g) { return ag__accumulate(node, 0, g); }
 
 const struct ag_op_def ag__op_split_pack = {
-    .name = "split_pack", .arity = 1, .shape = pack_shape, .view = pack_view,
-    .forward = pack_forward, .backward = pack_backward, .check = {.lo = -2, .hi = 2},
+    .name = "split_pack",
+    .arity = 1,
+    .shape = pack_shape,
+    .view = pack_view,
+    .forward = pack_forward,
+    .backward = pack_backward,
+    .check = {.lo = -2, .hi = 2},
 };
 
 /* ------------------------------------------------------------------ split_piece */
@@ -98,7 +102,7 @@ static int piece_forward(ag_tensor *out, ag_tensor *const *in, int n, const void
 
 /* G's region of the piece (G contiguous) = g. */
 static void copy_region(ag_tensor *G, ag_tensor *g, const struct piece_args *a) {
-    if (!ag_is_contiguous(g)) g = ag_contiguous(g);   /* grad mode is off here */
+    if (!ag_is_contiguous(g)) g = ag_contiguous(g); /* grad mode is off here */
     if (!g) return;
     size_t es = ag_dtype_size(G->dtype);
     int64_t outer = 1, inner = 1;
@@ -137,7 +141,7 @@ static int piece_backward(struct ag_node *node, ag_tensor *g) {
     struct ag_node *parent = p->node;
     if (ag_is_grad_enabled() || !parent || parent->def != &ag__op_split_pack)
         return ag__accumulate(node, 0, padded(g, p, a));
-    if (!parent->grad) {   /* the first piece this walk: the shared gradient */
+    if (!parent->grad) { /* the first piece this walk: the shared gradient */
         ag_tensor *G = ag_zeros(p->dtype, p->ndim, p->shape);
         int rc = ag__accumulate(node, 0, G);
         if (rc) return rc;
@@ -172,8 +176,13 @@ static int piece_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int6
 }
 
 const struct ag_op_def ag__op_split_piece = {
-    .name = "split_piece", .arity = 1, .shape = piece_shape, .view = piece_view,
-    .forward = piece_forward, .backward = piece_backward, .check = {.make = piece_make},
+    .name = "split_piece",
+    .arity = 1,
+    .shape = piece_shape,
+    .view = piece_view,
+    .forward = piece_forward,
+    .backward = piece_backward,
+    .check = {.make = piece_make},
 };
 
 /* ------------------------------------------------------------------ public functions */
@@ -213,8 +222,10 @@ int ag_split(ag_tensor *x, int64_t size, int dim, ag_tensor **out, int max_out) 
     }
     int64_t count = len == 0 ? 1 : (len + size - 1) / size;
     if (count > max_out) {
-        ag__error(AG_ERR_ARG, fn, "%s splits into %lld pieces of %lld along dim %d, more than "
-                  "max_out %d", AG_SHAPE(x), (long long)count, (long long)size, dim, max_out);
+        ag__error(AG_ERR_ARG, fn,
+                  "%s splits into %lld pieces of %lld along dim %d, more than "
+                  "max_out %d",
+                  AG_SHAPE(x), (long long)count, (long long)size, dim, max_out);
         return -1;
     }
     int64_t *sizes = malloc(sizeof(int64_t) * (size_t)count);

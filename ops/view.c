@@ -9,7 +9,7 @@ AG_ROW1(shape_copy_8, double, a)
 static int copy_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                         ag_tensor **saved) {
     (void)n, (void)args, (void)saved;
-    ag_tensor as_in = *out;   /* out's memory seen with the input's shape */
+    ag_tensor as_in = *out; /* out's memory seen with the input's shape */
     as_in.ndim = in[0]->ndim;
     memcpy(as_in.shape, in[0]->shape, sizeof as_in.shape);
     ag__contiguous_strides(as_in.ndim, as_in.shape, as_in.strides);
@@ -54,12 +54,12 @@ static int expand_view(const struct ag_meta *m, int64_t *strides, int64_t *offse
 }
 
 static int expand_backward(struct ag_node *node, ag_tensor *g) {
-    return ag__accumulate(node, 0, g);   /* ag__accumulate sums g back to the input's shape */
+    return ag__accumulate(node, 0, g); /* ag__accumulate sums g back to the input's shape */
 }
 
 static int expand_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
     if (variant) return 0;
-    if (size > 0) {   /* benchmark: [1, size/4] -> [4, size/4] */
+    if (size > 0) { /* benchmark: [1, size/4] -> [4, size/4] */
         int64_t c = size / 4 > 0 ? size / 4 : 1;
         *(struct shape_args *)args = (struct shape_args){2, {4, c}};
         in[0] = ag__check_input(dtype, 2, (int64_t[]){1, c}, -2, 2);
@@ -71,8 +71,12 @@ static int expand_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, 
 }
 
 const struct ag_op_def ag__op_expand = {
-    .name = "expand", .arity = 1, .shape = expand_shape, .view = expand_view,
-    .forward = copy_forward, .backward = expand_backward,
+    .name = "expand",
+    .arity = 1,
+    .shape = expand_shape,
+    .view = expand_view,
+    .forward = copy_forward,
+    .backward = expand_backward,
     .check = {.make = expand_make},
 };
 
@@ -87,7 +91,7 @@ ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape) {
     struct shape_args a = {.ndim = ndim};
     int lead = ndim - t->ndim;
     for (int d = 0; d < ndim; d++) {
-        a.shape[d] = shape[d];   /* shape is not read when ndim is 0 (it may be NULL) */
+        a.shape[d] = shape[d]; /* shape is not read when ndim is 0 (it may be NULL) */
         if (shape[d] == -1 && d >= lead) a.shape[d] = t->shape[d - lead];
     }
     if (ag__check_shape(ndim, a.shape, fn)) return NULL;
@@ -145,7 +149,7 @@ static int reshape_backward(struct ag_node *node, ag_tensor *g) {
 }
 
 static int reshape_make(ag_tensor **in, void *args, ag_dtype dtype, int variant, int64_t size) {
-    if (size > 0) {   /* benchmark: [size/4, 4] -> [4, size/4] (a view) */
+    if (size > 0) { /* benchmark: [size/4, 4] -> [4, size/4] (a view) */
         if (variant) return 0;
         int64_t r = size / 4 > 0 ? size / 4 : 1;
         *(struct shape_args *)args = (struct shape_args){2, {4, r}};
@@ -154,7 +158,7 @@ static int reshape_make(ag_tensor **in, void *args, ag_dtype dtype, int variant,
     }
     *(struct shape_args *)args = (struct shape_args){3, {2, 3, 2}};
     in[0] = ag__check_input(dtype, 2, (int64_t[]){3, 4}, -2, 2);
-    if (variant == 1) {   /* a transposed input: reshape must copy */
+    if (variant == 1) { /* a transposed input: reshape must copy */
         bool prev = ag_set_grad_enabled(false);
         in[0] = ag_transpose(in[0], 0, 1);
         ag_set_grad_enabled(prev);
@@ -164,8 +168,12 @@ static int reshape_make(ag_tensor **in, void *args, ag_dtype dtype, int variant,
 }
 
 const struct ag_op_def ag__op_reshape = {
-    .name = "reshape", .arity = 1, .shape = reshape_shape, .view = reshape_view,
-    .forward = copy_forward, .backward = reshape_backward,
+    .name = "reshape",
+    .arity = 1,
+    .shape = reshape_shape,
+    .view = reshape_view,
+    .forward = copy_forward,
+    .backward = reshape_backward,
     .check = {.make = reshape_make},
 };
 
@@ -200,7 +208,7 @@ ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape) {
         }
         a.shape[infer] = t->numel / known;
     }
-    if (ag__check_shape(a.ndim, a.shape, fn)) return NULL;   /* before any product (D13) */
+    if (ag__check_shape(a.ndim, a.shape, fn)) return NULL; /* before any product (D13) */
     /* the same shape still makes a node of its own (a view), as torch: a result is never
      * its input, or a gradient taken with respect to it would count the input's paths */
     return AG_APPLY_ARGS(AG_OP_RESHAPE, 1, (ag_tensor *const[]){t}, a);
@@ -209,15 +217,19 @@ ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape) {
 ag_tensor *ag_view(ag_tensor *t, int ndim, const int64_t *shape) {
     ag_tensor *v = ag_reshape(t, ndim, shape);
     if (v && v != t && v->storage != t->storage) {
-        ag__error(AG_ERR_ARG, "ag_view", "%s with strides %s cannot be viewed as %s; use ag_reshape",
-                  AG_SHAPE(t), ag__shape_str(t->ndim, t->strides), ag__shape_str(ndim, shape));
+        ag__error(AG_ERR_ARG, "ag_view",
+                  "%s with strides %s cannot be viewed as %s; use ag_reshape", AG_SHAPE(t),
+                  ag__shape_str(t->ndim, t->strides), ag__shape_str(ndim, shape));
         return NULL;
     }
     return v;
 }
 
 /* ------------------------------------------------------------------ permute */
-struct permute_args { int ndim; int dims[AG_MAX_DIMS]; };
+struct permute_args {
+    int ndim;
+    int dims[AG_MAX_DIMS];
+};
 
 static int permute_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                          const char *fn) {
@@ -228,8 +240,8 @@ static int permute_shape(struct ag_meta *m, ag_tensor *const *in, int n, const v
     for (int d = 0; d < x->ndim; d++) {
         int k = a->dims[d];
         if (k < 0 || k >= x->ndim || (seen >> k & 1))
-            return ag__error(AG_ERR_DIM, fn, "dims are not a permutation of %d dims of %s",
-                             x->ndim, AG_SHAPE(x));
+            return ag__error(AG_ERR_DIM, fn, "dims are not a permutation of %d dims of %s", x->ndim,
+                             AG_SHAPE(x));
         seen |= 1 << k;
         m->shape[d] = x->shape[k];
     }
@@ -254,8 +266,12 @@ static int permute_backward(struct ag_node *node, ag_tensor *g) {
 }
 
 const struct ag_op_def ag__op_permute = {
-    .name = "permute", .arity = 1, .shape = permute_shape, .view = permute_view,
-    .forward = copy_forward, .backward = permute_backward,
+    .name = "permute",
+    .arity = 1,
+    .shape = permute_shape,
+    .view = permute_view,
+    .forward = copy_forward,
+    .backward = permute_backward,
     .check = {.args = &(struct permute_args){2, {1, 0}}, .args_size = sizeof(struct permute_args)},
 };
 
@@ -272,9 +288,10 @@ ag_tensor *ag_permute(ag_tensor *t, const int *dims) {
 
 ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1) {
     if (!t) return NULL;
-    int a = ag__norm_dim(d0, t->ndim, "ag_transpose"), b = ag__norm_dim(d1, t->ndim, "ag_transpose");
+    int a = ag__norm_dim(d0, t->ndim, "ag_transpose"),
+        b = ag__norm_dim(d1, t->ndim, "ag_transpose");
     if (a < 0 || b < 0) return NULL;
-    if (t->ndim < 2) return ag_reshape(t, t->ndim, t->shape);   /* a node of its own */
+    if (t->ndim < 2) return ag_reshape(t, t->ndim, t->shape); /* a node of its own */
     int dims[AG_MAX_DIMS];
     for (int d = 0; d < t->ndim; d++) dims[d] = d;
     dims[a] = b;
@@ -287,7 +304,7 @@ ag_tensor *ag_squeeze(ag_tensor *t, int dim) {
     if (!t) return NULL;
     int d = ag__norm_dim(dim, t->ndim, "ag_squeeze");
     if (d < 0) return NULL;
-    if (t->ndim == 0 || t->shape[d] != 1)   /* torch: no-op when size is not 1, still a node */
+    if (t->ndim == 0 || t->shape[d] != 1) /* torch: no-op when size is not 1, still a node */
         return ag_reshape(t, t->ndim, t->shape);
     int64_t shape[AG_MAX_DIMS];
     for (int i = 0, k = 0; i < t->ndim; i++)
@@ -314,7 +331,8 @@ ag_tensor *ag_unsqueeze(ag_tensor *t, int dim) {
 ag_tensor *ag_flatten(ag_tensor *t, int start_dim, int end_dim) {
     if (!t) return NULL;
     if (t->ndim == 0) return ag_reshape(t, 1, (int64_t[]){1});
-    int s = ag__norm_dim(start_dim, t->ndim, "ag_flatten"), e = ag__norm_dim(end_dim, t->ndim, "ag_flatten");
+    int s = ag__norm_dim(start_dim, t->ndim, "ag_flatten"),
+        e = ag__norm_dim(end_dim, t->ndim, "ag_flatten");
     if (s < 0 || e < 0) return NULL;
     if (s > e) {
         ag__error(AG_ERR_DIM, "ag_flatten", "start_dim %d is after end_dim %d for %s", start_dim,

@@ -21,13 +21,13 @@ static int check_param(const ag_optim *o, ag_tensor *p, int i, const char *fn) {
         return ag__error(AG_ERR_DTYPE, fn, "parameter %d %s is %s, not float", i, AG_SHAPE(p),
                          ag_dtype_name(p->dtype));
     if (p->node || !p->requires_grad)
-        return ag__error(AG_ERR_STATE, fn, "parameter %d %s must be a leaf with requires_grad",
-                         i, AG_SHAPE(p));
+        return ag__error(AG_ERR_STATE, fn, "parameter %d %s must be a leaf with requires_grad", i,
+                         AG_SHAPE(p));
     if (p->arena || !ag_is_contiguous(p))
         return ag__error(AG_ERR_STATE, fn,
                          "parameter %d %s must be contiguous and made outside every scope", i,
                          AG_SHAPE(p));
-    for (int k = 0; o && k < o->n; k++)   /* torch: "some parameters appear in more than one" */
+    for (int k = 0; o && k < o->n; k++) /* torch: "some parameters appear in more than one" */
         if (o->params[k] == p)
             return ag__error(AG_ERR_ARG, fn, "parameter %d %s is already in the optimizer", i,
                              AG_SHAPE(p));
@@ -35,7 +35,8 @@ static int check_param(const ag_optim *o, ag_tensor *p, int i, const char *fn) {
 }
 
 static int check_params(const ag_optim *o, ag_tensor **params, int n, const char *fn) {
-    if (!params || n < 1) return ag__error(AG_ERR_NULL, fn, "needs at least one parameter (n = %d)", n);
+    if (!params || n < 1)
+        return ag__error(AG_ERR_NULL, fn, "needs at least one parameter (n = %d)", n);
     for (int i = 0; i < n; i++) {
         if (check_param(o, params[i], i, fn)) return AG_ERR_ARG;
         for (int k = 0; k < i; k++)
@@ -105,8 +106,8 @@ static void *completed(const ag__optim_kind *kind, const void *opts, const void 
     return copy;
 }
 
-ag_optim *ag__optim_new(const ag__optim_kind *kind, ag_tensor **params, int n,
-                        const void *opts, const void *base, const char *fn) {
+ag_optim *ag__optim_new(const ag__optim_kind *kind, ag_tensor **params, int n, const void *opts,
+                        const void *base, const char *fn) {
     void *copy = completed(kind, opts, base, fn);
     if (!copy) return NULL;
     if (check_params(NULL, params, n, fn)) {
@@ -128,15 +129,14 @@ int ag__optim_add_group(ag_optim *o, const ag__optim_kind *kind, ag_tensor **par
                         const void *opts, const char *fn) {
     if (!o) return ag__error(AG_ERR_NULL, fn, "optimizer is NULL");
     if (o->kind != kind)
-        return ag__error(AG_ERR_ARG, fn, "the optimizer is %s, not %s", o->kind->name,
-                         kind->name);
+        return ag__error(AG_ERR_ARG, fn, "the optimizer is %s, not %s", o->kind->name, kind->name);
     if (check_params(o, params, n, fn)) return AG_ERR_ARG;
     void *copy = completed(kind, opts, o->groups[0].opts, fn);
     if (!copy) return AG_ERR_ARG;
     if (add_group(o, params, n, copy)) {
         free(copy);
-        return ag__error(AG_ERR_NOMEM, fn, "cannot allocate %s state for %d parameters",
-                         kind->name, n);
+        return ag__error(AG_ERR_NOMEM, fn, "cannot allocate %s state for %d parameters", kind->name,
+                         n);
     }
     return AG_OK;
 }
@@ -198,7 +198,7 @@ void ag_optim_set_lr(ag_optim *o, double lr) {
  * grew from 5% to 36% of an epoch within four epochs. So the step flushes subnormals to
  * zero, as torch.set_flush_denormal(True) does, on its own threads and for its own
  * duration only. Values at or above FLT_MIN (DBL_MIN) are untouched. */
-#define FLUSH_BITS 0x8040u   /* MXCSR: flush-to-zero | denormals-are-zero */
+#define FLUSH_BITS 0x8040u /* MXCSR: flush-to-zero | denormals-are-zero */
 
 static unsigned flush_begin(void) {
 #if defined(__SSE2__)
@@ -221,8 +221,8 @@ static void flush_end(unsigned csr) {
 static void update(const ag_optim *o, int i) {
     const ag__optim_slot *s = &o->slots[i];
     const ag__optim_group *g = &o->groups[s->group];
-    ag__optim_param u = {.p = o->params[i], .state = s->state, .step = s->step,
-                         .lr = g->lr, .opts = g->opts};
+    ag__optim_param u = {
+        .p = o->params[i], .state = s->state, .step = s->step, .lr = g->lr, .opts = g->opts};
     if (u.p->dtype == AG_F32) o->kind->update_f32(&u);
     else o->kind->update_f64(&u);
 }
@@ -231,12 +231,12 @@ void ag_optim_step(ag_optim *o) {
     if (!o) return;
     int64_t total = 0;
     for (int i = 0; i < o->n; i++)
-        if (ag__grad_ready(o->params[i])) {   /* a zeroed one still steps, as in torch */
+        if (ag__grad_ready(o->params[i])) { /* a zeroed one still steps, as in torch */
             o->slots[i].step++;
             total += o->params[i]->numel;
         }
-    /* one team for the whole step; each kernel shares its elements out over it */
-    #pragma omp parallel if (total >= 32768 && !omp_in_parallel())
+/* one team for the whole step; each kernel shares its elements out over it */
+#pragma omp parallel if (total >= 32768 && !omp_in_parallel())
     {
         unsigned csr = flush_begin();
         for (int i = 0; i < o->n; i++)

@@ -13,31 +13,31 @@
 #ifndef AG_OPTIM_INTERNAL_H
 #define AG_OPTIM_INTERNAL_H
 
-#include "autograd/node.h"   /* ag__grad_ready */
+#include "autograd/node.h" /* ag__grad_ready */
 
 #define AG__OPTIM_MAX_STATE 3
 
 /* What an update kernel sees for one parameter whose .grad is set. */
 typedef struct {
-    ag_tensor *p;          /* contiguous float leaf; p->grad has its shape and dtype */
-    void *const *state;    /* the kind's n_state arrays, p->numel elements in p's dtype */
-    int64_t step;          /* torch's state['step'], already counting this step (>= 1) */
-    double lr;             /* the group's current lr (schedules change it) */
-    const void *opts;      /* the group's options: the kind's opts struct, completed */
+    ag_tensor *p;       /* contiguous float leaf; p->grad has its shape and dtype */
+    void *const *state; /* the kind's n_state arrays, p->numel elements in p's dtype */
+    int64_t step;       /* torch's state['step'], already counting this step (>= 1) */
+    double lr;          /* the group's current lr (schedules change it) */
+    const void *opts;   /* the group's options: the kind's opts struct, completed */
 } ag__optim_param;
 
 /* One kind of optimizer. A kind's file defines one of these and its public
  * ag_<kind>_new / ag_<kind>_add_param_group / ag_<kind>_defaults. */
 typedef struct ag__optim_kind {
-    const char *name;      /* "adam": error messages name it */
-    size_t opts_size;      /* sizeof the kind's options struct (ag_adam_opts, ...) */
+    const char *name; /* "adam": error messages name it */
+    size_t opts_size; /* sizeof the kind's options struct (ag_adam_opts, ...) */
     /* Complete opts in place (a field a zero-initialised struct left at 0 takes base's
      * value, unless opts says it is exact) and check it; AG_OK or an error naming fn.
      * base: the torch defaults when the optimizer is made, its first group's options
      * when a group is added (torch fills a group's missing keys from the optimizer's). */
     int (*validate)(void *opts, const void *base, const char *fn);
-    double (*lr_of)(const void *opts);          /* the lr field of a completed opts */
-    int (*n_state)(const void *opts);           /* state arrays per parameter, <= MAX */
+    double (*lr_of)(const void *opts); /* the lr field of a completed opts */
+    int (*n_state)(const void *opts);  /* state arrays per parameter, <= MAX */
     /* Fill a new parameter's state (NULL: the arrays stay zero). */
     void (*init_state)(const void *opts, const ag_tensor *p, void *const *state);
     void (*update_f32)(const ag__optim_param *u);
@@ -45,16 +45,16 @@ typedef struct ag__optim_kind {
 } ag__optim_kind;
 
 typedef struct {
-    double lr;             /* current lr: ag_optim_set_lr, set_group_lr and schedules set it */
-    double base_lr;        /* lr when the group was made: ag_optim_set_lr keeps the ratios */
-    void *opts;            /* heap copy of the kind's completed options struct */
+    double lr;      /* current lr: ag_optim_set_lr, set_group_lr and schedules set it */
+    double base_lr; /* lr when the group was made: ag_optim_set_lr keeps the ratios */
+    void *opts;     /* heap copy of the kind's completed options struct */
 } ag__optim_group;
 
 typedef struct {
-    int64_t step;          /* torch's state['step'] */
-    int group;             /* index into groups */
+    int64_t step; /* torch's state['step'] */
+    int group;    /* index into groups */
     int n_state;
-    void *state[AG__OPTIM_MAX_STATE];   /* heap arrays in the param's dtype */
+    void *state[AG__OPTIM_MAX_STATE]; /* heap arrays in the param's dtype */
 } ag__optim_slot;
 
 struct ag_optim {
@@ -63,13 +63,13 @@ struct ag_optim {
     ag_tensor **params;    /* [n], not owned (nn/trainer.c reads params and n) */
     ag__optim_slot *slots; /* [n] */
     int n_groups;
-    ag__optim_group *groups;   /* [n_groups]; groups[0] holds the constructor's options */
+    ag__optim_group *groups; /* [n_groups]; groups[0] holds the constructor's options */
 };
 
 /* Make an optimizer of kind with one group: validate opts against base (the kind's torch
  * defaults), then allocate the state. NULL and an error naming fn on failure. */
-ag_optim *ag__optim_new(const ag__optim_kind *kind, ag_tensor **params, int n,
-                        const void *opts, const void *base, const char *fn);
+ag_optim *ag__optim_new(const ag__optim_kind *kind, ag_tensor **params, int n, const void *opts,
+                        const void *base, const char *fn);
 /* Add a group to o (which must be of kind): opts are completed from group 0's. */
 int ag__optim_add_group(ag_optim *o, const ag__optim_kind *kind, ag_tensor **params, int n,
                         const void *opts, const char *fn);
@@ -84,10 +84,10 @@ static inline void ag__opt_inherit(double *field, double base) {
 #define AG__OPTIM_FOR _Pragma("omp for simd schedule(static)")
 
 /* The arrays every kernel starts from: p (param), g (grad), n elements. */
-#define AG__OPTIM_ARRAYS(T)                                    \
-    ag_tensor *pt = u->p;                                      \
-    T *restrict p = ag__ptr(pt);                               \
-    const T *restrict g = ag__ptr(pt->grad);                   \
+#define AG__OPTIM_ARRAYS(T)                  \
+    ag_tensor *pt = u->p;                    \
+    T *restrict p = ag__ptr(pt);             \
+    const T *restrict g = ag__ptr(pt->grad); \
     const int64_t n = pt->numel;
 
 #endif

@@ -11,9 +11,9 @@ enum kind { STEP, EXPONENTIAL, COSINE, LINEAR };
 struct ag_sched {
     enum kind kind;
     ag_optim *o;
-    int64_t epoch;       /* torch's last_epoch */
-    int n_groups;        /* the optimizer's groups at creation; later ones are not scheduled */
-    double *base_lr;     /* [n_groups]: each group's lr at creation */
+    int64_t epoch;   /* torch's last_epoch */
+    int n_groups;    /* the optimizer's groups at creation; later ones are not scheduled */
+    double *base_lr; /* [n_groups]: each group's lr at creation */
     int step_size, t_max, total_iters;
     double gamma, eta_min, start, end;
 };
@@ -87,7 +87,7 @@ ag_sched *ag_sched_linear_new(ag_optim *o, double start_factor, double end_facto
     s->start = start_factor;
     s->end = end_factor;
     s->total_iters = total_iters;
-    for (int g = 0; g < s->n_groups; g++)   /* torch applies the epoch-0 factor at construction */
+    for (int g = 0; g < s->n_groups; g++) /* torch applies the epoch-0 factor at construction */
         o->groups[g].lr = o->groups[g].lr * start_factor;
     return s;
 }
@@ -99,8 +99,7 @@ static double next_lr(const ag_sched *s, double lr, double base_lr) {
     case EXPONENTIAL: return lr * s->gamma;
     case COSINE: {
         int64_t m = 2 * (int64_t)s->t_max, r = ((e - 1 - s->t_max) % m + m) % m;
-        if (r == 0)
-            return lr + (base_lr - s->eta_min) * (1 - cos(M_PI / s->t_max)) / 2;
+        if (r == 0) return lr + (base_lr - s->eta_min) * (1 - cos(M_PI / s->t_max)) / 2;
         return (1 + cos(M_PI * (double)e / s->t_max)) /
                    (1 + cos(M_PI * (double)(e - 1) / s->t_max)) * (lr - s->eta_min) +
                s->eta_min;

@@ -45,6 +45,6 @@ bool ag__cpu_has_avx512_bf16(void) {
 bool ag__cpu_has_amx_bf16(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-    bool cpu = (d >> 22 & 1) && (d >> 24 & 1);           /* AMX-BF16, AMX-TILE */
+    bool cpu = (d >> 22 & 1) && (d >> 24 & 1);             /* AMX-BF16, AMX-TILE */
     return cpu && (xcr0() & (3ull << 17)) == (3ull << 17); /* XTILECFG, XTILEDATA */
 }

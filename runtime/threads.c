@@ -1,10 +1,10 @@
 /* Thread count: the OpenMP team size every threaded kernel uses. */
 #include "ag.h"
-#include "tensor/tensor.h"   /* ag__error */
+#include "tensor/tensor.h" /* ag__error */
 
 #include <omp.h>
 
-#define MAX_THREADS 1024   /* libgomp exits the process when it cannot start a team */
+#define MAX_THREADS 1024 /* libgomp exits the process when it cannot start a team */
 
 /* Out-of-range counts are an error and change nothing (D19). */
 void ag_set_num_threads(int n) {

@@ -8,7 +8,7 @@
 #include <time.h>
 
 #define MAX_SAMPLES 4096
-#define SAMPLE_SECONDS 2e-4   /* a sample repeats fn until it lasts about this long */
+#define SAMPLE_SECONDS 2e-4 /* a sample repeats fn until it lasts about this long */
 
 double ag_now(void) {
     struct timespec ts;

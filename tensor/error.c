@@ -24,7 +24,11 @@ int ag__error(int code, const char *fn, const char *fmt, ...) {
 
 const char *ag_last_error(void) { return has_error ? last_message : NULL; }
 int ag__last_error_code(void) { return has_error ? last_code : AG_OK; }
-void ag_clear_error(void) { has_error = false; last_code = AG_OK; last_message[0] = 0; }
+void ag_clear_error(void) {
+    has_error = false;
+    last_code = AG_OK;
+    last_message[0] = 0;
+}
 
 void ag_set_error_handler(ag_error_handler h, void *user) {
     handler = h;

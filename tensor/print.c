@@ -30,7 +30,10 @@ static void put_str(struct sbuf *b, const char *s, size_t len) {
         size_t c = b->cap ? 2 * b->cap : 256;
         while (c < b->n + len + 1) c *= 2;
         char *q = ag__realloc(b->p, c);
-        if (!q) { b->failed = true; return; }
+        if (!q) {
+            b->failed = true;
+            return;
+        }
         b->p = q;
         b->cap = c;
     }
@@ -46,9 +49,9 @@ static void spaces(struct sbuf *b, int n) {
 struct printer {
     const ag_tensor *t;
     bool summarize;
-    bool int_mode, sci_mode;          /* float formatting (torch's _Formatter) */
+    bool int_mode, sci_mode; /* float formatting (torch's _Formatter) */
     int width;
-    bool any;                         /* a nonzero finite value was seen */
+    bool any; /* a nonzero finite value was seen */
     double amin, amax;
     struct sbuf out;
 };
@@ -57,7 +60,7 @@ static double value_at(const ag_tensor *t, int64_t off) {
     switch (t->dtype) {
     case AG_F32: return ((const float *)t->storage->data)[off];
     case AG_F64: return ((const double *)t->storage->data)[off];
-    default:     return (double)((const int64_t *)t->storage->data)[off];
+    default: return (double)((const int64_t *)t->storage->data)[off];
     }
 }
 
@@ -78,7 +81,10 @@ static int raw_format(const struct printer *P, int64_t off, char *s, size_t n) {
 static void walk_shown(struct printer *P, int d, int64_t off,
                        void (*see)(struct printer *, int64_t)) {
     const ag_tensor *t = P->t;
-    if (d == t->ndim) { see(P, off); return; }
+    if (d == t->ndim) {
+        see(P, off);
+        return;
+    }
     int64_t n = t->shape[d];
     bool cut = P->summarize && n > 2 * EDGE;
     for (int64_t i = 0; i < n; i++) {
@@ -100,7 +106,7 @@ static void see_stats(struct printer *P, int64_t off) {
 static void see_width(struct printer *P, int64_t off) {
     char s[64];
     double v = value_at(P->t, off);
-    if (P->t->dtype != AG_I64 && (!isfinite(v) || v == 0)) return;   /* torch: nonzero finite only */
+    if (P->t->dtype != AG_I64 && (!isfinite(v) || v == 0)) return; /* torch: nonzero finite only */
     int w = raw_format(P, off, s, sizeof s);
     if (w > P->width) P->width = w;
 }
@@ -110,7 +116,7 @@ static void make_formatter(struct printer *P) {
     P->width = 1;
     walk_shown(P, 0, P->t->offset, see_stats);
     if (P->t->dtype != AG_I64) {
-        if (!P->any) return;   /* no nonzero finite value: "0.", "nan", unpadded */
+        if (!P->any) return; /* no nonzero finite value: "0.", "nan", unpadded */
         double ratio = P->amax / P->amin;
         P->sci_mode = ratio > 1000. || P->amax > 1.e8 || (!P->int_mode && P->amin < 1.e-4);
     }
@@ -157,7 +163,10 @@ static void emit_vector(struct printer *P, int64_t off, int indent) {
 /* torch's _tensor_str_with_formatter. */
 static void emit(struct printer *P, int d, int64_t off, int indent) {
     const ag_tensor *t = P->t;
-    if (d == t->ndim - 1) { emit_vector(P, off, indent); return; }
+    if (d == t->ndim - 1) {
+        emit_vector(P, off, indent);
+        return;
+    }
     int64_t n = t->shape[d];
     bool cut = P->summarize && n > 2 * EDGE;
     puts_(&P->out, "[");
@@ -180,7 +189,7 @@ static void emit(struct printer *P, int d, int64_t off, int indent) {
 /* torch's _add_suffixes: ", suffix" while the last line fits in 80 columns. */
 static void add_suffix(struct sbuf *b, const char *suffix, int indent) {
     const char *nl = b->p ? strrchr(b->p, '\n') : NULL;
-    size_t last = nl ? (size_t)(b->p + b->n - nl) : b->n + 2;   /* len - rfind + 1 */
+    size_t last = nl ? (size_t)(b->p + b->n - nl) : b->n + 2; /* len - rfind + 1 */
     if (last + strlen(suffix) + 2 > LINEWIDTH) {
         puts_(b, ",\n");
         spaces(b, indent);
@@ -193,7 +202,7 @@ static void add_suffix(struct sbuf *b, const char *suffix, int indent) {
 /* The repr in a malloc'ed string (NULL when out of memory). */
 static char *repr(const ag_tensor *t) {
     struct printer P = {.t = t, .summarize = t->numel > THRESHOLD};
-    const int indent = 7;   /* strlen("tensor(") */
+    const int indent = 7; /* strlen("tensor(") */
     puts_(&P.out, "tensor(");
     if (t->numel == 0) {
         puts_(&P.out, "[]");
@@ -226,8 +235,8 @@ static char *repr(const ag_tensor *t) {
 int ag_snprint(char *buf, size_t size, const ag_tensor *t) {
     if (!t) return snprintf(buf, size, "NULL");
     char *s = repr(t);
-    if (!s) return ag__error(AG_ERR_NOMEM, "ag_snprint", "out of memory printing %s",
-                             AG_SHAPE(t)), -1;
+    if (!s)
+        return ag__error(AG_ERR_NOMEM, "ag_snprint", "out of memory printing %s", AG_SHAPE(t)), -1;
     int n = snprintf(buf, size, "%s", s);
     free(s);
     return n;

@@ -44,7 +44,7 @@ ag_tensor *ag_rand(ag_dtype dtype, int ndim, const int64_t *shape) {
     uint64_t base = ag__rng_reserve((uint64_t)t->numel);
     for (int64_t i = 0; i < t->numel; i++) {
         double u = ag__rng_uniform(base + (uint64_t)i);
-        if (dtype == AG_F32 && (float)u >= 1.0f) u = 0x1.fffffep-1;  /* keep [0,1) in float */
+        if (dtype == AG_F32 && (float)u >= 1.0f) u = 0x1.fffffep-1; /* keep [0,1) in float */
         store(t, i, u);
     }
     return t;
@@ -54,7 +54,7 @@ ag_tensor *ag_randn(ag_dtype dtype, int ndim, const int64_t *shape) {
     ag_tensor *t = ag__empty(dtype, ndim, shape, "ag_randn");
     if (!t) return NULL;
     uint64_t base = ag__rng_reserve((uint64_t)(t->numel + 1) & ~(uint64_t)1);
-    for (int64_t i = 0; i < t->numel; i++) {   /* Box-Muller: a pair of uniforms, two normals */
+    for (int64_t i = 0; i < t->numel; i++) { /* Box-Muller: a pair of uniforms, two normals */
         uint64_t pair = base + (uint64_t)(i & ~(int64_t)1);
         double u1 = 1.0 - ag__rng_uniform(pair), u2 = ag__rng_uniform(pair + 1);
         double r = sqrt(-2.0 * log(u1)), a = 6.283185307179586 * u2;

@@ -9,12 +9,12 @@
 #include <stddef.h>
 #include <string.h>
 
-#define CHUNK_BYTES   ((size_t)1 << 20)
-#define CACHE_BYTES   ((size_t)1 << 30)
+#define CHUNK_BYTES ((size_t)1 << 20)
+#define CACHE_BYTES ((size_t)1 << 30)
 
 struct ag__chunk {
     struct ag__chunk *next;
-    size_t size;      /* usable bytes after the header */
+    size_t size; /* usable bytes after the header */
     size_t used;
     alignas(AG_ALIGN) unsigned char mem[];
 };
@@ -25,14 +25,15 @@ struct ag__cleanup {
     void *p;
 };
 
-
 _Thread_local struct ag_arena ag__scopes[AG_SCOPE_MAX_DEPTH];
 static _Thread_local int depth;
 static _Thread_local struct ag__chunk *cache;
 static _Thread_local size_t cached_bytes;
 static _Thread_local uint32_t last_gen;
 
-struct ag_arena *ag__current_arena(void) { return depth ? &ag__scopes[depth - 1] : NULL; }
+struct ag_arena *ag__current_arena(void) {
+    return depth ? &ag__scopes[depth - 1] : NULL;
+}
 int ag_scope_depth(void) { return depth; }
 
 static struct ag__chunk *chunk_get(size_t need) {
@@ -72,7 +73,7 @@ static struct ag__chunk *chunk_with_room(struct ag_arena *a, size_t n) {
     if (head && head->size - head->used >= n) return head;
     struct ag__chunk *fresh = chunk_get(n);
     if (!fresh) return NULL;
-    if (head && n > CHUNK_BYTES / 2) {   /* a big one-off goes behind the head */
+    if (head && n > CHUNK_BYTES / 2) { /* a big one-off goes behind the head */
         fresh->next = head->next;
         head->next = fresh;
     } else {
@@ -119,7 +120,8 @@ int ag__arena_on_free(struct ag_arena *a, void (*fn)(void *), void *p) {
 
 void ag_scope_begin(void) {
     if (depth == AG_SCOPE_MAX_DEPTH) {
-        ag__error(AG_ERR_STATE, "ag_scope_begin", "scopes nest at most %d deep", AG_SCOPE_MAX_DEPTH);
+        ag__error(AG_ERR_STATE, "ag_scope_begin", "scopes nest at most %d deep",
+                  AG_SCOPE_MAX_DEPTH);
         return;
     }
     ag__scopes[depth].head = NULL;
@@ -148,8 +150,10 @@ void ag_scope_end(void) {
 int ag__scope_ended_error(const ag_tensor *t, const char *fn, int i) {
     char what[32] = "tensor";
     if (i >= 0) snprintf(what, sizeof what, "input %d", i);
-    return ag__error(AG_ERR_STATE, fn, "%s %s was made in a scope that has ended (keep it with "
-                     "ag_keep, or make it outside scopes)", what, AG_SHAPE(t));
+    return ag__error(AG_ERR_STATE, fn,
+                     "%s %s was made in a scope that has ended (keep it with "
+                     "ag_keep, or make it outside scopes)",
+                     what, AG_SHAPE(t));
 }
 
 ag_tensor *ag_keep(ag_tensor *t) {
@@ -161,6 +165,6 @@ ag_tensor *ag_keep(ag_tensor *t) {
     struct ag_arena *parent = depth >= 2 ? &ag__scopes[depth - 2] : NULL;
     ag_tensor *out = ag__zeros_in(parent, t->dtype, t->ndim, t->shape, "ag_keep");
     if (!out) return NULL;
-    ag_copy_(out, t);   /* values only: the copy is a leaf with no graph */
+    ag_copy_(out, t); /* values only: the copy is a leaf with no graph */
     return out;
 }

@@ -19,10 +19,9 @@ int ag__check_shape(int ndim, const int64_t *shape, const char *fn) {
         if (shape[i] < 0)
             return ag__error(AG_ERR_SHAPE, fn, "negative size in shape %s",
                              ag__shape_str(ndim, shape));
-        int64_t s = shape[i] ? shape[i] : 1;   /* a 0 must not lift the bound: strides */
+        int64_t s = shape[i] ? shape[i] : 1; /* a 0 must not lift the bound: strides */
         if (n > (INT64_MAX / 8) / s)
-            return ag__error(AG_ERR_SHAPE, fn, "shape %s is too large",
-                             ag__shape_str(ndim, shape));
+            return ag__error(AG_ERR_SHAPE, fn, "shape %s is too large", ag__shape_str(ndim, shape));
         n *= s;
     }
     return AG_OK;
@@ -37,7 +36,7 @@ void ag__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
 }
 
 int ag__norm_dim(int dim, int ndim, const char *fn) {
-    int n = ndim ? ndim : 1;   /* a 0-d tensor accepts dim 0 and -1, as torch */
+    int n = ndim ? ndim : 1; /* a 0-d tensor accepts dim 0 and -1, as torch */
     if (dim < -n || dim >= n) {
         ag__error(AG_ERR_DIM, fn, "dim %d is out of range for %d dims", dim, ndim);
         return -1;
@@ -48,7 +47,10 @@ int ag__norm_dim(int dim, int ndim, const char *fn) {
 /* Fills a tensor struct: contiguous geometry is left to the caller. */
 static void tensor_init(ag_tensor *t, struct ag_arena *arena, ag_dtype dtype, int ndim,
                         const int64_t *shape) {
-    *t = (ag_tensor){.dtype = dtype, .ndim = ndim, .numel = 1, .arena = arena,
+    *t = (ag_tensor){.dtype = dtype,
+                     .ndim = ndim,
+                     .numel = 1,
+                     .arena = arena,
                      .scope_gen = ag__arena_gen(arena)};
     for (int i = 0; i < ndim; i++) {
         t->shape[i] = shape[i];
@@ -74,8 +76,8 @@ static void storage_init(struct ag_storage *s, struct ag_arena *arena, size_t nb
 /* In a scope, tensor struct, storage header and data are one block (one bump of the
  * arena: this is the per-op hot path); on the heap they stay apart, because the storage
  * may outlive the struct (views share it). */
-static ag_tensor *new_in(struct ag_arena *arena, ag_dtype dtype, int ndim,
-                         const int64_t *shape, bool zero, const char *fn) {
+static ag_tensor *new_in(struct ag_arena *arena, ag_dtype dtype, int ndim, const int64_t *shape,
+                         bool zero, const char *fn) {
     if ((unsigned)dtype > AG_I64) {
         ag__error(AG_ERR_DTYPE, fn, "unknown dtype %d", (int)dtype);
         return NULL;
@@ -151,7 +153,7 @@ static _Atomic(void (*)(ag_tensor *)) free_observer;
 void ag__set_free_observer(void (*fn)(ag_tensor *t)) { atomic_store(&free_observer, fn); }
 
 void ag_tensor_free(ag_tensor *t) {
-    if (!t || t->arena) return;   /* scoped tensors go with their scope */
+    if (!t || t->arena) return; /* scoped tensors go with their scope */
     void (*observe)(ag_tensor *) = atomic_load(&free_observer);
     if (observe) observe(t);
     ag_tensor_free(t->grad);
@@ -161,8 +163,7 @@ void ag_tensor_free(ag_tensor *t) {
 }
 
 ag_tensor *ag_tensor_new(ag_dtype dtype, int ndim, const int64_t *shape, const void *data) {
-    ag_tensor *t = new_in(ag__current_arena(), dtype, ndim, shape, data == NULL,
-                          "ag_tensor_new");
+    ag_tensor *t = new_in(ag__current_arena(), dtype, ndim, shape, data == NULL, "ag_tensor_new");
     if (t && data) memcpy(t->storage->data, data, (size_t)t->numel * ag_dtype_size(dtype));
     return t;
 }
@@ -207,7 +208,7 @@ ag_tensor *ag_arange(ag_dtype dtype, double start, double end, double step) {
         ag__error(AG_ERR_ARG, "ag_arange", "bad range start=%g end=%g step=%g", start, end, step);
         return NULL;
     }
-    double count = ceil((end - start) / step);   /* checked before it becomes an int (D16) */
+    double count = ceil((end - start) / step); /* checked before it becomes an int (D16) */
     if (!(count < 0x1p62) || (dtype == AG_I64 && !(fabs(start) < 0x1p63 && fabs(end) < 0x1p63))) {
         ag__error(AG_ERR_ARG, "ag_arange", "start=%g end=%g step=%g: %s", start, end, step,
                   count < 0x1p62 ? "values do not fit int64" : "too many elements");
@@ -273,7 +274,7 @@ static double load(const void *base, ag_dtype d, int64_t off) {
     switch (d) {
     case AG_F32: return ((const float *)base)[off];
     case AG_F64: return ((const double *)base)[off];
-    default:     return (double)((const int64_t *)base)[off];
+    default: return (double)((const int64_t *)base)[off];
     }
 }
 
@@ -327,16 +328,18 @@ int ag_to_array(const ag_tensor *t, void *dst) {
 int ag_fill_(ag_tensor *t, double v) {
     if (!t) return ag__error(AG_ERR_NULL, "ag_fill_", "NULL tensor");
     /* cppcheck-suppress incorrectLogicOperator ; cppcheck 2.10 misreads hex-float literals */
-    if (t->dtype == AG_I64 && !(v >= -0x1p63 && v < 0x1p63))   /* NaN fails too (D17) */
-        return ag__error(AG_ERR_ARG, "ag_fill_", "%g does not fit an int64 tensor %s", v, AG_SHAPE(t));
-    if (ag_is_contiguous(t)) {   /* the common case: one tight loop per dtype */
+    if (t->dtype == AG_I64 && !(v >= -0x1p63 && v < 0x1p63)) /* NaN fails too (D17) */
+        return ag__error(AG_ERR_ARG, "ag_fill_", "%g does not fit an int64 tensor %s", v,
+                         AG_SHAPE(t));
+    if (ag_is_contiguous(t)) { /* the common case: one tight loop per dtype */
         char *d = (char *)t->storage->data;
         if (t->dtype == AG_F32)
             for (int64_t i = 0; i < t->numel; i++) ((float *)(void *)d)[t->offset + i] = (float)v;
         else if (t->dtype == AG_F64)
             for (int64_t i = 0; i < t->numel; i++) ((double *)(void *)d)[t->offset + i] = v;
         else
-            for (int64_t i = 0; i < t->numel; i++) ((int64_t *)(void *)d)[t->offset + i] = (int64_t)v;
+            for (int64_t i = 0; i < t->numel; i++)
+                ((int64_t *)(void *)d)[t->offset + i] = (int64_t)v;
         return AG_OK;
     }
     for (int64_t i = 0; i < t->numel; i++) {

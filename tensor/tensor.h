@@ -14,16 +14,16 @@
 /* ------------------------------------------------------------------ errors
  * One X-macro: code, and the phrase that starts no message (messages are free text
  * naming the function and shapes; the code is for callers that branch on it). */
-#define AG_ERRORS(X)                 \
-    X(AG_ERR_NULL,  "null argument") \
-    X(AG_ERR_SHAPE, "shape mismatch") \
-    X(AG_ERR_DTYPE, "dtype mismatch") \
-    X(AG_ERR_DIM,   "dimension out of range") \
-    X(AG_ERR_ARG,   "invalid argument") \
-    X(AG_ERR_INDEX, "index out of range") \
-    X(AG_ERR_STATE, "invalid state") \
-    X(AG_ERR_NOMEM, "out of memory") \
-    X(AG_ERR_IO,    "i/o error")
+#define AG_ERRORS(X)                        \
+    X(AG_ERR_NULL, "null argument")         \
+    X(AG_ERR_SHAPE, "shape mismatch")       \
+    X(AG_ERR_DTYPE, "dtype mismatch")       \
+    X(AG_ERR_DIM, "dimension out of range") \
+    X(AG_ERR_ARG, "invalid argument")       \
+    X(AG_ERR_INDEX, "index out of range")   \
+    X(AG_ERR_STATE, "invalid state")        \
+    X(AG_ERR_NOMEM, "out of memory")        \
+    X(AG_ERR_IO, "i/o error")
 
 enum ag__error_code {
     AG_OK = 0,
@@ -46,16 +46,16 @@ AG__EXPORT const char *ag__shape_str(int ndim, const int64_t *shape);
 #define AG_SHAPE(t) ag__shape_str((t)->ndim, (t)->shape)
 
 /* Invariant check of the library's own logic: stays on in release builds. */
-#define AG_ASSERT(c)                                                              \
-    do {                                                                          \
-        if (!(c)) {                                                               \
+#define AG_ASSERT(c)                                                                   \
+    do {                                                                               \
+        if (!(c)) {                                                                    \
             fprintf(stderr, "ag: internal error %s:%d: %s\n", __FILE__, __LINE__, #c); \
-            abort();                                                              \
-        }                                                                         \
+            abort();                                                                   \
+        }                                                                              \
     } while (0)
 
 /* ------------------------------------------------------------------ arenas and scopes */
-struct ag_arena *ag__current_arena(void);   /* innermost scope's arena, or NULL (heap) */
+struct ag_arena *ag__current_arena(void); /* innermost scope's arena, or NULL (heap) */
 /* Zeroed, AG_ALIGN-aligned memory from arena, or malloc'ed when arena is NULL.
  * Returns NULL (and sets AG_ERR_NOMEM naming fn) on failure. */
 void *ag__alloc(struct ag_arena *arena, size_t bytes, const char *fn);
@@ -68,12 +68,14 @@ void *ag__alloc_uninit(struct ag_arena *arena, size_t bytes, const char *fn);
 struct ag__chunk;
 struct ag__cleanup;
 struct ag_arena {
-    uint32_t gen;                /* 0: not open */
+    uint32_t gen; /* 0: not open */
     struct ag__chunk *head;
     struct ag__cleanup *cleanups;
 };
-extern _Thread_local struct ag_arena ag__scopes[AG_SCOPE_MAX_DEPTH];   /* this thread's */
-static inline uint32_t ag__arena_gen(const struct ag_arena *arena) { return arena ? arena->gen : 0; }
+extern _Thread_local struct ag_arena ag__scopes[AG_SCOPE_MAX_DEPTH]; /* this thread's */
+static inline uint32_t ag__arena_gen(const struct ag_arena *arena) {
+    return arena ? arena->gen : 0;
+}
 
 /* The error for it: "fn: input <i> [shape] was made in a scope that has ended" (i < 0:
  * "tensor [shape] ..."). */
@@ -85,32 +87,34 @@ int ag__arena_on_free(struct ag_arena *arena, void (*fn)(void *), void *p);
 struct ag_storage {
     void *data;
     size_t nbytes;
-    int64_t refs;              /* heap storage only: tensors sharing it */
-    struct ag_arena *arena;    /* NULL: heap, freed when refs reaches 0 */
+    int64_t refs;           /* heap storage only: tensors sharing it */
+    struct ag_arena *arena; /* NULL: heap, freed when refs reaches 0 */
 };
 
 struct ag_node;
 
-struct ag_tensor {                  /* hot fields first: the first cache line is what the
+struct ag_tensor { /* hot fields first: the first cache line is what the
                                      * apply path and the backward walk touch */
     ag_dtype dtype;
     int ndim;
     int64_t numel;
-    int64_t offset;                 /* in elements, into storage */
+    int64_t offset; /* in elements, into storage */
     struct ag_storage *storage;
-    struct ag_node *node;           /* the op that made it when recorded (grad_fn) */
-    ag_tensor *grad;                /* leaves: accumulated gradient, same domain as the tensor */
-    struct ag_arena *arena;         /* where this struct lives; NULL: heap */
+    struct ag_node *node;   /* the op that made it when recorded (grad_fn) */
+    ag_tensor *grad;        /* leaves: accumulated gradient, same domain as the tensor */
+    struct ag_arena *arena; /* where this struct lives; NULL: heap */
     bool requires_grad;
-    bool grad_zero;                 /* .grad's contents count as zeros (ag_zero_grad): the next
+    bool grad_zero;     /* .grad's contents count as zeros (ag_zero_grad): the next
                                        backward copies over them instead of adding */
-    uint32_t scope_gen;             /* the generation of arena when made (ag__scope_ended) */
+    uint32_t scope_gen; /* the generation of arena when made (ag__scope_ended) */
     int64_t shape[AG_MAX_DIMS];
-    int64_t strides[AG_MAX_DIMS];   /* in elements; 0 on broadcast dims */
+    int64_t strides[AG_MAX_DIMS]; /* in elements; 0 on broadcast dims */
 };
 
 /* Data pointer of element 0 (offset applied). */
-static inline size_t ag__dsize(ag_dtype d) { return d == AG_F32 ? 4 : 8; }   /* inline twin of ag_dtype_size */
+static inline size_t ag__dsize(ag_dtype d) {
+    return d == AG_F32 ? 4 : 8;
+} /* inline twin of ag_dtype_size */
 static inline void *ag__ptr(const ag_tensor *t) {
     return (char *)t->storage->data + (size_t)t->offset * ag__dsize(t->dtype);
 }
@@ -137,14 +141,14 @@ int ag__norm_dim(int dim, int ndim, const char *fn);
 
 /* Element i (row-major over t's shape) as double, and store; any dtype, any strides. */
 double ag__get_flat(const ag_tensor *t, int64_t i);
-int64_t ag__flat_offset(const ag_tensor *t, int64_t i);   /* storage offset of element i */
+int64_t ag__flat_offset(const ag_tensor *t, int64_t i); /* storage offset of element i */
 
 /* ------------------------------------------------------------------ random numbers
  * Counter-based: value k of the stream depends only on (seed, k), so filling in
  * parallel gives the same numbers for any thread count. */
-uint64_t ag__rng_reserve(uint64_t count);      /* returns the first counter of a block */
-uint64_t ag__rng_bits(uint64_t counter);        /* 64 random bits for a counter */
-double   ag__rng_uniform(uint64_t counter);     /* U[0,1) with 53 bits */
+uint64_t ag__rng_reserve(uint64_t count); /* returns the first counter of a block */
+uint64_t ag__rng_bits(uint64_t counter);  /* 64 random bits for a counter */
+double ag__rng_uniform(uint64_t counter); /* U[0,1) with 53 bits */
 
 /* Heap storage: drops one reference and frees it at zero; scoped storage: nothing (it goes
  * with its scope). */
@@ -156,8 +160,8 @@ void ag__storage_release(struct ag_storage *s);
  * which autograd/ installs when it makes its first node: a tensor with a node can only
  * exist after that, and tensor/ links and runs without the layers above it. */
 struct ag_node_hooks {
-    const char *(*op_name)(const struct ag_node *node);   /* "mul": ag_print's grad_fn */
-    void (*free)(struct ag_node *node);   /* a heap node and the saved tensors it owns */
+    const char *(*op_name)(const struct ag_node *node); /* "mul": ag_print's grad_fn */
+    void (*free)(struct ag_node *node); /* a heap node and the saved tensors it owns */
 };
 void ag__set_node_hooks(const struct ag_node_hooks *hooks);
 /* The installed hooks (asserts they are: only a tensor with a node asks). */

@@ -38,16 +38,15 @@ static ag_tensor *golden_call(const struct golden_op *c, ag_tensor **x) {
 }
 
 /* Equal within 1e-12 relative, NaN equal to NaN, infinities exactly. */
-static void golden_expect(ag_tensor *t, const double *want, int64_t n, const char *what,
-                          int k) {
+static void golden_expect(ag_tensor *t, const double *want, int64_t n, const char *what, int k) {
     cr_assert(t, "%s %d: no tensor", what, k);
     cr_assert_eq(ag_numel(t), n, "%s %d: numel", what, k);
     const double *got = ag_data(ag_contiguous(ag_cast(t, AG_F64)));
     for (int64_t i = 0; i < n; i++) {
         double v = got[i], w = want[i];
         bool ok = isnan(w) ? isnan(v) : isinf(w) ? v == w : fabs(v - w) <= 1e-12 + 1e-12 * fabs(w);
-        cr_expect(ok, "%s of case %d element %lld: %.17g, torch %.17g", what, k, (long long)i,
-                  v, w);
+        cr_expect(ok, "%s of case %d element %lld: %.17g, torch %.17g", what, k, (long long)i, v,
+                  w);
     }
 }
 
@@ -72,11 +71,12 @@ static int run_golden(const char *const *ops) {
         golden_expect(y, c->out, c->nout, c->op, (int)k);
         bool any_grad = c->grad[0] || c->grad[1] || c->grad[2];
         if (any_grad) {
-            ag_tensor *w = ag_reshape(ag_arange(AG_F64, 1, (double)c->nout + 1, 1), c->out_ndim,
-                                      c->out_shape);
+            ag_tensor *w =
+                ag_reshape(ag_arange(AG_F64, 1, (double)c->nout + 1, 1), c->out_ndim, c->out_shape);
             cr_assert_eq(ag_backward(ag_sum(ag_mul(y, w))), 0, "%s", ag_last_error());
             for (int i = 0; i < c->nin; i++)
-                if (c->grad[i]) golden_expect(ag_grad(x[i]), c->grad[i], ag_numel(x[i]), "grad", (int)k);
+                if (c->grad[i])
+                    golden_expect(ag_grad(x[i]), c->grad[i], ag_numel(x[i]), "grad", (int)k);
         }
         ag_scope_end();
         ran++;

@@ -24,14 +24,15 @@ static inline bool have_python_module(const char *module) {
 
 /* A 1-D or n-d float64 tensor from a literal list. */
 #define T64(ndim, shape, ...) ag_tensor_new(AG_F64, ndim, (int64_t[])shape, (double[]){__VA_ARGS__})
-#define SHAPE(...) {__VA_ARGS__}
+#define SHAPE(...) \
+    { __VA_ARGS__ }
 
 /* Asserts |a - b| <= atol + rtol * |b|. */
-#define assert_close(a, b, atol, rtol)                                                    \
-    do {                                                                                  \
-        double a_ = (a), b_ = (b);                                                        \
-        cr_assert(fabs(a_ - b_) <= (atol) + (rtol) * fabs(b_), "%s = %.17g, expected %.17g", \
-                  #a, a_, b_);                                                            \
+#define assert_close(a, b, atol, rtol)                                                             \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        cr_assert(fabs(a_ - b_) <= (atol) + (rtol)*fabs(b_), "%s = %.17g, expected %.17g", #a, a_, \
+                  b_);                                                                             \
     } while (0)
 
 /* Asserts every element of t equals expected[i] within tolerances. */

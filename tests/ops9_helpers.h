@@ -48,8 +48,10 @@ static inline void expect_error(const void *result, const char *fn, const char *
     cr_expect(result == NULL, "%s: expected NULL", fn);
     const char *e = ag_last_error();
     cr_assert(e, "%s: no error message", fn);
-    cr_expect(strncmp(e, fn, strlen(fn)) == 0 && strstr(e, part), "error '%s' should name %s "
-              "and say '%s'", e, fn, part);
+    cr_expect(strncmp(e, fn, strlen(fn)) == 0 && strstr(e, part),
+              "error '%s' should name %s "
+              "and say '%s'",
+              e, fn, part);
     cr_expect(!strchr(e, '\n'), "error '%s' is one line", e);
 }
 
@@ -65,13 +67,13 @@ static inline void expect_second_derivative(ops9_fn f, void *ctx, ag_tensor *x0,
     x = ag_detach(x);
     ag_set_requires_grad(x, true);
     ag_tensor *y = ag_sum(ag_mul(f(x, ctx), u)), *g[1], *h[1];
-    cr_assert_eq(ag_autograd_grad(1, &y, NULL, 1, &x, g, (ag_grad_opts){.create_graph = true}),
-                 0, "%s", ag_last_error());
+    cr_assert_eq(ag_autograd_grad(1, &y, NULL, 1, &x, g, (ag_grad_opts){.create_graph = true}), 0,
+                 "%s", ag_last_error());
     ag_tensor *gv = ag_sum(ag_mul(g[0], v));
     cr_assert_eq(ag_autograd_grad(1, &gv, NULL, 1, &x, h, (ag_grad_opts){0}), 0, "%s",
                  ag_last_error());
     double eps = 1e-6;
-    for (int64_t i = 0; i < n; i++) {   /* d/dx_i <v, g(x)> by central differences */
+    for (int64_t i = 0; i < n; i++) { /* d/dx_i <v, g(x)> by central differences */
         double fx[2];
         for (int s = 0; s < 2; s++) {
             ag_tensor *xp = ag_detach(ag_clone(x0));
@@ -85,8 +87,10 @@ static inline void expect_second_derivative(ops9_fn f, void *ctx, ag_tensor *x0,
         }
         double want = (fx[0] - fx[1]) / (2 * eps);
         double got = ((const double *)ag_data(ag_contiguous(h[0])))[i];
-        cr_expect(fabs(got - want) <= tol + tol * fabs(want), "second derivative %lld: %.12g, "
-                  "differences %.12g", (long long)i, got, want);
+        cr_expect(fabs(got - want) <= tol + tol * fabs(want),
+                  "second derivative %lld: %.12g, "
+                  "differences %.12g",
+                  (long long)i, got, want);
     }
 }
 

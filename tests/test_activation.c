@@ -9,38 +9,102 @@
 
 typedef ag_tensor *(*act_fn)(ag_tensor *x, ag_tensor *w);
 
-static ag_tensor *a_sigmoid(ag_tensor *x, ag_tensor *w) { (void)w; return ag_sigmoid(x); }
-static ag_tensor *a_tanh(ag_tensor *x, ag_tensor *w) { (void)w; return ag_tanh(x); }
-static ag_tensor *a_relu(ag_tensor *x, ag_tensor *w) { (void)w; return ag_relu(x); }
-static ag_tensor *a_selu(ag_tensor *x, ag_tensor *w) { (void)w; return ag_selu(x); }
-static ag_tensor *a_softplus(ag_tensor *x, ag_tensor *w) { (void)w; return ag_softplus(x); }
-static ag_tensor *a_softplus2(ag_tensor *x, ag_tensor *w) { (void)w; return ag_softplus_ex(x, 2, 3); }
-static ag_tensor *a_gelu(ag_tensor *x, ag_tensor *w) { (void)w; return ag_gelu(x); }
-static ag_tensor *a_gelu_tanh(ag_tensor *x, ag_tensor *w) { (void)w; return ag_gelu_tanh(x); }
-static ag_tensor *a_silu(ag_tensor *x, ag_tensor *w) { (void)w; return ag_silu(x); }
-static ag_tensor *a_leaky(ag_tensor *x, ag_tensor *w) { (void)w; return ag_leaky_relu(x, 0.1); }
-static ag_tensor *a_elu(ag_tensor *x, ag_tensor *w) { (void)w; return ag_elu(x, 1.3); }
-static ag_tensor *a_hardtanh(ag_tensor *x, ag_tensor *w) { (void)w; return ag_hardtanh(x, -0.5, 2); }
-static ag_tensor *a_hardsigmoid(ag_tensor *x, ag_tensor *w) { (void)w; return ag_hardsigmoid(x); }
-static ag_tensor *a_softmax(ag_tensor *x, ag_tensor *w) { (void)w; return ag_softmax(x, -1); }
-static ag_tensor *a_softmax0(ag_tensor *x, ag_tensor *w) { (void)w; return ag_softmax(x, 0); }
-static ag_tensor *a_log_softmax(ag_tensor *x, ag_tensor *w) { (void)w; return ag_log_softmax(x, 1); }
+static ag_tensor *a_sigmoid(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_sigmoid(x);
+}
+static ag_tensor *a_tanh(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_tanh(x);
+}
+static ag_tensor *a_relu(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_relu(x);
+}
+static ag_tensor *a_selu(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_selu(x);
+}
+static ag_tensor *a_softplus(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_softplus(x);
+}
+static ag_tensor *a_softplus2(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_softplus_ex(x, 2, 3);
+}
+static ag_tensor *a_gelu(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_gelu(x);
+}
+static ag_tensor *a_gelu_tanh(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_gelu_tanh(x);
+}
+static ag_tensor *a_silu(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_silu(x);
+}
+static ag_tensor *a_leaky(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_leaky_relu(x, 0.1);
+}
+static ag_tensor *a_elu(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_elu(x, 1.3);
+}
+static ag_tensor *a_hardtanh(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_hardtanh(x, -0.5, 2);
+}
+static ag_tensor *a_hardsigmoid(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_hardsigmoid(x);
+}
+static ag_tensor *a_softmax(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_softmax(x, -1);
+}
+static ag_tensor *a_softmax0(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_softmax(x, 0);
+}
+static ag_tensor *a_log_softmax(ag_tensor *x, ag_tensor *w) {
+    (void)w;
+    return ag_log_softmax(x, 1);
+}
 static ag_tensor *a_prelu(ag_tensor *x, ag_tensor *w) { return ag_prelu(x, w); }
 
-static const struct { const char *name; act_fn f; } acts[] = {
-    {"sigmoid", a_sigmoid}, {"tanh", a_tanh}, {"relu", a_relu}, {"selu", a_selu},
-    {"softplus", a_softplus}, {"softplus_ex", a_softplus2}, {"gelu", a_gelu},
-    {"gelu_tanh", a_gelu_tanh}, {"silu", a_silu}, {"leaky_relu", a_leaky}, {"elu", a_elu},
-    {"hardtanh", a_hardtanh}, {"hardsigmoid", a_hardsigmoid}, {"softmax", a_softmax},
-    {"softmax0", a_softmax0}, {"log_softmax", a_log_softmax}, {"prelu", a_prelu},
+static const struct {
+    const char *name;
+    act_fn f;
+} acts[] = {
+    {"sigmoid", a_sigmoid},
+    {"tanh", a_tanh},
+    {"relu", a_relu},
+    {"selu", a_selu},
+    {"softplus", a_softplus},
+    {"softplus_ex", a_softplus2},
+    {"gelu", a_gelu},
+    {"gelu_tanh", a_gelu_tanh},
+    {"silu", a_silu},
+    {"leaky_relu", a_leaky},
+    {"elu", a_elu},
+    {"hardtanh", a_hardtanh},
+    {"hardsigmoid", a_hardsigmoid},
+    {"softmax", a_softmax},
+    {"softmax0", a_softmax0},
+    {"log_softmax", a_log_softmax},
+    {"prelu", a_prelu},
 };
 #define NACTS (int)(sizeof acts / sizeof acts[0])
 
 /* Inputs of shape [3,4] away from every kink (0, +-0.5, 2, +-3). */
 static ag_tensor *kinkless(ag_dtype dt) {
     double v[12] = {-2.2, -1.1, -0.3, 0.2, 0.7, 1.3, -0.8, 2.6, -4.0, 0.35, 1.7, 3.4};
-    return ag_cast(T64(2, SHAPE(3, 4), v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
-                       v[9], v[10], v[11]), dt);
+    return ag_cast(T64(2, SHAPE(3, 4), v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
+                       v[10], v[11]),
+                   dt);
 }
 
 /* d^2/dx^2 of sum(f(x)) element-wise, through create_graph. */
@@ -49,7 +113,8 @@ static ag_tensor *second_derivative(act_fn f, ag_tensor *x) {
     cr_assert_eq(ag_autograd_grad(1, &y, NULL, 1, &x, &g1, (ag_grad_opts){.create_graph = true}), 0,
                  "%s", ag_last_error());
     ag_tensor *s = ag_sum(g1);
-    cr_assert_eq(ag_autograd_grad(1, &s, NULL, 1, &x, &g2, (ag_grad_opts){0}), 0, "%s", ag_last_error());
+    cr_assert_eq(ag_autograd_grad(1, &s, NULL, 1, &x, &g2, (ag_grad_opts){0}), 0, "%s",
+                 ag_last_error());
     return g2;
 }
 
@@ -59,9 +124,12 @@ Test(activation, second_derivatives_match_closed_forms) {
     ag_scope_begin();
     ag_tensor *x = kinkless(AG_F64);
     ag_set_requires_grad(x, true);
-    struct { act_fn f; const char *name; } cases[] = {
+    struct {
+        act_fn f;
+        const char *name;
+    } cases[] = {
         {a_tanh, "tanh"}, {a_sigmoid, "sigmoid"}, {a_softplus, "softplus"}, {a_gelu, "gelu"},
-        {a_silu, "silu"}, {a_elu, "elu"}, {a_relu, "relu"},
+        {a_silu, "silu"}, {a_elu, "elu"},         {a_relu, "relu"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         ag_tensor *d2 = second_derivative(cases[c].f, x);
@@ -77,18 +145,22 @@ Test(activation, second_derivatives_match_closed_forms) {
             default: want = 0;
             }
             double got = ag_get(d2, (int64_t[]){i / 4, i % 4});
-            cr_expect(fabs(got - want) <= 1e-12 + 1e-10 * fabs(want), "%s'' at %g: %.17g, want %.17g",
-                      cases[c].name, v, got, want);
+            cr_expect(fabs(got - want) <= 1e-12 + 1e-10 * fabs(want),
+                      "%s'' at %g: %.17g, want %.17g", cases[c].name, v, got, want);
         }
     }
     ag_scope_end();
 }
 
 /* Gradients of gradients: gradcheck x -> d/dx sum(f(x) * w), for every activation. */
-struct gg_ctx { act_fn f; ag_tensor *w; bool prelu; };
+struct gg_ctx {
+    act_fn f;
+    ag_tensor *w;
+    bool prelu;
+};
 static ag_tensor *first_grad(ag_tensor **in, void *ctx) {
     struct gg_ctx *c = ctx;
-    bool prev = ag_set_grad_enabled(true);   /* gradcheck evaluates f under no_grad */
+    bool prev = ag_set_grad_enabled(true); /* gradcheck evaluates f under no_grad */
     ag_tensor *y = c->f(in[0], c->prelu ? in[1] : NULL);
     ag_tensor *l = ag_sum(ag_mul(y, c->w)), *g[2] = {0};
     int n = c->prelu ? 2 : 1;
@@ -104,12 +176,13 @@ Test(activation, gradients_of_gradients_gradcheck_for_every_activation) {
         ag_manual_seed(3);
         bool prelu = !strcmp(acts[a].name, "prelu");
         ag_tensor *in[2] = {kinkless(AG_F64), T64(1, SHAPE(4), 0.1, -0.2, 0.3, 0.4)};
-        if (prelu)   /* a strided [3,4] view */
+        if (prelu) /* a strided [3,4] view */
             in[0] = ag_transpose(ag_reshape(in[0], 2, (int64_t[]){4, 3}), 0, 1);
         ag_set_requires_grad(in[0], true);
         ag_set_requires_grad(in[1], true);
         struct gg_ctx c = {acts[a].f, ag_randn(AG_F64, 2, (int64_t[]){3, 4}), prelu};
-        ag_gradcheck_result r = ag_gradcheck(first_grad, &c, prelu ? 2 : 1, in, (ag_gradcheck_opts){0});
+        ag_gradcheck_result r =
+            ag_gradcheck(first_grad, &c, prelu ? 2 : 1, in, (ag_gradcheck_opts){0});
         cr_expect(r.ok, "%s: second derivative wrong at input %d element %lld (abs %g rel %g) %s",
                   acts[a].name, r.input, (long long)r.index, r.max_abs_err, r.max_rel_err,
                   ag_last_error() ? ag_last_error() : "");
@@ -174,7 +247,8 @@ Test(activation, strided_inputs_match_contiguous_ones) {
                     if (!(fabs(pu[i] - pv[i]) <= tol * (1 + fabs(pv[i])))) {
                         bad++;
                         cr_expect(0, "%s %s %s[%lld]: strided %.9g, contiguous %.9g", acts[a].name,
-                                  ag_dtype_name(dt), p ? "grad" : "out", (long long)i, pu[i], pv[i]);
+                                  ag_dtype_name(dt), p ? "grad" : "out", (long long)i, pu[i],
+                                  pv[i]);
                     }
             }
             ag_scope_end();
@@ -198,7 +272,7 @@ Test(activation, softmax_negative_dims_and_rows_summing_to_one) {
             assert_close(ag_get(ag_reshape(el, 1, (int64_t[]){24}), &i),
                          ag_get(ag_reshape(a, 1, (int64_t[]){24}), &i), 1e-15, 1e-14);
     }
-    ag_tensor *s0 = ag_softmax(ag_scalar(AG_F64, 3.0), 0);   /* 0-d: one element */
+    ag_tensor *s0 = ag_softmax(ag_scalar(AG_F64, 3.0), 0); /* 0-d: one element */
     assert_close(ag_item(s0), 1.0, 0, 0);
     ag_scope_end();
 }
@@ -206,15 +280,17 @@ Test(activation, softmax_negative_dims_and_rows_summing_to_one) {
 Test(activation, errors_name_the_function_and_shapes) {
     ag_scope_begin();
     ag_tensor *x = kinkless(AG_F64), *xi = ag_zeros(AG_I64, 2, (int64_t[]){3, 2});
-    act_fn all[] = {a_sigmoid, a_tanh, a_relu, a_selu, a_softplus, a_gelu, a_gelu_tanh, a_silu,
-                    a_leaky, a_elu, a_hardtanh, a_hardsigmoid, a_softmax, a_log_softmax};
+    act_fn all[] = {a_sigmoid,  a_tanh,        a_relu,    a_selu,       a_softplus,
+                    a_gelu,     a_gelu_tanh,   a_silu,    a_leaky,      a_elu,
+                    a_hardtanh, a_hardsigmoid, a_softmax, a_log_softmax};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         cr_expect_null(all[i](xi, NULL), "int64 input accepted by activation %zu", i);
         cr_expect(strstr(ag_last_error(), "int64"), "%s", ag_last_error());
-        cr_expect_null(all[i](NULL, NULL));   /* NULL passes through */
+        cr_expect_null(all[i](NULL, NULL)); /* NULL passes through */
     }
     cr_expect_null(ag_softmax(x, 2));
-    cr_expect(strstr(ag_last_error(), "ag_softmax") && strstr(ag_last_error(), "dim 2"), "%s", ag_last_error());
+    cr_expect(strstr(ag_last_error(), "ag_softmax") && strstr(ag_last_error(), "dim 2"), "%s",
+              ag_last_error());
     cr_expect_null(ag_log_softmax(x, -3));
     cr_expect(strstr(ag_last_error(), "ag_log_softmax"), "%s", ag_last_error());
     cr_expect_null(ag_hardtanh(x, 1, -1));
@@ -224,11 +300,13 @@ Test(activation, errors_name_the_function_and_shapes) {
     /* prelu: weight size, ndim, dtype */
     cr_expect_null(ag_prelu(x, T64(1, SHAPE(3), 0.1, 0.2, 0.3)));
     cr_expect(strstr(ag_last_error(), "ag_prelu") && strstr(ag_last_error(), "[3]") &&
-              strstr(ag_last_error(), "[3,4]"), "%s", ag_last_error());
+                  strstr(ag_last_error(), "[3,4]"),
+              "%s", ag_last_error());
     cr_expect_null(ag_prelu(x, T64(2, SHAPE(1, 1), 0.1)));
     cr_expect_null(ag_prelu(x, ag_cast(T64(1, SHAPE(1), 0.1), AG_F32)));
     cr_expect(strstr(ag_last_error(), "dtypes differ"), "%s", ag_last_error());
-    cr_expect_null(ag_prelu(T64(1, SHAPE(2), 1, 2), T64(1, SHAPE(2), 0.1, 0.2)));  /* 1-D: one weight */
+    cr_expect_null(
+        ag_prelu(T64(1, SHAPE(2), 1, 2), T64(1, SHAPE(2), 0.1, 0.2))); /* 1-D: one weight */
     cr_expect_not_null(ag_prelu(T64(1, SHAPE(2), 1, -2), T64(1, SHAPE(1), 0.1)));
     ag_scope_end();
 }
@@ -263,9 +341,10 @@ Test(activation, layer_activation_values_names_and_forward) {
     cr_expect_eq(AG_ACTIVATION_COUNT, 9);
     ag_scope_begin();
     ag_tensor *x = T64(2, SHAPE(2, 3), -1.5, -0.25, 0, 0.5, 1, 2.5);
-    const char *names[] = {"Identity", "ReLU", "Sigmoid", "Tanh", "Softplus", "GELU", "SiLU",
-                           "Softmax", "LogSoftmax"};
-    ag_tensor *want[] = {x, ag_relu(x), ag_sigmoid(x), ag_tanh(x), ag_softplus(x), ag_gelu(x),
+    const char *names[] = {"Identity", "ReLU", "Sigmoid", "Tanh",      "Softplus",
+                           "GELU",     "SiLU", "Softmax", "LogSoftmax"};
+    ag_tensor *want[] = {x,          ag_relu(x),       ag_sigmoid(x),
+                         ag_tanh(x), ag_softplus(x),   ag_gelu(x),
                          ag_silu(x), ag_softmax(x, 1), ag_log_softmax(x, 1)};
     for (int a = 0; a < AG_ACTIVATION_COUNT; a++) {
         ag_layer *l = ag_activation_layer((ag_activation)a);
@@ -302,7 +381,7 @@ Test(activation, every_activation_has_its_own_vector_kernel) {
         seen++;
         cr_expect_str_eq(ag__vm_name(a->fn), d->name, "op %s runs vector function %s", d->name,
                          ag__vm_name(a->fn));
-        for (int i = 0; i < N; i++) {   /* [-4, 4], the points 0 and +-3 among them */
+        for (int i = 0; i < N; i++) { /* [-4, 4], the points 0 and +-3 among them */
             x[i] = -4 + 8.0 * i / (N - 1);
             g[i] = 1 + 0.001 * i;
             xf[i] = (float)x[i], gf[i] = (float)g[i];
@@ -322,8 +401,10 @@ Test(activation, every_activation_has_its_own_vector_kernel) {
                       fabs(yf[i] - f32) <= 1e-6 * (1 + fabs(f32)) &&
                       fabs(gxf[i] - df32) <= 1e-6 * (1 + fabs(df32));
             bad += !ok;
-            cr_expect(ok, "%s at x = %.17g: vector f %.17g f' %.17g (float32 %.9g %.9g), scalar "
-                      "f %.17g f' %.17g", d->name, x[i], y[i], gx[i], yf[i], gxf[i], f, df);
+            cr_expect(ok,
+                      "%s at x = %.17g: vector f %.17g f' %.17g (float32 %.9g %.9g), scalar "
+                      "f %.17g f' %.17g",
+                      d->name, x[i], y[i], gx[i], yf[i], gxf[i], f, df);
         }
     }
     cr_expect_geq(seen, 12, "found %d activation ops", seen);

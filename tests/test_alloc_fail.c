@@ -92,7 +92,8 @@ static int mlp_adam_train(double *out) {
     }
     if (opt) {
         ag_train_result r;
-        rc = ag_train(m, opt, x, y, (ag_train_opts){.epochs = 2, .batch_size = 8, .verbose = -1}, &r);
+        rc = ag_train(m, opt, x, y, (ag_train_opts){.epochs = 2, .batch_size = 8, .verbose = -1},
+                      &r);
         *out = params_sum(ag_model_params(m, &np), np);
     }
     ag_optim_free(opt);
@@ -139,7 +140,7 @@ static int safetensors_save_load(double *out) {
     ag_model *a = mlp(), *b = mlp();
     int rc = 1, np = 0;
     if (a && b) {
-        ag_tensor **p = ag_model_params(b, &np);   /* a module's list is built: it can fail */
+        ag_tensor **p = ag_model_params(b, &np); /* a module's list is built: it can fail */
         for (int i = 0; i < np; i++) ag_init_zeros_(p[i]);
         rc = !p || ag_model_save(a, path) || ag_model_load(b, path);
         ag_scope_begin();
@@ -156,7 +157,8 @@ static int safetensors_save_load(double *out) {
 static char idx_path[128], idx_gz_path[128], csv_path[128];
 
 static void write_inputs(void) {
-    static const unsigned char idx[] = {0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 0, 51, 102, 153, 204, 255};
+    static const unsigned char idx[] = {0, 0, 8, 2, 0,  0,   0,   2,   0,
+                                        0, 0, 3, 0, 51, 102, 153, 204, 255};
     FILE *f = fopen(tmp_path("a.idx", idx_path, sizeof idx_path), "wb");
     fwrite(idx, 1, sizeof idx, f);
     fclose(f);
@@ -164,7 +166,7 @@ static void write_inputs(void) {
     gzwrite(g, idx, sizeof idx);
     gzclose(g);
     f = fopen(tmp_path("a.csv", csv_path, sizeof csv_path), "w");
-    for (int r = 0; r < 600; r++) fprintf(f, "%d,%d.5,%d\n", r, -r, r % 2);   /* > 1 reserve */
+    for (int r = 0; r < 600; r++) fprintf(f, "%d,%d.5,%d\n", r, -r, r % 2); /* > 1 reserve */
     fclose(f);
 }
 
@@ -174,8 +176,9 @@ static int loaders(double *out) {
     ag_tensor *a = ag_load_idx(idx_path, AG_F32, 1 / 255.0);
     ag_tensor *b = a ? ag_load_idx(idx_gz_path, AG_I64, 0) : NULL;
     ag_tensor *x = NULL, *y = NULL;
-    if (b && !ag_load_csv(csv_path, (ag_csv_opts){.has_label = true, .label_col = -1,
-                                                  .dtype = AG_F64}, &x, &y)) {
+    if (b &&
+        !ag_load_csv(csv_path, (ag_csv_opts){.has_label = true, .label_col = -1, .dtype = AG_F64},
+                     &x, &y)) {
         *out = ag_item(ag_sum(a)) + ag_item(ag_sum(ag_cast(b, AG_F64))) + ag_item(ag_sum(x)) +
                ag_item(ag_sum(ag_cast(y, AG_F64)));
         rc = isnan(*out);
@@ -246,7 +249,7 @@ static struct run run_in_child(int (*scenario)(double *), int64_t n) {
         r.rc = scenario(&r.got);
         r.made = ag__alloc_calls();
         ag__alloc_fail_nth(0);
-        if (!r.rc && isnan(r.got)) r.rc = 1;   /* the checksum's own ops failed */
+        if (!r.rc && isnan(r.got)) r.rc = 1; /* the checksum's own ops failed */
         const char *e = ag_last_error();
         snprintf(r.error, sizeof r.error, "%s", e ? e : "");
 #if defined(__SANITIZE_ADDRESS__)
@@ -263,9 +266,8 @@ static struct run run_in_child(int (*scenario)(double *), int64_t n) {
     bool crashed = got != (ssize_t)sizeof r || !WIFEXITED(status) || WEXITSTATUS(status);
     if (crashed || r.leaked) show_log(log);
     fclose(log);
-    cr_assert(!crashed,
-              "the run failing allocation %lld crashed (status 0x%x): see stderr", (long long)n,
-              status);
+    cr_assert(!crashed, "the run failing allocation %lld crashed (status 0x%x): see stderr",
+              (long long)n, status);
     return r;
 }
 
@@ -274,7 +276,7 @@ struct counts {
 };
 
 static struct counts fail_each(const char *name, int (*scenario)(double *)) {
-    struct run ref = run_in_child(scenario, INT64_MAX);   /* the reference run, counted */
+    struct run ref = run_in_child(scenario, INT64_MAX); /* the reference run, counted */
     cr_assert_eq(ref.rc, 0, "%s: %s", name, ref.error);
     cr_assert_gt(ref.made, 0, "%s makes no allocation through the hook", name);
     struct counts c = {ref.made, 0, 0};
@@ -285,12 +287,16 @@ static struct counts fail_each(const char *name, int (*scenario)(double *)) {
         cr_assert_geq(r.made, n, "%s: run %lld made fewer allocations than the reference", name,
                       (long long)n);
         if (r.rc) {
-            cr_assert(r.error[0] && !strchr(r.error, '\n'), "%s: allocation %lld failed: no "
-                      "clean error (%s)", name, (long long)n, r.error);
+            cr_assert(r.error[0] && !strchr(r.error, '\n'),
+                      "%s: allocation %lld failed: no "
+                      "clean error (%s)",
+                      name, (long long)n, r.error);
             c.errors++;
         } else {
-            cr_assert_eq(r.got, ref.got, "%s: allocation %lld failed, the run succeeded with "
-                         "%.17g, not %.17g", name, (long long)n, r.got, ref.got);
+            cr_assert_eq(r.got, ref.got,
+                         "%s: allocation %lld failed, the run succeeded with "
+                         "%.17g, not %.17g",
+                         name, (long long)n, r.got, ref.got);
             c.recovered++;
         }
     }

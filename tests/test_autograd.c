@@ -19,7 +19,7 @@ Test(autograd, a_tensor_used_twice_sums_both_paths) {
     ag_scope_begin();
     ag_tensor *x = T64(0, SHAPE(0), 3);
     ag_set_requires_grad(x, true);
-    ag_tensor *y = ag_add(ag_mul(x, x), ag_mul(x, ag_scalar(AG_F64, 5)));   /* x^2 + 5x */
+    ag_tensor *y = ag_add(ag_mul(x, x), ag_mul(x, ag_scalar(AG_F64, 5))); /* x^2 + 5x */
     cr_assert_eq(ag_backward(y), 0);
     assert_close(ag_item(ag_grad(x)), 11, 0, 0);
     ag_scope_end();
@@ -55,7 +55,7 @@ Test(autograd, detach_stops_gradient) {
     ag_scope_begin();
     ag_tensor *x = T64(0, SHAPE(0), 3);
     ag_set_requires_grad(x, true);
-    ag_tensor *y = ag_mul(x, ag_detach(x));   /* d/dx = detach(x) = 3, not 6 */
+    ag_tensor *y = ag_mul(x, ag_detach(x)); /* d/dx = detach(x) = 3, not 6 */
     cr_assert_eq(ag_backward(y), 0);
     assert_close(ag_item(ag_grad(x)), 3, 0, 0);
     ag_scope_end();
@@ -93,7 +93,8 @@ Test(autograd, autograd_grad_leaves_dot_grad_alone) {
     ag_set_requires_grad(x, true);
     ag_set_requires_grad(y, true);
     ag_tensor *out = ag_sum(ag_mul(x, y)), *g[2];
-    cr_assert_eq(ag_autograd_grad(1, &out, NULL, 2, (ag_tensor *[]){x, y}, g, (ag_grad_opts){0}), 0);
+    cr_assert_eq(ag_autograd_grad(1, &out, NULL, 2, (ag_tensor *[]){x, y}, g, (ag_grad_opts){0}),
+                 0);
     assert_tensor_close(g[0], (double[]){3, 4}, 2, 0, 0);
     assert_tensor_close(g[1], (double[]){1, 2}, 2, 0, 0);
     cr_assert_null(ag_grad(x));
@@ -103,7 +104,8 @@ Test(autograd, autograd_grad_leaves_dot_grad_alone) {
     cr_assert_neq(ag_autograd_grad(1, &out2, NULL, 1, &z, g, (ag_grad_opts){0}), 0);
     cr_assert(strstr(ag_last_error(), "allow_unused") != NULL, "%s", ag_last_error());
     ag_tensor *out3 = ag_sum(ag_mul(x, x));
-    cr_assert_eq(ag_autograd_grad(1, &out3, NULL, 1, &z, g, (ag_grad_opts){.allow_unused = true}), 0);
+    cr_assert_eq(ag_autograd_grad(1, &out3, NULL, 1, &z, g, (ag_grad_opts){.allow_unused = true}),
+                 0);
     cr_assert_null(g[0]);
     ag_scope_end();
 }
@@ -116,7 +118,8 @@ static double second_derivative(ag_tensor *(*f)(ag_tensor *), double x0) {
     cr_assert_eq(ag_autograd_grad(1, &y, NULL, 1, &x, &g1, (ag_grad_opts){.create_graph = true}), 0,
                  "%s", ag_last_error());
     cr_assert(ag_requires_grad(g1));
-    cr_assert_eq(ag_autograd_grad(1, &g1, NULL, 1, &x, &g2, (ag_grad_opts){0}), 0, "%s", ag_last_error());
+    cr_assert_eq(ag_autograd_grad(1, &g1, NULL, 1, &x, &g2, (ag_grad_opts){0}), 0, "%s",
+                 ag_last_error());
     return ag_item(g2);
 }
 static ag_tensor *cube(ag_tensor *x) { return ag_mul(ag_mul(x, x), x); }
@@ -152,7 +155,7 @@ Test(autograd, gradcheck_catches_a_wrong_gradient) {
     ag_gradcheck_result r = ag_gradcheck(wrong_square, NULL, 1, &x, (ag_gradcheck_opts){0});
     cr_assert(!r.ok);
     cr_assert_eq(r.input, 0);
-    cr_assert_eq(r.index, 2, "worst element %lld", (long long)r.index);   /* largest |x| */
+    cr_assert_eq(r.index, 2, "worst element %lld", (long long)r.index); /* largest |x| */
     assert_close(r.max_abs_err, 2, 1e-6, 0);
     ag_scope_end();
 }
@@ -160,11 +163,12 @@ Test(autograd, gradcheck_catches_a_wrong_gradient) {
 Test(autograd, backward_outside_scopes_frees_its_temporaries) {
     ag_tensor *x = T64(1, SHAPE(3), 1, 2, 3);
     ag_set_requires_grad(x, true);
-    ag_tensor *p = ag_mul(x, x), *y = ag_sum(p);   /* outside scopes each op's result is ours */
-    cr_assert_eq(ag_backward(y), 0, "%s", ag_last_error());   /* ASan's leak check covers this */
+    ag_tensor *p = ag_mul(x, x), *y = ag_sum(p); /* outside scopes each op's result is ours */
+    cr_assert_eq(ag_backward(y), 0, "%s", ag_last_error()); /* ASan's leak check covers this */
     assert_tensor_close(ag_grad(x), (double[]){2, 4, 6}, 3, 0, 0);
     ag_tensor *g;
-    cr_assert_neq(ag_autograd_grad(1, &y, NULL, 1, &x, &g, (ag_grad_opts){.retain_graph = true}), 0);
+    cr_assert_neq(ag_autograd_grad(1, &y, NULL, 1, &x, &g, (ag_grad_opts){.retain_graph = true}),
+                  0);
     cr_assert(strstr(ag_last_error(), "scope") != NULL, "%s", ag_last_error());
     ag_tensor_free(y);
     ag_tensor_free(p);
@@ -178,14 +182,14 @@ Test(autograd, zero_grad_then_backward_replaces_the_gradient) {
     ag_set_requires_grad(x, true);
     for (int k = 0; k < 3; k++) {
         ag_scope_begin();
-        cr_assert_eq(ag_backward(ag_sum(ag_mul(x, x))), 0);   /* contiguous 2x */
+        cr_assert_eq(ag_backward(ag_sum(ag_mul(x, x))), 0); /* contiguous 2x */
         ag_scope_end();
         assert_tensor_close(ag_grad(x), (double[]){2, 4, 6}, 3, 0, 0);
         ag_zero_grad(x);
         assert_tensor_close(ag_grad(x), (double[]){0, 0, 0}, 3, 0, 0);
         ag_zero_grad(x);
         ag_scope_begin();
-        cr_assert_eq(ag_backward(ag_sum(x)), 0);               /* an expanded (stride 0) one */
+        cr_assert_eq(ag_backward(ag_sum(x)), 0); /* an expanded (stride 0) one */
         ag_scope_end();
         assert_tensor_close(ag_grad(x), (double[]){1, 1, 1}, 3, 0, 0);
         ag_zero_grad(x);

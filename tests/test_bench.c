@@ -3,7 +3,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "bench/bench_optable.c"   /* the suite's sweep, built into the test binary */
+#include "bench/bench_optable.c" /* the suite's sweep, built into the test binary */
 
 static int calls;
 static void count(void *ctx) {
@@ -11,7 +11,7 @@ static void count(void *ctx) {
     calls++;
 }
 
-static void spin(void *ctx) {   /* busy for *(double *)ctx seconds */
+static void spin(void *ctx) { /* busy for *(double *)ctx seconds */
     double until = ag_now() + *(double *)ctx;
     while (ag_now() < until) {}
 }
@@ -93,18 +93,19 @@ Test(bench, compute_bound_ops_report_their_flops) {
             if (strcmp(r->what, names[k]) || strcmp(r->dir, "fwd")) continue;
             found++;
             cr_expect(r->compute_bound, "%s is not counted as compute-bound", names[k]);
-            long long d[3][4] = {{0}};   /* the inputs' shapes from the row's "AxB;C" text */
+            long long d[3][4] = {{0}}; /* the inputs' shapes from the row's "AxB;C" text */
             int nd[3] = {0}, in = 0;
             for (const char *p = r->shapes; *p && in < 3; p++) {
                 if (*p == ';') in++;
                 else if (*p >= '0' && *p <= '9') d[in][nd[in]++] = strtoll(p, (char **)&p, 10), p--;
             }
-            double want = names[k][0] == 'm' ? 2.0 * d[0][0] * d[1][1] * d[0][1]     /* [M,K][K,N] */
-                        : names[k][0] == 'l' ? 2.0 * d[0][0] * d[1][0] * d[0][1]     /* [B,I][O,I] */
-                        : k == 3 ? 2.0 * d[0][0] * d[0][1] * d[0][2] * d[0][3] * d[1][1] * d[1][2] * d[1][3]
-                        : k == 4 ? 2.0 * d[1][0] * d[1][1] * d[1][2] * d[1][3] * d[0][1] * 9
-                                 : -1;   /* conv2d: checked below */
-            if (k == 2)   /* [N,C,H,W] (*) [O,C,3,3], padding 1: output [N,O,H,W] */
+            double want =
+                names[k][0] == 'm'   ? 2.0 * d[0][0] * d[1][1] * d[0][1] /* [M,K][K,N] */
+                : names[k][0] == 'l' ? 2.0 * d[0][0] * d[1][0] * d[0][1] /* [B,I][O,I] */
+                : k == 3 ? 2.0 * d[0][0] * d[0][1] * d[0][2] * d[0][3] * d[1][1] * d[1][2] * d[1][3]
+                : k == 4 ? 2.0 * d[1][0] * d[1][1] * d[1][2] * d[1][3] * d[0][1] * 9
+                         : -1; /* conv2d: checked below */
+            if (k == 2)        /* [N,C,H,W] (*) [O,C,3,3], padding 1: output [N,O,H,W] */
                 want = 2.0 * d[0][0] * d[1][0] * d[0][2] * d[0][3] * d[1][1] * d[1][2] * d[1][3];
             cr_expect(r->flops == want && want > 0, "%s %s: flops %g, expected %g", names[k],
                       r->shapes, r->flops, want);

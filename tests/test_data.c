@@ -28,7 +28,8 @@ static void write_file(const char *path, const void *data, size_t n, bool gz) {
 }
 
 /* A 2x3 ubyte IDX: magic 0 0 8 2, dims 2 and 3, data 0..5 scaled. */
-static const unsigned char IDX_OK[] = {0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 0, 51, 102, 153, 204, 255};
+static const unsigned char IDX_OK[] = {0, 0, 8, 2, 0,  0,   0,   2,   0,
+                                       0, 0, 3, 0, 51, 102, 153, 204, 255};
 
 static void expect_error(ag_tensor *t, const char *part1, const char *part2) {
     cr_assert_null(t);
@@ -74,25 +75,25 @@ Test(data, idx_malformed_files_name_file_and_byte) {
     unsigned char buf[sizeof IDX_OK + 1];
     memcpy(buf, IDX_OK, sizeof IDX_OK);
     ag_scope_begin();
-    write_file(p, buf, sizeof IDX_OK - 2, false);          /* truncated data */
+    write_file(p, buf, sizeof IDX_OK - 2, false); /* truncated data */
     expect_error(ag_load_idx(p, AG_F32, 0), p, "truncated at byte 16");
-    write_file(p, buf, 6, true);                             /* truncated dims, gzip */
+    write_file(p, buf, 6, true); /* truncated dims, gzip */
     expect_error(ag_load_idx(p, AG_F32, 0), "truncated at byte 6", "dimensions");
-    write_file(p, buf, 2, false);                            /* truncated magic */
+    write_file(p, buf, 2, false); /* truncated magic */
     expect_error(ag_load_idx(p, AG_F32, 0), "truncated at byte 2", "magic");
-    buf[1] = 7;                                              /* bad magic */
+    buf[1] = 7; /* bad magic */
     write_file(p, buf, sizeof IDX_OK, false);
     expect_error(ag_load_idx(p, AG_F32, 0), "bad magic", "byte 0");
     buf[1] = 0;
-    buf[2] = 0x42;                                           /* unknown type */
+    buf[2] = 0x42; /* unknown type */
     write_file(p, buf, sizeof IDX_OK, false);
     expect_error(ag_load_idx(p, AG_F32, 0), "bad magic", p);
     buf[2] = 8;
-    buf[3] = 0;                                              /* zero dims */
+    buf[3] = 0; /* zero dims */
     write_file(p, buf, sizeof IDX_OK, false);
     expect_error(ag_load_idx(p, AG_F32, 0), "byte 3", "dimensions");
     buf[3] = 2;
-    buf[sizeof IDX_OK] = 9;                                  /* wrong sizes: extra data */
+    buf[sizeof IDX_OK] = 9; /* wrong sizes: extra data */
     write_file(p, buf, sizeof IDX_OK + 1, false);
     expect_error(ag_load_idx(p, AG_F32, 0), "byte 18", "continues past");
     expect_error(ag_load_idx("/nonexistent/x.idx", AG_F32, 0), "/nonexistent/x.idx", "cannot open");
@@ -108,8 +109,9 @@ Test(data, csv_header_label_and_delimiters) {
     write_text(p, "a,b,label,c\r\n1,2,0,3\r\n4.5, -5 ,1,6e1\n\n");
     ag_scope_begin();
     ag_tensor *x, *y;
-    cr_assert_eq(ag_load_csv(p, (ag_csv_opts){.header = true, .has_label = true, .label_col = 2},
-                             &x, &y), 0, "%s", ag_last_error());
+    cr_assert_eq(
+        ag_load_csv(p, (ag_csv_opts){.header = true, .has_label = true, .label_col = 2}, &x, &y), 0,
+        "%s", ag_last_error());
     cr_assert_eq(ag_shape(x)[0], 2);
     cr_assert_eq(ag_shape(x)[1], 3);
     cr_assert_eq(ag_dtype_of(x), AG_F32);
@@ -117,8 +119,14 @@ Test(data, csv_header_label_and_delimiters) {
     cr_assert_eq(ag_dtype_of(y), AG_I64);
     assert_tensor_close(y, (double[]){0, 1}, 2, 0, 0);
     write_text(p, "1;2.5\n3;4.25\n");
-    cr_assert_eq(ag_load_csv(p, (ag_csv_opts){.delim = ';', .has_label = true, .label_col = -1,
-                                              .label_float = true, .dtype = AG_F64}, &x, &y), 0);
+    cr_assert_eq(ag_load_csv(p,
+                             (ag_csv_opts){.delim = ';',
+                                           .has_label = true,
+                                           .label_col = -1,
+                                           .label_float = true,
+                                           .dtype = AG_F64},
+                             &x, &y),
+                 0);
     assert_tensor_close(y, (double[]){2.5, 4.25}, 2, 0, 0);
     cr_assert_eq(ag_dtype_of(y), AG_F64);
     cr_assert_eq(ag_load_csv(p, (ag_csv_opts){.delim = ';'}, &x, NULL), 0);
@@ -139,13 +147,16 @@ static void expect_csv_error(const char *p, const char *text, ag_csv_opts o, con
 Test(data, csv_malformed_files_name_file_and_line) {
     const char *p = tmp_path("bad.csv");
     ag_scope_begin();
-    expect_csv_error(p, "x,y\n1,2\n3,abc\n", (ag_csv_opts){.header = true}, "line 3, column 2: 'abc'");
+    expect_csv_error(p, "x,y\n1,2\n3,abc\n", (ag_csv_opts){.header = true},
+                     "line 3, column 2: 'abc'");
     expect_csv_error(p, "1,2\n3\n", (ag_csv_opts){0}, "line 2 has 1 columns, expected 2");
     expect_csv_error(p, "1,2\n3,4,5\n", (ag_csv_opts){0}, "line 2 has more than 2 columns");
     expect_csv_error(p, "1,2\n3,\n", (ag_csv_opts){0}, "line 2, column 2");
     expect_csv_error(p, "h\n", (ag_csv_opts){.header = true}, "no data rows");
-    expect_csv_error(p, "1,0.5\n", (ag_csv_opts){.has_label = true, .label_col = 1}, "not an integer");
-    expect_csv_error(p, "1,2\n", (ag_csv_opts){.has_label = true, .label_col = 5}, "label column 5");
+    expect_csv_error(p, "1,0.5\n", (ag_csv_opts){.has_label = true, .label_col = 1},
+                     "not an integer");
+    expect_csv_error(p, "1,2\n", (ag_csv_opts){.has_label = true, .label_col = 5},
+                     "label column 5");
     ag_tensor *x;
     cr_assert_neq(ag_load_csv("/nonexistent.csv", (ag_csv_opts){0}, &x, NULL), 0);
     cr_assert(strstr(ag_last_error(), "/nonexistent.csv: cannot open"));
@@ -160,7 +171,7 @@ Test(data, standardize_fits_train_applies_to_test) {
     ag_tensor *m, *s;
     cr_assert_eq(ag_standardize_fit(x, &m, &s), 0);
     assert_tensor_close(m, (double[]){2, 10}, 2, 1e-15, 0);
-    assert_tensor_close(s, (double[]){sqrt(2.0 / 3), 1}, 2, 1e-15, 0);   /* std 0 -> 1 */
+    assert_tensor_close(s, (double[]){sqrt(2.0 / 3), 1}, 2, 1e-15, 0); /* std 0 -> 1 */
     ag_tensor *t = T64(2, SHAPE(1, 2), 4.0, 11.0);
     cr_assert_eq(ag_standardize_apply_(t, m, s), 0);
     assert_tensor_close(t, (double[]){2 / sqrt(2.0 / 3), 1}, 2, 1e-12, 0);
@@ -192,7 +203,8 @@ Test(data, train_val_split) {
     ag_tensor *x = ag_arange(AG_F64, 0, 10, 1), *y = ag_cast(ag_arange(AG_F64, 0, 10, 1), AG_I64);
     x = ag_reshape(x, 2, (int64_t[]){10, 1});
     ag_tensor *xt, *yt, *xv, *yv;
-    cr_assert_eq(ag_train_val_split(x, y, 0.3, false, &xt, &yt, &xv, &yv), 0, "%s", ag_last_error());
+    cr_assert_eq(ag_train_val_split(x, y, 0.3, false, &xt, &yt, &xv, &yv), 0, "%s",
+                 ag_last_error());
     cr_assert_eq(ag_shape(xt)[0], 7);
     cr_assert_eq(ag_shape(xv)[0], 3);
     assert_tensor_close(xv, (double[]){7, 8, 9}, 3, 0, 0);
@@ -200,13 +212,14 @@ Test(data, train_val_split) {
     double sum = 0;
     for (int64_t i = 0; i < 5; i++) {
         double xi = ag_get(xt, (int64_t[]){i, 0});
-        cr_assert_eq(xi, ag_get(yt, &i));   /* rows stay paired */
+        cr_assert_eq(xi, ag_get(yt, &i)); /* rows stay paired */
         sum += xi + ag_get(xv, (int64_t[]){i, 0});
     }
     cr_assert_eq(sum, 45);
     cr_assert_neq(ag_train_val_split(x, y, 1.0, false, &xt, &yt, &xv, &yv), 0);
-    cr_assert_neq(ag_train_val_split(x, ag_zeros(AG_I64, 1, (int64_t[]){3}), 0.5, false, &xt, &yt,
-                                     &xv, &yv), 0);
+    cr_assert_neq(
+        ag_train_val_split(x, ag_zeros(AG_I64, 1, (int64_t[]){3}), 0.5, false, &xt, &yt, &xv, &yv),
+        0);
     cr_assert(strstr(ag_last_error(), "rows"));
     ag_scope_end();
 }

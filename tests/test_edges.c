@@ -62,11 +62,11 @@ Test(edges, gradcheck_fails_on_non_finite_gradients) {
     ag_gradcheck_result r = ag_gradcheck(sqrt_fn, NULL, 1, &x, (ag_gradcheck_opts){0});
     cr_assert(!r.ok, "NaN gradients passed");
     cr_assert_eq(r.input, 0);
-    cr_assert_eq(r.index, 0);   /* the NaN output makes every numeric gradient NaN too */
+    cr_assert_eq(r.index, 0); /* the NaN output makes every numeric gradient NaN too */
     cr_assert(isinf(r.max_abs_err));
     cr_assert_str_eq(r.why, "the analytic gradient is not finite");
     expect_msg("ag_gradcheck", "input 0, element 0: the analytic gradient is not finite");
-    ag_fill_(x, 0);   /* analytic inf, numeric NaN */
+    ag_fill_(x, 0); /* analytic inf, numeric NaN */
     r = ag_gradcheck(sqrt_fn, NULL, 1, &x, (ag_gradcheck_opts){0});
     cr_assert(!r.ok && isinf(r.max_abs_err) && r.index == 0);
     ag_fill_(x, 4);
@@ -101,10 +101,11 @@ Test(edges, anomaly_mode_names_the_first_op_producing_nan_or_inf) {
     ag_tensor *x = ag_tensor_new(AG_F64, 1, (int64_t[]){3}, (double[]){1, -1, 4});
     ag_set_requires_grad(x, true);
     cr_assert_eq(ag_set_detect_anomaly(true), false);
-    ag_tensor *y = ag_exp(x);                  /* op #0: fine */
+    ag_tensor *y = ag_exp(x); /* op #0: fine */
     cr_assert_not_null(y);
-    cr_assert_null(ag_log(ag_sub(y, ag_scalar(AG_F64, 1))));   /* #1 sub, #2 log */
-    expect_msg("ag_log: anomaly: output [3] holds NaN at element 1", "op #2 of the tape, inputs [3])");
+    cr_assert_null(ag_log(ag_sub(y, ag_scalar(AG_F64, 1)))); /* #1 sub, #2 log */
+    expect_msg("ag_log: anomaly: output [3] holds NaN at element 1",
+               "op #2 of the tape, inputs [3])");
     /* backward: sqrt at 0 is finite forward, its gradient is inf */
     ag_tensor *z = ag_tensor_new(AG_F64, 1, (int64_t[]){2}, (double[]){0, 4});
     ag_set_requires_grad(z, true);
@@ -114,7 +115,7 @@ Test(edges, anomaly_mode_names_the_first_op_producing_nan_or_inf) {
     expect_msg("ag_backward: anomaly: the backward of sqrt (op #3 of the tape, inputs [2]) made",
                "output [2] hold inf at element 0");
     cr_assert_eq(ag_set_detect_anomaly(false), true);
-    cr_assert_not_null(ag_log(ag_sub(y, ag_scalar(AG_F64, 1))));   /* off: NaN flows */
+    cr_assert_not_null(ag_log(ag_sub(y, ag_scalar(AG_F64, 1)))); /* off: NaN flows */
     cr_assert_eq(ag_backward(ag_sum(ag_sqrt(z))), 0);
     ag_scope_end();
 }
@@ -124,22 +125,23 @@ Test(edges, shape_arithmetic_edges_are_errors) {
     ag_scope_begin();
     int64_t s8[8] = {1, 1, 1, 1, 1, 1, 1, 2};
     ag_tensor *a = ag_zeros(AG_F32, 8, s8);
-    cr_assert_null(ag_stack((ag_tensor *[]){a, a}, 2, 0));                 /* D11 */
+    cr_assert_null(ag_stack((ag_tensor *[]){a, a}, 2, 0)); /* D11 */
     expect_msg("ag_stack", "needs 9 dims");
     ag_tensor *v = ag_arange(AG_F64, 0, 5, 1);
-    ag_tensor *s = ag_slice(v, 0, 0, 5, INT64_MAX);                       /* D12: torch [0] */
+    ag_tensor *s = ag_slice(v, 0, 0, 5, INT64_MAX); /* D12: torch [0] */
     assert_tensor_close(s, (double[]){0}, 1, 0, 0);
     s = ag_slice(v, 0, 1, INT64_MAX, INT64_MAX - 1);
     assert_tensor_close(s, (double[]){1}, 1, 0, 0);
     cr_assert_null(ag_reshape(ag_zeros(AG_F32, 1, (int64_t[]){0}), 2, (int64_t[]){INT64_MAX, 2}));
-    expect_msg("ag_reshape", "too large");                                /* D13 */
+    expect_msg("ag_reshape", "too large"); /* D13 */
     cr_assert_null(ag_reshape(v, 3, (int64_t[]){-1, INT64_MAX, 4}));
     ag_tensor *x = ag_zeros(AG_F32, 4, (int64_t[]){1, 1, 3, 3});
     ag_tensor *w = ag_zeros(AG_F32, 4, (int64_t[]){1, 1, 3, 3});
     cr_assert_null(ag_conv2d(x, w, NULL, (ag_conv_opts){.padding = {1 << 30, 1 << 30}}));
-    expect_msg("ag_conv2d", "too large");                                 /* D14 */
-    cr_assert_null(ag_max_pool2d(x, (ag_pool_opts){.kernel = {2, 2}, .padding = {INT_MAX, INT_MAX}}));
-    expect_msg("ag_max_pool2d", "padding");                               /* D15 */
+    expect_msg("ag_conv2d", "too large"); /* D14 */
+    cr_assert_null(
+        ag_max_pool2d(x, (ag_pool_opts){.kernel = {2, 2}, .padding = {INT_MAX, INT_MAX}}));
+    expect_msg("ag_max_pool2d", "padding"); /* D15 */
     cr_assert_null(ag_avg_pool2d(x, (ag_pool_opts){.kernel = {2, 2}, .padding = {INT_MAX, 0}}));
     ag_scope_end();
 }
@@ -159,8 +161,9 @@ Test(edges, no_op_shape_ops_return_a_new_node) {
     ag_tensor *v = same[0];
     ag_tensor *loss = ag_add(ag_sum(v), ag_sum(ag_exp(a)));
     ag_tensor *g = NULL;
-    cr_assert_eq(ag_autograd_grad(1, &loss, NULL, 1, &v, &g, (ag_grad_opts){0}), 0, "%s", ag_last_error());
-    assert_tensor_close(g, (double[]){1, 1}, 2, 0, 0);   /* torch: [1, 1] */
+    cr_assert_eq(ag_autograd_grad(1, &loss, NULL, 1, &v, &g, (ag_grad_opts){0}), 0, "%s",
+                 ag_last_error());
+    assert_tensor_close(g, (double[]){1, 1}, 2, 0, 0); /* torch: [1, 1] */
     ag_scope_end();
 }
 
@@ -172,7 +175,7 @@ Test(edges, expand_minus_one_and_zero_d) {
     cr_assert(e, "%s", ag_last_error());
     cr_assert_eq(ag_shape(e)[2], 3);
     assert_close(ag_item(ag_sum(e)), 24, 0, 0);
-    cr_assert_null(ag_expand(x, 3, (int64_t[]){-1, 2, 3}));   /* -1 on a new leading dim */
+    cr_assert_null(ag_expand(x, 3, (int64_t[]){-1, 2, 3})); /* -1 on a new leading dim */
     expect_msg("ag_expand", "negative size");
     ag_tensor *z = ag_scalar(AG_F64, 2);
     ag_tensor *r = ag_contiguous(ag_expand(z, 1, (int64_t[]){3}));
@@ -184,7 +187,8 @@ Test(edges, expand_minus_one_and_zero_d) {
 /* prelu on a 0-d input: the weight's gradient (torch: x * (x < 0)). */
 Test(edges, prelu_zero_d_weight_gradient) {
     ag_scope_begin();
-    ag_tensor *x = ag_scalar(AG_F64, -2), *w = ag_tensor_new(AG_F64, 1, (int64_t[]){1}, (double[]){0.25});
+    ag_tensor *x = ag_scalar(AG_F64, -2),
+              *w = ag_tensor_new(AG_F64, 1, (int64_t[]){1}, (double[]){0.25});
     ag_set_requires_grad(x, true);
     ag_set_requires_grad(w, true);
     ag_tensor *y = ag_prelu(x, w);
@@ -204,7 +208,8 @@ Test(edges, elu_selu_second_derivative_at_zero_follows_torch) {
     for (int k = 0; k < 2; k++) {
         ag_tensor *y = ag_sum(k ? ag_selu(x) : ag_elu(x, 1.3));
         ag_tensor *g = NULL, *h = NULL;
-        cr_assert_eq(ag_autograd_grad(1, &y, NULL, 1, &x, &g, (ag_grad_opts){.create_graph = true}), 0);
+        cr_assert_eq(ag_autograd_grad(1, &y, NULL, 1, &x, &g, (ag_grad_opts){.create_graph = true}),
+                     0);
         ag_tensor *gs = ag_sum(g);
         cr_assert_eq(ag_autograd_grad(1, &gs, NULL, 1, &x, &h, (ag_grad_opts){0}), 0);
         double a = k ? 1.7580993408473766 : 1.3;
@@ -218,12 +223,14 @@ Test(edges, elu_selu_second_derivative_at_zero_follows_torch) {
  * zero gradients of the right shapes, the bias still gets its gradient). */
 Test(edges, zero_size_backward) {
     ag_scope_begin();
-    ag_tensor *a = ag_zeros(AG_F64, 3, (int64_t[]){3, 2, 0}), *b = ag_zeros(AG_F64, 2, (int64_t[]){0, 4});
+    ag_tensor *a = ag_zeros(AG_F64, 3, (int64_t[]){3, 2, 0}),
+              *b = ag_zeros(AG_F64, 2, (int64_t[]){0, 4});
     ag_set_requires_grad(a, true);
     ag_set_requires_grad(b, true);
     cr_assert_eq(ag_backward(ag_sum(ag_matmul(a, b))), 0, "%s", ag_last_error());
     cr_assert_eq(ag_numel(ag_grad(b)), 0);
-    ag_tensor *x = ag_zeros(AG_F64, 2, (int64_t[]){2, 0}), *w = ag_zeros(AG_F64, 2, (int64_t[]){3, 0});
+    ag_tensor *x = ag_zeros(AG_F64, 2, (int64_t[]){2, 0}),
+              *w = ag_zeros(AG_F64, 2, (int64_t[]){3, 0});
     ag_tensor *bias = ag_ones(AG_F64, 1, (int64_t[]){3});
     ag_set_requires_grad(x, true);
     ag_set_requires_grad(w, true);
@@ -241,10 +248,12 @@ Test(edges, zero_size_backward) {
 Test(edges, unbatched_conv_and_pool) {
     ag_scope_begin();
     ag_manual_seed(4);
-    ag_tensor *x = ag_randn(AG_F64, 3, (int64_t[]){2, 5, 5}), *w = ag_randn(AG_F64, 4, (int64_t[]){3, 2, 3, 3});
+    ag_tensor *x = ag_randn(AG_F64, 3, (int64_t[]){2, 5, 5}),
+              *w = ag_randn(AG_F64, 4, (int64_t[]){3, 2, 3, 3});
     ag_set_requires_grad(x, true);
     ag_tensor *xb = ag_unsqueeze(x, 0);
-    ag_tensor *x1 = ag_randn(AG_F64, 2, (int64_t[]){2, 7}), *w1 = ag_randn(AG_F64, 3, (int64_t[]){3, 2, 3});
+    ag_tensor *x1 = ag_randn(AG_F64, 2, (int64_t[]){2, 7}),
+              *w1 = ag_randn(AG_F64, 3, (int64_t[]){3, 2, 3});
     ag_set_requires_grad(x1, true);
     ag_conv_opts pad1 = {.padding = {1, 1}}, none = {0};
     ag_pool_opts k2 = {.kernel = {2, 2}}, k3s1 = {.kernel = {3, 3}, .stride = {1, 1}};
@@ -289,16 +298,20 @@ Test(edges, batch_norm_float32_constant_channel_second_derivative) {
     double h64[6];
     for (int k = 0; k < 2; k++) {
         ag_dtype dt = k ? AG_F32 : AG_F64;
-        ag_tensor *x = ag_cast(ag_tensor_new(AG_F64, 2, (int64_t[]){3, 2},
-                                             (double[]){0.1, 1, 0.1, -2, 0.1, 0.5}), dt);
-        ag_tensor *c = ag_cast(ag_tensor_new(AG_F64, 2, (int64_t[]){3, 2},
-                                             (double[]){0.3, -1, 2, 0.7, -0.4, 1.1}), dt);
+        ag_tensor *x = ag_cast(
+            ag_tensor_new(AG_F64, 2, (int64_t[]){3, 2}, (double[]){0.1, 1, 0.1, -2, 0.1, 0.5}), dt);
+        ag_tensor *c = ag_cast(
+            ag_tensor_new(AG_F64, 2, (int64_t[]){3, 2}, (double[]){0.3, -1, 2, 0.7, -0.4, 1.1}),
+            dt);
         ag_set_requires_grad(x, true);
-        ag_tensor *y = ag_sum(ag_mul(ag_mul(ag_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5), c), c));
+        ag_tensor *y =
+            ag_sum(ag_mul(ag_mul(ag_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5), c), c));
         ag_tensor *g = NULL, *h = NULL;
-        cr_assert_eq(ag_autograd_grad(1, &y, NULL, 1, &x, &g, (ag_grad_opts){.create_graph = true}), 0, "%s", ag_last_error());
+        cr_assert_eq(ag_autograd_grad(1, &y, NULL, 1, &x, &g, (ag_grad_opts){.create_graph = true}),
+                     0, "%s", ag_last_error());
         ag_tensor *gs = ag_sum(ag_mul(g, c));
-        cr_assert_eq(ag_autograd_grad(1, &gs, NULL, 1, &x, &h, (ag_grad_opts){0}), 0, "%s", ag_last_error());
+        cr_assert_eq(ag_autograd_grad(1, &gs, NULL, 1, &x, &h, (ag_grad_opts){0}), 0, "%s",
+                     ag_last_error());
         for (int i = 0; i < 3; i++) {
             double v = ag_get(h, (int64_t[]){i, 0});
             if (!k) h64[i] = v;
@@ -312,8 +325,9 @@ Test(edges, batch_norm_float32_constant_channel_second_derivative) {
  * [N,C,d] logits with [N,d] labels, and a [C] input with a 0-d label. */
 Test(edges, cross_entropy_and_nll_label_forms) {
     ag_scope_begin();
-    ag_tensor *x = ag_tensor_new(AG_F64, 3, (int64_t[]){2, 3, 2}, (double[]){
-        0.1, 0.5, 1.0, -1.0, 0.3, 0.2, 2.0, 0.0, -0.5, 0.4, 0.7, 1.5});
+    ag_tensor *x =
+        ag_tensor_new(AG_F64, 3, (int64_t[]){2, 3, 2},
+                      (double[]){0.1, 0.5, 1.0, -1.0, 0.3, 0.2, 2.0, 0.0, -0.5, 0.4, 0.7, 1.5});
     ag_tensor *t = ag_tensor_new(AG_F64, 2, (int64_t[]){2, 2}, (double[]){0, 2, 1, 1});
     t = ag_cast(t, AG_I64);
     ag_set_requires_grad(x, true);
@@ -321,18 +335,23 @@ Test(edges, cross_entropy_and_nll_label_forms) {
     cr_assert(l, "%s", ag_last_error());
     assert_close(ag_item(l), 1.6776936096622654, 1e-14, 0);
     cr_assert_eq(ag_backward(l), 0, "%s", ag_last_error());
-    assert_tensor_close(ag_grad(x), (double[]){
-        -0.17992600871562872, 0.11896125467122853, 0.1230274884549421, 0.020069928474152954,
-        0.05689852026068663, -0.13903118314538146, 0.17622070552072944, 0.027516599472125328,
-        -0.21818421530796264, -0.17985151816537012, 0.041963509787233226, 0.15233491869324478},
-        12, 1e-14, 0);
-    ag_tensor *none = ag_cross_entropy_loss_ex(x, t, (ag_cross_entropy_opts){.reduction = AG_REDUCTION_NONE});
+    assert_tensor_close(ag_grad(x),
+                        (double[]){-0.17992600871562872, 0.11896125467122853, 0.1230274884549421,
+                                   0.020069928474152954, 0.05689852026068663, -0.13903118314538146,
+                                   0.17622070552072944, 0.027516599472125328, -0.21818421530796264,
+                                   -0.17985151816537012, 0.041963509787233226, 0.15233491869324478},
+                        12, 1e-14, 0);
+    ag_tensor *none =
+        ag_cross_entropy_loss_ex(x, t, (ag_cross_entropy_opts){.reduction = AG_REDUCTION_NONE});
     cr_assert_eq(ag_ndim(none), 2);
-    assert_tensor_close(none, (double[]){1.5435130161768185, 0.9749569269138376,
-                                         2.803518603748642, 1.5421192251430973}, 4, 1e-14, 0);
+    assert_tensor_close(
+        none,
+        (double[]){1.5435130161768185, 0.9749569269138376, 2.803518603748642, 1.5421192251430973},
+        4, 1e-14, 0);
     assert_close(ag_item(ag_nll_loss(ag_log_softmax(x, 1), t)), 1.7160269429955988, 1e-14, 0);
     ag_tensor *c = ag_tensor_new(AG_F64, 1, (int64_t[]){3}, (double[]){0.2, -1.0, 0.5});
-    ag_tensor *two = ag_cast(ag_scalar(AG_F64, 2), AG_I64), *one = ag_cast(ag_scalar(AG_F64, 1), AG_I64);
+    ag_tensor *two = ag_cast(ag_scalar(AG_F64, 2), AG_I64),
+              *one = ag_cast(ag_scalar(AG_F64, 1), AG_I64);
     assert_close(ag_item(ag_cross_entropy_loss(c, two)), 0.6749569269138377, 1e-14, 0);
     assert_close(ag_item(ag_nll_loss(c, one)), 1.0, 0, 0);
     ag_scope_end();

@@ -3,8 +3,9 @@
 #include "golden_run.h"
 
 Test(elementwise, matches_torch_values_and_gradients) {
-    const char *ops[] = {"pow", "sqrt", "abs", "sin", "cos", "sign", "add_scalar", "mul_scalar",
-                         "maximum", "minimum", "clamp", "where", "eq", "gt", NULL};
+    const char *ops[] = {"pow",   "sqrt",       "abs",        "sin",     "cos",
+                         "sign",  "add_scalar", "mul_scalar", "maximum", "minimum",
+                         "clamp", "where",      "eq",         "gt",      NULL};
     cr_assert_geq(run_golden(ops), 20);
 }
 
@@ -46,18 +47,19 @@ Test(elementwise, pow_second_derivative_through_create_graph) {
     ag_set_requires_grad(x, true);
     ag_tensor *g = NULL;
     cr_assert_eq(ag_autograd_grad(1, (ag_tensor *[]){ag_pow(x, 3)}, NULL, 1, &x, &g,
-                                  (ag_grad_opts){.create_graph = true}), 0);
-    assert_close(ag_item(g), 12, 1e-12, 0);   /* 3 x^2 */
+                                  (ag_grad_opts){.create_graph = true}),
+                 0);
+    assert_close(ag_item(g), 12, 1e-12, 0); /* 3 x^2 */
     ag_tensor *gg = NULL;
     cr_assert_eq(ag_autograd_grad(1, &g, NULL, 1, &x, &gg, (ag_grad_opts){0}), 0, "%s",
                  ag_last_error());
-    assert_close(ag_item(gg), 12, 1e-12, 0);  /* 6 x */
+    assert_close(ag_item(gg), 12, 1e-12, 0); /* 6 x */
     ag_scope_end();
 }
 
 Test(elementwise, where_takes_a_condition_of_another_dtype_and_broadcasts) {
     ag_scope_begin();
-    ag_tensor *c32 = ag_cast(T64(2, SHAPE(2, 1), 1e-40, 0), AG_F32);   /* tiny but nonzero */
+    ag_tensor *c32 = ag_cast(T64(2, SHAPE(2, 1), 1e-40, 0), AG_F32); /* tiny but nonzero */
     ag_tensor *ci = ag_cast(T64(2, SHAPE(2, 1), 1, 0), AG_I64);
     ag_tensor *a = T64(1, SHAPE(2), 1, 2), *b = ag_scalar(AG_F64, -1);
     double want[] = {1, 2, -1, -1};
@@ -77,13 +79,13 @@ Test(elementwise, comparisons_work_on_int64_and_have_no_gradient) {
     ag_tensor *x = T64(1, SHAPE(2), 1, 2);
     ag_set_requires_grad(x, true);
     cr_assert(!ag_requires_grad(ag_gt(x, x)));
-    cr_assert(ag_requires_grad(ag_sign(x)));   /* sign: a zero gradient, as torch */
+    cr_assert(ag_requires_grad(ag_sign(x))); /* sign: a zero gradient, as torch */
     ag_scope_end();
 }
 
 Test(elementwise, row_kernels_cover_block_tails_and_broadcast_rows) {
     ag_scope_begin();
-    for (int64_t n = 1; n < 40; n += 7) {   /* around the 16-element blocks */
+    for (int64_t n = 1; n < 40; n += 7) { /* around the 16-element blocks */
         ag_tensor *x = ag_arange(AG_F32, 0, (double)n, 1);
         ag_tensor *y = ag_add(x, ag_mul_scalar(x, 2));
         for (int64_t i = 0; i < n; i++) assert_close(ag_get(y, &i), 3.0 * (double)i, 0, 0);

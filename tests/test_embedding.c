@@ -3,7 +3,8 @@
 
 Test(embedding, matches_torch_with_repeated_indices) {
     ag_scope_begin();
-    ag_tensor *ix = gold_i64(2, (int64_t[]){2, 5}, emb_ix), *w = gold(2, (int64_t[]){7, 3}, emb_w, true);
+    ag_tensor *ix = gold_i64(2, (int64_t[]){2, 5}, emb_ix),
+              *w = gold(2, (int64_t[]){7, 3}, emb_w, true);
     ag_tensor *y = ag_embedding(ix, w);
     cr_assert_eq(ag_ndim(y), 3);
     cr_expect(ag_shape(y)[0] == 2 && ag_shape(y)[1] == 5 && ag_shape(y)[2] == 3);
@@ -16,14 +17,16 @@ Test(embedding, matches_torch_with_repeated_indices) {
 /* d/dg of <H, embedding_backward(g)> is embedding(indices, H): checked via create_graph. */
 Test(embedding, gradient_of_the_gradient) {
     ag_scope_begin();
-    ag_tensor *ix = gold_i64(2, (int64_t[]){2, 5}, emb_ix), *w = gold(2, (int64_t[]){7, 3}, emb_w, true);
+    ag_tensor *ix = gold_i64(2, (int64_t[]){2, 5}, emb_ix),
+              *w = gold(2, (int64_t[]){7, 3}, emb_w, true);
     ag_tensor *u = ag_tensor_new(AG_F64, 3, (int64_t[]){2, 5, 3}, emb_gy);
     ag_set_requires_grad(u, true);
     ag_tensor *y = ag_sum(ag_mul(ag_embedding(ix, w), u)), *g[1], *h[1];
     cr_assert_eq(ag_autograd_grad(1, &y, NULL, 1, &w, g, (ag_grad_opts){.create_graph = true}), 0);
     expect_gold(g[0], emb_dw, NELEM(emb_dw), "dw");
-    ag_tensor *s = ag_sum(ag_mul(g[0], w));   /* d/du = embedding(ix, w) */
-    cr_assert_eq(ag_autograd_grad(1, &s, NULL, 1, &u, h, (ag_grad_opts){0}), 0, "%s", ag_last_error());
+    ag_tensor *s = ag_sum(ag_mul(g[0], w)); /* d/du = embedding(ix, w) */
+    cr_assert_eq(ag_autograd_grad(1, &s, NULL, 1, &u, h, (ag_grad_opts){0}), 0, "%s",
+                 ag_last_error());
     expect_gold(h[0], emb_y, NELEM(emb_y), "d/du");
     ag_scope_end();
 }
@@ -46,10 +49,12 @@ Test(embedding, errors_name_the_function_and_shapes) {
     ag_tensor *w = ag_zeros(AG_F32, 2, (int64_t[]){4, 3});
     expect_error(ag_embedding(gold_i64(1, (int64_t[]){2}, (int64_t[]){1, 4}), w), "ag_embedding",
                  "index 4 at position 1 is out of range [0, 4) for [4,3]");
-    expect_error(ag_embedding(gold_i64(1, (int64_t[]){1}, (int64_t[]){-1}), w), "ag_embedding", "-1");
+    expect_error(ag_embedding(gold_i64(1, (int64_t[]){1}, (int64_t[]){-1}), w), "ag_embedding",
+                 "-1");
     expect_error(ag_embedding(ag_zeros(AG_F32, 1, (int64_t[]){2}), w), "ag_embedding", "int64");
-    expect_error(ag_embedding(ag_zeros(AG_I64, 1, (int64_t[]){2}), ag_zeros(AG_F32, 1, (int64_t[]){4})),
-                 "ag_embedding", "[num, dim]");
+    expect_error(
+        ag_embedding(ag_zeros(AG_I64, 1, (int64_t[]){2}), ag_zeros(AG_F32, 1, (int64_t[]){4})),
+        "ag_embedding", "[num, dim]");
     cr_expect_null(ag_embedding(NULL, w));
     ag_scope_end();
 }

@@ -8,12 +8,12 @@
 
 #include "helpers.h"
 
-#define expect_error_mentions(...)                                                  \
-    do {                                                                            \
-        const char *m_ = ag_last_error();                                           \
-        cr_assert(m_, "no error message");                                          \
-        const char *parts_[] = {__VA_ARGS__};                                       \
-        for (size_t i_ = 0; i_ < sizeof parts_ / sizeof *parts_; i_++)              \
+#define expect_error_mentions(...)                                                            \
+    do {                                                                                      \
+        const char *m_ = ag_last_error();                                                     \
+        cr_assert(m_, "no error message");                                                    \
+        const char *parts_[] = {__VA_ARGS__};                                                 \
+        for (size_t i_ = 0; i_ < sizeof parts_ / sizeof *parts_; i_++)                        \
             cr_expect(strstr(m_, parts_[i_]), "message \"%s\" lacks \"%s\"", m_, parts_[i_]); \
     } while (0)
 
@@ -126,7 +126,10 @@ Test(errors, integer_tensors_into_float_ops) {
     ag_scope_end();
 }
 
-struct seen { int calls; char last[512]; };
+struct seen {
+    int calls;
+    char last[512];
+};
 static void remember(const char *message, void *user) {
     struct seen *s = user;
     s->calls++;
@@ -137,7 +140,8 @@ Test(errors, the_handler_is_called_with_the_message) {
     struct seen s = {0};
     ag_set_error_handler(remember, &s);
     ag_scope_begin();
-    cr_expect_null(ag_add(ag_zeros(AG_F64, 1, (int64_t[]){2}), ag_zeros(AG_F64, 1, (int64_t[]){3})));
+    cr_expect_null(
+        ag_add(ag_zeros(AG_F64, 1, (int64_t[]){2}), ag_zeros(AG_F64, 1, (int64_t[]){3})));
     ag_scope_end();
     ag_set_error_handler(NULL, NULL);
     cr_expect_eq(s.calls, 1);
@@ -147,7 +151,7 @@ Test(errors, the_handler_is_called_with_the_message) {
 
 static void *other_thread(void *arg) {
     (void)arg;
-    const char *before = ag_last_error();   /* the main thread's error is not seen here */
+    const char *before = ag_last_error(); /* the main thread's error is not seen here */
     ag_tensor *x = ag_zeros(AG_F64, 1, (int64_t[]){-5});
     const char *after = ag_last_error();
     static _Thread_local char copy[512];

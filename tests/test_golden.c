@@ -118,8 +118,8 @@ static int run_case(const struct gcase *c, double rtol, double atol) {
     for (int64_t i = 0; i < c->out.n; i++)
         if (!close_to(got[i], c->out.v[i], rtol, atol)) {
             bad++;
-            cr_expect(0, "%s %s p=(%g,%g) out[%lld] = %.17g, torch %.17g", c->name, c->dtype,
-                      c->p1, c->p2, (long long)i, got[i], c->out.v[i]);
+            cr_expect(0, "%s %s p=(%g,%g) out[%lld] = %.17g, torch %.17g", c->name, c->dtype, c->p1,
+                      c->p2, (long long)i, got[i], c->out.v[i]);
         }
     ag_tensor *w = ag_cast(ag_tensor_new(AG_F64, ag_ndim(y), ag_shape(y), c->w.v), dt);
     ag_tensor *grads[4] = {0};

@@ -4,8 +4,8 @@
 
 Test(layer_norm, matches_torch_with_weight_and_bias) {
     ag_scope_begin();
-    ag_tensor *x = gold(3, (int64_t[]){3, 4, 6}, ln1_x, true), *w = gold(1, (int64_t[]){6}, ln1_w, true),
-              *b = gold(1, (int64_t[]){6}, ln1_b, true);
+    ag_tensor *x = gold(3, (int64_t[]){3, 4, 6}, ln1_x, true),
+              *w = gold(1, (int64_t[]){6}, ln1_w, true), *b = gold(1, (int64_t[]){6}, ln1_b, true);
     ag_tensor *y = ag_layer_norm(x, 1, (int64_t[]){6}, w, b, 1e-5);
     expect_gold(y, ln1_y, NELEM(ln1_y), "y");
     backward_gold(y, ln1_gy);
@@ -17,7 +17,8 @@ Test(layer_norm, matches_torch_with_weight_and_bias) {
 
 Test(layer_norm, matches_torch_over_two_dims_weight_only_and_plain) {
     ag_scope_begin();
-    ag_tensor *x = gold(4, (int64_t[]){2, 3, 4, 5}, ln2_x, true), *w = gold(2, (int64_t[]){4, 5}, ln2_w, true);
+    ag_tensor *x = gold(4, (int64_t[]){2, 3, 4, 5}, ln2_x, true),
+              *w = gold(2, (int64_t[]){4, 5}, ln2_w, true);
     ag_tensor *y = ag_layer_norm(x, 2, (int64_t[]){4, 5}, w, NULL, 1e-3);
     expect_gold(y, ln2_y, NELEM(ln2_y), "y");
     backward_gold(y, ln2_gy);
@@ -44,8 +45,10 @@ Test(layer_norm, fused_kernels_match_ops_at_odd_sizes) {
     for (int k = 0; k < 2; k++) {
         ag_scope_begin();
         ag_manual_seed(3);
-        ag_tensor *x = ag_randn(dts[k], 2, (int64_t[]){301, 67}), *w = ag_rand(dts[k], 1, (int64_t[]){67}),
-                  *b = ag_rand(dts[k], 1, (int64_t[]){67}), *gy = ag_randn(dts[k], 2, (int64_t[]){301, 67});
+        ag_tensor *x = ag_randn(dts[k], 2, (int64_t[]){301, 67}),
+                  *w = ag_rand(dts[k], 1, (int64_t[]){67}),
+                  *b = ag_rand(dts[k], 1, (int64_t[]){67}),
+                  *gy = ag_randn(dts[k], 2, (int64_t[]){301, 67});
         ag_tensor *in[2][3];
         ag_tensor *grads[2][3];
         for (int v = 0; v < 2; v++) {
@@ -53,14 +56,17 @@ Test(layer_norm, fused_kernels_match_ops_at_odd_sizes) {
                 in[v][i] = ag_detach(ag_clone((ag_tensor *[]){x, w, b}[i]));
                 ag_set_requires_grad(in[v][i], true);
             }
-            ag_tensor *y = v ? ln_naive(in[v][0], in[v][1], in[v][2], 1e-5)
-                             : ag_layer_norm(in[v][0], 1, (int64_t[]){67}, in[v][1], in[v][2], 1e-5);
-            cr_assert_eq(ag_backward_ex(y, (ag_backward_opts){.grad = gy}), 0, "%s", ag_last_error());
+            ag_tensor *y =
+                v ? ln_naive(in[v][0], in[v][1], in[v][2], 1e-5)
+                  : ag_layer_norm(in[v][0], 1, (int64_t[]){67}, in[v][1], in[v][2], 1e-5);
+            cr_assert_eq(ag_backward_ex(y, (ag_backward_opts){.grad = gy}), 0, "%s",
+                         ag_last_error());
             for (int i = 0; i < 3; i++) grads[v][i] = ag_grad(in[v][i]);
         }
         double tol = k == 0 ? 2e-4 : 1e-10;
         for (int i = 0; i < 3; i++) {
-            ag_tensor *a = ag_cast(grads[0][i], AG_F64), *e = ag_contiguous(ag_cast(grads[1][i], AG_F64));
+            ag_tensor *a = ag_cast(grads[0][i], AG_F64),
+                      *e = ag_contiguous(ag_cast(grads[1][i], AG_F64));
             assert_tensor_close(a, ag_data(e), ag_numel(e), tol, tol);
         }
         ag_scope_end();
@@ -70,7 +76,8 @@ Test(layer_norm, fused_kernels_match_ops_at_odd_sizes) {
 Test(layer_norm, same_bits_for_any_thread_count) {
     ag_scope_begin();
     ag_manual_seed(5);
-    ag_tensor *x = ag_randn(AG_F32, 2, (int64_t[]){1500, 64}), *w = ag_rand(AG_F32, 1, (int64_t[]){64});
+    ag_tensor *x = ag_randn(AG_F32, 2, (int64_t[]){1500, 64}),
+              *w = ag_rand(AG_F32, 1, (int64_t[]){64});
     ag_set_requires_grad(x, true), ag_set_requires_grad(w, true);
     float first[3];
     int threads = ag_get_num_threads();
@@ -106,13 +113,15 @@ Test(layer_norm, errors_name_the_function_and_shapes) {
     ag_scope_begin();
     ag_tensor *x = ag_zeros(AG_F32, 2, (int64_t[]){3, 4});
     expect_error(ag_layer_norm(x, 1, (int64_t[]){5}, NULL, NULL, 1e-5), "ag_layer_norm", "[3,4]");
-    expect_error(ag_layer_norm(x, 3, (int64_t[]){1, 3, 4}, NULL, NULL, 1e-5), "ag_layer_norm", "[3,4]");
+    expect_error(ag_layer_norm(x, 3, (int64_t[]){1, 3, 4}, NULL, NULL, 1e-5), "ag_layer_norm",
+                 "[3,4]");
     ag_tensor *w = ag_zeros(AG_F32, 1, (int64_t[]){3});
     expect_error(ag_layer_norm(x, 1, (int64_t[]){4}, w, NULL, 1e-5), "ag_layer_norm", "[3]");
     ag_tensor *w64 = ag_zeros(AG_F64, 1, (int64_t[]){4});
     expect_error(ag_layer_norm(x, 1, (int64_t[]){4}, NULL, w64, 1e-5), "ag_layer_norm", "float64");
-    expect_error(ag_layer_norm(ag_zeros(AG_I64, 1, (int64_t[]){4}), 1, (int64_t[]){4}, NULL, NULL, 1e-5),
-                 "ag_layer_norm", "int64");
+    expect_error(
+        ag_layer_norm(ag_zeros(AG_I64, 1, (int64_t[]){4}), 1, (int64_t[]){4}, NULL, NULL, 1e-5),
+        "ag_layer_norm", "int64");
     cr_expect_null(ag_layer_norm(NULL, 1, (int64_t[]){4}, NULL, NULL, 1e-5));
     ag_scope_end();
 }

@@ -29,8 +29,8 @@ static void assert_tensors_close(ag_tensor *got, ag_tensor *want, const char *wh
     ag_to_array(ag_cast(got, AG_F64), a);
     ag_to_array(ag_cast(want, AG_F64), b);
     for (int64_t i = 0; i < n; i++)
-        cr_assert(fabs(a[i] - b[i]) <= 1e-5 + 1e-5 * fabs(b[i]), "%s[%lld] = %.9g, torch %.9g", what,
-                  (long long)i, a[i], b[i]);
+        cr_assert(fabs(a[i] - b[i]) <= 1e-5 + 1e-5 * fabs(b[i]), "%s[%lld] = %.9g, torch %.9g",
+                  what, (long long)i, a[i], b[i]);
     free(a), free(b);
 }
 
@@ -52,7 +52,7 @@ static void perturb(ag_module *m) {
 struct case9 {
     const char *kind;
     ag_module *m;
-    ag_tensor *x, *x2, *h0, *c0;   /* x2: key/value for cross attention */
+    ag_tensor *x, *x2, *h0, *c0; /* x2: key/value for cross attention */
 };
 
 /* Runs c's forward (and the final states), back-propagates sum(out * r), asks torch for
@@ -63,8 +63,11 @@ static void compare_with_torch(struct case9 c) {
     cr_assert_eq(ag_module_save(c.m, state), 0, "%s", ag_last_error());
     ag_scope_begin();
     ag_tensor *out = NULL, *hn = NULL, *cn = NULL;
-    if (!strncmp(c.kind, "lstm", 4)) cr_assert_eq(ag_lstm_forward(c.m, c.x, c.h0, c.c0, &out, &hn, &cn), 0, "%s", ag_last_error());
-    else if (!strcmp(c.kind, "gru")) cr_assert_eq(ag_gru_forward(c.m, c.x, c.h0, &out, &hn), 0, "%s", ag_last_error());
+    if (!strncmp(c.kind, "lstm", 4))
+        cr_assert_eq(ag_lstm_forward(c.m, c.x, c.h0, c.c0, &out, &hn, &cn), 0, "%s",
+                     ag_last_error());
+    else if (!strcmp(c.kind, "gru"))
+        cr_assert_eq(ag_gru_forward(c.m, c.x, c.h0, &out, &hn), 0, "%s", ag_last_error());
     else if (c.x2) out = ag_module_call(c.m, 3, (ag_tensor *[]){c.x, c.x2, c.x2});
     else out = ag_module_forward(c.m, c.x);
     cr_assert(out, "%s: %s", c.kind, ag_last_error());
@@ -79,8 +82,8 @@ static void compare_with_torch(struct case9 c) {
         if (ts[i]) save_t[k] = ts[i], save_n[k++] = names[i];
     cr_assert_eq(ag_save_safetensors(inputs, k, save_t, save_n), 0, "%s", ag_last_error());
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/py/torch_layers9.py %s %s %s %s", c.kind, state,
-             inputs, results);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/py/torch_layers9.py %s %s %s %s", c.kind,
+             state, inputs, results);
     cr_assert_eq(system(cmd), 0, "the PyTorch side failed for %s", c.kind);
     assert_tensors_close(out, ag_load_safetensors_tensor(results, "out"), "out");
     if (hn) assert_tensors_close(hn, ag_load_safetensors_tensor(results, "hn"), "hn");
@@ -93,7 +96,8 @@ static void compare_with_torch(struct case9 c) {
         snprintf(key, sizeof key, "grad.%s", ag_module_param_name(c.m, i));
         assert_tensors_close(ag_grad(p[i]), ag_load_safetensors_tensor(results, key), key);
     }
-    if (ag_requires_grad(c.x)) assert_tensors_close(ag_grad(c.x), ag_load_safetensors_tensor(results, "grad.x"), "grad.x");
+    if (ag_requires_grad(c.x))
+        assert_tensors_close(ag_grad(c.x), ag_load_safetensors_tensor(results, "grad.x"), "grad.x");
     ag_scope_end();
     unlink(state), unlink(inputs), unlink(results);
 }
@@ -104,7 +108,8 @@ static ag_tensor *leaf_randn(int ndim, const int64_t *shape) {
     return t;
 }
 
-static void run_case(const char *kind, ag_module *m, ag_tensor *x, ag_tensor *x2, ag_tensor *h0, ag_tensor *c0) {
+static void run_case(const char *kind, ag_module *m, ag_tensor *x, ag_tensor *x2, ag_tensor *h0,
+                     ag_tensor *c0) {
     cr_assert(m, "%s: %s", kind, ag_last_error());
     perturb(m);
     compare_with_torch((struct case9){kind, m, x, x2, h0, c0});
@@ -113,16 +118,17 @@ static void run_case(const char *kind, ag_module *m, ag_tensor *x, ag_tensor *x2
     ag_module_free(m);
 }
 
-#define NEED_TORCH()                                                                        \
-    do {                                                                                    \
-        if (!have_torch()) cr_skip_test("python3 with torch and numpy is missing: the PyTorch side cannot run"); \
+#define NEED_TORCH()                                                                              \
+    do {                                                                                          \
+        if (!have_torch())                                                                        \
+            cr_skip_test("python3 with torch and numpy is missing: the PyTorch side cannot run"); \
     } while (0)
 
 Test(layers9, layer_norm_matches_torch) {
     NEED_TORCH();
     ag_manual_seed(1);
-    run_case("layer_norm", ag_layer_norm_layer(2, (int64_t[]){3, 4}), leaf_randn(4, (int64_t[]){2, 5, 3, 4}),
-             NULL, NULL, NULL);
+    run_case("layer_norm", ag_layer_norm_layer(2, (int64_t[]){3, 4}),
+             leaf_randn(4, (int64_t[]){2, 5, 3, 4}), NULL, NULL, NULL);
 }
 
 Test(layers9, embedding_matches_torch) {
@@ -137,13 +143,15 @@ Test(layers9, embedding_matches_torch) {
 Test(layers9, group_norm_matches_torch) {
     NEED_TORCH();
     ag_manual_seed(3);
-    run_case("group_norm", ag_group_norm_layer(2, 6), leaf_randn(4, (int64_t[]){2, 6, 3, 3}), NULL, NULL, NULL);
+    run_case("group_norm", ag_group_norm_layer(2, 6), leaf_randn(4, (int64_t[]){2, 6, 3, 3}), NULL,
+             NULL, NULL);
 }
 
 Test(layers9, conv_transpose2d_matches_torch) {
     NEED_TORCH();
     ag_manual_seed(4);
-    ag_conv_transpose_opts o = {.stride = {2, 2}, .padding = {1, 1}, .output_padding = {1, 1}, .groups = 2};
+    ag_conv_transpose_opts o = {
+        .stride = {2, 2}, .padding = {1, 1}, .output_padding = {1, 1}, .groups = 2};
     run_case("conv_transpose2d", ag_conv_transpose2d_layer(4, 6, 3, o, true),
              leaf_randn(4, (int64_t[]){2, 4, 5, 5}), NULL, NULL, NULL);
 }
@@ -151,19 +159,20 @@ Test(layers9, conv_transpose2d_matches_torch) {
 Test(layers9, multihead_attention_matches_torch) {
     NEED_TORCH();
     ag_manual_seed(5);
-    run_case("mha", ag_multihead_attention_layer(16, 4, true), leaf_randn(3, (int64_t[]){2, 5, 16}), NULL,
-             NULL, NULL);
-    run_case("mha_cross", ag_multihead_attention_layer(16, 4, true), leaf_randn(3, (int64_t[]){2, 5, 16}),
-             leaf_randn(3, (int64_t[]){2, 7, 16}), NULL, NULL);
+    run_case("mha", ag_multihead_attention_layer(16, 4, true), leaf_randn(3, (int64_t[]){2, 5, 16}),
+             NULL, NULL, NULL);
+    run_case("mha_cross", ag_multihead_attention_layer(16, 4, true),
+             leaf_randn(3, (int64_t[]){2, 5, 16}), leaf_randn(3, (int64_t[]){2, 7, 16}), NULL,
+             NULL);
 }
 
 Test(layers9, lstm_matches_torch) {
     NEED_TORCH();
     ag_manual_seed(6);
-    run_case("lstm", ag_lstm_layer(5, 8, 2, true), leaf_randn(3, (int64_t[]){3, 6, 5}),
-             NULL, leaf_randn(3, (int64_t[]){2, 3, 8}), leaf_randn(3, (int64_t[]){2, 3, 8}));
-    run_case("lstm_seq_first", ag_lstm_layer(5, 8, 2, false), leaf_randn(3, (int64_t[]){6, 3, 5}), NULL,
-             NULL, NULL);
+    run_case("lstm", ag_lstm_layer(5, 8, 2, true), leaf_randn(3, (int64_t[]){3, 6, 5}), NULL,
+             leaf_randn(3, (int64_t[]){2, 3, 8}), leaf_randn(3, (int64_t[]){2, 3, 8}));
+    run_case("lstm_seq_first", ag_lstm_layer(5, 8, 2, false), leaf_randn(3, (int64_t[]){6, 3, 5}),
+             NULL, NULL, NULL);
 }
 
 Test(layers9, gru_matches_torch) {
@@ -179,7 +188,8 @@ static void assert_all_in(ag_tensor *t, double lo, double hi, const char *what) 
     double *v = malloc((size_t)n * sizeof *v), mx = 0;
     ag_to_array(ag_cast(t, AG_F64), v);
     for (int64_t i = 0; i < n; i++) {
-        cr_assert(v[i] >= lo && v[i] <= hi, "%s[%lld] = %g not in [%g, %g]", what, (long long)i, v[i], lo, hi);
+        cr_assert(v[i] >= lo && v[i] <= hi, "%s[%lld] = %g not in [%g, %g]", what, (long long)i,
+                  v[i], lo, hi);
         mx = fmax(mx, fabs(v[i]));
     }
     if (hi > lo) cr_assert_gt(mx, 0.5 * hi, "%s: not spread over its range", what);
@@ -194,7 +204,8 @@ Test(layers9, default_init_and_names_as_torch) {
     ag_module *gn = ag_group_norm_layer(2, 4);
     assert_all_in(ag_module_get(gn, "weight"), 1, 1, "gn.weight");
     ag_module *mha = ag_multihead_attention_layer(16, 4, true);
-    const char *mha_names[] = {"in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"};
+    const char *mha_names[] = {"in_proj_weight", "in_proj_bias", "out_proj.weight",
+                               "out_proj.bias"};
     for (int i = 0; i < 4; i++) cr_assert_str_eq(ag_module_param_name(mha, i), mha_names[i]);
     double xb = sqrt(6.0 / (16 + 48));
     assert_all_in(ag_module_get(mha, "in_proj_weight"), -xb, xb, "in_proj_weight");
@@ -224,9 +235,11 @@ Test(layers9, default_init_and_names_as_torch) {
     ag_scope_begin();
     ag_tensor *w = ag_module_get(emb, "weight");
     double mean = ag_item(ag_mean(w)), var = ag_item(ag_mean(ag_mul(w, w)));
-    cr_assert(fabs(mean) < 0.05 && fabs(var - 1) < 0.08, "embedding N(0,1): mean %g, var %g", mean, var);
+    cr_assert(fabs(mean) < 0.05 && fabs(var - 1) < 0.08, "embedding N(0,1): mean %g, var %g", mean,
+              var);
     ag_scope_end();
-    const char *types[] = {"LayerNorm", "GroupNorm", "MultiheadAttention", "LSTM", "GRU", "ConvTranspose2d", "Embedding"};
+    const char *types[] = {"LayerNorm", "GroupNorm",       "MultiheadAttention", "LSTM",
+                           "GRU",       "ConvTranspose2d", "Embedding"};
     ag_module *ms[] = {ln, gn, mha, lstm, gru, ct, emb};
     for (int i = 0; i < 7; i++) {
         cr_assert_str_eq(ag_layer_name(ms[i]), types[i]);
@@ -238,12 +251,16 @@ Test(layers9, default_init_and_names_as_torch) {
 static ag_tensor *lstm_f(ag_tensor **in, void *ctx) {
     ag_tensor *out, *hn, *cn;
     if (ag_lstm_forward(ctx, in[0], in[1], in[2], &out, &hn, &cn)) return NULL;
-    return ag_cat((ag_tensor *[]){ag_reshape(out, 1, (int64_t[]){-1}), ag_reshape(cn, 1, (int64_t[]){-1})}, 2, 0);
+    return ag_cat(
+        (ag_tensor *[]){ag_reshape(out, 1, (int64_t[]){-1}), ag_reshape(cn, 1, (int64_t[]){-1})}, 2,
+        0);
 }
 static ag_tensor *gru_f(ag_tensor **in, void *ctx) {
     ag_tensor *out, *hn;
     if (ag_gru_forward(ctx, in[0], in[1], &out, &hn)) return NULL;
-    return ag_cat((ag_tensor *[]){ag_reshape(out, 1, (int64_t[]){-1}), ag_reshape(hn, 1, (int64_t[]){-1})}, 2, 0);
+    return ag_cat(
+        (ag_tensor *[]){ag_reshape(out, 1, (int64_t[]){-1}), ag_reshape(hn, 1, (int64_t[]){-1})}, 2,
+        0);
 }
 static ag_tensor *mha_f(ag_tensor **in, void *ctx) {
     return ag_multihead_attention_forward(ctx, in[0], in[1], in[1], NULL, true);
@@ -261,7 +278,8 @@ Test(layers9, gradcheck_lstm_gru_attention_f64) {
     ag_module *lstm = ag_lstm_layer(3, 4, 2, true), *gru = ag_gru_layer(3, 4, 2, true);
     ag_module *mha = ag_multihead_attention_layer(8, 2, true);
     ag_set_default_dtype(AG_F32);
-    ag_tensor *in[3] = {leaf64(3, (int64_t[]){2, 3, 3}), leaf64(3, (int64_t[]){2, 2, 4}), leaf64(3, (int64_t[]){2, 2, 4})};
+    ag_tensor *in[3] = {leaf64(3, (int64_t[]){2, 3, 3}), leaf64(3, (int64_t[]){2, 2, 4}),
+                        leaf64(3, (int64_t[]){2, 2, 4})};
     ag_gradcheck_result r = ag_gradcheck(lstm_f, lstm, 3, in, (ag_gradcheck_opts){0});
     cr_assert(r.ok, "lstm: input %d index %lld rel %g", r.input, (long long)r.index, r.max_rel_err);
     r = ag_gradcheck(gru_f, gru, 2, in, (ag_gradcheck_opts){0});
@@ -275,12 +293,12 @@ Test(layers9, gradcheck_lstm_gru_attention_f64) {
 }
 
 /* ------------------------------------------------------------------ errors */
-#define ASSERT_ERR_HAS(expr, text)                                                          \
-    do {                                                                                   \
-        ag_clear_error();                                                                  \
-        cr_assert_null((expr), "%s should fail", #expr);                                   \
+#define ASSERT_ERR_HAS(expr, text)                                                           \
+    do {                                                                                     \
+        ag_clear_error();                                                                    \
+        cr_assert_null((expr), "%s should fail", #expr);                                     \
         cr_assert(ag_last_error() && strstr(ag_last_error(), (text)), "%s: got '%s'", #expr, \
-                  ag_last_error() ? ag_last_error() : "(none)");                            \
+                  ag_last_error() ? ag_last_error() : "(none)");                             \
     } while (0)
 
 Test(layers9, errors_name_the_function_and_shapes) {
@@ -296,17 +314,22 @@ Test(layers9, errors_name_the_function_and_shapes) {
     ag_module *lstm = ag_lstm_layer(3, 4, 1, true), *gru = ag_gru_layer(3, 4, 1, true);
     ag_module *mha = ag_multihead_attention_layer(8, 2, true);
     ag_scope_begin();
-    ag_tensor *x = ag_randn(AG_F32, 3, (int64_t[]){2, 5, 3}), *bad = ag_randn(AG_F32, 3, (int64_t[]){2, 5, 4});
+    ag_tensor *x = ag_randn(AG_F32, 3, (int64_t[]){2, 5, 3}),
+              *bad = ag_randn(AG_F32, 3, (int64_t[]){2, 5, 4});
     ag_tensor *out, *hn, *cn;
     cr_assert_neq(ag_lstm_forward(lstm, bad, NULL, NULL, &out, &hn, &cn), 0);
-    cr_assert(strstr(ag_last_error(), "ag_lstm_forward") && strstr(ag_last_error(), "[2,5,4]"), "%s", ag_last_error());
-    cr_assert_neq(ag_lstm_forward(lstm, x, ag_zeros(AG_F32, 3, (int64_t[]){1, 3, 4}), NULL, &out, &hn, &cn), 0);
+    cr_assert(strstr(ag_last_error(), "ag_lstm_forward") && strstr(ag_last_error(), "[2,5,4]"),
+              "%s", ag_last_error());
+    cr_assert_neq(
+        ag_lstm_forward(lstm, x, ag_zeros(AG_F32, 3, (int64_t[]){1, 3, 4}), NULL, &out, &hn, &cn),
+        0);
     cr_assert(strstr(ag_last_error(), "state [1,3,4]"), "%s", ag_last_error());
     cr_assert_neq(ag_lstm_forward(gru, x, NULL, NULL, &out, &hn, &cn), 0, "an LSTM call on a GRU");
     cr_assert(strstr(ag_last_error(), "needs a LSTM"), "%s", ag_last_error());
     cr_assert_neq(ag_gru_forward(gru, NULL, NULL, &out, &hn), 0);
     ASSERT_ERR_HAS(ag_multihead_attention_forward(mha, bad, bad, bad, NULL, false), "[B, T, 8]");
-    ASSERT_ERR_HAS(ag_multihead_attention_forward(lstm, x, x, x, NULL, false), "needs a MultiheadAttention");
+    ASSERT_ERR_HAS(ag_multihead_attention_forward(lstm, x, x, x, NULL, false),
+                   "needs a MultiheadAttention");
     ASSERT_ERR_HAS(ag_module_call(mha, 2, (ag_tensor *[]){x, x}), "1 or 3 inputs");
     ASSERT_ERR_HAS(ag_module_forward(ag_module_get_child(mha, "out_proj"), bad), "");
     ag_scope_end();

@@ -18,7 +18,9 @@ static long rss_kib(void) {
     return kib;
 }
 
-struct mlp { ag_tensor *w1, *b1, *w2, *b2; };
+struct mlp {
+    ag_tensor *w1, *b1, *w2, *b2;
+};
 
 static ag_tensor *param(int ndim, const int64_t *shape, double scale) {
     ag_tensor *t = ag_randn(AG_F32, ndim, shape);
@@ -65,8 +67,9 @@ Test(lifetime, a_long_training_loop_keeps_memory_flat, .timeout = 120) {
     }
     double dt = ag_now() - t0;
     long rss_end = rss_kib();
-    cr_log_info("lifetime: %ld steps in %.2f s (%.2f us/step), RSS %ld -> %ld KiB, loss %.4g -> %.4g",
-                steps, dt, dt / (double)steps * 1e6, rss_1k, rss_end, first, last);
+    cr_log_info(
+        "lifetime: %ld steps in %.2f s (%.2f us/step), RSS %ld -> %ld KiB, loss %.4g -> %.4g",
+        steps, dt, dt / (double)steps * 1e6, rss_1k, rss_end, first, last);
     cr_assert(last < first, "training did not reduce the loss: %g -> %g", first, last);
     /* After 1,000 steps the scope chunk cache and malloc arenas have reached their steady
      * state; a leak of even 10 bytes per step would add ~1 MiB over 99,000 steps. */
@@ -87,9 +90,9 @@ Test(lifetime, keep_moves_a_tensor_to_the_enclosing_scope) {
     kept = ag_keep(ag_mul(x, x));
     ag_scope_end();
     cr_assert_eq(ag_scope_depth(), 1);
-    assert_tensor_close(kept, (double[]){1, 4, 9}, 3, 0, 0);   /* alive after the inner end */
+    assert_tensor_close(kept, (double[]){1, 4, 9}, 3, 0, 0); /* alive after the inner end */
     cr_assert(!ag_requires_grad(kept) && ag_is_leaf(kept), "ag_keep detaches");
-    ag_tensor *heap = ag_keep(kept);                            /* from depth 1: to the heap */
+    ag_tensor *heap = ag_keep(kept); /* from depth 1: to the heap */
     ag_scope_end();
     assert_tensor_close(heap, (double[]){1, 4, 9}, 3, 0, 0);
     ag_tensor_free(heap);
@@ -102,7 +105,7 @@ Test(lifetime, keep_copies_a_strided_view_in_row_major_order) {
     ag_tensor *x = T64(2, SHAPE(2, 3), 1, 2, 3, 4, 5, 6);
     ag_set_requires_grad(x, true);
     ag_scope_begin();
-    kept = ag_keep(ag_transpose(x, 0, 1));   /* a recorded, non-contiguous view */
+    kept = ag_keep(ag_transpose(x, 0, 1)); /* a recorded, non-contiguous view */
     ag_scope_end();
     cr_assert(ag_is_contiguous(kept) && ag_is_leaf(kept) && !ag_requires_grad(kept));
     cr_assert_eq(ag_size(kept, 0), 3);
@@ -115,7 +118,7 @@ Test(lifetime, keep_copies_a_strided_view_in_row_major_order) {
 Test(lifetime, freeing_a_heap_result_frees_its_node_and_saved_tensors) {
     ag_tensor *x = T64(2, SHAPE(2, 3), 1, 5, 3, 4, 2, 6);
     ag_set_requires_grad(x, true);
-    ag_tensor *m = ag_max_dim(x, 1, false);   /* saves its argmax indices */
+    ag_tensor *m = ag_max_dim(x, 1, false); /* saves its argmax indices */
     cr_assert(m && !ag_is_leaf(m), "%s", ag_last_error() ? ag_last_error() : "");
     char buf[256];
     ag_snprint(buf, sizeof buf, m);
@@ -155,10 +158,10 @@ Test(lifetime, nested_scopes_free_only_their_own_tensors) {
 
 Test(lifetime, heap_tensors_and_views_of_them_free_in_any_order) {
     ag_tensor *flat = ag_tensor_new(AG_F64, 1, (int64_t[]){6}, (double[]){1, 2, 3, 4, 5, 6});
-    ag_tensor *t = ag_reshape(flat, 2, (int64_t[]){2, 3});   /* a heap view of flat */
+    ag_tensor *t = ag_reshape(flat, 2, (int64_t[]){2, 3}); /* a heap view of flat */
     ag_tensor_free(flat);
     ag_tensor *v = ag_transpose(t, 0, 1), *s = ag_slice(t, 1, 1, 3, 1);
-    ag_tensor_free(t);        /* storage lives on: the views hold references */
+    ag_tensor_free(t); /* storage lives on: the views hold references */
     assert_close(ag_get(v, (int64_t[]){2, 1}), 6, 0, 0);
     assert_close(ag_get(s, (int64_t[]){0, 0}), 2, 0, 0);
     ag_tensor_free(v);
@@ -167,7 +170,7 @@ Test(lifetime, heap_tensors_and_views_of_them_free_in_any_order) {
     /* a parameter with a grad and a recorded heap view of it */
     ag_tensor *p = ag_ones(AG_F64, 1, (int64_t[]){3});
     ag_set_requires_grad(p, true);
-    ag_tensor *pv = ag_unsqueeze(p, 0);   /* recorded: has a node */
+    ag_tensor *pv = ag_unsqueeze(p, 0); /* recorded: has a node */
     cr_assert(!ag_is_leaf(pv));
     ag_scope_begin();
     cr_assert_eq(ag_backward(ag_sum(pv)), 0, "%s", ag_last_error());

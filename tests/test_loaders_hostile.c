@@ -82,22 +82,23 @@ Test(loaders_hostile, safetensors_empty_header_loads) {
  * exactly and names must be unique. */
 Test(loaders_hostile, safetensors_rejects_overlap_gaps_and_duplicates) {
     expect_st_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                    "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8,
-                    "overlapping");
-    expect_st_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8,
-                    "a gap");
+                    "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                    8, "overlapping");
+    expect_st_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "a gap");
     expect_st_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8,
                     "leave bytes unused");
     expect_st_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                    "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8,
-                    "'a' appears twice");
+                    "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                    8, "'a' appears twice");
     expect_st_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}} x", 4,
                     "after the header's closing '}'");
     /* a 0 among the sizes must not lift the overflow bound (D5) */
     expect_st_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[0,1099511627776,1099511627776],"
-                    "\"data_offsets\":[0,0]}}", 0, "shape too large");
+                    "\"data_offsets\":[0,0]}}",
+                    0, "shape too large");
     expect_st_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                    "\"b\\ud800\":1}", 4, "lone surrogate");
+                    "\"b\\ud800\":1}",
+                    4, "lone surrogate");
     expect_st_error("{\"a\\u0000b\":{}}", 0, "\\u0000");
     expect_st_error("{\"a\x01\":{}}", 0, "control byte");
     /* the writer refuses what the reader would refuse */
@@ -116,8 +117,10 @@ Test(loaders_hostile, safetensors_rejects_overlap_gaps_and_duplicates) {
 
 Test(loaders_hostile, safetensors_escapes_and_utf8_names) {
     const char *p = tmp_path("esc.safetensors");
-    write_st(p, "{\"\\u00e9\\t\\\"\\ud83d\\ude00\":{\"dtype\":\"F32\",\"shape\":[],"
-                "\"data_offsets\":[0,4]}, \"__metadata__\":{\"k\":[\"v\",null,-1.5e3]}}", 4);
+    write_st(p,
+             "{\"\\u00e9\\t\\\"\\ud83d\\ude00\":{\"dtype\":\"F32\",\"shape\":[],"
+             "\"data_offsets\":[0,4]}, \"__metadata__\":{\"k\":[\"v\",null,-1.5e3]}}",
+             4);
     ag_tensor *t = ag_load_safetensors_tensor(p, "\xc3\xa9\t\"\xf0\x9f\x98\x80");
     cr_assert(t, "%s", ag_last_error());
     cr_assert_eq(ag_ndim(t), 0);
@@ -149,7 +152,7 @@ static void write_gz(const char *path, const void *data, size_t n, bool trailer)
     gzwrite(f, data, (unsigned)n);
     gzclose(f);
     if (trailer) return;
-    FILE *g = fopen(path, "rb+");   /* drop the 8-byte trailer (CRC32, size) */
+    FILE *g = fopen(path, "rb+"); /* drop the 8-byte trailer (CRC32, size) */
     fseek(g, 0, SEEK_END);
     long size = ftell(g);
     fclose(g);
@@ -167,22 +170,22 @@ static void expect_idx_error(const char *p, ag_dtype d, const char *want) {
 
 /* D4: float data asked for as int64 must be finite and in range. */
 Test(loaders_hostile, idx_float_data_as_int64_is_checked) {
-    unsigned char b[] = {0, 0, 0x0E, 1, 0, 0, 0, 2, 0xC0, 0x04, 0, 0, 0, 0, 0, 0,   /* -2.5 */
-                         0x7F, 0xF8, 0, 0, 0, 0, 0, 0};                              /* NaN */
+    unsigned char b[] = {0,    0,    0x0E, 1, 0, 0, 0, 2, 0xC0, 0x04, 0, 0, 0, 0, 0, 0, /* -2.5 */
+                         0x7F, 0xF8, 0,    0, 0, 0, 0, 0};                              /* NaN */
     const char *p = tmp_path("nan.idx");
     write_bytes(p, b, sizeof b);
     expect_idx_error(p, AG_I64, "element 1 is nan");
     expect_idx_error(p, AG_I64, "byte 16");
-    b[16] = 0x43;   /* 2^63 * 1.0: one past int64 */
+    b[16] = 0x43; /* 2^63 * 1.0: one past int64 */
     b[17] = 0xE0;
     write_bytes(p, b, sizeof b);
     expect_idx_error(p, AG_I64, "int64 cannot hold");
-    b[17] = 0xD0;   /* 2^62 fits */
+    b[17] = 0xD0; /* 2^62 fits */
     write_bytes(p, b, sizeof b);
     ag_scope_begin();
     ag_tensor *t = ag_load_idx(p, AG_I64, 0);
     cr_assert(t, "%s", ag_last_error());
-    cr_assert_eq(((int64_t *)ag_data(t))[0], -2);   /* truncated toward zero, as torch .long() */
+    cr_assert_eq(((int64_t *)ag_data(t))[0], -2); /* truncated toward zero, as torch .long() */
     cr_assert_eq(((int64_t *)ag_data(t))[1], (int64_t)1 << 62);
     ag_scope_end();
     unlink(p);
@@ -195,16 +198,16 @@ Test(loaders_hostile, idx_float_data_as_int64_is_checked) {
 Test(loaders_hostile, idx_header_sizes_do_not_size_allocations) {
     unsigned char b[] = {0, 0, 8, 3, 0, 0, 0x10, 0, 0, 0, 0x10, 0, 0, 0, 0x10, 0, 1, 2};
     const char *p = tmp_path("big.idx");
-    write_bytes(p, b, sizeof b);     /* 2^36 bytes declared, 2 present */
+    write_bytes(p, b, sizeof b); /* 2^36 bytes declared, 2 present */
     expect_idx_error(p, AG_F32, "truncated at byte 18");
     const char *g = tmp_path("big.idx.gz");
     write_gz(g, b, sizeof b, true);
     expect_idx_error(g, AG_F32, "truncated at byte 18");
     unsigned char z[] = {0, 0, 8, 3, 0, 0, 0, 0, 0x80, 0, 0, 0, 0x80, 0, 0, 0};
-    write_bytes(p, z, sizeof z);     /* [0, 2^31, 2^31] */
+    write_bytes(p, z, sizeof z); /* [0, 2^31, 2^31] */
     expect_idx_error(p, AG_F32, "too large");
     unsigned char ok[] = {0, 0, 8, 2, 0, 0, 0, 0, 0, 0, 0, 5};
-    write_bytes(p, ok, sizeof ok);   /* [0, 5] is fine */
+    write_bytes(p, ok, sizeof ok); /* [0, 5] is fine */
     ag_tensor *t = ag_load_idx(p, AG_F32, 0);
     cr_assert(t, "%s", ag_last_error());
     cr_assert_eq(ag_numel(t), 0);
@@ -231,13 +234,13 @@ Test(loaders_hostile, idx_gzip_needs_its_trailer) {
     write_gz(g, b, sizeof b, false);
     expect_idx_error(g, AG_F64, "without its trailer");
     write_gz(g, b, sizeof b, true);
-    FILE *f = fopen(g, "rb+");       /* flip a CRC bit */
+    FILE *f = fopen(g, "rb+"); /* flip a CRC bit */
     fseek(f, -8, SEEK_END);
     int c = fgetc(f);
     fseek(f, -8, SEEK_END);
     fputc(c ^ 1, f);
     fclose(f);
-    expect_idx_error(g, AG_F64, "incorrect data check");   /* zlib: the CRC differs */
+    expect_idx_error(g, AG_F64, "incorrect data check"); /* zlib: the CRC differs */
     unlink(g);
     assert_no_leaks();
 }
@@ -257,7 +260,7 @@ Test(loaders_hostile, csv_crlf_and_control_bytes_in_messages) {
     cr_assert_eq(load_csv_text(crlf, strlen(crlf), (ag_csv_opts){.header = true}, &x), 0, "%s",
                  ag_last_error());
     assert_tensor_close(x, (double[]){1, 2, 3, 4}, 4, 0, 0);
-    const char *cr = "1,2\r3,4\r\n";   /* a lone CR inside a line */
+    const char *cr = "1,2\r3,4\r\n"; /* a lone CR inside a line */
     cr_assert_neq(load_csv_text(cr, strlen(cr), (ag_csv_opts){0}, &x), 0);
     expect_msg("line 1, column 2: '2\\r3' is not a number");
     cr_assert(!strchr(ag_last_error(), '\r'));

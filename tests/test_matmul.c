@@ -10,8 +10,7 @@ static ag_tensor *formula(int ndim, const int64_t *shape, int seed, double scale
     int64_t n = 1;
     for (int d = 0; d < ndim; d++) n *= shape[d];
     double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
-    for (int64_t i = 0; i < n; i++)
-        v[i] = scale * ((double)((i * 7 + seed) % 11) * 0.1 - 0.5);
+    for (int64_t i = 0; i < n; i++) v[i] = scale * ((double)((i * 7 + seed) % 11) * 0.1 - 0.5);
     ag_tensor *t = ag_tensor_new(AG_F64, ndim, shape, v);
     free(v);
     return t;
@@ -67,9 +66,8 @@ static void check_against_naive(ag_dtype dt, int64_t M, int64_t N, int64_t K, bo
     for (int64_t i = 0; i < M * N; i++) {
         double v = ag_get(c, (int64_t[]){i / N, i % N});
         cr_assert(fabs(v - ref[i]) <= tol * (1 + fabs(ref[i])),
-                  "%s [%lld,%lld,%lld] ta=%d tb=%d element %lld: %.9g vs %.9g",
-                  ag_dtype_name(dt), (long long)M, (long long)N, (long long)K, ta, tb,
-                  (long long)i, v, ref[i]);
+                  "%s [%lld,%lld,%lld] ta=%d tb=%d element %lld: %.9g vs %.9g", ag_dtype_name(dt),
+                  (long long)M, (long long)N, (long long)K, ta, tb, (long long)i, v, ref[i]);
     }
     free(ref);
     ag_scope_end();
@@ -90,10 +88,10 @@ Test(matmul, batched_fold_and_strided_batches_agree) {
     ag_manual_seed(5);
     ag_tensor *a = ag_randn(AG_F64, 3, (int64_t[]){4, 5, 6});
     ag_tensor *b = ag_randn(AG_F64, 2, (int64_t[]){6, 7});
-    ag_tensor *folded = ag_matmul(a, b);                              /* one GEMM */
+    ag_tensor *folded = ag_matmul(a, b); /* one GEMM */
     ag_tensor *ap = ag_permute(ag_contiguous(ag_permute(a, (int[]){1, 0, 2})), (int[]){1, 0, 2});
     cr_assert(!ag_is_contiguous(ap));
-    ag_tensor *looped = ag_matmul(ap, ag_expand(b, 3, (int64_t[]){4, 6, 7}));   /* per batch */
+    ag_tensor *looped = ag_matmul(ap, ag_expand(b, 3, (int64_t[]){4, 6, 7})); /* per batch */
     for (int64_t i = 0; i < 4; i++) {
         ag_tensor *one = ag_matmul(ag_slice(a, 0, i, i + 1, 1), b);
         for (int64_t j = 0; j < 35; j++) {
@@ -106,12 +104,15 @@ Test(matmul, batched_fold_and_strided_batches_agree) {
     ag_scope_end();
 }
 
-static ag_tensor *mm_fn(ag_tensor **in, void *ctx) { (void)ctx; return ag_matmul(in[0], in[1]); }
+static ag_tensor *mm_fn(ag_tensor **in, void *ctx) {
+    (void)ctx;
+    return ag_matmul(in[0], in[1]);
+}
 
 Test(matmul, gradcheck_vector_and_broadcast_shapes) {
     int64_t shapes[][2][4] = {
-        {{3}, {3, 4}}, {{2, 3}, {3}}, {{3}, {3}}, {{3}, {2, 3, 2}}, {{2, 2, 3}, {3}},
-        {{2, 1, 2, 3}, {3, 3, 2}},
+        {{3}, {3, 4}},    {{2, 3}, {3}},    {{3}, {3}},
+        {{3}, {2, 3, 2}}, {{2, 2, 3}, {3}}, {{2, 1, 2, 3}, {3, 3, 2}},
     };
     int nd[][2] = {{1, 2}, {2, 1}, {1, 1}, {1, 3}, {3, 1}, {4, 3}};
     for (size_t c = 0; c < sizeof nd / sizeof *nd; c++) {
@@ -128,24 +129,29 @@ Test(matmul, gradcheck_vector_and_broadcast_shapes) {
 
 Test(matmul, errors_name_both_shapes) {
     ag_scope_begin();
-    ag_tensor *a = ag_zeros(AG_F64, 2, (int64_t[]){2, 3}), *b = ag_zeros(AG_F64, 2, (int64_t[]){4, 5});
+    ag_tensor *a = ag_zeros(AG_F64, 2, (int64_t[]){2, 3}),
+              *b = ag_zeros(AG_F64, 2, (int64_t[]){4, 5});
     cr_assert_null(ag_matmul(a, b));
     cr_assert_str_eq(ag_last_error(), "ag_matmul: shapes [2,3] and [4,5] do not fit (3 != 4)");
     cr_assert_null(ag_matmul(ag_zeros(AG_F64, 3, (int64_t[]){2, 2, 3}),
                              ag_zeros(AG_F64, 3, (int64_t[]){3, 3, 1})));
-    cr_assert(strstr(ag_last_error(), "batch dims [2] and [3] do not broadcast"), "%s", ag_last_error());
+    cr_assert(strstr(ag_last_error(), "batch dims [2] and [3] do not broadcast"), "%s",
+              ag_last_error());
     cr_assert_null(ag_matmul(ag_scalar(AG_F64, 1), a));
     cr_assert(strstr(ag_last_error(), "at least 1 dim"), "%s", ag_last_error());
-    cr_assert_null(ag_matmul(ag_zeros(AG_F32, 2, (int64_t[]){3, 3}), ag_zeros(AG_F64, 2, (int64_t[]){3, 3})));
+    cr_assert_null(
+        ag_matmul(ag_zeros(AG_F32, 2, (int64_t[]){3, 3}), ag_zeros(AG_F64, 2, (int64_t[]){3, 3})));
     cr_assert(strstr(ag_last_error(), "float32 [3,3] and float64 [3,3]"), "%s", ag_last_error());
-    cr_assert_null(ag_matmul(ag_zeros(AG_I64, 1, (int64_t[]){3}), ag_zeros(AG_I64, 1, (int64_t[]){3})));
+    cr_assert_null(
+        ag_matmul(ag_zeros(AG_I64, 1, (int64_t[]){3}), ag_zeros(AG_I64, 1, (int64_t[]){3})));
     cr_assert_null(ag_matmul(NULL, a));
     ag_scope_end();
 }
 
 Test(matmul, empty_inner_dim_gives_zeros) {
     ag_scope_begin();
-    ag_tensor *c = ag_matmul(ag_zeros(AG_F64, 2, (int64_t[]){2, 0}), ag_zeros(AG_F64, 2, (int64_t[]){0, 3}));
+    ag_tensor *c =
+        ag_matmul(ag_zeros(AG_F64, 2, (int64_t[]){2, 0}), ag_zeros(AG_F64, 2, (int64_t[]){0, 3}));
     assert_tensor_close(c, (double[]){0, 0, 0, 0, 0, 0}, 6, 0, 0);
     ag_scope_end();
 }
@@ -163,9 +169,9 @@ Test(linear, equals_matmul_with_transposed_weight_plus_bias) {
     for (int64_t i = 0; i < 30; i++)
         assert_close(ag_get(y, (int64_t[]){i / 15, i / 5 % 3, i % 5}),
                      ag_get(ref, (int64_t[]){i / 15, i / 5 % 3, i % 5}), 1e-12, 1e-12);
-    ag_tensor *v = ag_linear(ag_slice(ag_flatten(x, 0, 1), 0, 0, 1, 1), w, NULL);   /* [1,4] */
+    ag_tensor *v = ag_linear(ag_slice(ag_flatten(x, 0, 1), 0, 0, 1, 1), w, NULL); /* [1,4] */
     ag_tensor *x1 = ag_reshape(ag_slice(ag_flatten(x, 0, 1), 0, 0, 1, 1), 1, (int64_t[]){4});
-    ag_tensor *v1 = ag_linear(x1, w, NULL);                                         /* 1-D */
+    ag_tensor *v1 = ag_linear(x1, w, NULL); /* 1-D */
     cr_assert_eq(ag_ndim(v1), 1);
     for (int64_t j = 0; j < 5; j++)
         assert_close(ag_get(v1, &j), ag_get(v, (int64_t[]){0, j}), 1e-15, 0);
@@ -197,7 +203,8 @@ Test(linear, errors) {
                      "ag_linear: input [2,3] does not fit weight [4,5] (last dim must be 5)");
     cr_assert_null(ag_linear(x, ag_zeros(AG_F64, 1, (int64_t[]){3}), NULL));
     cr_assert(strstr(ag_last_error(), "weight [3] must be [out,in]"), "%s", ag_last_error());
-    cr_assert_null(ag_linear(x, ag_zeros(AG_F64, 2, (int64_t[]){4, 3}), ag_zeros(AG_F64, 1, (int64_t[]){3})));
+    cr_assert_null(
+        ag_linear(x, ag_zeros(AG_F64, 2, (int64_t[]){4, 3}), ag_zeros(AG_F64, 1, (int64_t[]){3})));
     cr_assert(strstr(ag_last_error(), "bias float64 [3] must be [4]"), "%s", ag_last_error());
     cr_assert_null(ag_linear(NULL, x, NULL));
     ag_scope_end();
@@ -206,7 +213,8 @@ Test(linear, errors) {
 Test(matmul, speed_is_reported) {
     ag_scope_begin();
     int64_t n = 512;
-    ag_tensor *a = ag_randn(AG_F32, 2, (int64_t[]){n, n}), *b = ag_randn(AG_F32, 2, (int64_t[]){n, n});
+    ag_tensor *a = ag_randn(AG_F32, 2, (int64_t[]){n, n}),
+              *b = ag_randn(AG_F32, 2, (int64_t[]){n, n});
     ag_matmul(a, b);
     double t0 = ag_now();
     int reps = 5;

@@ -34,7 +34,7 @@ static ag_module *block(int64_t d) {
     return b;
 }
 
-struct net {   /* the children, kept by the forward's ctx (owned by the tree, not by ctx) */
+struct net { /* the children, kept by the forward's ctx (owned by the tree, not by ctx) */
     ag_module *stem, *blocks, *head;
 };
 
@@ -48,7 +48,8 @@ static ag_tensor *net_forward(ag_module *self, int n, ag_tensor *const *in) {
 static ag_module *net(void) {
     struct net *c = malloc(sizeof *c);
     ag_module *m = ag_module_new("Net", net_forward, c, free);
-    ag_tensor *scale = ag_module_add_param(m, "scale", ag_zeros(ag_get_default_dtype(), 1, (int64_t[]){1}));
+    ag_tensor *scale =
+        ag_module_add_param(m, "scale", ag_zeros(ag_get_default_dtype(), 1, (int64_t[]){1}));
     ag_init_constant_(scale, 1);
     ag_module_add_buffer(m, "steps", ag_zeros(AG_I64, 0, NULL));
     c->stem = ag_module_add_child(m, "stem", ag_linear_layer(2, 8, true));
@@ -59,14 +60,23 @@ static ag_module *net(void) {
     return m;
 }
 
-static const char *const net_params[] = {
-    "scale",
-    "stem.weight", "stem.bias",
-    "blocks.0.fc1.weight", "blocks.0.fc1.bias", "blocks.0.bn.weight", "blocks.0.bn.bias",
-    "blocks.0.fc2.weight", "blocks.0.fc2.bias",
-    "blocks.1.fc1.weight", "blocks.1.fc1.bias", "blocks.1.bn.weight", "blocks.1.bn.bias",
-    "blocks.1.fc2.weight", "blocks.1.fc2.bias",
-    "head.weight", "head.bias"};
+static const char *const net_params[] = {"scale",
+                                         "stem.weight",
+                                         "stem.bias",
+                                         "blocks.0.fc1.weight",
+                                         "blocks.0.fc1.bias",
+                                         "blocks.0.bn.weight",
+                                         "blocks.0.bn.bias",
+                                         "blocks.0.fc2.weight",
+                                         "blocks.0.fc2.bias",
+                                         "blocks.1.fc1.weight",
+                                         "blocks.1.fc1.bias",
+                                         "blocks.1.bn.weight",
+                                         "blocks.1.bn.bias",
+                                         "blocks.1.fc2.weight",
+                                         "blocks.1.fc2.bias",
+                                         "head.weight",
+                                         "head.bias"};
 
 Test(module, dotted_names_in_registration_order) {
     ag_module *m = net();
@@ -77,7 +87,7 @@ Test(module, dotted_names_in_registration_order) {
         cr_assert_str_eq(ag_module_param_name(m, i), net_params[i]);
         cr_assert_eq(ag_module_get(m, net_params[i]), p[i], "%s", net_params[i]);
         cr_assert(ag_requires_grad(p[i]));
-        cr_assert_str_eq(ag_model_param_name(m, i), net_params[i]);   /* the old names work */
+        cr_assert_str_eq(ag_model_param_name(m, i), net_params[i]); /* the old names work */
     }
     cr_assert_null(ag_module_param_name(m, 17));
     cr_assert_null(ag_module_param_name(m, -1));
@@ -142,10 +152,12 @@ Test(module, ctx_is_freed_with_the_module_and_on_failed_creation) {
     *c = 42;
     ag_module *m = ag_module_new("Mine", NULL, c, count_free);
     cr_assert_eq(*(int *)ag_module_ctx(m), 42);
-    ag_module *child = ag_module_add_child(m, "kid", ag_module_new("Kid", NULL, malloc(4), count_free));
+    ag_module *child =
+        ag_module_add_child(m, "kid", ag_module_new("Kid", NULL, malloc(4), count_free));
     cr_assert(child);
-    ag_module_free(child);   /* refused: it belongs to m */
-    cr_assert(strstr(ag_last_error(), "ag_module_free: Kid belongs to a Mine"), "%s", ag_last_error());
+    ag_module_free(child); /* refused: it belongs to m */
+    cr_assert(strstr(ag_last_error(), "ag_module_free: Kid belongs to a Mine"), "%s",
+              ag_last_error());
     cr_assert_eq(freed, 0);
     ag_module_free(m);
     cr_assert_eq(freed, 2);
@@ -163,7 +175,7 @@ Test(module, train_flag_reaches_every_module_below) {
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         cr_assert(!ag_module_is_training(ag_module_get_child(m, all[i])), "%s", all[i]);
     cr_assert(!ag_module_is_training(m));
-    ag_layer_train(ag_module_get_child(m, "blocks"), true);   /* a sub-tree alone */
+    ag_layer_train(ag_module_get_child(m, "blocks"), true); /* a sub-tree alone */
     cr_assert(ag_module_is_training(ag_module_get_child(m, "blocks.1.bn")));
     cr_assert(!ag_module_is_training(ag_module_get_child(m, "head")));
     cr_assert(!ag_module_is_training(NULL));
@@ -211,11 +223,15 @@ Test(module, residual_network_trains_with_ag_train) {
     ag_optim *o = ag_adam_new(p, n, (ag_adam_opts){.lr = 0.02});
     double before, after, acc;
     cr_assert_eq(ag_evaluate(m, x, y, NULL, 0, &before, NULL), 0, "%s", ag_last_error());
-    cr_assert(ag_module_is_training(ag_module_get_child(m, "blocks.0.bn")), "evaluate restores modes");
+    cr_assert(ag_module_is_training(ag_module_get_child(m, "blocks.0.bn")),
+              "evaluate restores modes");
     const char *ck = tmp_path(0, "ck.safetensors");
     ag_train_result r;
-    cr_assert_eq(ag_train(m, o, x, y, (ag_train_opts){.epochs = 4, .batch_size = 30, .verbose = -1,
-                                                      .checkpoint = ck}, &r), 0, "%s", ag_last_error());
+    cr_assert_eq(
+        ag_train(m, o, x, y,
+                 (ag_train_opts){.epochs = 4, .batch_size = 30, .verbose = -1, .checkpoint = ck},
+                 &r),
+        0, "%s", ag_last_error());
     cr_assert_eq(r.epochs_run, 4);
     cr_assert_eq(ag_evaluate(m, x, y, NULL, 0, &after, &acc), 0);
     cr_assert_lt(after, 0.5 * before, "loss %g -> %g", before, after);
@@ -240,10 +256,11 @@ Test(module, summary_of_a_nested_module) {
     int len = ag_model_summary(m, 2, (int64_t[]){5, 2}, buf, sizeof buf);
     cr_assert_gt(len, 0, "%s", ag_last_error());
     cr_assert_eq(ag_model_summary(m, 2, (int64_t[]){5, 2}, NULL, 0), len);
-    const char *rows[] = {"stem ", "blocks ", "blocks.0 ", "blocks.0.fc1 ", "blocks.0.bn ",
-                          "blocks.0.fc2 ", "blocks.1 ", "blocks.1.fc2 ", "head "};
+    const char *rows[] = {"stem ",         "blocks ",       "blocks.0 ",
+                          "blocks.0.fc1 ", "blocks.0.bn ",  "blocks.0.fc2 ",
+                          "blocks.1 ",     "blocks.1.fc2 ", "head "};
     const char *at = buf;
-    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {   /* in call order */
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) { /* in call order */
         const char *s = strstr(at, rows[i]);
         cr_assert(s, "row '%s' missing or out of order:\n%s", rows[i], buf);
         at = s + 1;
@@ -257,9 +274,10 @@ Test(module, summary_of_a_nested_module) {
     cr_assert_lt(ag_model_summary(m, 2, (int64_t[]){5, 3}, buf, sizeof buf), 0);
     cr_assert(strstr(ag_last_error(), "[5,3]"), "%s", ag_last_error());
     ag_module_free(m);
-    ag_layer *lin = ag_linear_layer(4, 2, true);   /* a single layer is its own row */
+    ag_layer *lin = ag_linear_layer(4, 2, true); /* a single layer is its own row */
     cr_assert_gt(ag_model_summary(lin, 2, (int64_t[]){3, 4}, buf, sizeof buf), 0);
-    cr_assert(strstr(buf, "Linear") && strstr(buf, "[3,2]") && strstr(buf, "Total parameters: 10"), "%s", buf);
+    cr_assert(strstr(buf, "Linear") && strstr(buf, "[3,2]") && strstr(buf, "Total parameters: 10"),
+              "%s", buf);
     ag_layer_free(lin);
 }
 
@@ -278,20 +296,22 @@ Test(module, state_dict_holds_buffers_and_round_trips) {
         cr_assert(t, "%s", ag_last_error());
         ag_tensor_free(t);
     }
-    ag_module *back = net();   /* other random weights */
+    ag_module *back = net(); /* other random weights */
     cr_assert_eq(ag_module_load(back, path), 0, "%s", ag_last_error());
     cr_assert_eq(ag_item(ag_module_get(back, "steps")), 5);
     cr_assert_eq(ag_get(ag_module_get(back, "blocks.1.bn.running_mean"), (int64_t[]){7}), 0.25);
     int n;
     ag_tensor **a = ag_module_parameters(m, &n), **b = ag_module_parameters(back, &n);
     ag_scope_begin();
-    for (int i = 0; i < n; i++) cr_assert_eq(ag_item(ag_sum(ag_abs(ag_sub(a[i], b[i])))), 0, "%d", i);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(ag_item(ag_sum(ag_abs(ag_sub(a[i], b[i])))), 0, "%d", i);
     ag_scope_end();
     /* another architecture does not load, and nothing changes */
     ag_module *other = ag_module_new("Net", NULL, NULL, NULL);
     ag_module_add_child(other, "stem", ag_linear_layer(2, 4, true));
     cr_assert_neq(ag_module_load(other, path), 0);
-    cr_assert(strstr(ag_last_error(), "'stem.weight' is float32 [8,2] in the file"), "%s", ag_last_error());
+    cr_assert(strstr(ag_last_error(), "'stem.weight' is float32 [8,2] in the file"), "%s",
+              ag_last_error());
     ag_module_free(other);
     cr_assert_neq(ag_module_load(m, "/nonexistent/x.safetensors"), 0);
     cr_assert_neq(ag_module_save(NULL, path), 0);
@@ -320,7 +340,8 @@ Test(module, state_dict_loads_in_torch_and_back) {
     fclose(f);
     ag_to_array(ag_module_forward(m, x), out);
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/py/torch_resnet.py %s %s 5 %s", ag_w, xin, torch_w);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/py/torch_resnet.py %s %s 5 %s", ag_w, xin,
+             torch_w);
     FILE *p = popen(cmd, "r");
     double v[30];
     int k = 0;
@@ -342,8 +363,8 @@ Test(module, state_dict_loads_in_torch_and_back) {
 
 /* ------------------------------------------------------------------ errors */
 #define ASSERT_ERR_HAS(expr, text)                                                          \
-    do {                                                                                   \
-        cr_assert_not(expr);                                                               \
+    do {                                                                                    \
+        cr_assert_not(expr);                                                                \
         cr_assert(strstr(ag_last_error(), text), "'%s' lacks '%s'", ag_last_error(), text); \
     } while (0)
 
@@ -354,25 +375,28 @@ Test(module, registration_errors) {
     ASSERT_ERR_HAS(ag_module_add_param(NULL, "w", ag_zeros(AG_F32, 1, (int64_t[]){2})),
                    "ag_module_add_param: module and tensor must not be NULL");
     ASSERT_ERR_HAS(ag_module_add_param(m, "x", NULL), "ag_module_add_param");
-    ASSERT_ERR_HAS(ag_module_add_param(m, NULL, ag_zeros(AG_F32, 1, (int64_t[]){2})), "name must not be NULL");
+    ASSERT_ERR_HAS(ag_module_add_param(m, NULL, ag_zeros(AG_F32, 1, (int64_t[]){2})),
+                   "name must not be NULL");
     ASSERT_ERR_HAS(ag_module_add_param(m, "w", ag_zeros(AG_F32, 1, (int64_t[]){2})),
                    "M already has something named 'w'");
     ASSERT_ERR_HAS(ag_module_add_buffer(m, "w", ag_zeros(AG_F32, 1, (int64_t[]){2})),
                    "ag_module_add_buffer: M already has something named 'w'");
     ASSERT_ERR_HAS(ag_module_add_child(m, "w", ag_flatten_layer()),
                    "ag_module_add_child: M already has something named 'w'");
-    ASSERT_ERR_HAS(ag_module_add_param(m, "a.b", ag_zeros(AG_F32, 1, (int64_t[]){2})), "without '.'");
+    ASSERT_ERR_HAS(ag_module_add_param(m, "a.b", ag_zeros(AG_F32, 1, (int64_t[]){2})),
+                   "without '.'");
     ASSERT_ERR_HAS(ag_module_add_param(m, "", ag_zeros(AG_F32, 1, (int64_t[]){2})), "non-empty");
     ASSERT_ERR_HAS(ag_module_add_param(m, "i", ag_zeros(AG_I64, 1, (int64_t[]){2})),
                    "'i' is int64: a parameter must be float");
     ag_scope_begin();
     ASSERT_ERR_HAS(ag_module_add_param(m, "s", ag_zeros(AG_F32, 1, (int64_t[]){2})),
                    "'s' [2] lives in a scope");
-    ASSERT_ERR_HAS(ag_module_add_buffer(m, "s", ag_zeros(AG_F32, 1, (int64_t[]){2})), "lives in a scope");
+    ASSERT_ERR_HAS(ag_module_add_buffer(m, "s", ag_zeros(AG_F32, 1, (int64_t[]){2})),
+                   "lives in a scope");
     ag_scope_end();
     ag_tensor *leaf = ag_zeros(AG_F32, 1, (int64_t[]){2});
     ag_set_requires_grad(leaf, true);
-    ag_tensor *made = ag_mul(leaf, leaf);   /* heap result of an op */
+    ag_tensor *made = ag_mul(leaf, leaf); /* heap result of an op */
     ASSERT_ERR_HAS(ag_module_add_param(m, "op", made), "is the result of an op");
     ag_tensor_free(leaf);
     ag_module *b = ag_module_add_buffer(m, "buf", ag_zeros(AG_I64, 0, NULL)) ? m : NULL;
@@ -388,12 +412,15 @@ Test(module, tree_errors) {
     ag_module *a = ag_module_add_child(root, "a", ag_module_new("A", NULL, NULL, NULL));
     ag_module *lin = ag_module_add_child(a, "lin", ag_linear_layer(2, 2, true));
     ASSERT_ERR_HAS(ag_module_add_child(root, "again", lin), "already belongs to a module");
-    ASSERT_ERR_HAS(ag_module_add_child(a, "up", root), "already belongs to a module (or holds this one)");
+    ASSERT_ERR_HAS(ag_module_add_child(a, "up", root),
+                   "already belongs to a module (or holds this one)");
     ASSERT_ERR_HAS(ag_module_add_child(root, "self", root), "already belongs");
-    ASSERT_ERR_HAS(ag_module_add_child(NULL, "x", ag_flatten_layer()), "module and child must not be NULL");
+    ASSERT_ERR_HAS(ag_module_add_child(NULL, "x", ag_flatten_layer()),
+                   "module and child must not be NULL");
     ASSERT_ERR_HAS(ag_module_add_child(root, "x", NULL), "module and child must not be NULL");
     ASSERT_ERR_HAS(ag_module_add_child(root, "x.y", ag_flatten_layer()), "without '.'");
-    ASSERT_ERR_HAS(ag_module_get(root, "a.lin.nope"), "'a.lin.nope': Linear has no parameter or buffer 'nope'");
+    ASSERT_ERR_HAS(ag_module_get(root, "a.lin.nope"),
+                   "'a.lin.nope': Linear has no parameter or buffer 'nope'");
     ASSERT_ERR_HAS(ag_module_get(root, "a.b.weight"), "'a.b.weight': A has no child 'b'");
     ASSERT_ERR_HAS(ag_module_get(root, "a.lin."), "no parameter or buffer ''");
     ASSERT_ERR_HAS(ag_module_get(root, ""), "Root has no parameter or buffer ''");
@@ -407,9 +434,10 @@ Test(module, tree_errors) {
     ASSERT_ERR_HAS(ag_module_parameters(NULL, NULL), "ag_module_parameters: module is NULL");
     cr_assert_null(ag_module_type_name(NULL));
     cr_assert_null(ag_module_param_name(NULL, 0));
-    cr_assert_neq(ag_model_add(root, ag_flatten_layer()), 0);   /* flatten freed */
-    cr_assert(strstr(ag_last_error(), "a Root is not a model from ag_model_new"), "%s", ag_last_error());
-    cr_assert_neq(ag_model_add(root, lin), 0);   /* owned: kept */
+    cr_assert_neq(ag_model_add(root, ag_flatten_layer()), 0); /* flatten freed */
+    cr_assert(strstr(ag_last_error(), "a Root is not a model from ag_model_new"), "%s",
+              ag_last_error());
+    cr_assert_neq(ag_model_add(root, lin), 0); /* owned: kept */
     cr_assert_eq(ag_module_get_child(root, "a.lin"), lin);
     ag_module_free(root);
 }
@@ -419,7 +447,8 @@ Test(module, call_errors) {
     ag_layer *lin = ag_linear_layer(2, 3, true), *cell = ag_lstm_cell(2, 3, true);
     ag_scope_begin();
     ag_tensor *x = ag_zeros(AG_F32, 2, (int64_t[]){4, 2});
-    ASSERT_ERR_HAS(ag_module_forward(container, x), "ag_module_call: Holder has no forward of tensors");
+    ASSERT_ERR_HAS(ag_module_forward(container, x),
+                   "ag_module_call: Holder has no forward of tensors");
     ASSERT_ERR_HAS(ag_module_forward(cell, x), "LSTMCell has no forward of tensors");
     ASSERT_ERR_HAS(ag_module_call(lin, 2, (ag_tensor *[]){x, x}), "Linear takes 1 input, got 2");
     ASSERT_ERR_HAS(ag_module_call(lin, 1, NULL), "ag_module_call: needs a module and its inputs");
@@ -430,7 +459,8 @@ Test(module, call_errors) {
     ag_scope_end();
     ag_scope_begin();
     x = ag_zeros(AG_F32, 2, (int64_t[]){4, 2});
-    ASSERT_ERR_HAS(ag_module_forward(lin, ag_module_forward(lin, x)), "[4,3]");   /* first error kept */
+    ASSERT_ERR_HAS(ag_module_forward(lin, ag_module_forward(lin, x)),
+                   "[4,3]"); /* first error kept */
     ASSERT_ERR_HAS(ag_module_forward(lin, ag_zeros(AG_F32, 2, (int64_t[]){4, 5})), "[4,5]");
     cr_assert(ag_module_call(lin, 1, &x), "%s", ag_last_error());
     ag_scope_end();
@@ -468,7 +498,7 @@ Test(module, no_grad_evaluation_peak_does_not_grow_with_depth) {
 #if defined(__SANITIZE_ADDRESS__)
     cr_skip_test("AddressSanitizer replaces malloc: the heap is measured in the release suite");
 #endif
-    int64_t d = 128, xs[2] = {512, d};   /* one activation: 256 KiB */
+    int64_t d = 128, xs[2] = {512, d}; /* one activation: 256 KiB */
     ag_manual_seed(2);
     ag_model *shallow = deep(4, d), *tall = deep(32, d);
     ag_module_train(shallow, false), ag_module_train(tall, false);
@@ -481,7 +511,8 @@ Test(module, no_grad_evaluation_peak_does_not_grow_with_depth) {
     double p32 = eval_peak(tall, x, base, &y32);
     ag_scope_end();
     /* 8x the depth: every activation kept would be 8x the memory (about 50 MiB) */
-    cr_log_info("no-grad peak %.1f MiB at 32 blocks, %.1f MiB at 4", p32 / (1 << 20), p4 / (1 << 20));
+    cr_log_info("no-grad peak %.1f MiB at 32 blocks, %.1f MiB at 4", p32 / (1 << 20),
+                p4 / (1 << 20));
     cr_expect(p32 < 2 * p4 + (4 << 20), "peak %.1f MiB at 32 blocks vs %.1f MiB at 4",
               p32 / (1 << 20), p4 / (1 << 20));
     /* the same values as the forward with grad on */

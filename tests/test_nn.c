@@ -9,7 +9,6 @@
 
 #include "helpers.h"
 
-
 static char path_buf[256];
 static const char *tmp_path(const char *name) {
     snprintf(path_buf, sizeof path_buf, "/tmp/ag_test_nn_%d_%s", (int)getpid(), name);
@@ -19,14 +18,14 @@ static const char *tmp_path(const char *name) {
 static double max_abs(const ag_tensor *t) {
     double m = 0, v[4096];
     cr_assert(ag_numel(t) <= 4096);
-    ag_to_array(ag_dtype_of(t) == AG_F64 ? t : t, v);   /* callers pass float64 */
+    ag_to_array(ag_dtype_of(t) == AG_F64 ? t : t, v); /* callers pass float64 */
     for (int64_t i = 0; i < ag_numel(t); i++) m = fabs(v[i]) > m ? fabs(v[i]) : m;
     return m;
 }
 
 Test(nn, initializers_follow_torch_formulas) {
     ag_manual_seed(1);
-    ag_tensor *w = ag_zeros(AG_F64, 4, (int64_t[]){8, 6, 3, 3});   /* fan_in 54, fan_out 72 */
+    ag_tensor *w = ag_zeros(AG_F64, 4, (int64_t[]){8, 6, 3, 3}); /* fan_in 54, fan_out 72 */
     cr_assert_eq(ag_init_kaiming_uniform_(w, 0, AG_FAN_IN), 0);
     double bound = sqrt(3.0) * sqrt(2.0) / sqrt(54.0);
     cr_assert(max_abs(w) <= bound && max_abs(w) > 0.95 * bound, "%g vs %g", max_abs(w), bound);
@@ -128,7 +127,7 @@ Test(nn, model_lists_and_counts_params) {
     cr_assert_eq(ag_numel(p[2]), 48);
     cr_assert_eq(ag_model_num_elements(m), 4 * 16 + 16 + 16 * 3 + 3);
     cr_assert_neq(ag_model_add(m, NULL), 0);
-    cr_assert_neq(ag_model_add(NULL, ag_flatten_layer()), 0);   /* layer freed, no leak */
+    cr_assert_neq(ag_model_add(NULL, ag_flatten_layer()), 0); /* layer freed, no leak */
     ag_model_free(m);
 }
 
@@ -166,7 +165,8 @@ Test(nn, safetensors_round_trip) {
     ag_model *other = ag_model_new();
     ag_model_add(other, ag_linear_layer(5, 16, true));
     cr_assert_neq(ag_model_load(other, path), 0);
-    cr_assert(strstr(ag_last_error(), "'0.weight' is float32 [16,4] in the file"), "%s", ag_last_error());
+    cr_assert(strstr(ag_last_error(), "'0.weight' is float32 [16,4] in the file"), "%s",
+              ag_last_error());
     ag_model_free(other);
 
     ag_model_free(m);
@@ -215,10 +215,14 @@ Test(nn, safetensors_malformed_files_name_the_byte) {
     const char *p = tmp_path("bad.safetensors");
     char path[256];
     snprintf(path, sizeof path, "%s", p);
-    struct { const char *json; const char *want; } cases[] = {
+    struct {
+        const char *json;
+        const char *want;
+    } cases[] = {
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", "run past the end"},
         {"{\"a\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]}}", "unsupported dtype"},
-        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,4]}}", "do not match the shape"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,4]}}",
+         "do not match the shape"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", "lacks dtype, shape or data_offsets"},
         {"[1,2]", "byte 8: header is not a JSON object"},
         {"{\"a\":{\"dtype\":\"F32\" \"shape\":[1]}}", "byte 28: expected '}'"},
@@ -242,7 +246,8 @@ Test(nn, safetensors_malformed_files_name_the_byte) {
     fwrite(&huge, 8, 1, f);
     fclose(f);
     cr_assert_null(ag_load_safetensors_tensor(path, "a"));
-    cr_assert(strstr(ag_last_error(), "header length 1000 runs past the end"), "%s", ag_last_error());
+    cr_assert(strstr(ag_last_error(), "header length 1000 runs past the end"), "%s",
+              ag_last_error());
     f = fopen(path, "wb");
     fwrite("abc", 1, 3, f);
     fclose(f);
@@ -310,7 +315,8 @@ Test(nn, model_forward_and_summary) {
     int len = ag_model_summary(m, 4, (int64_t[]){2, 1, 8, 8}, buf, sizeof buf);
     cr_assert_gt(len, 0, "%s", ag_last_error());
     cr_assert(strstr(buf, "Conv2d") && strstr(buf, "[2,4,8,8]") && strstr(buf, "[2,4,4,4]") &&
-              strstr(buf, "[2,64]") && strstr(buf, "650"), "%s", buf);
+                  strstr(buf, "[2,64]") && strstr(buf, "650"),
+              "%s", buf);
     cr_assert(strstr(buf, "Total parameters: 698"), "%s", buf);
     cr_assert_eq(ag_model_summary(m, 4, (int64_t[]){2, 1, 8, 8}, NULL, 0), len);
     cr_assert_lt(ag_model_summary(m, 4, (int64_t[]){2, 3, 8, 8}, buf, sizeof buf), 0);
@@ -345,16 +351,18 @@ Test(nn, recurrent_cells_gradcheck) {
     ag_layer *gru = ag_gru_cell(3, 4, true), *lstm = ag_lstm_cell(3, 4, true);
     ag_set_default_dtype(AG_F32);
     ag_scope_begin();
-    ag_tensor *x = ag_randn(AG_F64, 2, (int64_t[]){2, 3}), *h = ag_randn(AG_F64, 2, (int64_t[]){2, 4});
+    ag_tensor *x = ag_randn(AG_F64, 2, (int64_t[]){2, 3}),
+              *h = ag_randn(AG_F64, 2, (int64_t[]){2, 4});
     ag_tensor *c = ag_randn(AG_F64, 2, (int64_t[]){2, 4});
     ag_set_requires_grad(x, true);
     ag_set_requires_grad(h, true);
     ag_set_requires_grad(c, true);
-    ag_gradcheck_result r = ag_gradcheck(gru_fn, gru, 2, (ag_tensor *[]){x, h}, (ag_gradcheck_opts){0});
+    ag_gradcheck_result r =
+        ag_gradcheck(gru_fn, gru, 2, (ag_tensor *[]){x, h}, (ag_gradcheck_opts){0});
     cr_assert(r.ok, "gru: input %d err %g", r.input, r.max_abs_err);
     r = ag_gradcheck(lstm_fn, lstm, 3, (ag_tensor *[]){x, h, c}, (ag_gradcheck_opts){0});
     cr_assert(r.ok, "lstm: input %d err %g", r.input, r.max_abs_err);
-    ag_tensor *h0 = ag_gru_cell_forward(gru, x, NULL);   /* NULL state: zeros */
+    ag_tensor *h0 = ag_gru_cell_forward(gru, x, NULL); /* NULL state: zeros */
     cr_assert_eq(ag_shape(h0)[1], 4);
     cr_assert_null(ag_gru_cell_forward(gru, ag_zeros(AG_F64, 2, (int64_t[]){2, 5}), NULL));
     cr_assert(strstr(ag_last_error(), "[N,3]"));

@@ -11,7 +11,8 @@ Test(nn_ops, batch_norm_training_matches_torch_and_updates_running_stats) {
     int64_t xs[4] = {4, 3, 2, 2}, cs[1] = {3};
     ag_tensor *x = ag_tensor_new(AG_F64, 4, xs, bnt_x), *w = ag_tensor_new(AG_F64, 1, cs, bnt_w);
     ag_tensor *b = ag_tensor_new(AG_F64, 1, cs, bnt_b);
-    ag_tensor *rm = ag_tensor_new(AG_F64, 1, cs, bnt_rm0), *rv = ag_tensor_new(AG_F64, 1, cs, bnt_rv0);
+    ag_tensor *rm = ag_tensor_new(AG_F64, 1, cs, bnt_rm0),
+              *rv = ag_tensor_new(AG_F64, 1, cs, bnt_rv0);
     ag_set_requires_grad(x, true), ag_set_requires_grad(w, true), ag_set_requires_grad(b, true);
     ag_tensor *y = ag_batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
     assert_tensor_close(y, bnt_y, 48, 1e-12, 1e-10);
@@ -29,12 +30,14 @@ Test(nn_ops, batch_norm_eval_uses_running_stats_as_torch) {
     ag_scope_begin();
     int64_t xs[2] = {5, 3}, cs[1] = {3};
     ag_tensor *x = ag_tensor_new(AG_F64, 2, xs, bne_x);
-    ag_tensor *rm = ag_tensor_new(AG_F64, 1, cs, bne_rm), *rv = ag_tensor_new(AG_F64, 1, cs, bne_rv);
+    ag_tensor *rm = ag_tensor_new(AG_F64, 1, cs, bne_rm),
+              *rv = ag_tensor_new(AG_F64, 1, cs, bne_rv);
     ag_set_requires_grad(x, true);
     ag_tensor *y = ag_batch_norm(x, rm, rv, NULL, NULL, false, 0.1, 1e-3);
     assert_tensor_close(y, bne_y, 15, 1e-12, 1e-10);
-    assert_tensor_close(rm, bne_rm, 3, 0, 0);   /* eval leaves them alone */
-    cr_assert_eq(ag_backward_ex(y, (ag_backward_opts){.grad = ag_tensor_new(AG_F64, 2, xs, bne_gy)}), 0);
+    assert_tensor_close(rm, bne_rm, 3, 0, 0); /* eval leaves them alone */
+    cr_assert_eq(
+        ag_backward_ex(y, (ag_backward_opts){.grad = ag_tensor_new(AG_F64, 2, xs, bne_gy)}), 0);
     assert_tensor_close(ag_grad(x), bne_dx, 15, 1e-12, 1e-10);
     /* float32 too */
     ag_tensor *y32 = ag_batch_norm(ag_cast(x, AG_F32), ag_cast(rm, AG_F32), ag_cast(rv, AG_F32),
@@ -53,12 +56,17 @@ Test(nn_ops, batch_norm_errors_name_the_shapes) {
     ag_scope_begin();
     ag_tensor *x = ag_zeros(AG_F32, 4, (int64_t[]){2, 3, 2, 2});
     ag_tensor *c3 = ag_zeros(AG_F32, 1, (int64_t[]){3}), *c4 = ag_zeros(AG_F32, 1, (int64_t[]){4});
-    expect_error(ag_batch_norm(x, NULL, NULL, NULL, NULL, false, 0.1, 1e-5), "ag_batch_norm", "eval mode");
+    expect_error(ag_batch_norm(x, NULL, NULL, NULL, NULL, false, 0.1, 1e-5), "ag_batch_norm",
+                 "eval mode");
     expect_error(ag_batch_norm(x, c3, NULL, NULL, NULL, true, 0.1, 1e-5), "both", NULL);
     expect_error(ag_batch_norm(x, c4, c4, NULL, NULL, true, 0.1, 1e-5), "running_mean", "[4]");
     expect_error(ag_batch_norm(x, NULL, NULL, c4, NULL, true, 0.1, 1e-5), "[3]", "[2,3,2,2]");
-    expect_error(ag_batch_norm(ag_zeros(AG_F32, 1, (int64_t[]){3}), c3, c3, NULL, NULL, true, 0.1, 1e-5), "[N,C]", NULL);
-    expect_error(ag_batch_norm(ag_zeros(AG_F32, 2, (int64_t[]){1, 3}), c3, c3, NULL, NULL, true, 0.1, 1e-5), "more than 1 value per channel", "[1,3]");
+    expect_error(
+        ag_batch_norm(ag_zeros(AG_F32, 1, (int64_t[]){3}), c3, c3, NULL, NULL, true, 0.1, 1e-5),
+        "[N,C]", NULL);
+    expect_error(
+        ag_batch_norm(ag_zeros(AG_F32, 2, (int64_t[]){1, 3}), c3, c3, NULL, NULL, true, 0.1, 1e-5),
+        "more than 1 value per channel", "[1,3]");
     expect_error(ag_batch_norm(x, c3, c3, NULL, NULL, true, 2.0, 1e-5), "momentum", NULL);
     ag_scope_end();
 }
@@ -99,7 +107,8 @@ Test(nn_ops, dropout_is_deterministic_and_its_gradient_uses_the_mask) {
     float *g = ag_data(ag_grad(x)), *v = ag_data(y[0]);
     for (int i = 0; i < 90000; i++) cr_assert_eq(g[i], v[i] == 0 ? 0.0f : 2.0f, "element %d", i);
     ag_manual_seed(10);
-    cr_assert(memcmp(ag_data(ag_dropout(x, 0.5, true)), ag_data(y[0]), 4 * 90000), "another seed, another mask");
+    cr_assert(memcmp(ag_data(ag_dropout(x, 0.5, true)), ag_data(y[0]), 4 * 90000),
+              "another seed, another mask");
     ag_scope_end();
 }
 
@@ -121,15 +130,17 @@ static void expect_same_grad(ag_tensor *a, ag_tensor *b, double tol, const char 
     ag_tensor *d = ag_cast(ag_contiguous(a), AG_F64), *e = ag_cast(ag_contiguous(b), AG_F64);
     const double *p = ag_data(d), *q = ag_data(e);
     for (int64_t i = 0; i < ag_numel(d); i++)
-        cr_assert(fabs(p[i] - q[i]) <= tol * (1 + fabs(q[i])), "%s element %lld: fused %.17g, "
-                  "ops %.17g", what, (long long)i, p[i], q[i]);
+        cr_assert(fabs(p[i] - q[i]) <= tol * (1 + fabs(q[i])),
+                  "%s element %lld: fused %.17g, "
+                  "ops %.17g",
+                  what, (long long)i, p[i], q[i]);
 }
 
 Test(nn_ops, batch_norm_fused_backward_matches_the_rule_written_with_ops) {
     const int64_t shapes[3][4] = {{8, 5, 0, 0}, {4, 3, 7, 0}, {6, 4, 5, 3}};
     for (int dt = 0; dt < 2; dt++)
         for (int s = 0; s < 3; s++)
-            for (int mode = 0; mode < 4; mode++) {   /* bit 0: training; bit 1: weight, bias */
+            for (int mode = 0; mode < 4; mode++) { /* bit 0: training; bit 1: weight, bias */
                 ag_scope_begin();
                 ag_dtype d = dt ? AG_F32 : AG_F64;
                 int nd = shapes[s][2] ? (shapes[s][3] ? 4 : 3) : 2;
@@ -137,8 +148,10 @@ Test(nn_ops, batch_norm_fused_backward_matches_the_rule_written_with_ops) {
                 ag_manual_seed(3);
                 ag_tensor *x = ag_add(ag_randn(d, nd, shapes[s]), ag_scalar(d, 3));
                 if (s == 2) x = ag_transpose(ag_contiguous(ag_transpose(x, 2, 3)), 2, 3);
-                ag_tensor *w = mode & 2 ? ag_rand(d, 1, &C) : NULL, *b = mode & 2 ? ag_randn(d, 1, &C) : NULL;
-                ag_tensor *rm = ag_randn(d, 1, &C), *rv = ag_add(ag_rand(d, 1, &C), ag_scalar(d, 0.5));
+                ag_tensor *w = mode & 2 ? ag_rand(d, 1, &C) : NULL,
+                          *b = mode & 2 ? ag_randn(d, 1, &C) : NULL;
+                ag_tensor *rm = ag_randn(d, 1, &C),
+                          *rv = ag_add(ag_rand(d, 1, &C), ag_scalar(d, 0.5));
                 ag_set_requires_grad(x, true);
                 if (w) ag_set_requires_grad(w, true), ag_set_requires_grad(b, true);
                 ag_tensor *fused[3] = {0}, *ops[3] = {0};
@@ -156,8 +169,8 @@ Test(nn_ops, batch_norm_one_pass_statistics_are_accurate_far_from_zero) {
     ag_scope_begin();
     int64_t xs[3] = {64, 2, 50};
     ag_manual_seed(1);
-    ag_tensor *x = ag_add(ag_mul(ag_randn(AG_F32, 3, xs), ag_scalar(AG_F32, 0.01)),
-                          ag_scalar(AG_F32, 1000));
+    ag_tensor *x =
+        ag_add(ag_mul(ag_randn(AG_F32, 3, xs), ag_scalar(AG_F32, 0.01)), ag_scalar(AG_F32, 1000));
     ag_tensor *y = ag_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1, 0);
     const float *px = ag_data(x), *py = ag_data(y);
     for (int c = 0; c < 2; c++) {

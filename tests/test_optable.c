@@ -39,9 +39,10 @@ ParameterizedTest(int *op, optable, gradcheck_f64) {
         if (c.n > 0) {
             ag_gradcheck_opts o = {def->check.eps, def->check.atol, def->check.rtol};
             ag_gradcheck_result r = ag_gradcheck(call_op, &c, c.n, in, o);
-            cr_expect(r.ok, "%s variant %d: gradient wrong at input %d element %lld "
-                      "(max abs err %g, rel %g) %s", def->name, variant, r.input,
-                      (long long)r.index, r.max_abs_err, r.max_rel_err,
+            cr_expect(r.ok,
+                      "%s variant %d: gradient wrong at input %d element %lld "
+                      "(max abs err %g, rel %g) %s",
+                      def->name, variant, r.input, (long long)r.index, r.max_abs_err, r.max_rel_err,
                       ag_last_error() ? ag_last_error() : "");
             tested++;
         }
@@ -76,7 +77,7 @@ ParameterizedTest(int *op, optable, float32_matches_float64) {
     ag_manual_seed(7);
     c64.n = ag__check_make(def, in64, c64.args, AG_F64, 0, 0);
     cr_assert(c32.n > 0 && c32.n == c64.n, "%s: inputs", def->name);
-    for (int i = 0; i < c64.n; i++)   /* feed float64 exactly the float32 values */
+    for (int i = 0; i < c64.n; i++) /* feed float64 exactly the float32 values */
         if (ag_dtype_of(in64[i]) == AG_F64) in64[i] = ag_cast(ag_cast(in32[i], AG_F64), AG_F64);
     ag_tensor *y32 = call_op(in32, &c32), *y64 = call_op(in64, &c64);
     cr_assert(y32 && y64, "%s: %s", def->name, ag_last_error());
@@ -102,8 +103,8 @@ static const int64_t big_shapes[][2] = {{3, 23}, {7, 149}, {5, 13109}};
 static ag_tensor *strided_copy(ag_tensor *t) {
     bool prev = ag_set_grad_enabled(false);
     int nd = ag_ndim(t);
-    ag_tensor *s = ag_squeeze(ag_slice(ag_stack((ag_tensor *const[]){t, t}, 2, nd), nd, 0, 1, 1),
-                              nd);
+    ag_tensor *s =
+        ag_squeeze(ag_slice(ag_stack((ag_tensor *const[]){t, t}, 2, nd), nd, 0, 1, 1), nd);
     ag_set_grad_enabled(prev);
     return s;
 }
@@ -128,8 +129,8 @@ static const double *as_f64(ag_tensor *t) {
 /* float64: |got - ref| <= tol (1 + |ref|) element by element. float32 (norm-wise): <= tol
  * (1 + max |ref|), as sums of many float32 terms (conv gradients) carry the error of their
  * largest terms into their small results. A wrong kernel is off by far more. */
-static void expect_same(const char *op, const char *what, int64_t n, ag_tensor *got,
-                        ag_tensor *ref, double tol, bool normwise) {
+static void expect_same(const char *op, const char *what, int64_t n, ag_tensor *got, ag_tensor *ref,
+                        double tol, bool normwise) {
     cr_assert(got && ref, "%s %s (%lld elements): %s", op, what, (long long)n,
               ag_last_error() ? ag_last_error() : "NULL");
     cr_assert_eq(ag_numel(got), ag_numel(ref));
@@ -142,8 +143,8 @@ static void expect_same(const char *op, const char *what, int64_t n, ag_tensor *
         double err = fabs(a[i] - b[i]), lim = tol * (1 + (normwise ? scale : fabs(b[i])));
         bool ok = err <= lim || (isnan(a[i]) && isnan(b[i]));
         bad += !ok;
-        cr_expect(ok, "%s %s (%lld elements) element %lld: %.17g, strided float64 %.17g", op,
-                  what, (long long)n, (long long)i, a[i], b[i]);
+        cr_expect(ok, "%s %s (%lld elements) element %lld: %.17g, strided float64 %.17g", op, what,
+                  (long long)n, (long long)i, a[i], b[i]);
     }
 }
 
@@ -156,12 +157,11 @@ static ag_tensor *run_op(struct call *c, ag_tensor **in, ag_tensor *gy, ag_tenso
     for (int i = 0; i < c->n; i++)
         if (ag_requires_grad(in[i])) wrt[m++] = in[i];
     bool prev = ag_set_grad_enabled(false);
-    if (ag_dtype_of(gy) != ag_dtype_of(y)) gy = ag_cast(gy, ag_dtype_of(y));   /* cast's */
+    if (ag_dtype_of(gy) != ag_dtype_of(y)) gy = ag_cast(gy, ag_dtype_of(y)); /* cast's */
     ag_set_grad_enabled(prev);
     if (ag_autograd_grad(1, &y, &gy, m, wrt, got, (ag_grad_opts){.allow_unused = true}))
         return NULL;
-    for (int i = 0, j = 0; i < c->n; i++)
-        grads[i] = ag_requires_grad(in[i]) ? got[j++] : NULL;
+    for (int i = 0, j = 0; i < c->n; i++) grads[i] = ag_requires_grad(in[i]) ? got[j++] : NULL;
     return y;
 }
 
@@ -173,7 +173,7 @@ static int make_big(const struct ag_op_def *def, ag_tensor **in, void *args, ag_
     ag_manual_seed(11);
     if (k->make) return k->make(in, args, dtype, 0, shape[0] * shape[1]);
     double lo = k->lo, hi = k->hi;
-    if (lo == 0 && hi == 0) lo = -2, hi = 2;   /* the generic maker's default */
+    if (lo == 0 && hi == 0) lo = -2, hi = 2; /* the generic maker's default */
     if (k->args_size) memcpy(args, k->args, k->args_size);
     for (int i = 0; i < def->arity; i++)
         if (!(in[i] = ag__check_input(dtype, 2, shape, lo, hi))) return -1;
@@ -193,7 +193,8 @@ static bool widen(const struct ag_op_def *def, int n, ag_tensor **in32, ag_tenso
         x64[i] = leaf_copy(in32[i], wide, false, g);
         xs[i] = leaf_copy(in32[i], wide, true, g);
         cr_assert(xs[i] && (ag_numel(xs[i]) < 2 || !ag_is_contiguous(xs[i])) &&
-                  ag_is_contiguous(x64[i]), "%s input %d", def->name, i);
+                      ag_is_contiguous(x64[i]),
+                  "%s input %d", def->name, i);
     }
     return any;
 }
@@ -202,7 +203,7 @@ static void check_big(const struct ag_op_def *def, enum ag_op_id op, const int64
     struct call c32 = {.op = op}, c64 = {.op = op};
     ag_tensor *in32[16] = {0}, *in64[16] = {0}, *x32[16], *x64[16], *xs[16];
     c32.n = make_big(def, in32, c32.args, AG_F32, shape);
-    c64.n = make_big(def, in64, c64.args, AG_F64, shape);   /* for float64's args */
+    c64.n = make_big(def, in64, c64.args, AG_F64, shape); /* for float64's args */
     cr_assert(c32.n >= 0 && c32.n == c64.n, "%s: making inputs failed: %s", def->name,
               ag_last_error());
     if (c32.n == 0) return;
@@ -210,7 +211,7 @@ static void check_big(const struct ag_op_def *def, enum ag_op_id op, const int64
     ag_tensor *gy32 = NULL, *gy64 = NULL, *gys = NULL;
     ag_tensor *g32[16] = {0}, *g64[16] = {0}, *gs[16] = {0};
     if (grad) {
-        ag_tensor *y = call_op(x64, &c64);   /* for the output's shape */
+        ag_tensor *y = call_op(x64, &c64); /* for the output's shape */
         cr_assert(y, "%s: %s", def->name, ag_last_error());
         ag_tensor *g = ag__check_input(AG_F32, ag_ndim(y), ag_shape(y), -1, 1);
         gy32 = leaf_copy(g, AG_F32, false, false);
@@ -223,7 +224,7 @@ static void check_big(const struct ag_op_def *def, enum ag_op_id op, const int64
     expect_same(def->name, "float64", n, y64, ys, 1e-12, false);
     expect_same(def->name, "float32", n, y32, ys, 1e-5, true);
     for (int i = 0; grad && i < c32.n; i++) {
-        if (!gs[i] && !g64[i] && !g32[i]) continue;   /* not used by the output */
+        if (!gs[i] && !g64[i] && !g32[i]) continue; /* not used by the output */
         expect_same(def->name, "float64 gradient", n, g64[i], gs[i], 1e-12, false);
         expect_same(def->name, "float32 gradient", n, g32[i], gs[i], 1e-5, true);
     }
@@ -238,9 +239,9 @@ ParameterizedTest(int *op, optable, vector_paths_match_strided_float64) {
     const struct ag_op_def *def = ag__ops[*op];
     if (def->check.f64_only) cr_skip_test("%s has no float32 kernel", def->name);
     for (size_t s = 0; s < sizeof big_shapes / sizeof *big_shapes; s++) {
-        if (s == 2 && def->check.make) continue;   /* past the chunk: generic ops only (cost) */
+        if (s == 2 && def->check.make) continue; /* past the chunk: generic ops only (cost) */
         ag_scope_begin();
-        check_big(def, (enum ag_op_id)*op, big_shapes[s]);
+        check_big(def, (enum ag_op_id) * op, big_shapes[s]);
         ag_scope_end();
     }
 }

@@ -7,8 +7,8 @@
 #include "helpers.h"
 
 #define STEPS 100
-#define NP 10          /* parameter values: w[4], then b[2,3] */
-#define MAX_NV 12      /* one lr per group (at most 2), then the parameter values */
+#define NP 10     /* parameter values: w[4], then b[2,3] */
+#define MAX_NV 12 /* one lr per group (at most 2), then the parameter values */
 
 static double golden[STEPS][MAX_NV];
 
@@ -20,7 +20,10 @@ static void load_golden_nv(const char *name, int nv) {
     snprintf(want, sizeof want, "config %s\n", name);
     bool found = false;
     while (fgets(line, sizeof line, f))
-        if (!strcmp(line, want)) { found = true; break; }
+        if (!strcmp(line, want)) {
+            found = true;
+            break;
+        }
     cr_assert(found, "config %s not in the golden file", name);
     for (int s = 0; s < STEPS; s++) {
         cr_assert(fgets(line, sizeof line, f));
@@ -34,7 +37,9 @@ static void load_golden_nv(const char *name, int nv) {
 
 static void load_golden(const char *name) { load_golden_nv(name, NP + 1); }
 
-struct problem { ag_tensor *w, *b, *a, *c, *d, *e, *q; };
+struct problem {
+    ag_tensor *w, *b, *a, *c, *d, *e, *q;
+};
 
 static struct problem make_problem(void) {
     struct problem p;
@@ -115,23 +120,29 @@ static ag_optim *sgd02(ag_tensor **p) { return SGD(.lr = 0.02); }
 static ag_optim *sgd05(ag_tensor **p) { return SGD(.lr = 0.05); }
 static ag_optim *adam(ag_tensor **p) { return ag_adam_new(p, 2, (ag_adam_opts){.lr = 0.01}); }
 static ag_optim *adam_wd(ag_tensor **p) {
-    return ag_adam_new(p, 2, (ag_adam_opts){.lr = 0.01, .beta1 = 0.8, .beta2 = 0.99,
-                                            .eps = 1e-6, .weight_decay = 0.1});
+    return ag_adam_new(
+        p, 2,
+        (ag_adam_opts){.lr = 0.01, .beta1 = 0.8, .beta2 = 0.99, .eps = 1e-6, .weight_decay = 0.1});
 }
 static ag_optim *adamw(ag_tensor **p) {
-    return ag_adam_new(p, 2, (ag_adam_opts){.lr = 0.01, .weight_decay = 0.1,
-                                            .decoupled_weight_decay = true});
+    return ag_adam_new(
+        p, 2, (ag_adam_opts){.lr = 0.01, .weight_decay = 0.1, .decoupled_weight_decay = true});
 }
 static ag_optim *rms(ag_tensor **p) { return ag_rmsprop_new(p, 2, (ag_rmsprop_opts){.lr = 0.01}); }
 static ag_optim *rms_c(ag_tensor **p) {
-    return ag_rmsprop_new(p, 2, (ag_rmsprop_opts){.lr = 0.01, .alpha = 0.9, .centered = true,
-                                                  .momentum = 0.5, .weight_decay = 0.01});
+    return ag_rmsprop_new(
+        p, 2,
+        (ag_rmsprop_opts){
+            .lr = 0.01, .alpha = 0.9, .centered = true, .momentum = 0.5, .weight_decay = 0.01});
 }
-static ag_optim *adagrad(ag_tensor **p) { return ag_adagrad_new(p, 2, (ag_adagrad_opts){.lr = 0.1}); }
+static ag_optim *adagrad(ag_tensor **p) {
+    return ag_adagrad_new(p, 2, (ag_adagrad_opts){.lr = 0.1});
+}
 static ag_optim *adagrad_d(ag_tensor **p) {
-    return ag_adagrad_new(p, 2, (ag_adagrad_opts){.lr = 0.1, .lr_decay = 0.01,
-                                                  .weight_decay = 0.01,
-                                                  .initial_accumulator_value = 0.1});
+    return ag_adagrad_new(
+        p, 2,
+        (ag_adagrad_opts){
+            .lr = 0.1, .lr_decay = 0.01, .weight_decay = 0.01, .initial_accumulator_value = 0.1});
 }
 /* Explicit zeros: ag_adamw_defaults() with weight_decay 0 is torch.optim.AdamW(weight_decay=0);
  * a zero-initialised struct keeps meaning AdamW's default decay 1e-2, as before. */
@@ -147,9 +158,9 @@ static ag_optim *adamw_default_wd(ag_tensor **p) {
 
 /* Parameter groups, p = {w, b}. A group's zero-initialised fields come from the optimizer's
  * (torch: a group's missing keys from the defaults); an exact struct says 0 where it means 0. */
-static ag_optim *adamw_groups(ag_tensor **p) {   /* decay on the matrix b, none on w */
-    ag_optim *o = ag_adam_new(&p[1], 1, (ag_adam_opts){.lr = 0.01, .weight_decay = 0.1,
-                                                       .decoupled_weight_decay = true});
+static ag_optim *adamw_groups(ag_tensor **p) { /* decay on the matrix b, none on w */
+    ag_optim *o = ag_adam_new(
+        &p[1], 1, (ag_adam_opts){.lr = 0.01, .weight_decay = 0.1, .decoupled_weight_decay = true});
     ag_adam_opts no_decay = ag_adamw_defaults();
     no_decay.lr = 0.01;
     no_decay.weight_decay = 0;
@@ -158,20 +169,22 @@ static ag_optim *adamw_groups(ag_tensor **p) {   /* decay on the matrix b, none 
 }
 static ag_optim *adam_groups(ag_tensor **p) {
     ag_optim *o = ag_adam_new(&p[1], 1, (ag_adam_opts){.lr = 0.01});
-    cr_assert_eq(ag_adam_add_param_group(o, &p[0], 1, (ag_adam_opts){.beta1 = 0.8, .beta2 = 0.99,
-                                                                     .eps = 1e-6, .weight_decay = 0.1}),
+    cr_assert_eq(ag_adam_add_param_group(
+                     o, &p[0], 1,
+                     (ag_adam_opts){.beta1 = 0.8, .beta2 = 0.99, .eps = 1e-6, .weight_decay = 0.1}),
                  0, "%s", ag_last_error());
     return o;
 }
-static ag_optim *sgd_groups(ag_tensor **p) {   /* group 1 inherits momentum 0.9 */
+static ag_optim *sgd_groups(ag_tensor **p) { /* group 1 inherits momentum 0.9 */
     ag_optim *o = ag_sgd_new(&p[0], 1, (ag_sgd_opts){.lr = 0.01, .momentum = 0.9});
     cr_assert_eq(ag_sgd_add_param_group(o, &p[1], 1, (ag_sgd_opts){.lr = 0.003}), 0, "%s",
                  ag_last_error());
     return o;
 }
-static ag_optim *sgd_groups_mixed(ag_tensor **p) {   /* w: plain SGD beside a Nesterov group */
-    ag_optim *o = ag_sgd_new(&p[1], 1, (ag_sgd_opts){.lr = 0.02, .momentum = 0.9, .nesterov = true,
-                                                     .weight_decay = 0.01});
+static ag_optim *sgd_groups_mixed(ag_tensor **p) { /* w: plain SGD beside a Nesterov group */
+    ag_optim *o = ag_sgd_new(
+        &p[1], 1,
+        (ag_sgd_opts){.lr = 0.02, .momentum = 0.9, .nesterov = true, .weight_decay = 0.01});
     ag_sgd_opts plain = ag_sgd_defaults();
     plain.lr = 0.02;
     cr_assert_eq(ag_sgd_add_param_group(o, &p[0], 1, plain), 0, "%s", ag_last_error());
@@ -179,16 +192,17 @@ static ag_optim *sgd_groups_mixed(ag_tensor **p) {   /* w: plain SGD beside a Ne
 }
 static ag_optim *rms_groups(ag_tensor **p) {
     ag_optim *o = ag_rmsprop_new(&p[1], 1, (ag_rmsprop_opts){.lr = 0.01, .momentum = 0.5});
-    cr_assert_eq(ag_rmsprop_add_param_group(o, &p[0], 1, (ag_rmsprop_opts){.lr = 0.003, .alpha = 0.9, .centered = true}),
+    cr_assert_eq(ag_rmsprop_add_param_group(
+                     o, &p[0], 1, (ag_rmsprop_opts){.lr = 0.003, .alpha = 0.9, .centered = true}),
                  0, "%s", ag_last_error());
     return o;
 }
 static ag_optim *adagrad_groups(ag_tensor **p) {
-    ag_optim *o = ag_adagrad_new(&p[1], 1, (ag_adagrad_opts){.lr = 0.1,
-                                                             .initial_accumulator_value = 0.1});
-    cr_assert_eq(ag_adagrad_add_param_group(o, &p[0], 1, (ag_adagrad_opts){.lr = 0.05,
-                                                                           .lr_decay = 0.01}),
-                 0, "%s", ag_last_error());
+    ag_optim *o =
+        ag_adagrad_new(&p[1], 1, (ag_adagrad_opts){.lr = 0.1, .initial_accumulator_value = 0.1});
+    cr_assert_eq(
+        ag_adagrad_add_param_group(o, &p[0], 1, (ag_adagrad_opts){.lr = 0.05, .lr_decay = 0.01}), 0,
+        "%s", ag_last_error());
     return o;
 }
 static ag_optim *sgd_two_lrs(ag_tensor **p) {
@@ -210,13 +224,17 @@ static ag_sched *lin_lr(ag_optim *o) { return ag_sched_linear_new(o, 0.1, 1.0, 2
 
 Test(optim, sgd_matches_torch) { run("sgd", sgd, NULL, NO_CLIP); }
 Test(optim, sgd_momentum_matches_torch) { run("sgd_momentum", sgd_m, NULL, NO_CLIP); }
-Test(optim, sgd_dampening_weight_decay_matches_torch) { run("sgd_dampening_wd", sgd_dw, NULL, NO_CLIP); }
+Test(optim, sgd_dampening_weight_decay_matches_torch) {
+    run("sgd_dampening_wd", sgd_dw, NULL, NO_CLIP);
+}
 Test(optim, sgd_nesterov_matches_torch) { run("sgd_nesterov", sgd_n, NULL, NO_CLIP); }
 Test(optim, adam_matches_torch) { run("adam", adam, NULL, NO_CLIP); }
 Test(optim, adam_weight_decay_matches_torch) { run("adam_wd", adam_wd, NULL, NO_CLIP); }
 Test(optim, adamw_matches_torch) { run("adamw", adamw, NULL, NO_CLIP); }
 Test(optim, rmsprop_matches_torch) { run("rmsprop", rms, NULL, NO_CLIP); }
-Test(optim, rmsprop_centered_momentum_matches_torch) { run("rmsprop_centered", rms_c, NULL, NO_CLIP); }
+Test(optim, rmsprop_centered_momentum_matches_torch) {
+    run("rmsprop_centered", rms_c, NULL, NO_CLIP);
+}
 Test(optim, adagrad_matches_torch) { run("adagrad", adagrad, NULL, NO_CLIP); }
 Test(optim, adagrad_decay_matches_torch) { run("adagrad_decay", adagrad_d, NULL, NO_CLIP); }
 Test(optim, step_lr_matches_torch) { run("step_lr", sgd02, step_lr, NO_CLIP); }
@@ -226,17 +244,31 @@ Test(optim, linear_warmup_matches_torch) { run("linear_warmup", sgd02, lin_lr, N
 Test(optim, clip_grad_norm_matches_torch) { run("clip_norm", sgd05, NULL, CLIP_NORM); }
 Test(optim, clip_grad_value_matches_torch) { run("clip_value", sgd05, NULL, CLIP_VALUE); }
 
-Test(optim, adamw_explicit_zero_weight_decay_matches_torch) { run("adamw_wd0", adamw_wd0, NULL, NO_CLIP); }
-Test(optim, adamw_zero_field_keeps_default_decay) { run("adamw_default_wd", adamw_default_wd, NULL, NO_CLIP); }
+Test(optim, adamw_explicit_zero_weight_decay_matches_torch) {
+    run("adamw_wd0", adamw_wd0, NULL, NO_CLIP);
+}
+Test(optim, adamw_zero_field_keeps_default_decay) {
+    run("adamw_default_wd", adamw_default_wd, NULL, NO_CLIP);
+}
 Test(optim, adamw_two_groups_matches_torch) { run("adamw_groups", adamw_groups, NULL, NO_CLIP); }
 Test(optim, adam_two_groups_matches_torch) { run("adam_groups", adam_groups, NULL, NO_CLIP); }
 Test(optim, sgd_momentum_two_lrs_matches_torch) { run("sgd_groups", sgd_groups, NULL, NO_CLIP); }
-Test(optim, sgd_plain_and_nesterov_groups_match_torch) { run("sgd_groups_mixed", sgd_groups_mixed, NULL, NO_CLIP); }
+Test(optim, sgd_plain_and_nesterov_groups_match_torch) {
+    run("sgd_groups_mixed", sgd_groups_mixed, NULL, NO_CLIP);
+}
 Test(optim, rmsprop_two_groups_matches_torch) { run("rmsprop_groups", rms_groups, NULL, NO_CLIP); }
-Test(optim, adagrad_two_groups_matches_torch) { run("adagrad_groups", adagrad_groups, NULL, NO_CLIP); }
-Test(optim, cosine_lr_two_groups_matches_torch) { run("cosine_groups", sgd_two_lrs, cos_lr, NO_CLIP); }
-Test(optim, linear_warmup_two_groups_matches_torch) { run("linear_warmup_groups", sgd_two_lrs, lin_lr, NO_CLIP); }
-Test(optim, step_lr_two_groups_matches_torch) { run("step_lr_groups", adam_two_lrs, step_lr, NO_CLIP); }
+Test(optim, adagrad_two_groups_matches_torch) {
+    run("adagrad_groups", adagrad_groups, NULL, NO_CLIP);
+}
+Test(optim, cosine_lr_two_groups_matches_torch) {
+    run("cosine_groups", sgd_two_lrs, cos_lr, NO_CLIP);
+}
+Test(optim, linear_warmup_two_groups_matches_torch) {
+    run("linear_warmup_groups", sgd_two_lrs, lin_lr, NO_CLIP);
+}
+Test(optim, step_lr_two_groups_matches_torch) {
+    run("step_lr_groups", adam_two_lrs, step_lr, NO_CLIP);
+}
 
 Test(optim, float32_params_follow_float64) {
     /* the same Adam run in float32 stays within float rounding of the float64 one */
@@ -278,10 +310,10 @@ Test(optim, params_without_grad_are_skipped) {
 
 Test(optim, bad_arguments_are_errors) {
     ag_tensor *w = T64(1, SHAPE(2), 1.0, 2.0);
-    cr_assert_null(ag_sgd_new(&w, 1, (ag_sgd_opts){.lr = 0.1}));   /* no requires_grad */
+    cr_assert_null(ag_sgd_new(&w, 1, (ag_sgd_opts){.lr = 0.1})); /* no requires_grad */
     cr_assert(strstr(ag_last_error(), "ag_sgd_new"), "%s", ag_last_error());
     ag_set_requires_grad(w, true);
-    cr_assert_null(ag_sgd_new(&w, 1, (ag_sgd_opts){0}));            /* lr has no default */
+    cr_assert_null(ag_sgd_new(&w, 1, (ag_sgd_opts){0})); /* lr has no default */
     cr_assert(strstr(ag_last_error(), "lr"), "%s", ag_last_error());
     cr_assert_null(ag_sgd_new(&w, 1, (ag_sgd_opts){.lr = 0.1, .nesterov = true}));
     cr_assert(strstr(ag_last_error(), "nesterov"), "%s", ag_last_error());
@@ -292,7 +324,7 @@ Test(optim, bad_arguments_are_errors) {
     ag_scope_begin();
     ag_tensor *s = ag_ones(AG_F64, 1, (int64_t[]){2});
     ag_set_requires_grad(s, true);
-    cr_assert_null(ag_sgd_new(&s, 1, (ag_sgd_opts){.lr = 0.1}));    /* scoped param */
+    cr_assert_null(ag_sgd_new(&s, 1, (ag_sgd_opts){.lr = 0.1})); /* scoped param */
     cr_assert(strstr(ag_last_error(), "outside every scope"), "%s", ag_last_error());
     ag_scope_end();
     ag_optim *o = ag_sgd_new(&w, 1, (ag_sgd_opts){.lr = 0.1});
@@ -315,7 +347,7 @@ Test(optim, clip_grad_norm_inf_and_returns_total) {
     ag_tensor *w = T64(1, SHAPE(3), 1.0, 2.0, 3.0);
     ag_set_requires_grad(w, true);
     ag_scope_begin();
-    ag_backward(ag_sum(ag_mul(w, w)));   /* grad 2, 4, 6 */
+    ag_backward(ag_sum(ag_mul(w, w))); /* grad 2, 4, 6 */
     ag_scope_end();
     assert_close(ag_clip_grad_norm(&w, 1, 100, INFINITY), 6.0, 0, 0);
     assert_close(ag_clip_grad_norm(&w, 1, 1.0, 0), sqrt(56.0), 1e-12, 0);
@@ -334,14 +366,14 @@ Test(optim, step_flushes_subnormals_and_restores_the_float_mode) {
     ag_tensor *p = ag_ones(AG_F32, 1, (int64_t[]){4});
     ag_set_requires_grad(p, true);
     ag_scope_begin();
-    ag_tensor *loss = ag_sum(ag_mul_scalar(p, 1e-20));   /* grad 1e-20: its square is subnormal */
+    ag_tensor *loss = ag_sum(ag_mul_scalar(p, 1e-20)); /* grad 1e-20: its square is subnormal */
     cr_assert_eq(ag_backward(loss), 0);
     ag_scope_end();
     ag_optim *o = ag_adam_new(&p, 1, (ag_adam_opts){0});
     ag_optim_step(o);
-    unsigned modes = ~0x3fu;   /* the low six bits are sticky exception flags, not modes */
+    unsigned modes = ~0x3fu; /* the low six bits are sticky exception flags, not modes */
     cr_assert_eq(_mm_getcsr() & modes, before & modes, "MXCSR %#x, was %#x", _mm_getcsr(), before);
-    float v = 1e-20f * 1e-20f * 0.001f;   /* what torch would keep: subnormal */
+    float v = 1e-20f * 1e-20f * 0.001f; /* what torch would keep: subnormal */
     cr_assert(v != 0, "the test needs a subnormal");
     float got[4];
     ag_to_array(p, got);
@@ -363,7 +395,7 @@ Test(optim, zeroed_gradient_counts_as_zero_in_the_step) {
     ag_scope_end();
     ag_optim *o = ag_sgd_new(&p, 1, (ag_sgd_opts){.lr = 0.1, .weight_decay = 0.5});
     ag_optim_zero_grad(o);
-    ag_optim_step(o);   /* grad 0 + wd * p = 0.5: p = 1 - 0.1 * 0.5 */
+    ag_optim_step(o); /* grad 0 + wd * p = 0.5: p = 1 - 0.1 * 0.5 */
     double got[2];
     ag_to_array(p, got);
     cr_assert_float_eq(got[0], 0.95, 1e-15);
@@ -407,7 +439,7 @@ Test(optim, exact_zero_is_not_the_default) {
     ag_optim_step(b);
     cr_assert_eq(ag_get(p, (int64_t[]){0}), 1.0);
     cr_assert_float_eq(ag_get(q, (int64_t[]){0}), 1.0 - 0.1 * 1e-2, 1e-15);
-    ag_sgd_opts s = ag_sgd_defaults();   /* SGD's lr stays required */
+    ag_sgd_opts s = ag_sgd_defaults(); /* SGD's lr stays required */
     cr_assert_null(ag_sgd_new(&p, 1, s));
     cr_assert(strstr(ag_last_error(), "ag_sgd_new: lr has no default"), "%s", ag_last_error());
     ag_optim_free(a);
@@ -475,12 +507,12 @@ Test(optim, add_param_group_errors) {
     cr_assert_neq(ag_sgd_add_param_group(o, &b, 1, (ag_sgd_opts){.lr = 0.1}), 0);
     cr_assert(strstr(ag_last_error(), "ag_sgd_add_param_group: the optimizer is adam, not sgd"),
               "%s", ag_last_error());
-    cr_assert_neq(ag_adam_add_param_group(o, &w, 1, (ag_adam_opts){0}), 0);   /* already in */
+    cr_assert_neq(ag_adam_add_param_group(o, &w, 1, (ag_adam_opts){0}), 0); /* already in */
     cr_assert(strstr(ag_last_error(), "already in the optimizer"), "%s", ag_last_error());
     ag_tensor *twice[] = {b, b};
     cr_assert_neq(ag_adam_add_param_group(o, twice, 2, (ag_adam_opts){0}), 0);
     cr_assert(strstr(ag_last_error(), "is also parameter 0"), "%s", ag_last_error());
-    cr_assert_neq(ag_adam_add_param_group(o, &n, 1, (ag_adam_opts){0}), 0);   /* no grad */
+    cr_assert_neq(ag_adam_add_param_group(o, &n, 1, (ag_adam_opts){0}), 0); /* no grad */
     cr_assert(strstr(ag_last_error(), "requires_grad"), "%s", ag_last_error());
     /* an Adam group in an AdamW optimizer would silently change the decay: refused */
     cr_assert_neq(ag_adam_add_param_group(o, &b, 1, ag_adam_defaults()), 0);
@@ -489,15 +521,15 @@ Test(optim, add_param_group_errors) {
     cr_assert(strstr(ag_last_error(), "betas"), "%s", ag_last_error());
     cr_assert_neq(ag_adam_add_param_group(NULL, &b, 1, (ag_adam_opts){0}), 0);
     cr_assert_neq(ag_adam_add_param_group(o, NULL, 1, (ag_adam_opts){0}), 0);
-    cr_assert_eq(ag_optim_num_groups(o), 1);   /* nothing was added by a failed call */
+    cr_assert_eq(ag_optim_num_groups(o), 1); /* nothing was added by a failed call */
     cr_assert_eq(ag_adam_add_param_group(o, &b, 1, (ag_adam_opts){.weight_decay = 0.5}), 0);
     cr_assert_eq(ag_optim_num_groups(o), 2);
     ag_sgd_opts nest = {.lr = 0.1, .nesterov = true};
     ag_optim *s = ag_sgd_new(&n, 1, (ag_sgd_opts){.lr = 0.1, .momentum = 0.9});
-    cr_assert_null(s);   /* n has no requires_grad */
+    cr_assert_null(s); /* n has no requires_grad */
     ag_set_requires_grad(n, true);
     s = ag_sgd_new(&n, 1, (ag_sgd_opts){.lr = 0.1});
-    cr_assert_neq(ag_sgd_add_param_group(s, &b, 1, nest), 0);   /* inherits momentum 0 */
+    cr_assert_neq(ag_sgd_add_param_group(s, &b, 1, nest), 0); /* inherits momentum 0 */
     cr_assert(strstr(ag_last_error(), "nesterov"), "%s", ag_last_error());
     cr_assert_null(ag_rmsprop_new(&b, 1, (ag_rmsprop_opts){.exact = true, .alpha = -1}));
     cr_assert_null(ag_adagrad_new(&b, 1, (ag_adagrad_opts){.exact = true, .eps = NAN}));

@@ -67,14 +67,15 @@ static void pool_2x2_results(ag_tensor **out) {
     cr_assert_eq(ag_autograd_grad(1, &l, NULL, 1, &x, &g, (ag_grad_opts){.create_graph = true}), 0);
     ag_tensor *v = ag_cos(ag_detach(x));
     ag_tensor *l2 = ag_sum(ag_mul(g, v)), *gg;
-    cr_assert_eq(ag_autograd_grad(1, &l2, NULL, 1, &x, &gg, (ag_grad_opts){0}), 0, "%s", ag_last_error());
+    cr_assert_eq(ag_autograd_grad(1, &l2, NULL, 1, &x, &gg, (ag_grad_opts){0}), 0, "%s",
+                 ag_last_error());
     out[0] = y, out[1] = g, out[2] = gg;
 }
 
 /* The AVX-512 2x2 kernels give the generic loops' bits, for 1 and 2 threads. */
 Test(pool, max_pool_2x2_fast_path_matches_the_generic_loops) {
     const char *isa = ag__gemm_isa();
-    if (strcmp(isa, "avx512")) return;   /* no fast path on this CPU */
+    if (strcmp(isa, "avx512")) return; /* no fast path on this CPU */
     ag_scope_begin();
     ag_tensor *res[3][3];
     cr_assert_eq(ag__gemm_set_isa("avx2"), 0);
@@ -86,8 +87,9 @@ Test(pool, max_pool_2x2_fast_path_matches_the_generic_loops) {
     pool_2x2_results(res[2]);
     for (int r = 1; r < 3; r++)
         for (int k = 0; k < 3; k++)
-            cr_expect(!memcmp(ag_data(res[0][k]), ag_data(res[r][k]), 4 * (size_t)ag_numel(res[0][k])),
-                      "result %d differs from the generic loops (run %d)", k, r);
+            cr_expect(
+                !memcmp(ag_data(res[0][k]), ag_data(res[r][k]), 4 * (size_t)ag_numel(res[0][k])),
+                "result %d differs from the generic loops (run %d)", k, r);
     ag_scope_end();
 }
 
@@ -100,11 +102,18 @@ static void expect_error(ag_tensor *t, const char *a, const char *b) {
 Test(pool, errors_name_the_shapes) {
     ag_scope_begin();
     ag_tensor *x = ag_zeros(AG_F32, 4, (int64_t[]){2, 3, 4, 4});
-    expect_error(ag_max_pool2d(x, (ag_pool_opts){.kernel = {5, 2}}), "ag_max_pool2d", "kernel 5x2 is larger than the padded input 4x4 of x [2,3,4,4]");
-    expect_error(ag_avg_pool2d(x, (ag_pool_opts){.kernel = {2, 2}, .padding = {2, 0}}), "ag_avg_pool2d", "padding <= kernel/2");
-    expect_error(ag_max_pool2d(x, (ag_pool_opts){.kernel = {0, 2}}), "kernel 0x2 must be >= 1", NULL);
-    expect_error(ag_avg_pool2d(ag_zeros(AG_F32, 2, (int64_t[]){4, 4}), (ag_pool_opts){.kernel = {2, 2}}), "[N,C,H,W]", "[4,4]");   /* [C,H,W] is unbatched */
-    expect_error(ag_max_pool2d(ag_zeros(AG_I64, 4, (int64_t[]){1, 1, 2, 2}), (ag_pool_opts){.kernel = {2, 2}}), "float32 or float64", "int64");
+    expect_error(ag_max_pool2d(x, (ag_pool_opts){.kernel = {5, 2}}), "ag_max_pool2d",
+                 "kernel 5x2 is larger than the padded input 4x4 of x [2,3,4,4]");
+    expect_error(ag_avg_pool2d(x, (ag_pool_opts){.kernel = {2, 2}, .padding = {2, 0}}),
+                 "ag_avg_pool2d", "padding <= kernel/2");
+    expect_error(ag_max_pool2d(x, (ag_pool_opts){.kernel = {0, 2}}), "kernel 0x2 must be >= 1",
+                 NULL);
+    expect_error(
+        ag_avg_pool2d(ag_zeros(AG_F32, 2, (int64_t[]){4, 4}), (ag_pool_opts){.kernel = {2, 2}}),
+        "[N,C,H,W]", "[4,4]"); /* [C,H,W] is unbatched */
+    expect_error(ag_max_pool2d(ag_zeros(AG_I64, 4, (int64_t[]){1, 1, 2, 2}),
+                               (ag_pool_opts){.kernel = {2, 2}}),
+                 "float32 or float64", "int64");
     cr_assert_null(ag_max_pool2d(NULL, (ag_pool_opts){.kernel = {2, 2}}));
     ag_scope_end();
 }

@@ -4,7 +4,7 @@
 
 Test(reduce, matches_torch_values_and_gradients) {
     const char *ops[] = {"max_dim", "argmax_dim", "max", "logsumexp_dim", "var_dim", "sum",
-                         "mean", "mean_dim", NULL};
+                         "mean",    "mean_dim",   NULL};
     cr_assert_geq(run_golden(ops), 14);
 }
 
@@ -57,7 +57,7 @@ Test(reduce, empty_and_zero_dim_tensors_behave_like_torch) {
     cr_expect(strstr(ag_last_error(), "ag_max") && strstr(ag_last_error(), "[0]"));
     cr_expect_null(ag_max_dim(e2, 0, false));
     cr_expect(strstr(ag_last_error(), "ag_max_dim") && strstr(ag_last_error(), "[0,3]"));
-    ag_tensor *s = ag_scalar(AG_F64, 2.5);   /* 0-d: dim 0 and -1 are the tensor itself */
+    ag_tensor *s = ag_scalar(AG_F64, 2.5); /* 0-d: dim 0 and -1 are the tensor itself */
     assert_close(ag_item(ag_sum(s)), 2.5, 0, 0);
     assert_close(ag_item(ag_mean(s)), 2.5, 0, 0);
     assert_close(ag_item(ag_max_dim(s, -1, false)), 2.5, 0, 0);
@@ -71,7 +71,8 @@ Test(reduce, empty_and_zero_dim_tensors_behave_like_torch) {
 Test(reduce, logsumexp_is_stable_for_large_inputs) {
     ag_scope_begin();
     ag_tensor *x = ag_cast(T64(1, SHAPE(2), 1000, 1000), AG_F32);
-    assert_close(ag_item(ag_logsumexp_dim(x, 0, false)), 1000 + log(2.0), 1e-4, 0);   /* < 2 ulp at 1000 */
+    assert_close(ag_item(ag_logsumexp_dim(x, 0, false)), 1000 + log(2.0), 1e-4,
+                 0); /* < 2 ulp at 1000 */
     ag_scope_end();
 }
 
@@ -107,7 +108,8 @@ Test(reduce, sum_over_leading_dims_matches_naive_and_thread_counts) {
     for (int64_t j = 0; j < 1000; j++) {
         double s = 0;
         for (int64_t i = 0; i < 300; i++) s += px[i * 1000 + j];
-        cr_assert(fabs(pa[j] - s) <= 1e-6 * (1 + fabs(s)), "column %lld: %g vs %g", (long long)j, pa[j], s);
+        cr_assert(fabs(pa[j] - s) <= 1e-6 * (1 + fabs(s)), "column %lld: %g vs %g", (long long)j,
+                  pa[j], s);
         cr_assert(pa[j] == pb[j], "column %lld differs between thread counts", (long long)j);
     }
     ag_scope_end();

@@ -18,7 +18,8 @@ Test(reduce_more, extrema_with_ties_match_torch) {
     expect_gold(ag_grad(x2), mnd_dx, 60, "min_dim dx");
     ag_tensor *ix = ag_argmin_dim(gold(3, S345, amx_x, false), 0, false);
     cr_assert(ix);
-    for (int i = 0; i < 20; i++) cr_expect_eq(((int64_t *)ag_data(ix))[i], amn_i[i], "argmin %d", i);
+    for (int i = 0; i < 20; i++)
+        cr_expect_eq(((int64_t *)ag_data(ix))[i], amn_i[i], "argmin %d", i);
     ag_tensor *x3 = gold(3, S345, mn_x, true);
     ag_tensor *mn = ag_min(x3);
     expect_gold(mn, mn_y, 1, "min");
@@ -64,20 +65,23 @@ static ag_tensor *prod_of(ag_tensor *x, void *ctx) {
 Test(reduce_more, prod_second_derivative_without_zeros) {
     ag_scope_begin();
     ag_manual_seed(18);
-    expect_second_derivative(prod_of, NULL, ag_add_scalar(ag_rand(AG_F64, 2, (int64_t[]){2, 4}), 0.5), 1e-6);
+    expect_second_derivative(prod_of, NULL,
+                             ag_add_scalar(ag_rand(AG_F64, 2, (int64_t[]){2, 4}), 0.5), 1e-6);
     ag_scope_end();
 }
 
 Test(reduce_more, comparisons_match_torch_with_nan) {
     ag_scope_begin();
-    ag_tensor *a = gold(2, (int64_t[]){2, 3}, cmp_a, false), *b = gold(1, (int64_t[]){3}, cmp_b, false);
+    ag_tensor *a = gold(2, (int64_t[]){2, 3}, cmp_a, false),
+              *b = gold(1, (int64_t[]){3}, cmp_b, false);
     expect_gold(ag_lt(a, b), cmp_lt, 6, "lt");
     expect_gold(ag_le(a, b), cmp_le, 6, "le");
     expect_gold(ag_ge(a, b), cmp_ge, 6, "ge");
     expect_gold(ag_ne(a, b), cmp_ne, 6, "ne");
     ag_tensor *i = ag_lt(ag_arange(AG_I64, 0, 4, 1), ag_full(AG_I64, 1, (int64_t[]){4}, 2));
     cr_assert(i);
-    cr_expect(ag_dtype_of(i) == AG_I64 && ((int64_t *)ag_data(i))[1] == 1 && ((int64_t *)ag_data(i))[2] == 0);
+    cr_expect(ag_dtype_of(i) == AG_I64 && ((int64_t *)ag_data(i))[1] == 1 &&
+              ((int64_t *)ag_data(i))[2] == 0);
     ag_scope_end();
 }
 
@@ -89,6 +93,7 @@ Test(reduce_more, errors_name_the_function_and_shapes) {
     expect_error(ag_min_dim(ag_zeros(AG_I64, 1, (int64_t[]){3}), 0, false), "ag_min_dim", "int64");
     expect_error(ag_argmin_dim(x, 3, false), "ag_argmin_dim", "dim");
     expect_error(ag_lt(x, ag_zeros(AG_F64, 1, (int64_t[]){1})), "ag_lt", "float64");
-    expect_error(ag_ne(ag_zeros(AG_F32, 1, (int64_t[]){2}), ag_zeros(AG_F32, 1, (int64_t[]){3})), "ag_ne", "[3]");
+    expect_error(ag_ne(ag_zeros(AG_F32, 1, (int64_t[]){2}), ag_zeros(AG_F32, 1, (int64_t[]){3})),
+                 "ag_ne", "[3]");
     ag_scope_end();
 }

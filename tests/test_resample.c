@@ -9,8 +9,8 @@ static ag_tensor *ada34(ag_tensor *x) { return ag_adaptive_avg_pool2d(x, 3, 4); 
 static ag_tensor *ada11(ag_tensor *x) { return ag_adaptive_avg_pool2d(x, 1, 1); }
 static ag_tensor *ada1013(ag_tensor *x) { return ag_adaptive_avg_pool2d(x, 10, 13); }
 
-static void check(ag_tensor *(*f)(ag_tensor *), const int64_t *shape, const double *x0, const double *y,
-                  int64_t ny, const double *gy, const double *dx) {
+static void check(ag_tensor *(*f)(ag_tensor *), const int64_t *shape, const double *x0,
+                  const double *y, int64_t ny, const double *gy, const double *dx) {
     ag_tensor *x = gold(4, shape, x0, true);
     ag_tensor *out = f(x);
     expect_gold(out, y, ny, "y");
@@ -44,6 +44,7 @@ Test(resample, errors_name_the_function_and_shapes) {
     expect_error(ag_upsample_nearest2d(x4, 0, 2), "ag_upsample_nearest2d", "[1,1,3,4]");
     expect_error(ag_upsample_bilinear2d(x4, 0, 2, false), "ag_upsample_bilinear2d", "[1,1,3,4]");
     expect_error(ag_adaptive_avg_pool2d(x, 1, 1), "ag_adaptive_avg_pool2d", "[3,4]");
-    expect_error(ag_adaptive_avg_pool2d(ag_zeros(AG_I64, 3, (int64_t[]){1, 3, 4}), 1, 1), "ag_adaptive_avg_pool2d", "int64");
+    expect_error(ag_adaptive_avg_pool2d(ag_zeros(AG_I64, 3, (int64_t[]){1, 3, 4}), 1, 1),
+                 "ag_adaptive_avg_pool2d", "int64");
     ag_scope_end();
 }

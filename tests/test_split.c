@@ -12,10 +12,10 @@ static ag_tensor *leaf_randn(int ndim, const int64_t *shape) {
 Test(split, piece_counts_follow_torch) {
     ag_scope_begin();
     ag_tensor *x = ag_zeros(AG_F32, 2, (int64_t[]){6, 7}), *out[8];
-    cr_expect_eq(ag_chunk(x, 3, 1, out), 3);   /* 3,3,1 */
+    cr_expect_eq(ag_chunk(x, 3, 1, out), 3); /* 3,3,1 */
     cr_expect(ag_shape(out[0])[1] == 3 && ag_shape(out[2])[1] == 1);
-    cr_expect_eq(ag_chunk(x, 4, 0, out), 3);   /* torch.chunk(6 rows, 4): 2,2,2 */
-    cr_expect_eq(ag_split(x, 2, -1, out, 8), 4);   /* 2,2,2,1 */
+    cr_expect_eq(ag_chunk(x, 4, 0, out), 3);     /* torch.chunk(6 rows, 4): 2,2,2 */
+    cr_expect_eq(ag_split(x, 2, -1, out, 8), 4); /* 2,2,2,1 */
     cr_expect_eq(ag_shape(out[3])[1], 1);
     cr_expect_eq(ag_split_with_sizes(x, 3, (int64_t[]){1, 0, 5}, 0, out), 3);
     cr_expect(ag_shape(out[1])[0] == 0 && ag_shape(out[2])[0] == 5);
@@ -46,10 +46,11 @@ Test(split, gradients_match_the_slice_path_and_unused_pieces_get_zeros) {
     ag_manual_seed(2);
     ag_tensor *x = leaf_randn(2, (int64_t[]){4, 9}), *y = ag_detach(ag_clone(x)), *p[3], *q[3];
     ag_set_requires_grad(y, true);
-    cr_assert_eq(ag_chunk(ag_mul_scalar(x, 2), 3, 1, p), 3);   /* a non-leaf parent */
+    cr_assert_eq(ag_chunk(ag_mul_scalar(x, 2), 3, 1, p), 3); /* a non-leaf parent */
     ag_tensor *y2 = ag_mul_scalar(y, 2);
     for (int i = 0; i < 3; i++) q[i] = ag_slice(y2, 1, 3 * i, 3 * i + 3, 1);
-    cr_assert_eq(ag_backward_ex(use_pieces(p), (ag_backward_opts){.retain_graph = true}), 0, "%s", ag_last_error());
+    cr_assert_eq(ag_backward_ex(use_pieces(p), (ag_backward_opts){.retain_graph = true}), 0, "%s",
+                 ag_last_error());
     cr_assert_eq(ag_backward(use_pieces(q)), 0);
     assert_tensor_close(ag_grad(x), ag_data(ag_grad(y)), 36, 1e-15, 0);
     for (int r = 0; r < 4; r++)
@@ -95,7 +96,8 @@ Test(split, errors_name_the_function_and_shapes) {
     expect_error((void *)(intptr_t)(ag_chunk(x, 2, 2, out) + 1), "ag_chunk", "dim");
     expect_error((void *)(intptr_t)(ag_split_with_sizes(x, 2, (int64_t[]){1, 2}, 0, out) + 1),
                  "ag_split_with_sizes", "sum to 4");
-    expect_error((void *)(intptr_t)(ag_chunk(ag_scalar(AG_F32, 1), 2, 0, out) + 1), "ag_chunk", "0-d");
+    expect_error((void *)(intptr_t)(ag_chunk(ag_scalar(AG_F32, 1), 2, 0, out) + 1), "ag_chunk",
+                 "0-d");
     cr_expect_eq(ag_split(NULL, 1, 0, out, 4), -1);
     ag_scope_end();
 }

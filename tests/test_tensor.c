@@ -9,11 +9,12 @@ Test(tensor, creation_functions_fill_and_copy) {
     ag_scope_begin();
     double src[] = {1, 2, 3, 4, 5, 6};
     ag_tensor *t = ag_tensor_new(AG_F64, 2, (int64_t[]){2, 3}, src);
-    src[0] = 100;   /* the tensor holds a copy */
+    src[0] = 100; /* the tensor holds a copy */
     assert_tensor_close(t, (double[]){1, 2, 3, 4, 5, 6}, 6, 0, 0);
     assert_tensor_close(ag_zeros(AG_F32, 1, (int64_t[]){3}), (double[]){0, 0, 0}, 3, 0, 0);
     assert_tensor_close(ag_ones(AG_I64, 1, (int64_t[]){2}), (double[]){1, 1}, 2, 0, 0);
-    assert_tensor_close(ag_full(AG_F64, 2, (int64_t[]){1, 2}, -2.5), (double[]){-2.5, -2.5}, 2, 0, 0);
+    assert_tensor_close(ag_full(AG_F64, 2, (int64_t[]){1, 2}, -2.5), (double[]){-2.5, -2.5}, 2, 0,
+                        0);
     assert_tensor_close(ag_arange(AG_F32, 0, 1, 0.25), (double[]){0, 0.25, 0.5, 0.75}, 4, 0, 0);
     assert_tensor_close(ag_arange(AG_I64, 5, 0, -2), (double[]){5, 3, 1}, 3, 0, 0);
     ag_tensor *s = ag_scalar(AG_F64, 7);
@@ -59,7 +60,7 @@ Test(tensor, contiguous_copies_only_when_needed) {
     cr_expect(ag_is_contiguous(c));
     cr_expect_neq(ag_data(c), ag_data(x));
     assert_tensor_close(c, (double[]){0, 3, 1, 4, 2, 5}, 6, 0, 0);
-    cr_expect_null(ag_data(t));   /* not contiguous: no pointer */
+    cr_expect_null(ag_data(t)); /* not contiguous: no pointer */
     ag_scope_end();
 }
 
@@ -78,9 +79,9 @@ Test(tensor, cast_converts_between_dtypes) {
     ag_tensor *x = T64(1, SHAPE(4), 1.5, -2.7, 1e-40, 3);
     ag_tensor *f = ag_cast(x, AG_F32), *i = ag_cast(x, AG_I64);
     cr_expect_eq(ag_dtype_of(f), AG_F32);
-    cr_expect_eq(ag_cast(f, AG_F32), f);   /* same dtype: t itself */
+    cr_expect_eq(ag_cast(f, AG_F32), f); /* same dtype: t itself */
     assert_tensor_close(f, (double[]){1.5, (float)-2.7, (float)1e-40, 3}, 4, 0, 0);
-    assert_tensor_close(i, (double[]){1, -2, 0, 3}, 4, 0, 0);   /* truncation, as torch */
+    assert_tensor_close(i, (double[]){1, -2, 0, 3}, 4, 0, 0); /* truncation, as torch */
     assert_tensor_close(ag_cast(i, AG_F64), (double[]){1, -2, 0, 3}, 4, 0, 0);
     ag_scope_end();
 }
@@ -125,7 +126,7 @@ static ag_tensor *golden_tensor(const struct golden_print *g) {
     ag_tensor *t;
     if (g->data) {
         t = ag_tensor_new(AG_F64, g->ndim, g->shape, g->data);
-    } else {   /* element i is i / div, computed in the dtype as torch did */
+    } else { /* element i is i / div, computed in the dtype as torch did */
         t = ag_arange((ag_dtype)g->dtype, 0, (double)g->n, 1);
         if (g->dtype != AG_I64) t = ag_div(t, ag_scalar((ag_dtype)g->dtype, g->div));
         t = ag_reshape(t, g->ndim, g->shape);
@@ -162,12 +163,13 @@ Test(tensor, snprint_shows_dtype_shape_and_grad_state) {
     cr_expect(strstr(buf, "grad_fn=<mul>)"), "%s", buf);
     ag_snprint(buf, sizeof buf, ag_zeros(AG_F32, 2, (int64_t[]){0, 3}));
     cr_expect_str_eq(buf, "tensor([], dtype=float32, shape=[0,3])");
-    ag_snprint(buf, sizeof buf, ag_transpose(ag_reshape(ag_arange(AG_I64, 0, 4, 1), 2,
-                                                        (int64_t[]){2, 2}), 0, 1));
+    ag_snprint(buf, sizeof buf,
+               ag_transpose(ag_reshape(ag_arange(AG_I64, 0, 4, 1), 2, (int64_t[]){2, 2}), 0, 1));
     cr_expect_str_eq(buf, "tensor([[0, 2],\n        [1, 3]], dtype=int64, shape=[2,2])");
-    cr_expect_eq(ag_snprint(buf, 5, x), (int)strlen("tensor([[1., 2.],\n        [3., 4.]], "
-                                                     "dtype=float64, shape=[2,2], requires_grad=True)"));
-    cr_expect_str_eq(buf, "tens");   /* truncated like snprintf */
+    cr_expect_eq(ag_snprint(buf, 5, x),
+                 (int)strlen("tensor([[1., 2.],\n        [3., 4.]], "
+                             "dtype=float64, shape=[2,2], requires_grad=True)"));
+    cr_expect_str_eq(buf, "tens"); /* truncated like snprintf */
     ag_snprint(buf, sizeof buf, NULL);
     cr_expect_str_eq(buf, "NULL");
     ag_scope_end();
@@ -175,7 +177,7 @@ Test(tensor, snprint_shows_dtype_shape_and_grad_state) {
 
 Test(tensor, cast_of_a_transposed_view_outside_scopes) {
     ag_tensor *x = ag_tensor_new(AG_F64, 2, (int64_t[]){2, 3}, (double[]){1, 2, 3, 4, 5, 6});
-    ag_tensor *t = ag_transpose(x, 0, 1), *c = ag_cast(t, AG_F32);   /* leak-checked by ASan */
+    ag_tensor *t = ag_transpose(x, 0, 1), *c = ag_cast(t, AG_F32); /* leak-checked by ASan */
     float got[6];
     ag_to_array(c, got);
     const float want[6] = {1, 4, 2, 5, 3, 6};

@@ -26,7 +26,8 @@ Test(train_loss_batch, autoencoder_without_labels_learns) {
     ag_model_add(m, ag_activation_layer(AG_ACTIVATION_TANH));
     ag_model_add(m, ag_linear_layer(3, 6, true));
     /* rank-2 data: a 3-wide bottleneck can reconstruct it */
-    ag_tensor *z = ag_randn(AG_F32, 2, (int64_t[]){96, 2}), *mix = ag_randn(AG_F32, 2, (int64_t[]){2, 6});
+    ag_tensor *z = ag_randn(AG_F32, 2, (int64_t[]){96, 2}),
+              *mix = ag_randn(AG_F32, 2, (int64_t[]){2, 6});
     ag_tensor *x = ag_contiguous(ag_mul_scalar(ag_matmul(z, mix), 0.5));
     int n;
     ag_tensor **p = ag_module_parameters(m, &n);
@@ -35,12 +36,19 @@ Test(train_loss_batch, autoencoder_without_labels_learns) {
     ag_optim *o = ag_adam_new(p, n, ao);
     struct seen s = {0};
     ag_train_result r;
-    cr_assert_eq(ag_train(m, o, x, NULL, (ag_train_opts){.epochs = 60, .batch_size = 32, .verbose = -1,
-                                                         .x_val = x, .loss_batch = recon_loss, .loss_user = &s},
-                          &r), 0, "%s", ag_last_error());
+    cr_assert_eq(ag_train(m, o, x, NULL,
+                          (ag_train_opts){.epochs = 60,
+                                          .batch_size = 32,
+                                          .verbose = -1,
+                                          .x_val = x,
+                                          .loss_batch = recon_loss,
+                                          .loss_user = &s},
+                          &r),
+                 0, "%s", ag_last_error());
     cr_assert_eq(r.epochs_run, 60);
     cr_assert(isnan(r.train_acc) && isnan(r.val_acc));
-    cr_assert_eq(s.rows, 60 * 96 * 2, "every training and validation row went through the callback");
+    cr_assert_eq(s.rows, 60 * 96 * 2,
+                 "every training and validation row went through the callback");
     cr_assert_eq(s.calls, 60 * 3 + 60 * 1);
     cr_assert_lt(r.val_loss, 0.05, "val loss %g", r.val_loss);
     cr_assert(fabs(r.val_loss - r.train_loss) < 0.05);

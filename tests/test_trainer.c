@@ -43,18 +43,27 @@ Test(trainer, learns_and_writes_metrics_checkpoint_and_plot) {
     ag_tensor **params = ag_model_params(m, &n);
     ag_optim *o = ag_adam_new(params, n, (ag_adam_opts){.lr = 0.02});
     ag_sched *s = ag_sched_step_new(o, 5, 0.5);
-    const char *csv = tmp_path(0, "m.csv"), *ck = tmp_path(1, "c.safetensors"), *png = tmp_path(2, "p.png");
+    const char *csv = tmp_path(0, "m.csv"), *ck = tmp_path(1, "c.safetensors"),
+               *png = tmp_path(2, "p.png");
     ag_train_result r;
-    int rc = ag_train(m, o, x, y, (ag_train_opts){.epochs = 8, .batch_size = 32, .x_val = xv,
-                                                  .y_val = yv, .metrics_csv = csv, .checkpoint = ck,
-                                                  .plot_png = png, .sched = s, .clip_norm = 5,
-                                                  .verbose = -1}, &r);
+    int rc = ag_train(m, o, x, y,
+                      (ag_train_opts){.epochs = 8,
+                                      .batch_size = 32,
+                                      .x_val = xv,
+                                      .y_val = yv,
+                                      .metrics_csv = csv,
+                                      .checkpoint = ck,
+                                      .plot_png = png,
+                                      .sched = s,
+                                      .clip_norm = 5,
+                                      .verbose = -1},
+                      &r);
     cr_assert_eq(rc, 0, "%s", ag_last_error());
     cr_assert_eq(r.epochs_run, 8);
     cr_assert_gt(r.train_acc, 0.9);
     cr_assert_gt(r.val_acc, 0.9);
     cr_assert_lt(r.val_loss, 0.4);
-    assert_close(ag_optim_get_lr(o), 0.02 * 0.5, 1e-12, 0);   /* halved at epoch 5 */
+    assert_close(ag_optim_get_lr(o), 0.02 * 0.5, 1e-12, 0); /* halved at epoch 5 */
     double loss, acc;
     cr_assert_eq(ag_evaluate(m, xv, yv, NULL, 7, &loss, &acc), 0);
     assert_close(loss, r.val_loss, 1e-5, 1e-5);
@@ -85,14 +94,21 @@ Test(trainer, early_stopping_on_validation_loss) {
     blobs(60, &x, &y, 2.0);
     blobs(60, &xv, &yv, 2.0);
     int64_t *pv = ag_data(yv);
-    for (int i = 0; i < 60; i++) pv[i] = (pv[i] + 1) % 3;   /* validation disagrees: loss rises */
+    for (int i = 0; i < 60; i++) pv[i] = (pv[i] + 1) % 3; /* validation disagrees: loss rises */
     ag_model *m = mlp();
     int n;
     ag_tensor **params = ag_model_params(m, &n);
     ag_optim *o = ag_adam_new(params, n, (ag_adam_opts){.lr = 0.05});
     ag_train_result r;
-    cr_assert_eq(ag_train(m, o, x, y, (ag_train_opts){.epochs = 50, .batch_size = 0, .x_val = xv,
-                                                      .y_val = yv, .patience = 3, .verbose = -1}, &r), 0);
+    cr_assert_eq(ag_train(m, o, x, y,
+                          (ag_train_opts){.epochs = 50,
+                                          .batch_size = 0,
+                                          .x_val = xv,
+                                          .y_val = yv,
+                                          .patience = 3,
+                                          .verbose = -1},
+                          &r),
+                 0);
     cr_assert(r.stopped_early);
     cr_assert_eq(r.epochs_run, r.best_epoch + 3);
     cr_assert_lt(r.epochs_run, 50);
@@ -113,8 +129,10 @@ Test(trainer, errors_are_reported) {
     cr_assert_neq(ag_train(NULL, o, x, y, (ag_train_opts){.verbose = -1}, NULL), 0);
     cr_assert_neq(ag_train(m, o, x, y, (ag_train_opts){.loss = bad_loss, .verbose = -1}, NULL), 0);
     cr_assert(ag_last_error());
-    cr_assert_neq(ag_train(m, o, x, y, (ag_train_opts){.metrics_csv = "/nonexistent/m.csv",
-                                                       .verbose = -1}, NULL), 0);
+    cr_assert_neq(ag_train(m, o, x, y,
+                           (ag_train_opts){.metrics_csv = "/nonexistent/m.csv", .verbose = -1},
+                           NULL),
+                  0);
     cr_assert(strstr(ag_last_error(), "/nonexistent/m.csv"));
     cr_assert_neq(ag_evaluate(m, x, NULL, NULL, 0, NULL, NULL), 0);
     ag_optim_free(o);

@@ -27,20 +27,26 @@ static void zoo_matches_torch(const char *name) {
     snprintf(init, sizeof init, "/tmp/ag_zoo_%d_%s_init.safetensors", (int)getpid(), name);
     snprintf(la, sizeof la, "/tmp/ag_zoo_%d_%s_ag.txt", (int)getpid(), name);
     snprintf(lt, sizeof lt, "/tmp/ag_zoo_%d_%s_torch.txt", (int)getpid(), name);
-    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 build/examples/%s --steps 50 --quiet --init %s --losses %s >/dev/null",
-             name, init, la);
+    snprintf(
+        cmd, sizeof cmd,
+        "OMP_NUM_THREADS=1 build/examples/%s --steps 50 --quiet --init %s --losses %s >/dev/null",
+        name, init, la);
     cr_assert_eq(system(cmd), 0, "examples/%s failed", name);
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 examples/torch/%s.py %s 50 %s", name, init, lt);
     cr_assert_eq(system(cmd), 0, "examples/torch/%s.py failed", name);
     double a[64], t[64];
     cr_assert_eq(read_losses(la, a, 64), 50);
     cr_assert_eq(read_losses(lt, t, 64), 50);
-    cr_assert(fabs(a[0] - t[0]) <= 1e-5 * fabs(t[0]), "%s step 1: ag %.9g, torch %.9g", name, a[0], t[0]);
-    cr_assert(fabs(a[49] - t[49]) <= 1e-3 * fabs(t[49]), "%s step 50: ag %.9g, torch %.9g", name, a[49], t[49]);
+    cr_assert(fabs(a[0] - t[0]) <= 1e-5 * fabs(t[0]), "%s step 1: ag %.9g, torch %.9g", name, a[0],
+              t[0]);
+    cr_assert(fabs(a[49] - t[49]) <= 1e-3 * fabs(t[49]), "%s step 50: ag %.9g, torch %.9g", name,
+              a[49], t[49]);
     cr_assert_lt(a[49], a[0], "%s: the loss did not go down", name);
     unlink(init), unlink(la), unlink(lt);
 }
 
 Test(zoo, char_gpt_matches_torch, .timeout = 600) { zoo_matches_torch("char_gpt"); }
 Test(zoo, char_lstm_matches_torch, .timeout = 600) { zoo_matches_torch("char_lstm"); }
-Test(zoo, autoencoder_fashion_matches_torch, .timeout = 600) { zoo_matches_torch("autoencoder_fashion"); }
+Test(zoo, autoencoder_fashion_matches_torch, .timeout = 600) {
+    zoo_matches_torch("autoencoder_fashion");
+}

@@ -43,11 +43,11 @@ static bool job_make(struct job *j, uint64_t seed, bool conv) {
 
 static void *job_run(void *arg) {
     struct job *j = arg;
-    ag_set_num_threads(1);   /* this thread's own OpenMP setting: no nested teams */
+    ag_set_num_threads(1); /* this thread's own OpenMP setting: no nested teams */
     ag_train_result r;
-    j->rc = ag_train(j->m, j->o, j->x, j->y,
-                     (ag_train_opts){.epochs = 3, .batch_size = 8, .no_shuffle = true,
-                                     .verbose = -1}, &r);
+    j->rc = ag_train(
+        j->m, j->o, j->x, j->y,
+        (ag_train_opts){.epochs = 3, .batch_size = 8, .no_shuffle = true, .verbose = -1}, &r);
     j->loss = r.train_loss;
     return NULL;
 }
@@ -78,7 +78,8 @@ static const char *jobs_compare(void) {
     struct job seq[2], par[2];
     const char *err = NULL;
     for (int k = 0; k < 2; k++)
-        if (!job_make(&seq[k], 10 + (uint64_t)k, k == 1) || !job_make(&par[k], 10 + (uint64_t)k, k == 1))
+        if (!job_make(&seq[k], 10 + (uint64_t)k, k == 1) ||
+            !job_make(&par[k], 10 + (uint64_t)k, k == 1))
             err = "cannot make the models";
     pthread_t t[2];
     for (int k = 0; k < 2 && !err; k++) {

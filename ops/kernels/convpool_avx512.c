@@ -8,7 +8,7 @@
 
 bool ag__convpool_avx512(void) {
     const char *isa = ag__gemm_isa();
-    return isa[0] == 'a' && isa[3] == '5';   /* "avx512" */
+    return isa[0] == 'a' && isa[3] == '5'; /* "avx512" */
 }
 
 /* ------------------------------------------------------------------ max pool 2x2/2 */
@@ -65,8 +65,8 @@ static inline struct win window(const float *r0, const float *r1, int n) {
     bv = _mm512_mask_mov_ps(bv, m2, c);
     __mmask16 m3 = beats(d, bv);
     bv = _mm512_mask_mov_ps(bv, m3, d);
-    struct win r = {{(__mmask16)~(m1 | m2 | m3), (__mmask16)(m1 & ~m2 & ~m3),
-                     (__mmask16)(m2 & ~m3), m3}, bv};
+    struct win r = {
+        {(__mmask16) ~(m1 | m2 | m3), (__mmask16)(m1 & ~m2 & ~m3), (__mmask16)(m2 & ~m3), m3}, bv};
     return r;
 }
 

@@ -16,25 +16,21 @@
 #include <stdint.h>
 
 /* Non-zero (C incomplete) when the packing scratch cannot be allocated. */
-int ag__gemm_f32(int64_t M, int64_t N, int64_t K, float alpha,
-                  const float *A, int64_t rsa, int64_t csa,
-                  const float *B, int64_t rsb, int64_t csb,
-                  float beta, float *C, int64_t rsc, int64_t csc);
-int ag__gemm_f64(int64_t M, int64_t N, int64_t K, double alpha,
-                  const double *A, int64_t rsa, int64_t csa,
-                  const double *B, int64_t rsb, int64_t csb,
-                  double beta, double *C, int64_t rsc, int64_t csc);
+int ag__gemm_f32(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa,
+                 int64_t csa, const float *B, int64_t rsb, int64_t csb, float beta, float *C,
+                 int64_t rsc, int64_t csc);
+int ag__gemm_f64(int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t rsa,
+                 int64_t csa, const double *B, int64_t rsb, int64_t csb, double beta, double *C,
+                 int64_t rsc, int64_t csc);
 
 /* The slow references: triple loop, accumulating in double (long double is not
  * needed for the tests' tolerances).  Same contract as above, including beta == 0. */
-void ag__gemm_f32_naive(int64_t M, int64_t N, int64_t K, float alpha,
-                        const float *A, int64_t rsa, int64_t csa,
-                        const float *B, int64_t rsb, int64_t csb,
-                        float beta, float *C, int64_t rsc, int64_t csc);
-void ag__gemm_f64_naive(int64_t M, int64_t N, int64_t K, double alpha,
-                        const double *A, int64_t rsa, int64_t csa,
-                        const double *B, int64_t rsb, int64_t csb,
-                        double beta, double *C, int64_t rsc, int64_t csc);
+void ag__gemm_f32_naive(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa,
+                        int64_t csa, const float *B, int64_t rsb, int64_t csb, float beta, float *C,
+                        int64_t rsc, int64_t csc);
+void ag__gemm_f64_naive(int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t rsa,
+                        int64_t csa, const double *B, int64_t rsb, int64_t csb, double beta,
+                        double *C, int64_t rsc, int64_t csc);
 
 /* "avx512", "avx2" or "scalar": the micro-kernel set dispatch picked.  The first call
  * decides from __builtin_cpu_supports, overridable once by AG_ISA=scalar|avx2|avx512
@@ -57,29 +53,29 @@ int ag__gemm_set_isa(const char *isa);
  *   C[i,j] = alpha * acc[i,j]                   when beta == 0 (C not read).
  * The same formula is used for full and partial tiles so a C element's value does not
  * depend on where the tile boundaries fall (this is what makes threads deterministic). */
-typedef void ag__ukr_f32(int64_t K, float alpha, const float *Ap, int64_t ars,
-                         int64_t acs, const float *Bp, int64_t bks,
-                         float beta, float *C, int64_t rsc, int64_t csc, int m, int n);
-typedef void ag__ukr_f64(int64_t K, double alpha, const double *Ap, int64_t ars,
-                         int64_t acs, const double *Bp, int64_t bks,
-                         double beta, double *C, int64_t rsc, int64_t csc, int m, int n);
+typedef void ag__ukr_f32(int64_t K, float alpha, const float *Ap, int64_t ars, int64_t acs,
+                         const float *Bp, int64_t bks, float beta, float *C, int64_t rsc,
+                         int64_t csc, int m, int n);
+typedef void ag__ukr_f64(int64_t K, double alpha, const double *Ap, int64_t ars, int64_t acs,
+                         const double *Bp, int64_t bks, double beta, double *C, int64_t rsc,
+                         int64_t csc, int m, int n);
 
 /* Kernel descriptor: tile shape and cache blocking (in elements) per ISA and type. */
 /* pack_b (optional, NULL = the portable one): pack a kc x nc block of B into NR-column
  * micro-panels, k-major, columns past nc zero. */
-typedef void ag__packb_f32(int64_t kc, int64_t nc, const float *B, int64_t rsb,
-                           int64_t csb, float *Bp);
-typedef void ag__packb_f64(int64_t kc, int64_t nc, const double *B, int64_t rsb,
-                           int64_t csb, double *Bp);
+typedef void ag__packb_f32(int64_t kc, int64_t nc, const float *B, int64_t rsb, int64_t csb,
+                           float *Bp);
+typedef void ag__packb_f64(int64_t kc, int64_t nc, const double *B, int64_t rsb, int64_t csb,
+                           double *Bp);
 typedef struct {
     ag__ukr_f32 *ukr;
     int mr, nr;
     int64_t kc, mc, nc;
     ag__packb_f32 *pack_b;
-    int a_exact;        /* ukr reads only rows i < m of A: short panels read in place */
-    int b_inplace;      /* ukr takes unaligned B panels of any row stride: full panels of
+    int a_exact;   /* ukr reads only rows i < m of A: short panels read in place */
+    int b_inplace; /* ukr takes unaligned B panels of any row stride: full panels of
                          * a row-major B may be read in place when packing would not pay */
-    int c_cols;         /* ukr writes a column-major C (rsc == 1) with vector stores, so a
+    int c_cols;    /* ukr writes a column-major C (rsc == 1) with vector stores, so a
                          * small-N product may run transposed (Cᵀ = Bᵀ·Aᵀ, lanes along M) */
 } ag__gemm_cfg_f32;
 typedef struct {
@@ -97,14 +93,12 @@ extern const ag__gemm_cfg_f64 ag__gemm_avx512_f64, ag__gemm_avx2_f64;
 
 /* ---- Internal: between gemm.c and the framework (gemm_tmpl.h in gemm_f32.c, gemm_f64.c).
  * ag__gemm_f32's contract on our own kernels (no CBLAS); non-zero when out of memory. */
-int ag__gemm_own_f32(int64_t M, int64_t N, int64_t K, float alpha,
-                      const float *A, int64_t rsa, int64_t csa,
-                      const float *B, int64_t rsb, int64_t csb,
-                      float beta, float *C, int64_t rsc, int64_t csc);
-int ag__gemm_own_f64(int64_t M, int64_t N, int64_t K, double alpha,
-                      const double *A, int64_t rsa, int64_t csa,
-                      const double *B, int64_t rsb, int64_t csb,
-                      double beta, double *C, int64_t rsc, int64_t csc);
+int ag__gemm_own_f32(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa,
+                     int64_t csa, const float *B, int64_t rsb, int64_t csb, float beta, float *C,
+                     int64_t rsc, int64_t csc);
+int ag__gemm_own_f64(int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t rsa,
+                     int64_t csa, const double *B, int64_t rsb, int64_t csb, double beta, double *C,
+                     int64_t rsc, int64_t csc);
 /* The dispatched ISA (enum ag_isa, runtime/cpu.h), decided on the first call. */
 int ag__gemm_isa_id(void);
 /* This thread's packing scratch of at least `bytes` bytes (64-byte aligned), or NULL when
@@ -113,7 +107,7 @@ void *ag__gemm_scratch(size_t bytes);
 /* Threads available to one product of this size. */
 int ag__gemm_threads(int64_t M, int64_t N, int64_t K);
 /* The tm x tn grid of sub-blocks of C (tm * tn <= nt) with the least modelled cost. */
-void ag__gemm_grid(int64_t M, int64_t N, int64_t K, int mr, int nr, int nt,
-                   int *tm_out, int *tn_out);
+void ag__gemm_grid(int64_t M, int64_t N, int64_t K, int mr, int nr, int nt, int *tm_out,
+                   int *tn_out);
 
 #endif

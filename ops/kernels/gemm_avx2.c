@@ -18,15 +18,12 @@
 #define MR_D 6
 #define NR_D 8
 
-static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
-                    int64_t ars, int64_t acs,
+static void ukr_f32(int64_t K, float alpha, const float *restrict Ap, int64_t ars, int64_t acs,
                     const float *restrict Bp, int64_t bks, float beta, float *C, int64_t rsc,
-                    int64_t csc, int m, int n)
-{
+                    int64_t csc, int m, int n) {
     __m256 c0[MR_S], c1[MR_S];
 #pragma GCC unroll 8
-    for (int i = 0; i < MR_S; i++)
-        c0[i] = c1[i] = _mm256_setzero_ps();
+    for (int i = 0; i < MR_S; i++) c0[i] = c1[i] = _mm256_setzero_ps();
     for (int64_t k = 0; k < K; k++) {
         __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
 #pragma GCC unroll 8
@@ -62,15 +59,12 @@ static void ukr_f32(int64_t K, float alpha, const float *restrict Ap,
     gemm_merge_f32(t, NR_S, beta, C, rsc, csc, m, n);
 }
 
-static void ukr_f64(int64_t K, double alpha, const double *restrict Ap,
-                    int64_t ars, int64_t acs,
+static void ukr_f64(int64_t K, double alpha, const double *restrict Ap, int64_t ars, int64_t acs,
                     const double *restrict Bp, int64_t bks, double beta, double *C, int64_t rsc,
-                    int64_t csc, int m, int n)
-{
+                    int64_t csc, int m, int n) {
     __m256d c0[MR_D], c1[MR_D];
 #pragma GCC unroll 8
-    for (int i = 0; i < MR_D; i++)
-        c0[i] = c1[i] = _mm256_setzero_pd();
+    for (int i = 0; i < MR_D; i++) c0[i] = c1[i] = _mm256_setzero_pd();
     for (int64_t k = 0; k < K; k++) {
         __m256d b0 = _mm256_load_pd(Bp), b1 = _mm256_load_pd(Bp + 4);
 #pragma GCC unroll 8

@@ -8,9 +8,8 @@
 #include <math.h>
 #include <stdint.h>
 
-static inline void gemm_merge_f32(const float *t, int ldt, float beta, float *C,
-                                  int64_t rsc, int64_t csc, int m, int n)
-{
+static inline void gemm_merge_f32(const float *t, int ldt, float beta, float *C, int64_t rsc,
+                                  int64_t csc, int m, int n) {
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             float *c = C + i * rsc + j * csc;
@@ -18,9 +17,8 @@ static inline void gemm_merge_f32(const float *t, int ldt, float beta, float *C,
         }
 }
 
-static inline void gemm_merge_f64(const double *t, int ldt, double beta, double *C,
-                                  int64_t rsc, int64_t csc, int m, int n)
-{
+static inline void gemm_merge_f64(const double *t, int ldt, double beta, double *C, int64_t rsc,
+                                  int64_t csc, int m, int n) {
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             double *c = C + i * rsc + j * csc;

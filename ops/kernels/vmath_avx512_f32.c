@@ -23,8 +23,9 @@
 #define VDIV _mm512_div_ps
 #define VFMA _mm512_fmadd_ps
 #define VABS(v) _mm512_abs_ps(v)
-#define VNEG(v) _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), \
-                                   _mm512_set1_epi32((int)0x80000000u)))
+#define VNEG(v)          \
+    _mm512_castsi512_ps( \
+        _mm512_xor_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u)))
 #define VSQRT _mm512_sqrt_ps
 #define VLT(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ)
 #define VLE(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_LE_OQ)

@@ -23,8 +23,9 @@
 #define VDIV _mm512_div_pd
 #define VFMA _mm512_fmadd_pd
 #define VABS(v) _mm512_abs_pd(v)
-#define VNEG(v) _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(v), \
-                                   _mm512_set1_epi64((long long)0x8000000000000000ull)))
+#define VNEG(v)                                                  \
+    _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(v), \
+                                         _mm512_set1_epi64((long long)0x8000000000000000ull)))
 #define VSQRT _mm512_sqrt_pd
 #define VLT(a, b) _mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ)
 #define VLE(a, b) _mm512_cmp_pd_mask((a), (b), _CMP_LE_OQ)
