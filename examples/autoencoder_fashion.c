@@ -1,3 +1,4 @@
+/* Build: cc -O2 autoencoder_fashion.c -o autoencoder_fashion $(pkg-config --cflags --libs ag) -lz -lm */
 /* A convolutional autoencoder on Fashion-MNIST (28 -> 14 -> 7 and back through transposed
  * convolutions, sigmoid output), MSE against the input: ag_train with a loss callback and
  * no labels. Writes autoencoder_fashion.png: 8 inputs (top row) above their

@@ -1,3 +1,4 @@
+/* Build: cc -O2 char_gpt.c -o char_gpt $(pkg-config --cflags --libs ag) -lz -lm */
 /* A character-level GPT (2 blocks, 4 heads, d 64, context 32) on the license texts of
  * /usr/share/common-licenses, trained with ag_train and a loss callback over [B,T,V]
  * logits, AdamW with weight decay on matrices only (two parameter groups); then samples a

@@ -1,3 +1,4 @@
+/* Build: cc -O2 char_lstm.c -o char_lstm $(pkg-config --cflags --libs ag) -lz -lm */
 /* A character-level LSTM language model (Embedding 64 -> LSTM 128 -> Linear) on the license
  * texts, with truncated back-propagation through time: 16 streams read the text in
  * consecutive pieces of 32 characters, the final states carry over (detached) to the next

@@ -1,3 +1,4 @@
+/* Build: cc -O2 mlp_fashion_dist.c -o mlp_fashion_dist $(pkg-config --cflags --libs ag-dist ag) -lm */
 /* The Fashion-MNIST MLP of mlp_fashion.c (784-256-128-10 ReLU, Adam 1e-3, global batch 128)
  * trained data-parallel over MPI:
  *
