@@ -15,12 +15,15 @@
  *   --f64:        train in float64 (the twin's --f64 checks the running statistics exactly)
  *   --losses FILE: the loss of every step, one per line
  *   --out DIR:    where the final weights go after --epochs (resnet_fashion.safetensors)
- *   --bench STEPS: 3 warm-up steps, then STEPS timed ones; one line (bench/zoo_bench.sh) */
+ *   --bench STEPS: 3 warm-up steps, then STEPS timed ones; one line (bench/zoo_bench.sh)
+ *   --eval-rss:   after training, how much one no-grad evaluation of 1,000 test images
+ *                 (ag_evaluate, one batch) raises the peak RSS */
 #include <ag.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "fashion.h"
 
@@ -222,11 +225,34 @@ static int bench(struct run *r, struct fashion *f, int steps) {
     return rc;
 }
 
+/* The resident set now, from /proc/self/statm (0 where there is none). */
+static double rss_mib(void) {
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    if (f) fclose(f);
+    return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+}
+
+/* One evaluation of the first 1,000 test images in one batch (eval mode, no grad). */
+static int eval_rss(struct run *r, struct fashion *f) {
+    ag_tensor *x = ag_contiguous(ag_slice(f->x_test, 0, 0, 1000, 1));
+    ag_tensor *y = ag_contiguous(ag_slice(f->y_test, 0, 0, 1000, 1));
+    double before = rss_mib(), peak0 = peak_rss_mib(), loss, acc;
+    int rc = !x || !y || ag_evaluate(r->m, x, y, NULL, 1000, &loss, &acc);
+    if (!rc)
+        printf("eval of 1000 images: loss %.4f, accuracy %.1f %%; RSS before %.0f MiB (peak so far "
+               "%.0f), peak after %.0f MiB: +%.0f MiB\n",
+               loss, 100 * acc, before, peak0, peak_rss_mib(), peak_rss_mib() - before);
+    ag_tensor_free(x), ag_tensor_free(y);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ main */
 struct args {
     int steps, epochs, bench;
     const char *init, *final, *losses, *out;
-    bool quiet, f64;
+    bool quiet, f64, eval_rss;
 };
 
 static struct args parse(int argc, char **argv) {
@@ -241,6 +267,7 @@ static struct args parse(int argc, char **argv) {
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) a.out = argv[++i];
         else if (!strcmp(argv[i], "--quiet")) a.quiet = true;
         else if (!strcmp(argv[i], "--f64")) a.f64 = true;
+        else if (!strcmp(argv[i], "--eval-rss")) a.eval_rss = true;
     }
     if (a.steps < 1) a.steps = 1;
     return a;
@@ -289,6 +316,7 @@ int main(int argc, char **argv) {
     int rc = train(&r, &f, a);
     if (rc) fprintf(stderr, "resnet_fashion: %s\n", ag_last_error());
     if (!rc && a.final && ag_module_save(r.m, a.final)) rc = 1;
+    if (!rc && a.eval_rss) rc = eval_rss(&r, &f);
     if (!rc && a.epochs > 0) {
         char path[512];
         snprintf(path, sizeof path, "%s/resnet_fashion.safetensors", a.out);
