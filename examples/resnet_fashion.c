@@ -64,8 +64,8 @@ static ag_module *block(int64_t cin, int64_t cout, int stride) {
     ag_module_add_child(b, "bn2", ag_batch_norm2d_layer(cout));
     if (ctx->shortcut) {
         ag_model *s = ag_module_add_child(b, "shortcut", ag_model_new());
-        ag_model_add(s, ag_conv2d_layer(cin, cout, 1, (ag_conv_opts){.stride = {stride, stride}},
-                                        false));
+        ag_model_add(
+            s, ag_conv2d_layer(cin, cout, 1, (ag_conv_opts){.stride = {stride, stride}}, false));
         ag_model_add(s, ag_batch_norm2d_layer(cout));
     }
     return b;
@@ -283,8 +283,7 @@ static int train(struct run *r, struct fashion *f, struct args a) {
     int64_t per_epoch = (ag_shape(f->x_train)[0] + BATCH - 1) / BATCH;
     if (a.bench > 0) return run_init(r, (int)per_epoch, a.bench + 3) || bench(r, f, a.bench);
     if (a.epochs > 0)
-        return run_init(r, (int)(a.epochs * per_epoch), 0) ||
-               train_epochs(r, f, a.epochs, a.quiet);
+        return run_init(r, (int)(a.epochs * per_epoch), 0) || train_epochs(r, f, a.epochs, a.quiet);
     double t0 = ag_now();
     if (run_init(r, a.steps, a.steps) || train_steps(r, f, a.steps)) return 1;
     write_losses(a.losses, r->losses, r->n_losses);

@@ -58,7 +58,8 @@ Test(zoo, resnet_fashion_matches_torch, .timeout = 600) { zoo_matches_torch("res
 Test(zoo, resnet_fashion_running_stats_match_torch, .timeout = 600) {
     if (system("/usr/bin/python3 -c 'import torch, numpy' 2>/dev/null") != 0)
         cr_skip_test("python3 with torch and numpy is missing: the PyTorch twin cannot run");
-    cr_assert_eq(system("make -s --no-print-directory build/examples/resnet_fashion >/dev/null"), 0);
+    cr_assert_eq(system("make -s --no-print-directory build/examples/resnet_fashion >/dev/null"),
+                 0);
     char init[256], fin[256], la[256], lt[256], cmd[1280];
     int pid = (int)getpid();
     snprintf(init, sizeof init, "/tmp/ag_zoo_%d_resnet64_init.safetensors", pid);
@@ -71,8 +72,8 @@ Test(zoo, resnet_fashion_running_stats_match_torch, .timeout = 600) {
              init, fin, la);
     cr_assert_eq(system(cmd), 0, "resnet_fashion --f64 failed");
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 examples/torch/resnet_fashion.py %s 3 %s --f64 --final %s", init,
-             lt, fin);
+             "/usr/bin/python3 examples/torch/resnet_fashion.py %s 3 %s --f64 --final %s", init, lt,
+             fin);
     cr_assert_eq(system(cmd), 0, "the state_dicts after 3 float64 steps differ (see above)");
     unlink(init), unlink(fin), unlink(la), unlink(lt);
 }
