@@ -31,6 +31,7 @@ run() {
   [ -n "$line" ] || { echo "zoo_bench: $1 $2 printed no bench line" >&2; exit 1; }
   echo "  $1 t=$3: $line" >&2
   echo "$line" >>"$tmp/$1.$2.$3"
+  echo "- $1, $3 thread(s): \`$line\`" >>"$tmp/runs.$2"
 }
 
 # stat SIDE NAME THREADS KEY: the median of KEY over the repetitions
@@ -59,7 +60,12 @@ report() {
     done
     echo
     echo "steps per epoch: $(head -1 "$tmp/ag.$name.$(echo $THREADS | cut -d' ' -f1)" | field steps_per_epoch)"
+    echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     [ -z "${NOTE:-}" ] || { echo; echo "$NOTE"; }
+    echo
+    echo "Every run, in the order run:"
+    echo
+    cat "$tmp/runs.$name"
     [ -z "$notes" ] || { echo; echo "$notes"; }
   } >"$out"
   echo "zoo_bench: wrote $out" >&2
