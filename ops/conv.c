@@ -9,6 +9,7 @@
  * and d/dw = weight_grad(H, g); with <K, dw>, d/dx = input_grad(g, K), d/dg = conv2d(x, K).
  * Threads split images (forward, input grad) or fixed chunks of images summed in order
  * (weight grad), so results do not depend on the thread count. */
+#include "ops/kernels/conv_igemm.h"
 #include "ops/kernels/gemm.h"
 #include "ops/ops.h"
 #include "runtime/precision.h"
@@ -215,9 +216,38 @@ static void block_copy(const struct geom *g, size_t es, char *blk, char *t, int6
         }
 }
 
+/* The implicit GEMM (ops/kernels/conv_igemm.h) on y = x (*) w (+ b) of geometry g. */
+static int igemm_run(ag_tensor *out, const void *x, const void *w, const void *b,
+                     const struct geom *g) {
+    struct ag__conv_igemm p = {.N = g->N,
+                               .G = g->G,
+                               .Cg = g->Cg,
+                               .H = g->H,
+                               .W = g->W,
+                               .Og = g->Og,
+                               .KH = g->KH,
+                               .KW = g->KW,
+                               .OH = g->OH,
+                               .OW = g->OW,
+                               .sh = g->sh,
+                               .sw = g->sw,
+                               .ph = g->ph,
+                               .pw = g->pw,
+                               .dh = g->dh,
+                               .dw = g->dw,
+                               .x = x,
+                               .w = w,
+                               .bias = b,
+                               .y = ag__ptr(out)};
+    int fail = out->dtype == AG_F32 ? ag__conv_igemm_f32(&p) : ag__conv_igemm_f64(&p);
+    return fail ? gemm_nomem("ag_conv2d") : AG_OK;
+}
+
 /* y[n, g] = W_g [Og, kcol] * col(x[n, g]) [kcol, P] (+ b) */
 static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, const ag_tensor *b,
                     const struct geom *g) {
+    if (ag__conv_igemm_ok())
+        return igemm_run(out, ag__ptr(x), ag__ptr(w), b ? ag__ptr(b) : NULL, g);
     bool f32 = out->dtype == AG_F32;
     size_t es = ag_dtype_size(out->dtype);
     int64_t nb = block_images(g), blocks = (g->N + nb - 1) / nb, per = block_scratch(g, nb);
@@ -262,9 +292,56 @@ static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, cons
     return fail ? gemm_nomem("ag_conv2d") : AG_OK;
 }
 
+/* With stride 1, dx is the convolution of gy, padded by (K-1)*d - p, with the flipped
+ * kernel taken per group as [Cg, Og] (for p <= (K-1)*d): the implicit GEMM runs it. */
+static bool input_grad_as_conv(const struct geom *g) {
+    /* dx has Cg output channels per group: below 4 the micro-kernel's rows run mostly empty */
+    return ag__conv_igemm_ok() && g->Cg >= 4 && g->sh == 1 && g->sw == 1 &&
+           g->ph <= (g->KH - 1) * g->dh && g->pw <= (g->KW - 1) * g->dw;
+}
+
+/* dx = gy (*) flip(w) per group, w [G*Og, Cg, KH, KW] -> wf [G*Cg, Og, KH, KW] flipped. */
+static int input_grad_conv(ag_tensor *out, const ag_tensor *gy, const ag_tensor *w,
+                           const struct geom *g) {
+    size_t es = ag_dtype_size(out->dtype);
+    char *wf = ag__alloc_uninit(NULL, (size_t)(g->O * g->kcol) * es + 1, "conv");
+    if (!wf) return AG_ERR_NOMEM;
+    const char *wp = ag__ptr(w);
+    int64_t taps = g->KH * g->KW;
+    for (int64_t gi = 0; gi < g->G; gi++)
+        for (int64_t o = 0; o < g->Og; o++)
+            for (int64_t c = 0; c < g->Cg; c++)
+                for (int64_t t = 0; t < taps; t++)
+                    memcpy(wf + (size_t)((((gi * g->Cg + c) * g->Og + o) * taps + t)) * es,
+                           wp + (size_t)(((gi * g->Og + o) * g->Cg + c) * taps + taps - 1 - t) * es,
+                           es);
+    struct geom t = {.N = g->N,
+                     .C = g->O,
+                     .H = g->OH,
+                     .W = g->OW,
+                     .O = g->C,
+                     .KH = g->KH,
+                     .KW = g->KW,
+                     .OH = g->H,
+                     .OW = g->W,
+                     .G = g->G,
+                     .Cg = g->Og,
+                     .Og = g->Cg,
+                     .sh = 1,
+                     .sw = 1,
+                     .ph = (g->KH - 1) * g->dh - g->ph,
+                     .pw = (g->KW - 1) * g->dw - g->pw,
+                     .dh = g->dh,
+                     .dw = g->dw};
+    int rc = igemm_run(out, ag__ptr(gy), wf, NULL, &t);
+    free(wf);
+    return rc;
+}
+
 /* dx[n, g] = col2im(W_g^T [kcol, Og] * gy[n, g] [Og, P]) */
 static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *w,
                           const struct geom *g) {
+    if (input_grad_as_conv(g)) return input_grad_conv(out, gy, w, g);
     bool f32 = out->dtype == AG_F32;
     size_t es = ag_dtype_size(out->dtype);
     int64_t nb = block_images(g), blocks = (g->N + nb - 1) / nb, per = block_scratch(g, nb);
@@ -846,4 +923,14 @@ ag_tensor *ag__conv2d_input_grad(ag_tensor *gy, ag_tensor *w, const int stride[2
                           .dil = {dil[0], dil[1]},
                           .groups = groups};
     return input_grad_op(gy, w, a, H, W);
+}
+
+ag_tensor *ag__conv2d_weight_grad(ag_tensor *x, ag_tensor *gy, const int stride[2],
+                                  const int pad[2], const int dil[2], int groups, int64_t KH,
+                                  int64_t KW) {
+    struct conv_args a = {.stride = {stride[0], stride[1]},
+                          .pad = {pad[0], pad[1]},
+                          .dil = {dil[0], dil[1]},
+                          .groups = groups};
+    return weight_grad_op(x, gy, a, KH, KW);
 }
