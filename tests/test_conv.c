@@ -8,6 +8,7 @@
 #include "helpers.h"
 #include "ops/conv_adjoint.h"
 #include "ops/kernels/conv_igemm.h"
+#include "ops/kernels/gemm.h"
 
 /* A leaf of dtype dt from float64 data. */
 static ag_tensor *leaf(ag_dtype dt, int ndim, const int64_t *shape, const double *data) {
@@ -373,6 +374,42 @@ Test(conv, strided_and_1x1_same_bits_for_any_thread_count) {
             cr_expect(
                 !memcmp(ag_data(res[0][k]), ag_data(res[1][k]), 4 * (size_t)ag_numel(res[0][k])),
                 "case %zu result %d differs between 1 and 2 threads", i, k);
+    }
+    ag_scope_end();
+}
+
+/* The im2col + GEMM path (the one the scalar ISA and the bf16 precision modes take) and
+ * the implicit GEMM agree on forward and both gradients, float64. */
+Test(conv, im2col_path_matches_implicit_gemm) {
+    if (!ag__conv_igemm_ok()) cr_skip_test("no AVX2/AVX-512 GEMM micro-kernel on this CPU");
+    static const int geo[][4] = {{3, 1, 1, 1}, {3, 2, 1, 2}, {1, 2, 0, 1}}; /* K, s, p, G */
+    char isa[16];
+    snprintf(isa, sizeof isa, "%s", ag__gemm_isa());
+    ag_scope_begin();
+    for (size_t i = 0; i < sizeof geo / sizeof geo[0]; i++) {
+        ag_tensor *res[2][3];
+        ag_conv_opts o = {.stride = {geo[i][1], geo[i][1]},
+                          .padding = {geo[i][2], geo[i][2]},
+                          .groups = geo[i][3]};
+        for (int path = 0; path < 2; path++) {
+            cr_assert_eq(ag__gemm_set_isa(path ? "scalar" : isa), 0);
+            cr_assert_eq(ag__conv_igemm_ok(), path == 0);
+            ag_manual_seed(13);
+            ag_tensor *x = ag_randn(AG_F64, 4, (int64_t[]){3, 8, 9, 9});
+            ag_tensor *w = ag_randn(AG_F64, 4, (int64_t[]){6, 8 / geo[i][3], geo[i][0], geo[i][0]});
+            ag_tensor *b = ag_randn(AG_F64, 1, (int64_t[]){6});
+            ag_set_requires_grad(x, true), ag_set_requires_grad(w, true);
+            ag_tensor *y = ag_conv2d(x, w, b, o);
+            cr_assert_eq(ag_backward_ex(y, (ag_backward_opts){.grad = ag_ones_like(y)}), 0);
+            res[path][0] = y, res[path][1] = ag_grad(x), res[path][2] = ag_grad(w);
+        }
+        ag__gemm_set_isa(isa);
+        for (int k = 0; k < 3; k++) {
+            const double *u = ag_data(res[0][k]), *v = ag_data(res[1][k]);
+            for (int64_t j = 0; j < ag_numel(res[0][k]); j++)
+                cr_assert(fabs(u[j] - v[j]) <= 1e-12 * (1 + fabs(v[j])),
+                          "case %zu result %d [%lld]: %g vs %g", i, k, (long long)j, u[j], v[j]);
+        }
     }
     ag_scope_end();
 }
