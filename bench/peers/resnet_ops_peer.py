@@ -5,10 +5,13 @@ eval) and the residual add at [128,16,28,28] float32, and each pass of the convo
 asked for), median of reps.
 Usage: OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/peers/resnet_ops_peer.py THREADS [reps]
 Prints CSV: impl,threads,op,ms,gflops (and the RSS high-water mark one bn_train adds)."""
-import resource, statistics, sys, time
+import os, resource, statistics, sys, time
 import torch
 import torch.nn.functional as F
 
+# CLOCK=cpu: process CPU seconds; STAT=min: the fastest call (as bench_resnet_ops.c)
+clock = time.process_time if os.environ.get("CLOCK") == "cpu" else time.perf_counter
+stat = min if os.environ.get("STAT") == "min" else statistics.median
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
 reps = int(sys.argv[2]) if len(sys.argv) > 2 else 21
 torch.set_num_threads(threads)
@@ -21,13 +24,13 @@ rm, rv = torch.zeros(16), torch.ones(16)
 
 
 def run(op):
-    t0 = time.perf_counter()
+    t0 = clock()
     if op == "add":
         out = x + y
     else:
         out = F.batch_norm(x, rm, rv, w, b, training=op == "bn_train", momentum=0.1, eps=1e-5)
     out.backward(torch.ones_like(out))
-    t = time.perf_counter() - t0
+    t = clock() - t0
     x.grad = y.grad = w.grad = b.grad = None
     return t
 
@@ -59,10 +62,10 @@ def conv_rows():
                 fn()
             ts = []
             for _ in range(reps):
-                t0 = time.perf_counter()
+                t0 = clock()
                 fn()
-                ts.append(time.perf_counter() - t0)
-            ms = statistics.median(ts) * 1e3
+                ts.append(clock() - t0)
+            ms = stat(ts) * 1e3
             print(f"torch,{threads},conv_{name}_{pas},{ms:.3f},{flops / ms * 1e-6:.2f}")
 
 
@@ -77,6 +80,6 @@ print("impl,threads,op,ms,gflops")
 for op in ("bn_train", "bn_eval", "add"):
     for _ in range(2):
         run(op)
-    print(f"torch,{threads},{op},{statistics.median(run(op) for _ in range(reps)) * 1e3:.3f},")
+    print(f"torch,{threads},{op},{stat([run(op) for _ in range(reps)]) * 1e3:.3f},")
 conv_rows()
 print(f"torch,{threads},bn_train_peak_added_MiB,{p1 - p0:.1f},")

@@ -38,6 +38,14 @@ static bool phase_used(int64_t K, int64_t d, int64_t s, int64_t a) {
     return false;
 }
 
+/* dst[j] = src[j - pw] (0 outside 0..W-1) for j < Wph: a stride-1 row. */
+static void phase_row_unit(T *dst, const T *src, int64_t Wph, int64_t W, int64_t pw) {
+    int64_t a = pw < Wph ? pw : Wph, e = pw + W < Wph ? pw + W : Wph;
+    for (int64_t j = 0; j < a; j++) dst[j] = 0;
+    if (e > a) memcpy(dst + a, src + (a - pw), (size_t)(e - a) * sizeof(T));
+    for (int64_t j = e > a ? e : a; j < Wph; j++) dst[j] = 0;
+}
+
 /* Zero-padded phase planes of image x (all G*Cg channels), layout [c][a][b][Hph][Wph]. */
 static void build_phases(const struct plan *pl, const T *x, T *xph) {
     const struct ag__conv_igemm *p = pl->p;
@@ -55,6 +63,10 @@ static void build_phases(const struct plan *pl, const T *x, T *xph) {
                         continue;
                     }
                     const T *src = x + (c * p->H + ih) * p->W;
+                    if (p->sw == 1) { /* zeros, one copied run, zeros */
+                        phase_row_unit(dst, src, pl->Wph, p->W, p->pw);
+                        continue;
+                    }
                     for (int64_t j = 0; j < pl->Wph; j++) {
                         int64_t iw = j * p->sw + b - p->pw;
                         dst[j] = iw >= 0 && iw < p->W ? src[iw] : 0;
@@ -71,23 +83,39 @@ static inline void copy_run(T *restrict dst, const T *restrict src, int nr) {
     else memcpy(dst, src, (size_t)nr * sizeof(T));
 }
 
-/* Output rows of group gi of one image from its phase planes xg into yt [Og, Qpad]. */
+/* Output rows of group gi of one image from its phase planes xg into yt [mpanels*MR,
+ * Qpad] (rows past Og: products of the zero rows of the packed weights, never read). */
 static void group_product(const struct plan *pl, int64_t gi, const T *xg, T *yt, T *bp) {
     const IG_CFG *g = pl->cfg;
     int mr = g->mr, nr = g->nr;
-    int64_t Og = pl->p->Og;
     for (int64_t j0 = 0; j0 < pl->Qpad; j0 += nr)
         for (int64_t pc = 0; pc < pl->kcol; pc += KCB) {
             int64_t kb = pl->kcol - pc < KCB ? pl->kcol - pc : KCB;
             for (int64_t k = 0; k < kb; k++) copy_run(bp + k * nr, xg + pl->off[pc + k] + j0, nr);
-            for (int64_t mp = 0; mp < pl->mpanels; mp++) {
-                int64_t o0 = mp * mr;
-                int m = Og - o0 < mr ? (int)(Og - o0) : mr;
+            for (int64_t mp = 0; mp < pl->mpanels; mp++) { /* full tiles only: yt has
+                                                               * mpanels * MR rows */
                 const T *ap = pl->ap + ((gi * pl->mpanels + mp) * pl->kcol + pc) * mr;
-                g->ukr(kb, 1, ap, 1, mr, bp, nr, pc ? 1 : 0, yt + o0 * pl->Qpad + j0, pl->Qpad, 1,
-                       m, nr);
+                g->ukr(kb, 1, ap, 1, mr, bp, nr, pc ? 1 : 0, yt + mp * mr * pl->Qpad + j0, pl->Qpad,
+                       1, mr, nr);
             }
         }
+}
+
+/* d[i] = r[i] + v for i < n, 16 bytes at a time (GCC vector extensions: SSE2 on any
+ * x86-64); the same one rounding per element as the scalar tail. */
+typedef T vec16 __attribute__((vector_size(16)));
+static void add_row(T *restrict d, const T *restrict r, int64_t n, T v) {
+    enum { L = 16 / sizeof(T) };
+    int64_t i = 0;
+    vec16 vv = {0};
+    vv += v;
+    for (; i + L <= n; i += L) {
+        vec16 t;
+        memcpy(&t, r + i, sizeof t);
+        t += vv;
+        memcpy(d + i, &t, sizeof t);
+    }
+    for (; i < n; i++) d[i] = r[i] + v;
 }
 
 /* y[n, gi*Og + o, oh, ow] = yt[o, oh*Wph + ow] (+ bias): the valid columns, bias added. */
@@ -101,8 +129,7 @@ static void copy_out(const struct plan *pl, int64_t n, int64_t gi, const T *yt) 
         for (int64_t oh = 0; oh < p->OH; oh++) {
             const T *r = yt + o * pl->Qpad + oh * pl->Wph;
             T *d = y + oh * p->OW;
-            if (bias)
-                for (int64_t ow = 0; ow < p->OW; ow++) d[ow] = r[ow] + bv;
+            if (bias) add_row(d, r, p->OW, bv);
             else memcpy(d, r, (size_t)p->OW * sizeof(T));
         }
     }
@@ -167,7 +194,7 @@ int IG_RUN(const struct ag__conv_igemm *p) {
     pl.mpanels = (p->Og + mr - 1) / mr;
     int64_t C = p->G * p->Cg;
     pl.xph_elems = C * p->sh * p->sw * pl.plane + pl.Qpad - pl.Qv + pl.Wph + nr;
-    pl.per = up64(sizeof(T) * (size_t)(KCB * nr + pl.xph_elems + p->Og * pl.Qpad));
+    pl.per = up64(sizeof(T) * (size_t)(KCB * nr + pl.xph_elems + pl.mpanels * mr * pl.Qpad));
     int nt = ag__parallel_threads();
     size_t apb = up64(sizeof(T) * (size_t)(p->G * pl.mpanels * mr * pl.kcol));
     pl.off = malloc(sizeof(int64_t) * (size_t)(pl.kcol ? pl.kcol : 1));
