@@ -88,9 +88,11 @@ static inline void copy_run(T *restrict dst, const T *restrict src, int nr) {
 static void group_product(const struct plan *pl, int64_t gi, const T *xg, T *yt, T *bp) {
     const IG_CFG *g = pl->cfg;
     int mr = g->mr, nr = g->nr;
+    /* K blocks of equal size <= KCB (576 = 2 x 288, not 384 + 192) */
+    int64_t nblk = (pl->kcol + KCB - 1) / KCB, kcb = (pl->kcol + nblk - 1) / (nblk ? nblk : 1);
     for (int64_t j0 = 0; j0 < pl->Qpad; j0 += nr)
-        for (int64_t pc = 0; pc < pl->kcol; pc += KCB) {
-            int64_t kb = pl->kcol - pc < KCB ? pl->kcol - pc : KCB;
+        for (int64_t pc = 0; pc < pl->kcol; pc += kcb) {
+            int64_t kb = pl->kcol - pc < kcb ? pl->kcol - pc : kcb;
             for (int64_t k = 0; k < kb; k++) copy_run(bp + k * nr, xg + pl->off[pc + k] + j0, nr);
             for (int64_t mp = 0; mp < pl->mpanels; mp++) { /* full tiles only: yt has
                                                                * mpanels * MR rows */
