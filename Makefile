@@ -11,7 +11,7 @@ SRCS     := $(wildcard $(addsuffix /*.c,$(SRC_DIRS)))
 TESTS    := $(wildcard tests/test_*.c)
 WARN     := -std=c11 -Wall -Wextra -Wpedantic -Werror
 CFLAGS   ?= -O2 -g
-ALLFLAGS  = $(WARN) $(CPPFLAGS) $(CFLAGS) -fopenmp -fPIC -fvisibility=hidden -Iinclude -I. -D_GNU_SOURCE $(BLASDEF)
+ALLFLAGS  = $(WARN) $(CPPFLAGS) $(CFLAGS) -fopenmp-simd -pthread -fPIC -fvisibility=hidden -Iinclude -I. -D_GNU_SOURCE $(BLASDEF)
 LIBS     := -lsleef -lz -lm
 ISA_avx512 := -mavx512f -mavx512dq -mavx512bw -mavx512vl -mfma -mavx2
 ISA_avx2   := -mavx2 -mfma
@@ -48,7 +48,7 @@ $(BUILD)/libag.a: $(OBJS)
 	@rm -f $@; ar rcs $@ $^
 # build/libag.so.X.Y.Z (SONAME libag.so.ABI) and the two links to it.
 $(BUILD)/$(SOREAL): $(OBJS)
-	$(CC) -shared -fopenmp -Wl,-soname,$(SONAME) -Wl,--as-needed $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) -shared -pthread -Wl,-soname,$(SONAME) -Wl,--as-needed $(LDFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/libag.so: $(BUILD)/$(SOREAL)
 	ln -sf $(SOREAL) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $@

@@ -1,10 +1,12 @@
 /* threads_busy.c — a small GEMM-heavy training step (MLP 784-256-128-10, batch 128,
- * forward + backward) timed at the thread count of OMP_NUM_THREADS, for
- * bench/threads_busy.sh, which runs it under OpenMP wait policies with and without a
- * competing busy-loop process.  Prints the median and the mean milliseconds per step
- * over 60 steps (after 10 warm-up steps), wall time. */
+ * forward + backward), or with the argument `gemm` one float32 GEMM n=256, timed at the
+ * default thread count (AG_NUM_THREADS, else OMP_NUM_THREADS), for bench/threads_busy.sh,
+ * which runs it under wait settings with and without a competing busy-loop process.
+ * Prints the median and the mean milliseconds per step over 60 steps (gemm: 600) after
+ * 10 warm-up steps, wall time. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ag.h"
 
@@ -13,8 +15,31 @@ static int cmp_d(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int main(void) {
+/* n=256 float32 GEMMs: ms each, median and mean. */
+static int gemm_main(void) {
+    enum { STEPS = 600, WARM = 10 };
+    ag_manual_seed(1);
+    ag_tensor *a = ag_randn(AG_F32, 2, (int64_t[]){256, 256}),
+              *b = ag_randn(AG_F32, 2, (int64_t[]){256, 256});
+    static double t[STEPS];
+    for (int s = 0; s < WARM + STEPS; s++) {
+        double t0 = ag_now();
+        ag_scope_begin();
+        ag_matmul(a, b);
+        ag_scope_end();
+        if (s >= WARM) t[s - WARM] = ag_now() - t0;
+    }
+    double mean = 0;
+    for (int s = 0; s < STEPS; s++) mean += t[s] / STEPS;
+    qsort(t, STEPS, sizeof *t, cmp_d);
+    printf("%.4f %.4f\n", t[STEPS / 2] * 1e3, mean * 1e3);
+    ag_tensor_free(a), ag_tensor_free(b);
+    return 0;
+}
+
+int main(int argc, char **argv) {
     enum { STEPS = 60, WARM = 10 };
+    if (argc > 1 && !strcmp(argv[1], "gemm")) return gemm_main();
     ag_manual_seed(1);
     ag_tensor *x = ag_randn(AG_F32, 2, (int64_t[]){128, 784});
     ag_tensor *y = ag_randn(AG_F32, 2, (int64_t[]){128, 10});

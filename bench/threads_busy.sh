@@ -1,28 +1,69 @@
 #!/bin/sh
-# threads_busy.sh — bench/threads_busy.c at 2 threads under OpenMP wait policies, on the
-# machine as it is ("quiet") and with one competing busy-loop process ("loaded").
-# Usage (from the repository root, after `make build/libag.a`):
-#   sh bench/threads_busy.sh > bench/results/threads_busy.md
+# threads_busy.sh — bench/threads_busy.c at 2 threads: ag's own pool (runtime/parallel.c)
+# under AG_SPIN_US settings, against the libgomp build it replaced under OpenMP wait
+# settings, on the machine as it is ("quiet") and with one competing busy-loop process
+# ("loaded").  Settings alternate within each round; each cell is the median over rounds of
+# a run's median step.  Usage (from the repository root):
+#   make build/libag.a
+#   git worktree add /tmp/ag_omp da91077 && make -C /tmp/ag_omp build/libag.a  # optional:
+#   OLD=/tmp/ag_omp/build/libag.a sh bench/threads_busy.sh [rounds] > bench/results/threads_busy.md
+# OLD is a libag.a built with -fopenmp (the last one: commit da91077); without it only the
+# pool's rows are measured.  CPUS=0,1 pins every process (bench and busy loop) to those
+# CPUs with taskset, to make a 2-CPU machine out of a bigger one.
 set -e
-cc -std=c11 -O2 -fopenmp -Iinclude -I. -D_GNU_SOURCE bench/threads_busy.c build/libag.a \
+rounds=${1:-5}
+pin=""
+[ -n "$CPUS" ] && pin="taskset -c $CPUS"
+cc -std=c11 -O2 -pthread -Iinclude -I. -D_GNU_SOURCE bench/threads_busy.c build/libag.a \
    -lsleef -lz -lm -o build/threads_busy
-run() {   # $1: label, rest: env assignments
-    label=$1; shift
-    q=$(env OMP_NUM_THREADS=2 "$@" build/threads_busy)
-    sh -c 'while :; do :; done' & busy=$!
-    l=$(env OMP_NUM_THREADS=2 "$@" build/threads_busy)
-    kill "$busy"
-    echo "| $label | $(echo "$q" | cut -d' ' -f1) | $(echo "$q" | cut -d' ' -f2) | $(echo "$l" | cut -d' ' -f1) | $(echo "$l" | cut -d' ' -f2) |"
+labels="pool-default pool-spin0 pool-spin10 pool-spin200 pool-spin1000 pool-1thread"
+if [ -n "$OLD" ]; then
+    cc -std=c11 -O2 -fopenmp -Iinclude -I. -D_GNU_SOURCE bench/threads_busy.c "$OLD" \
+       -lsleef -lz -lm -o build/threads_busy_omp
+    labels="$labels omp-default omp-passive omp-spin1000 omp-spin10000"
+fi
+setting() { # a label's environment assignment and binary
+    case $1 in
+    pool-default) echo "X=1 build/threads_busy" ;;
+    pool-spin*) echo "AG_SPIN_US=${1#pool-spin} build/threads_busy" ;;
+    pool-1thread) echo "AG_NUM_THREADS=1 build/threads_busy" ;;
+    omp-default) echo "X=1 build/threads_busy_omp" ;;
+    omp-passive) echo "OMP_WAIT_POLICY=PASSIVE build/threads_busy_omp" ;;
+    omp-spin*) echo "GOMP_SPINCOUNT=${1#omp-spin} build/threads_busy_omp" ;;
+    esac
 }
-echo "# MLP step (784-256-128-10, batch 128, fwd+bwd) at 2 threads: ms per step"
+tmp=$(mktemp -d)
+run_all() { # $1: quiet|loaded, $2: mode (mlp|gemm); appends each label's median
+    for l in $labels; do
+        s=$(setting "$l")
+        env OMP_NUM_THREADS=2 "${s% *}" $pin "${s#* }" "$2" | cut -d' ' -f1 >> "$tmp/$l.$1.$2"
+    done
+}
+r=0
+while [ "$r" -lt "$rounds" ]; do
+    run_all quiet mlp
+    run_all quiet gemm
+    $pin sh -c 'while :; do :; done' & busy=$!
+    run_all loaded mlp
+    kill "$busy"
+    labels=$(echo "$labels" | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}') # alternate
+    r=$((r + 1))
+done
+median() { sort -n "$1" | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+range() { sort -n "$1" | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%s-%s", lo, hi}'; }
+echo "# Threads on a busy machine: ms per step at 2 threads, ag's pool against libgomp"
 echo
-echo "Command: \`sh bench/threads_busy.sh\` ($(date -u +%F), $(nproc) CPUs, machine shared"
-echo "with other jobs: 'quiet' is the machine as it was, 'loaded' adds one busy-loop process)."
+echo "Command: \`${CPUS:+CPUS=$CPUS }OLD=... sh bench/threads_busy.sh $rounds\` ($(date -u +%F), $(nproc) CPUs,"
+echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end). Each cell: median over $rounds rounds of"
+echo "each run's median step (the range over rounds after it). 'loaded' adds one busy-loop"
+echo "process. mlp: MLP 784-256-128-10 step, batch 128, fwd+bwd; gemm: one float32 GEMM n=256."
 echo
-echo "| setting | quiet median | quiet mean | loaded median | loaded mean |"
-echo "|---|---|---|---|---|"
-run "default (libgomp)" X=1
-run "OMP_WAIT_POLICY=ACTIVE" OMP_WAIT_POLICY=ACTIVE
-run "OMP_WAIT_POLICY=PASSIVE" OMP_WAIT_POLICY=PASSIVE
-for n in 0 1000 10000 100000 1000000; do run "GOMP_SPINCOUNT=$n" GOMP_SPINCOUNT=$n; done
-run "1 thread (no team)" OMP_NUM_THREADS=1
+echo "| setting | mlp quiet | mlp loaded | gemm256 quiet |"
+echo "|---|---|---|---|"
+for l in $(echo "$labels" | tr ' ' '\n' | sort); do
+    printf '| %s | %s (%s) | %s (%s) | %s (%s) |\n' "$l" \
+        "$(median "$tmp/$l.quiet.mlp")" "$(range "$tmp/$l.quiet.mlp")" \
+        "$(median "$tmp/$l.loaded.mlp")" "$(range "$tmp/$l.loaded.mlp")" \
+        "$(median "$tmp/$l.quiet.gemm")" "$(range "$tmp/$l.quiet.gemm")"
+done
+rm -rf "$tmp"

@@ -10,7 +10,7 @@ FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 30
 FUZZ_RSS_MB  ?= 2048
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
-FUZZ_CFLAGS  := -std=c11 -Wall -Wextra -Wpedantic -O1 -g -fopenmp -Iinclude -I. -D_GNU_SOURCE \
+FUZZ_CFLAGS  := -std=c11 -Wall -Wextra -Wpedantic -O1 -g -fopenmp-simd -pthread -Iinclude -I. -D_GNU_SOURCE \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FOBJS        := $(SRCS:%.c=$(BUILD)/fuzz/%.o)
 

@@ -1,6 +1,6 @@
 # make test-tsan: the threads test (tests/threads_job.h, without Criterion) against a ThreadSanitizer build of
-# the library. Each test thread runs its ops on one OpenMP thread, so libgomp, which TSan
-# cannot see into, starts no team. setarch -R: TSan's shadow wants the classic layout.
+# the library: the trainings at 1 thread each, then at 2 each (both on the pool of
+# runtime/parallel.c, which TSan sees into). setarch -R: TSan's shadow wants the classic layout.
 TSOBJS := $(SRCS:%.c=$(BUILD)/tsan/%.o)
 TSAN   := -fsanitize=thread -fno-omit-frame-pointer
 

@@ -14,9 +14,9 @@
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/vmath.h"
 #include "ops/ops.h"
+#include "runtime/parallel.h"
 
 #include <math.h>
-#include <omp.h>
 
 struct attn_args {
     bool causal, has_mask;
@@ -175,6 +175,34 @@ static void attn_matrix(bool f32, const struct attn_dims *d, int64_t b, const ch
     else ag__gemm_f64(d->L, d->Ev, d->S, 1.0, pb, d->S, 1, vb, d->Ev, 1, 0.0, ob, d->Ev, 1);
 }
 
+/* The attention matrices shared out over the batch by ag__parallel_for; with dropout each
+ * call has a scratch matrix of its own. */
+struct attn_job {
+    bool f32;
+    const struct attn_dims *d;
+    const ag_tensor *q, *k, *v;
+    ag_tensor *p, *out;
+    const struct attn_args *a;
+    const struct mask_view *mv;
+    int rc; /* AG_ERR_NOMEM when a scratch matrix could not be had */
+};
+
+static void attn_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    struct attn_job *j = ctx;
+    const struct attn_dims *d = j->d;
+    size_t bytes = (size_t)(d->L * d->S) * ag_dtype_size(j->out->dtype);
+    char *scratch = j->a->dropout_p > 0 ? malloc(bytes ? bytes : 1) : NULL;
+    (void)tid;
+    if (j->a->dropout_p > 0 && !scratch) {
+        __atomic_store_n(&j->rc, AG_ERR_NOMEM, __ATOMIC_RELAXED);
+        return;
+    }
+    for (int64_t b = lo; b < hi; b++)
+        attn_matrix(j->f32, d, b, ag__ptr(j->q), ag__ptr(j->k), ag__ptr(j->v), ag__ptr(j->p),
+                    ag__ptr(j->out), scratch, j->a, j->mv);
+    free(scratch);
+}
+
 static int attn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                         ag_tensor **saved) {
     (void)n;
@@ -196,22 +224,9 @@ static int attn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
     int rc = AG_ERR_NOMEM;
     if (q && k && v && p) {
         bool f32 = out->dtype == AG_F32;
-        bool par = d.B > 1 && d.B * d.L * d.S * (d.E + d.Ev) >= (1 << 16) && !omp_in_parallel();
-        rc = AG_OK;
-#pragma omp parallel if (par)
-        {
-            size_t bytes = (size_t)(d.L * d.S) * ag_dtype_size(out->dtype);
-            char *scratch = a->dropout_p > 0 ? malloc(bytes ? bytes : 1) : NULL;
-            if (a->dropout_p > 0 && !scratch)
-#pragma omp atomic write
-                rc = AG_ERR_NOMEM;
-#pragma omp for schedule(static)
-            for (int64_t b = 0; b < d.B; b++)
-                if (a->dropout_p == 0 || scratch)
-                    attn_matrix(f32, &d, b, ag__ptr(q), ag__ptr(k), ag__ptr(v), ag__ptr(p),
-                                ag__ptr(out), scratch, a, &mv);
-            free(scratch);
-        }
+        struct attn_job j = {f32, &d, q, k, v, p, out, a, &mv, AG_OK};
+        ag__parallel_for(d.B, 1, (double)(d.L * d.S * (d.E + d.Ev)), 1 << 16, attn_range, &j);
+        rc = j.rc;
         if (rc && !p->arena) ag_tensor_free(p);
         else if (!rc) saved[0] = p;
     } else if (p && !p->arena) {
@@ -349,6 +364,31 @@ static int asb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
 DEF_ASB_ROW(float, asb_row_f32)
 DEF_ASB_ROW(double, asb_row_f64)
 
+/* The softmax backward shared out over rows by ag__parallel_for. */
+struct asb_job {
+    ag_tensor *out;
+    const ag_tensor *dp, *p;
+    const struct attn_args *a;
+    int64_t S;
+};
+
+static void asb_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct asb_job *j = ctx;
+    ag_tensor *out = j->out;
+    const ag_tensor *dp = j->dp, *p = j->p;
+    const struct attn_args *a = j->a;
+    int64_t S = j->S;
+    (void)tid;
+    for (int64_t r = lo; r < hi; r++) {
+        if (out->dtype == AG_F32)
+            asb_row_f32((float *)ag__ptr(out) + r * S, (const float *)ag__ptr(dp) + r * S,
+                        (const float *)ag__ptr(p) + r * S, S, (float)a->scale);
+        else
+            asb_row_f64((double *)ag__ptr(out) + r * S, (const double *)ag__ptr(dp) + r * S,
+                        (const double *)ag__ptr(p) + r * S, S, a->scale);
+    }
+}
+
 static int asb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                        ag_tensor **saved) {
     (void)n, (void)saved;
@@ -357,15 +397,8 @@ static int asb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     int rc = AG_ERR_NOMEM;
     if (dp && p) {
         int64_t S = out->shape[out->ndim - 1], rows = S ? out->numel / S : 0;
-#pragma omp parallel for schedule(static) if (out->numel >= (1 << 16) && !omp_in_parallel())
-        for (int64_t r = 0; r < rows; r++) {
-            if (out->dtype == AG_F32)
-                asb_row_f32((float *)ag__ptr(out) + r * S, (const float *)ag__ptr(dp) + r * S,
-                            (const float *)ag__ptr(p) + r * S, S, (float)a->scale);
-            else
-                asb_row_f64((double *)ag__ptr(out) + r * S, (const double *)ag__ptr(dp) + r * S,
-                            (const double *)ag__ptr(p) + r * S, S, a->scale);
-        }
+        struct asb_job j = {out, dp, p, a, S};
+        ag__parallel_for(rows, 1, (double)S, 1 << 16, asb_range, &j);
         rc = AG_OK;
     }
     release(dp, in[0]), release(p, in[1]);

@@ -3,6 +3,7 @@
  * stats in place (unbiased variance); eval uses the running stats. The backward rule is
  * written with ops, recomputing the statistics from x, so it is differentiable again. */
 #include "ops/iter.h"
+#include "runtime/parallel.h"
 
 #include <math.h>
 
@@ -161,26 +162,28 @@ static ag_tensor *dense(ag_tensor *t) {
 static void release(ag_tensor *c, const ag_tensor *t) {
     if (c && c != t && !c->arena) ag_tensor_free(c);
 }
-static bool bn_parallel(const ag_tensor *x) { return x->numel >= (1 << 16); }
+/* Channels are shared out by ag__parallel_for when x has 1 << 16 elements or more. */
+#define BN_PAR_MIN (1 << 16)
 
-/* Saves mean and 1/sqrt(var + eps) as float64 [C] (saved[0], saved[1]) for the fused
- * backward; training updates the running stats in place (unbiased variance). */
-static int bn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
-                      ag_tensor **saved) {
-    (void)n;
-    const struct bn_args *a = args;
-    ag_tensor *x = dense(in[0]);
-    int64_t C = in[0]->shape[1];
-    saved[0] = ag__empty(AG_F64, 1, &C, "ag_batch_norm");
-    saved[1] = ag__empty(AG_F64, 1, &C, "ag_batch_norm");
-    if (!x || !saved[0] || !saved[1]) {
-        release(x, in[0]);
-        return AG_ERR_NOMEM;
-    }
-    struct bn_dims d = bn_dims_of(x);
-    double *sm = ag__ptr(saved[0]), *si = ag__ptr(saved[1]), cnt = (double)(d.N * d.S);
-#pragma omp parallel for schedule(static) if (bn_parallel(x))
-    for (int64_t c = 0; c < C; c++) {
+/* One of the three per-channel passes shared out over channels. */
+struct bn_job {
+    ag_tensor *out;
+    const ag_tensor *x, *g;
+    ag_tensor *const *in;
+    const void *args; /* struct bn_args (forward) or struct bn_grad_args */
+    struct bn_dims d;
+    double *sm, *si, *o, cnt;
+};
+
+static void bn_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct bn_job *j = ctx;
+    const struct bn_args *a = j->args;
+    ag_tensor *out = j->out, *const *in = j->in;
+    const ag_tensor *x = j->x;
+    struct bn_dims d = j->d;
+    double *sm = j->sm, *si = j->si, cnt = j->cnt;
+    (void)tid;
+    for (int64_t c = lo; c < hi; c++) {
         double mean, var;
         if (a->training) {
             channel_stats(x, d, c, &mean, &var);
@@ -203,6 +206,27 @@ static int bn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *a
         sm[c] = mean, si[c] = is;
         channel_affine(out, x, d, c, scale, b - mean * scale);
     }
+}
+
+/* Saves mean and 1/sqrt(var + eps) as float64 [C] (saved[0], saved[1]) for the fused
+ * backward; training updates the running stats in place (unbiased variance). */
+static int bn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                      ag_tensor **saved) {
+    (void)n;
+    const struct bn_args *a = args;
+    ag_tensor *x = dense(in[0]);
+    int64_t C = in[0]->shape[1];
+    saved[0] = ag__empty(AG_F64, 1, &C, "ag_batch_norm");
+    saved[1] = ag__empty(AG_F64, 1, &C, "ag_batch_norm");
+    if (!x || !saved[0] || !saved[1]) {
+        release(x, in[0]);
+        return AG_ERR_NOMEM;
+    }
+    struct bn_dims d = bn_dims_of(x);
+    double *sm = ag__ptr(saved[0]), *si = ag__ptr(saved[1]), cnt = (double)(d.N * d.S);
+    struct bn_job j = {
+        .out = out, .x = x, .in = in, .args = a, .d = d, .sm = sm, .si = si, .cnt = cnt};
+    ag__parallel_for(C, 1, (double)(d.N * d.S), BN_PAR_MIN, bn_range, &j);
     release(x, in[0]);
     return AG_OK;
 }
@@ -243,6 +267,17 @@ static int grad_sums_shape(struct ag_meta *m, ag_tensor *const *in, int n, const
     return AG_OK;
 }
 
+static void grad_sums_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct bn_job *j = ctx;
+    const ag_tensor *g = j->g, *x = j->x;
+    ag_tensor *const *in = j->in;
+    struct bn_dims d = j->d;
+    double *o = j->o;
+    (void)tid;
+    for (int64_t c = lo; c < hi; c++)
+        channel_grad_sums(g, x, d, c, ag__get_flat(in[2], c), &o[c], &o[d.C + c]);
+}
+
 static int grad_sums_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                              ag_tensor **saved) {
     (void)n, (void)args, (void)saved;
@@ -253,9 +288,8 @@ static int grad_sums_forward(ag_tensor *out, ag_tensor *const *in, int n, const 
     }
     struct bn_dims d = bn_dims_of(x);
     double *o = ag__ptr(out);
-#pragma omp parallel for schedule(static) if (bn_parallel(x))
-    for (int64_t c = 0; c < d.C; c++)
-        channel_grad_sums(g, x, d, c, ag__get_flat(in[2], c), &o[c], &o[d.C + c]);
+    struct bn_job j = {.x = x, .g = g, .in = in, .d = d, .o = o};
+    ag__parallel_for(d.C, 1, (double)(d.N * d.S), BN_PAR_MIN, grad_sums_range, &j);
     release(g, in[0]), release(x, in[1]);
     return AG_OK;
 }
@@ -278,6 +312,25 @@ static int input_grad_shape(struct ag_meta *m, ag_tensor *const *in, int n, cons
     return AG_OK;
 }
 
+static void input_grad_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct bn_job *j = ctx;
+    const struct bn_grad_args *a = j->args;
+    ag_tensor *out = j->out, *const *in = j->in;
+    const ag_tensor *g = j->g, *x = j->x;
+    struct bn_dims d = j->d;
+    double cnt = j->cnt;
+    (void)tid;
+    for (int64_t c = lo; c < hi; c++) {
+        double s = ag__get_flat(in[3], c), p = s * (a->has_w ? ag__get_flat(in[5], c) : 1.0), q = 0,
+               r = 0;
+        if (a->training) {
+            q = -p * s * s * ag__get_flat(in[4], d.C + c) / cnt;
+            r = -p * ag__get_flat(in[4], c) / cnt;
+        }
+        channel_input_grad(out, g, x, d, c, ag__get_flat(in[2], c), p, q, r);
+    }
+}
+
 /* training: dx = w s (g - sum g / n - (x - mean) s^2 sum g (x - mean) / n), s = invstd;
  * eval: dx = w s g. */
 static int input_grad_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
@@ -291,16 +344,8 @@ static int input_grad_forward(ag_tensor *out, ag_tensor *const *in, int n, const
     }
     struct bn_dims d = bn_dims_of(x);
     double cnt = (double)(d.N * d.S);
-#pragma omp parallel for schedule(static) if (bn_parallel(x))
-    for (int64_t c = 0; c < d.C; c++) {
-        double s = ag__get_flat(in[3], c), p = s * (a->has_w ? ag__get_flat(in[5], c) : 1.0), q = 0,
-               r = 0;
-        if (a->training) {
-            q = -p * s * s * ag__get_flat(in[4], d.C + c) / cnt;
-            r = -p * ag__get_flat(in[4], c) / cnt;
-        }
-        channel_input_grad(out, g, x, d, c, ag__get_flat(in[2], c), p, q, r);
-    }
+    struct bn_job j = {.out = out, .x = x, .g = g, .in = in, .args = a, .d = d, .cnt = cnt};
+    ag__parallel_for(d.C, 1, (double)(d.N * d.S), BN_PAR_MIN, input_grad_range, &j);
     release(g, in[0]), release(x, in[1]);
     return AG_OK;
 }

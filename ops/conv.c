@@ -11,9 +11,8 @@
  * (weight grad), so results do not depend on the thread count. */
 #include "ops/kernels/gemm.h"
 #include "ops/ops.h"
+#include "runtime/parallel.h"
 #include "runtime/precision.h"
-
-#include <omp.h>
 
 struct conv_args {
     int stride[2], pad[2], dil[2], groups;
@@ -173,14 +172,28 @@ static void release(ag_tensor *c, const ag_tensor *t) {
 
 /* One scratch buffer per thread, allocated once per call. */
 static void *scratch(int64_t per_thread_elems, size_t es, int *nthreads) {
-    *nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    *nthreads = ag__parallel_threads();
     size_t bytes = (size_t)per_thread_elems * es * (size_t)*nthreads;
     return ag__alloc_uninit(NULL, bytes ? bytes : 1, "conv");
 }
 
-static bool parallel_ok(int64_t items, int64_t work) {
-    return items > 1 && work >= (1 << 15) && !omp_in_parallel() && omp_get_max_threads() > 1;
+/* Items (blocks of images) are shared out when the whole takes 1 << 15 multiply-adds or
+ * more: the cost of one item. */
+static double item_cost(int64_t items, int64_t work) {
+    return items > 0 ? (double)work / (double)items : 0;
 }
+
+/* One of the three kernels shared out over image blocks by ag__parallel_for; each
+ * thread has its column scratch at buf + tid * per. */
+struct conv_job {
+    ag_tensor *out;
+    const ag_tensor *x, *w, *b, *gy;
+    const struct geom *g;
+    char *buf, *wt, *part;
+    int64_t nb, per, wsize;
+    ag_precision prec; /* the caller's: workers take it */
+    int fail;
+};
 
 #define AT(p, i) ((char *)(p) + (size_t)(i)*es)
 #define CAT(p, i) ((const char *)(p) + (size_t)(i)*es)
@@ -215,25 +228,20 @@ static void block_copy(const struct geom *g, size_t es, char *blk, char *t, int6
         }
 }
 
-/* y[n, g] = W_g [Og, kcol] * col(x[n, g]) [kcol, P] (+ b) */
-static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, const ag_tensor *b,
-                    const struct geom *g) {
-    bool f32 = out->dtype == AG_F32;
-    size_t es = ag_dtype_size(out->dtype);
-    int64_t nb = block_images(g), blocks = (g->N + nb - 1) / nb, per = block_scratch(g, nb);
-    int nt;
+static void conv_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    struct conv_job *cj = ctx;
+    const struct geom *g = cj->g;
+    bool f32 = cj->out->dtype == AG_F32;
+    size_t es = ag_dtype_size(cj->out->dtype);
+    int64_t nb = cj->nb, per = cj->per;
+    char *buf = cj->buf;
+    ag_precision prec = cj->prec;
+    const char *xp = ag__ptr(cj->x), *wp = ag__ptr(cj->w), *bp = cj->b ? ag__ptr(cj->b) : NULL;
+    char *yp = ag__ptr(cj->out);
     int fail = 0;
-    char *buf = scratch(per, es, &nt);
-    if (!buf) return AG_ERR_NOMEM;
-    const char *xp = ag__ptr(x), *wp = ag__ptr(w), *bp = b ? ag__ptr(b) : NULL;
-    char *yp = ag__ptr(out);
-    ag_precision prec = ag_get_float32_matmul_precision(); /* workers take it */
-#pragma omp parallel for schedule(static) reduction(|       \
-                                                    : fail) \
-    num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
-    for (int64_t bi = 0; bi < blocks; bi++) {
+    for (int64_t bi = lo; bi < hi; bi++) {
         ag_precision old_prec = ag__precision_swap(prec);
-        char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
+        char *col = buf + (size_t)tid * (size_t)per * es;
         char *yb = AT(col, g->kcol * nb * g->P);
         int64_t n0 = bi * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
         for (int64_t gi = 0; gi < g->G; gi++) {
@@ -258,40 +266,42 @@ static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, cons
         }
         ag__precision_swap(old_prec);
     }
-    free(buf);
-    return fail ? gemm_nomem("ag_conv2d") : AG_OK;
+    if (fail) __atomic_fetch_or(&cj->fail, fail, __ATOMIC_RELAXED);
 }
 
-/* dx[n, g] = col2im(W_g^T [kcol, Og] * gy[n, g] [Og, P]) */
-static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *w,
-                          const struct geom *g) {
-    bool f32 = out->dtype == AG_F32;
+/* y[n, g] = W_g [Og, kcol] * col(x[n, g]) [kcol, P] (+ b) */
+static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, const ag_tensor *b,
+                    const struct geom *g) {
     size_t es = ag_dtype_size(out->dtype);
     int64_t nb = block_images(g), blocks = (g->N + nb - 1) / nb, per = block_scratch(g, nb);
     int nt;
     int fail = 0;
     char *buf = scratch(per, es, &nt);
-    char *wt = ag__alloc_uninit(NULL, (size_t)(g->O * g->kcol) * es + 1, "conv");
-    if (!buf || !wt) {
-        free(buf), free(wt);
-        return AG_ERR_NOMEM;
-    }
-    const char *wp = ag__ptr(w);
-    char *gp = ag__ptr(gy);
-    for (int64_t gi = 0; gi < g->G; gi++) /* W_g^T, [kcol, Og] per group */
-        for (int64_t o = 0; o < g->Og; o++)
-            for (int64_t k = 0; k < g->kcol; k++)
-                memcpy(AT(wt, gi * g->Og * g->kcol + k * g->Og + o),
-                       CAT(wp, (gi * g->Og + o) * g->kcol + k), es);
-    char *xp = ag__ptr(out);
-    memset(xp, 0, (size_t)out->numel * es);
+    if (!buf) return AG_ERR_NOMEM;
     ag_precision prec = ag_get_float32_matmul_precision(); /* workers take it */
-#pragma omp parallel for schedule(static) reduction(|       \
-                                                    : fail) \
-    num_threads(nt) if (parallel_ok(blocks, g->O * g->P * g->kcol * g->N))
-    for (int64_t bi = 0; bi < blocks; bi++) {
+    struct conv_job j = {
+        .out = out, .x = x, .w = w, .b = b, .g = g, .buf = buf, .nb = nb, .per = per, .prec = prec};
+    ag__parallel_for(blocks, 1, item_cost(blocks, g->O * g->P * g->kcol * g->N), 1 << 15,
+                     conv_range, &j);
+    fail = j.fail;
+    free(buf);
+    return fail ? gemm_nomem("ag_conv2d") : AG_OK;
+}
+
+static void input_grad_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    struct conv_job *cj = ctx;
+    const struct geom *g = cj->g;
+    bool f32 = cj->out->dtype == AG_F32;
+    size_t es = ag_dtype_size(cj->out->dtype);
+    int64_t nb = cj->nb, per = cj->per;
+    char *buf = cj->buf;
+    ag_precision prec = cj->prec;
+    const char *wt = cj->wt;
+    char *gp = ag__ptr(cj->gy), *xp = ag__ptr(cj->out);
+    int fail = 0;
+    for (int64_t bi = lo; bi < hi; bi++) {
         ag_precision old_prec = ag__precision_swap(prec);
-        char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
+        char *col = buf + (size_t)tid * (size_t)per * es;
         char *gb = AT(col, g->kcol * nb * g->P);
         int64_t n0 = bi * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
         for (int64_t gi = 0; gi < g->G; gi++) {
@@ -304,37 +314,55 @@ static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *
         }
         ag__precision_swap(old_prec);
     }
+    if (fail) __atomic_fetch_or(&cj->fail, fail, __ATOMIC_RELAXED);
+}
+
+/* dx[n, g] = col2im(W_g^T [kcol, Og] * gy[n, g] [Og, P]) */
+static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *w,
+                          const struct geom *g) {
+    size_t es = ag_dtype_size(out->dtype);
+    int64_t nb = block_images(g), blocks = (g->N + nb - 1) / nb, per = block_scratch(g, nb);
+    int nt;
+    int fail = 0;
+    char *buf = scratch(per, es, &nt);
+    char *wt = ag__alloc_uninit(NULL, (size_t)(g->O * g->kcol) * es + 1, "conv");
+    if (!buf || !wt) {
+        free(buf), free(wt);
+        return AG_ERR_NOMEM;
+    }
+    const char *wp = ag__ptr(w);
+    for (int64_t gi = 0; gi < g->G; gi++) /* W_g^T, [kcol, Og] per group */
+        for (int64_t o = 0; o < g->Og; o++)
+            for (int64_t k = 0; k < g->kcol; k++)
+                memcpy(AT(wt, gi * g->Og * g->kcol + k * g->Og + o),
+                       CAT(wp, (gi * g->Og + o) * g->kcol + k), es);
+    char *xp = ag__ptr(out);
+    memset(xp, 0, (size_t)out->numel * es);
+    ag_precision prec = ag_get_float32_matmul_precision(); /* workers take it */
+    struct conv_job j = {
+        .out = out, .gy = gy, .g = g, .buf = buf, .wt = wt, .nb = nb, .per = per, .prec = prec};
+    ag__parallel_for(blocks, 1, item_cost(blocks, g->O * g->P * g->kcol * g->N), 1 << 15,
+                     input_grad_range, &j);
+    fail = j.fail;
     free(buf), free(wt);
     return fail ? gemm_nomem("ag_conv2d backward") : AG_OK;
 }
 
-/* dw_g [Og, kcol] = sum over blocks (in order) of gy[block, g] [Og, nb*P] * col^T */
-static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *gy,
-                           const struct geom *g) {
-    bool f32 = out->dtype == AG_F32;
-    size_t es = ag_dtype_size(out->dtype);
-    int64_t nb = block_images(g), chunks = (g->N + nb - 1) / nb, wsize = g->O * g->kcol;
-    int64_t per = block_scratch(g, nb);
-    int nt;
+static void weight_grad_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    struct conv_job *cj = ctx;
+    const struct geom *g = cj->g;
+    bool f32 = cj->out->dtype == AG_F32;
+    size_t es = ag_dtype_size(cj->out->dtype);
+    int64_t nb = cj->nb, per = cj->per;
+    char *buf = cj->buf;
+    ag_precision prec = cj->prec;
+    const char *xp = ag__ptr(cj->x);
+    char *gp = ag__ptr(cj->gy), *part = cj->part;
+    int64_t wsize = cj->wsize;
     int fail = 0;
-    char *buf = scratch(per, es, &nt);
-    char *part =
-        chunks > 1 ? ag__alloc_uninit(NULL, (size_t)(chunks * wsize) * es, "conv") : ag__ptr(out);
-    if (!buf || !part) {
-        free(buf);
-        if (chunks > 1) free(part);
-        return AG_ERR_NOMEM;
-    }
-    if (g->N == 0) memset(part, 0, (size_t)wsize * es);
-    const char *xp = ag__ptr(x);
-    char *gp = ag__ptr(gy);
-    ag_precision prec = ag_get_float32_matmul_precision(); /* workers take it */
-#pragma omp parallel for schedule(static) reduction(|       \
-                                                    : fail) \
-    num_threads(nt) if (parallel_ok(chunks, g->O * g->P * g->kcol * g->N))
-    for (int64_t c = 0; c < chunks; c++) {
+    for (int64_t c = lo; c < hi; c++) {
         ag_precision old_prec = ag__precision_swap(prec);
-        char *col = buf + (size_t)omp_get_thread_num() * (size_t)per * es;
+        char *col = buf + (size_t)tid * (size_t)per * es;
         char *gb = AT(col, g->kcol * nb * g->P);
         char *dw = AT(part, c * wsize);
         int64_t n0 = c * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
@@ -356,6 +384,41 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
         }
         ag__precision_swap(old_prec);
     }
+    if (fail) __atomic_fetch_or(&cj->fail, fail, __ATOMIC_RELAXED);
+}
+
+/* dw_g [Og, kcol] = sum over blocks (in order) of gy[block, g] [Og, nb*P] * col^T */
+static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *gy,
+                           const struct geom *g) {
+    bool f32 = out->dtype == AG_F32;
+    size_t es = ag_dtype_size(out->dtype);
+    int64_t nb = block_images(g), chunks = (g->N + nb - 1) / nb, wsize = g->O * g->kcol;
+    int64_t per = block_scratch(g, nb);
+    int nt;
+    int fail = 0;
+    char *buf = scratch(per, es, &nt);
+    char *part =
+        chunks > 1 ? ag__alloc_uninit(NULL, (size_t)(chunks * wsize) * es, "conv") : ag__ptr(out);
+    if (!buf || !part) {
+        free(buf);
+        if (chunks > 1) free(part);
+        return AG_ERR_NOMEM;
+    }
+    if (g->N == 0) memset(part, 0, (size_t)wsize * es);
+    ag_precision prec = ag_get_float32_matmul_precision(); /* workers take it */
+    struct conv_job j = {.out = out,
+                         .x = x,
+                         .gy = gy,
+                         .g = g,
+                         .buf = buf,
+                         .part = part,
+                         .nb = nb,
+                         .per = per,
+                         .wsize = wsize,
+                         .prec = prec};
+    ag__parallel_for(chunks, 1, item_cost(chunks, g->O * g->P * g->kcol * g->N), 1 << 15,
+                     weight_grad_range, &j);
+    fail = j.fail;
     if (chunks > 1) { /* partial sums added in chunk order */
         for (int64_t i = 0; i < wsize; i++) {
             if (f32) {
@@ -381,13 +444,14 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
 /* db[o] = sum over n, p of gy[n, o, p], in double: per image a sum of four interleaved
  * running sums, images added in order; threads split o, so the bits do not depend on the
  * thread count. */
-static void bias_grad_run(ag_tensor *out, const ag_tensor *gy) {
-    bool f32 = out->dtype == AG_F32;
-    int64_t N = gy->shape[0], O = gy->shape[1], P = gy->shape[2] * gy->shape[3];
-    const void *gp = ag__ptr(gy);
-    void *dp = ag__ptr(out);
-#pragma omp parallel for schedule(static) if (O > 1 && N * O * P >= (1 << 16) && !omp_in_parallel())
-    for (int64_t o = 0; o < O; o++) {
+static void bias_grad_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct conv_job *j = ctx;
+    bool f32 = j->out->dtype == AG_F32;
+    int64_t N = j->gy->shape[0], O = j->gy->shape[1], P = j->gy->shape[2] * j->gy->shape[3];
+    const void *gp = ag__ptr(j->gy);
+    void *dp = ag__ptr(j->out);
+    (void)tid;
+    for (int64_t o = lo; o < hi; o++) {
         double s = 0;
         for (int64_t n = 0; n < N; n++) {
             double a[4] = {0, 0, 0, 0};
@@ -408,6 +472,12 @@ static void bias_grad_run(ag_tensor *out, const ag_tensor *gy) {
         if (f32) ((float *)dp)[o] = (float)s;
         else ((double *)dp)[o] = s;
     }
+}
+
+static void bias_grad_run(ag_tensor *out, const ag_tensor *gy) {
+    int64_t N = gy->shape[0], O = gy->shape[1], P = gy->shape[2] * gy->shape[3];
+    const struct conv_job j = {.out = out, .gy = gy};
+    ag__parallel_for(O, 1, (double)(N * P), 1 << 16, bias_grad_range, (void *)&j);
 }
 
 /* ------------------------------------------------------------------ shape rules */

@@ -6,9 +6,9 @@
  * pass; that op's own backward is written with ops (softmax), so create_graph works. */
 #include "ops/kernels/vmath.h"
 #include "ops/loss.h"
+#include "runtime/parallel.h"
 
 #include <math.h>
-#include <omp.h>
 
 struct ce_args {
     int reduction;    /* ag_reduction */
@@ -141,6 +141,36 @@ static int ce_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *
     return AG_OK;
 }
 
+/* One loss (or its gradient) shared out over the rows by ag__parallel_for. */
+struct ce_job {
+    const struct ce_args *a;
+    const ag_tensor *x, *labels;
+    const ag_tensor *g; /* backward: grad_output */
+    ag_tensor *out;     /* backward: the gradient */
+    double *loss;       /* forward: per row */
+    int64_t c;
+    double scale, base;
+};
+
+static void ce_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct ce_job *jb = ctx;
+    const struct ce_args *a = jb->a;
+    int64_t c = jb->c;
+    void *buf = ag__malloc(ag_dtype_size(jb->x->dtype) * (size_t)(c ? c : 1)); /* NULL: scalar */
+    (void)tid;
+    for (int64_t i = lo; i < hi; i++) {
+        struct row r = row_of(jb->x, i);
+        double m, s, all = 0;
+        row_lse(&r, c, &m, &s, buf);
+        if (a->smoothing != 0)
+            for (int64_t j = 0; j < c; j++) all += row_at(&r, j);
+        double lse = m + log(s), xy = row_at(&r, label_at(jb->labels, i));
+        jb->loss[i] = lse - (1 - a->smoothing) * xy -
+                      (a->smoothing != 0 ? a->smoothing * all / (double)c : 0);
+    }
+    free(buf);
+}
+
 static int ce_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const void *args,
                       ag_tensor **saved) {
     (void)n_in, (void)saved;
@@ -149,23 +179,8 @@ static int ce_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const void
     int64_t n = x->shape[0], c = x->shape[1];
     double *loss = ag__malloc(sizeof(double) * (size_t)(n ? n : 1));
     if (!loss) return ag__error(AG_ERR_NOMEM, "ag_cross_entropy_loss", "out of memory");
-    bool par = n * c >= (1 << 15) && !omp_in_parallel();
-#pragma omp parallel if (par)
-    {
-        void *buf = ag__malloc(ag_dtype_size(x->dtype) * (size_t)(c ? c : 1)); /* NULL: scalar */
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < n; i++) {
-            struct row r = row_of(x, i);
-            double m, s, all = 0;
-            row_lse(&r, c, &m, &s, buf);
-            if (a->smoothing != 0)
-                for (int64_t j = 0; j < c; j++) all += row_at(&r, j);
-            double lse = m + log(s), xy = row_at(&r, label_at(labels, i));
-            loss[i] = lse - (1 - a->smoothing) * xy -
-                      (a->smoothing != 0 ? a->smoothing * all / (double)c : 0);
-        }
-        free(buf);
-    }
+    struct ce_job j = {a, x, labels, NULL, NULL, loss, c, 0, 0};
+    ag__parallel_for(n, 1, (double)c, 1 << 15, ce_range, &j);
     write_losses(out, loss, n, a->reduction);
     free(loss);
     return AG_OK;
@@ -233,17 +248,15 @@ static int ce_bwd_shape(struct ag_meta *m, ag_tensor *const *in, int n, const vo
     return AG_OK;
 }
 
-static int ce_bwd_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const void *args,
-                          ag_tensor **saved) {
-    (void)n_in, (void)saved;
-    const struct ce_args *a = args;
-    const ag_tensor *g = in[0], *x = in[1], *labels = in[2];
-    int64_t n = x->shape[0], c = x->shape[1];
-    double scale = a->reduction == AG_REDUCTION_MEAN ? 1.0 / (double)n : 1.0;
-    double base = c ? a->smoothing / (double)c : 0;
-    bool par = n * c >= (1 << 15) && !omp_in_parallel();
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t i = 0; i < n; i++) {
+static void ce_bwd_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct ce_job *jb = ctx;
+    const struct ce_args *a = jb->a;
+    const ag_tensor *g = jb->g, *x = jb->x, *labels = jb->labels;
+    ag_tensor *out = jb->out;
+    int64_t c = jb->c;
+    double scale = jb->scale, base = jb->base;
+    (void)tid;
+    for (int64_t i = lo; i < hi; i++) {
         struct row r = row_of(x, i);
         double m, s;
         bool f32 = out->dtype == AG_F32;
@@ -267,6 +280,18 @@ static int ce_bwd_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const 
             else ((double *)ag__ptr(out))[i * c + j] = v;
         }
     }
+}
+
+static int ce_bwd_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const void *args,
+                          ag_tensor **saved) {
+    (void)n_in, (void)saved;
+    const struct ce_args *a = args;
+    const ag_tensor *g = in[0], *x = in[1], *labels = in[2];
+    int64_t n = x->shape[0], c = x->shape[1];
+    double scale = a->reduction == AG_REDUCTION_MEAN ? 1.0 / (double)n : 1.0;
+    double base = c ? a->smoothing / (double)c : 0;
+    struct ce_job jb = {a, x, labels, g, out, NULL, c, scale, base};
+    ag__parallel_for(n, 1, (double)c, 1 << 15, ce_bwd_range, &jb);
     return AG_OK;
 }
 

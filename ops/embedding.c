@@ -5,6 +5,7 @@
  * in the indices' row-major order, so it is deterministic. embedding_backward's own
  * backward is embedding again: differentiable any number of times. */
 #include "ops/ops.h"
+#include "runtime/parallel.h"
 
 struct emb_args {
     int64_t num; /* embedding_backward: rows of the weight */
@@ -51,17 +52,22 @@ static int emb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
     return AG_OK;
 }
 
-static int emb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
-                       ag_tensor **saved) {
-    (void)n, (void)args, (void)saved;
-    const ag_tensor *ix = in[0], *w = in[1];
-    int64_t dim = w->shape[1], rows = ix->numel;
+/* One lookup shared out over the rows by ag__parallel_for. */
+struct emb_job {
+    ag_tensor *out;
+    const ag_tensor *ix, *w;
+};
+
+static void emb_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct emb_job *jb = ctx;
+    const ag_tensor *ix = jb->ix, *w = jb->w;
+    int64_t dim = w->shape[1];
     size_t es = ag_dtype_size(w->dtype);
-    char *o = ag__ptr(out);
+    char *o = ag__ptr(jb->out);
     const char *base = (const char *)w->storage->data;
     bool rowwise = w->strides[1] == 1;
-#pragma omp parallel for schedule(static) if (rows * dim >= (1 << 16))
-    for (int64_t r = 0; r < rows; r++) {
+    (void)tid;
+    for (int64_t r = lo; r < hi; r++) {
         int64_t k = index_at(ix, r), off = w->offset + k * w->strides[0];
         char *dst = o + (size_t)(r * dim) * es;
         if (rowwise) {
@@ -71,6 +77,15 @@ static int emb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
         for (int64_t j = 0; j < dim; j++)
             memcpy(dst + (size_t)j * es, base + (size_t)(off + j * w->strides[1]) * es, es);
     }
+}
+
+static int emb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                       ag_tensor **saved) {
+    (void)n, (void)args, (void)saved;
+    const ag_tensor *ix = in[0], *w = in[1];
+    int64_t dim = w->shape[1], rows = ix->numel;
+    struct emb_job j = {out, ix, w};
+    ag__parallel_for(rows, 1, (double)dim, 1 << 16, emb_range, &j);
     return AG_OK;
 }
 

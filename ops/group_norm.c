@@ -10,8 +10,7 @@
  * With create_graph everything is written with ops from x (differentiable again); the
  * fused op is never recorded. dw, db add per-sample partials in sample order. */
 #include "ops/norm_rows.h"
-
-#include <omp.h>
+#include "runtime/parallel.h"
 
 struct gn_args {
     int groups;
@@ -92,6 +91,44 @@ static int gn_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *
     return ag__shape_same(m, in, 1, NULL, fn);
 }
 
+/* One group_norm (or its backward) shared out by ag__parallel_for: forward over the
+ * N*G rows, backward over the N samples (each with its own partial dw, db). */
+struct gn_job {
+    ag_tensor *out;
+    const ag_tensor *x, *w, *b, *mean, *rstd, *g;
+    const struct gn_args *a;
+    int64_t G, M, C, S;
+    double *part; /* backward: [N, 2C] */
+};
+
+static void gn_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct gn_job *j = ctx;
+    const ag_tensor *x = j->x, *w = j->w, *b = j->b, *mean = j->mean, *rstd = j->rstd;
+    ag_tensor *out = j->out;
+    const struct gn_args *a = j->a;
+    int64_t G = j->G, M = j->M;
+    bool f32 = out->dtype == AG_F32;
+    (void)tid;
+    for (int64_t r = lo; r < hi; r++) {
+        int64_t off = (r % G) * M; /* this group's slice of the spread params */
+        if (f32) {
+            float *mu = (float *)ag__ptr(mean) + r, *rs = (float *)ag__ptr(rstd) + r;
+            const float *xr = (const float *)ag__ptr(x) + r * M;
+            ln_stats_f32(xr, M, a->eps, mu, rs);
+            ln_forward_f32((float *)ag__ptr(out) + r * M, xr, M, *mu, *rs,
+                           w ? (const float *)ag__ptr(w) + off : NULL,
+                           b ? (const float *)ag__ptr(b) + off : NULL);
+        } else {
+            double *mu = (double *)ag__ptr(mean) + r, *rs = (double *)ag__ptr(rstd) + r;
+            const double *xr = (const double *)ag__ptr(x) + r * M;
+            ln_stats_f64(xr, M, a->eps, mu, rs);
+            ln_forward_f64((double *)ag__ptr(out) + r * M, xr, M, *mu, *rs,
+                           w ? (const double *)ag__ptr(w) + off : NULL,
+                           b ? (const double *)ag__ptr(b) + off : NULL);
+        }
+    }
+}
+
 static int gn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                       ag_tensor **saved) {
     (void)n;
@@ -105,26 +142,8 @@ static int gn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *a
               *rstd = ag__empty(out->dtype, 1, &R, "ag_group_norm");
     int rc = AG_ERR_NOMEM;
     if (x && mean && rstd && (!a->has_w || w) && (!a->has_b || b)) {
-        bool f32 = out->dtype == AG_F32;
-#pragma omp parallel for schedule(static) if (R > 1 && R * M >= (1 << 15) && !omp_in_parallel())
-        for (int64_t r = 0; r < R; r++) {
-            int64_t off = (r % G) * M; /* this group's slice of the spread params */
-            if (f32) {
-                float *mu = (float *)ag__ptr(mean) + r, *rs = (float *)ag__ptr(rstd) + r;
-                const float *xr = (const float *)ag__ptr(x) + r * M;
-                ln_stats_f32(xr, M, a->eps, mu, rs);
-                ln_forward_f32((float *)ag__ptr(out) + r * M, xr, M, *mu, *rs,
-                               w ? (const float *)ag__ptr(w) + off : NULL,
-                               b ? (const float *)ag__ptr(b) + off : NULL);
-            } else {
-                double *mu = (double *)ag__ptr(mean) + r, *rs = (double *)ag__ptr(rstd) + r;
-                const double *xr = (const double *)ag__ptr(x) + r * M;
-                ln_stats_f64(xr, M, a->eps, mu, rs);
-                ln_forward_f64((double *)ag__ptr(out) + r * M, xr, M, *mu, *rs,
-                               w ? (const double *)ag__ptr(w) + off : NULL,
-                               b ? (const double *)ag__ptr(b) + off : NULL);
-            }
-        }
+        struct gn_job j = {out, x, w, b, mean, rstd, NULL, a, G, M, C, S, NULL};
+        ag__parallel_for(R, 1, (double)M, 1 << 15, gn_range, &j);
         saved[0] = mean, saved[1] = rstd;
         rc = AG_OK;
     }
@@ -288,23 +307,31 @@ static void param_block(double *acc, const ag_tensor *g, const ag_tensor *x, con
     }
 }
 
+static void gnb_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct gn_job *j = ctx;
+    int64_t G = j->G, M = j->M, C = j->C, S = j->S;
+    (void)tid;
+    for (int64_t i = lo; i < hi; i++)
+        for (int64_t r = i * G; r < (i + 1) * G; r++) {
+            dx_block(j->out, j->g, j->x, j->mean, j->rstd, j->w, M, r, (r % G) * M);
+            param_block(j->part + i * 2 * C, j->g, j->x, j->mean, j->rstd, C / G, S, r,
+                        (r % G) * (C / G));
+        }
+}
+
 static int gnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                        ag_tensor **saved) {
     (void)n, (void)saved;
     const struct gn_args *a = args;
     int64_t N = in[1]->shape[0], C = in[1]->shape[1], S = spatial(in[1]), G = a->groups;
-    int64_t R = N * G, M = C / G * S;
+    int64_t M = C / G * S;
     ag_tensor *g = dense(in[0]), *x = dense(in[1]), *mean = dense(in[2]), *rstd = dense(in[3]);
     ag_tensor *w = spread(a->has_w ? in[4] : NULL, C, a->groups, S);
     double *part = calloc((size_t)(N ? N : 1) * (size_t)(2 * C), sizeof(double)); /* [N, 2C] */
     int rc = AG_ERR_NOMEM;
     if (g && x && mean && rstd && (!a->has_w || w) && part) {
-#pragma omp parallel for schedule(static) if (N > 1 && R * M >= (1 << 15) && !omp_in_parallel())
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t r = i * G; r < (i + 1) * G; r++) {
-                dx_block(out, g, x, mean, rstd, w, M, r, (r % G) * M);
-                param_block(part + i * 2 * C, g, x, mean, rstd, C / G, S, r, (r % G) * (C / G));
-            }
+        struct gn_job j = {out, x, w, NULL, mean, rstd, g, a, G, M, C, S, part};
+        ag__parallel_for(N, 1, (double)(G * M), 1 << 15, gnb_range, &j);
         for (int64_t j = 0; j < 2 * C; j++) { /* after dx: dw, then db */
             double t = 0;
             for (int64_t i = 0; i < N; i++) t += part[i * 2 * C + j];

@@ -1,7 +1,6 @@
 /* Strided, broadcasting element-wise iteration (see iter.h). */
 #include "ops/iter.h"
-
-#include <omp.h>
+#include "runtime/parallel.h"
 
 #define CHUNK ((int64_t)1 << 15)   /* elements per task in the flat case */
 #define PAR_MIN ((int64_t)1 << 16) /* below this, one thread */
@@ -62,24 +61,47 @@ static void run_rows(const struct plan *p, any_row row, char *out, int64_t r0, i
     }
 }
 
+/* A map shared out by ag__parallel_for: over chunks of CHUNK elements (flat) or rows. */
+struct run_job {
+    const struct plan *p;
+    any_row row;
+    char *z;
+    const void *args;
+    int64_t total;
+};
+
+static void flat_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct run_job *j = ctx;
+    const struct plan *p = j->p;
+    int64_t one[3] = {1, 1, 1};
+    (void)tid;
+    for (int64_t c = lo; c < hi; c++) {
+        int64_t e0 = c * CHUNK, n = j->total - e0 < CHUNK ? j->total - e0 : CHUNK;
+        const char *x[3];
+        for (int k = 0; k < p->n_in; k++) x[k] = p->base[k] + (size_t)e0 * p->es;
+        call_row(p, j->row, j->z + (size_t)e0 * p->es, x, one, n, j->args);
+    }
+}
+
+static void rows_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct run_job *j = ctx;
+    (void)tid;
+    run_rows(j->p, j->row, j->z, lo, hi, j->args);
+}
+
 static void run(const struct plan *p, any_row row, ag_tensor *out, const void *args) {
     char *z = ag__ptr(out);
     int64_t total = out->numel;
     if (total == 0) return;
-    bool par = total >= PAR_MIN && !omp_in_parallel() && omp_get_max_threads() > 1;
+    bool par = total >= PAR_MIN && ag__parallel_threads() > 1;
+    struct run_job j = {p, row, z, args, total};
     if (p->flat) {
         int64_t one[3] = {1, 1, 1}, chunks = (total + CHUNK - 1) / CHUNK;
-        if (!par) { /* entering an OpenMP region costs a malloc and futexes even if(0) */
+        if (!par) {
             call_row(p, row, z, p->base, one, total, args);
             return;
         }
-#pragma omp parallel for schedule(static)
-        for (int64_t c = 0; c < chunks; c++) {
-            int64_t lo = c * CHUNK, n = total - lo < CHUNK ? total - lo : CHUNK;
-            const char *x[3];
-            for (int k = 0; k < p->n_in; k++) x[k] = p->base[k] + (size_t)lo * p->es;
-            call_row(p, row, z + (size_t)lo * p->es, x, one, n, args);
-        }
+        ag__parallel_for(chunks, 1, 1.0, 0.0, flat_range, &j);
         return;
     }
     int64_t rows = total / p->shape[p->ndim - 1];
@@ -87,8 +109,7 @@ static void run(const struct plan *p, any_row row, ag_tensor *out, const void *a
         run_rows(p, row, z, 0, rows, args);
         return;
     }
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++) run_rows(p, row, z, r, r + 1, args);
+    ag__parallel_for(rows, 1, 1.0, 0.0, rows_range, &j);
 }
 
 /* One output element: every input has one element too, so no plan is needed. */

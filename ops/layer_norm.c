@@ -11,9 +11,9 @@
  * statistics from x, so they are differentiable again; the fused backward ops themselves
  * are never recorded and say so if asked for a derivative. */
 #include "ops/norm_rows.h"
+#include "runtime/parallel.h"
 
 #include <math.h>
-#include <omp.h>
 
 struct ln_args {
     int64_t M;         /* elements per normalized row */
@@ -22,7 +22,6 @@ struct ln_args {
     double eps;
 };
 
-#define LN_PAR(rows, M) ((rows) > 1 && (rows) * (M) >= (1 << 15) && !omp_in_parallel())
 /* Forward rows go in blocks: the statistics of a block first, so the square roots and
  * divisions of its rows overlap instead of each stalling its own row's output pass. */
 #define LN_ROW_BLOCK 8
@@ -90,6 +89,44 @@ static int ln_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *
     return ag__shape_same(m, in, 1, NULL, fn);
 }
 
+/* A layer_norm (or its backward) shared out by ag__parallel_for over row blocks (backward:
+ * chunks of LNW_ROWS rows, each with its own partial dw, db). */
+struct ln_job {
+    ag_tensor *out;
+    const ag_tensor *x, *w, *b, *mean, *rstd, *g;
+    const struct ln_args *a;
+    int64_t R, M;
+    double *part;
+};
+
+static void ln_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct ln_job *j = ctx;
+    const ag_tensor *x = j->x, *w = j->w, *b = j->b, *mean = j->mean, *rstd = j->rstd;
+    ag_tensor *out = j->out;
+    const struct ln_args *a = j->a;
+    int64_t R = j->R, M = j->M;
+    bool f32 = out->dtype == AG_F32;
+    (void)tid;
+    for (int64_t bk = lo; bk < hi; bk++) {
+        int64_t r0 = bk * LN_ROW_BLOCK, r1 = r0 + LN_ROW_BLOCK < R ? r0 + LN_ROW_BLOCK : R;
+        if (f32) {
+            float *mu = ag__ptr(mean), *rs = ag__ptr(rstd);
+            const float *xp = ag__ptr(x);
+            for (int64_t r = r0; r < r1; r++) ln_stats_f32(xp + r * M, M, a->eps, mu + r, rs + r);
+            for (int64_t r = r0; r < r1; r++)
+                ln_forward_f32((float *)ag__ptr(out) + r * M, xp + r * M, M, mu[r], rs[r],
+                               w ? ag__ptr(w) : NULL, b ? ag__ptr(b) : NULL);
+        } else {
+            double *mu = ag__ptr(mean), *rs = ag__ptr(rstd);
+            const double *xp = ag__ptr(x);
+            for (int64_t r = r0; r < r1; r++) ln_stats_f64(xp + r * M, M, a->eps, mu + r, rs + r);
+            for (int64_t r = r0; r < r1; r++)
+                ln_forward_f64((double *)ag__ptr(out) + r * M, xp + r * M, M, mu[r], rs[r],
+                               w ? ag__ptr(w) : NULL, b ? ag__ptr(b) : NULL);
+        }
+    }
+}
+
 static int ln_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                       ag_tensor **saved) {
     (void)n;
@@ -101,30 +138,9 @@ static int ln_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *a
               *rstd = ag__empty(out->dtype, 1, &R, "ag_layer_norm");
     int rc = AG_ERR_NOMEM;
     if (x && mean && rstd && (!a->has_w || w) && (!a->has_b || b)) {
-        bool f32 = out->dtype == AG_F32;
         int64_t blocks = (R + LN_ROW_BLOCK - 1) / LN_ROW_BLOCK;
-#pragma omp parallel for schedule(static) if (blocks > 1 && R * M >= (1 << 15) && \
-                                              !omp_in_parallel())
-        for (int64_t bk = 0; bk < blocks; bk++) {
-            int64_t r0 = bk * LN_ROW_BLOCK, r1 = r0 + LN_ROW_BLOCK < R ? r0 + LN_ROW_BLOCK : R;
-            if (f32) {
-                float *mu = ag__ptr(mean), *rs = ag__ptr(rstd);
-                const float *xp = ag__ptr(x);
-                for (int64_t r = r0; r < r1; r++)
-                    ln_stats_f32(xp + r * M, M, a->eps, mu + r, rs + r);
-                for (int64_t r = r0; r < r1; r++)
-                    ln_forward_f32((float *)ag__ptr(out) + r * M, xp + r * M, M, mu[r], rs[r],
-                                   w ? ag__ptr(w) : NULL, b ? ag__ptr(b) : NULL);
-            } else {
-                double *mu = ag__ptr(mean), *rs = ag__ptr(rstd);
-                const double *xp = ag__ptr(x);
-                for (int64_t r = r0; r < r1; r++)
-                    ln_stats_f64(xp + r * M, M, a->eps, mu + r, rs + r);
-                for (int64_t r = r0; r < r1; r++)
-                    ln_forward_f64((double *)ag__ptr(out) + r * M, xp + r * M, M, mu[r], rs[r],
-                                   w ? ag__ptr(w) : NULL, b ? ag__ptr(b) : NULL);
-            }
-        }
+        struct ln_job j = {out, x, w, b, mean, rstd, NULL, a, R, M, NULL};
+        ag__parallel_for(blocks, 1, (double)(LN_ROW_BLOCK * M), 1 << 15, ln_range, &j);
         saved[0] = mean, saved[1] = rstd;
         rc = AG_OK;
     }
@@ -311,6 +327,21 @@ static void dx_rows(ag_tensor *out, const ag_tensor *g, const ag_tensor *x, cons
                     w ? ag__ptr(w) : NULL, M, r0, r1);
 }
 
+static void lnb_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct ln_job *j = ctx;
+    const ag_tensor *g = j->g, *x = j->x, *w = j->w, *mean = j->mean, *rstd = j->rstd;
+    ag_tensor *out = j->out;
+    int64_t R = j->R, M = j->M;
+    double *part = j->part;
+    (void)tid;
+    for (int64_t c = lo; c < hi; c++)
+        for (int64_t r0 = c * LNW_ROWS; r0 < R && r0 < (c + 1) * LNW_ROWS; r0 += LN_ROW_BLOCK) {
+            int64_t r1 = r0 + LN_ROW_BLOCK < R ? r0 + LN_ROW_BLOCK : R;
+            dx_rows(out, g, x, mean, rstd, w, M, r0, r1);
+            for (int64_t r = r0; r < r1; r++) param_rows(part + c * 2 * M, g, x, mean, rstd, M, r);
+        }
+}
+
 static int lnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                        ag_tensor **saved) {
     (void)n, (void)saved;
@@ -321,15 +352,8 @@ static int lnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     double *part = calloc((size_t)(chunks ? chunks : 1) * (size_t)(2 * M), sizeof(double));
     int rc = AG_ERR_NOMEM;
     if (g && x && mean && rstd && (!a->has_w || w) && part) {
-#pragma omp parallel for schedule(static) if (chunks > 1 && R * M >= (1 << 15) && \
-                                              !omp_in_parallel())
-        for (int64_t c = 0; c < chunks; c++)
-            for (int64_t r0 = c * LNW_ROWS; r0 < R && r0 < (c + 1) * LNW_ROWS; r0 += LN_ROW_BLOCK) {
-                int64_t r1 = r0 + LN_ROW_BLOCK < R ? r0 + LN_ROW_BLOCK : R;
-                dx_rows(out, g, x, mean, rstd, w, M, r0, r1);
-                for (int64_t r = r0; r < r1; r++)
-                    param_rows(part + c * 2 * M, g, x, mean, rstd, M, r);
-            }
+        struct ln_job j = {out, x, w, NULL, mean, rstd, g, a, R, M, part};
+        ag__parallel_for(chunks, 1, (double)(LNW_ROWS * M), 1 << 15, lnb_range, &j);
         for (int64_t j = 0; j < 2 * M; j++) { /* rows R and R + 1: dw, db */
             double s = 0;
             for (int64_t c = 0; c < chunks; c++) s += part[c * 2 * M + j];

@@ -7,9 +7,8 @@
  * ag__accumulate. */
 #include "ops/ops.h"
 #include "ops/kernels/gemm.h"
+#include "runtime/parallel.h"
 #include "runtime/precision.h"
-
-#include <omp.h>
 
 /* The GEMM in use (ops/kernels/gemm.h: BLIS-style, any strides). */
 #define GEMM_F32 ag__gemm_f32
@@ -87,15 +86,25 @@ static bool foldable(const struct mm *p) {
     return !p->a_vec;
 }
 
-/* One GEMM per batch, in parallel when they are small. */
-static int mm_batches(const struct mm *p, const char *A, const char *B, char *C, size_t es,
-                      int64_t batches, ag_dtype dt) {
+/* The batches shared out by ag__parallel_for. */
+struct mm_job {
+    const struct mm *p;
+    const char *A, *B;
+    char *C;
+    size_t es;
+    ag_dtype dt;
+    ag_precision prec; /* the caller's: workers take it */
+    int fail;
+};
+
+static void mm_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    struct mm_job *j = ctx;
+    const struct mm *p = j->p;
+    size_t es = j->es;
     int fail = 0;
-    bool par = batches > 1 && p->M * p->N * p->K < ((int64_t)1 << 18) && !omp_in_parallel();
-    ag_precision prec = ag_get_float32_matmul_precision(); /* workers take it */
-#pragma omp parallel for schedule(static) if (par) reduction(| : fail)
-    for (int64_t t = 0; t < batches; t++) {
-        ag_precision old_prec = ag__precision_swap(prec);
+    (void)tid;
+    for (int64_t t = lo; t < hi; t++) {
+        ag_precision old_prec = ag__precision_swap(j->prec);
         int64_t oa = 0, ob = 0, r = t;
         for (int i = p->nb - 1; i >= 0; i--) {
             int64_t k = r % p->bshape[i];
@@ -103,11 +112,21 @@ static int mm_batches(const struct mm *p, const char *A, const char *B, char *C,
             oa += k * p->sa[i];
             ob += k * p->sb[i];
         }
-        fail |= gemm(dt, p->M, p->N, p->K, A + (size_t)oa * es, p->rsa, p->csa, B + (size_t)ob * es,
-                     p->rsb, p->csb, C + (size_t)(t * p->M * p->N) * es);
+        fail |= gemm(j->dt, p->M, p->N, p->K, j->A + (size_t)oa * es, p->rsa, p->csa,
+                     j->B + (size_t)ob * es, p->rsb, p->csb, j->C + (size_t)(t * p->M * p->N) * es);
         ag__precision_swap(old_prec);
     }
-    return fail;
+    if (fail) __atomic_fetch_or(&j->fail, fail, __ATOMIC_RELAXED);
+}
+
+/* One GEMM per batch, in parallel when they are small. */
+static int mm_batches(const struct mm *p, const char *A, const char *B, char *C, size_t es,
+                      int64_t batches, ag_dtype dt) {
+    struct mm_job j = {p, A, B, C, es, dt, ag_get_float32_matmul_precision(), 0};
+    if (p->M * p->N * p->K < ((int64_t)1 << 18))
+        ag__parallel_for(batches, 1, 1.0, 0.0, mm_range, &j);
+    else mm_range(&j, 0, batches, 0); /* big GEMMs: each threads itself */
+    return j.fail;
 }
 
 /* out (contiguous) = a·b over every batch; AG_ERR_NOMEM (and an error) when GEMM cannot

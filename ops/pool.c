@@ -9,8 +9,9 @@
 #include "ops/kernels/convpool.h"
 #include "ops/ops.h"
 
+#include "runtime/parallel.h"
+
 #include <math.h>
-#include <omp.h>
 
 struct pool_args {
     int k[2], s[2], p[2];
@@ -35,10 +36,17 @@ static void pgeom_init(struct pgeom *g, const int64_t *x, const struct pool_args
     g->OW = (g->W + 2 * g->pw - g->kw) / g->sw + 1;
 }
 
-static bool par_planes(const struct pgeom *g) {
-    return g->planes > 1 && g->planes * g->OH * g->OW * g->kh * g->kw >= (1 << 15) &&
-           !omp_in_parallel();
-}
+/* Threads split the planes when there is work enough: the cost of one plane. */
+static double plane_cost(const struct pgeom *g) { return (double)(g->OH * g->OW * g->kh * g->kw); }
+#define PAR_MIN (1 << 15)
+
+/* One pooling call shared out over planes (or 64-plane chunks) by ag__parallel_for. */
+struct pool_job {
+    const struct pgeom *g;
+    bool f32, scatter;
+    const char *x, *src;
+    char *dst;
+};
 
 /* Contiguous data of t (a copy without recording when strided); see release(). */
 static ag_tensor *dense(ag_tensor *t) {
@@ -154,14 +162,16 @@ static bool fast_2x2(const struct pgeom *g, bool f32) {
            g->pw == 0 && ag__convpool_avx512();
 }
 
-static void max_pool_fast(const struct pgeom *g, const float *x, const float *src, float *dst,
-                          bool scatter) {
+static void max_pool_fast_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct pool_job *j = ctx;
+    const struct pgeom *g = j->g;
+    const float *x = (const float *)(const void *)j->x, *src = (const float *)(const void *)j->src;
+    float *dst = (float *)(void *)j->dst;
     int64_t plane = g->H * g->W, oplane = g->OH * g->OW, step = 64;
-    int64_t chunks = (g->planes + step - 1) / step;
-#pragma omp parallel for schedule(static) if (chunks > 1 && par_planes(g))
-    for (int64_t c = 0; c < chunks; c++) {
+    (void)tid;
+    for (int64_t c = lo; c < hi; c++) {
         int64_t p0 = c * step, np = g->planes - p0 < step ? g->planes - p0 : step;
-        if (scatter)
+        if (j->scatter)
             ag__maxpool2x2_back_f32_avx512(np, g->H, g->W, x + p0 * plane, src + p0 * oplane,
                                            dst + p0 * plane);
         else
@@ -170,28 +180,52 @@ static void max_pool_fast(const struct pgeom *g, const float *x, const float *sr
     }
 }
 
+static void max_pool_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct pool_job *j = ctx;
+    const struct pgeom *g = j->g;
+    size_t es = j->f32 ? 4 : 8;
+    int64_t plane = g->H * g->W, oplane = g->OH * g->OW;
+    int64_t sstep = j->scatter ? oplane : plane, dstep = j->scatter ? plane : oplane;
+    (void)tid;
+    for (int64_t c = lo; c < hi; c++) {
+        const char *xp = j->x + (size_t)(c * plane) * es, *sp = j->src + (size_t)(c * sstep) * es;
+        char *dp = j->dst + (size_t)(c * dstep) * es;
+        if (j->f32)
+            maxpool_f32(g, (const float *)(const void *)xp, (const float *)(const void *)sp,
+                        (float *)(void *)dp, j->scatter);
+        else
+            maxpool_f64(g, (const double *)(const void *)xp, (const double *)(const void *)sp,
+                        (double *)(void *)dp, j->scatter);
+    }
+}
+
 /* scatter false: y[p] = src[argmax]; true: dst[argmax] += src[p] (dst zeroed first). */
 static void max_pool_run(const struct pgeom *g, bool f32, const char *x, const char *src, char *dst,
                          bool scatter) {
+    struct pool_job j = {g, f32, scatter, x, src, dst};
     if (fast_2x2(g, f32)) {
-        max_pool_fast(g, (const float *)(const void *)x, (const float *)(const void *)src,
-                      (float *)(void *)dst, scatter);
+        int64_t chunks = (g->planes + 63) / 64;
+        ag__parallel_for(chunks, 1, 64 * plane_cost(g), PAR_MIN, max_pool_fast_range, &j);
         return;
     }
-    size_t es = f32 ? 4 : 8;
-    int64_t plane = g->H * g->W, oplane = g->OH * g->OW;
-    int64_t sstep = scatter ? oplane : plane, dstep = scatter ? plane : oplane;
-#pragma omp parallel for schedule(static) if (par_planes(g))
-    for (int64_t c = 0; c < g->planes; c++) {
-        const char *xp = x + (size_t)(c * plane) * es, *sp = src + (size_t)(c * sstep) * es;
-        char *dp = dst + (size_t)(c * dstep) * es;
-        if (f32)
-            maxpool_f32(g, (const float *)(const void *)xp, (const float *)(const void *)sp,
-                        (float *)(void *)dp, scatter);
-        else
-            maxpool_f64(g, (const double *)(const void *)xp, (const double *)(const void *)sp,
-                        (double *)(void *)dp, scatter);
-    }
+    ag__parallel_for(g->planes, 1, plane_cost(g), PAR_MIN, max_pool_range, &j);
+}
+
+static void avg_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct pool_job *j = ctx;
+    (void)tid;
+    if (j->f32)
+        avg_f32(j->g, (const float *)(const void *)j->x, (float *)(void *)j->dst, j->scatter, lo,
+                hi);
+    else
+        avg_f64(j->g, (const double *)(const void *)j->x, (double *)(void *)j->dst, j->scatter, lo,
+                hi);
+}
+
+/* scatter false: y[p] = mean of x over window p (padding counted); true: the transpose. */
+static void avg_run(const struct pgeom *g, bool f32, const void *x, void *y, bool scatter) {
+    struct pool_job j = {g, f32, scatter, x, NULL, y};
+    ag__parallel_for(g->planes, 1, plane_cost(g), PAR_MIN, avg_range, &j);
 }
 
 /* ------------------------------------------------------------------ forward entry points */
@@ -229,8 +263,7 @@ static int avg_pool_forward(ag_tensor *out, ag_tensor *const *in, int n, const v
     if (!x) return AG_ERR_NOMEM;
     struct pgeom g;
     pgeom_init(&g, x->shape, args);
-    if (out->dtype == AG_F32) avg_f32(&g, ag__ptr(x), ag__ptr(out), false);
-    else avg_f64(&g, ag__ptr(x), ag__ptr(out), false);
+    avg_run(&g, out->dtype == AG_F32, ag__ptr(x), ag__ptr(out), false);
     release(x, in[0]);
     return AG_OK;
 }
@@ -243,8 +276,7 @@ static int avg_pool_backward_forward(ag_tensor *out, ag_tensor *const *in, int n
     struct pgeom g;
     pgeom_init(&g, out->shape, args);
     memset(ag__ptr(out), 0, (size_t)out->numel * ag_dtype_size(out->dtype));
-    if (out->dtype == AG_F32) avg_f32(&g, ag__ptr(gy), ag__ptr(out), true);
-    else avg_f64(&g, ag__ptr(gy), ag__ptr(out), true);
+    avg_run(&g, out->dtype == AG_F32, ag__ptr(gy), ag__ptr(out), true);
     release(gy, in[0]);
     return AG_OK;
 }

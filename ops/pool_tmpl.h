@@ -3,7 +3,7 @@
  *   T              the element type (float, double)
  *   MAXPOOL_NOPAD  max pooling of one plane without padding (maxpool_nopad_f32)
  *   MAXPOOL_PLANE  max pooling of one plane, any padding (maxpool_f32)
- *   AVGPOOL        average pooling of all planes (avg_f32)
+ *   AVGPOOL        average pooling of planes [lo, hi) (avg_f32)
  * A template rather than two copies: the kernels differ only in T, and each stays a real
  * function a debugger steps through line by line. */
 
@@ -88,12 +88,12 @@ static void MAXPOOL_PLANE(const struct pgeom *g, const T *x, const T *src, T *ds
     }
 }
 
-/* scatter false: y[p] = mean of x over window p (padding counted); true: the transpose. */
-static void AVGPOOL(const struct pgeom *g, const T *x, T *y, bool scatter) {
+/* scatter false: y[p] = mean of x over window p (padding counted); true: the transpose.
+ * Planes lo..hi-1. */
+static void AVGPOOL(const struct pgeom *g, const T *x, T *y, bool scatter, int64_t lo, int64_t hi) {
     int64_t plane = g->H * g->W, oplane = g->OH * g->OW;
     double scale = 1.0 / (double)(g->kh * g->kw);
-#pragma omp parallel for schedule(static) if (par_planes(g))
-    for (int64_t c = 0; c < g->planes; c++) {
+    for (int64_t c = lo; c < hi; c++) {
         const T *xp = x + (scatter ? c * oplane : c * plane);
         T *yp = y + (scatter ? c * plane : c * oplane);
         for (int64_t oh = 0; oh < g->OH; oh++)

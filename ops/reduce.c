@@ -1,9 +1,9 @@
 /* Reductions: sum over any set of dims (keepdim or not); mean, sum_to built on it.
  * Sums accumulate in double, in a fixed order that does not depend on the thread count. */
 #include "ops/ops.h"
+#include "runtime/parallel.h"
 
 #include <math.h>
-#include <omp.h>
 
 struct sum_args {
     uint32_t mask; /* bit d set: dim d is reduced */
@@ -107,13 +107,32 @@ static bool leading_dims_only(const ag_tensor *x, uint32_t mask) {
     return mask >> (x->ndim - 1) == 0; /* a run of low bits, not covering the last dim */
 }
 
+/* One reduction shared out by ag__parallel_for (over column tasks, chunks or outputs). */
+struct red_job {
+    ag_tensor *out;
+    const ag_tensor *x;
+    const struct red *r;
+    int64_t rows, cols; /* sum_leading */
+    double *acc;        /* sum over one output: a partial per chunk */
+    int64_t *ip;        /* max_dim: the index of each output's maximum */
+    double correction;  /* var_dim */
+};
+
+/* Outputs are shared out when x has 1 << 16 elements or more: the cost of one. */
+static double per_out(const ag_tensor *x, int64_t nout) {
+    return nout > 0 ? (double)x->numel / (double)nout : 0;
+}
+#define PAR_MIN (1 << 16)
+
 #define COLS 512 /* columns per task: accumulators stay in L1 */
 
-static void sum_leading(ag_tensor *out, const ag_tensor *x, int64_t rows, int64_t cols) {
-    int64_t tasks = (cols + COLS - 1) / COLS;
-    bool par = x->numel >= (1 << 16) && !omp_in_parallel() && tasks > 1;
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t t = 0; t < tasks; t++) {
+static void sum_leading_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct red_job *jb = ctx;
+    ag_tensor *out = jb->out;
+    const ag_tensor *x = jb->x;
+    int64_t rows = jb->rows, cols = jb->cols;
+    (void)tid;
+    for (int64_t t = lo; t < hi; t++) {
         double acc[COLS] = {0};
         int64_t c0 = t * COLS, nc = cols - c0 < COLS ? cols - c0 : COLS;
         for (int64_t i = 0; i < rows; i++) {
@@ -132,6 +151,33 @@ static void sum_leading(ag_tensor *out, const ag_tensor *x, int64_t rows, int64_
     }
 }
 
+static void sum_leading(ag_tensor *out, const ag_tensor *x, int64_t rows, int64_t cols) {
+    int64_t tasks = (cols + COLS - 1) / COLS;
+    struct red_job jb = {.out = out, .x = x, .rows = rows, .cols = cols};
+    ag__parallel_for(tasks, 1, (double)x->numel / (double)tasks, PAR_MIN, sum_leading_range, &jb);
+}
+
+static void sum_chunk_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct red_job *jb = ctx;
+    const struct red *r = jb->r;
+    (void)tid;
+    for (int64_t c = lo; c < hi; c++)
+        jb->acc[c] = sum_range(jb->x, r, jb->x->offset, c * CHUNK,
+                               (c + 1) * CHUNK < r->rcount ? (c + 1) * CHUNK : r->rcount);
+}
+
+static void sum_out_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct red_job *jb = ctx;
+    const struct red *r = jb->r;
+    (void)tid;
+    for (int64_t o = lo; o < hi; o++) {
+        int64_t base = jb->x->offset + odometer_offset(r->nk, r->kshape, r->kstride, o);
+        double s = sum_range(jb->x, r, base, 0, r->rcount);
+        if (jb->out->dtype == AG_F32) ((float *)ag__ptr(jb->out))[o] = (float)s;
+        else ((double *)ag__ptr(jb->out))[o] = s;
+    }
+}
+
 static int sum_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                        ag_tensor **saved) {
     (void)n, (void)saved;
@@ -144,16 +190,15 @@ static int sum_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     struct red r;
     red_init(&r, x, mask);
     int64_t nout = out->numel;
-    bool par = x->numel >= (1 << 16) && !omp_in_parallel();
+    struct red_job jb = {.out = out, .x = x, .r = &r};
     double *acc = NULL;
     if (nout == 1 && r.rcount > CHUNK) { /* one output: fixed chunks, combined in order */
         int64_t chunks = (r.rcount + CHUNK - 1) / CHUNK;
         acc = ag__malloc(sizeof(double) * (size_t)chunks);
         if (!acc) return ag__error(AG_ERR_NOMEM, "ag_sum", "out of memory");
-#pragma omp parallel for schedule(static) if (par)
-        for (int64_t c = 0; c < chunks; c++)
-            acc[c] = sum_range(x, &r, x->offset, c * CHUNK,
-                               (c + 1) * CHUNK < r.rcount ? (c + 1) * CHUNK : r.rcount);
+        jb.acc = acc;
+        ag__parallel_for(chunks, 1, (double)x->numel / (double)chunks, PAR_MIN, sum_chunk_range,
+                         &jb);
         double s = 0;
         for (int64_t c = 0; c < chunks; c++) s += acc[c];
         free(acc);
@@ -161,13 +206,7 @@ static int sum_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
         else *(double *)ag__ptr(out) = s;
         return AG_OK;
     }
-#pragma omp parallel for schedule(static) if (par && nout > 1)
-    for (int64_t o = 0; o < nout; o++) {
-        int64_t base = x->offset + odometer_offset(r.nk, r.kshape, r.kstride, o);
-        double s = sum_range(x, &r, base, 0, r.rcount);
-        if (out->dtype == AG_F32) ((float *)ag__ptr(out))[o] = (float)s;
-        else ((double *)ag__ptr(out))[o] = s;
-    }
+    ag__parallel_for(nout, 1, per_out(x, nout), PAR_MIN, sum_out_range, &jb);
     return AG_OK;
 }
 
@@ -300,9 +339,6 @@ static inline void put(ag_tensor *t, int64_t i, double v) {
 static uint32_t dim_mask(const ag_tensor *x, const struct dim_args *a) {
     return x->ndim ? 1u << a->dim : 0;
 }
-#define PAR_FOR_OUTPUTS(x, nout) \
-    _Pragma(                     \
-        "omp parallel for schedule(static) if ((x)->numel >= (1 << 16) && (nout) > 1 && !omp_in_parallel())")
 
 /* The first maximum of a lane (NaN wins, as torch): its value and index. */
 static double lane_max(const ag_tensor *x, struct lane l, int64_t *index) {
@@ -317,6 +353,19 @@ static double lane_max(const ag_tensor *x, struct lane l, int64_t *index) {
 }
 
 /* ------------------------------------------------------------------ max_dim, argmax_dim */
+static void max_dim_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct red_job *jb = ctx;
+    const ag_tensor *x = jb->x;
+    const struct red r = *jb->r;
+    ag_tensor *out = jb->out; /* NULL for argmax: out is the index tensor */
+    int64_t *ip = jb->ip;
+    (void)tid;
+    for (int64_t o = lo; o < hi; o++) {
+        double v = lane_max(x, lane_of(&r, x, o), &ip[o]);
+        if (out) put(out, o, v);
+    }
+}
+
 static int max_dim_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                            ag_tensor **saved) {
     (void)n;
@@ -327,11 +376,8 @@ static int max_dim_forward(ag_tensor *out, ag_tensor *const *in, int n, const vo
         out->dtype == AG_I64 ? out : ag__empty(AG_I64, out->ndim, out->shape, "ag_max_dim");
     if (!idx) return AG_ERR_NOMEM;
     int64_t nout = out->numel, *ip = ag__ptr(idx);
-    PAR_FOR_OUTPUTS(x, nout)
-    for (int64_t o = 0; o < nout; o++) {
-        double v = lane_max(x, lane_of(&r, x, o), &ip[o]);
-        if (out != idx) put(out, o, v);
-    }
+    struct red_job jb = {.out = out != idx ? out : NULL, .x = x, .r = &r, .ip = ip};
+    ag__parallel_for(nout, 1, per_out(x, nout), PAR_MIN, max_dim_range, &jb);
     if (out != idx) saved[0] = idx; /* first-max indices for backward */
     return AG_OK;
 }
@@ -450,15 +496,13 @@ ag_tensor *ag_max(ag_tensor *t) { return AG_APPLY1(AG_OP_MAX, t); }
 
 /* ------------------------------------------------------------------ logsumexp_dim */
 /* log(sum(exp(x - m))) + m with m the lane's max (0 when the max is infinite, as torch). */
-static int logsumexp_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
-                             ag_tensor **saved) {
-    (void)n, (void)saved;
-    const ag_tensor *x = in[0];
-    struct red r;
-    red_init(&r, x, dim_mask(x, args));
-    int64_t nout = out->numel;
-    PAR_FOR_OUTPUTS(x, nout)
-    for (int64_t o = 0; o < nout; o++) {
+static void logsumexp_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct red_job *jb = ctx;
+    const ag_tensor *x = jb->x;
+    const struct red r = *jb->r;
+    ag_tensor *out = jb->out;
+    (void)tid;
+    for (int64_t o = lo; o < hi; o++) {
         struct lane l = lane_of(&r, x, o);
         int64_t unused;
         double m = l.len ? lane_max(x, l, &unused) : -INFINITY;
@@ -467,6 +511,17 @@ static int logsumexp_forward(ag_tensor *out, ag_tensor *const *in, int n, const 
         for (int64_t j = 0; j < l.len; j++) s += exp(at(x, l.base + j * l.stride) - m);
         put(out, o, log(s) + m);
     }
+}
+
+static int logsumexp_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                             ag_tensor **saved) {
+    (void)n, (void)saved;
+    const ag_tensor *x = in[0];
+    struct red r;
+    red_init(&r, x, dim_mask(x, args));
+    int64_t nout = out->numel;
+    struct red_job jb = {.out = out, .x = x, .r = &r};
+    ag__parallel_for(nout, 1, per_out(x, nout), PAR_MIN, logsumexp_range, &jb);
     return AG_OK;
 }
 static int logsumexp_backward(struct ag_node *node, ag_tensor *g) { /* g * exp(x - out) */
@@ -495,16 +550,13 @@ ag_tensor *ag_logsumexp_dim(ag_tensor *t, int dim, bool keepdim) {
 
 /* ------------------------------------------------------------------ var_dim */
 /* sum((x - mean)^2) / max(0, N - correction), two passes in double. */
-static int var_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
-                       ag_tensor **saved) {
-    (void)n, (void)saved;
-    const ag_tensor *x = in[0];
-    const struct dim_args *a = args;
-    struct red r;
-    red_init(&r, x, dim_mask(x, a));
-    int64_t nout = out->numel;
-    PAR_FOR_OUTPUTS(x, nout)
-    for (int64_t o = 0; o < nout; o++) {
+static void var_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct red_job *jb = ctx;
+    const ag_tensor *x = jb->x;
+    const struct red r = *jb->r;
+    ag_tensor *out = jb->out;
+    (void)tid;
+    for (int64_t o = lo; o < hi; o++) {
         struct lane l = lane_of(&r, x, o);
         double mean = 0, ss = 0;
         for (int64_t j = 0; j < l.len; j++) mean += at(x, l.base + j * l.stride);
@@ -513,9 +565,21 @@ static int var_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
             double d = at(x, l.base + j * l.stride) - mean;
             ss += d * d;
         }
-        double div = (double)l.len - a->correction;
+        double div = (double)l.len - jb->correction;
         put(out, o, ss / (div > 0 ? div : 0));
     }
+}
+
+static int var_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                       ag_tensor **saved) {
+    (void)n, (void)saved;
+    const ag_tensor *x = in[0];
+    const struct dim_args *a = args;
+    struct red r;
+    red_init(&r, x, dim_mask(x, a));
+    int64_t nout = out->numel;
+    struct red_job jb = {.out = out, .x = x, .r = &r, .correction = a->correction};
+    ag__parallel_for(nout, 1, per_out(x, nout), PAR_MIN, var_range, &jb);
     return AG_OK;
 }
 static int var_backward(struct ag_node *node, ag_tensor *g) { /* 2 g (x - mean) / (N - c) */

@@ -9,9 +9,9 @@
  * x is seen as [outer, len, inner] around dim; each output element is computed by one
  * thread in a fixed order, so results do not depend on the thread count. */
 #include "ops/ops.h"
+#include "runtime/parallel.h"
 
 #include <math.h>
-#include <omp.h>
 
 struct red_args {
     int dim; /* normalized; 0 for a 0-d input */
@@ -68,17 +68,32 @@ static void set_elem(ag_tensor *t, int64_t i, double v) {
 typedef double (*lane_fn)(const ag_tensor *x, int64_t base, int64_t len, int64_t stride,
                           const struct red_args *a);
 
+struct lanes_job {
+    ag_tensor *out;
+    const ag_tensor *x;
+    const struct red_args *a;
+    lane_fn f;
+    struct lanes l;
+};
+
+static void lanes_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct lanes_job *j = ctx;
+    struct lanes l = j->l;
+    (void)tid;
+    for (int64_t i = lo; i < hi; i++) {
+        int64_t o = i / l.inner, k = i % l.inner;
+        set_elem(j->out, i, j->f(j->x, o * l.len * l.inner + k, l.len, l.inner, j->a));
+    }
+}
+
 /* out[o, k] = f(lane (o, k)) for every lane. */
 static int reduce_lanes(ag_tensor *out, ag_tensor *in, const struct red_args *a, lane_fn f) {
     ag_tensor *x = dense(in);
     if (!x) return AG_ERR_NOMEM;
     struct lanes l = lanes_of(x, a->dim);
     int64_t n = l.outer * l.inner;
-#pragma omp parallel for schedule(static) if (x->numel >= (1 << 16) && n > 1 && !omp_in_parallel())
-    for (int64_t i = 0; i < n; i++) {
-        int64_t o = i / l.inner, k = i % l.inner;
-        set_elem(out, i, f(x, o * l.len * l.inner + k, l.len, l.inner, a));
-    }
+    struct lanes_job j = {out, x, a, f, l};
+    ag__parallel_for(n, 1, (double)l.len, 1 << 16, lanes_range, &j);
     if (x != in && !x->arena) ag_tensor_free(x);
     return AG_OK;
 }

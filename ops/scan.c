@@ -4,8 +4,7 @@
  * differentiable any number of times. x is seen as [outer, len, inner]; each outer block
  * runs on one thread in a fixed order: results do not depend on the thread count. */
 #include "ops/ops.h"
-
-#include <omp.h>
+#include "runtime/parallel.h"
 
 struct scan_args {
     int dim;
@@ -36,6 +35,37 @@ static int scan_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void
 DEF_SCAN(float, scan_f32)
 DEF_SCAN(double, scan_f64)
 
+/* One scan shared out over the outer index by ag__parallel_for. */
+struct scan_job {
+    ag_tensor *out;
+    const ag_tensor *x;
+    const struct scan_args *a;
+    int64_t len, inner;
+    int rc; /* AG_ERR_NOMEM when an accumulator could not be had */
+};
+
+static void scan_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    struct scan_job *j = ctx;
+    int64_t len = j->len, inner = j->inner;
+    double *acc = malloc(sizeof(double) * (size_t)(inner ? inner : 1));
+    (void)tid;
+    if (!acc) {
+        __atomic_store_n(&j->rc, AG_ERR_NOMEM, __ATOMIC_RELAXED);
+        return;
+    }
+    for (int64_t o = lo; o < hi; o++) {
+        if (j->out->dtype == AG_F32)
+            scan_f32((float *)ag__ptr(j->out) + o * len * inner,
+                     (const float *)ag__ptr(j->x) + o * len * inner, len, inner, j->a->reverse,
+                     acc);
+        else
+            scan_f64((double *)ag__ptr(j->out) + o * len * inner,
+                     (const double *)ag__ptr(j->x) + o * len * inner, len, inner, j->a->reverse,
+                     acc);
+    }
+    free(acc);
+}
+
 static int scan_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                         ag_tensor **saved) {
     (void)n, (void)saved;
@@ -50,25 +80,9 @@ static int scan_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
     int64_t outer = 1, inner = 1, len = x->ndim ? x->shape[a->dim] : 1;
     for (int d = 0; d < a->dim; d++) outer *= x->shape[d];
     for (int d = a->dim + 1; d < x->ndim; d++) inner *= x->shape[d];
-    int rc = AG_OK;
-#pragma omp parallel if (x->numel >= (1 << 16) && outer > 1 && !omp_in_parallel())
-    {
-        double *acc = malloc(sizeof(double) * (size_t)(inner ? inner : 1));
-        if (!acc)
-#pragma omp atomic write
-            rc = AG_ERR_NOMEM;
-#pragma omp for schedule(static)
-        for (int64_t o = 0; o < outer; o++) {
-            if (!acc) continue;
-            if (out->dtype == AG_F32)
-                scan_f32((float *)ag__ptr(out) + o * len * inner,
-                         (const float *)ag__ptr(x) + o * len * inner, len, inner, a->reverse, acc);
-            else
-                scan_f64((double *)ag__ptr(out) + o * len * inner,
-                         (const double *)ag__ptr(x) + o * len * inner, len, inner, a->reverse, acc);
-        }
-        free(acc);
-    }
+    struct scan_job j = {out, x, a, len, inner, AG_OK};
+    ag__parallel_for(outer, 1, (double)(len * inner), 1 << 16, scan_range, &j);
+    int rc = j.rc;
     if (x != in[0] && !x->arena) ag_tensor_free(x);
     return rc ? ag__error(rc, "ag_cumsum", "out of memory (x %s)", AG_SHAPE(in[0])) : AG_OK;
 }

@@ -5,8 +5,7 @@
  * move at once (a copy, or a scaled add that vectorizes). Threads split `outer`, and
  * within it the order is fixed, so results do not depend on the thread count. */
 #include "ops/sep_map.h"
-
-#include <omp.h>
+#include "runtime/parallel.h"
 
 struct sep_args {
     int dim, taps;
@@ -104,6 +103,46 @@ static void release(ag_tensor *c, const ag_tensor *t) {
 DEF_SEP_KERNELS(float, sep_fwd_f32, sep_bwd_f32)
 DEF_SEP_KERNELS(double, sep_fwd_f64, sep_bwd_f64)
 
+/* One sep_map (or transpose) shared out over the outer index by ag__parallel_for. */
+struct sep_job {
+    ag_tensor *out;
+    const ag_tensor *src, *plan;
+    const struct sep_args *a;
+    int64_t inner, src_len, out_len;
+    int taps;
+};
+
+static void sep_fwd_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct sep_job *j = ctx;
+    (void)tid;
+    for (int64_t o = lo; o < hi; o++) {
+        if (j->out->dtype == AG_F32)
+            sep_fwd_f32((float *)ag__ptr(j->out) + o * j->out_len * j->inner,
+                        (const float *)ag__ptr(j->src) + o * j->src_len * j->inner,
+                        ag__ptr(j->plan), j->out_len, j->taps, j->inner, j->a);
+        else
+            sep_fwd_f64((double *)ag__ptr(j->out) + o * j->out_len * j->inner,
+                        (const double *)ag__ptr(j->src) + o * j->src_len * j->inner,
+                        ag__ptr(j->plan), j->out_len, j->taps, j->inner, j->a);
+    }
+}
+
+/* The transpose: out_len is a->len (out's), src_len the plan's rows (g's). */
+static void sep_bwd_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct sep_job *j = ctx;
+    (void)tid;
+    for (int64_t o = lo; o < hi; o++) {
+        if (j->out->dtype == AG_F32)
+            sep_bwd_f32((float *)ag__ptr(j->out) + o * j->out_len * j->inner,
+                        (const float *)ag__ptr(j->src) + o * j->src_len * j->inner,
+                        ag__ptr(j->plan), j->src_len, j->taps, j->inner);
+        else
+            sep_bwd_f64((double *)ag__ptr(j->out) + o * j->out_len * j->inner,
+                        (const double *)ag__ptr(j->src) + o * j->src_len * j->inner,
+                        ag__ptr(j->plan), j->src_len, j->taps, j->inner);
+    }
+}
+
 /* ------------------------------------------------------------------ sep_map */
 static int sep_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                      const char *fn) {
@@ -127,18 +166,8 @@ static int sep_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     int64_t outer, inner, in_len = x->shape[a->dim], out_len = plan->shape[0];
     split_at(x, a->dim, &outer, &inner);
     int taps = (int)plan->shape[1];
-#pragma omp parallel for schedule(static) if (out->numel >= (1 << 16) && outer > 1 && \
-                                              !omp_in_parallel())
-    for (int64_t o = 0; o < outer; o++) {
-        if (out->dtype == AG_F32)
-            sep_fwd_f32((float *)ag__ptr(out) + o * out_len * inner,
-                        (const float *)ag__ptr(x) + o * in_len * inner, ag__ptr(plan), out_len,
-                        taps, inner, a);
-        else
-            sep_fwd_f64((double *)ag__ptr(out) + o * out_len * inner,
-                        (const double *)ag__ptr(x) + o * in_len * inner, ag__ptr(plan), out_len,
-                        taps, inner, a);
-    }
+    struct sep_job j = {out, x, plan, a, inner, in_len, out_len, taps};
+    ag__parallel_for(outer, 1, (double)(out_len * inner), 1 << 16, sep_fwd_range, &j);
     release(x, in[0]), release(plan, in[1]);
     return AG_OK;
 }
@@ -228,18 +257,8 @@ static int sept_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
     split_at(out, a->dim, &outer, &inner);
     int taps = (int)plan->shape[1];
     memset(ag__ptr(out), 0, (size_t)out->numel * ag_dtype_size(out->dtype));
-#pragma omp parallel for schedule(static) if (g->numel >= (1 << 16) && outer > 1 && \
-                                              !omp_in_parallel())
-    for (int64_t o = 0; o < outer; o++) {
-        if (out->dtype == AG_F32)
-            sep_bwd_f32((float *)ag__ptr(out) + o * a->len * inner,
-                        (const float *)ag__ptr(g) + o * out_len * inner, ag__ptr(plan), out_len,
-                        taps, inner);
-        else
-            sep_bwd_f64((double *)ag__ptr(out) + o * a->len * inner,
-                        (const double *)ag__ptr(g) + o * out_len * inner, ag__ptr(plan), out_len,
-                        taps, inner);
-    }
+    struct sep_job j = {out, g, plan, a, inner, out_len, a->len, taps};
+    ag__parallel_for(outer, 1, (double)(out_len * inner), 1 << 16, sep_bwd_range, &j);
     release(g, in[0]), release(plan, in[1]);
     return AG_OK;
 }

@@ -2,9 +2,9 @@
  * contiguous lines through the vector row kernels (ops/kernels/vmath.h). */
 #include "ops/iter.h"
 #include "ops/kernels/vmath.h"
+#include "runtime/parallel.h"
 
 #include <math.h>
-#include <omp.h>
 
 struct softmax_args {
     int dim; /* normalized; 0 for a 0-d tensor */
@@ -74,13 +74,21 @@ static void softmax_line_vm_f64(double *y, const double *x, int64_t n, bool log_
     else ag__vm_shift_scale_f64(y, y, n, 0.0, 1.0 / s, 0.0);
 }
 
-static void softmax_run(ag_tensor *out, const ag_tensor *x, int dim, bool log_) {
+struct softmax_job {
+    ag_tensor *out;
+    const ag_tensor *x;
     struct lines lx, ly;
-    lines_init(&lx, x, dim);
-    lines_init(&ly, out, dim);
-    bool par = x->numel >= (1 << 15) && lx.count > 1 && !omp_in_parallel();
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t i = 0; i < lx.count; i++) {
+    bool log_;
+};
+
+static void softmax_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct softmax_job *j = ctx;
+    ag_tensor *out = j->out;
+    const ag_tensor *x = j->x;
+    const struct lines lx = j->lx, ly = j->ly;
+    bool log_ = j->log_;
+    (void)tid;
+    for (int64_t i = lo; i < hi; i++) {
         int64_t ox = line_start(&lx, i), oy = line_start(&ly, i);
         if (lx.stride == 1 && ly.stride == 1 && lx.len >= 16) {
             if (x->dtype == AG_F32)
@@ -96,6 +104,13 @@ static void softmax_run(ag_tensor *out, const ag_tensor *x, int dim, bool log_) 
             softmax_line_f64((double *)out->storage->data + oy, ly.stride,
                              (const double *)x->storage->data + ox, lx.stride, lx.len, log_);
     }
+}
+
+static void softmax_run(ag_tensor *out, const ag_tensor *x, int dim, bool log_) {
+    struct softmax_job j = {.out = out, .x = x, .log_ = log_};
+    lines_init(&j.lx, x, dim);
+    lines_init(&j.ly, out, dim);
+    ag__parallel_for(j.lx.count, 1, (double)j.lx.len, 1 << 15, softmax_range, &j);
 }
 
 static int softmax_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,

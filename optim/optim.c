@@ -6,8 +6,8 @@
  * buffers (momentum, moments) are heap arrays in the parameter's dtype made when the
  * parameter is added and freed by ag_optim_free, so a step allocates nothing. */
 #include "optim/optim.h"
+#include "runtime/parallel.h"
 
-#include <omp.h>
 #if defined(__SSE2__)
 #include <xmmintrin.h>
 #endif
@@ -218,13 +218,34 @@ static void flush_end(unsigned csr) {
 #endif
 }
 
-static void update(const ag_optim *o, int i) {
+/* Elements [lo, hi) of parameter i. */
+static void update(const ag_optim *o, int i, int64_t lo, int64_t hi) {
     const ag__optim_slot *s = &o->slots[i];
     const ag__optim_group *g = &o->groups[s->group];
-    ag__optim_param u = {
-        .p = o->params[i], .state = s->state, .step = s->step, .lr = g->lr, .opts = g->opts};
+    size_t es = ag_dtype_size(o->params[i]->dtype);
+    void *state[AG__OPTIM_MAX_STATE] = {0};
+    for (int k = 0; k < s->n_state; k++) state[k] = (char *)s->state[k] + (size_t)lo * es;
+    ag__optim_param u = {.p = o->params[i],
+                         .lo = lo,
+                         .n = hi - lo,
+                         .state = state,
+                         .step = s->step,
+                         .lr = g->lr,
+                         .opts = g->opts};
     if (u.p->dtype == AG_F32) o->kind->update_f32(&u);
     else o->kind->update_f64(&u);
+}
+
+/* Member m of nth updates its share of every parameter's elements. */
+static void step_member(void *ctx, int m, int nth) {
+    const ag_optim *o = ctx;
+    unsigned csr = flush_begin();
+    for (int i = 0; i < o->n; i++)
+        if (o->params[i]->grad) {
+            int64_t n = o->params[i]->numel;
+            update(o, i, n * m / nth, n * (m + 1) / nth);
+        }
+    flush_end(csr);
 }
 
 void ag_optim_step(ag_optim *o) {
@@ -235,12 +256,6 @@ void ag_optim_step(ag_optim *o) {
             o->slots[i].step++;
             total += o->params[i]->numel;
         }
-/* one team for the whole step; each kernel shares its elements out over it */
-#pragma omp parallel if (total >= 32768 && !omp_in_parallel())
-    {
-        unsigned csr = flush_begin();
-        for (int i = 0; i < o->n; i++)
-            if (o->params[i]->grad) update(o, i);
-        flush_end(csr);
-    }
+    /* one team for the whole step; each member updates its share of every parameter */
+    ag__parallel_team(total >= 32768 ? ag__parallel_threads() : 1, step_member, o);
 }

@@ -20,7 +20,8 @@
 /* What an update kernel sees for one parameter whose .grad is set. */
 typedef struct {
     ag_tensor *p;       /* contiguous float leaf; p->grad has its shape and dtype */
-    void *const *state; /* the kind's n_state arrays, p->numel elements in p's dtype */
+    int64_t lo, n;      /* the elements this call updates: [lo, lo + n) of p and its grad */
+    void *const *state; /* the kind's n_state arrays, from element lo, in p's dtype */
     int64_t step;       /* torch's state['step'], already counting this step (>= 1) */
     double lr;          /* the group's current lr (schedules change it) */
     const void *opts;   /* the group's options: the kind's opts struct, completed */
@@ -79,15 +80,16 @@ static inline void ag__opt_inherit(double *field, double base) {
     if (*field == 0) *field = base;
 }
 
-/* Kernels share the elements of one parameter out over the team ag_optim_step opens
- * (serial when called outside one); element-wise, so results do not depend on it. */
-#define AG__OPTIM_FOR _Pragma("omp for simd schedule(static)")
+/* Kernels update the slice of one parameter that ag_optim_step gives them (it shares each
+ * parameter's elements out over its threads); element-wise, so results do not depend on
+ * it.  The loop over the slice vectorizes. */
+#define AG__OPTIM_FOR _Pragma("omp simd")
 
-/* The arrays every kernel starts from: p (param), g (grad), n elements. */
-#define AG__OPTIM_ARRAYS(T)                  \
-    ag_tensor *pt = u->p;                    \
-    T *restrict p = ag__ptr(pt);             \
-    const T *restrict g = ag__ptr(pt->grad); \
-    const int64_t n = pt->numel;
+/* The arrays every kernel starts from: p (param), g (grad), n elements, from element lo. */
+#define AG__OPTIM_ARRAYS(T)                                     \
+    ag_tensor *pt = u->p;                                       \
+    T *restrict p = (T *)ag__ptr(pt) + u->lo;                   \
+    const T *restrict g = (const T *)ag__ptr(pt->grad) + u->lo; \
+    const int64_t n = u->n;
 
 #endif

@@ -1,11 +1,208 @@
-/* Parallel regions over the OpenMP team (runtime/parallel.h). */
+/* Parallel regions over a pool of our own (runtime/parallel.h).
+ *
+ * Workers start lazily, the first time a region wants them, and never exit.  A region is
+ * a number of chunks (parallel_for: the static blocks, one per thread; team: the members)
+ * that the caller (tid 0) and the workers it wakes (tids 1..) claim from one atomic word,
+ * `state` = region serial << 32 | chunks << 16 | next chunk.  Claiming instead of a fixed
+ * chunk per thread changes no result (a chunk is the same iterations whoever runs it) but
+ * means the caller never waits for a worker the OS has not scheduled yet: it takes that
+ * worker's chunk itself.  An idle worker spins on its own wake word for a bounded time
+ * (AG_SPIN_US microseconds, default SPIN_US_DEFAULT; 0: sleep at once), then sleeps on it
+ * (a futex), so on a loaded machine idle workers give their cores back.  The caller waits
+ * for the last chunk the same way.  One region runs at a time: a second thread that asks
+ * while one runs runs its region inline, and inside a region everything runs inline. */
 #include "runtime/parallel.h"
 
-#include <omp.h>
+#include "ag.h"
 
-int ag__parallel_threads(void) { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
-int ag__in_parallel(void) { return omp_in_parallel(); }
+#define MAX_TEAM 1024      /* ag_set_num_threads' limit */
+#define SPIN_US_DEFAULT 50 /* tuned with bench/threads_busy.sh: see bench/results */
+#define SPIN_CHECK 16      /* pause iterations between clock reads while spinning */
+
+struct slot {                      /* one per worker, on a cache line of its own */
+    _Alignas(64) atomic_uint wake; /* serial of the region it is woken for: its futex word */
+    atomic_int sleeping;           /* it is (about to be) in futex_wait */
+};
+
+static struct {
+    pthread_mutex_t lock; /* held by a region's caller: one region at a time */
+    int started;          /* workers running: tids 1..started */
+    long spin_ns;         /* AG_SPIN_US, read when the first worker starts */
+    unsigned serial;      /* the last region's serial (never 0), caller-only */
+    /* The region; written by the caller before it publishes `state`, read by a worker
+     * only after it claimed a chunk (so the region cannot end under it). */
+    ag__range_fn range; /* parallel_for's body, or NULL for a team */
+    ag__team_fn team;
+    void *ctx;
+    int64_t n, grain, blocks;
+    _Alignas(64) _Atomic uint64_t state;
+    _Alignas(64) atomic_uint done; /* chunks finished: the caller's futex word */
+    atomic_int caller_sleeping;
+    struct slot slots[MAX_TEAM];
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static _Thread_local int t_in_region; /* a pool worker, or a caller inside its region */
+
+int ag__parallel_threads(void) { return t_in_region ? 1 : ag_get_num_threads(); }
+
+int ag__in_parallel(void) { return t_in_region; }
+
+/* ---- Waiting: spin a bounded time, then sleep on the word --------------------------- */
+
+static void futex_wait(atomic_uint *w, unsigned old) {
+    syscall(SYS_futex, (unsigned *)w, FUTEX_WAIT_PRIVATE, old, NULL, NULL, 0);
+}
+static void futex_wake(atomic_uint *w) {
+    syscall(SYS_futex, (unsigned *)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+/* Spin until *w != old, for at most the spin budget; then sleep until it is, with
+ * *sleeping set (the waker reads it after changing *w and wakes only a sleeper: both
+ * sides are sequentially consistent, so one of them sees the other's store). */
+static unsigned wait_change(atomic_uint *w, unsigned old, atomic_int *sleeping) {
+    unsigned v = atomic_load_explicit(w, memory_order_acquire);
+    long t0 = pool.spin_ns > 0 ? now_ns() : 0;
+    for (int i = 1; v == old && pool.spin_ns > 0; i++) {
+        cpu_relax();
+        v = atomic_load_explicit(w, memory_order_acquire);
+        if (i % SPIN_CHECK == 0 && now_ns() - t0 > pool.spin_ns) break;
+    }
+    if (v != old) return v;
+    atomic_store(sleeping, 1);
+    while ((v = atomic_load(w)) == old) futex_wait(w, old);
+    atomic_store(sleeping, 0);
+    return v;
+}
+
+/* ---- Chunks ------------------------------------------------------------------------ */
+
+#define SERIAL(s) ((unsigned)((s) >> 32))
+#define CHUNKS(s) ((int)(((s) >> 16) & 0xffff))
+#define NEXT(s) ((int)((s)&0xffff))
+
+static void run_chunk(int c, int chunks, int tid) {
+    if (!pool.range) {
+        pool.team(pool.ctx, c, chunks);
+        return;
+    }
+    int64_t b0 = pool.blocks * c / chunks, b1 = pool.blocks * (c + 1) / chunks;
+    int64_t lo = b0 * pool.grain, hi = b1 * pool.grain < pool.n ? b1 * pool.grain : pool.n;
+    if (lo < hi) pool.range(pool.ctx, lo, hi, tid);
+}
+
+/* Claim and run chunks of region `serial` until none is left (or it is over). */
+static void work(unsigned serial, int tid) {
+    uint64_t s = atomic_load_explicit(&pool.state, memory_order_acquire);
+    while (SERIAL(s) == serial && NEXT(s) < CHUNKS(s)) {
+        if (!atomic_compare_exchange_weak_explicit(&pool.state, &s, s + 1, memory_order_acquire,
+                                                   memory_order_acquire))
+            continue;
+        int chunks = CHUNKS(s);
+        run_chunk(NEXT(s), chunks, tid);
+        if (atomic_fetch_add(&pool.done, 1) + 1 == (unsigned)chunks &&
+            atomic_load(&pool.caller_sleeping))
+            futex_wake(&pool.done);
+        s = atomic_load_explicit(&pool.state, memory_order_acquire);
+    }
+}
+
+static void *worker(void *arg) {
+    int tid = (int)(intptr_t)arg;
+    struct slot *me = &pool.slots[tid];
+    t_in_region = 1;
+    for (unsigned seen = 0;;) {
+        seen = wait_change(&me->wake, seen, &me->sleeping);
+        work(seen, tid);
+    }
+    return NULL;
+}
+
+/* ---- Starting workers -------------------------------------------------------------- */
+
+/* A forked child has none of the parent's workers. */
+static void after_fork(void) {
+    pthread_mutex_init(&pool.lock, NULL);
+    pool.started = 0;
+}
+
+static long spin_from_env(void) {
+    const char *e = getenv("AG_SPIN_US");
+    char *end;
+    long us = e ? strtol(e, &end, 10) : -1;
+    if (!e || end == e || *end || us < 0 || us > 1000000) us = SPIN_US_DEFAULT;
+    return us * 1000;
+}
+
+/* Workers for a team of nt (caller included), as many as can be started; under lock. */
+static int ensure_workers(int nt) {
+    if (pool.started == 0 && pool.serial == 0) {
+        pool.spin_ns = spin_from_env();
+        pthread_atfork(NULL, NULL, after_fork);
+    }
+    while (pool.started < nt - 1) {
+        int tid = pool.started + 1;
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        atomic_store(&pool.slots[tid].wake, 0);
+        int rc = pthread_create(&th, &at, worker, (void *)(intptr_t)tid);
+        pthread_attr_destroy(&at);
+        if (rc) break;
+        pool.started = tid;
+    }
+    return pool.started + 1 < nt ? pool.started + 1 : nt;
+}
+
+/* ---- A region ---------------------------------------------------------------------- */
+
+/* Run `chunks` chunks of the region described in pool on nt threads (caller included),
+ * under lock; returns when all have finished. */
+static void region(int chunks, int nt) {
+    unsigned serial = ++pool.serial ? pool.serial : ++pool.serial;
+    atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool.state, (uint64_t)serial << 32 | (uint64_t)chunks << 16,
+                          memory_order_release);
+    for (int t = 1; t < nt; t++) {
+        atomic_store(&pool.slots[t].wake, serial);
+        if (atomic_load(&pool.slots[t].sleeping)) futex_wake(&pool.slots[t].wake);
+    }
+    t_in_region = 1;
+    work(serial, 0);
+    t_in_region = 0;
+    unsigned d; /* spin, then sleep, until the last chunk is done */
+    while ((d = atomic_load_explicit(&pool.done, memory_order_acquire)) != (unsigned)chunks)
+        wait_change(&pool.done, d, &pool.caller_sleeping);
+}
+
+/* Lock the pool for a region of up to nt threads; the threads it gets (0: run inline). */
+static int begin(int nt) {
+    if (nt <= 1 || pthread_mutex_trylock(&pool.lock)) return 0;
+    nt = ensure_workers(nt);
+    if (nt <= 1) pthread_mutex_unlock(&pool.lock);
+    return nt > 1 ? nt : 0;
+}
 
 void ag__parallel_for(int64_t n, int64_t grain, double cost_per_iter, double min_work,
                       ag__range_fn fn, void *ctx) {
@@ -14,17 +211,14 @@ void ag__parallel_for(int64_t n, int64_t grain, double cost_per_iter, double min
     int nt = ag__parallel_threads();
     int64_t blocks = (n + grain - 1) / grain;
     if (nt > blocks) nt = (int)blocks;
-    if (nt <= 1 || (double)n * cost_per_iter < min_work) {
+    if (nt <= 1 || (double)n * cost_per_iter < min_work || !(nt = begin(nt))) {
         fn(ctx, 0, n, 0);
         return;
     }
-#pragma omp parallel num_threads(nt)
-    {
-        int tid = omp_get_thread_num(), team = omp_get_num_threads();
-        int64_t b0 = blocks * tid / team, b1 = blocks * (tid + 1) / team;
-        int64_t lo = b0 * grain, hi = b1 * grain < n ? b1 * grain : n;
-        if (lo < hi) fn(ctx, lo, hi, tid);
-    }
+    pool.range = fn, pool.team = NULL, pool.ctx = ctx;
+    pool.n = n, pool.grain = grain, pool.blocks = blocks;
+    region(nt, nt);
+    pthread_mutex_unlock(&pool.lock);
 }
 
 void ag__parallel_team(int nth, ag__team_fn fn, void *ctx) {
@@ -34,6 +228,15 @@ void ag__parallel_team(int nth, ag__team_fn fn, void *ctx) {
         fn(ctx, 0, 1);
         return;
     }
-#pragma omp parallel num_threads(nth)
-    fn(ctx, omp_get_thread_num(), omp_get_num_threads());
+    int nt = begin(nth);
+    if (!nt) { /* the pool is busy: every member, in turn, here */
+        int saved = t_in_region;
+        t_in_region = 1;
+        for (int m = 0; m < nth; m++) fn(ctx, m, nth);
+        t_in_region = saved;
+        return;
+    }
+    pool.range = NULL, pool.team = fn, pool.ctx = ctx;
+    region(nth, nt);
+    pthread_mutex_unlock(&pool.lock);
 }

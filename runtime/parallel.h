@@ -1,7 +1,7 @@
 /* Parallel regions: the one door every threaded kernel goes through.
  *
  * Kernels never use OpenMP pragmas or omp_* calls directly; they call these, so the
- * team (today libgomp, or a pool of our own) and its wait policy are chosen in one file
+ * team (a pool of our own: spin briefly, then sleep) and its wait policy live in one file
  * (runtime/parallel.c).  Work is split by iteration, never by thread: the same iteration
  * range always does the same arithmetic, so results do not depend on the thread count.
  *

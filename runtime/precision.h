@@ -1,5 +1,5 @@
 /* Internal: the float32 matmul precision (include/ag.h, "Precision") as the GEMM sees it.
- * The setting is per thread; code that runs GEMMs on OpenMP workers hands the caller's
+ * The setting is per thread; code that runs GEMMs on pool workers hands the caller's
  * setting to each worker with ag__precision_swap (set at the top of the loop body,
  * restored at its end), since a worker's thread-local value is its own. */
 #ifndef AG_RUNTIME_PRECISION_H

@@ -4,13 +4,14 @@
  * results for 1 and 2 threads. */
 #include <criterion/criterion.h>
 #include <math.h>
-#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ag.h"
 #include "ops/kernels/gemm.h"
 #include "runtime/cpu.h"
+#include "runtime/parallel.h"
 
 static const char *const isas[] = {"scalar", "avx2", "avx512"};
 
@@ -222,10 +223,10 @@ static void threads_identical(int64_t M, int64_t N, int64_t K, float beta) {
     for (int64_t i = 0; i < M * K; i++) Ad[i] = A[i] = (float)rnd(&s);
     for (int64_t i = 0; i < K * N; i++) Bd[i] = B[i] = (float)rnd(&s);
     for (int64_t i = 0; i < M * N; i++) D1[i] = D2[i] = C1[i] = C2[i] = (float)rnd(&s);
-    omp_set_num_threads(1);
+    ag_set_num_threads(1);
     ag__gemm_f32(M, N, K, 1.25f, A, K, 1, B, N, 1, beta, C1, N, 1);
     ag__gemm_f64(M, N, K, 1.25, Ad, K, 1, Bd, N, 1, beta, D1, N, 1);
-    omp_set_num_threads(2);
+    ag_set_num_threads(2);
     ag__gemm_f32(M, N, K, 1.25f, A, K, 1, B, N, 1, beta, C2, N, 1);
     ag__gemm_f64(M, N, K, 1.25, Ad, K, 1, Bd, N, 1, beta, D2, N, 1);
     cr_assert(memcmp(C1, C2, M * N * sizeof *C1) == 0, "f32 %s %lldx%lldx%lld differs",
@@ -245,16 +246,23 @@ Test(gemm, threads_bitwise_identical) {
     });
 }
 
+static float gA[70 * 110], gB[110 * 90], gC[2][70 * 90];
+static void gemm_member(void *ctx, int tid, int nth) {
+    (void)ctx, (void)nth;
+    ag__gemm_f32(70, 90, 110, 1, gA, 110, 1, gB, 90, 1, 0, gC[tid], 90, 1);
+}
+
 /* Called from inside a parallel region: runs serially, still correct. */
 Test(gemm, inside_parallel_region) {
     enum { M = 70, N = 90, K = 110 };
-    static float A[M * K], B[K * N], C[2][M * N], R[M * N];
+    static float R[M * N];
+    float *A = gA, *B = gB, (*C)[M * N] = gC;
     uint64_t s = 3;
     for (int i = 0; i < M * K; i++) A[i] = (float)rnd(&s);
     for (int i = 0; i < K * N; i++) B[i] = (float)rnd(&s);
     ag__gemm_f32_naive(M, N, K, 1, A, K, 1, B, N, 1, 0, R, N, 1);
-#pragma omp parallel num_threads(2)
-    ag__gemm_f32(M, N, K, 1, A, K, 1, B, N, 1, 0, C[omp_get_thread_num()], N, 1);
+    ag_set_num_threads(2);
+    ag__parallel_team(2, gemm_member, NULL);
     for (int t = 0; t < 2; t++)
         for (int i = 0; i < M * N; i++)
             cr_assert(fabsf(C[t][i] - R[i]) <= 1e-4f, "thread %d elem %d", t, i);

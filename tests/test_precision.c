@@ -8,7 +8,6 @@
  * exist yet, so nothing here is skipped for lack of them. */
 #include <criterion/criterion.h>
 #include <math.h>
-#include <omp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -230,7 +229,7 @@ Test(precision, bitwise_equal_for_1_and_2_threads) {
         ag_set_float32_matmul_precision(ps[pi]);
         for (int t = 0; t < 2; t++) {
             C[t] = malloc(M * N * 4);
-            omp_set_num_threads(t + 1);
+            ag_set_num_threads(t + 1);
             ag__gemm_f32(M, N, K, 1.0f, A, K, 1, B, 1, K, 0.0f, C[t], N, 1);
         }
         cr_assert(memcmp(C[0], C[1], M * N * 4) == 0, "precision %d differs by threads", ps[pi]);
@@ -344,7 +343,7 @@ static void check_op_honours(op3 op, int nx, const int64_t *sx, int nw, const in
     ag__bf16_set_path(AG_BF16_EMULATE);
     static const char *const what[4] = {"forward", "grad x", "grad w", "grad bias"};
     for (int threads = 1; threads <= 2; threads++) {
-        omp_set_num_threads(threads);
+        ag_set_num_threads(threads);
         ag_tensor *med[4], *ref[4], *raw[4];
         run_op(op, nx, sx, nw, sw, nb, AG_PRECISION_MEDIUM, 0, med);
         run_op(op, nx, sx, nw, sw, nb, AG_PRECISION_HIGHEST, 1, ref);

@@ -11,11 +11,11 @@
  * NaN must match NaN; infinities must match exactly. */
 #include <criterion/criterion.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ag.h"
 #include "ops/kernels/vmath.h"
 
 #define RTOL32 2.5e-7
@@ -221,7 +221,7 @@ Test(vmath, inplace_forward) {
 /* 1 thread and 2 threads give bitwise identical results. */
 static void run_threads(int f32, ag_vm_fn f, ag_vm_params p, int64_t n, const double *x,
                         const double *g, double *y, double *gx, int nth) {
-    omp_set_num_threads(nth);
+    ag_set_num_threads(nth);
     if (f32) run32(f, p, n, x, g, y, gx, 0);
     else run64(f, p, n, x, g, y, gx, 0);
 }
@@ -247,7 +247,7 @@ Test(vmath, threads_bitwise, .timeout = 120) {
         }
     }
     bufs_free(&b);
-    omp_set_num_threads(2);
+    ag_set_num_threads(2);
 }
 
 /* Outputs and gradients are finite at large |x| wherever the reference is finite. */

@@ -58,6 +58,34 @@ Test(zoo, char_lstm_matches_torch, .timeout = 600) { zoo_matches_torch("char_lst
 Test(zoo, autoencoder_fashion_matches_torch, .timeout = 600) {
     zoo_matches_torch("autoencoder_fashion");
 }
+Test(zoo, resnet_fashion_matches_torch, .timeout = 600) { zoo_matches_torch("resnet_fashion"); }
+
+/* Three float64 steps of resnet_fashion leave every weight and batch-norm buffer (running
+ * mean, running variance, unbiased, momentum 0.1; num_batches_tracked) equal to torch's
+ * to 1e-9: the twin compares the state_dicts and fails on a difference. */
+Test(zoo, resnet_fashion_running_stats_match_torch, .timeout = 600) {
+    if (system("/usr/bin/python3 -c 'import torch, numpy' 2>/dev/null") != 0)
+        cr_skip_test("python3 with torch and numpy is missing: the PyTorch twin cannot run");
+    cr_assert_eq(system("make -s --no-print-directory build/examples/resnet_fashion >/dev/null"),
+                 0);
+    char init[256], fin[256], la[256], lt[256], cmd[1280];
+    int pid = (int)getpid();
+    snprintf(init, sizeof init, "/tmp/ag_zoo_%d_resnet64_init.safetensors", pid);
+    snprintf(fin, sizeof fin, "/tmp/ag_zoo_%d_resnet64_final.safetensors", pid);
+    snprintf(la, sizeof la, "/tmp/ag_zoo_%d_resnet64_ag.txt", pid);
+    snprintf(lt, sizeof lt, "/tmp/ag_zoo_%d_resnet64_torch.txt", pid);
+    snprintf(cmd, sizeof cmd,
+             "OMP_NUM_THREADS=1 build/examples/resnet_fashion --f64 --steps 3 --quiet --init %s "
+             "--final %s --losses %s >/dev/null",
+             init, fin, la);
+    cr_assert_eq(system(cmd), 0, "resnet_fashion --f64 failed");
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 examples/torch/resnet_fashion.py %s 3 %s --f64 --final %s", init, lt,
+             fin);
+    cr_assert_eq(system(cmd), 0, "the state_dicts after 3 float64 steps differ (see above)");
+    unlink(init), unlink(fin), unlink(la), unlink(lt);
+}
+
 /* A GAN amplifies rounding: in float32, torch's own run drifts ~2e-3 from its float64 run
  * by step 50, so two correct float32 implementations cannot agree there to 1e-3. Step 1 is
  * compared in float32, and the 50 steps in float64 (--f64 on both sides). D + G per step:

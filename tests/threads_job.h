@@ -14,6 +14,7 @@ struct job {
     ag_model *m;
     ag_optim *o;
     ag_tensor *x, *y;
+    int threads; /* ag_set_num_threads on the job's thread */
     int rc;
     double loss;
 };
@@ -43,7 +44,7 @@ static bool job_make(struct job *j, uint64_t seed, bool conv) {
 
 static void *job_run(void *arg) {
     struct job *j = arg;
-    ag_set_num_threads(1); /* this thread's own OpenMP setting: no nested teams */
+    ag_set_num_threads(j->threads); /* this thread's own setting */
     ag_train_result r;
     j->rc = ag_train(
         j->m, j->o, j->x, j->y,
@@ -72,15 +73,18 @@ static const char *job_differs(struct job *a, struct job *b) {
     return NULL;
 }
 
-/* Trains seq[0], seq[1] one after the other, then par[0], par[1] at once, each on a
- * thread of its own; NULL when the pairs match, else what differs. */
-static const char *jobs_compare(void) {
+/* Trains seq[0], seq[1] one after the other at 1 thread each, then par[0], par[1] at once,
+ * each on a thread of its own at `threads` threads (2: both want the one pool, so one
+ * runs its regions inline while the other has it); NULL when the pairs match, else what
+ * differs. */
+static const char *jobs_compare(int threads) {
     struct job seq[2], par[2];
     const char *err = NULL;
     for (int k = 0; k < 2; k++)
         if (!job_make(&seq[k], 10 + (uint64_t)k, k == 1) ||
             !job_make(&par[k], 10 + (uint64_t)k, k == 1))
             err = "cannot make the models";
+    for (int k = 0; k < 2; k++) seq[k].threads = 1, par[k].threads = threads;
     pthread_t t[2];
     for (int k = 0; k < 2 && !err; k++) {
         if (pthread_create(&t[0], NULL, job_run, &seq[k])) err = "pthread_create";

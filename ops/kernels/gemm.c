@@ -3,7 +3,6 @@
  * micro-kernel and the naive reference are gemm_tmpl.h, instantiated by gemm_f32.c and
  * gemm_f64.c.  The micro-kernels that need intrinsics live in gemm_avx512.c and
  * gemm_avx2.c, the only files compiled with ISA flags. */
-#include <omp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "ops/kernels/gemm.h"
 #include "tensor/alloc.h"
 #include "runtime/cpu.h"
+#include "runtime/parallel.h"
 #include "runtime/precision.h"
 
 #ifdef AG_USE_CBLAS
@@ -103,10 +103,10 @@ void *ag__gemm_scratch(size_t bytes) {
 /* ---- Thread split -------------------------------------------------------------- */
 
 /* Threads to offer: 1 inside an enclosing parallel region (nested teams would
- * oversubscribe), else omp_get_max_threads().  ag__gemm_grid decides how many to use. */
+ * oversubscribe), else ag_get_num_threads().  ag__gemm_grid decides how many to use. */
 int ag__gemm_threads(int64_t M, int64_t N, int64_t K) {
     (void)M, (void)N, (void)K;
-    return omp_in_parallel() ? 1 : omp_get_max_threads();
+    return ag__parallel_threads();
 }
 
 /* Choose a tm x tn grid (tm*tn <= nt) of C sub-blocks, one per thread, minimising a

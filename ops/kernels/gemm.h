@@ -8,7 +8,7 @@
  * gemm_f32.c and gemm_f64.c: blocking, packing) drives one MR x NR micro-kernel per ISA
  * (gemm_avx512.c, gemm_avx2.c, portable C in gemm_tmpl.h) that does the arithmetic.  Threads split only the M/N loops, never K, so every C element is
  * computed by the same sequence of operations whatever the thread count: results are
- * bitwise identical for any omp_get_max_threads(). */
+ * bitwise identical for any ag_get_num_threads(). */
 #ifndef AG_KERNELS_GEMM_H
 #define AG_KERNELS_GEMM_H
 

@@ -9,12 +9,12 @@
  *   GEMM_BF16        defined (float only): the bf16 precision modes apply, their operand
  *                    transforms run on the packed panels (ops/kernels/bf16.h)
  * Everything else here is static to that file. */
-#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "ops/kernels/gemm.h"
 #include "runtime/cpu.h"
+#include "runtime/parallel.h"
 #ifdef GEMM_BF16
 #include "ops/kernels/bf16.h"
 #include "runtime/precision.h"
@@ -214,6 +214,29 @@ static int run_block(const GEMM_CFG *g, const job *p, int64_t m0, int64_t m1, in
     return 0;
 }
 
+/* A GEMM shared out over a tm x tn grid of (MR/NR-aligned) sub-blocks of C, one per team
+ * member. */
+typedef struct {
+    const GEMM_CFG *g;
+    const job *p;
+    int tn;
+    int64_t mt, ntl;
+    int fail;
+} grid_job;
+
+static void grid_member(void *ctx, int id, int nth) {
+    grid_job *q = ctx;
+    const GEMM_CFG *g = q->g;
+    const job *p = q->p;
+    int tm = nth / q->tn, im = id / q->tn, in = id % q->tn;
+    int64_t m0 = q->mt * im / tm * g->mr, m1 = q->mt * (im + 1) / tm * g->mr;
+    int64_t n0 = q->ntl * in / q->tn * g->nr, n1 = q->ntl * (in + 1) / q->tn * g->nr;
+    m1 = m1 < p->M ? m1 : p->M;
+    n1 = n1 < p->N ? n1 : p->N;
+    if (m0 < m1 && n0 < n1 && run_block(g, p, m0, m1, n0, n1))
+        __atomic_store_n(&q->fail, 1, __ATOMIC_RELAXED);
+}
+
 /* Run on nt threads over a tm x tn grid of (MR/NR-aligned) sub-blocks of C. Non-zero
  * when a thread's packing scratch cannot be allocated (C is then incomplete). */
 static int run_threads(const GEMM_CFG *g, const job *p, int nt) {
@@ -221,17 +244,9 @@ static int run_threads(const GEMM_CFG *g, const job *p, int nt) {
     ag__gemm_grid(p->M, p->N, p->K, g->mr, g->nr, nt, &tm, &tn);
     int64_t mt = (p->M + g->mr - 1) / g->mr, ntl = (p->N + g->nr - 1) / g->nr;
     if (tm * tn == 1) return run_block(g, p, 0, p->M, 0, p->N);
-    int fail = 0;
-#pragma omp parallel num_threads(tm *tn) reduction(| : fail)
-    {
-        int id = omp_get_thread_num(), im = id / tn, in = id % tn;
-        int64_t m0 = mt * im / tm * g->mr, m1 = mt * (im + 1) / tm * g->mr;
-        int64_t n0 = ntl * in / tn * g->nr, n1 = ntl * (in + 1) / tn * g->nr;
-        m1 = m1 < p->M ? m1 : p->M;
-        n1 = n1 < p->N ? n1 : p->N;
-        if (m0 < m1 && n0 < n1) fail |= run_block(g, p, m0, m1, n0, n1);
-    }
-    return fail;
+    grid_job q = {g, p, tn, mt, ntl, 0};
+    ag__parallel_team(tm * tn, grid_member, &q);
+    return q.fail;
 }
 
 /* Run the product transposed, Cᵀ[N,M] = Bᵀ·Aᵀ?  Vector lanes run along N; a narrow N

@@ -1,9 +1,9 @@
 /* Vector-math dispatch, threading and naive references. See vmath.h. No ISA flags here:
  * the kernels live in vmath_<isa>_<dtype>.c, one instantiation of vmath_tmpl.h each. */
 #include "ops/kernels/vmath.h"
+#include "runtime/parallel.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +64,7 @@ typedef struct {
     const void *a, *b, *c;
     double s;
     ag_vm_params p;
+    int64_t n; /* elements, shared out in chunks of VM_CHUNK */
 } vm_job;
 
 #define F32(ptr, o) ((float *)(ptr) + (o))
@@ -95,6 +96,15 @@ static void job_part(const vm_job *j, int64_t o, int64_t n) {
     }
 }
 
+static void job_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+    vm_job *j = ctx;
+    (void)tid;
+    for (int64_t c = lo; c < hi; c++) {
+        int64_t o = c * VM_CHUNK, len = j->n - o < VM_CHUNK ? j->n - o : VM_CHUNK;
+        job_part(j, o, len);
+    }
+}
+
 static void job_run(vm_job *j, int64_t n, size_t esz) {
     if (n <= 0) return;
     int isa = isa_get();
@@ -102,15 +112,9 @@ static void job_run(vm_job *j, int64_t n, size_t esz) {
     j->k64 = isa_f64[isa];
     j->nt = (double)n * (double)esz >= (double)g_nt_bytes;
     int64_t nch = (n + VM_CHUNK - 1) / VM_CHUNK;
-    if (nch > 1 && !omp_in_parallel() && omp_get_max_threads() > 1) {
-#pragma omp parallel for schedule(static)
-        for (int64_t c = 0; c < nch; c++) {
-            int64_t o = c * VM_CHUNK, len = n - o < VM_CHUNK ? n - o : VM_CHUNK;
-            job_part(j, o, len);
-        }
-    } else {
-        job_part(j, 0, n);
-    }
+    j->n = n;
+    if (nch > 1) ag__parallel_for(nch, 1, 1.0, 2.0, job_range, j); /* chunks of VM_CHUNK */
+    else job_part(j, 0, n);
 }
 
 static int fn_ok(ag_vm_fn f) { return (int)f >= 0 && f < AG_VM_COUNT; }

@@ -1,8 +1,8 @@
 /* Contiguous vector-math kernels: activations and unary math, float32/float64.
  * Dispatch (AVX-512 / AVX2+FMA / scalar) is chosen once at run time, overridable by the
  * environment variable AG_ISA=scalar|avx2|avx512 (read once) or ag__vm_set_isa().
- * Work is split over OpenMP threads in fixed 64K-element chunks: results never depend on
- * the thread count. Semantics follow torch.nn.functional (see DESIGN.md "Kernels"). */
+ * Work is split over threads (runtime/parallel.h) in fixed 64K-element chunks: results
+ * never depend on the thread count. Semantics follow torch.nn.functional (see DESIGN.md "Kernels"). */
 #ifndef AG_VMATH_H
 #define AG_VMATH_H
 #include <stdint.h>
