@@ -156,11 +156,21 @@ static int64_t lead_rows(const ag_tensor *t) {
     return r;
 }
 
+/* g with a broadcast (stride-0) dim, as ag_sum's gradient is, written out once: the two
+ * GEMMs of a backward then read packed rows instead of re-reading one element per
+ * stride-0 step (2x slower); any other g as it is. */
+static ag_tensor *dense_grad(ag_tensor *g) {
+    for (int d = 0; g && d < g->ndim; d++)
+        if (g->strides[d] == 0 && g->shape[d] > 1) return ag_contiguous(g);
+    return g;
+}
+
 /* torch's rule: 1-D operands get their dim back (a: [1,K], b: [K,1]), the products
  * are batched matmuls of transposed views, and the added dims are squeezed away. */
 static int matmul_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *a = node->in[0], *b = node->in[1];
     bool av = a->ndim == 1, bv = b->ndim == 1;
+    g = dense_grad(g);
     if (bv) g = ag_unsqueeze(g, g->ndim);
     if (av) g = ag_unsqueeze(g, g->ndim - 1);
     ag_tensor *a2 = av ? ag_unsqueeze(a, 0) : a, *b2 = bv ? ag_unsqueeze(b, 1) : b;
@@ -285,6 +295,7 @@ static int linear_forward(ag_tensor *out, ag_tensor *const *in, int n, const voi
 static int linear_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *x = node->in[0], *w = node->in[1];
     int rc = AG_OK;
+    if (ag__needs_grad(node, 0) || ag__needs_grad(node, 1)) g = dense_grad(g);
     if (ag__needs_grad(node, 0)) rc = ag__accumulate(node, 0, ag_matmul(g, w));
     if (!rc && ag__needs_grad(node, 1)) {
         int64_t O = w->shape[0], I = w->shape[1];

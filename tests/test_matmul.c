@@ -241,3 +241,55 @@ Test(matmul, results_are_bitwise_the_same_for_any_thread_count) {
     cr_assert(!memcmp(ag_data(one_b), ag_data(two_b), sizeof(float) * (size_t)ag_numel(one_b)));
     ag_scope_end();
 }
+
+/* Seconds of one backward of sum(linear(x, w, b)) (a stride-0 gradient) or of linear with
+ * a dense seed of ones (the same values): the least of reps interleaved runs. */
+static void linear_backward_seconds(ag_tensor *x, ag_tensor *w, ag_tensor *b, int reps,
+                                    double *stride0, double *dense) {
+    *stride0 = *dense = 1e9;
+    for (int r = 0; r < 2 * reps; r++) {
+        ag_scope_begin();
+        ag_tensor *y = ag_linear(x, w, b);
+        ag_tensor *seed = r % 2 ? ag_ones_like(y) : NULL, *root = r % 2 ? y : ag_sum(y);
+        double t0 = ag_now();
+        cr_assert_eq(ag_backward_ex(root, (ag_backward_opts){.grad = seed}), 0);
+        double dt = ag_now() - t0, *best = r % 2 ? dense : stride0;
+        *best = dt < *best ? dt : *best;
+        ag_scope_end();
+    }
+}
+
+Test(linear, backward_from_a_stride0_gradient_is_as_fast_as_from_a_dense_one) {
+    ag_manual_seed(21);
+    ag_tensor *x = ag_randn(AG_F32, 2, (int64_t[]){1024, 64}),
+              *w = ag_randn(AG_F32, 2, (int64_t[]){256, 64}),
+              *b = ag_randn(AG_F32, 1, (int64_t[]){256});
+    ag_tensor *p[3] = {x, w, b}, *g[2][3];
+    for (int i = 0; i < 3; i++) ag_set_requires_grad(p[i], true);
+    double stride0, dense;
+    int prev = ag_get_num_threads();
+    ag_set_num_threads(1);
+    linear_backward_seconds(x, w, b, 15, &stride0, &dense);
+    ag_set_num_threads(prev);
+    for (int k = 0; k < 2; k++) { /* the same gradients either way */
+        for (int i = 0; i < 3; i++) ag_zero_grad(p[i]);
+        ag_tensor *y = ag_linear(x, w, b);
+        cr_assert_eq(ag_backward_ex(k ? y : ag_sum(y),
+                                    (ag_backward_opts){.grad = k ? ag_ones_like(y) : NULL}),
+                     0);
+        for (int i = 0; i < 3; i++) g[k][i] = ag_clone(ag_grad(p[i]));
+        ag_tensor_free(y);
+    }
+    for (int i = 0; i < 3; i++)
+        cr_expect(
+            !memcmp(ag_data(g[0][i]), ag_data(g[1][i]), sizeof(float) * (size_t)ag_numel(g[0][i])),
+            "gradient %d differs", i);
+    cr_log_info("linear backward [1024,64]x[256,64]: stride-0 gradient %.3f ms, dense %.3f ms",
+                stride0 * 1e3, dense * 1e3);
+    /* it was 2x (the GEMMs read the broadcast gradient element by element) */
+    cr_expect_lt(stride0, 1.5 * dense, "stride-0 %.3f ms against dense %.3f ms", stride0 * 1e3,
+                 dense * 1e3);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 3; i++) ag_tensor_free(g[k][i]);
+    for (int i = 0; i < 3; i++) ag_tensor_free(p[i]);
+}
