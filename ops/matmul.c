@@ -65,9 +65,27 @@ static int mm_plan(struct mm *p, struct ag_meta *m, const ag_tensor *a, const ag
     return AG_OK;
 }
 
+/* A few rows times a column-major B (a transposed weight, as in x·Wᵀ) run as
+ * Cᵀ = Bᵀ·Aᵀ: the GEMM reads Bᵀ row-major in place and packs only the small Aᵀ, instead
+ * of gathering all of B's columns into panels for a handful of rows (the 16-row step of
+ * an LSTM: packing was as costly as the products). Every element is the same sum over k
+ * in the same order, so the result is the same. */
+#define MM_SWAP_ROWS 64
+static bool swap_operands(int64_t M, int64_t N, int64_t rsb, int64_t csb) {
+    return M <= MM_SWAP_ROWS && N > M && rsb == 1 && csb != 1;
+}
+
 /* Non-zero when GEMM's packing scratch cannot be allocated. */
 static int gemm(ag_dtype dt, int64_t M, int64_t N, int64_t K, const char *A, int64_t rsa,
                 int64_t csa, const char *B, int64_t rsb, int64_t csb, char *C) {
+    if (swap_operands(M, N, rsb, csb)) {
+        if (dt == AG_F32)
+            return GEMM_F32(N, M, K, 1.0f, (const float *)(const void *)B, csb, rsb,
+                            (const float *)(const void *)A, csa, rsa, 0.0f, (float *)(void *)C, 1,
+                            N);
+        return GEMM_F64(N, M, K, 1.0, (const double *)(const void *)B, csb, rsb,
+                        (const double *)(const void *)A, csa, rsa, 0.0, (double *)(void *)C, 1, N);
+    }
     if (dt == AG_F32)
         return GEMM_F32(M, N, K, 1.0f, (const float *)(const void *)A, rsa, csa,
                         (const float *)(const void *)B, rsb, csb, 0.0f, (float *)(void *)C, N, 1);

@@ -293,3 +293,33 @@ Test(linear, backward_from_a_stride0_gradient_is_as_fast_as_from_a_dense_one) {
         for (int i = 0; i < 3; i++) ag_tensor_free(g[k][i]);
     for (int i = 0; i < 3; i++) ag_tensor_free(p[i]);
 }
+
+/* x·Wᵀ with few rows of x runs as (W·xᵀ)ᵀ (ops/matmul.c, swap_operands): the same sums as
+ * with Wᵀ made contiguous first, and a naive loop's values. */
+Test(matmul, few_rows_times_a_transposed_weight_match_the_contiguous_product) {
+    ag_scope_begin();
+    ag_manual_seed(22);
+    ag_dtype dts[2] = {AG_F32, AG_F64};
+    int64_t rows[3] = {1, 16, 64}, K = 300, N = 129;
+    for (int d = 0; d < 2; d++)
+        for (int r = 0; r < 3; r++) {
+            ag_tensor *x = ag_randn(dts[d], 2, (int64_t[]){rows[r], K});
+            ag_tensor *w = ag_randn(dts[d], 2, (int64_t[]){N, K});
+            ag_tensor *wt = ag_transpose(w, 0, 1), *y = ag_matmul(x, wt);
+            ag_tensor *want = ag_matmul(x, ag_contiguous(wt)), *lin = ag_linear(x, w, NULL);
+            size_t bytes = ag_dtype_size(dts[d]) * (size_t)ag_numel(y);
+            cr_expect(!memcmp(ag_data(y), ag_data(want), bytes), "%s rows %lld: matmul differs",
+                      ag_dtype_name(dts[d]), (long long)rows[r]);
+            cr_expect(!memcmp(ag_data(lin), ag_data(want), bytes), "%s rows %lld: linear differs",
+                      ag_dtype_name(dts[d]), (long long)rows[r]);
+            ag_tensor *xd = ag_cast(x, AG_F64), *wd = ag_cast(w, AG_F64), *yd = ag_cast(y, AG_F64);
+            for (int64_t i = 0; i < rows[r]; i += 7)
+                for (int64_t j = 0; j < N; j += 5) {
+                    double s = 0;
+                    for (int64_t k = 0; k < K; k++)
+                        s += ag_get(xd, (int64_t[]){i, k}) * ag_get(wd, (int64_t[]){j, k});
+                    assert_close(ag_get(yd, (int64_t[]){i, j}), s, 1e-3, 1e-4);
+                }
+        }
+    ag_scope_end();
+}
