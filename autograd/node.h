@@ -54,6 +54,11 @@ int ag__accumulate(struct ag_node *node, int i, ag_tensor *g);
 #define AG__DECLINED (-1)
 int ag__accumulate_place(struct ag_node *node, int i, ag_tensor *g, int dim, int64_t at,
                          int64_t step);
+/* Input i's gradient buffer to add a gradient into directly (a GEMM with beta 1), under
+ * the conditions of ag__accumulate_place, not in anomaly mode (which checks each
+ * gradient), and for an ag_autograd_grad input listed once: contiguous, in[i]'s shape and
+ * dtype, holding the sum so far (zeros at first). NULL: accumulate the usual way. */
+ag_tensor *ag__grad_sink(struct ag_node *node, int i);
 /* Whether input i of node wants a gradient (backward rules skip the others). */
 bool ag__needs_grad(const struct ag_node *node, int i);
 

@@ -160,9 +160,10 @@ static ag_tensor *leaf_grad_writable(ag_tensor *t) {
     return t->grad;
 }
 
-/* Whether g can go into t's gradient in place (see ag__accumulate_place). */
-static bool place_possible(const ag_tensor *t, const ag_tensor *g) {
-    if (ag_is_grad_enabled() || g->dtype != t->dtype) return false;
+/* Whether a gradient of dtype dt can go into t's gradient in place (see
+ * ag__accumulate_place). */
+static bool place_possible(const ag_tensor *t, ag_dtype dt) {
+    if (ag_is_grad_enabled() || dt != t->dtype) return false;
     const struct walk *w = current_walk;
     if (t->node) return true;
     if (!(w && w->collect)) return !t->grad || ag_is_contiguous(t->grad);
@@ -171,11 +172,23 @@ static bool place_possible(const ag_tensor *t, const ag_tensor *g) {
     return true;
 }
 
-/* G (contiguous) += g at the view's place. */
-static int place_into(ag_tensor *G, ag_tensor *g, int dim, int64_t at, int64_t step) {
-    if (!G) return AG_ERR_NOMEM;
-    ag__place(G, g, dim, at, step, true);
-    return AG_OK;
+/* The buffer t's gradient is summed in, writable (place_possible(t) holds): a node's
+ * gradient sum, a leaf's .grad, or the ag_autograd_grad slot of t (the first if t is
+ * listed more than once: *more says so). NULL (an error set) when out of memory. */
+static ag_tensor *sink_of(ag_tensor *t, int from, int *next) {
+    struct walk *w = current_walk;
+    *next = -1;
+    if (t->node) return sum_writable(&t->node->grad, &t->node->grad_owned, t);
+    if (!(w && w->collect)) return leaf_grad_writable(t);
+    for (int k = from; k < w->n_in; k++) {
+        if (w->inputs[k] != t) continue;
+        bool owned = slot_owned(w, k);
+        ag_tensor *G = sum_writable(&w->slots[k], &owned, t);
+        set_slot_owned(w, k, owned);
+        *next = k + 1;
+        return G;
+    }
+    return NULL;
 }
 
 int ag__accumulate_place(struct ag_node *node, int i, ag_tensor *g, int dim, int64_t at,
@@ -183,23 +196,33 @@ int ag__accumulate_place(struct ag_node *node, int i, ag_tensor *g, int dim, int
     ag_tensor *t = node->in[i];
     if (!t->requires_grad) return AG_OK;
     if (!g) return ag__last_error_code() ? ag__last_error_code() : AG_ERR_STATE;
-    if (!place_possible(t, g)) return AG__DECLINED;
+    if (!place_possible(t, g->dtype)) return AG__DECLINED;
     if (ag__anomaly) {
         int rc = ag__anomaly_backward(node, i, g);
         if (rc) return rc;
     }
-    struct walk *w = current_walk;
-    if (t->node)
-        return place_into(sum_writable(&t->node->grad, &t->node->grad_owned, t), g, dim, at, step);
-    if (!(w && w->collect)) return place_into(leaf_grad_writable(t), g, dim, at, step);
-    int rc = AG_OK;
-    for (int k = 0; k < w->n_in && !rc; k++) {
-        if (w->inputs[k] != t) continue;
-        bool owned = slot_owned(w, k);
-        rc = place_into(sum_writable(&w->slots[k], &owned, t), g, dim, at, step);
-        set_slot_owned(w, k, owned);
+    int from = 0;
+    do { /* every slot of t (ag_autograd_grad), else its one gradient */
+        ag_tensor *G = sink_of(t, from, &from);
+        if (!G)
+            return from < 0 && current_walk && current_walk->collect && !t->node ? AG_OK
+                                                                                 : AG_ERR_NOMEM;
+        ag__place(G, g, dim, at, step, true);
+    } while (from > 0);
+    return AG_OK;
+}
+
+ag_tensor *ag__grad_sink(struct ag_node *node, int i) {
+    ag_tensor *t = node->in[i];
+    if (!t->requires_grad || ag__anomaly || !place_possible(t, t->dtype)) return NULL;
+    const struct walk *w = current_walk;
+    if (w && w->collect && !t->node) { /* exactly one slot, or the sum goes the usual way */
+        int n = 0;
+        for (int k = 0; k < w->n_in; k++) n += w->inputs[k] == t;
+        if (n != 1) return NULL;
     }
-    return rc;
+    int next;
+    return sink_of(t, 0, &next);
 }
 
 static int accumulate_tensor(ag_tensor *t, ag_tensor *g) {

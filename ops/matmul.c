@@ -75,22 +75,23 @@ static bool swap_operands(int64_t M, int64_t N, int64_t rsb, int64_t csb) {
     return M <= MM_SWAP_ROWS && N > M && rsb == 1 && csb != 1;
 }
 
-/* Non-zero when GEMM's packing scratch cannot be allocated. */
+/* C [M,N] row-major = A·B + beta C; non-zero when GEMM's packing scratch cannot be had. */
 static int gemm(ag_dtype dt, int64_t M, int64_t N, int64_t K, const char *A, int64_t rsa,
-                int64_t csa, const char *B, int64_t rsb, int64_t csb, char *C) {
+                int64_t csa, const char *B, int64_t rsb, int64_t csb, double beta, char *C) {
     if (swap_operands(M, N, rsb, csb)) {
         if (dt == AG_F32)
             return GEMM_F32(N, M, K, 1.0f, (const float *)(const void *)B, csb, rsb,
-                            (const float *)(const void *)A, csa, rsa, 0.0f, (float *)(void *)C, 1,
-                            N);
+                            (const float *)(const void *)A, csa, rsa, (float)beta,
+                            (float *)(void *)C, 1, N);
         return GEMM_F64(N, M, K, 1.0, (const double *)(const void *)B, csb, rsb,
-                        (const double *)(const void *)A, csa, rsa, 0.0, (double *)(void *)C, 1, N);
+                        (const double *)(const void *)A, csa, rsa, beta, (double *)(void *)C, 1, N);
     }
     if (dt == AG_F32)
         return GEMM_F32(M, N, K, 1.0f, (const float *)(const void *)A, rsa, csa,
-                        (const float *)(const void *)B, rsb, csb, 0.0f, (float *)(void *)C, N, 1);
+                        (const float *)(const void *)B, rsb, csb, (float)beta, (float *)(void *)C,
+                        N, 1);
     return GEMM_F64(M, N, K, 1.0, (const double *)(const void *)A, rsa, csa,
-                    (const double *)(const void *)B, rsb, csb, 0.0, (double *)(void *)C, N, 1);
+                    (const double *)(const void *)B, rsb, csb, beta, (double *)(void *)C, N, 1);
 }
 
 /* True when b is shared by every batch and a's batch and row dims fold into one row
@@ -122,7 +123,7 @@ static int mm_batches(const struct mm *p, const char *A, const char *B, char *C,
             ob += k * p->sb[i];
         }
         fail |= gemm(dt, p->M, p->N, p->K, A + (size_t)oa * es, p->rsa, p->csa, B + (size_t)ob * es,
-                     p->rsb, p->csb, C + (size_t)(t * p->M * p->N) * es);
+                     p->rsb, p->csb, 0.0, C + (size_t)(t * p->M * p->N) * es);
         ag__precision_swap(old_prec);
     }
     return fail;
@@ -139,8 +140,8 @@ static int mm_run(const struct mm *p, const ag_tensor *a, const ag_tensor *b, ag
     int fail = 0;
     if (batches == 0 || p->M == 0 || p->N == 0) return AG_OK;
     if (batches == 1 || foldable(p))
-        fail =
-            gemm(out->dtype, batches * p->M, p->N, p->K, A, p->rsa, p->csa, B, p->rsb, p->csb, C);
+        fail = gemm(out->dtype, batches * p->M, p->N, p->K, A, p->rsa, p->csa, B, p->rsb, p->csb,
+                    0.0, C);
     else fail = mm_batches(p, A, B, C, es, batches, out->dtype);
     return fail ? ag__error(AG_ERR_NOMEM, "ag_matmul",
                             "out of memory for GEMM's packing "
@@ -310,6 +311,17 @@ static int linear_forward(ag_tensor *out, ag_tensor *const *in, int n, const voi
     return AG_OK;
 }
 
+/* dW += gᵀ·x straight into W's gradient buffer G [O,I] (one GEMM, beta 1): no product
+ * tensor and no separate add (an LSTM's recurrent weight took one of each per step). */
+static int weight_grad_into(ag_tensor *G, const ag_tensor *g2, const ag_tensor *x2) {
+    int64_t O = G->shape[0], I = G->shape[1], rows = g2->shape[0];
+    if (gemm(G->dtype, O, I, rows, ag__ptr(g2), g2->strides[1], g2->strides[0], ag__ptr(x2),
+             x2->strides[0], x2->strides[1], 1.0, ag__ptr(G)))
+        return ag__error(AG_ERR_NOMEM, "ag_linear", "out of memory for GEMM's packing buffers (%s)",
+                         AG_SHAPE(G));
+    return AG_OK;
+}
+
 static int linear_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *x = node->in[0], *w = node->in[1];
     int rc = AG_OK;
@@ -319,7 +331,9 @@ static int linear_backward(struct ag_node *node, ag_tensor *g) {
         int64_t O = w->shape[0], I = w->shape[1];
         ag_tensor *g2 = ag_reshape(g, 2, (int64_t[]){lead_rows(g), O});
         ag_tensor *x2 = ag_reshape(x, 2, (int64_t[]){lead_rows(x), I});
-        rc = ag__accumulate(node, 1, ag_matmul(ag_transpose(g2, 0, 1), x2));
+        ag_tensor *G = g2 && x2 && g2->dtype == w->dtype ? ag__grad_sink(node, 1) : NULL;
+        rc = G ? weight_grad_into(G, g2, x2)
+               : ag__accumulate(node, 1, ag_matmul(ag_transpose(g2, 0, 1), x2));
     }
     if (!rc && node->n_in == 3 && ag__needs_grad(node, 2))
         rc = ag__accumulate(node, 2, g); /* summed over rows to [out] */

@@ -3,6 +3,7 @@
 #include "helpers.h"
 #include "golden/matmul_golden.h"
 #include "ops/ops.h"
+#include "tensor/alloc.h"
 
 #include <string.h>
 
@@ -321,5 +322,52 @@ Test(matmul, few_rows_times_a_transposed_weight_match_the_contiguous_product) {
                     assert_close(ag_get(yd, (int64_t[]){i, j}), s, 1e-3, 1e-4);
                 }
         }
+    ag_scope_end();
+}
+
+/* h = tanh(linear(h, w)) `steps` times from x; the sum of the last h. */
+static ag_tensor *recurrent(ag_tensor *x, ag_tensor *w, int steps) {
+    ag_tensor *h = x;
+    for (int t = 0; t < steps; t++) h = ag_tanh(ag_linear(h, w, NULL));
+    return ag_sum(h);
+}
+
+/* A weight used at every step (an RNN's) gets its gradient summed by GEMMs straight into
+ * its .grad (ag__grad_sink): the values of the composite (create_graph) path, and no
+ * product tensor per use (bytes counted through tensor/alloc.c's hook). */
+Test(linear, a_weight_used_at_every_step_sums_its_gradient_in_place) {
+    /* first, while no scope has ended: the walk's scope then takes fresh heap chunks */
+    ag_scope_begin();
+    const int64_t n = 512, S = n * n * 4; /* a 1 MiB float32 weight */
+    ag_tensor *big = ag_randn(AG_F32, 2, (int64_t[]){n, n}),
+              *h0 = ag_randn(AG_F32, 2, (int64_t[]){4, n});
+    ag_set_requires_grad(big, true);
+    ag_tensor *loss = recurrent(h0, big, 8);
+    ag__alloc_fail_nth(INT64_MAX); /* count, never fail */
+    int rc = ag_backward(loss);
+    int64_t bytes = ag__alloc_bytes();
+    ag__alloc_fail_nth(0);
+    cr_assert_eq(rc, 0, "%s", ag_last_error());
+    /* .grad (S) and the walk's small tensors; a product per use would add 8 S */
+    cr_expect_lt(bytes, 3 * S, "backward allocated %lld bytes, %.2f x the weight", (long long)bytes,
+                 (double)bytes / (double)S);
+    ag_scope_end();
+    ag_scope_begin();
+    ag_manual_seed(23);
+    ag_tensor *x = ag_randn(AG_F64, 2, (int64_t[]){4, 6}),
+              *w = ag_randn(AG_F64, 2, (int64_t[]){6, 6});
+    ag_set_requires_grad(w, true);
+    ag_set_requires_grad(x, true);
+    ag_tensor *y = recurrent(x, ag_mul_scalar(w, 0.3), 5), *want[2], *got[2];
+    cr_assert_eq(ag_autograd_grad(1, &y, NULL, 2, (ag_tensor *[]){w, x}, want,
+                                  (ag_grad_opts){.create_graph = true}),
+                 0, "%s", ag_last_error());
+    cr_assert_eq(ag_autograd_grad(1, &y, NULL, 2, (ag_tensor *[]){w, x}, got,
+                                  (ag_grad_opts){.retain_graph = true}),
+                 0, "%s", ag_last_error());
+    assert_tensor_close(got[0], ag_data(ag_contiguous(want[0])), 36, 1e-13, 1e-13);
+    cr_assert_eq(ag_backward(y), 0, "%s", ag_last_error());
+    assert_tensor_close(ag_grad(w), ag_data(ag_contiguous(want[0])), 36, 1e-13, 1e-13);
+    assert_tensor_close(ag_grad(x), ag_data(ag_contiguous(want[1])), 24, 1e-13, 1e-13);
     ag_scope_end();
 }
