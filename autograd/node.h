@@ -22,6 +22,8 @@ struct ag_node {    /* what the backward walk reads comes first */
     ag_tensor *grad; /* gradient of out, summed during a backward walk */
     int n_in;
     bool released;                  /* backward ran without retain_graph */
+    bool grad_owned;                /* grad is a private contiguous buffer of this walk: later
+                                     * gradients may be added into it in place */
     ag_tensor *out;                 /* the tensor this node made */
     ag_tensor *saved[AG_MAX_SAVED]; /* extra tensors forward kept for backward */
     const void *args;               /* the op's typed argument struct (stored after in[],
@@ -42,6 +44,21 @@ struct ag_node *ag__node_new(const struct ag_op_def *def, ag_tensor *out, ag_ten
 /* Adds g (summed to in[i]'s shape, cast to its dtype) into input i's gradient: a leaf's
  * .grad, the caller's slot (ag_autograd_grad) or the input's own node. */
 int ag__accumulate(struct ag_node *node, int i, ag_tensor *g);
+/* Adds g into the region of input i's gradient that a view took, in place: along dim,
+ * from element `at` with stride `step` (a slice or a split piece; g has the view's shape
+ * and in[i]'s dtype). The first region gives in[i] one zero gradient of its shape, which
+ * the next regions write into: no zero-padded tensor per view. Returns AG__DECLINED (and
+ * does nothing) when that cannot be done in place: grad mode on (create_graph: the
+ * caller builds its differentiable padded gradient), a dtype change, or a leaf whose
+ * gradient goes to an ag_autograd_grad slot. */
+#define AG__DECLINED (-1)
+int ag__accumulate_place(struct ag_node *node, int i, ag_tensor *g, int dim, int64_t at,
+                         int64_t step);
+/* Input i's gradient buffer to add a gradient into directly (a GEMM with beta 1), under
+ * the conditions of ag__accumulate_place, not in anomaly mode (which checks each
+ * gradient), and for an ag_autograd_grad input listed once: contiguous, in[i]'s shape and
+ * dtype, holding the sum so far (zeros at first). NULL: accumulate the usual way. */
+ag_tensor *ag__grad_sink(struct ag_node *node, int i);
 /* Whether input i of node wants a gradient (backward rules skip the others). */
 bool ag__needs_grad(const struct ag_node *node, int i);
 

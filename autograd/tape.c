@@ -6,6 +6,7 @@
  * the caller's slots (ag_autograd_grad). Backward rules are written with the public ops,
  * so with create_graph on (grad mode on during the walk) the backward pass is recorded. */
 #include "autograd/hooks.h"
+#include "ops/iter.h"
 #include "ops/ops.h"
 
 #include <stdatomic.h>
@@ -65,7 +66,8 @@ struct walk {
     int n_in; /* ag_autograd_grad: the requested inputs and their slots */
     ag_tensor *const *inputs;
     ag_tensor **slots;
-    bool collect; /* false: leaves accumulate into .grad */
+    uint64_t owned; /* bit k: slot k (k < 64) holds a buffer of this walk (see sum_add) */
+    bool collect;   /* false: leaves accumulate into .grad */
 };
 static _Thread_local struct walk *current_walk;
 
@@ -92,12 +94,51 @@ static void add_into(ag_tensor *dst, ag_tensor *src) {
     }
 }
 
+/* A gradient sum (a node's, or a caller's slot): the first gradient is kept as given (it
+ * may be shared: a view of another gradient); the second makes a fresh sum, which the sum
+ * then owns, so that later ones are added into it in place (not under create_graph, where
+ * every sum must be an op of the graph). */
+static int sum_add(ag_tensor **sum, bool *owned, ag_tensor *g) {
+    if (!*sum) {
+        *sum = g;
+        *owned = false;
+        return AG_OK;
+    }
+    if (*owned && !ag_is_grad_enabled()) {
+        add_into(*sum, g);
+        return AG_OK;
+    }
+    *sum = ag_add(*sum, g);
+    *owned = *sum && !ag_is_grad_enabled() && ag_is_contiguous(*sum);
+    return *sum ? AG_OK : ag__last_error_code();
+}
+
+/* The sum as a contiguous buffer this walk may write into (zeros of t's shape, or a copy
+ * of what it held, the first time); NULL (an error set) when out of memory. */
+static ag_tensor *sum_writable(ag_tensor **sum, bool *owned, const ag_tensor *t) {
+    if (!*owned) {
+        *sum = *sum ? ag_clone(*sum) : ag_zeros(t->dtype, t->ndim, t->shape);
+        *owned = *sum != NULL;
+    }
+    return *sum;
+}
+
+static bool slot_owned(const struct walk *w, int k) { return k < 64 && (w->owned >> k & 1); }
+static void set_slot_owned(struct walk *w, int k, bool on) {
+    if (k < 64) w->owned = on ? w->owned | (uint64_t)1 << k : w->owned & ~((uint64_t)1 << k);
+}
+
 static int leaf_accumulate(ag_tensor *t, ag_tensor *g) {
     struct walk *w = current_walk;
     if (w && w->collect) {
-        for (int k = 0; k < w->n_in; k++)
-            if (w->inputs[k] == t) w->slots[k] = w->slots[k] ? ag_add(w->slots[k], g) : g;
-        return AG_OK;
+        int rc = AG_OK;
+        for (int k = 0; k < w->n_in && !rc; k++) {
+            if (w->inputs[k] != t) continue;
+            bool owned = slot_owned(w, k);
+            rc = sum_add(&w->slots[k], &owned, g);
+            set_slot_owned(w, k, owned && k < 64);
+        }
+        return rc;
     }
     if (!t->grad) {
         t->grad = ag__zeros_in(t->arena, t->dtype, t->ndim, t->shape, "ag_backward");
@@ -111,6 +152,79 @@ static int leaf_accumulate(ag_tensor *t, ag_tensor *g) {
     return AG_OK;
 }
 
+/* A leaf's .grad, ready to be written into in place (made of zeros the first time). */
+static ag_tensor *leaf_grad_writable(ag_tensor *t) {
+    if (!t->grad) t->grad = ag__zeros_in(t->arena, t->dtype, t->ndim, t->shape, "ag_backward");
+    else if (t->grad_zero) ag_fill_(t->grad, 0.0);
+    t->grad_zero = false;
+    return t->grad;
+}
+
+/* Whether a gradient of dtype dt can go into t's gradient in place (see
+ * ag__accumulate_place). */
+static bool place_possible(const ag_tensor *t, ag_dtype dt) {
+    if (ag_is_grad_enabled() || dt != t->dtype) return false;
+    const struct walk *w = current_walk;
+    if (t->node) return true;
+    if (!(w && w->collect)) return !t->grad || ag_is_contiguous(t->grad);
+    for (int k = 64; k < w->n_in; k++)
+        if (w->inputs[k] == t) return false; /* no ownership bit for it */
+    return true;
+}
+
+/* The buffer t's gradient is summed in, writable (place_possible(t) holds): a node's
+ * gradient sum, a leaf's .grad, or the ag_autograd_grad slot of t (the first if t is
+ * listed more than once: *more says so). NULL (an error set) when out of memory. */
+static ag_tensor *sink_of(ag_tensor *t, int from, int *next) {
+    struct walk *w = current_walk;
+    *next = -1;
+    if (t->node) return sum_writable(&t->node->grad, &t->node->grad_owned, t);
+    if (!(w && w->collect)) return leaf_grad_writable(t);
+    for (int k = from; k < w->n_in; k++) {
+        if (w->inputs[k] != t) continue;
+        bool owned = slot_owned(w, k);
+        ag_tensor *G = sum_writable(&w->slots[k], &owned, t);
+        set_slot_owned(w, k, owned);
+        *next = k + 1;
+        return G;
+    }
+    return NULL;
+}
+
+int ag__accumulate_place(struct ag_node *node, int i, ag_tensor *g, int dim, int64_t at,
+                         int64_t step) {
+    ag_tensor *t = node->in[i];
+    if (!t->requires_grad) return AG_OK;
+    if (!g) return ag__last_error_code() ? ag__last_error_code() : AG_ERR_STATE;
+    if (!place_possible(t, g->dtype)) return AG__DECLINED;
+    if (ag__anomaly) {
+        int rc = ag__anomaly_backward(node, i, g);
+        if (rc) return rc;
+    }
+    int from = 0;
+    do { /* every slot of t (ag_autograd_grad), else its one gradient */
+        ag_tensor *G = sink_of(t, from, &from);
+        if (!G)
+            return from < 0 && current_walk && current_walk->collect && !t->node ? AG_OK
+                                                                                 : AG_ERR_NOMEM;
+        ag__place(G, g, dim, at, step, true);
+    } while (from > 0);
+    return AG_OK;
+}
+
+ag_tensor *ag__grad_sink(struct ag_node *node, int i) {
+    ag_tensor *t = node->in[i];
+    if (!t->requires_grad || ag__anomaly || !place_possible(t, t->dtype)) return NULL;
+    const struct walk *w = current_walk;
+    if (w && w->collect && !t->node) { /* exactly one slot, or the sum goes the usual way */
+        int n = 0;
+        for (int k = 0; k < w->n_in; k++) n += w->inputs[k] == t;
+        if (n != 1) return NULL;
+    }
+    int next;
+    return sink_of(t, 0, &next);
+}
+
 static int accumulate_tensor(ag_tensor *t, ag_tensor *g) {
     if (!t->requires_grad) return AG_OK;
     if (!g) return ag__last_error_code() ? ag__last_error_code() : AG_ERR_STATE;
@@ -120,9 +234,7 @@ static int accumulate_tensor(ag_tensor *t, ag_tensor *g) {
     if (g && g->dtype != t->dtype) g = ag_cast(g, t->dtype);
     if (!g) return ag__last_error_code();
     if (!t->node) return leaf_accumulate(t, g);
-    struct ag_node *n = t->node;
-    n->grad = n->grad ? ag_add(n->grad, g) : g;
-    return n->grad ? AG_OK : ag__last_error_code();
+    return sum_add(&t->node->grad, &t->node->grad_owned, g);
 }
 
 int ag__accumulate(struct ag_node *node, int i, ag_tensor *g) {
@@ -168,6 +280,7 @@ static struct ag_node *unvisited_child(struct frame *f, uint64_t gen) {
 static int enter(struct ag_node *x, uint64_t gen, const char *fn) {
     x->visit = gen;
     x->grad = NULL;
+    x->grad_owned = false;
     if (x->released)
         return ag__error(AG_ERR_STATE, fn,
                          "the graph through %s %s was freed by an earlier backward; "
@@ -298,7 +411,8 @@ int ag_autograd_grad(int n_out, ag_tensor *const *outputs, ag_tensor *const *gra
         return ag__error(AG_ERR_STATE, fn, "call it inside ag_scope_begin/ag_scope_end");
     for (int j = 0; j < n_in; j++) {
         grads[j] = NULL;
-        if (inputs[j]->node) inputs[j]->node->grad = NULL; /* unreachable: stays NULL */
+        if (inputs[j]->node) /* unreachable: stays NULL */
+            inputs[j]->node->grad = NULL, inputs[j]->node->grad_owned = false;
     }
     struct walk w = {.n_in = n_in, .inputs = inputs, .slots = grads, .collect = true};
     bool retain = opts.retain_graph || opts.create_graph;

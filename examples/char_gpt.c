@@ -3,9 +3,8 @@
  * /usr/share/common-licenses, trained with ag_train and a loss callback over [B,T,V]
  * logits, AdamW with weight decay on matrices only (two parameter groups); then samples a
  * few lines. Its PyTorch twin is examples/torch/char_gpt.py (same names, same windows).
- * Usage: char_gpt [--steps N] [--init FILE] [--losses FILE] [--quiet]
- *   --init: write the initial weights there (the twin loads them)
- *   --losses: the loss of every step's batch, one per line */
+ * Usage: char_gpt [--steps N] [--init FILE] [--losses FILE] [--quiet] [--bench STEPS]
+ * (char_text.h says what each does). */
 #include <ag.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,39 +117,54 @@ static void sample(ag_module *m, const struct char_text *t, int chars) {
     ag_set_grad_enabled(grad);
 }
 
+struct bench {
+    ag_module *m;
+    ag_optim *o;
+    ag_tensor *x, *y;
+    struct losses *l;
+};
+
+/* One step of the training loop ag_train runs (bench mode times it): batch k. */
+static int bench_step(void *ctx, int64_t k) {
+    struct bench *b = ctx;
+    ag_scope_begin();
+    ag_tensor *xb = ag_slice(b->x, 0, k * BATCH, (k + 1) * BATCH, 1),
+              *yb = ag_slice(b->y, 0, k * BATCH, (k + 1) * BATCH, 1);
+    b->l->n = 0;
+    int rc = ag_train_step(b->o, lm_loss(b->m, xb, yb, b->l));
+    ag_scope_end();
+    return rc;
+}
+
 int main(int argc, char **argv) {
-    int steps = 300;
-    const char *init = NULL, *loss_path = NULL;
-    bool quiet = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--init") && i + 1 < argc) init = argv[++i];
-        else if (!strcmp(argv[i], "--losses") && i + 1 < argc) loss_path = argv[++i];
-        else if (!strcmp(argv[i], "--quiet")) quiet = true;
-    }
+    struct char_args a = char_args_parse(argc, argv);
     struct char_text t;
     if (char_text_load(&t)) return 1;
     ag_manual_seed(1);
     ag_module *m = gpt(t.vocab);
-    if (init && ag_module_save(m, init)) return fprintf(stderr, "%s\n", ag_last_error()), 1;
+    if (a.init && ag_module_save(m, a.init)) return fprintf(stderr, "%s\n", ag_last_error()), 1;
+    int steps = a.bench ? a.bench + 3 : a.steps;
     ag_tensor *x, *y;
     char_text_windows(&t, (int64_t)steps * BATCH, CTX, &x, &y);
     ag_optim *o = make_optim(m);
     struct losses l = {malloc((size_t)steps * sizeof(double)), 0};
     double t0 = ag_now();
-    int rc = ag_train(m, o, x, y,
-                      (ag_train_opts){.epochs = 1,
-                                      .batch_size = BATCH,
-                                      .no_shuffle = true,
-                                      .verbose = -1,
-                                      .loss_batch = lm_loss,
-                                      .loss_user = &l},
-                      NULL);
+    int rc = a.bench ? char_bench("char_gpt", a.bench, t.len / (BATCH * CTX), bench_step,
+                                  &(struct bench){m, o, x, y, &l})
+                     : ag_train(m, o, x, y,
+                                (ag_train_opts){.epochs = 1,
+                                                .batch_size = BATCH,
+                                                .no_shuffle = true,
+                                                .verbose = -1,
+                                                .loss_batch = lm_loss,
+                                                .loss_user = &l},
+                                NULL);
     if (rc) return fprintf(stderr, "char_gpt: %s\n", ag_last_error()), 1;
-    char_text_write_losses(loss_path, l.v, l.n);
-    printf("char_gpt: %d steps, vocab %d, %lld parameters, loss %.4f -> %.4f, %.1f s\n", l.n,
-           t.vocab, (long long)ag_model_num_elements(m), l.v[0], l.v[l.n - 1], ag_now() - t0);
-    if (!quiet) sample(m, &t, 240);
+    char_text_write_losses(a.losses, l.v, l.n);
+    if (!a.bench)
+        printf("char_gpt: %d steps, vocab %d, %lld parameters, loss %.4f -> %.4f, %.1f s\n", l.n,
+               t.vocab, (long long)ag_model_num_elements(m), l.v[0], l.v[l.n - 1], ag_now() - t0);
+    if (!a.quiet && !a.bench) sample(m, &t, 240);
     free(l.v), free(t.bytes);
     ag_tensor_free(x), ag_tensor_free(y);
     ag_optim_free(o);

@@ -4,7 +4,7 @@
  * consecutive pieces of 32 characters, the final states carry over (detached) to the next
  * piece. A loop of its own with ag_train_step (the states live across steps). PyTorch
  * twin: examples/torch/char_lstm.py. Usage as char_gpt: [--steps N] [--init FILE]
- * [--losses FILE] [--quiet]. */
+ * [--losses FILE] [--quiet] [--bench STEPS]. */
 #include <ag.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,52 +66,71 @@ static void sample(ag_module *m, const struct char_text *t, int chars) {
     ag_set_grad_enabled(grad);
 }
 
-int main(int argc, char **argv) {
-    int steps = 300;
-    const char *init = NULL, *loss_path = NULL;
-    bool quiet = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--init") && i + 1 < argc) init = argv[++i];
-        else if (!strcmp(argv[i], "--losses") && i + 1 < argc) loss_path = argv[++i];
-        else if (!strcmp(argv[i], "--quiet")) quiet = true;
+/* The training loop's state: the model, its optimizer, the carried states, the losses. */
+struct run {
+    ag_module *m;
+    ag_optim *o;
+    const struct char_text *t;
+    ag_tensor *h, *c;
+    double *losses;
+};
+
+/* Training step k: piece k of every stream, the states carried from step k - 1. */
+static int train_step(void *ctx, int64_t k) {
+    struct run *r = ctx;
+    int64_t xv[B * T], yv[B * T];
+    if (k % pieces_per_pass(r->t) == 0) ag_init_zeros_(r->h), ag_init_zeros_(r->c);
+    piece(r->t, k, xv, yv);
+    ag_scope_begin();
+    ag_tensor *hn, *cn;
+    ag_tensor *logits =
+        forward(r->m, ag_tensor_new(AG_I64, 2, (int64_t[]){B, T}, xv), r->h, r->c, &hn, &cn);
+    ag_tensor *loss = ag_cross_entropy_loss(ag_reshape(logits, 2, (int64_t[]){-1, r->t->vocab}),
+                                            ag_tensor_new(AG_I64, 1, (int64_t[]){B * T}, yv));
+    int rc = ag_train_step(r->o, loss);
+    if (!rc) {
+        if (r->losses) r->losses[k] = ag_item(loss);
+        ag_copy_(r->h, hn), ag_copy_(r->c, cn); /* detached: the next piece starts from these */
     }
+    ag_scope_end();
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    struct char_args a = char_args_parse(argc, argv);
     struct char_text t;
     if (char_text_load(&t)) return 1;
     ag_manual_seed(1);
     ag_module *m = lm(t.vocab);
-    if (init && ag_module_save(m, init)) return fprintf(stderr, "%s\n", ag_last_error()), 1;
-    int n;
+    if (a.init && ag_module_save(m, a.init)) return fprintf(stderr, "%s\n", ag_last_error()), 1;
+    int n, steps = a.steps;
     ag_tensor **p = ag_module_parameters(m, &n);
     ag_adam_opts ao = ag_adam_defaults();
     ao.lr = 3e-3;
-    ag_optim *o = ag_adam_new(p, n, ao);
-    ag_tensor *h = ag_zeros(AG_F32, 3, (int64_t[]){1, B, HID}),
-              *c = ag_zeros(AG_F32, 3, (int64_t[]){1, B, HID});
-    double *losses = malloc((size_t)steps * sizeof *losses), t0 = ag_now();
-    int64_t xv[B * T], yv[B * T];
-    for (int k = 0; k < steps; k++) {
-        if (k % pieces_per_pass(&t) == 0) ag_init_zeros_(h), ag_init_zeros_(c);
-        piece(&t, k, xv, yv);
-        ag_scope_begin();
-        ag_tensor *hn, *cn;
-        ag_tensor *logits =
-            forward(m, ag_tensor_new(AG_I64, 2, (int64_t[]){B, T}, xv), h, c, &hn, &cn);
-        ag_tensor *loss = ag_cross_entropy_loss(ag_reshape(logits, 2, (int64_t[]){-1, t.vocab}),
-                                                ag_tensor_new(AG_I64, 1, (int64_t[]){B * T}, yv));
-        if (ag_train_step(o, loss)) return fprintf(stderr, "char_lstm: %s\n", ag_last_error()), 1;
-        losses[k] = ag_item(loss);
-        ag_copy_(h, hn), ag_copy_(c, cn); /* detached: the next piece starts from these values */
-        ag_scope_end();
+    struct run r = {m,
+                    ag_adam_new(p, n, ao),
+                    &t,
+                    ag_zeros(AG_F32, 3, (int64_t[]){1, B, HID}),
+                    ag_zeros(AG_F32, 3, (int64_t[]){1, B, HID}),
+                    NULL};
+    if (a.bench) {
+        int rc = char_bench("char_lstm", a.bench, pieces_per_pass(&t), train_step, &r);
+        ag_tensor_free(r.h), ag_tensor_free(r.c), ag_optim_free(r.o), ag_module_free(m);
+        free(t.bytes);
+        return rc;
     }
-    char_text_write_losses(loss_path, losses, steps);
+    r.losses = malloc((size_t)steps * sizeof *r.losses);
+    double t0 = ag_now();
+    for (int k = 0; k < steps; k++)
+        if (train_step(&r, k)) return fprintf(stderr, "char_lstm: %s\n", ag_last_error()), 1;
+    char_text_write_losses(a.losses, r.losses, steps);
     printf("char_lstm: %d steps, vocab %d, %lld parameters, loss %.4f -> %.4f, %.1f s\n", steps,
-           t.vocab, (long long)ag_model_num_elements(m), losses[0], losses[steps - 1],
+           t.vocab, (long long)ag_model_num_elements(m), r.losses[0], r.losses[steps - 1],
            ag_now() - t0);
-    if (!quiet) sample(m, &t, 240);
-    free(losses), free(t.bytes);
-    ag_tensor_free(h), ag_tensor_free(c);
-    ag_optim_free(o);
+    if (!a.quiet) sample(m, &t, 240);
+    free(r.losses), free(t.bytes);
+    ag_tensor_free(r.h), ag_tensor_free(r.c);
+    ag_optim_free(r.o);
     ag_module_free(m);
     return 0;
 }

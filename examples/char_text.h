@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define CHAR_TEXT_DIR "/usr/share/common-licenses"
 static const char *const char_text_files[] = {"Apache-2.0", "GPL-3", "LGPL-3", "MPL-2.0"};
@@ -82,6 +83,64 @@ static inline void char_text_write_losses(const char *path, const double *l, int
     if (!f) return;
     for (int i = 0; i < n; i++) fprintf(f, "%.9g\n", l[i]);
     fclose(f);
+}
+
+/* The command line both models take:
+ *   [--steps N] [--init FILE] [--losses FILE] [--quiet] [--bench STEPS]
+ * --init: write the initial weights there (the twin loads them); --losses: the loss of
+ * every step, one per line; --bench: time STEPS steps after 3 warm-up ones and print one
+ * line (/work/ZOO_BENCH.md's protocol) instead of a real run. */
+struct char_args {
+    int steps, bench; /* bench: the timed steps, 0 for a real run */
+    const char *init, *losses;
+    bool quiet;
+};
+
+static inline struct char_args char_args_parse(int argc, char **argv) {
+    struct char_args a = {.steps = 300};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--steps") && i + 1 < argc) a.steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--init") && i + 1 < argc) a.init = argv[++i];
+        else if (!strcmp(argv[i], "--losses") && i + 1 < argc) a.losses = argv[++i];
+        else if (!strcmp(argv[i], "--bench") && i + 1 < argc) a.bench = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--quiet")) a.quiet = true;
+    }
+    if (a.bench < 0) a.bench = 0;
+    return a;
+}
+
+/* One training step on batch k (0, 1, ...): 0, or non-zero with ag_last_error() set. */
+typedef int (*char_step_fn)(void *ctx, int64_t k);
+
+static int char_cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Bench mode: 3 warm-up steps, then `steps` timed ones (batches 3, 4, ...); prints
+ *   bench NAME: step_ms=.. steps_per_epoch=.. epoch_s=.. peak_rss_mib=..
+ * with the median step. 0, or 1 after printing the error. */
+static inline int char_bench(const char *name, int steps, int64_t steps_per_epoch,
+                             char_step_fn step, void *ctx) {
+    double *ms = malloc((size_t)(steps > 0 ? steps : 1) * sizeof *ms);
+    for (int k = 0; k < 3 + steps; k++) {
+        double t0 = ag_now();
+        if (step(ctx, k)) {
+            fprintf(stderr, "%s: %s\n", name, ag_last_error());
+            free(ms);
+            return 1;
+        }
+        if (k >= 3) ms[k - 3] = (ag_now() - t0) * 1e3;
+    }
+    qsort(ms, (size_t)steps, sizeof *ms, char_cmp_double);
+    double med = steps ? (steps % 2 ? ms[steps / 2] : (ms[steps / 2 - 1] + ms[steps / 2]) / 2) : 0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("bench %s: step_ms=%.3f steps_per_epoch=%lld epoch_s=%.2f peak_rss_mib=%.1f\n", name,
+           med, (long long)steps_per_epoch, med * (double)steps_per_epoch / 1000.0,
+           (double)ru.ru_maxrss / 1024.0);
+    free(ms);
+    return 0;
 }
 
 #endif

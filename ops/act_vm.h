@@ -21,10 +21,33 @@ static inline bool act_flat(const ag_tensor *out, const ag_tensor *t) {
 
 static inline bool act_fn_ok(ag_vm_fn fn) { return (int)fn >= 0 && fn < AG_VM_COUNT; }
 
+/* y = f(x) row by row, for x with out's shape and contiguous rows of at least
+ * AG_ACT_VM_MIN at any row strides (a piece of a split along the last dim, as an LSTM's
+ * gates). */
+static inline bool act_vm_rows(ag_tensor *out, const ag_tensor *x, const struct act_args *a) {
+    int64_t n = x->ndim ? x->shape[x->ndim - 1] : 0;
+    if (n < AG_ACT_VM_MIN || x->strides[x->ndim - 1] != 1 || x->ndim != out->ndim ||
+        x->numel != out->numel || !act_fn_ok(a->fn))
+        return false;
+    ag_vm_params p = {a->a, a->b};
+    size_t es = ag_dtype_size(x->dtype);
+    for (int64_t r = 0; r < out->numel / n; r++) {
+        const char *src = (const char *)x->storage->data + (size_t)ag__flat_offset(x, r * n) * es;
+        char *dst = (char *)ag__ptr(out) + (size_t)(r * n) * es;
+        if (out->dtype == AG_F32)
+            ag__vm_forward_f32(a->fn, (float *)(void *)dst, (const float *)(const void *)src, n, p);
+        else
+            ag__vm_forward_f64(a->fn, (double *)(void *)dst, (const double *)(const void *)src, n,
+                               p);
+    }
+    return true;
+}
+
 /* y = f(x). */
 static inline bool ag__act_vm_forward(ag_tensor *out, const ag_tensor *x,
                                       const struct act_args *a) {
-    if (!act_flat(out, x) || !act_fn_ok(a->fn)) return false;
+    if (!act_flat(out, x)) return act_vm_rows(out, x, a);
+    if (!act_fn_ok(a->fn)) return false;
     ag_vm_params p = {a->a, a->b};
     if (out->dtype == AG_F32) ag__vm_forward_f32(a->fn, ag__ptr(out), ag__ptr(x), out->numel, p);
     else ag__vm_forward_f64(a->fn, ag__ptr(out), ag__ptr(x), out->numel, p);

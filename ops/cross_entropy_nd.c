@@ -142,7 +142,7 @@ static int cend_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void
 }
 
 /* One loss (or its gradient) shared out over the batch by ag__parallel_for; each call
- * has a softmax slab of its own. */
+ * has a softmax slab of its own, and `sample` does one sample's work after its softmax. */
 struct cend_job {
     const struct cend_args *a;
     ag_tensor *x;
@@ -154,37 +154,47 @@ struct cend_job {
     double scale, base_t;
     bool f32;
     int rc; /* AG_ERR_NOMEM when a slab could not be had */
+    void (*sample)(const struct cend_job *j, int64_t n, struct slab *sb);
 };
 
-static void cend_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+static void slab_range(void *ctx, int64_t lo, int64_t hi, int tid) {
     struct cend_job *j = ctx;
-    const struct cend_args *a = j->a;
-    const ag_tensor *x = j->x;
-    struct cend_geom g = j->geo;
-    double *loss = j->loss;
     struct slab sb;
     (void)tid;
-    if (!slab_alloc(&sb, g, ag_dtype_size(x->dtype))) {
+    if (!slab_alloc(&sb, j->geo, ag_dtype_size(j->x->dtype))) {
         __atomic_store_n(&j->rc, AG_ERR_NOMEM, __ATOMIC_RELAXED);
         slab_free(&sb);
         return;
     }
     for (int64_t n = lo; n < hi; n++) {
-        slab_softmax(x, n, g, &sb);
-        for (int64_t s = 0; s < g.S; s++) {
-            int64_t i = n * g.S + s, y = label_at(j->y, i), base = n * g.C * g.S + s;
-            if (ignored(a, y)) {
-                loss[i] = 0;
-                continue;
-            }
-            double lse = log(sb.sum[s]) + sb.mx[s], all = 0;
-            for (int64_t c = 0; a->smoothing != 0 && c < g.C; c++)
-                all += elem_at(x, base + c * g.S);
-            loss[i] = (1 - a->smoothing) * (lse - elem_at(x, base + y * g.S)) +
-                      (a->smoothing != 0 ? a->smoothing * (lse - all / (double)g.C) : 0);
-        }
+        slab_softmax(j->x, n, j->geo, &sb);
+        j->sample(j, n, &sb);
     }
     slab_free(&sb);
+}
+
+/* j->sample over every sample, in parallel when the batch is large: AG_OK or AG_ERR_NOMEM. */
+static int run_slabs(struct cend_job *j) {
+    ag__parallel_for(j->geo.N, 1, (double)(j->geo.S * j->geo.C), 1 << 15, slab_range, j);
+    return j->rc;
+}
+
+/* The loss of each position of sample n. */
+static void sample_loss(const struct cend_job *j, int64_t n, struct slab *sb) {
+    const struct cend_args *a = j->a;
+    const ag_tensor *x = j->x;
+    struct cend_geom g = j->geo;
+    for (int64_t s = 0; s < g.S; s++) {
+        int64_t i = n * g.S + s, y = label_at(j->y, i), base = n * g.C * g.S + s;
+        if (ignored(a, y)) {
+            j->loss[i] = 0;
+            continue;
+        }
+        double lse = log(sb->sum[s]) + sb->mx[s], all = 0;
+        for (int64_t c = 0; a->smoothing != 0 && c < g.C; c++) all += elem_at(x, base + c * g.S);
+        j->loss[i] = (1 - a->smoothing) * (lse - elem_at(x, base + y * g.S)) +
+                     (a->smoothing != 0 ? a->smoothing * (lse - all / (double)g.C) : 0);
+    }
 }
 
 static int cend_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const void *args,
@@ -201,9 +211,8 @@ static int cend_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const vo
         return ag__error(AG_ERR_NOMEM, "ag_cross_entropy_loss_nd", "out of memory (logits %s)",
                          AG_SHAPE(in[0]));
     }
-    struct cend_job j = {a, x, in[1], NULL, NULL, loss, g, 0, 0, false, AG_OK};
-    ag__parallel_for(g.N, 1, (double)(g.S * g.C), 1 << 15, cend_range, &j);
-    int rc = j.rc;
+    struct cend_job j = {a, x, in[1], NULL, NULL, loss, g, 0, 0, false, AG_OK, sample_loss};
+    int rc = run_slabs(&j);
     if (rc) {
         free(loss);
         if (x != in[0] && !x->arena) ag_tensor_free(x);
@@ -344,51 +353,39 @@ static int cendb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const voi
     return ag__shape_same(m, in + 1, 1, NULL, fn);
 }
 
-static void cendb_range(void *ctx, int64_t lo, int64_t hi, int tid) {
-    struct cend_job *j = ctx;
+/* The gradient of sample n's logits (sb's sum and aux are overwritten). */
+static void sample_grad(const struct cend_job *j, int64_t n, struct slab *sb) {
     const struct cend_args *a = j->a;
-    const ag_tensor *x = j->x, *g = j->g, *y = j->y;
-    ag_tensor *out = j->out;
+    const ag_tensor *g = j->g, *y = j->y;
     struct cend_geom geo = j->geo;
     double scale = j->scale, base_t = j->base_t;
     bool f32 = j->f32;
-    struct slab sb;
-    (void)tid;
-    if (!slab_alloc(&sb, geo, ag_dtype_size(x->dtype))) {
-        __atomic_store_n(&j->rc, AG_ERR_NOMEM, __ATOMIC_RELAXED);
-        slab_free(&sb);
-        return;
+    for (int64_t s = 0; s < geo.S; s++) { /* G / sum per position, 0 where ignored */
+        int64_t i = n * geo.S + s;
+        double G = ignored(a, label_at(y, i))
+                       ? 0
+                       : ag__get_flat(g, a->reduction == AG_REDUCTION_NONE ? i : 0) * scale;
+        sb->aux[s] = G;
+        sb->sum[s] = G / sb->sum[s];
     }
-    for (int64_t n = lo; n < hi; n++) {
-        slab_softmax(x, n, geo, &sb);
-        for (int64_t s = 0; s < geo.S; s++) { /* G / sum per position, 0 where ignored */
-            int64_t i = n * geo.S + s;
-            double G = ignored(a, label_at(y, i))
-                           ? 0
-                           : ag__get_flat(g, a->reduction == AG_REDUCTION_NONE ? i : 0) * scale;
-            sb.aux[s] = G;
-            sb.sum[s] = G / sb.sum[s];
+    for (int64_t c = 0; c < geo.C; c++)
+        for (int64_t s = 0; s < geo.S; s++) {
+            int64_t at = c * geo.S + s;
+            double e = f32 ? ((const float *)sb->e)[at] : ((const double *)sb->e)[at];
+            double v = sb->sum[s] * e - sb->aux[s] * base_t;
+            if (f32) ((float *)ag__ptr(j->out))[n * geo.C * geo.S + at] = (float)v;
+            else ((double *)ag__ptr(j->out))[n * geo.C * geo.S + at] = v;
         }
-        for (int64_t c = 0; c < geo.C; c++)
-            for (int64_t s = 0; s < geo.S; s++) {
-                int64_t at = c * geo.S + s;
-                double e = f32 ? ((const float *)sb.e)[at] : ((const double *)sb.e)[at];
-                double v = sb.sum[s] * e - sb.aux[s] * base_t;
-                if (f32) ((float *)ag__ptr(out))[n * geo.C * geo.S + at] = (float)v;
-                else ((double *)ag__ptr(out))[n * geo.C * geo.S + at] = v;
-            }
-        for (int64_t s = 0; s < geo.S; s++) { /* the label's entry: - G (1 - eps) */
-            int64_t i = n * geo.S + s, c0 = label_at(y, i);
-            if (ignored(a, c0)) continue;
-            int64_t at = n * geo.C * geo.S + c0 * geo.S + s;
-            double e = f32 ? ((const float *)sb.e)[c0 * geo.S + s]
-                           : ((const double *)sb.e)[c0 * geo.S + s];
-            double v = sb.sum[s] * e - sb.aux[s] * (base_t + 1 - a->smoothing);
-            if (f32) ((float *)ag__ptr(out))[at] = (float)v;
-            else ((double *)ag__ptr(out))[at] = v;
-        }
+    for (int64_t s = 0; s < geo.S; s++) { /* the label's entry: - G (1 - eps) */
+        int64_t i = n * geo.S + s, c0 = label_at(y, i);
+        if (ignored(a, c0)) continue;
+        int64_t at = n * geo.C * geo.S + c0 * geo.S + s;
+        double e =
+            f32 ? ((const float *)sb->e)[c0 * geo.S + s] : ((const double *)sb->e)[c0 * geo.S + s];
+        double v = sb->sum[s] * e - sb->aux[s] * (base_t + 1 - a->smoothing);
+        if (f32) ((float *)ag__ptr(j->out))[at] = (float)v;
+        else ((double *)ag__ptr(j->out))[at] = v;
     }
-    slab_free(&sb);
 }
 
 static int cendb_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const void *args,
@@ -401,9 +398,9 @@ static int cendb_forward(ag_tensor *out, ag_tensor *const *in, int n_in, const v
     struct cend_geom geo = geom_of(x);
     double scale = a->reduction == AG_REDUCTION_MEAN ? 1.0 / (double)counted(y, a) : 1.0;
     double base_t = geo.C ? a->smoothing / (double)geo.C : 0;
-    struct cend_job j = {a, x, y, g, out, NULL, geo, scale, base_t, out->dtype == AG_F32, AG_OK};
-    ag__parallel_for(geo.N, 1, (double)(geo.S * geo.C), 1 << 15, cendb_range, &j);
-    int rc = j.rc;
+    struct cend_job j = {
+        a, x, y, g, out, NULL, geo, scale, base_t, out->dtype == AG_F32, AG_OK, sample_grad};
+    int rc = run_slabs(&j);
     if (rc)
         ag__error(rc, "ag_cross_entropy_loss_nd_backward", "out of memory (logits %s)",
                   AG_SHAPE(in[1]));

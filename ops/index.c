@@ -73,8 +73,13 @@ static int slice_forward(ag_tensor *out, ag_tensor *const *in, int n, const void
 
 static ag_tensor *slice_backward_op(ag_tensor *g, const struct slice_args *a);
 
+/* g added in place into the input's one gradient at the slice's place (sibling slices
+ * share it); under create_graph, g padded with zeros by slice_backward, an op of the
+ * graph. */
 static int slice_backward(struct ag_node *node, ag_tensor *g) {
     struct slice_args a = *AG_ARGS(node, struct slice_args);
+    int rc = a.len ? ag__accumulate_place(node, 0, g, a.dim, a.start, a.step) : AG__DECLINED;
+    if (rc != AG__DECLINED) return rc;
     a.ndim = node->in[0]->ndim;
     memcpy(a.shape, node->in[0]->shape, sizeof a.shape);
     return ag__accumulate(node, 0, slice_backward_op(g, &a));

@@ -64,14 +64,33 @@ static int mm_plan(struct mm *p, struct ag_meta *m, const ag_tensor *a, const ag
     return AG_OK;
 }
 
-/* Non-zero when GEMM's packing scratch cannot be allocated. */
+/* A few rows times a column-major B (a transposed weight, as in x·Wᵀ) run as
+ * Cᵀ = Bᵀ·Aᵀ: the GEMM reads Bᵀ row-major in place and packs only the small Aᵀ, instead
+ * of gathering all of B's columns into panels for a handful of rows (the 16-row step of
+ * an LSTM: packing was as costly as the products). Every element is the same sum over k
+ * in the same order, so the result is the same. */
+#define MM_SWAP_ROWS 64
+static bool swap_operands(int64_t M, int64_t N, int64_t rsb, int64_t csb) {
+    return M <= MM_SWAP_ROWS && N > M && rsb == 1 && csb != 1;
+}
+
+/* C [M,N] row-major = A·B + beta C; non-zero when GEMM's packing scratch cannot be had. */
 static int gemm(ag_dtype dt, int64_t M, int64_t N, int64_t K, const char *A, int64_t rsa,
-                int64_t csa, const char *B, int64_t rsb, int64_t csb, char *C) {
+                int64_t csa, const char *B, int64_t rsb, int64_t csb, double beta, char *C) {
+    if (swap_operands(M, N, rsb, csb)) {
+        if (dt == AG_F32)
+            return GEMM_F32(N, M, K, 1.0f, (const float *)(const void *)B, csb, rsb,
+                            (const float *)(const void *)A, csa, rsa, (float)beta,
+                            (float *)(void *)C, 1, N);
+        return GEMM_F64(N, M, K, 1.0, (const double *)(const void *)B, csb, rsb,
+                        (const double *)(const void *)A, csa, rsa, beta, (double *)(void *)C, 1, N);
+    }
     if (dt == AG_F32)
         return GEMM_F32(M, N, K, 1.0f, (const float *)(const void *)A, rsa, csa,
-                        (const float *)(const void *)B, rsb, csb, 0.0f, (float *)(void *)C, N, 1);
+                        (const float *)(const void *)B, rsb, csb, (float)beta, (float *)(void *)C,
+                        N, 1);
     return GEMM_F64(M, N, K, 1.0, (const double *)(const void *)A, rsa, csa,
-                    (const double *)(const void *)B, rsb, csb, 0.0, (double *)(void *)C, N, 1);
+                    (const double *)(const void *)B, rsb, csb, beta, (double *)(void *)C, N, 1);
 }
 
 /* True when b is shared by every batch and a's batch and row dims fold into one row
@@ -113,7 +132,8 @@ static void mm_range(void *ctx, int64_t lo, int64_t hi, int tid) {
             ob += k * p->sb[i];
         }
         fail |= gemm(j->dt, p->M, p->N, p->K, j->A + (size_t)oa * es, p->rsa, p->csa,
-                     j->B + (size_t)ob * es, p->rsb, p->csb, j->C + (size_t)(t * p->M * p->N) * es);
+                     j->B + (size_t)ob * es, p->rsb, p->csb, 0.0,
+                     j->C + (size_t)(t * p->M * p->N) * es);
         ag__precision_swap(old_prec);
     }
     if (fail) __atomic_fetch_or(&j->fail, fail, __ATOMIC_RELAXED);
@@ -140,8 +160,8 @@ static int mm_run(const struct mm *p, const ag_tensor *a, const ag_tensor *b, ag
     int fail = 0;
     if (batches == 0 || p->M == 0 || p->N == 0) return AG_OK;
     if (batches == 1 || foldable(p))
-        fail =
-            gemm(out->dtype, batches * p->M, p->N, p->K, A, p->rsa, p->csa, B, p->rsb, p->csb, C);
+        fail = gemm(out->dtype, batches * p->M, p->N, p->K, A, p->rsa, p->csa, B, p->rsb, p->csb,
+                    0.0, C);
     else fail = mm_batches(p, A, B, C, es, batches, out->dtype);
     return fail ? ag__error(AG_ERR_NOMEM, "ag_matmul",
                             "out of memory for GEMM's packing "
@@ -175,11 +195,21 @@ static int64_t lead_rows(const ag_tensor *t) {
     return r;
 }
 
+/* g with a broadcast (stride-0) dim, as ag_sum's gradient is, written out once: the two
+ * GEMMs of a backward then read packed rows instead of re-reading one element per
+ * stride-0 step (2x slower); any other g as it is. */
+static ag_tensor *dense_grad(ag_tensor *g) {
+    for (int d = 0; g && d < g->ndim; d++)
+        if (g->strides[d] == 0 && g->shape[d] > 1) return ag_contiguous(g);
+    return g;
+}
+
 /* torch's rule: 1-D operands get their dim back (a: [1,K], b: [K,1]), the products
  * are batched matmuls of transposed views, and the added dims are squeezed away. */
 static int matmul_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *a = node->in[0], *b = node->in[1];
     bool av = a->ndim == 1, bv = b->ndim == 1;
+    g = dense_grad(g);
     if (bv) g = ag_unsqueeze(g, g->ndim);
     if (av) g = ag_unsqueeze(g, g->ndim - 1);
     ag_tensor *a2 = av ? ag_unsqueeze(a, 0) : a, *b2 = bv ? ag_unsqueeze(b, 1) : b;
@@ -301,15 +331,29 @@ static int linear_forward(ag_tensor *out, ag_tensor *const *in, int n, const voi
     return AG_OK;
 }
 
+/* dW += gᵀ·x straight into W's gradient buffer G [O,I] (one GEMM, beta 1): no product
+ * tensor and no separate add (an LSTM's recurrent weight took one of each per step). */
+static int weight_grad_into(ag_tensor *G, const ag_tensor *g2, const ag_tensor *x2) {
+    int64_t O = G->shape[0], I = G->shape[1], rows = g2->shape[0];
+    if (gemm(G->dtype, O, I, rows, ag__ptr(g2), g2->strides[1], g2->strides[0], ag__ptr(x2),
+             x2->strides[0], x2->strides[1], 1.0, ag__ptr(G)))
+        return ag__error(AG_ERR_NOMEM, "ag_linear", "out of memory for GEMM's packing buffers (%s)",
+                         AG_SHAPE(G));
+    return AG_OK;
+}
+
 static int linear_backward(struct ag_node *node, ag_tensor *g) {
     ag_tensor *x = node->in[0], *w = node->in[1];
     int rc = AG_OK;
+    if (ag__needs_grad(node, 0) || ag__needs_grad(node, 1)) g = dense_grad(g);
     if (ag__needs_grad(node, 0)) rc = ag__accumulate(node, 0, ag_matmul(g, w));
     if (!rc && ag__needs_grad(node, 1)) {
         int64_t O = w->shape[0], I = w->shape[1];
         ag_tensor *g2 = ag_reshape(g, 2, (int64_t[]){lead_rows(g), O});
         ag_tensor *x2 = ag_reshape(x, 2, (int64_t[]){lead_rows(x), I});
-        rc = ag__accumulate(node, 1, ag_matmul(ag_transpose(g2, 0, 1), x2));
+        ag_tensor *G = g2 && x2 && g2->dtype == w->dtype ? ag__grad_sink(node, 1) : NULL;
+        rc = G ? weight_grad_into(G, g2, x2)
+               : ag__accumulate(node, 1, ag_matmul(ag_transpose(g2, 0, 1), x2));
     }
     if (!rc && node->n_in == 3 && ag__needs_grad(node, 2))
         rc = ag__accumulate(node, 2, g); /* summed over rows to [out] */

@@ -2,15 +2,13 @@
  * shared gradient of x instead of a zero-padded tensor per piece.
  *   split_pack(x)       x itself (a view), recorded once per split: the pieces' parent
  *   split_piece(p)      p[..., start:start+len, ...] (a view)
- * The backward walk visits every piece before their parent (it is their input). The first
- * piece to run gives the parent a zero gradient G of x's shape, through ag__accumulate,
- * which keeps that very tensor as the parent's gradient sum (nothing else feeds the
- * parent); each piece then copies its gradient into its own region of G. The parent's
- * backward passes G on to x: one zero-fill and one copy per piece in all. The walk clears
- * node gradients when it starts, so a second backward (retain_graph) starts afresh.
- * With create_graph (grad mode on during the walk), or for a piece of a tensor that is
- * not a split parent, a piece pads its gradient with zeros by ag_cat instead: ordinary
- * ops, differentiable again. */
+ * The backward walk visits every piece before their parent (it is their input). Each
+ * piece adds its gradient into its region of the parent's gradient in place
+ * (ag__accumulate_place, autograd/tape.c): the first one gives the parent a zero
+ * gradient of x's shape, the others write into that one. The parent's backward passes it
+ * on to x: one zero-fill and one pass per piece in all. With create_graph (grad mode on
+ * during the walk) a piece pads its gradient with zeros by ag_cat instead: ordinary ops,
+ * differentiable again. */
 #include "ops/ops.h"
 
 struct piece_args {
@@ -100,22 +98,6 @@ static int piece_forward(ag_tensor *out, ag_tensor *const *in, int n, const void
     return copy_forward(out, in[0], offset, strides);
 }
 
-/* G's region of the piece (G contiguous) = g. */
-static void copy_region(ag_tensor *G, ag_tensor *g, const struct piece_args *a) {
-    if (!ag_is_contiguous(g)) g = ag_contiguous(g); /* grad mode is off here */
-    if (!g) return;
-    size_t es = ag_dtype_size(G->dtype);
-    int64_t outer = 1, inner = 1;
-    for (int d = 0; d < a->dim; d++) outer *= G->shape[d];
-    for (int d = a->dim + 1; d < G->ndim; d++) inner *= G->shape[d];
-    int64_t dst_row = G->shape[a->dim] * inner, src_row = a->len * inner;
-    char *dst = (char *)ag__ptr(G) + (size_t)(a->start * inner) * es;
-    const char *src = ag__ptr(g);
-    for (int64_t o = 0; o < outer; o++)
-        memcpy(dst + (size_t)(o * dst_row) * es, src + (size_t)(o * src_row) * es,
-               (size_t)src_row * es);
-}
-
 /* g padded with zeros to the parent's shape: ordinary, differentiable ops. */
 static ag_tensor *padded(ag_tensor *g, const ag_tensor *p, const struct piece_args *a) {
     ag_tensor *parts[3];
@@ -137,22 +119,12 @@ static ag_tensor *padded(ag_tensor *g, const ag_tensor *p, const struct piece_ar
 
 static int piece_backward(struct ag_node *node, ag_tensor *g) {
     const struct piece_args *a = AG_ARGS(node, struct piece_args);
-    ag_tensor *p = node->in[0];
-    struct ag_node *parent = p->node;
-    if (ag_is_grad_enabled() || !parent || parent->def != &ag__op_split_pack)
-        return ag__accumulate(node, 0, padded(g, p, a));
-    if (!parent->grad) { /* the first piece this walk: the shared gradient */
-        ag_tensor *G = ag_zeros(p->dtype, p->ndim, p->shape);
-        int rc = ag__accumulate(node, 0, G);
-        if (rc) return rc;
-        AG_ASSERT(parent->grad == G);
-    }
-    copy_region(parent->grad, g, a);
-    return AG_OK;
+    int rc = a->len ? ag__accumulate_place(node, 0, g, a->dim, a->start, 1) : AG__DECLINED;
+    return rc != AG__DECLINED ? rc : ag__accumulate(node, 0, padded(g, node->in[0], a));
 }
 
 /* variant 0: the middle of [3,5] along dim 1; variant 1: the first rows of a transposed
- * [4,3] (the check applies the piece to a leaf: the padded path). */
+ * [4,3] (a leaf: the gradcheck's slot gets the piece in place). */
 static int piece_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
     struct piece_args *a = args;
     if (size) {

@@ -3,6 +3,7 @@
 #include "helpers.h"
 #include "golden/matmul_golden.h"
 #include "ops/ops.h"
+#include "tensor/alloc.h"
 
 #include <string.h>
 
@@ -239,5 +240,133 @@ Test(matmul, results_are_bitwise_the_same_for_any_thread_count) {
     ag_set_num_threads(prev);
     cr_assert(!memcmp(ag_data(one), ag_data(two), sizeof(float) * (size_t)ag_numel(one)));
     cr_assert(!memcmp(ag_data(one_b), ag_data(two_b), sizeof(float) * (size_t)ag_numel(one_b)));
+    ag_scope_end();
+}
+
+/* Seconds of one backward of sum(linear(x, w, b)) (a stride-0 gradient) or of linear with
+ * a dense seed of ones (the same values): the least of reps interleaved runs. */
+static void linear_backward_seconds(ag_tensor *x, ag_tensor *w, ag_tensor *b, int reps,
+                                    double *stride0, double *dense) {
+    *stride0 = *dense = 1e9;
+    for (int r = 0; r < 2 * reps; r++) {
+        ag_scope_begin();
+        ag_tensor *y = ag_linear(x, w, b);
+        ag_tensor *seed = r % 2 ? ag_ones_like(y) : NULL, *root = r % 2 ? y : ag_sum(y);
+        double t0 = ag_now();
+        cr_assert_eq(ag_backward_ex(root, (ag_backward_opts){.grad = seed}), 0);
+        double dt = ag_now() - t0, *best = r % 2 ? dense : stride0;
+        *best = dt < *best ? dt : *best;
+        ag_scope_end();
+    }
+}
+
+Test(linear, backward_from_a_stride0_gradient_is_as_fast_as_from_a_dense_one) {
+    ag_manual_seed(21);
+    ag_tensor *x = ag_randn(AG_F32, 2, (int64_t[]){1024, 64}),
+              *w = ag_randn(AG_F32, 2, (int64_t[]){256, 64}),
+              *b = ag_randn(AG_F32, 1, (int64_t[]){256});
+    ag_tensor *p[3] = {x, w, b}, *g[2][3];
+    for (int i = 0; i < 3; i++) ag_set_requires_grad(p[i], true);
+    double stride0, dense;
+    int prev = ag_get_num_threads();
+    ag_set_num_threads(1);
+    linear_backward_seconds(x, w, b, 15, &stride0, &dense);
+    ag_set_num_threads(prev);
+    ag_scope_begin();
+    for (int k = 0; k < 2; k++) { /* the same gradients either way */
+        for (int i = 0; i < 3; i++) ag_zero_grad(p[i]);
+        ag_tensor *y = ag_linear(x, w, b);
+        cr_assert_eq(ag_backward_ex(k ? y : ag_sum(y),
+                                    (ag_backward_opts){.grad = k ? ag_ones_like(y) : NULL}),
+                     0);
+        for (int i = 0; i < 3; i++) g[k][i] = ag_clone(ag_grad(p[i]));
+    }
+    for (int i = 0; i < 3; i++)
+        cr_expect(
+            !memcmp(ag_data(g[0][i]), ag_data(g[1][i]), sizeof(float) * (size_t)ag_numel(g[0][i])),
+            "gradient %d differs", i);
+    cr_log_info("linear backward [1024,64]x[256,64]: stride-0 gradient %.3f ms, dense %.3f ms",
+                stride0 * 1e3, dense * 1e3);
+    /* it was 2x (the GEMMs read the broadcast gradient element by element) */
+    cr_expect_lt(stride0, 1.5 * dense, "stride-0 %.3f ms against dense %.3f ms", stride0 * 1e3,
+                 dense * 1e3);
+    ag_scope_end();
+    for (int i = 0; i < 3; i++) ag_tensor_free(p[i]);
+}
+
+/* x·Wᵀ with few rows of x runs as (W·xᵀ)ᵀ (ops/matmul.c, swap_operands): the same sums as
+ * with Wᵀ made contiguous first, and a naive loop's values. */
+Test(matmul, few_rows_times_a_transposed_weight_match_the_contiguous_product) {
+    ag_scope_begin();
+    ag_manual_seed(22);
+    ag_dtype dts[2] = {AG_F32, AG_F64};
+    int64_t rows[3] = {1, 16, 64}, K = 300, N = 129;
+    for (int d = 0; d < 2; d++)
+        for (int r = 0; r < 3; r++) {
+            ag_tensor *x = ag_randn(dts[d], 2, (int64_t[]){rows[r], K});
+            ag_tensor *w = ag_randn(dts[d], 2, (int64_t[]){N, K});
+            ag_tensor *wt = ag_transpose(w, 0, 1), *y = ag_matmul(x, wt);
+            ag_tensor *want = ag_matmul(x, ag_contiguous(wt)), *lin = ag_linear(x, w, NULL);
+            size_t bytes = ag_dtype_size(dts[d]) * (size_t)ag_numel(y);
+            cr_expect(!memcmp(ag_data(y), ag_data(want), bytes), "%s rows %lld: matmul differs",
+                      ag_dtype_name(dts[d]), (long long)rows[r]);
+            cr_expect(!memcmp(ag_data(lin), ag_data(want), bytes), "%s rows %lld: linear differs",
+                      ag_dtype_name(dts[d]), (long long)rows[r]);
+            ag_tensor *xd = ag_cast(x, AG_F64), *wd = ag_cast(w, AG_F64), *yd = ag_cast(y, AG_F64);
+            for (int64_t i = 0; i < rows[r]; i += 7)
+                for (int64_t j = 0; j < N; j += 5) {
+                    double s = 0;
+                    for (int64_t k = 0; k < K; k++)
+                        s += ag_get(xd, (int64_t[]){i, k}) * ag_get(wd, (int64_t[]){j, k});
+                    assert_close(ag_get(yd, (int64_t[]){i, j}), s, 1e-3, 1e-4);
+                }
+        }
+    ag_scope_end();
+}
+
+/* h = tanh(linear(h, w)) `steps` times from x; the sum of the last h. */
+static ag_tensor *recurrent(ag_tensor *x, ag_tensor *w, int steps) {
+    ag_tensor *h = x;
+    for (int t = 0; t < steps; t++) h = ag_tanh(ag_linear(h, w, NULL));
+    return ag_sum(h);
+}
+
+/* A weight used at every step (an RNN's) gets its gradient summed by GEMMs straight into
+ * its .grad (ag__grad_sink): the values of the composite (create_graph) path, and no
+ * product tensor per use (bytes counted through tensor/alloc.c's hook). */
+Test(linear, a_weight_used_at_every_step_sums_its_gradient_in_place) {
+    /* first, while no scope has ended: the walk's scope then takes fresh heap chunks */
+    ag_scope_begin();
+    const int64_t n = 512, S = n * n * 4; /* a 1 MiB float32 weight */
+    ag_tensor *big = ag_randn(AG_F32, 2, (int64_t[]){n, n}),
+              *h0 = ag_randn(AG_F32, 2, (int64_t[]){4, n});
+    ag_set_requires_grad(big, true);
+    ag_tensor *loss = recurrent(h0, big, 8);
+    ag__alloc_fail_nth(INT64_MAX); /* count, never fail */
+    int rc = ag_backward(loss);
+    int64_t bytes = ag__alloc_bytes();
+    ag__alloc_fail_nth(0);
+    cr_assert_eq(rc, 0, "%s", ag_last_error());
+    /* .grad (S) and the walk's small tensors; a product per use would add 8 S */
+    cr_expect_lt(bytes, 3 * S, "backward allocated %lld bytes, %.2f x the weight", (long long)bytes,
+                 (double)bytes / (double)S);
+    ag_scope_end();
+    ag_scope_begin();
+    ag_manual_seed(23);
+    ag_tensor *x = ag_randn(AG_F64, 2, (int64_t[]){4, 6}),
+              *w = ag_randn(AG_F64, 2, (int64_t[]){6, 6});
+    ag_set_requires_grad(w, true);
+    ag_set_requires_grad(x, true);
+    ag_tensor *y = recurrent(x, ag_mul_scalar(w, 0.3), 5), *want[2], *got[2];
+    cr_assert_eq(ag_autograd_grad(1, &y, NULL, 2, (ag_tensor *[]){w, x}, want,
+                                  (ag_grad_opts){.create_graph = true}),
+                 0, "%s", ag_last_error());
+    cr_assert_eq(ag_autograd_grad(1, &y, NULL, 2, (ag_tensor *[]){w, x}, got,
+                                  (ag_grad_opts){.retain_graph = true}),
+                 0, "%s", ag_last_error());
+    assert_tensor_close(got[0], ag_data(ag_contiguous(want[0])), 36, 1e-13, 1e-13);
+    cr_assert_eq(ag_backward(y), 0, "%s", ag_last_error());
+    assert_tensor_close(ag_grad(w), ag_data(ag_contiguous(want[0])), 36, 1e-13, 1e-13);
+    assert_tensor_close(ag_grad(x), ag_data(ag_contiguous(want[1])), 24, 1e-13, 1e-13);
     ag_scope_end();
 }

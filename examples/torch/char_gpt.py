@@ -1,14 +1,15 @@
 #!/usr/bin/python3
 """PyTorch twin of examples/char_gpt.c: the same GPT (state_dict names equal), the same
 text, vocabulary and windows (examples/char_text.h), the same AdamW groups.
-Usage: char_gpt.py INIT STEPS LOSSES  (INIT: the weights char_gpt --init wrote)"""
+Usage: char_gpt.py INIT STEPS LOSSES  (INIT: the weights char_gpt --init wrote)
+       char_gpt.py --bench STEPS         (torch's own init; /work/ZOO_BENCH.md)"""
 import sys
 
 import torch
 from torch import nn
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from char_text import load_text, windows  # noqa: E402
+from char_text import bench, bench_threads, load_text, windows  # noqa: E402
 sys.path.insert(0, __file__.rsplit("/", 1)[0] + "/../../tests/py")
 from read_safetensors import read  # noqa: E402
 
@@ -47,18 +48,25 @@ class GPT(nn.Module):
 
 
 def main():
-    init, steps, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    torch.set_num_threads(1)
+    bench_steps = int(sys.argv[2]) if sys.argv[1] == "--bench" else 0
+    if bench_steps:
+        bench_threads()
+        steps = bench_steps + 3
+    else:
+        init, steps, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+        torch.set_num_threads(1)
     data, vocab = load_text()
     m = GPT(vocab)
-    m.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in read(init).items()}, strict=True)
+    if not bench_steps:
+        m.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in read(init).items()}, strict=True)
     decay = [p for p in m.parameters() if p.dim() >= 2]
     rest = [p for p in m.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
                             lr=3e-3)
     x, y = windows(data, steps * BATCH, CTX)
     losses = []
-    for s in range(steps):
+
+    def step(s):
         xb, yb = x[s * BATCH:(s + 1) * BATCH], y[s * BATCH:(s + 1) * BATCH]
         logits = m(xb)
         loss = nn.functional.cross_entropy(logits.reshape(-1, vocab), yb.reshape(-1))
@@ -66,9 +74,14 @@ def main():
         loss.backward()
         opt.step()
         losses.append(loss.item())
+
+    if bench_steps:
+        bench("char_gpt", bench_steps, len(data) // (BATCH * CTX), step)
+        return
+    for s in range(steps):
+        step(s)
     with open(out, "w") as f:
         f.write("".join("%.9g\n" % v for v in losses))
-
 
 if __name__ == "__main__":
     main()
