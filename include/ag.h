@@ -66,13 +66,22 @@ typedef void (*ag_error_handler)(const char *message, void *user);
 void ag_set_error_handler(ag_error_handler handler, void *user); /**< NULL: none */
 
 /* ---------------------------------------------------------------- types */
-/** Element types: float32, float64, and int64 for class labels and indices. */
-typedef enum { AG_F32, AG_F64, AG_I64 } ag_dtype;
+/** Element types: float32, float64, int64 for class labels and indices, and uint8 for data
+ * kept as bytes (images: a quarter of float32's memory).
+ *
+ * AG_U8 is a storage dtype, as torch.uint8 is for datasets: it can be made, filled, read,
+ * printed, cast (ag_cast to a float dtype is exact; to AG_U8 a float truncates toward zero
+ * and saturates to [0, 255] with NaN as 0, an int64 wraps modulo 256 as torch), copied,
+ * reshaped, sliced, indexed (ag_index_select, ag_gather, ag_cat, ag_stack, ag_split ...),
+ * saved and loaded (safetensors "U8"). Arithmetic, reductions and every differentiable op
+ * reject it with AG_ERR_DTYPE ("ag_add: expects float32 or float64, got uint8 [...]"), and it
+ * never requires grad: ag_cast it (or let ag_train / ag_evaluate convert each batch). */
+typedef enum { AG_F32, AG_F64, AG_I64, AG_U8 } ag_dtype;
 typedef struct ag_tensor ag_tensor; /**< opaque */
 typedef struct ag_optim ag_optim;   /**< opaque */
 
 size_t ag_dtype_size(ag_dtype dtype);      /**< bytes per element */
-const char *ag_dtype_name(ag_dtype dtype); /**< "float32", "float64", "int64" */
+const char *ag_dtype_name(ag_dtype dtype); /**< "float32", "float64", "int64", "uint8"; "?" */
 
 /* ---------------------------------------------------------------- creating and reading */
 ag_tensor *ag_tensor_new(ag_dtype dtype, int ndim, const int64_t *shape,
