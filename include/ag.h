@@ -737,7 +737,7 @@ void ag_model_free(ag_model *m); /**< frees the layers and their params */
 
 /* ---------------------------------------------------------------- safetensors
  * The safetensors format: 8-byte little-endian header length, a JSON header of
- * {"name": {"dtype": "F32"|"F64"|"I64", "shape": [...], "data_offsets": [b, e]}}, then raw
+ * {"name": {"dtype": "F32"|"F64"|"I64"|"U8", "shape": [...], "data_offsets": [b, e]}}, then raw
  * little-endian data. A model's file holds its state_dict (params and batch-norm buffers,
  * with torch's names), so torch's load_state_dict takes it. */
 /** Writes n tensors under their names to a safetensors file; 0 or non-zero and an error. */
@@ -760,7 +760,10 @@ int ag_graph_dot(ag_tensor *root, const char *path);
  * Malformed files give NULL / non-zero and an error naming the file and the byte offset
  * (IDX, safetensors) or line (CSV). */
 /** An IDX file (the MNIST format; ".gz" read through zlib). Unsigned-byte data becomes dtype:
- * float dtypes are multiplied by scale (0: 1; 1/255.0 for images), AG_I64 keeps integers. */
+ * float dtypes are multiplied by scale (0: 1; 1/255.0 for images), AG_I64 keeps integers,
+ * AG_U8 keeps the bytes themselves (unsigned-byte files only; scale must be 0 or 1), read
+ * straight into the tensor: a quarter of float32's memory, converted per batch by
+ * ag_train / ag_evaluate (ag_train_opts.input_scale) or by ag_cast. */
 ag_tensor *ag_load_idx(const char *path, ag_dtype dtype, double scale);
 /** CSV: numeric columns; with has_label the label_col column (negative from the end) goes
  * to *y: AG_I64 labels (must be integers) or, with label_float, values in dtype. */
@@ -801,6 +804,11 @@ void ag_loader_reset(ag_loader *l);
 bool ag_loader_next(ag_loader *l, ag_tensor **x_batch, ag_tensor **y_batch);
 /** Frees the loader (not x and y); NULL is a no-op. */
 void ag_loader_free(ag_loader *l);
+/** Data kept as bytes: when x is AG_U8 the loader's batches are float (the default dtype when
+ * the loader was made), each byte times scale, converted as the rows are copied, so only one
+ * batch of floats ever exists. scale 0 (the default) means 1/255: pixels in [0, 1]. Without
+ * effect on other dtypes. 0, or non-zero (NULL loader, scale not finite) and an error. */
+int ag_loader_set_input_scale(ag_loader *l, double scale);
 /** torch's DistributedSampler under a loader, for data-parallel runs (no MPI needed here):
  * each epoch every rank draws the same permutation of x's rows from a shared seed (0;
  * ag_loader_set_seed) and the epoch, not from the process's random stream, and takes rows
@@ -857,6 +865,9 @@ typedef struct {
     /** Called per batch when set; see above. */
     ag_tensor *(*loss_batch)(ag_module *m, ag_tensor *x, ag_tensor *y, void *user);
     void *loss_user; /**< passed to loss_batch */
+    /** x (and x_val) kept as AG_U8 bytes: each batch becomes the default float dtype times
+     * this (0: 1/255, pixels in [0, 1]; see ag_loader_set_input_scale); no effect on float x. */
+    double input_scale;
 } ag_train_opts;
 /** What ag_train did. Accuracies are NAN when the targets are not labels. */
 typedef struct {
@@ -876,7 +887,8 @@ typedef struct {
 int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts opts,
              ag_train_result *result);
 /** Mean loss (and accuracy when y holds labels; acc may be NULL) in eval mode, no grad,
- * in batches (0: 1024). */
+ * in batches (0: 1024). x may be AG_U8 bytes: each batch becomes the default float dtype
+ * times 1/255 (ag_train_opts.input_scale's default). */
 int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_t batch_size,
                 double *loss_out, double *acc_out);
 /** One optimizer step for a loop of your own (a GAN's two players): zeroes the gradients

@@ -38,13 +38,15 @@ static ag_loss_fn default_loss(ag_loss_fn loss, const ag_tensor *y) {
     return y && y->dtype == AG_I64 ? ag_cross_entropy_loss : ag_mse_loss;
 }
 
-int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_t batch_size,
-                double *loss_out, double *acc_out) {
+/* ag_evaluate with the scale of AG_U8 inputs (0: 1/255). */
+static int evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_t batch_size,
+                    double input_scale, double *loss_out, double *acc_out) {
     const char *fn = "ag_evaluate";
     if (!m || !x || !y) return ag__error(AG_ERR_NULL, fn, "model, x and y must not be NULL");
     loss = default_loss(loss, y);
     ag_loader *l = ag_loader_new(x, y, batch_size ? batch_size : 1024, false);
     if (!l) return ag__last_error_code();
+    ag_loader_set_input_scale(l, input_scale);
     bool *modes = ag__module_modes_save(m, fn);
     if (!modes) {
         ag_loader_free(l);
@@ -76,6 +78,11 @@ int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_
     if (loss_out) *loss_out = seen ? sum / (double)seen : NAN;
     if (acc_out) *acc_out = correct >= 0 && seen ? (double)correct / (double)seen : NAN;
     return AG_OK;
+}
+
+int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_t batch_size,
+                double *loss_out, double *acc_out) {
+    return evaluate(m, x, y, loss, batch_size, 0, loss_out, acc_out);
 }
 
 /* ------------------------------------------------------------------ progress */
@@ -217,6 +224,7 @@ static int train_epoch(struct run *t, int epoch, double *secs) {
 static int validate_batches(struct run *t) {
     ag_loader *l = ag_loader_new(t->opts.x_val, t->opts.y_val, 1024, false);
     if (!l) return ag__last_error_code();
+    ag_loader_set_input_scale(l, t->opts.input_scale);
     ag_module_train(t->m, false);
     bool grad = ag_set_grad_enabled(false);
     double sum = 0;
@@ -240,8 +248,8 @@ static int validate_batches(struct run *t) {
 static int validate(struct run *t) {
     if (!t->has_val) return AG_OK;
     if (t->opts.loss_batch) return validate_batches(t);
-    return ag_evaluate(t->m, t->opts.x_val, t->opts.y_val, t->loss, 0, &t->r.val_loss,
-                       &t->r.val_acc);
+    return evaluate(t->m, t->opts.x_val, t->opts.y_val, t->loss, 0, t->opts.input_scale,
+                    &t->r.val_loss, &t->r.val_acc);
 }
 
 /* The epoch's line on the terminal and its metrics row. */
@@ -287,7 +295,8 @@ static int run_open(struct run *t, ag_tensor *x, ag_tensor *y, const char *fn) {
     t->has_val = t->opts.x_val && (t->opts.y_val || t->opts.loss_batch);
     t->r = (ag_train_result){.best_val_loss = INFINITY, .val_loss = NAN, .val_acc = NAN};
     t->loader = ag__train_dist_loader(t->opts.ddp, x, y, t->opts.batch_size, !t->opts.no_shuffle);
-    if (!t->loader) return ag__last_error_code();
+    if (!t->loader || ag_loader_set_input_scale(t->loader, t->opts.input_scale))
+        return ag__last_error_code();
     if (!t->opts.metrics_csv && t->opts.plot_png) { /* the plot reads a CSV: put one beside it */
         snprintf(t->csv_path, sizeof t->csv_path, "%s.csv", t->opts.plot_png);
         t->opts.metrics_csv = t->csv_path;
