@@ -279,14 +279,18 @@ int ag_loader_set_input_scale(ag_loader *l, double scale) {
 }
 
 /* Rows idx[0..n) (NULL: rows first..first+n) of the bytes src into the float batch dst,
- * each byte times scale: one pass, the only float copy of the data that exists. */
+ * each byte times scale (0: divided by 255, rounded once in the batch's dtype, as torch's
+ * x.float() / 255): one pass, the only float copy of the data that exists. */
 static void convert_rows(ag_tensor *dst, const ag_tensor *src, const int64_t *idx, int64_t first,
                          int64_t n, double scale) {
     int64_t re = row_elems(src);
     const uint8_t *s = ag__ptr(src);
     float lut32[256];
     double lut64[256];
-    for (int v = 0; v < 256; v++) lut64[v] = v * scale, lut32[v] = (float)lut64[v];
+    for (int v = 0; v < 256; v++) {
+        lut64[v] = scale ? v * scale : v / 255.0;
+        lut32[v] = scale ? (float)(v * scale) : (float)v / 255.0f;
+    }
     for (int64_t i = 0; i < n; i++) {
         const uint8_t *row = s + (idx ? idx[i] : first + i) * re;
         if (dst->dtype == AG_F32)
@@ -301,7 +305,7 @@ bool ag_loader_next(ag_loader *l, ag_tensor **x_batch, ag_tensor **y_batch) {
     int64_t rows = l->n - l->pos < l->batch ? l->n - l->pos : l->batch;
     if (l->x->dtype == AG_U8) {
         const int64_t *idx = l->shuffle ? l->perm + l->pos : NULL;
-        convert_rows(l->xbuf, l->x, idx, l->pos, rows, l->x_scale ? l->x_scale : 1 / 255.0);
+        convert_rows(l->xbuf, l->x, idx, l->pos, rows, l->x_scale);
         point(l->xv, l->xbuf, 0, rows);
     }
     if (l->shuffle) {

@@ -257,8 +257,9 @@ ag_tensor *ag_arange(ag_dtype dtype, double start, double end, double step) {
                 : dtype == AG_U8 ? start >= 0 && start <= 255 && end >= -1 && end <= 256
                                  : true;
     if (!(count < 0x1p62) || !fits) {
-        ag__error(AG_ERR_ARG, "ag_arange", "start=%g end=%g step=%g: %s", start, end, step,
-                  count < 0x1p62 ? "values do not fit the dtype" : "too many elements");
+        ag__error(AG_ERR_ARG, "ag_arange", "start=%g end=%g step=%g: %s%s", start, end, step,
+                  count < 0x1p62 ? "values do not fit " : "too many elements",
+                  count < 0x1p62 ? ag_dtype_name(dtype) : "");
         return NULL;
     }
     int64_t n = (int64_t)count;
