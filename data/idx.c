@@ -124,9 +124,10 @@ static bool data_can_fit(gzFile f, size_t bytes, size_t off, const char *path, b
     if (gzdirect(f) && size >= off && size - off >= bytes) return true;
     if (!gzdirect(f) && size * 1032 + 4096 >= bytes) return true;
     if (gzdirect(f))
-        ag__error(AG_ERR_IO, FN,
-                  "%s: truncated at byte %lld: the header declares %zu bytes of data after byte %zu",
-                  path, (long long)size, bytes, off);
+        ag__error(
+            AG_ERR_IO, FN,
+            "%s: truncated at byte %lld: the header declares %zu bytes of data after byte %zu",
+            path, (long long)size, bytes, off);
     else
         ag__error(AG_ERR_IO, FN,
                   "%s: truncated: %lld compressed bytes cannot hold the %zu bytes of data the "

@@ -98,12 +98,12 @@ static struct fashion fashion_load(void) {
 /* Rows [first, first + n) of the byte images x as float32 pixels in [0, 1], [n,1,28,28]:
  * the batch of a loop of your own. Call it inside ag_scope_begin / ag_scope_end (the
  * intermediate view and cast go with the scope). */
-static ag_tensor *fashion_rows(ag_tensor *x, int64_t first, int64_t n) {
+static inline ag_tensor *fashion_rows(ag_tensor *x, int64_t first, int64_t n) {
     return ag_mul_scalar(ag_cast(ag_slice(x, 0, first, first + n, 1), AG_F32), 1 / 255.0);
 }
 
 /* The byte images x as a new heap float32 tensor in [0, 1] of the same shape. */
-static ag_tensor *fashion_to_float(ag_tensor *x) {
+static inline ag_tensor *fashion_to_float(ag_tensor *x) {
     ag_tensor *f = ag_zeros(AG_F32, ag_ndim(x), ag_shape(x));
     const unsigned char *b = ag_data(x);
     float *p = ag_data(f);
@@ -112,7 +112,7 @@ static ag_tensor *fashion_to_float(ag_tensor *x) {
 }
 
 /* fashion_load() with the images as float32 in [0, 1] (four times the memory). */
-static struct fashion fashion_load_float(void) {
+static inline struct fashion fashion_load_float(void) {
     struct fashion f = fashion_load();
     ag_tensor *xs[2] = {f.x_train, f.x_test};
     f.x_train = fashion_to_float(xs[0]);

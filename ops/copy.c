@@ -52,8 +52,7 @@ struct cast_args {
 static int cast_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                       const char *fn) {
     const struct cast_args *a = args;
-    if (!ag__dtype_valid(a->to))
-        return ag__error(AG_ERR_DTYPE, fn, "unknown dtype %d", (int)a->to);
+    if (!ag__dtype_valid(a->to)) return ag__error(AG_ERR_DTYPE, fn, "unknown dtype %d", (int)a->to);
     any_dtype_same(m, in, n, args, fn);
     m->dtype = a->to;
     return AG_OK;
@@ -62,11 +61,11 @@ static int cast_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void
 /* dst[i] = (to) src[i] for n contiguous elements: one typed loop per pair of dtypes. To
  * uint8, floats truncate toward zero and saturate to [0, 255] (NaN: 0; torch leaves the
  * out-of-range case undefined) and int64 wraps modulo 256 (as torch). */
-#define CONVERT(to, from, expr)                         \
-    do {                                                \
-        to *restrict d = dst;                           \
-        const from *restrict s = src;                   \
-        for (int64_t i = 0; i < n; i++) d[i] = (expr);  \
+#define CONVERT(to, from, expr)                        \
+    do {                                               \
+        to *restrict d = dst;                          \
+        const from *restrict s = src;                  \
+        for (int64_t i = 0; i < n; i++) d[i] = (expr); \
     } while (0)
 #define SAT_U8(v) (uint8_t)((v) >= 255 ? 255 : (v) >= 0 ? (v) : 0)
 

@@ -103,7 +103,8 @@ static void see_stats(struct printer *P, int64_t off) {
 static void see_width(struct printer *P, int64_t off) {
     char s[64];
     double v = value_at(P->t, off);
-    if (ag__is_float(P->t->dtype) && (!isfinite(v) || v == 0)) return; /* torch: nonzero finite only */
+    if (ag__is_float(P->t->dtype) && (!isfinite(v) || v == 0))
+        return; /* torch: nonzero finite only */
     int w = raw_format(P, off, s, sizeof s);
     if (w > P->width) P->width = w;
 }

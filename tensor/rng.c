@@ -32,7 +32,9 @@ double ag__rng_uniform(uint64_t counter) {
 
 uint64_t ag_random_u64(void) { return ag__rng_bits(ag__rng_reserve(1)); }
 
-static void store(ag_tensor *t, int64_t i, double v) { ag__store(t->storage->data, t->dtype, i, v); }
+static void store(ag_tensor *t, int64_t i, double v) {
+    ag__store(t->storage->data, t->dtype, i, v);
+}
 
 /* Random values are float: an integer dtype is the caller's mistake (NULL, AG_ERR_DTYPE). */
 static ag_tensor *float_empty(ag_dtype dtype, int ndim, const int64_t *shape, const char *fn) {

@@ -174,8 +174,8 @@ Test(uint8, strided_views_copy_and_select) {
     ag_tensor *tt = ag_contiguous(ag_transpose(t, 0, 1)); /* [4,3] */
     cr_assert(tt && ag_dtype_of(tt) == AG_U8);
     cr_expect_eq(ag_get(tt, (int64_t[]){3, 2}), v[2 * 4 + 3]);
-    ag_tensor *rows = ag_index_select(t, 0, ag_tensor_new(AG_I64, 1, (int64_t[]){2},
-                                                          (int64_t[]){2, 0}));
+    ag_tensor *rows =
+        ag_index_select(t, 0, ag_tensor_new(AG_I64, 1, (int64_t[]){2}, (int64_t[]){2, 0}));
     cr_assert(rows);
     cr_expect_eq(ag_get(rows, (int64_t[]){0, 1}), v[9]);
     cr_expect_eq(ag_get(rows, (int64_t[]){1, 3}), v[3]);
@@ -200,7 +200,8 @@ Test(uint8, prints_like_torch) {
 Test(uint8, bytes_as_masks_and_conditions) {
     ag_scope_begin();
     ag_manual_seed(3);
-    ag_tensor *x = ag_randn(AG_F64, 2, (int64_t[]){3, 4}), *k = ag_randn(AG_F64, 2, (int64_t[]){4, 4});
+    ag_tensor *x = ag_randn(AG_F64, 2, (int64_t[]){3, 4}),
+              *k = ag_randn(AG_F64, 2, (int64_t[]){4, 4});
     int64_t mv[12] = {1, 0, 0, 1, 0, 1, 1, 0, 0, 0, 1, 1};
     uint8_t mb[12];
     for (int i = 0; i < 12; i++) mb[i] = (uint8_t)(mv[i] * (i + 1));
