@@ -836,7 +836,8 @@ typedef struct {
     int64_t batch_size;      /**< 0: full batch */
     bool no_shuffle;         /**< keep the rows in order */
     ag_loss_fn loss;         /**< NULL: ag_cross_entropy_loss (labels AG_I64) */
-    ag_tensor *x_val;        /**< validation inputs, or NULL */
+    ag_tensor *x_val;        /**< validation inputs, or NULL; evaluated in batches of
+                                 batch_size (0: 1024), so no larger than training's */
     ag_tensor *y_val;        /**< validation targets, or NULL */
     int patience;            /**< early stopping: epochs without a better val loss; 0: off */
     ag_sched *sched;         /**< stepped once per epoch, or NULL */

@@ -40,7 +40,7 @@ test-deb: deb
 DEB_ROOT = $(CURDIR)/$(DEB_DIR)/root
 test-deb-dist:
 	PKG_CONFIG_SYSROOT_DIR=$(DEB_ROOT) PKG_CONFIG_LIBDIR=$(DEB_ROOT)/usr/lib/$(DEB_MA)/pkgconfig \
-	  sh -c '$(CC) -std=c11 -Wall -Werror examples/mlp_fashion_dist.c -o $(DEB_DIR)/mlp_fashion_dist $$(pkg-config --cflags --libs ag-dist ag) -lm'
+	  sh -c '$(CC) -O2 -Wall -Werror examples/mlp_fashion_dist.c -o $(DEB_DIR)/mlp_fashion_dist $$(pkg-config --cflags --libs ag-dist ag) -lm'
 	readelf -d $(DEB_DIR)/mlp_fashion_dist | grep -q 'libag_dist.so.0' || { echo "test-deb: not linked to libag_dist.so.0"; exit 1; }
 	LD_LIBRARY_PATH=$(DEB_ROOT)/usr/lib/$(DEB_MA) EPOCHS=1 AG_FASHION_DIR=/nonexistent \
 	  mpirun $$([ "$$(id -u)" = 0 ] && echo --allow-run-as-root) --oversubscribe \

@@ -220,9 +220,16 @@ static int train_epoch(struct run *t, int epoch, double *secs) {
     return AG_OK;
 }
 
-/* Mean of loss_batch over the validation set in batches of 1024, eval mode, no grad. */
+/* Validation batches are the training batch size (0, full batch: 1024): no larger than the
+ * training step's, so validating never raises the peak memory training set (a CNN's 1024-image
+ * evaluation batch would more than double it). */
+static int64_t val_batch(const struct run *t) {
+    return t->opts.batch_size > 0 ? t->opts.batch_size : 1024;
+}
+
+/* Mean of loss_batch over the validation set in batches, eval mode, no grad. */
 static int validate_batches(struct run *t) {
-    ag_loader *l = ag_loader_new(t->opts.x_val, t->opts.y_val, 1024, false);
+    ag_loader *l = ag_loader_new(t->opts.x_val, t->opts.y_val, val_batch(t), false);
     if (!l) return ag__last_error_code();
     ag_loader_set_input_scale(l, t->opts.input_scale);
     ag_module_train(t->m, false);
@@ -248,7 +255,7 @@ static int validate_batches(struct run *t) {
 static int validate(struct run *t) {
     if (!t->has_val) return AG_OK;
     if (t->opts.loss_batch) return validate_batches(t);
-    return evaluate(t->m, t->opts.x_val, t->opts.y_val, t->loss, 0, t->opts.input_scale,
+    return evaluate(t->m, t->opts.x_val, t->opts.y_val, t->loss, val_batch(t), t->opts.input_scale,
                     &t->r.val_loss, &t->r.val_acc);
 }
 
