@@ -390,3 +390,28 @@ Test(data, safetensors_keep_bytes) {
     ag_scope_end();
     unlink(p);
 }
+
+/* A distributed loader's shard of byte rows: float batches too, each row once over ranks. */
+Test(data, distributed_loader_converts_bytes) {
+    uint8_t v[8];
+    for (int i = 0; i < 8; i++) v[i] = (uint8_t)(i * 30);
+    ag_tensor *x = ag_tensor_new(AG_U8, 2, (int64_t[]){8, 1}, v);
+    int seen[8] = {0};
+    for (int rank = 0; rank < 2; rank++) {
+        ag_loader *l = ag_loader_new_distributed(x, NULL, 3, true, rank, 2, false);
+        cr_assert(l, "%s", ag_last_error());
+        cr_assert_eq(ag_loader_set_input_scale(l, 1), 0);
+        ag_tensor *xb;
+        while (ag_loader_next(l, &xb, NULL)) {
+            cr_assert_eq(ag_dtype_of(xb), AG_F32);
+            for (int64_t r = 0; r < ag_shape(xb)[0]; r++) {
+                double b = ag_get(xb, (int64_t[]){r, 0});
+                cr_assert(b == (int)b && (int)b % 30 == 0 && b < 240, "value %g", b);
+                seen[(int)b / 30]++;
+            }
+        }
+        ag_loader_free(l);
+    }
+    for (int i = 0; i < 8; i++) cr_expect_eq(seen[i], 1, "row %d seen %d times", i, seen[i]);
+    ag_tensor_free(x);
+}
