@@ -46,7 +46,10 @@ static int evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, in
     loss = default_loss(loss, y);
     ag_loader *l = ag_loader_new(x, y, batch_size ? batch_size : 1024, false);
     if (!l) return ag__last_error_code();
-    ag_loader_set_input_scale(l, input_scale);
+    if (x->dtype == AG_U8 && ag_loader_set_input_scale(l, input_scale)) {
+        ag_loader_free(l);
+        return ag__last_error_code();
+    }
     bool *modes = ag__module_modes_save(m, fn);
     if (!modes) {
         ag_loader_free(l);
@@ -231,7 +234,10 @@ static int64_t val_batch(const struct run *t) {
 static int validate_batches(struct run *t) {
     ag_loader *l = ag_loader_new(t->opts.x_val, t->opts.y_val, val_batch(t), false);
     if (!l) return ag__last_error_code();
-    ag_loader_set_input_scale(l, t->opts.input_scale);
+    if (t->opts.x_val->dtype == AG_U8 && ag_loader_set_input_scale(l, t->opts.input_scale)) {
+        ag_loader_free(l);
+        return ag__last_error_code();
+    }
     ag_module_train(t->m, false);
     bool grad = ag_set_grad_enabled(false);
     double sum = 0;
@@ -302,8 +308,12 @@ static int run_open(struct run *t, ag_tensor *x, ag_tensor *y, const char *fn) {
     t->has_val = t->opts.x_val && (t->opts.y_val || t->opts.loss_batch);
     t->r = (ag_train_result){.best_val_loss = INFINITY, .val_loss = NAN, .val_acc = NAN};
     t->loader = ag__train_dist_loader(t->opts.ddp, x, y, t->opts.batch_size, !t->opts.no_shuffle);
-    if (!t->loader || ag_loader_set_input_scale(t->loader, t->opts.input_scale))
-        return ag__last_error_code();
+    if (!t->loader) return ag__last_error_code();
+    bool bytes = x->dtype == AG_U8 || (t->opts.x_val && t->opts.x_val->dtype == AG_U8);
+    if (bytes && !isfinite(t->opts.input_scale)) /* read for bytes only */
+        return ag__error(AG_ERR_ARG, fn, "input_scale %g must be finite (0: 1/255)",
+                         t->opts.input_scale);
+    if (x->dtype == AG_U8) ag_loader_set_input_scale(t->loader, t->opts.input_scale);
     if (!t->opts.metrics_csv && t->opts.plot_png) { /* the plot reads a CSV: put one beside it */
         snprintf(t->csv_path, sizeof t->csv_path, "%s.csv", t->opts.plot_png);
         t->opts.metrics_csv = t->csv_path;

@@ -220,6 +220,16 @@ Test(trainer, bytes_train_as_their_floats) {
         cr_expect_gt(a.train_acc, 0.6);
         ag_tensor_free(xf);
     }
+    ag_manual_seed(5);
+    ag_model *m = mlp();
+    int np;
+    ag_tensor **params = ag_model_params(m, &np);
+    ag_optim *o = ag_adam_new(params, np, (ag_adam_opts){.lr = 0.02});
+    cr_expect_neq(ag_train(m, o, x, y, (ag_train_opts){.input_scale = NAN, .verbose = -1}, NULL),
+                  0);
+    cr_expect(strstr(ag_last_error(), "ag_train: input_scale nan"), "%s", ag_last_error());
+    ag_optim_free(o);
+    ag_model_free(m);
     ag_tensor_free(x);
     ag_tensor_free(y);
 }
