@@ -83,7 +83,9 @@ Test(uint8, size_name_and_creation) {
     cr_expect_str_eq(ag_dtype_name((ag_dtype)99), "?");
     ag_tensor *z = ag_zeros(AG_U8, 2, (int64_t[]){2, 3});
     cr_assert(z && ag_dtype_of(z) == AG_U8 && ag_numel(z) == 6);
-    cr_expect_eq(ag_item(ag_full(AG_U8, 0, NULL, 255)), 255);
+    ag_tensor *s = ag_full(AG_U8, 0, NULL, 255);
+    cr_expect_eq(ag_item(s), 255);
+    ag_tensor_free(s);
     ag_tensor *r = ag_arange(AG_U8, 250, 256, 1);
     cr_assert(r && ag_numel(r) == 6);
     cr_expect_eq(ag_get(r, (int64_t[]){5}), 255);
