@@ -196,7 +196,7 @@ static int alloc_batch(ag_loader *l, const char *fn) {
     memcpy(xs, l->x->shape, sizeof xs);
     xs[0] = l->batch;
     l->perm = ag__malloc(sizeof *l->perm * (size_t)(l->n ? l->n : 1));
-    ag_dtype xdt = l->x->dtype == AG_U8 ? ag_get_default_dtype() : l->x->dtype;
+    ag_dtype xdt = l->x->dtype == AG_U8 ? AG_F32 : l->x->dtype; /* bytes: float batches */
     l->xbuf = ag__zeros_in(NULL, xdt, l->x->ndim, xs, fn);
     if (l->xbuf) l->xv->dtype = xdt;
     if (!l->perm || !l->xbuf) return AG_ERR_NOMEM;
@@ -275,6 +275,19 @@ int ag_loader_set_input_scale(ag_loader *l, double scale) {
     if (!isfinite(scale))
         return ag__error(AG_ERR_ARG, fn, "scale %g must be finite (0: 1/255)", scale);
     l->x_scale = scale;
+    return AG_OK;
+}
+
+int ag__loader_set_batch_dtype(ag_loader *l, ag_dtype dtype) {
+    const char *fn = "ag__loader_set_batch_dtype";
+    if (!l || !ag__is_float(dtype))
+        return ag__error(AG_ERR_ARG, fn, "needs a loader and a float dtype");
+    if (l->x->dtype != AG_U8 || l->xbuf->dtype == dtype) return AG_OK;
+    ag_tensor *b = ag__zeros_in(NULL, dtype, l->xbuf->ndim, l->xbuf->shape, fn);
+    if (!b) return AG_ERR_NOMEM;
+    ag_tensor_free(l->xbuf);
+    l->xbuf = b;
+    l->xv->dtype = dtype;
     return AG_OK;
 }
 

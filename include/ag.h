@@ -804,8 +804,8 @@ void ag_loader_reset(ag_loader *l);
 bool ag_loader_next(ag_loader *l, ag_tensor **x_batch, ag_tensor **y_batch);
 /** Frees the loader (not x and y); NULL is a no-op. */
 void ag_loader_free(ag_loader *l);
-/** Data kept as bytes: when x is AG_U8 the loader's batches are float (the default dtype when
- * the loader was made), each byte times scale, converted as the rows are copied, so only one
+/** Data kept as bytes: when x is AG_U8 the loader's batches are float32 (ag_train and
+ * ag_evaluate: the default dtype), each byte times scale, converted as the rows are copied, so only one
  * batch of floats ever exists. scale 0 (the default) means 1/255: pixels in [0, 1]. Without
  * effect on other dtypes. 0, or non-zero (NULL loader, scale not finite) and an error. */
 int ag_loader_set_input_scale(ag_loader *l, double scale);

@@ -1,6 +1,7 @@
 /* The training loop: epochs of mini-batches (one scope per step), evaluation, a progress
  * bar on a terminal (plain lines otherwise), metrics CSV, early stopping, checkpoints and
  * the loss/accuracy plot. */
+#include "data/sampler.h" /* ag__loader_set_batch_dtype */
 #include "nn/nn.h"
 #include "nn/train_dist.h"
 #include "optim/optim.h"
@@ -46,7 +47,8 @@ static int evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, in
     loss = default_loss(loss, y);
     ag_loader *l = ag_loader_new(x, y, batch_size ? batch_size : 1024, false);
     if (!l) return ag__last_error_code();
-    if (x->dtype == AG_U8 && ag_loader_set_input_scale(l, input_scale)) {
+    if (x->dtype == AG_U8 && (ag_loader_set_input_scale(l, input_scale) ||
+                              ag__loader_set_batch_dtype(l, ag_get_default_dtype()))) {
         ag_loader_free(l);
         return ag__last_error_code();
     }
@@ -234,7 +236,8 @@ static int64_t val_batch(const struct run *t) {
 static int validate_batches(struct run *t) {
     ag_loader *l = ag_loader_new(t->opts.x_val, t->opts.y_val, val_batch(t), false);
     if (!l) return ag__last_error_code();
-    if (t->opts.x_val->dtype == AG_U8 && ag_loader_set_input_scale(l, t->opts.input_scale)) {
+    if (t->opts.x_val->dtype == AG_U8 && (ag_loader_set_input_scale(l, t->opts.input_scale) ||
+                                          ag__loader_set_batch_dtype(l, ag_get_default_dtype()))) {
         ag_loader_free(l);
         return ag__last_error_code();
     }
@@ -313,7 +316,9 @@ static int run_open(struct run *t, ag_tensor *x, ag_tensor *y, const char *fn) {
     if (bytes && !isfinite(t->opts.input_scale)) /* read for bytes only */
         return ag__error(AG_ERR_ARG, fn, "input_scale %g must be finite (0: 1/255)",
                          t->opts.input_scale);
-    if (x->dtype == AG_U8) ag_loader_set_input_scale(t->loader, t->opts.input_scale);
+    if (x->dtype == AG_U8 && (ag_loader_set_input_scale(t->loader, t->opts.input_scale) ||
+                              ag__loader_set_batch_dtype(t->loader, ag_get_default_dtype())))
+        return ag__last_error_code();
     if (!t->opts.metrics_csv && t->opts.plot_png) { /* the plot reads a CSV: put one beside it */
         snprintf(t->csv_path, sizeof t->csv_path, "%s.csv", t->opts.plot_png);
         t->opts.metrics_csv = t->csv_path;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "data/sampler.h"
 #include "helpers.h"
 
 static char path_buf[256];
@@ -327,8 +328,8 @@ Test(data, idx_as_bytes_errors) {
     unlink(p);
 }
 
-/* Byte rows come out of the loader as float batches, scaled, shuffled or not, in the default
- * dtype; a batch exists once (the same tensor each step). */
+/* Byte rows come out of the loader as float batches, scaled, shuffled or not, float32 (or
+ * what ag_train asks: the default dtype); a batch exists once (the same tensor each step). */
 Test(data, loader_converts_bytes_per_batch) {
     uint8_t v[10 * 3];
     for (int i = 0; i < 30; i++) v[i] = (uint8_t)(i * 8);
@@ -337,10 +338,9 @@ Test(data, loader_converts_bytes_per_batch) {
     for (int dt = 0; dt < 2; dt++)
         for (int sh = 0; sh < 2; sh++)
             for (int sc = 0; sc < 2; sc++) {
-                ag_set_default_dtype(dt ? AG_F64 : AG_F32);
                 ag_loader *l = ag_loader_new(x, y, 4, sh);
                 cr_assert(l, "%s", ag_last_error());
-                ag_set_default_dtype(AG_F32);
+                if (dt) cr_assert_eq(ag__loader_set_batch_dtype(l, AG_F64), 0); /* ag_train's */
                 if (sc) cr_assert_eq(ag_loader_set_input_scale(l, 0.5), 0);
                 ag_tensor *xb, *yb, *first = NULL;
                 int seen = 0;
