@@ -148,6 +148,7 @@ struct ag_loader {
     ag_tensor *xbuf, *ybuf;      /* heap: one batch of rows (shuffled batches copy here) */
     ag_tensor *xv, *yv;          /* heap view structs handed out (over x or the buffers) */
     struct ag__sampler *sampler; /* ag_loader_new_distributed: rows per epoch (data/sampler.c) */
+    double x_scale;              /* AG_U8 x: batches are float, byte * x_scale (0: 1/255) */
 };
 
 /* A heap tensor struct sharing t's storage; its geometry is set per batch. */
@@ -190,11 +191,14 @@ void ag_loader_free(ag_loader *l) {
 
 /* The permutation and one batch of rows, for loaders that copy rows in an order. */
 static int alloc_batch(ag_loader *l, const char *fn) {
+    if (l->xbuf) return AG_OK; /* a byte loader has its float batch already */
     int64_t xs[AG_MAX_DIMS], ys[AG_MAX_DIMS];
     memcpy(xs, l->x->shape, sizeof xs);
     xs[0] = l->batch;
     l->perm = ag__malloc(sizeof *l->perm * (size_t)(l->n ? l->n : 1));
-    l->xbuf = ag__zeros_in(NULL, l->x->dtype, l->x->ndim, xs, fn);
+    ag_dtype xdt = l->x->dtype == AG_U8 ? AG_F32 : l->x->dtype; /* bytes: float batches */
+    l->xbuf = ag__zeros_in(NULL, xdt, l->x->ndim, xs, fn);
+    if (l->xbuf) l->xv->dtype = xdt;
     if (!l->perm || !l->xbuf) return AG_ERR_NOMEM;
     if (l->y) {
         memcpy(ys, l->y->shape, sizeof ys);
@@ -238,7 +242,7 @@ ag_loader *ag_loader_new(ag_tensor *x, ag_tensor *y, int64_t batch_size, bool sh
     l->batch = batch_size == 0 || batch_size > l->n ? l->n : batch_size;
     l->shuffle = shuffle;
     if (!(l->xv = heap_view(x)) || (y && !(l->yv = heap_view(y)))) goto nomem;
-    if (shuffle && alloc_batch(l, fn)) goto nomem;
+    if ((shuffle || x->dtype == AG_U8) && alloc_batch(l, fn)) goto nomem;
     ag_loader_reset(l);
     return l;
 nomem:
@@ -265,18 +269,67 @@ static void copy_rows(ag_tensor *dst, ag_tensor *src, const int64_t *idx, int64_
     for (int64_t i = 0; i < n; i++) memcpy(d + (size_t)i * rb, s + (size_t)idx[i] * rb, rb);
 }
 
+int ag_loader_set_input_scale(ag_loader *l, double scale) {
+    const char *fn = "ag_loader_set_input_scale";
+    if (!l) return ag__error(AG_ERR_NULL, fn, "loader is NULL");
+    if (!isfinite(scale))
+        return ag__error(AG_ERR_ARG, fn, "scale %g must be finite (0: 1/255)", scale);
+    l->x_scale = scale;
+    return AG_OK;
+}
+
+int ag__loader_set_batch_dtype(ag_loader *l, ag_dtype dtype) {
+    const char *fn = "ag__loader_set_batch_dtype";
+    if (!l || !ag__is_float(dtype))
+        return ag__error(AG_ERR_ARG, fn, "needs a loader and a float dtype");
+    if (l->x->dtype != AG_U8 || l->xbuf->dtype == dtype) return AG_OK;
+    ag_tensor *b = ag__zeros_in(NULL, dtype, l->xbuf->ndim, l->xbuf->shape, fn);
+    if (!b) return AG_ERR_NOMEM;
+    ag_tensor_free(l->xbuf);
+    l->xbuf = b;
+    l->xv->dtype = dtype;
+    return AG_OK;
+}
+
+/* Rows idx[0..n) (NULL: rows first..first+n) of the bytes src into the float batch dst,
+ * each byte times scale (0: divided by 255, rounded once in the batch's dtype, as torch's
+ * x.float() / 255): one pass, the only float copy of the data that exists. */
+static void convert_rows(ag_tensor *dst, const ag_tensor *src, const int64_t *idx, int64_t first,
+                         int64_t n, double scale) {
+    int64_t re = row_elems(src);
+    const uint8_t *s = ag__ptr(src);
+    float lut32[256];
+    double lut64[256];
+    for (int v = 0; v < 256; v++) {
+        lut64[v] = scale ? v * scale : v / 255.0;
+        lut32[v] = scale ? (float)(v * scale) : (float)v / 255.0f;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *row = s + (idx ? idx[i] : first + i) * re;
+        if (dst->dtype == AG_F32)
+            for (int64_t j = 0; j < re; j++) ((float *)ag__ptr(dst))[i * re + j] = lut32[row[j]];
+        else
+            for (int64_t j = 0; j < re; j++) ((double *)ag__ptr(dst))[i * re + j] = lut64[row[j]];
+    }
+}
+
 bool ag_loader_next(ag_loader *l, ag_tensor **x_batch, ag_tensor **y_batch) {
     if (!l || l->pos >= l->n) return false;
     int64_t rows = l->n - l->pos < l->batch ? l->n - l->pos : l->batch;
+    if (l->x->dtype == AG_U8) {
+        const int64_t *idx = l->shuffle ? l->perm + l->pos : NULL;
+        convert_rows(l->xbuf, l->x, idx, l->pos, rows, l->x_scale);
+        point(l->xv, l->xbuf, 0, rows);
+    }
     if (l->shuffle) {
-        copy_rows(l->xbuf, l->x, l->perm + l->pos, rows);
+        if (l->x->dtype != AG_U8) copy_rows(l->xbuf, l->x, l->perm + l->pos, rows);
         point(l->xv, l->xbuf, 0, rows);
         if (l->y) {
             copy_rows(l->ybuf, l->y, l->perm + l->pos, rows);
             point(l->yv, l->ybuf, 0, rows);
         }
     } else {
-        point(l->xv, l->x, l->pos, rows);
+        if (l->x->dtype != AG_U8) point(l->xv, l->x, l->pos, rows);
         if (l->y) point(l->yv, l->y, l->pos, rows);
     }
     l->pos += rows;

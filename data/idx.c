@@ -84,6 +84,7 @@ static int convert(ag_tensor *t, const unsigned char *raw, int type, double scal
         double v = raw_get(raw, type, k);
         if (t->dtype == AG_F32) ((float *)ag__ptr(t))[k] = (float)(v * scale);
         else if (t->dtype == AG_F64) ((double *)ag__ptr(t))[k] = v * scale;
+        else if (t->dtype == AG_U8) ((uint8_t *)ag__ptr(t))[k] = (uint8_t)v; /* type 0x08 */
         else if (v > -0x1p63 - 1 && v < 0x1p63) ((int64_t *)ag__ptr(t))[k] = (int64_t)v;
         else /* NaN fails both comparisons */
             return ag__error(AG_ERR_IO, FN,
@@ -112,19 +113,35 @@ static int read_shape(gzFile f, int ndim, int64_t *shape, size_t *off, const cha
     return AG_OK;
 }
 
+/* Whether the file (regular: *checked set) can hold `bytes` of data after byte off: a raw
+ * file must be that long, a gzip file at least 1/1032 of it (deflate's largest ratio).
+ * Sets an error when not. */
+static bool data_can_fit(gzFile f, size_t bytes, size_t off, const char *path, bool *checked) {
+    struct stat st;
+    *checked = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    if (!*checked) return true; /* a pipe: read and see */
+    uint64_t size = (uint64_t)st.st_size;
+    if (gzdirect(f) && size >= off && size - off >= bytes) return true;
+    if (!gzdirect(f) && size * 1032 + 4096 >= bytes) return true;
+    if (gzdirect(f))
+        ag__error(
+            AG_ERR_IO, FN,
+            "%s: truncated at byte %lld: the header declares %zu bytes of data after byte %zu",
+            path, (long long)size, bytes, off);
+    else
+        ag__error(AG_ERR_IO, FN,
+                  "%s: truncated: %lld compressed bytes cannot hold the %zu bytes of data the "
+                  "header declares",
+                  path, (long long)size, bytes);
+    return false;
+}
+
 /* Reads `bytes` of data. A raw file must hold them before anything is allocated; a gzip
  * stream's buffer doubles as data arrives, so no header makes us allocate more than about
  * twice what the input really holds. Returns malloc'ed bytes, or NULL and an error. */
 static unsigned char *read_data(gzFile f, size_t bytes, size_t *off, const char *path) {
-    struct stat st;
-    if (gzdirect(f) && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-        (uint64_t)st.st_size - *off < bytes) {
-        ag__error(AG_ERR_IO, FN,
-                  "%s: truncated at byte %lld: the header declares %zu bytes of "
-                  "data after byte %zu",
-                  path, (long long)st.st_size, bytes, *off);
-        return NULL;
-    }
+    bool checked;
+    if (gzdirect(f) && !data_can_fit(f, bytes, *off, path, &checked)) return NULL;
     size_t cap = bytes < ((size_t)1 << 20) ? bytes : (size_t)1 << 20, got = 0;
     unsigned char *raw = ag__malloc(cap ? cap : 1);
     while (raw) {
@@ -161,6 +178,19 @@ static int check_end(gzFile f, size_t off, const char *path, int ndim, const int
     return AG_OK;
 }
 
+/* Unsigned bytes kept as AG_U8 from a regular file: read straight into the tensor, with no
+ * second copy of the data (a dataset's peak memory is its size, not twice it). */
+static ag_tensor *read_u8(gzFile f, int ndim, const int64_t *shape, size_t bytes, size_t *off,
+                          const char *path) {
+    ag_tensor *t = ag__empty(AG_U8, ndim, shape, FN);
+    if (t && (read_exact(f, ag__ptr(t), bytes, off, path, "the data") ||
+              check_end(f, *off, path, ndim, shape))) {
+        ag_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
 static ag_tensor *read_idx(gzFile f, const char *path, ag_dtype dtype, double scale) {
     size_t off = 0;
     unsigned char head[4];
@@ -180,6 +210,16 @@ static ag_tensor *read_idx(gzFile f, const char *path, ag_dtype dtype, double sc
     if (read_shape(f, ndim, shape, &off, path)) return NULL;
     for (int d = 0; d < ndim; d++) numel *= shape[d];
     size_t data_at = off, bytes = (size_t)numel * (size_t)elem_size(type);
+    if (dtype == AG_U8 && type != 0x08) {
+        ag__error(AG_ERR_DTYPE, FN,
+                  "%s: byte 2: element type 0x%02X is not unsigned bytes: ask for a float dtype "
+                  "or AG_I64, not AG_U8",
+                  path, type);
+        return NULL;
+    }
+    bool checked = false;
+    if (dtype == AG_U8 && !data_can_fit(f, bytes, off, path, &checked)) return NULL;
+    if (checked) return read_u8(f, ndim, shape, bytes, &off, path);
     unsigned char *raw = read_data(f, bytes, &off, path);
     if (!raw || check_end(f, off, path, ndim, shape)) {
         free(raw);
@@ -199,8 +239,15 @@ ag_tensor *ag_load_idx(const char *path, ag_dtype dtype, double scale) {
         ag__error(AG_ERR_NULL, FN, "path is NULL");
         return NULL;
     }
-    if ((unsigned)dtype > AG_I64) {
+    if (!ag__dtype_valid(dtype)) {
         ag__error(AG_ERR_DTYPE, FN, "unknown dtype %d", (int)dtype);
+        return NULL;
+    }
+    if (dtype == AG_U8 && scale != 0 && scale != 1) {
+        ag__error(AG_ERR_ARG, FN,
+                  "%s: AG_U8 keeps the bytes, scale %g would be lost (0; scale each batch "
+                  "instead, as ag_train_opts.input_scale does)",
+                  path, scale);
         return NULL;
     }
     if (scale == 0) scale = 1;

@@ -14,5 +14,8 @@ void ag__sampler_free(struct ag__sampler *s);
 ag_loader *ag__loader_new_sampled(ag_tensor *x, ag_tensor *y, int64_t batch_size,
                                   struct ag__sampler *s, const char *fn);
 struct ag__sampler *ag__loader_sampler(ag_loader *l); /* NULL for a plain loader */
+/* A byte loader's batches in dtype (float32 or float64; made float32): ag_train and
+ * ag_evaluate ask for the default dtype, which lives above data/. 0, or an error. */
+int ag__loader_set_batch_dtype(ag_loader *l, ag_dtype dtype);
 
 #endif

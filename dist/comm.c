@@ -165,7 +165,7 @@ int ag_dist_barrier(void) {
 /* Contiguous float tensor with data: the only kind these functions move. */
 static int check_tensor(ag_tensor *t, int i, const char *fn) {
     if (!t) return ag__error(AG_ERR_NULL, fn, "tensor %d is NULL", i);
-    if (ag_dtype_of(t) == AG_I64 || !ag_data(t))
+    if ((ag_dtype_of(t) != AG_F32 && ag_dtype_of(t) != AG_F64) || !ag_data(t))
         return ag__error(AG_ERR_ARG, fn, "tensor %d %s %s must be a contiguous float tensor", i,
                          ag_dtype_name(ag_dtype_of(t)), ag__shape_str(ag_ndim(t), ag_shape(t)));
     return AG_OK;

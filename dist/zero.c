@@ -55,7 +55,8 @@ ag_zero *ag_zero_new(ag_tensor **params, int n, ag_optim_maker make, void *user)
     if (!params || n < 1 || !make)
         return ag__error(AG_ERR_NULL, fn, "needs n >= 1 parameters (%d) and a maker", n), NULL;
     for (int i = 0; i < n; i++)
-        if (!params[i] || !ag_data(params[i]) || ag_dtype_of(params[i]) == AG_I64)
+        if (!params[i] || !ag_data(params[i]) ||
+            (ag_dtype_of(params[i]) != AG_F32 && ag_dtype_of(params[i]) != AG_F64))
             return ag__error(AG_ERR_ARG, fn, "parameter %d must be a contiguous float tensor", i),
                    NULL;
     ag_zero *z = calloc(1, sizeof *z);

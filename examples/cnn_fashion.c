@@ -1,6 +1,7 @@
 /* Build: cc -O2 cnn_fashion.c -o cnn_fashion $(pkg-config --cflags --libs ag) -lm */
 /* A CNN on Fashion-MNIST: conv3x3(32)-ReLU-pool2, conv3x3(64)-ReLU-pool2, linear 3136->128
- * ReLU, linear 128->10; Adam 1e-3, batch 128, EPOCHS (default 10) epochs.
+ * ReLU, linear 128->10; Adam 1e-3, batch 128, EPOCHS (default 10) epochs. The images stay
+ * bytes (AG_U8, fashion.h); ag_train turns each batch into float32 pixels in [0, 1].
  * Usage: cnn_fashion [output-dir] */
 #include "fashion.h"
 

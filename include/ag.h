@@ -66,13 +66,22 @@ typedef void (*ag_error_handler)(const char *message, void *user);
 void ag_set_error_handler(ag_error_handler handler, void *user); /**< NULL: none */
 
 /* ---------------------------------------------------------------- types */
-/** Element types: float32, float64, and int64 for class labels and indices. */
-typedef enum { AG_F32, AG_F64, AG_I64 } ag_dtype;
+/** Element types: float32, float64, int64 for class labels and indices, and uint8 for data
+ * kept as bytes (images: a quarter of float32's memory).
+ *
+ * AG_U8 is a storage dtype, as torch.uint8 is for datasets: it can be made, filled, read,
+ * printed, cast (ag_cast to a float dtype is exact; to AG_U8 a float truncates toward zero
+ * and saturates to [0, 255] with NaN as 0, an int64 wraps modulo 256 as torch), copied,
+ * reshaped, sliced, indexed (ag_index_select, ag_gather, ag_cat, ag_stack, ag_split ...),
+ * saved and loaded (safetensors "U8"). Arithmetic, reductions and every differentiable op
+ * reject it with AG_ERR_DTYPE ("ag_add: expects float32 or float64, got uint8 [...]"), and it
+ * never requires grad: ag_cast it (or let ag_train / ag_evaluate convert each batch). */
+typedef enum { AG_F32, AG_F64, AG_I64, AG_U8 } ag_dtype;
 typedef struct ag_tensor ag_tensor; /**< opaque */
 typedef struct ag_optim ag_optim;   /**< opaque */
 
 size_t ag_dtype_size(ag_dtype dtype);      /**< bytes per element */
-const char *ag_dtype_name(ag_dtype dtype); /**< "float32", "float64", "int64" */
+const char *ag_dtype_name(ag_dtype dtype); /**< "float32", "float64", "int64", "uint8"; "?" */
 
 /* ---------------------------------------------------------------- creating and reading */
 ag_tensor *ag_tensor_new(ag_dtype dtype, int ndim, const int64_t *shape,
@@ -728,7 +737,7 @@ void ag_model_free(ag_model *m); /**< frees the layers and their params */
 
 /* ---------------------------------------------------------------- safetensors
  * The safetensors format: 8-byte little-endian header length, a JSON header of
- * {"name": {"dtype": "F32"|"F64"|"I64", "shape": [...], "data_offsets": [b, e]}}, then raw
+ * {"name": {"dtype": "F32"|"F64"|"I64"|"U8", "shape": [...], "data_offsets": [b, e]}}, then raw
  * little-endian data. A model's file holds its state_dict (params and batch-norm buffers,
  * with torch's names), so torch's load_state_dict takes it. */
 /** Writes n tensors under their names to a safetensors file; 0 or non-zero and an error. */
@@ -751,7 +760,10 @@ int ag_graph_dot(ag_tensor *root, const char *path);
  * Malformed files give NULL / non-zero and an error naming the file and the byte offset
  * (IDX, safetensors) or line (CSV). */
 /** An IDX file (the MNIST format; ".gz" read through zlib). Unsigned-byte data becomes dtype:
- * float dtypes are multiplied by scale (0: 1; 1/255.0 for images), AG_I64 keeps integers. */
+ * float dtypes are multiplied by scale (0: 1; 1/255.0 for images), AG_I64 keeps integers,
+ * AG_U8 keeps the bytes themselves (unsigned-byte files only; scale must be 0 or 1), read
+ * straight into the tensor: a quarter of float32's memory, converted per batch by
+ * ag_train / ag_evaluate (ag_train_opts.input_scale) or by ag_cast. */
 ag_tensor *ag_load_idx(const char *path, ag_dtype dtype, double scale);
 /** CSV: numeric columns; with has_label the label_col column (negative from the end) goes
  * to *y: AG_I64 labels (must be integers) or, with label_float, values in dtype. */
@@ -792,6 +804,11 @@ void ag_loader_reset(ag_loader *l);
 bool ag_loader_next(ag_loader *l, ag_tensor **x_batch, ag_tensor **y_batch);
 /** Frees the loader (not x and y); NULL is a no-op. */
 void ag_loader_free(ag_loader *l);
+/** Data kept as bytes: when x is AG_U8 the loader's batches are float32 (ag_train and
+ * ag_evaluate: the default dtype), each byte times scale, converted as the rows are copied, so only one
+ * batch of floats ever exists. scale 0 (the default) means 1/255: pixels in [0, 1]. Without
+ * effect on other dtypes. 0, or non-zero (NULL loader, scale not finite) and an error. */
+int ag_loader_set_input_scale(ag_loader *l, double scale);
 /** torch's DistributedSampler under a loader, for data-parallel runs (no MPI needed here):
  * each epoch every rank draws the same permutation of x's rows from a shared seed (0;
  * ag_loader_set_seed) and the epoch, not from the process's random stream, and takes rows
@@ -819,7 +836,8 @@ typedef struct {
     int64_t batch_size;      /**< 0: full batch */
     bool no_shuffle;         /**< keep the rows in order */
     ag_loss_fn loss;         /**< NULL: ag_cross_entropy_loss (labels AG_I64) */
-    ag_tensor *x_val;        /**< validation inputs, or NULL */
+    ag_tensor *x_val;        /**< validation inputs, or NULL; evaluated in batches of
+                                 batch_size (0: 1024), so no larger than training's */
     ag_tensor *y_val;        /**< validation targets, or NULL */
     int patience;            /**< early stopping: epochs without a better val loss; 0: off */
     ag_sched *sched;         /**< stepped once per epoch, or NULL */
@@ -848,6 +866,9 @@ typedef struct {
     /** Called per batch when set; see above. */
     ag_tensor *(*loss_batch)(ag_module *m, ag_tensor *x, ag_tensor *y, void *user);
     void *loss_user; /**< passed to loss_batch */
+    /** x (and x_val) kept as AG_U8 bytes: each batch becomes the default float dtype times
+     * this (0: 1/255, pixels in [0, 1]; see ag_loader_set_input_scale); no effect on float x. */
+    double input_scale;
 } ag_train_opts;
 /** What ag_train did. Accuracies are NAN when the targets are not labels. */
 typedef struct {
@@ -867,7 +888,8 @@ typedef struct {
 int ag_train(ag_model *m, ag_optim *o, ag_tensor *x, ag_tensor *y, ag_train_opts opts,
              ag_train_result *result);
 /** Mean loss (and accuracy when y holds labels; acc may be NULL) in eval mode, no grad,
- * in batches (0: 1024). */
+ * in batches (0: 1024). x may be AG_U8 bytes: each batch becomes the default float dtype
+ * times 1/255 (ag_train_opts.input_scale's default). */
 int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_t batch_size,
                 double *loss_out, double *acc_out);
 /** One optimizer step for a loop of your own (a GAN's two players): zeroes the gradients

@@ -23,8 +23,15 @@ $(DIST_OBJS): $(BUILD)/rel/dist/%.o: dist/%.c $(DIST_DEPS) tensor/tensor.h
 	$(CC) $(ALLFLAGS) $(MPI_CFLAGS) -c $< -o $@
 $(BUILD)/libag_dist.a: $(DIST_OBJS)
 	@rm -f $@; ar rcs $@ $^
-$(BUILD)/libag_dist.so: $(DIST_OBJS) $(BUILD)/libag.so
-	$(CC) -shared -o $@ $(DIST_OBJS) -L$(BUILD) -lag $(MPI_LIBS)
+# Versioned as libag: build/libag_dist.so.X.Y.Z (SONAME libag_dist.so.ABI) and two links.
+DIST_SONAME := libag_dist.so.$(call agver,ABI_VERSION)
+DIST_SOREAL := libag_dist.so.$(VERSION)
+$(BUILD)/$(DIST_SOREAL): $(DIST_OBJS) $(BUILD)/libag.so
+	$(CC) -shared -Wl,-soname,$(DIST_SONAME) -Wl,--as-needed $(LDFLAGS) -o $@ $(DIST_OBJS) \
+	  -L$(BUILD) -lag $(MPI_LIBS)
+$(BUILD)/libag_dist.so: $(BUILD)/$(DIST_SOREAL)
+	ln -sf $(DIST_SOREAL) $(BUILD)/$(DIST_SONAME)
+	ln -sf $(DIST_SONAME) $@
 
 DIST_LINK = $(BUILD)/libag_dist.a $(BUILD)/libag.a $(MPI_LIBS) $(LIBS)
 $(BUILD)/tests/dist/%: tests/dist/%.c tests/dist/harness.h $(DIST_DEPS) $(BUILD)/libag_dist.a $(BUILD)/libag.a
@@ -45,8 +52,11 @@ install-dist: $(BUILD)/libag_dist.a $(BUILD)/libag_dist.so
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 include/ag_dist.h $(DESTDIR)$(INCLUDEDIR)/ag_dist.h
 	install -m 644 $(BUILD)/libag_dist.a $(DESTDIR)$(LIBDIR)/libag_dist.a
-	install -m 755 $(BUILD)/libag_dist.so $(DESTDIR)$(LIBDIR)/libag_dist.so
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@MPI_CFLAGS@|$(MPI_CFLAGS)|' -e 's|@MPI_LIBS@|$(MPI_LIBS)|' \
+	install -m 644 $(BUILD)/$(DIST_SOREAL) $(DESTDIR)$(LIBDIR)/$(DIST_SOREAL)
+	ln -sf $(DIST_SOREAL) $(DESTDIR)$(LIBDIR)/$(DIST_SONAME)
+	ln -sf $(DIST_SONAME) $(DESTDIR)$(LIBDIR)/libag_dist.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	  -e 's|@VERSION@|$(VERSION)|' -e 's|@MPI_LIBS@|$(MPI_LIBS)|' \
 	  ag-dist.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/ag-dist.pc
 else
 all: dist-skip

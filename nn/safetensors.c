@@ -13,9 +13,7 @@
 #error "safetensors.c assumes a little-endian host"
 #endif
 
-static const char *dtype_code(ag_dtype d) {
-    return d == AG_F32 ? "F32" : d == AG_F64 ? "F64" : "I64";
-}
+static const char *dtype_code(ag_dtype d) { return ag__dtype_code(d); }
 
 #define NAME_MAX_BYTES 255 /* the reader's limit: the writer refuses what it cannot read */
 
@@ -251,10 +249,9 @@ static int dtype_value(struct parser *p, ag_dtype *d) {
     char val[16];
     bool fits;
     if (string(p, val, sizeof val, &fits)) return p->err;
-    if (fits && !strcmp(val, "F32")) *d = AG_F32;
-    else if (fits && !strcmp(val, "F64")) *d = AG_F64;
-    else if (fits && !strcmp(val, "I64")) *d = AG_I64;
-    else return fail(p, "unsupported dtype (F32, F64, I64 are read)");
+    int code = fits ? ag__dtype_from_code(val, strlen(val)) : -1;
+    if (code < 0) return fail(p, "unsupported dtype (F32, F64, I64, U8 are read)");
+    *d = (ag_dtype)code;
     return AG_OK;
 }
 

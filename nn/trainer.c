@@ -1,6 +1,7 @@
 /* The training loop: epochs of mini-batches (one scope per step), evaluation, a progress
  * bar on a terminal (plain lines otherwise), metrics CSV, early stopping, checkpoints and
  * the loss/accuracy plot. */
+#include "data/sampler.h" /* ag__loader_set_batch_dtype */
 #include "nn/nn.h"
 #include "nn/train_dist.h"
 #include "optim/optim.h"
@@ -38,13 +39,19 @@ static ag_loss_fn default_loss(ag_loss_fn loss, const ag_tensor *y) {
     return y && y->dtype == AG_I64 ? ag_cross_entropy_loss : ag_mse_loss;
 }
 
-int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_t batch_size,
-                double *loss_out, double *acc_out) {
+/* ag_evaluate with the scale of AG_U8 inputs (0: 1/255). */
+static int evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_t batch_size,
+                    double input_scale, double *loss_out, double *acc_out) {
     const char *fn = "ag_evaluate";
     if (!m || !x || !y) return ag__error(AG_ERR_NULL, fn, "model, x and y must not be NULL");
     loss = default_loss(loss, y);
     ag_loader *l = ag_loader_new(x, y, batch_size ? batch_size : 1024, false);
     if (!l) return ag__last_error_code();
+    if (x->dtype == AG_U8 && (ag_loader_set_input_scale(l, input_scale) ||
+                              ag__loader_set_batch_dtype(l, ag_get_default_dtype()))) {
+        ag_loader_free(l);
+        return ag__last_error_code();
+    }
     bool *modes = ag__module_modes_save(m, fn);
     if (!modes) {
         ag_loader_free(l);
@@ -76,6 +83,11 @@ int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_
     if (loss_out) *loss_out = seen ? sum / (double)seen : NAN;
     if (acc_out) *acc_out = correct >= 0 && seen ? (double)correct / (double)seen : NAN;
     return AG_OK;
+}
+
+int ag_evaluate(ag_model *m, ag_tensor *x, ag_tensor *y, ag_loss_fn loss, int64_t batch_size,
+                double *loss_out, double *acc_out) {
+    return evaluate(m, x, y, loss, batch_size, 0, loss_out, acc_out);
 }
 
 /* ------------------------------------------------------------------ progress */
@@ -213,10 +225,22 @@ static int train_epoch(struct run *t, int epoch, double *secs) {
     return AG_OK;
 }
 
-/* Mean of loss_batch over the validation set in batches of 1024, eval mode, no grad. */
+/* Validation batches are the training batch size (0, full batch: 1024): no larger than the
+ * training step's, so validating never raises the peak memory training set (a CNN's 1024-image
+ * evaluation batch would more than double it). */
+static int64_t val_batch(const struct run *t) {
+    return t->opts.batch_size > 0 ? t->opts.batch_size : 1024;
+}
+
+/* Mean of loss_batch over the validation set in batches, eval mode, no grad. */
 static int validate_batches(struct run *t) {
-    ag_loader *l = ag_loader_new(t->opts.x_val, t->opts.y_val, 1024, false);
+    ag_loader *l = ag_loader_new(t->opts.x_val, t->opts.y_val, val_batch(t), false);
     if (!l) return ag__last_error_code();
+    if (t->opts.x_val->dtype == AG_U8 && (ag_loader_set_input_scale(l, t->opts.input_scale) ||
+                                          ag__loader_set_batch_dtype(l, ag_get_default_dtype()))) {
+        ag_loader_free(l);
+        return ag__last_error_code();
+    }
     ag_module_train(t->m, false);
     bool grad = ag_set_grad_enabled(false);
     double sum = 0;
@@ -240,8 +264,8 @@ static int validate_batches(struct run *t) {
 static int validate(struct run *t) {
     if (!t->has_val) return AG_OK;
     if (t->opts.loss_batch) return validate_batches(t);
-    return ag_evaluate(t->m, t->opts.x_val, t->opts.y_val, t->loss, 0, &t->r.val_loss,
-                       &t->r.val_acc);
+    return evaluate(t->m, t->opts.x_val, t->opts.y_val, t->loss, val_batch(t), t->opts.input_scale,
+                    &t->r.val_loss, &t->r.val_acc);
 }
 
 /* The epoch's line on the terminal and its metrics row. */
@@ -288,6 +312,13 @@ static int run_open(struct run *t, ag_tensor *x, ag_tensor *y, const char *fn) {
     t->r = (ag_train_result){.best_val_loss = INFINITY, .val_loss = NAN, .val_acc = NAN};
     t->loader = ag__train_dist_loader(t->opts.ddp, x, y, t->opts.batch_size, !t->opts.no_shuffle);
     if (!t->loader) return ag__last_error_code();
+    bool bytes = x->dtype == AG_U8 || (t->opts.x_val && t->opts.x_val->dtype == AG_U8);
+    if (bytes && !isfinite(t->opts.input_scale)) /* read for bytes only */
+        return ag__error(AG_ERR_ARG, fn, "input_scale %g must be finite (0: 1/255)",
+                         t->opts.input_scale);
+    if (x->dtype == AG_U8 && (ag_loader_set_input_scale(t->loader, t->opts.input_scale) ||
+                              ag__loader_set_batch_dtype(t->loader, ag_get_default_dtype())))
+        return ag__last_error_code();
     if (!t->opts.metrics_csv && t->opts.plot_png) { /* the plot reads a CSV: put one beside it */
         snprintf(t->csv_path, sizeof t->csv_path, "%s.csv", t->opts.plot_png);
         t->opts.metrics_csv = t->csv_path;

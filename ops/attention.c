@@ -98,6 +98,7 @@ static bool mask_keeps(const ag_tensor *m, int64_t off) {
     switch (m->dtype) {
     case AG_F32: return ((const float *)d)[off] != 0;
     case AG_F64: return ((const double *)d)[off] != 0;
+    case AG_U8: return ((const uint8_t *)d)[off] != 0;
     default: return ((const int64_t *)d)[off] != 0;
     }
 }

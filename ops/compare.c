@@ -234,6 +234,9 @@ AG_ROW2(ne_i64, int64_t, (int64_t)(a != b))
 static int compare_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                          const char *fn) {
     (void)n, (void)args;
+    if (in[0]->dtype == AG_U8) /* 1/0 in a's dtype: float or int64 kernels only */
+        return ag__error(AG_ERR_DTYPE, fn, "expects float32, float64 or int64, got uint8 %s",
+                         AG_SHAPE(in[0]));
     if (in[0]->dtype != in[1]->dtype)
         return ag__error(AG_ERR_DTYPE, fn, "dtypes %s %s and %s %s differ (use ag_cast)",
                          ag_dtype_name(in[0]->dtype), AG_SHAPE(in[0]), ag_dtype_name(in[1]->dtype),

@@ -3,6 +3,7 @@
 #include "ops/iter.h"
 
 /* ------------------------------------------------------------------ contiguous */
+AG_ROW1(copy_1, uint8_t, a)
 AG_ROW1(copy_4, float, a)
 AG_ROW1(copy_8, double, a) /* int64 moves as 8-byte words: copying bits is exact */
 
@@ -18,8 +19,8 @@ static int any_dtype_same(struct ag_meta *m, ag_tensor *const *in, int n, const 
 static int contiguous_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                               ag_tensor **saved) {
     (void)n, (void)args, (void)saved;
-    if (in[0]->dtype == AG_F32) ag__map1(out, in[0], copy_4, NULL);
-    else ag__map1(out, in[0], copy_8, NULL);
+    size_t es = ag_dtype_size(in[0]->dtype);
+    ag__map1(out, in[0], es == 1 ? copy_1 : es == 4 ? copy_4 : copy_8, NULL);
     return AG_OK;
 }
 
@@ -51,28 +52,44 @@ struct cast_args {
 static int cast_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                       const char *fn) {
     const struct cast_args *a = args;
-    if ((unsigned)a->to > AG_I64)
-        return ag__error(AG_ERR_DTYPE, fn, "unknown dtype %d", (int)a->to);
+    if (!ag__dtype_valid(a->to)) return ag__error(AG_ERR_DTYPE, fn, "unknown dtype %d", (int)a->to);
     any_dtype_same(m, in, n, args, fn);
     m->dtype = a->to;
     return AG_OK;
 }
 
-/* dst[i] = (to) src[i] for n contiguous elements: one typed loop per pair of dtypes. */
-#define CONVERT(to, from)                                \
-    do {                                                 \
-        to *restrict d = dst;                            \
-        const from *restrict s = src;                    \
-        for (int64_t i = 0; i < n; i++) d[i] = (to)s[i]; \
+/* dst[i] = (to) src[i] for n contiguous elements: one typed loop per pair of dtypes. To
+ * uint8, floats truncate toward zero and saturate to [0, 255] (NaN: 0; torch leaves the
+ * out-of-range case undefined) and int64 wraps modulo 256 (as torch). */
+#define CONVERT(to, from, expr)                        \
+    do {                                               \
+        to *restrict d = dst;                          \
+        const from *restrict s = src;                  \
+        for (int64_t i = 0; i < n; i++) d[i] = (expr); \
     } while (0)
+#define SAT_U8(v) (uint8_t)((v) >= 255 ? 255 : (v) >= 0 ? (v) : 0)
+
+static void convert_from_u8(void *dst, ag_dtype to, const void *src, int64_t n) {
+    if (to == AG_F32) CONVERT(float, uint8_t, (float)s[i]);
+    else if (to == AG_F64) CONVERT(double, uint8_t, (double)s[i]);
+    else CONVERT(int64_t, uint8_t, (int64_t)s[i]);
+}
+
+static void convert_to_u8(void *dst, const void *src, ag_dtype from, int64_t n) {
+    if (from == AG_F32) CONVERT(uint8_t, float, SAT_U8(s[i]));
+    else if (from == AG_F64) CONVERT(uint8_t, double, SAT_U8(s[i]));
+    else CONVERT(uint8_t, int64_t, (uint8_t)(uint64_t)s[i]);
+}
 
 static void convert(void *dst, ag_dtype to, const void *src, ag_dtype from, int64_t n) {
-    if (to == AG_F32 && from == AG_F64) CONVERT(float, double);
-    else if (to == AG_F32) CONVERT(float, int64_t);
-    else if (to == AG_F64 && from == AG_F32) CONVERT(double, float);
-    else if (to == AG_F64) CONVERT(double, int64_t);
-    else if (from == AG_F32) CONVERT(int64_t, float);
-    else CONVERT(int64_t, double);
+    if (from == AG_U8) convert_from_u8(dst, to, src, n);
+    else if (to == AG_U8) convert_to_u8(dst, src, from, n);
+    else if (to == AG_F32 && from == AG_F64) CONVERT(float, double, (float)s[i]);
+    else if (to == AG_F32) CONVERT(float, int64_t, (float)s[i]);
+    else if (to == AG_F64 && from == AG_F32) CONVERT(double, float, (double)s[i]);
+    else if (to == AG_F64) CONVERT(double, int64_t, (double)s[i]);
+    else if (from == AG_F32) CONVERT(int64_t, float, (int64_t)s[i]);
+    else CONVERT(int64_t, double, (int64_t)s[i]);
 }
 
 static int cast_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
@@ -111,7 +128,11 @@ const struct ag_op_def ag__op_cast = {
 ag_tensor *ag_cast(ag_tensor *t, ag_dtype dtype) {
     if (t && t->dtype == dtype) return t;
     struct cast_args a = {dtype};
-    return AG_APPLY_ARGS(AG_OP_CAST, 1, (ag_tensor *const[]){t}, a);
+    if (ag__is_float(dtype)) return AG_APPLY_ARGS(AG_OP_CAST, 1, (ag_tensor *const[]){t}, a);
+    bool prev = ag_set_grad_enabled(false); /* integers carry no gradient (as torch) */
+    ag_tensor *out = AG_APPLY_ARGS(AG_OP_CAST, 1, (ag_tensor *const[]){t}, a);
+    ag_set_grad_enabled(prev);
+    return out;
 }
 
 /* ------------------------------------------------------------------ strided copies */
@@ -141,7 +162,11 @@ void ag__copy_strided(ag_dtype dt, char *dst, const int64_t *ds, const char *src
             double *zf = (double *)(void *)z;
             const double *xf = (const double *)(const void *)x;
             for (int64_t i = 0; i < inner; i++) zf[i * sd] = (add ? zf[i * sd] : 0) + xf[i * sx];
-        } else { /* int64: copies only */
+        } else if (dt == AG_U8) { /* integers: copies only */
+            uint8_t *zf = (uint8_t *)z;
+            const uint8_t *xf = (const uint8_t *)x;
+            for (int64_t i = 0; i < inner; i++) zf[i * sd] = xf[i * sx];
+        } else {
             int64_t *zf = (int64_t *)(void *)z;
             const int64_t *xf = (const int64_t *)(const void *)x;
             for (int64_t i = 0; i < inner; i++) zf[i * sd] = (add ? zf[i * sd] : 0) + xf[i * sx];

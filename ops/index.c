@@ -319,8 +319,11 @@ ag_tensor *ag_index_select(ag_tensor *t, int dim, ag_tensor *index) {
 /* ---- index_select_backward: zeros of the source shape, g's slabs added at the index. */
 static int index_bw_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
                           const char *fn) {
-    (void)n, (void)fn;
+    (void)n;
     const struct index_args *a = args;
+    if (!ag__is_float(in[0]->dtype)) /* sums gradients */
+        return ag__error(AG_ERR_DTYPE, fn, "expects float32 or float64, got %s %s",
+                         ag_dtype_name(in[0]->dtype), AG_SHAPE(in[0]));
     m->dtype = in[0]->dtype;
     m->ndim = a->ndim;
     memcpy(m->shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);

@@ -47,12 +47,14 @@ static ag_row2_fn fill_row(ag_dtype x, ag_dtype m) {
 DEF_MASK_TO(mask_from_f32, float)
 DEF_MASK_TO(mask_from_f64, double)
 DEF_MASK_TO(mask_from_i64, int64_t)
+DEF_MASK_TO(mask_from_u8, uint8_t)
 
 static ag_tensor *mask_as(const ag_tensor *mask, ag_dtype dtype) {
     ag_tensor *c = ag__empty(dtype, mask->ndim, mask->shape, "ag_masked_fill");
     if (c && ag_is_contiguous(mask)) {
         if (mask->dtype == AG_F32) mask_from_f32(c, mask);
         else if (mask->dtype == AG_F64) mask_from_f64(c, mask);
+        else if (mask->dtype == AG_U8) mask_from_u8(c, mask);
         else mask_from_i64(c, mask);
         return c;
     }

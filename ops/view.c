@@ -2,6 +2,7 @@
  * squeeze, unsqueeze, flatten, view built on them). */
 #include "ops/iter.h"
 
+AG_ROW1(shape_copy_1, uint8_t, a)
 AG_ROW1(shape_copy_4, float, a)
 AG_ROW1(shape_copy_8, double, a)
 
@@ -13,7 +14,8 @@ static int copy_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
     as_in.ndim = in[0]->ndim;
     memcpy(as_in.shape, in[0]->shape, sizeof as_in.shape);
     ag__contiguous_strides(as_in.ndim, as_in.shape, as_in.strides);
-    ag__map1(&as_in, in[0], out->dtype == AG_F32 ? shape_copy_4 : shape_copy_8, NULL);
+    size_t es = ag_dtype_size(out->dtype);
+    ag__map1(&as_in, in[0], es == 1 ? shape_copy_1 : es == 4 ? shape_copy_4 : shape_copy_8, NULL);
     return AG_OK;
 }
 

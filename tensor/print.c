@@ -57,11 +57,7 @@ struct printer {
 };
 
 static double value_at(const ag_tensor *t, int64_t off) {
-    switch (t->dtype) {
-    case AG_F32: return ((const float *)t->storage->data)[off];
-    case AG_F64: return ((const double *)t->storage->data)[off];
-    default: return (double)((const int64_t *)t->storage->data)[off];
-    }
+    return ag__load(t->storage->data, t->dtype, off);
 }
 
 /* value in torch's form without padding; returns its length. */
@@ -69,6 +65,7 @@ static int raw_format(const struct printer *P, int64_t off, char *s, size_t n) {
     const ag_tensor *t = P->t;
     if (t->dtype == AG_I64)
         return snprintf(s, n, "%lld", (long long)((const int64_t *)t->storage->data)[off]);
+    if (t->dtype == AG_U8) return snprintf(s, n, "%d", ((const uint8_t *)t->storage->data)[off]);
     double v = value_at(t, off);
     if (isnan(v)) return snprintf(s, n, "nan");
     if (isinf(v)) return snprintf(s, n, v > 0 ? "inf" : "-inf");
@@ -95,7 +92,7 @@ static void walk_shown(struct printer *P, int d, int64_t off,
 
 static void see_stats(struct printer *P, int64_t off) {
     double v = value_at(P->t, off);
-    if (P->t->dtype == AG_I64 || !isfinite(v) || v == 0) return;
+    if (!ag__is_float(P->t->dtype) || !isfinite(v) || v == 0) return;
     double a = fabs(v);
     if (!P->any || a < P->amin) P->amin = a;
     if (!P->any || a > P->amax) P->amax = a;
@@ -106,7 +103,8 @@ static void see_stats(struct printer *P, int64_t off) {
 static void see_width(struct printer *P, int64_t off) {
     char s[64];
     double v = value_at(P->t, off);
-    if (P->t->dtype != AG_I64 && (!isfinite(v) || v == 0)) return; /* torch: nonzero finite only */
+    if (ag__is_float(P->t->dtype) && (!isfinite(v) || v == 0))
+        return; /* torch: nonzero finite only */
     int w = raw_format(P, off, s, sizeof s);
     if (w > P->width) P->width = w;
 }
@@ -115,7 +113,7 @@ static void make_formatter(struct printer *P) {
     P->int_mode = true;
     P->width = 1;
     walk_shown(P, 0, P->t->offset, see_stats);
-    if (P->t->dtype != AG_I64) {
+    if (ag__is_float(P->t->dtype)) {
         if (!P->any) return; /* no nonzero finite value: "0.", "nan", unpadded */
         double ratio = P->amax / P->amin;
         P->sci_mode = ratio > 1000. || P->amax > 1.e8 || (!P->int_mode && P->amin < 1.e-4);

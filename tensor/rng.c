@@ -33,13 +33,20 @@ double ag__rng_uniform(uint64_t counter) {
 uint64_t ag_random_u64(void) { return ag__rng_bits(ag__rng_reserve(1)); }
 
 static void store(ag_tensor *t, int64_t i, double v) {
-    if (t->dtype == AG_F32) ((float *)t->storage->data)[i] = (float)v;
-    else if (t->dtype == AG_F64) ((double *)t->storage->data)[i] = v;
-    else ((int64_t *)t->storage->data)[i] = (int64_t)v;
+    ag__store(t->storage->data, t->dtype, i, v);
+}
+
+/* Random values are float: an integer dtype is the caller's mistake (NULL, AG_ERR_DTYPE). */
+static ag_tensor *float_empty(ag_dtype dtype, int ndim, const int64_t *shape, const char *fn) {
+    if (ag__dtype_valid(dtype) && !ag__is_float(dtype)) {
+        ag__error(AG_ERR_DTYPE, fn, "expects float32 or float64, got %s", ag_dtype_name(dtype));
+        return NULL;
+    }
+    return ag__empty(dtype, ndim, shape, fn);
 }
 
 ag_tensor *ag_rand(ag_dtype dtype, int ndim, const int64_t *shape) {
-    ag_tensor *t = ag__empty(dtype, ndim, shape, "ag_rand");
+    ag_tensor *t = float_empty(dtype, ndim, shape, "ag_rand");
     if (!t) return NULL;
     uint64_t base = ag__rng_reserve((uint64_t)t->numel);
     for (int64_t i = 0; i < t->numel; i++) {
@@ -51,7 +58,7 @@ ag_tensor *ag_rand(ag_dtype dtype, int ndim, const int64_t *shape) {
 }
 
 ag_tensor *ag_randn(ag_dtype dtype, int ndim, const int64_t *shape) {
-    ag_tensor *t = ag__empty(dtype, ndim, shape, "ag_randn");
+    ag_tensor *t = float_empty(dtype, ndim, shape, "ag_randn");
     if (!t) return NULL;
     uint64_t base = ag__rng_reserve((uint64_t)(t->numel + 1) & ~(uint64_t)1);
     for (int64_t i = 0; i < t->numel; i++) { /* Box-Muller: a pair of uniforms, two normals */

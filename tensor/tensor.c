@@ -5,9 +5,53 @@
 #include <stdatomic.h>
 #include <string.h>
 
-size_t ag_dtype_size(ag_dtype d) { return d == AG_F32 ? 4 : 8; }
+size_t ag_dtype_size(ag_dtype d) { return ag__dsize(d); }
+
 const char *ag_dtype_name(ag_dtype d) {
-    return d == AG_F32 ? "float32" : d == AG_F64 ? "float64" : d == AG_I64 ? "int64" : "?";
+    switch (d) {
+#define NAME(e, T, name, code, fl) \
+    case e: return name;
+        AG_DTYPES(NAME)
+#undef NAME
+    }
+    return "?";
+}
+
+const char *ag__dtype_code(ag_dtype d) {
+    switch (d) {
+#define CODE(e, T, name, code, fl) \
+    case e: return code;
+        AG_DTYPES(CODE)
+#undef CODE
+    }
+    return NULL;
+}
+
+int ag__dtype_from_code(const char *code, size_t len) {
+#define FROM_CODE(e, T, name, c, fl) \
+    if (len == sizeof c - 1 && !memcmp(code, c, len)) return e;
+    AG_DTYPES(FROM_CODE)
+#undef FROM_CODE
+    return -1;
+}
+
+double ag__load(const void *base, ag_dtype d, int64_t off) {
+    switch (d) {
+#define LOAD(e, T, name, code, fl) \
+    case e: return (double)((const T *)base)[off];
+        AG_DTYPES(LOAD)
+#undef LOAD
+    }
+    return NAN;
+}
+
+void ag__store(void *base, ag_dtype d, int64_t off, double v) {
+    switch (d) {
+    case AG_F32: ((float *)base)[off] = (float)v; break;
+    case AG_F64: ((double *)base)[off] = v; break;
+    case AG_I64: ((int64_t *)base)[off] = (int64_t)v; break;
+    case AG_U8: ((uint8_t *)base)[off] = (uint8_t)(v >= 255 ? 255 : v >= 0 ? v : 0); break;
+    }
 }
 
 int ag__check_shape(int ndim, const int64_t *shape, const char *fn) {
@@ -78,7 +122,7 @@ static void storage_init(struct ag_storage *s, struct ag_arena *arena, size_t nb
  * may outlive the struct (views share it). */
 static ag_tensor *new_in(struct ag_arena *arena, ag_dtype dtype, int ndim, const int64_t *shape,
                          bool zero, const char *fn) {
-    if ((unsigned)dtype > AG_I64) {
+    if (!ag__dtype_valid(dtype)) {
         ag__error(AG_ERR_DTYPE, fn, "unknown dtype %d", (int)dtype);
         return NULL;
     }
@@ -176,7 +220,7 @@ static ag_tensor *full_named(ag_dtype dtype, int ndim, const int64_t *shape, dou
                              const char *fn) {
     ag_tensor *t = new_in(ag__current_arena(), dtype, ndim, shape, false, fn);
     if (t && ag_fill_(t, value)) {
-        ag__error(AG_ERR_ARG, fn, "%g does not fit int64", value);
+        ag__error(AG_ERR_ARG, fn, "%g does not fit %s", value, ag_dtype_name(dtype));
         ag_tensor_free(t);
         return NULL;
     }
@@ -209,20 +253,19 @@ ag_tensor *ag_arange(ag_dtype dtype, double start, double end, double step) {
         return NULL;
     }
     double count = ceil((end - start) / step); /* checked before it becomes an int (D16) */
-    if (!(count < 0x1p62) || (dtype == AG_I64 && !(fabs(start) < 0x1p63 && fabs(end) < 0x1p63))) {
-        ag__error(AG_ERR_ARG, "ag_arange", "start=%g end=%g step=%g: %s", start, end, step,
-                  count < 0x1p62 ? "values do not fit int64" : "too many elements");
+    bool fits = dtype == AG_I64  ? fabs(start) < 0x1p63 && fabs(end) < 0x1p63
+                : dtype == AG_U8 ? start >= 0 && start <= 255 && end >= -1 && end <= 256
+                                 : true;
+    if (!(count < 0x1p62) || !fits) {
+        ag__error(AG_ERR_ARG, "ag_arange", "start=%g end=%g step=%g: %s%s", start, end, step,
+                  count < 0x1p62 ? "values do not fit " : "too many elements",
+                  count < 0x1p62 ? ag_dtype_name(dtype) : "");
         return NULL;
     }
     int64_t n = (int64_t)count;
     ag_tensor *t = new_in(ag__current_arena(), dtype, 1, &n, false, "ag_arange");
     if (!t) return NULL;
-    for (int64_t i = 0; i < n; i++) {
-        double v = start + (double)i * step;
-        if (dtype == AG_F32) ((float *)t->storage->data)[i] = (float)v;
-        else if (dtype == AG_F64) ((double *)t->storage->data)[i] = v;
-        else ((int64_t *)t->storage->data)[i] = (int64_t)v;
-    }
+    for (int64_t i = 0; i < n; i++) ag__store(t->storage->data, dtype, i, start + (double)i * step);
     return t;
 }
 
@@ -270,16 +313,8 @@ int64_t ag__flat_offset(const ag_tensor *t, int64_t i) {
     return off;
 }
 
-static double load(const void *base, ag_dtype d, int64_t off) {
-    switch (d) {
-    case AG_F32: return ((const float *)base)[off];
-    case AG_F64: return ((const double *)base)[off];
-    default: return (double)((const int64_t *)base)[off];
-    }
-}
-
 double ag__get_flat(const ag_tensor *t, int64_t i) {
-    return load(t->storage->data, t->dtype, ag__flat_offset(t, i));
+    return ag__load(t->storage->data, t->dtype, ag__flat_offset(t, i));
 }
 
 double ag_item(const ag_tensor *t) {
@@ -290,7 +325,7 @@ double ag_item(const ag_tensor *t) {
                   (long long)t->numel);
         return NAN;
     }
-    return load(t->storage->data, t->dtype, t->offset);
+    return ag__load(t->storage->data, t->dtype, t->offset);
 }
 
 double ag_get(const ag_tensor *t, const int64_t *index) {
@@ -309,7 +344,7 @@ double ag_get(const ag_tensor *t, const int64_t *index) {
         }
         off += index[d] * t->strides[d];
     }
-    return load(t->storage->data, t->dtype, off);
+    return ag__load(t->storage->data, t->dtype, off);
 }
 
 int ag_to_array(const ag_tensor *t, void *dst) {
@@ -328,26 +363,25 @@ int ag_to_array(const ag_tensor *t, void *dst) {
 int ag_fill_(ag_tensor *t, double v) {
     if (!t) return ag__error(AG_ERR_NULL, "ag_fill_", "NULL tensor");
     /* cppcheck-suppress incorrectLogicOperator ; cppcheck 2.10 misreads hex-float literals */
-    if (t->dtype == AG_I64 && !(v >= -0x1p63 && v < 0x1p63)) /* NaN fails too (D17) */
-        return ag__error(AG_ERR_ARG, "ag_fill_", "%g does not fit an int64 tensor %s", v,
-                         AG_SHAPE(t));
+    if ((t->dtype == AG_I64 && !(v >= -0x1p63 && v < 0x1p63)) || /* NaN fails too (D17) */
+        (t->dtype == AG_U8 && !(v >= 0 && v < 256)))
+        return ag__error(AG_ERR_ARG, "ag_fill_", "%g does not fit a %s tensor %s", v,
+                         ag_dtype_name(t->dtype), AG_SHAPE(t));
     if (ag_is_contiguous(t)) { /* the common case: one tight loop per dtype */
         char *d = (char *)t->storage->data;
         if (t->dtype == AG_F32)
             for (int64_t i = 0; i < t->numel; i++) ((float *)(void *)d)[t->offset + i] = (float)v;
         else if (t->dtype == AG_F64)
             for (int64_t i = 0; i < t->numel; i++) ((double *)(void *)d)[t->offset + i] = v;
-        else
+        else if (t->dtype == AG_I64)
             for (int64_t i = 0; i < t->numel; i++)
                 ((int64_t *)(void *)d)[t->offset + i] = (int64_t)v;
+        else
+            for (int64_t i = 0; i < t->numel; i++) ag__store(d, t->dtype, t->offset + i, v);
         return AG_OK;
     }
-    for (int64_t i = 0; i < t->numel; i++) {
-        int64_t off = ag__flat_offset(t, i);
-        if (t->dtype == AG_F32) ((float *)t->storage->data)[off] = (float)v;
-        else if (t->dtype == AG_F64) ((double *)t->storage->data)[off] = v;
-        else ((int64_t *)t->storage->data)[off] = (int64_t)v;
-    }
+    for (int64_t i = 0; i < t->numel; i++)
+        ag__store(t->storage->data, t->dtype, ag__flat_offset(t, i), v);
     return AG_OK;
 }
 

@@ -111,10 +111,39 @@ struct ag_tensor { /* hot fields first: the first cache line is what the
     int64_t strides[AG_MAX_DIMS]; /* in elements; 0 on broadcast dims */
 };
 
-/* Data pointer of element 0 (offset applied). */
+/* ------------------------------------------------------------------ dtypes
+ * The one list of element types: enum (ag.h), C type, name (torch's), safetensors code,
+ * float or not. Everything per dtype (size, name, element load, the safetensors code) comes
+ * from it. Only float dtypes compute: the others (int64 labels and indices, uint8 bytes)
+ * are stored, moved, indexed and cast. */
+#define AG_DTYPES(X)                          \
+    X(AG_F32, float, "float32", "F32", true)  \
+    X(AG_F64, double, "float64", "F64", true) \
+    X(AG_I64, int64_t, "int64", "I64", false) \
+    X(AG_U8, uint8_t, "uint8", "U8", false)
+#define AG__DTYPE_ONE(e, T, name, code, fl) +1
+enum { AG_DTYPE_COUNT = 0 AG_DTYPES(AG__DTYPE_ONE) };
+static inline bool ag__dtype_valid(ag_dtype d) { return (unsigned)d < AG_DTYPE_COUNT; }
+/* Bytes per element: the inline twin of ag_dtype_size (0 for an unknown dtype). */
 static inline size_t ag__dsize(ag_dtype d) {
-    return d == AG_F32 ? 4 : 8;
-} /* inline twin of ag_dtype_size */
+    switch (d) {
+#define AG__DTYPE_SIZE(e, T, name, code, fl) \
+    case e: return sizeof(T);
+        AG_DTYPES(AG__DTYPE_SIZE)
+#undef AG__DTYPE_SIZE
+    }
+    return 0;
+}
+/* The safetensors code ("F32" ...), NULL for an unknown dtype; and back (-1: unknown). */
+const char *ag__dtype_code(ag_dtype d);
+int ag__dtype_from_code(const char *code, size_t len);
+/* Element off of base (in elements) as double, any dtype. */
+double ag__load(const void *base, ag_dtype d, int64_t off);
+/* v into element off: floats rounded, int64 truncated (caller checks the range), uint8
+ * truncated and saturated to [0, 255] (NaN: 0). */
+void ag__store(void *base, ag_dtype d, int64_t off, double v);
+
+/* Data pointer of element 0 (offset applied). */
 static inline void *ag__ptr(const ag_tensor *t) {
     return (char *)t->storage->data + (size_t)t->offset * ag__dsize(t->dtype);
 }

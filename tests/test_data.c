@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "data/sampler.h"
 #include "helpers.h"
 
 static char path_buf[256];
@@ -285,4 +286,132 @@ Test(data, fashion_mnist_if_installed) {
     cr_assert_eq(ag_ndim(x), 3);
     cr_assert_eq(ag_shape(x)[1], 28);
     ag_scope_end();
+}
+
+/* ---- data kept as bytes (AG_U8) */
+Test(data, idx_as_bytes_plain_and_gzip) {
+    for (int gz = 0; gz < 2; gz++) {
+        const char *p = tmp_path(gz ? "u8.idx.gz" : "u8.idx");
+        write_file(p, IDX_OK, sizeof IDX_OK, gz);
+        for (int scale = 0; scale < 2; scale++) {
+            ag_tensor *t = ag_load_idx(p, AG_U8, scale);
+            cr_assert(t, "%s", ag_last_error());
+            cr_assert_eq(ag_dtype_of(t), AG_U8);
+            cr_assert_eq(ag_ndim(t), 2);
+            cr_assert_eq(memcmp(ag_data(t), IDX_OK + 12, 6), 0);
+            ag_tensor_free(t);
+        }
+        unlink(p);
+    }
+}
+
+Test(data, idx_as_bytes_errors) {
+    const char *p = tmp_path("u8err.idx");
+    write_file(p, IDX_OK, sizeof IDX_OK, false);
+    expect_error(ag_load_idx(p, AG_U8, 1 / 255.0), "scale", "AG_U8");
+    write_file(p, IDX_OK, sizeof IDX_OK - 1, false); /* one byte of data short */
+    expect_error(ag_load_idx(p, AG_U8, 0), "truncated", "byte 17");
+    unsigned char more[sizeof IDX_OK + 1];
+    memcpy(more, IDX_OK, sizeof IDX_OK);
+    more[sizeof IDX_OK] = 9;
+    write_file(p, more, sizeof more, false);
+    expect_error(ag_load_idx(p, AG_U8, 0), "continues past", "byte 18");
+    unsigned char i32[] = {0, 0, 0x0C, 1, 0, 0, 0, 1, 0, 0, 1, 0};
+    write_file(p, i32, sizeof i32, false);
+    expect_error(ag_load_idx(p, AG_U8, 0), "0x0C", "not unsigned bytes");
+    /* a small gzip file cannot hold the 2^32 bytes its header declares: no allocation */
+    unsigned char big[] = {0, 0, 8, 2, 0, 1, 0, 0, 0, 1, 0, 0, 1, 2, 3};
+    const char *g = tmp_path("u8big.idx.gz");
+    write_file(g, big, sizeof big, true);
+    expect_error(ag_load_idx(g, AG_U8, 0), "truncated", "compressed bytes cannot hold");
+    unlink(g);
+    unlink(p);
+}
+
+/* Byte rows come out of the loader as float batches, scaled, shuffled or not, float32 (or
+ * what ag_train asks: the default dtype); a batch exists once (the same tensor each step). */
+Test(data, loader_converts_bytes_per_batch) {
+    uint8_t v[10 * 3];
+    for (int i = 0; i < 30; i++) v[i] = (uint8_t)(i * 8);
+    ag_tensor *x = ag_tensor_new(AG_U8, 2, (int64_t[]){10, 3}, v);
+    ag_tensor *y = ag_arange(AG_I64, 0, 10, 1);
+    for (int dt = 0; dt < 2; dt++)
+        for (int sh = 0; sh < 2; sh++)
+            for (int sc = 0; sc < 2; sc++) {
+                ag_loader *l = ag_loader_new(x, y, 4, sh);
+                cr_assert(l, "%s", ag_last_error());
+                if (dt) cr_assert_eq(ag__loader_set_batch_dtype(l, AG_F64), 0); /* ag_train's */
+                if (sc) cr_assert_eq(ag_loader_set_input_scale(l, 0.5), 0);
+                ag_tensor *xb, *yb, *first = NULL;
+                int seen = 0;
+                while (ag_loader_next(l, &xb, &yb)) {
+                    cr_assert_eq(ag_dtype_of(xb), dt ? AG_F64 : AG_F32);
+                    if (!first) first = xb;
+                    cr_assert_eq(xb, first);
+                    for (int64_t r = 0; r < ag_shape(xb)[0]; r++, seen++) {
+                        int64_t row = (int64_t)ag_get(yb, &r);
+                        for (int64_t c = 0; c < 3; c++) {
+                            uint8_t b = v[row * 3 + c]; /* default: as torch's /255 */
+                            double want = sc ? b * 0.5 : dt ? b / 255.0 : (float)b / 255.0f;
+                            cr_assert_eq(ag_get(xb, (int64_t[]){r, c}), want);
+                        }
+                    }
+                }
+                cr_assert_eq(seen, 10);
+                ag_loader_free(l);
+            }
+    cr_assert_neq(ag_loader_set_input_scale(NULL, 1), 0);
+    ag_loader *l = ag_loader_new(x, y, 4, false);
+    cr_assert_neq(ag_loader_set_input_scale(l, NAN), 0);
+    cr_assert(strstr(ag_last_error(), "ag_loader_set_input_scale"));
+    ag_loader_free(l);
+    ag_tensor_free(x);
+    ag_tensor_free(y);
+}
+
+/* Bytes and float32 in one safetensors file: "U8" in the header, values back exactly. */
+Test(data, safetensors_keep_bytes) {
+    const char *p = tmp_path("u8.safetensors");
+    ag_scope_begin();
+    uint8_t v[6] = {0, 1, 127, 128, 254, 255};
+    ag_tensor *u = ag_tensor_new(AG_U8, 2, (int64_t[]){2, 3}, v);
+    ag_tensor *f = ag_full(AG_F32, 1, (int64_t[]){3}, 0.5);
+    cr_assert_eq(ag_save_safetensors(p, 2, (ag_tensor *const[]){u, f},
+                                     (const char *const[]){"bytes", "floats"}),
+                 0, "%s", ag_last_error());
+    FILE *fh = fopen(p, "rb");
+    char head[256] = {0};
+    cr_assert(fh && fread(head, 1, sizeof head - 1, fh) > 8);
+    fclose(fh);
+    cr_expect(strstr(head + 8, "\"dtype\":\"U8\""), "%s", head + 8);
+    ag_tensor *b = ag_load_safetensors_tensor(p, "bytes");
+    cr_assert(b && ag_dtype_of(b) == AG_U8, "%s", ag_last_error());
+    cr_expect_eq(memcmp(ag_data(b), v, 6), 0);
+    ag_scope_end();
+    unlink(p);
+}
+
+/* A distributed loader's shard of byte rows: float batches too, each row once over ranks. */
+Test(data, distributed_loader_converts_bytes) {
+    uint8_t v[8];
+    for (int i = 0; i < 8; i++) v[i] = (uint8_t)(i * 30);
+    ag_tensor *x = ag_tensor_new(AG_U8, 2, (int64_t[]){8, 1}, v);
+    int seen[8] = {0};
+    for (int rank = 0; rank < 2; rank++) {
+        ag_loader *l = ag_loader_new_distributed(x, NULL, 3, true, rank, 2, false);
+        cr_assert(l, "%s", ag_last_error());
+        cr_assert_eq(ag_loader_set_input_scale(l, 1), 0);
+        ag_tensor *xb;
+        while (ag_loader_next(l, &xb, NULL)) {
+            cr_assert_eq(ag_dtype_of(xb), AG_F32);
+            for (int64_t r = 0; r < ag_shape(xb)[0]; r++) {
+                double b = ag_get(xb, (int64_t[]){r, 0});
+                cr_assert(b == (int)b && (int)b % 30 == 0 && b < 240, "value %g", b);
+                seen[(int)b / 30]++;
+            }
+        }
+        ag_loader_free(l);
+    }
+    for (int i = 0; i < 8; i++) cr_expect_eq(seen[i], 1, "row %d seen %d times", i, seen[i]);
+    ag_tensor_free(x);
 }

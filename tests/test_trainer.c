@@ -157,3 +157,79 @@ Test(trainer, plot_curves_writes_png_or_says_why) {
     }
     cr_assert_neq(ag_plot_curves(NULL, "t", "", "", 1, labels, ys, 4, false), 0);
 }
+
+/* Inputs kept as bytes train exactly as their float32 values: the loader converts each batch
+ * (byte * input_scale; by default byte / 255 in float32, as torch's x.float() / 255) into the
+ * same floats. */
+static ag_tensor *bytes_as_floats(ag_tensor *x, double scale) {
+    ag_tensor *f = ag_zeros(AG_F32, ag_ndim(x), ag_shape(x));
+    for (int64_t i = 0; i < ag_numel(x); i++) {
+        uint8_t b = ((uint8_t *)ag_data(x))[i];
+        ((float *)ag_data(f))[i] = scale ? (float)(b * scale) : (float)b / 255.0f;
+    }
+    return f;
+}
+
+static ag_train_result train_on(ag_tensor *x, ag_tensor *y, ag_tensor *xv, ag_tensor *yv,
+                                double input_scale) {
+    ag_manual_seed(5);
+    ag_model *m = mlp();
+    int n;
+    ag_tensor **params = ag_model_params(m, &n);
+    ag_optim *o = ag_adam_new(params, n, (ag_adam_opts){.lr = 0.02});
+    ag_train_result r = {0};
+    int rc = ag_train(m, o, x, y,
+                      (ag_train_opts){.epochs = 3,
+                                      .batch_size = 16,
+                                      .x_val = xv,
+                                      .y_val = yv,
+                                      .input_scale = input_scale,
+                                      .verbose = -1},
+                      &r);
+    cr_assert_eq(rc, 0, "%s", ag_last_error());
+    double l1, l2;
+    if (ag_dtype_of(x) == AG_U8) { /* ag_evaluate: 1/255 */
+        cr_assert_eq(ag_evaluate(m, x, y, NULL, 0, &l1, NULL), 0, "%s", ag_last_error());
+        ag_tensor *xf = bytes_as_floats(x, 0);
+        cr_assert_eq(ag_evaluate(m, xf, y, NULL, 0, &l2, NULL), 0);
+        cr_expect_eq(l1, l2);
+        ag_tensor_free(xf);
+    }
+    ag_optim_free(o);
+    ag_model_free(m);
+    return r;
+}
+
+Test(trainer, bytes_train_as_their_floats) {
+    ag_manual_seed(2);
+    int64_t n = 90;
+    ag_tensor *x = ag_zeros(AG_U8, 2, (int64_t[]){n, 2}), *y = ag_zeros(AG_I64, 1, &n);
+    for (int64_t i = 0; i < n; i++) {
+        ((int64_t *)ag_data(y))[i] = i % 3;
+        for (int j = 0; j < 2; j++)
+            ((uint8_t *)ag_data(x))[2 * i + j] =
+                (uint8_t)(ag_random_u64() % 100 + 100 * (i % 3 == j + 1));
+    }
+    for (int k = 0; k < 2; k++) {
+        double scale = k ? 0.01 : 0; /* 0: 1/255 */
+        ag_tensor *xf = bytes_as_floats(x, scale);
+        ag_train_result a = train_on(x, y, x, y, scale), b = train_on(xf, y, xf, y, 0);
+        cr_expect_eq(a.train_loss, b.train_loss, "scale %g: %.9g vs %.9g", scale, a.train_loss,
+                     b.train_loss);
+        cr_expect_eq(a.val_loss, b.val_loss);
+        cr_expect_gt(a.train_acc, 0.6);
+        ag_tensor_free(xf);
+    }
+    ag_manual_seed(5);
+    ag_model *m = mlp();
+    int np;
+    ag_tensor **params = ag_model_params(m, &np);
+    ag_optim *o = ag_adam_new(params, np, (ag_adam_opts){.lr = 0.02});
+    cr_expect_neq(ag_train(m, o, x, y, (ag_train_opts){.input_scale = NAN, .verbose = -1}, NULL),
+                  0);
+    cr_expect(strstr(ag_last_error(), "ag_train: input_scale nan"), "%s", ag_last_error());
+    ag_optim_free(o);
+    ag_model_free(m);
+    ag_tensor_free(x);
+    ag_tensor_free(y);
+}

@@ -398,6 +398,9 @@ static void errors_name_the_function(void) {
     CHECK(ag_dist_allreduce_mean(&i64, 1) != 0, "int64 all-reduced");
     CHECK(strstr(ag_last_error(), "ag_dist_allreduce_mean: tensor 0 int64 [2] must be"), "%s",
           ag_last_error());
+    ag_tensor *u8 = ag_zeros(AG_U8, 1, (int64_t[]){2}); /* bytes are not sent as doubles */
+    CHECK(ag_dist_broadcast_params(&u8, 1, 0) != 0, "uint8 broadcast");
+    CHECK(strstr(ag_last_error(), "tensor 0 uint8 [2] must be"), "%s", ag_last_error());
     ag_tensor *f = ag_zeros(AG_F64, 1, (int64_t[]){2});
     CHECK(ag_dist_broadcast_params(&f, 1, W) != 0, "root out of range accepted");
     CHECK(strstr(ag_last_error(), "is not a rank of"), "%s", ag_last_error());
