@@ -4,11 +4,14 @@
  * no labels. Writes autoencoder_fashion.png: 8 inputs (top row) above their
  * reconstructions. PyTorch twin: examples/torch/autoencoder_fashion.py (same first images
  * in order, batch 32, Adam 1e-3). Usage: [--steps N] [--init FILE] [--losses FILE]
- * [--quiet] [--out DIR]. */
+ * [--quiet] [--out DIR] [--bench STEPS]. --bench (bench/ protocol): ag_train over 3 warm-up
+ * batches and STEPS timed ones (+1 that ends the last timing): a step is the time between
+ * two calls of the loss callback (loader copy, forward, backward, Adam); one line out. */
 #include <ag.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "png_gray.h"
 
@@ -30,14 +33,15 @@ static ag_model *autoencoder(void) {
 }
 
 struct losses {
-    double *v;
+    double *v, *t; /* t: the time of each call (--bench), or NULL */
     int n, cap;
 };
 
 static ag_tensor *recon_loss(ag_module *m, ag_tensor *x, ag_tensor *y, void *user) {
     (void)y;
-    ag_tensor *l = ag_mse_loss(ag_module_forward(m, x), x);
     struct losses *s = user;
+    if (s->t && s->n < s->cap) s->t[s->n] = ag_now();
+    ag_tensor *l = ag_mse_loss(ag_module_forward(m, x), x);
     if (l && s->n < s->cap) s->v[s->n++] = ag_item(l);
     return l;
 }
@@ -60,8 +64,26 @@ static void write_grid(ag_model *m, ag_tensor *x, const char *path) {
     if (png_gray_write(path, img, 224, 56) == 0) printf("inputs above reconstructions: %s\n", path);
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The bench/ line from the call times of l (3 warm-up steps, then l->n - 4 timed ones). */
+static void bench_report(struct losses *l, int64_t per_epoch) {
+    int k = l->n - 4;
+    for (int i = 0; i < k; i++) l->t[i] = (l->t[i + 4] - l->t[i + 3]) * 1e3;
+    qsort(l->t, (size_t)k, sizeof(double), cmp_double);
+    double med = k % 2 ? l->t[k / 2] : (l->t[k / 2 - 1] + l->t[k / 2]) / 2;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("bench autoencoder_fashion: step_ms=%.3f steps_per_epoch=%lld epoch_s=%.2f "
+           "peak_rss_mib=%.1f\n",
+           med, (long long)per_epoch, med * (double)per_epoch / 1000, ru.ru_maxrss / 1024.0);
+}
+
 int main(int argc, char **argv) {
-    int steps = 300;
+    int steps = 300, bench = 0;
     const char *init = NULL, *loss_path = NULL, *out = "build/examples";
     bool quiet = false;
     for (int i = 1; i < argc; i++) {
@@ -70,7 +92,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--losses") && i + 1 < argc) loss_path = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--quiet")) quiet = true;
+        else if (!strcmp(argv[i], "--bench") && i + 1 < argc) bench = atoi(argv[++i]);
     }
+    if (bench > 0) steps = bench + 4;
     ag_tensor *all = ag_load_idx("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz",
                                  AG_F32, 1 / 255.0);
     if (!all) return fprintf(stderr, "autoencoder_fashion: %s\n", ag_last_error()), 1;
@@ -84,7 +108,8 @@ int main(int argc, char **argv) {
     int np;
     ag_tensor **p = ag_module_parameters(m, &np);
     ag_optim *o = ag_adam_new(p, np, ag_adam_defaults());
-    struct losses l = {malloc((size_t)steps * sizeof(double)), 0, steps};
+    struct losses l = {malloc((size_t)steps * sizeof(double)),
+                       bench > 0 ? malloc((size_t)steps * sizeof(double)) : NULL, 0, steps};
     double t0 = ag_now();
     if (ag_train(m, o, x, NULL,
                  (ag_train_opts){.epochs = 1,
@@ -95,19 +120,21 @@ int main(int argc, char **argv) {
                                  .loss_user = &l},
                  NULL))
         return fprintf(stderr, "autoencoder_fashion: %s\n", ag_last_error()), 1;
+    if (bench > 0) bench_report(&l, ag_shape(all)[0] / BATCH), quiet = true;
     if (loss_path) {
         FILE *f = fopen(loss_path, "w");
         for (int i = 0; f && i < l.n; i++) fprintf(f, "%.9g\n", l.v[i]);
         if (f) fclose(f);
     }
-    printf("autoencoder_fashion: %d steps, %lld parameters, mse %.5f -> %.5f, %.1f s\n", l.n,
-           (long long)ag_model_num_elements(m), l.v[0], l.v[l.n - 1], ag_now() - t0);
+    if (!bench)
+        printf("autoencoder_fashion: %d steps, %lld parameters, mse %.5f -> %.5f, %.1f s\n", l.n,
+               (long long)ag_model_num_elements(m), l.v[0], l.v[l.n - 1], ag_now() - t0);
     if (!quiet) {
         char path[512];
         snprintf(path, sizeof path, "%s/autoencoder_fashion.png", out);
         write_grid(m, x, path);
     }
-    free(l.v);
+    free(l.v), free(l.t);
     ag_optim_free(o);
     ag_model_free(m);
     return 0;

@@ -4,7 +4,7 @@ BENCH_SRCS := bench/bench.c bench/bench_machine.c bench/bench_optable.c bench/be
               bench/bench_peers.c bench/peak_avx512.c bench/peak_avx2.c
 BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/rel/%.o)
 # the kernel benches other branches own: each its own program, run after the suite
-BENCH_EXTRA := $(wildcard bench/bench_gemm.c bench/bench_vmath.c bench/bench_conv.c)
+BENCH_EXTRA := $(wildcard bench/bench_gemm.c bench/bench_vmath.c bench/bench_conv.c bench/bench_resnet_ops.c)
 QUICK ?= 0
 # OpenBLAS at its best (bench.c re-executes itself with the same choice): SkylakeX kernels
 # on Intel AVX-512 (0.3.21 does not know Sapphire Rapids), its own detection elsewhere

@@ -89,7 +89,8 @@ INLINE void channel_stats_t(const void *x, struct bn_dims d, int64_t c, double *
     if (*var < 0) *var = 0;
 }
 
-/* out = x * a + b over channel c (in place allowed). */
+/* out = x * a + b over channel c (in place allowed), in float64: with a mean far from
+ * zero, a and b are large and opposite, and float32 arithmetic would cancel. */
 INLINE void channel_affine_t(void *out, const void *x, struct bn_dims d, int64_t c, double a,
                              double b, bool f32) {
     for (int64_t i = 0; i < d.N; i++) {
@@ -128,6 +129,24 @@ INLINE void channel_input_grad_t(void *dx, const void *g, const void *x, struct 
     }
 }
 
+/* Eval backward: dx = p * g over channel c (x is not read; float32 as channel_affine_t). */
+INLINE void channel_scale_t(void *dx, const void *g, struct bn_dims d, int64_t c, double p,
+                            bool f32) {
+    for (int64_t i = 0; i < d.N; i++) {
+        int64_t base = (i * d.C + c) * d.S;
+        if (f32) {
+            const float *gs = (const float *)g + base;
+            float *o = (float *)dx + base;
+            float pf = (float)p;
+            for (int64_t k = 0; k < d.S; k++) o[k] = pf * gs[k];
+        } else {
+            const double *gs = (const double *)g + base;
+            double *o = (double *)dx + base;
+            for (int64_t k = 0; k < d.S; k++) o[k] = p * gs[k];
+        }
+    }
+}
+
 static void channel_stats(const ag_tensor *x, struct bn_dims d, int64_t c, double *mean,
                           double *var) {
     if (x->dtype == AG_F32) channel_stats_t(ag__ptr(x), d, c, mean, var, true);
@@ -151,6 +170,12 @@ static void channel_input_grad(ag_tensor *dx, const ag_tensor *g, const ag_tenso
     else channel_input_grad_t(ag__ptr(dx), ag__ptr(g), ag__ptr(x), d, c, mean, p, q, r, false);
 }
 
+static void channel_scale(ag_tensor *dx, const ag_tensor *g, struct bn_dims d, int64_t c,
+                          double p) {
+    if (g->dtype == AG_F32) channel_scale_t(ag__ptr(dx), ag__ptr(g), d, c, p, true);
+    else channel_scale_t(ag__ptr(dx), ag__ptr(g), d, c, p, false);
+}
+
 /* t itself when contiguous, else a contiguous copy made with grad off (NULL: no memory). */
 static ag_tensor *dense(ag_tensor *t) {
     if (ag_is_contiguous(t)) return t;
@@ -162,31 +187,33 @@ static ag_tensor *dense(ag_tensor *t) {
 static void release(ag_tensor *c, const ag_tensor *t) {
     if (c && c != t && !c->arena) ag_tensor_free(c);
 }
-/* Channels are shared out by ag__parallel_for when x has 1 << 16 elements or more. */
-#define BN_PAR_MIN (1 << 16)
+/* Channels split over threads (runtime/parallel.h) when x has this many elements. */
+#define BN_PARALLEL_MIN (1 << 16)
+static void bn_channels(const ag_tensor *x, int64_t C, ag__range_fn fn, void *ctx) {
+    ag__parallel_for(C, 1, (double)x->numel / (double)(C > 0 ? C : 1), BN_PARALLEL_MIN, fn, ctx);
+}
 
-/* One of the three per-channel passes shared out over channels. */
-struct bn_job {
-    ag_tensor *out;
-    const ag_tensor *x, *g;
+/* What bn_forward's threads share. */
+struct bn_fwd {
+    const struct bn_args *a;
     ag_tensor *const *in;
-    const void *args; /* struct bn_args (forward) or struct bn_grad_args */
+    ag_tensor *out, *x;
     struct bn_dims d;
-    double *sm, *si, *o, cnt;
+    double *sm, *si;
 };
 
-static void bn_range(void *ctx, int64_t lo, int64_t hi, int tid) {
-    const struct bn_job *j = ctx;
-    const struct bn_args *a = j->args;
-    ag_tensor *out = j->out, *const *in = j->in;
-    const ag_tensor *x = j->x;
-    struct bn_dims d = j->d;
-    double *sm = j->sm, *si = j->si, cnt = j->cnt;
+/* Channels [lo, hi): statistics (training: from x, updating the running stats; eval: the
+ * running stats), then y = x * scale + shift in one pass. */
+static void bn_forward_channels(void *ctx, int64_t lo, int64_t hi, int tid) {
     (void)tid;
+    const struct bn_fwd *f = ctx;
+    const struct bn_args *a = f->a;
+    ag_tensor *const *in = f->in;
+    double cnt = (double)(f->d.N * f->d.S);
     for (int64_t c = lo; c < hi; c++) {
         double mean, var;
         if (a->training) {
-            channel_stats(x, d, c, &mean, &var);
+            channel_stats(f->x, f->d, c, &mean, &var);
             if (a->run_mean) {
                 double m = a->momentum;
                 ag_tensor *rm = a->run_mean, *rv = a->run_var;
@@ -203,8 +230,8 @@ static void bn_range(void *ctx, int64_t lo, int64_t hi, int tid) {
         double w = a->has_w ? ag__get_flat(in[bn_w(a)], c) : 1.0;
         double b = a->has_b ? ag__get_flat(in[bn_b(a)], c) : 0.0;
         double is = 1 / sqrt(var + a->eps), scale = w * is;
-        sm[c] = mean, si[c] = is;
-        channel_affine(out, x, d, c, scale, b - mean * scale);
+        f->sm[c] = mean, f->si[c] = is;
+        channel_affine(f->out, f->x, f->d, c, scale, b - mean * scale);
     }
 }
 
@@ -213,7 +240,6 @@ static void bn_range(void *ctx, int64_t lo, int64_t hi, int tid) {
 static int bn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                       ag_tensor **saved) {
     (void)n;
-    const struct bn_args *a = args;
     ag_tensor *x = dense(in[0]);
     int64_t C = in[0]->shape[1];
     saved[0] = ag__empty(AG_F64, 1, &C, "ag_batch_norm");
@@ -222,11 +248,8 @@ static int bn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *a
         release(x, in[0]);
         return AG_ERR_NOMEM;
     }
-    struct bn_dims d = bn_dims_of(x);
-    double *sm = ag__ptr(saved[0]), *si = ag__ptr(saved[1]), cnt = (double)(d.N * d.S);
-    struct bn_job j = {
-        .out = out, .x = x, .in = in, .args = a, .d = d, .sm = sm, .si = si, .cnt = cnt};
-    ag__parallel_for(C, 1, (double)(d.N * d.S), BN_PAR_MIN, bn_range, &j);
+    struct bn_fwd f = {args, in, out, x, bn_dims_of(x), ag__ptr(saved[0]), ag__ptr(saved[1])};
+    bn_channels(x, C, bn_forward_channels, &f);
     release(x, in[0]);
     return AG_OK;
 }
@@ -267,15 +290,21 @@ static int grad_sums_shape(struct ag_meta *m, ag_tensor *const *in, int n, const
     return AG_OK;
 }
 
-static void grad_sums_range(void *ctx, int64_t lo, int64_t hi, int tid) {
-    const struct bn_job *j = ctx;
-    const ag_tensor *g = j->g, *x = j->x;
-    ag_tensor *const *in = j->in;
-    struct bn_dims d = j->d;
-    double *o = j->o;
+/* What the threads of one backward pass share. */
+struct bn_grad_pass {
+    const ag_tensor *g, *x;
+    ag_tensor *const *in;
+    ag_tensor *out;
+    struct bn_dims d;
+    const struct bn_grad_args *a;
+};
+
+static void grad_sums_channels(void *ctx, int64_t lo, int64_t hi, int tid) {
     (void)tid;
+    const struct bn_grad_pass *p = ctx;
+    double *o = ag__ptr(p->out);
     for (int64_t c = lo; c < hi; c++)
-        channel_grad_sums(g, x, d, c, ag__get_flat(in[2], c), &o[c], &o[d.C + c]);
+        channel_grad_sums(p->g, p->x, p->d, c, ag__get_flat(p->in[2], c), &o[c], &o[p->d.C + c]);
 }
 
 static int grad_sums_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
@@ -286,10 +315,8 @@ static int grad_sums_forward(ag_tensor *out, ag_tensor *const *in, int n, const 
         release(g, in[0]), release(x, in[1]);
         return AG_ERR_NOMEM;
     }
-    struct bn_dims d = bn_dims_of(x);
-    double *o = ag__ptr(out);
-    struct bn_job j = {.x = x, .g = g, .in = in, .d = d, .o = o};
-    ag__parallel_for(d.C, 1, (double)(d.N * d.S), BN_PAR_MIN, grad_sums_range, &j);
+    struct bn_grad_pass p = {.g = g, .x = x, .in = in, .out = out, .d = bn_dims_of(x)};
+    bn_channels(x, p.d.C, grad_sums_channels, &p);
     release(g, in[0]), release(x, in[1]);
     return AG_OK;
 }
@@ -312,27 +339,26 @@ static int input_grad_shape(struct ag_meta *m, ag_tensor *const *in, int n, cons
     return AG_OK;
 }
 
-static void input_grad_range(void *ctx, int64_t lo, int64_t hi, int tid) {
-    const struct bn_job *j = ctx;
-    const struct bn_grad_args *a = j->args;
-    ag_tensor *out = j->out, *const *in = j->in;
-    const ag_tensor *g = j->g, *x = j->x;
-    struct bn_dims d = j->d;
-    double cnt = j->cnt;
+/* training: dx = w s (g - sum g / n - (x - mean) s^2 sum g (x - mean) / n), s = invstd;
+ * eval: dx = w s g (one pass over g, x not read). */
+static void input_grad_channels(void *ctx, int64_t lo, int64_t hi, int tid) {
     (void)tid;
+    const struct bn_grad_pass *pp = ctx;
+    ag_tensor *const *in = pp->in;
+    struct bn_dims d = pp->d;
+    double cnt = (double)(d.N * d.S);
     for (int64_t c = lo; c < hi; c++) {
-        double s = ag__get_flat(in[3], c), p = s * (a->has_w ? ag__get_flat(in[5], c) : 1.0), q = 0,
-               r = 0;
-        if (a->training) {
-            q = -p * s * s * ag__get_flat(in[4], d.C + c) / cnt;
-            r = -p * ag__get_flat(in[4], c) / cnt;
+        double s = ag__get_flat(in[3], c), p = s * (pp->a->has_w ? ag__get_flat(in[5], c) : 1.0);
+        if (!pp->a->training) {
+            channel_scale(pp->out, pp->g, d, c, p);
+            continue;
         }
-        channel_input_grad(out, g, x, d, c, ag__get_flat(in[2], c), p, q, r);
+        double q = -p * s * s * ag__get_flat(in[4], d.C + c) / cnt;
+        double r = -p * ag__get_flat(in[4], c) / cnt;
+        channel_input_grad(pp->out, pp->g, pp->x, d, c, ag__get_flat(in[2], c), p, q, r);
     }
 }
 
-/* training: dx = w s (g - sum g / n - (x - mean) s^2 sum g (x - mean) / n), s = invstd;
- * eval: dx = w s g. */
 static int input_grad_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                               ag_tensor **saved) {
     (void)n, (void)saved;
@@ -342,10 +368,8 @@ static int input_grad_forward(ag_tensor *out, ag_tensor *const *in, int n, const
         release(g, in[0]), release(x, in[1]);
         return AG_ERR_NOMEM;
     }
-    struct bn_dims d = bn_dims_of(x);
-    double cnt = (double)(d.N * d.S);
-    struct bn_job j = {.out = out, .x = x, .g = g, .in = in, .args = a, .d = d, .cnt = cnt};
-    ag__parallel_for(d.C, 1, (double)(d.N * d.S), BN_PAR_MIN, input_grad_range, &j);
+    struct bn_grad_pass p = {.g = g, .x = x, .in = in, .out = out, .d = bn_dims_of(x), .a = a};
+    bn_channels(x, p.d.C, input_grad_channels, &p);
     release(g, in[0]), release(x, in[1]);
     return AG_OK;
 }

@@ -9,10 +9,12 @@
  * and d/dw = weight_grad(H, g); with <K, dw>, d/dx = input_grad(g, K), d/dg = conv2d(x, K).
  * Threads split images (forward, input grad) or fixed chunks of images summed in order
  * (weight grad), so results do not depend on the thread count. */
+#include "ops/kernels/conv_igemm.h"
 #include "ops/kernels/gemm.h"
 #include "ops/ops.h"
-#include "runtime/parallel.h"
 #include "runtime/precision.h"
+
+#include "runtime/parallel.h"
 
 struct conv_args {
     int stride[2], pad[2], dil[2], groups;
@@ -171,29 +173,31 @@ static void release(ag_tensor *c, const ag_tensor *t) {
 }
 
 /* One scratch buffer per thread, allocated once per call. */
-static void *scratch(int64_t per_thread_elems, size_t es, int *nthreads) {
-    *nthreads = ag__parallel_threads();
-    size_t bytes = (size_t)per_thread_elems * es * (size_t)*nthreads;
+static void *scratch(int64_t per_thread_elems, size_t es) {
+    size_t bytes = (size_t)per_thread_elems * es * (size_t)ag__parallel_threads();
     return ag__alloc_uninit(NULL, bytes ? bytes : 1, "conv");
 }
 
-/* Items (blocks of images) are shared out when the whole takes 1 << 15 multiply-adds or
- * more: the cost of one item. */
-static double item_cost(int64_t items, int64_t work) {
-    return items > 0 ? (double)work / (double)items : 0;
-}
-
-/* One of the three kernels shared out over image blocks by ag__parallel_for; each
- * thread has its column scratch at buf + tid * per. */
-struct conv_job {
-    ag_tensor *out;
-    const ag_tensor *x, *w, *b, *gy;
+/* What the threads of one im2col kernel share (runtime/parallel.h): the geometry, the
+ * operands, the per-thread scratch, the caller's float32 precision (workers take it) and
+ * a failure flag any thread may set. */
+struct blocks {
     const struct geom *g;
-    char *buf, *wt, *part;
-    int64_t nb, per, wsize;
-    ag_precision prec; /* the caller's: workers take it */
+    bool f32;
+    size_t es;
+    int64_t nb, per;
+    char *buf, *out, *part;
+    const char *xp, *wp, *bp, *gp;
+    ag_precision prec;
     int fail;
 };
+
+/* Work below this many multiply-adds stays on the calling thread. */
+#define PARALLEL_MIN_WORK (1 << 15)
+
+static void blocks_fail(struct blocks *c, int rc) {
+    if (rc) __atomic_fetch_or(&c->fail, 1, __ATOMIC_RELAXED);
+}
 
 #define AT(p, i) ((char *)(p) + (size_t)(i)*es)
 #define CAT(p, i) ((const char *)(p) + (size_t)(i)*es)
@@ -228,106 +232,181 @@ static void block_copy(const struct geom *g, size_t es, char *blk, char *t, int6
         }
 }
 
-static void conv_range(void *ctx, int64_t lo, int64_t hi, int tid) {
-    struct conv_job *cj = ctx;
-    const struct geom *g = cj->g;
-    bool f32 = cj->out->dtype == AG_F32;
-    size_t es = ag_dtype_size(cj->out->dtype);
-    int64_t nb = cj->nb, per = cj->per;
-    char *buf = cj->buf;
-    ag_precision prec = cj->prec;
-    const char *xp = ag__ptr(cj->x), *wp = ag__ptr(cj->w), *bp = cj->b ? ag__ptr(cj->b) : NULL;
-    char *yp = ag__ptr(cj->out);
-    int fail = 0;
+/* The implicit GEMM (ops/kernels/conv_igemm.h) on y = x (*) w (+ b) of geometry g. */
+static int igemm_run(ag_tensor *out, const void *x, const void *w, const void *b,
+                     const struct geom *g) {
+    struct ag__conv_igemm p = {.N = g->N,
+                               .G = g->G,
+                               .Cg = g->Cg,
+                               .H = g->H,
+                               .W = g->W,
+                               .Og = g->Og,
+                               .KH = g->KH,
+                               .KW = g->KW,
+                               .OH = g->OH,
+                               .OW = g->OW,
+                               .sh = g->sh,
+                               .sw = g->sw,
+                               .ph = g->ph,
+                               .pw = g->pw,
+                               .dh = g->dh,
+                               .dw = g->dw,
+                               .x = x,
+                               .w = w,
+                               .bias = b,
+                               .y = ag__ptr(out)};
+    int fail = out->dtype == AG_F32 ? ag__conv_igemm_f32(&p) : ag__conv_igemm_f64(&p);
+    return fail ? gemm_nomem("ag_conv2d") : AG_OK;
+}
+
+/* Blocks [lo, hi) of the im2col forward on thread tid. */
+static void conv_blocks(void *ctx, int64_t lo, int64_t hi, int tid) {
+    struct blocks *c = ctx;
+    const struct geom *g = c->g;
+    bool f32 = c->f32;
+    size_t es = c->es;
+    int64_t nb = c->nb;
+    ag_precision old_prec = ag__precision_swap(c->prec);
+    char *col = c->buf + (size_t)tid * (size_t)c->per * es;
+    char *yb = AT(col, g->kcol * nb * g->P);
     for (int64_t bi = lo; bi < hi; bi++) {
-        ag_precision old_prec = ag__precision_swap(prec);
-        char *col = buf + (size_t)tid * (size_t)per * es;
-        char *yb = AT(col, g->kcol * nb * g->P);
         int64_t n0 = bi * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
         for (int64_t gi = 0; gi < g->G; gi++) {
             for (int64_t j = 0; j < m; j++)
-                im2col(f32, g, CAT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W),
+                im2col(f32, g, CAT(c->xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W),
                        AT(col, j * g->P), ld);
-            fail |= gemm_nn(f32, g->Og, ld, g->kcol, CAT(wp, gi * g->Og * g->kcol), g->kcol, col,
-                            ld, yb, ld, false);
-            if (bp) /* the bias, added in the copy out */
+            blocks_fail(c, gemm_nn(f32, g->Og, ld, g->kcol, CAT(c->wp, gi * g->Og * g->kcol),
+                                   g->kcol, col, ld, yb, ld, false));
+            if (c->bp) /* the bias, added in the copy out */
                 for (int64_t o = 0; o < g->Og; o++) {
                     if (f32) {
-                        float bv = ((const float *)(const void *)bp)[gi * g->Og + o];
+                        float bv = ((const float *)(const void *)c->bp)[gi * g->Og + o];
                         float *r = (float *)(void *)AT(yb, o * ld);
                         for (int64_t p = 0; p < ld; p++) r[p] += bv;
                     } else {
-                        double bv = ((const double *)(const void *)bp)[gi * g->Og + o];
+                        double bv = ((const double *)(const void *)c->bp)[gi * g->Og + o];
                         double *r = (double *)(void *)AT(yb, o * ld);
                         for (int64_t p = 0; p < ld; p++) r[p] += bv;
                     }
                 }
-            block_copy(g, es, yb, yp, n0, m, gi * g->Og, false);
+            block_copy(g, es, yb, c->out, n0, m, gi * g->Og, false);
         }
-        ag__precision_swap(old_prec);
     }
-    if (fail) __atomic_fetch_or(&cj->fail, fail, __ATOMIC_RELAXED);
+    ag__precision_swap(old_prec);
 }
 
-/* y[n, g] = W_g [Og, kcol] * col(x[n, g]) [kcol, P] (+ b) */
+/* y[n, g] = W_g [Og, kcol] * col(x[n, g]) [kcol, P] (+ b): the implicit GEMM when it can
+ * run, else im2col + GEMM on blocks of images. */
 static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, const ag_tensor *b,
                     const struct geom *g) {
-    size_t es = ag_dtype_size(out->dtype);
-    int64_t nb = block_images(g), blocks = (g->N + nb - 1) / nb, per = block_scratch(g, nb);
-    int nt;
-    int fail = 0;
-    char *buf = scratch(per, es, &nt);
-    if (!buf) return AG_ERR_NOMEM;
-    ag_precision prec = ag_get_float32_matmul_precision(); /* workers take it */
-    struct conv_job j = {
-        .out = out, .x = x, .w = w, .b = b, .g = g, .buf = buf, .nb = nb, .per = per, .prec = prec};
-    ag__parallel_for(blocks, 1, item_cost(blocks, g->O * g->P * g->kcol * g->N), 1 << 15,
-                     conv_range, &j);
-    fail = j.fail;
-    free(buf);
-    return fail ? gemm_nomem("ag_conv2d") : AG_OK;
+    if (ag__conv_igemm_ok())
+        return igemm_run(out, ag__ptr(x), ag__ptr(w), b ? ag__ptr(b) : NULL, g);
+    struct blocks c = {.g = g,
+                       .f32 = out->dtype == AG_F32,
+                       .es = ag_dtype_size(out->dtype),
+                       .nb = block_images(g),
+                       .xp = ag__ptr(x),
+                       .wp = ag__ptr(w),
+                       .bp = b ? ag__ptr(b) : NULL,
+                       .out = ag__ptr(out),
+                       .prec = ag_get_float32_matmul_precision()};
+    c.per = block_scratch(g, c.nb);
+    if (!(c.buf = scratch(c.per, c.es))) return AG_ERR_NOMEM;
+    int64_t blocks = (g->N + c.nb - 1) / c.nb;
+    ag__parallel_for(blocks, 1, (double)(g->O * g->P * g->kcol * c.nb), PARALLEL_MIN_WORK,
+                     conv_blocks, &c);
+    free(c.buf);
+    return c.fail ? gemm_nomem("ag_conv2d") : AG_OK;
 }
 
-static void input_grad_range(void *ctx, int64_t lo, int64_t hi, int tid) {
-    struct conv_job *cj = ctx;
-    const struct geom *g = cj->g;
-    bool f32 = cj->out->dtype == AG_F32;
-    size_t es = ag_dtype_size(cj->out->dtype);
-    int64_t nb = cj->nb, per = cj->per;
-    char *buf = cj->buf;
-    ag_precision prec = cj->prec;
-    const char *wt = cj->wt;
-    char *gp = ag__ptr(cj->gy), *xp = ag__ptr(cj->out);
-    int fail = 0;
+/* With stride 1, dx is the convolution of gy, padded by (K-1)*d - p, with the flipped
+ * kernel taken per group as [Cg, Og] (for p <= (K-1)*d): the implicit GEMM runs it. */
+static bool input_grad_as_conv(const struct geom *g) {
+    /* dx has Cg output channels per group: below 4 the micro-kernel's rows run mostly empty */
+    return ag__conv_igemm_ok() && g->Cg >= 4 && g->sh == 1 && g->sw == 1 &&
+           g->ph <= (g->KH - 1) * g->dh && g->pw <= (g->KW - 1) * g->dw;
+}
+
+/* dx = gy (*) flip(w) per group, w [G*Og, Cg, KH, KW] -> wf [G*Cg, Og, KH, KW] flipped. */
+static int input_grad_conv(ag_tensor *out, const ag_tensor *gy, const ag_tensor *w,
+                           const struct geom *g) {
+    size_t es = ag_dtype_size(out->dtype);
+    char *wf = ag__alloc_uninit(NULL, (size_t)(g->O * g->kcol) * es + 1, "conv");
+    if (!wf) return AG_ERR_NOMEM;
+    const char *wp = ag__ptr(w);
+    int64_t taps = g->KH * g->KW;
+    for (int64_t gi = 0; gi < g->G; gi++)
+        for (int64_t o = 0; o < g->Og; o++)
+            for (int64_t c = 0; c < g->Cg; c++)
+                for (int64_t t = 0; t < taps; t++)
+                    memcpy(wf + (size_t)((((gi * g->Cg + c) * g->Og + o) * taps + t)) * es,
+                           wp + (size_t)(((gi * g->Og + o) * g->Cg + c) * taps + taps - 1 - t) * es,
+                           es);
+    struct geom t = {.N = g->N,
+                     .C = g->O,
+                     .H = g->OH,
+                     .W = g->OW,
+                     .O = g->C,
+                     .KH = g->KH,
+                     .KW = g->KW,
+                     .OH = g->H,
+                     .OW = g->W,
+                     .G = g->G,
+                     .Cg = g->Og,
+                     .Og = g->Cg,
+                     .sh = 1,
+                     .sw = 1,
+                     .ph = (g->KH - 1) * g->dh - g->ph,
+                     .pw = (g->KW - 1) * g->dw - g->pw,
+                     .dh = g->dh,
+                     .dw = g->dw};
+    int rc = igemm_run(out, ag__ptr(gy), wf, NULL, &t);
+    free(wf);
+    return rc;
+}
+
+/* Blocks [lo, hi) of the im2col input gradient on thread tid (c->wp: W^T per group). */
+static void input_grad_blocks(void *ctx, int64_t lo, int64_t hi, int tid) {
+    struct blocks *c = ctx;
+    const struct geom *g = c->g;
+    bool f32 = c->f32;
+    size_t es = c->es;
+    int64_t nb = c->nb;
+    ag_precision old_prec = ag__precision_swap(c->prec);
+    char *col = c->buf + (size_t)tid * (size_t)c->per * es;
+    char *gb = AT(col, g->kcol * nb * g->P);
     for (int64_t bi = lo; bi < hi; bi++) {
-        ag_precision old_prec = ag__precision_swap(prec);
-        char *col = buf + (size_t)tid * (size_t)per * es;
-        char *gb = AT(col, g->kcol * nb * g->P);
         int64_t n0 = bi * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
         for (int64_t gi = 0; gi < g->G; gi++) {
-            block_copy(g, es, gb, gp, n0, m, gi * g->Og, true);
-            fail |= gemm_nn(f32, g->kcol, ld, g->Og, CAT(wt, gi * g->Og * g->kcol), g->Og, gb, ld,
-                            col, ld, false);
+            block_copy(g, es, gb, (char *)c->gp, n0, m, gi * g->Og, true);
+            blocks_fail(c, gemm_nn(f32, g->kcol, ld, g->Og, CAT(c->wp, gi * g->Og * g->kcol), g->Og,
+                                   gb, ld, col, ld, false));
             for (int64_t j = 0; j < m; j++)
                 col2im(f32, g, AT(col, j * g->P), ld,
-                       AT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W));
+                       AT(c->out, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W));
         }
-        ag__precision_swap(old_prec);
     }
-    if (fail) __atomic_fetch_or(&cj->fail, fail, __ATOMIC_RELAXED);
+    ag__precision_swap(old_prec);
 }
 
-/* dx[n, g] = col2im(W_g^T [kcol, Og] * gy[n, g] [Og, P]) */
+/* dx[n, g] = col2im(W_g^T [kcol, Og] * gy[n, g] [Og, P]), or the implicit GEMM's
+ * convolution with the flipped kernel where it applies. */
 static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *w,
                           const struct geom *g) {
+    if (input_grad_as_conv(g)) return input_grad_conv(out, gy, w, g);
     size_t es = ag_dtype_size(out->dtype);
-    int64_t nb = block_images(g), blocks = (g->N + nb - 1) / nb, per = block_scratch(g, nb);
-    int nt;
-    int fail = 0;
-    char *buf = scratch(per, es, &nt);
+    struct blocks c = {.g = g,
+                       .f32 = out->dtype == AG_F32,
+                       .es = es,
+                       .nb = block_images(g),
+                       .gp = ag__ptr(gy),
+                       .out = ag__ptr(out),
+                       .prec = ag_get_float32_matmul_precision()};
+    c.per = block_scratch(g, c.nb);
+    c.buf = scratch(c.per, es);
     char *wt = ag__alloc_uninit(NULL, (size_t)(g->O * g->kcol) * es + 1, "conv");
-    if (!buf || !wt) {
-        free(buf), free(wt);
+    if (!c.buf || !wt) {
+        free(c.buf), free(wt);
         return AG_ERR_NOMEM;
     }
     const char *wp = ag__ptr(w);
@@ -336,107 +415,99 @@ static int input_grad_run(ag_tensor *out, const ag_tensor *gy, const ag_tensor *
             for (int64_t k = 0; k < g->kcol; k++)
                 memcpy(AT(wt, gi * g->Og * g->kcol + k * g->Og + o),
                        CAT(wp, (gi * g->Og + o) * g->kcol + k), es);
-    char *xp = ag__ptr(out);
-    memset(xp, 0, (size_t)out->numel * es);
-    ag_precision prec = ag_get_float32_matmul_precision(); /* workers take it */
-    struct conv_job j = {
-        .out = out, .gy = gy, .g = g, .buf = buf, .wt = wt, .nb = nb, .per = per, .prec = prec};
-    ag__parallel_for(blocks, 1, item_cost(blocks, g->O * g->P * g->kcol * g->N), 1 << 15,
-                     input_grad_range, &j);
-    fail = j.fail;
-    free(buf), free(wt);
-    return fail ? gemm_nomem("ag_conv2d backward") : AG_OK;
+    c.wp = wt;
+    memset(c.out, 0, (size_t)out->numel * es);
+    int64_t blocks = (g->N + c.nb - 1) / c.nb;
+    ag__parallel_for(blocks, 1, (double)(g->O * g->P * g->kcol * c.nb), PARALLEL_MIN_WORK,
+                     input_grad_blocks, &c);
+    free(c.buf), free(wt);
+    return c.fail ? gemm_nomem("ag_conv2d backward") : AG_OK;
 }
 
-static void weight_grad_range(void *ctx, int64_t lo, int64_t hi, int tid) {
-    struct conv_job *cj = ctx;
-    const struct geom *g = cj->g;
-    bool f32 = cj->out->dtype == AG_F32;
-    size_t es = ag_dtype_size(cj->out->dtype);
-    int64_t nb = cj->nb, per = cj->per;
-    char *buf = cj->buf;
-    ag_precision prec = cj->prec;
-    const char *xp = ag__ptr(cj->x);
-    char *gp = ag__ptr(cj->gy), *part = cj->part;
-    int64_t wsize = cj->wsize;
-    int fail = 0;
-    for (int64_t c = lo; c < hi; c++) {
-        ag_precision old_prec = ag__precision_swap(prec);
-        char *col = buf + (size_t)tid * (size_t)per * es;
-        char *gb = AT(col, g->kcol * nb * g->P);
-        char *dw = AT(part, c * wsize);
-        int64_t n0 = c * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
+/* Chunks [lo, hi) of the weight gradient on thread tid: chunk i's partial sum to
+ * c->part + i * O * kcol. */
+static void weight_grad_chunks(void *ctx, int64_t lo, int64_t hi, int tid) {
+    struct blocks *c = ctx;
+    const struct geom *g = c->g;
+    bool f32 = c->f32;
+    size_t es = c->es;
+    int64_t nb = c->nb, wsize = g->O * g->kcol;
+    ag_precision old_prec = ag__precision_swap(c->prec);
+    char *col = c->buf + (size_t)tid * (size_t)c->per * es;
+    char *gb = AT(col, g->kcol * nb * g->P);
+    for (int64_t ci = lo; ci < hi; ci++) {
+        char *dw = AT(c->part, ci * wsize);
+        int64_t n0 = ci * nb, m = g->N - n0 < nb ? g->N - n0 : nb, ld = m * g->P;
         for (int64_t gi = 0; gi < g->G; gi++) {
             for (int64_t j = 0; j < m; j++)
-                im2col(f32, g, CAT(xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W),
+                im2col(f32, g, CAT(c->xp, ((n0 + j) * g->C + gi * g->Cg) * g->H * g->W),
                        AT(col, j * g->P), ld);
-            block_copy(g, es, gb, gp, n0, m, gi * g->Og, true);
+            block_copy(g, es, gb, (char *)c->gp, n0, m, gi * g->Og, true);
             /* dw_g^T [kcol, Og] = col [kcol, ld] * gb^T: the wide col is read in place as
              * A, only the narrow gb is packed across its rows */
             if (f32)
-                fail |= ag__gemm_f32(g->kcol, g->Og, ld, 1.0f, (const float *)(void *)col, ld, 1,
-                                     (const float *)(void *)gb, 1, ld, 0.0f,
-                                     (float *)(void *)AT(dw, gi * g->Og * g->kcol), 1, g->kcol);
+                blocks_fail(c, ag__gemm_f32(g->kcol, g->Og, ld, 1.0f, (const float *)(void *)col,
+                                            ld, 1, (const float *)(void *)gb, 1, ld, 0.0f,
+                                            (float *)(void *)AT(dw, gi * g->Og * g->kcol), 1,
+                                            g->kcol));
             else
-                fail |= ag__gemm_f64(g->kcol, g->Og, ld, 1.0, (const double *)(void *)col, ld, 1,
-                                     (const double *)(void *)gb, 1, ld, 0.0,
-                                     (double *)(void *)AT(dw, gi * g->Og * g->kcol), 1, g->kcol);
+                blocks_fail(c, ag__gemm_f64(g->kcol, g->Og, ld, 1.0, (const double *)(void *)col,
+                                            ld, 1, (const double *)(void *)gb, 1, ld, 0.0,
+                                            (double *)(void *)AT(dw, gi * g->Og * g->kcol), 1,
+                                            g->kcol));
         }
-        ag__precision_swap(old_prec);
     }
-    if (fail) __atomic_fetch_or(&cj->fail, fail, __ATOMIC_RELAXED);
+    ag__precision_swap(old_prec);
 }
 
-/* dw_g [Og, kcol] = sum over blocks (in order) of gy[block, g] [Og, nb*P] * col^T */
+/* dw[i] = the partial sums of the chunks added in chunk order. */
+static void sum_chunks(bool f32, const char *part, int64_t chunks, int64_t wsize, void *out) {
+    for (int64_t i = 0; i < wsize; i++) {
+        if (f32) {
+            const float *p = (const float *)(const void *)part;
+            float s = p[i];
+            for (int64_t c = 1; c < chunks; c++) s += p[c * wsize + i];
+            ((float *)out)[i] = s;
+        } else {
+            const double *p = (const double *)(const void *)part;
+            double s = p[i];
+            for (int64_t c = 1; c < chunks; c++) s += p[c * wsize + i];
+            ((double *)out)[i] = s;
+        }
+    }
+}
+
+/* dw_g [Og, kcol] = sum over chunks of nb images (in order) of gy[chunk, g] [Og, nb*P] *
+ * col^T: chunk sizes depend on the geometry only, so the bits do not depend on threads. */
 static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *gy,
                            const struct geom *g) {
-    bool f32 = out->dtype == AG_F32;
     size_t es = ag_dtype_size(out->dtype);
-    int64_t nb = block_images(g), chunks = (g->N + nb - 1) / nb, wsize = g->O * g->kcol;
-    int64_t per = block_scratch(g, nb);
-    int nt;
-    int fail = 0;
-    char *buf = scratch(per, es, &nt);
-    char *part =
+    struct blocks c = {.g = g,
+                       .f32 = out->dtype == AG_F32,
+                       .es = es,
+                       .nb = block_images(g),
+                       .xp = ag__ptr(x),
+                       .gp = ag__ptr(gy),
+                       .prec = ag_get_float32_matmul_precision()};
+    int64_t chunks = (g->N + c.nb - 1) / c.nb, wsize = g->O * g->kcol;
+    c.per = block_scratch(g, c.nb);
+    c.buf = scratch(c.per, es);
+    c.part =
         chunks > 1 ? ag__alloc_uninit(NULL, (size_t)(chunks * wsize) * es, "conv") : ag__ptr(out);
-    if (!buf || !part) {
-        free(buf);
-        if (chunks > 1) free(part);
+    if (!c.buf || !c.part) {
+        free(c.buf);
+        if (chunks > 1) free(c.part);
         return AG_ERR_NOMEM;
     }
-    if (g->N == 0) memset(part, 0, (size_t)wsize * es);
-    ag_precision prec = ag_get_float32_matmul_precision(); /* workers take it */
-    struct conv_job j = {.out = out,
-                         .x = x,
-                         .gy = gy,
-                         .g = g,
-                         .buf = buf,
-                         .part = part,
-                         .nb = nb,
-                         .per = per,
-                         .wsize = wsize,
-                         .prec = prec};
-    ag__parallel_for(chunks, 1, item_cost(chunks, g->O * g->P * g->kcol * g->N), 1 << 15,
-                     weight_grad_range, &j);
-    fail = j.fail;
-    if (chunks > 1) { /* partial sums added in chunk order */
-        for (int64_t i = 0; i < wsize; i++) {
-            if (f32) {
-                const float *p = (const float *)(const void *)part;
-                float s = p[i];
-                for (int64_t c = 1; c < chunks; c++) s += p[c * wsize + i];
-                ((float *)ag__ptr(out))[i] = s;
-            } else {
-                const double *p = (const double *)(const void *)part;
-                double s = p[i];
-                for (int64_t c = 1; c < chunks; c++) s += p[c * wsize + i];
-                ((double *)ag__ptr(out))[i] = s;
-            }
-        }
-        free(part);
+    if (g->N == 0) memset(c.part, 0, (size_t)wsize * es);
+    ag__parallel_for(chunks, 1, (double)(g->O * g->P * g->kcol * c.nb), PARALLEL_MIN_WORK,
+                     weight_grad_chunks, &c);
+    if (chunks > 1) {
+        sum_chunks(c.f32, c.part, chunks, wsize, ag__ptr(out));
+        free(c.part);
     }
-    free(buf);
-    return fail ? gemm_nomem("ag_conv2d backward") : AG_OK;
+    free(c.buf);
+    return c.fail ? gemm_nomem("ag_conv2d backward") : AG_OK;
 }
 #undef AT
 #undef CAT
@@ -444,40 +515,48 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
 /* db[o] = sum over n, p of gy[n, o, p], in double: per image a sum of four interleaved
  * running sums, images added in order; threads split o, so the bits do not depend on the
  * thread count. */
-static void bias_grad_range(void *ctx, int64_t lo, int64_t hi, int tid) {
-    const struct conv_job *j = ctx;
-    bool f32 = j->out->dtype == AG_F32;
-    int64_t N = j->gy->shape[0], O = j->gy->shape[1], P = j->gy->shape[2] * j->gy->shape[3];
-    const void *gp = ag__ptr(j->gy);
-    void *dp = ag__ptr(j->out);
+struct bias_grad {
+    bool f32;
+    int64_t N, O, P;
+    const void *gp;
+    void *dp;
+};
+
+static void bias_grad_channels(void *ctx, int64_t lo, int64_t hi, int tid) {
     (void)tid;
+    const struct bias_grad *c = ctx;
+    int64_t N = c->N, O = c->O, P = c->P;
     for (int64_t o = lo; o < hi; o++) {
         double s = 0;
         for (int64_t n = 0; n < N; n++) {
             double a[4] = {0, 0, 0, 0};
             int64_t base = (n * O + o) * P, p = 0;
-            if (f32) {
-                const float *r = (const float *)gp + base;
+            if (c->f32) {
+                const float *r = (const float *)c->gp + base;
                 for (; p + 4 <= P; p += 4)
                     a[0] += r[p], a[1] += r[p + 1], a[2] += r[p + 2], a[3] += r[p + 3];
                 for (; p < P; p++) a[p & 3] += r[p];
             } else {
-                const double *r = (const double *)gp + base;
+                const double *r = (const double *)c->gp + base;
                 for (; p + 4 <= P; p += 4)
                     a[0] += r[p], a[1] += r[p + 1], a[2] += r[p + 2], a[3] += r[p + 3];
                 for (; p < P; p++) a[p & 3] += r[p];
             }
             s += (a[0] + a[1]) + (a[2] + a[3]);
         }
-        if (f32) ((float *)dp)[o] = (float)s;
-        else ((double *)dp)[o] = s;
+        if (c->f32) ((float *)c->dp)[o] = (float)s;
+        else ((double *)c->dp)[o] = s;
     }
 }
 
 static void bias_grad_run(ag_tensor *out, const ag_tensor *gy) {
-    int64_t N = gy->shape[0], O = gy->shape[1], P = gy->shape[2] * gy->shape[3];
-    const struct conv_job j = {.out = out, .gy = gy};
-    ag__parallel_for(O, 1, (double)(N * P), 1 << 16, bias_grad_range, (void *)&j);
+    struct bias_grad c = {.f32 = out->dtype == AG_F32,
+                          .N = gy->shape[0],
+                          .O = gy->shape[1],
+                          .P = gy->shape[2] * gy->shape[3],
+                          .gp = ag__ptr(gy),
+                          .dp = ag__ptr(out)};
+    ag__parallel_for(c.O, 1, (double)(c.N * c.P), 1 << 16, bias_grad_channels, &c);
 }
 
 /* ------------------------------------------------------------------ shape rules */
@@ -916,4 +995,14 @@ ag_tensor *ag__conv2d_input_grad(ag_tensor *gy, ag_tensor *w, const int stride[2
                           .dil = {dil[0], dil[1]},
                           .groups = groups};
     return input_grad_op(gy, w, a, H, W);
+}
+
+ag_tensor *ag__conv2d_weight_grad(ag_tensor *x, ag_tensor *gy, const int stride[2],
+                                  const int pad[2], const int dil[2], int groups, int64_t KH,
+                                  int64_t KW) {
+    struct conv_args a = {.stride = {stride[0], stride[1]},
+                          .pad = {pad[0], pad[1]},
+                          .dil = {dil[0], dil[1]},
+                          .groups = groups};
+    return weight_grad_op(x, gy, a, KH, KW);
 }

@@ -1,12 +1,17 @@
 #!/usr/bin/python3
 """torch peer for bench/bench_resnet_ops.c: forward+backward of batch_norm2d (training,
-eval) and the residual add at [128,16,28,28] float32, median of reps.
+eval) and the residual add at [128,16,28,28] float32, and each pass of the convolutions
+(fwd: conv2d with bias under no_grad; dx, dw: aten.convolution_backward with one output
+asked for), median of reps.
 Usage: OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/peers/resnet_ops_peer.py THREADS [reps]
-Prints CSV: impl,threads,op,fwdbwd_ms (and the RSS high-water mark one bn_train adds)."""
-import resource, statistics, sys, time
+Prints CSV: impl,threads,op,ms,gflops (and the RSS high-water mark one bn_train adds)."""
+import os, resource, statistics, sys, time
 import torch
 import torch.nn.functional as F
 
+# CLOCK=cpu: process CPU seconds; STAT=min: the fastest call (as bench_resnet_ops.c)
+clock = time.process_time if os.environ.get("CLOCK") == "cpu" else time.perf_counter
+stat = min if os.environ.get("STAT") == "min" else statistics.median
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
 reps = int(sys.argv[2]) if len(sys.argv) > 2 else 21
 torch.set_num_threads(threads)
@@ -19,15 +24,49 @@ rm, rv = torch.zeros(16), torch.ones(16)
 
 
 def run(op):
-    t0 = time.perf_counter()
+    t0 = clock()
     if op == "add":
         out = x + y
     else:
         out = F.batch_norm(x, rm, rv, w, b, training=op == "bn_train", momentum=0.1, eps=1e-5)
     out.backward(torch.ones_like(out))
-    t = time.perf_counter() - t0
+    t = clock() - t0
     x.grad = y.grad = w.grad = b.grad = None
     return t
+
+
+# name, C, H, O, K, stride, padding: bench_resnet_ops.c's conv_cases
+CONV_CASES = [("resnet_stem_1x16_28", 1, 28, 16, 3, 1, 1), ("resnet_16x16_28", 16, 28, 16, 3, 1, 1),
+              ("resnet_16x32_s2_28", 16, 28, 32, 3, 2, 1), ("resnet_32x32_14", 32, 14, 32, 3, 1, 1),
+              ("resnet_1x1_16x32_s2", 16, 28, 32, 1, 2, 0), ("cnn_1x32_28", 1, 28, 32, 3, 1, 1),
+              ("cnn_32x64_14", 32, 14, 64, 3, 1, 1)]
+
+
+def conv_rows():
+    for name, C, H, O, K, s, p in CONV_CASES:
+        OH = (H + 2 * p - K) // s + 1
+        cx, cw = torch.randn(128, C, H, H), torch.randn(O, C, K, K)
+        cb, cg = torch.randn(O), torch.randn(128, O, OH, OH)
+        flops = 2.0 * 128 * O * OH * OH * C * K * K
+
+        def fwd():
+            with torch.no_grad():
+                F.conv2d(cx, cw, cb, stride=s, padding=p)
+
+        def bwd(mask):
+            torch.ops.aten.convolution_backward(cg, cx, cw, [O], [s, s], [p, p], [1, 1], False,
+                                                [0, 0], 1, mask)
+        for pas, fn in (("fwd", fwd), ("dx", lambda: bwd([True, False, False])),
+                        ("dw", lambda: bwd([False, True, False]))):
+            for _ in range(2):
+                fn()
+            ts = []
+            for _ in range(reps):
+                t0 = clock()
+                fn()
+                ts.append(clock() - t0)
+            ms = stat(ts) * 1e3
+            print(f"torch,{threads},conv_{name}_{pas},{ms:.3f},{flops / ms * 1e-6:.2f}")
 
 
 def peak():
@@ -37,9 +76,10 @@ def peak():
 p0 = peak()
 run("bn_train")
 p1 = peak()
-print("impl,threads,op,fwdbwd_ms")
+print("impl,threads,op,ms,gflops")
 for op in ("bn_train", "bn_eval", "add"):
     for _ in range(2):
         run(op)
-    print(f"torch,{threads},{op},{statistics.median(run(op) for _ in range(reps)) * 1e3:.3f}")
-print(f"torch,{threads},bn_train_peak_added_MiB,{p1 - p0:.1f}")
+    print(f"torch,{threads},{op},{stat([run(op) for _ in range(reps)]) * 1e3:.3f},")
+conv_rows()
+print(f"torch,{threads},bn_train_peak_added_MiB,{p1 - p0:.1f},")

@@ -1,0 +1,242 @@
+/* conv_igemm_tmpl.h — the type-generic implicit-GEMM convolution (conv_igemm.h).
+ * conv_igemm_f32.c and conv_igemm_f64.c include it once each, after naming every result
+ * in full:
+ *   T               the element type (float, double)
+ *   IG_CFG          the GEMM kernel descriptor type (gemm.h: ag__gemm_cfg_f32)
+ *   IG_CFG_AVX512, IG_CFG_AVX2   the ISA descriptors (ag__gemm_avx2_f32)
+ *   IG_RUN          the entry point it defines (ag__conv_igemm_f32)
+ *   IG_NAIVE        the naive twin it defines (ag__conv_igemm_f32_naive)
+ * Everything else here is static to that file. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/kernels/conv_igemm.h"
+#include "ops/kernels/gemm.h"
+#include "runtime/cpu.h"
+#include "runtime/parallel.h"
+#include "tensor/alloc.h"
+
+/* K block: a B micro-panel of KCB x NR elements stays in L1 (24 KiB for float x 16). */
+#define KCB 384
+
+/* Everything one call shares between its threads. */
+struct plan {
+    const struct ag__conv_igemm *p;
+    const IG_CFG *cfg;
+    int64_t kcol, Hph, Wph, plane, Qv, Qpad, mpanels;
+    int64_t xph_elems; /* one image's phase planes plus a zeroed tail the last tile reads */
+    int64_t *off;      /* [kcol]: tap k's start in a group's phase planes */
+    T *ap;             /* packed weights: G x mpanels panels of MR x kcol, k-major */
+    char *scratch;     /* per thread: phase planes, output tile rows, a B panel */
+    size_t per;        /* bytes per thread */
+};
+
+/* Does some tap k < K (dilation d) fall in phase a of stride s? */
+static bool phase_used(int64_t K, int64_t d, int64_t s, int64_t a) {
+    for (int64_t k = 0; k < K; k++)
+        if (k * d % s == a) return true;
+    return false;
+}
+
+/* dst[j] = src[j - pw] (0 outside 0..W-1) for j < Wph: a stride-1 row. */
+static void phase_row_unit(T *dst, const T *src, int64_t Wph, int64_t W, int64_t pw) {
+    int64_t a = pw < Wph ? pw : Wph, e = pw + W < Wph ? pw + W : Wph;
+    for (int64_t j = 0; j < a; j++) dst[j] = 0;
+    if (e > a) memcpy(dst + a, src + (a - pw), (size_t)(e - a) * sizeof(T));
+    for (int64_t j = e > a ? e : a; j < Wph; j++) dst[j] = 0;
+}
+
+/* Zero-padded phase planes of image x (all G*Cg channels), layout [c][a][b][Hph][Wph]. */
+static void build_phases(const struct plan *pl, const T *x, T *xph) {
+    const struct ag__conv_igemm *p = pl->p;
+    int64_t C = p->G * p->Cg;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t a = 0; a < p->sh; a++)
+            for (int64_t b = 0; b < p->sw; b++) {
+                if (!phase_used(p->KH, p->dh, p->sh, a) || !phase_used(p->KW, p->dw, p->sw, b))
+                    continue; /* no tap reads it (a 1x1 stride-2 kernel reads one of four) */
+                T *dst = xph + ((c * p->sh + a) * p->sw + b) * pl->plane;
+                for (int64_t i = 0; i < pl->Hph; i++, dst += pl->Wph) {
+                    int64_t ih = i * p->sh + a - p->ph;
+                    if (ih < 0 || ih >= p->H) {
+                        memset(dst, 0, (size_t)pl->Wph * sizeof(T));
+                        continue;
+                    }
+                    const T *src = x + (c * p->H + ih) * p->W;
+                    if (p->sw == 1) { /* zeros, one copied run, zeros */
+                        phase_row_unit(dst, src, pl->Wph, p->W, p->pw);
+                        continue;
+                    }
+                    for (int64_t j = 0; j < pl->Wph; j++) {
+                        int64_t iw = j * p->sw + b - p->pw;
+                        dst[j] = iw >= 0 && iw < p->W ? src[iw] : 0;
+                    }
+                }
+            }
+}
+
+/* dst[0..nr) = src[0..nr): constant sizes for the micro-kernels' widths. */
+static inline void copy_run(T *restrict dst, const T *restrict src, int nr) {
+    if (nr == 8) memcpy(dst, src, 8 * sizeof(T));
+    else if (nr == 16) memcpy(dst, src, 16 * sizeof(T));
+    else if (nr == 32) memcpy(dst, src, 32 * sizeof(T));
+    else memcpy(dst, src, (size_t)nr * sizeof(T));
+}
+
+/* Output rows of group gi of one image from its phase planes xg into yt [mpanels*MR,
+ * Qpad] (rows past Og: products of the zero rows of the packed weights, never read). */
+static void group_product(const struct plan *pl, int64_t gi, const T *xg, T *yt, T *bp) {
+    const IG_CFG *g = pl->cfg;
+    int mr = g->mr, nr = g->nr;
+    /* K blocks of equal size <= KCB (576 = 2 x 288, not 384 + 192) */
+    int64_t nblk = (pl->kcol + KCB - 1) / KCB, kcb = (pl->kcol + nblk - 1) / (nblk ? nblk : 1);
+    for (int64_t j0 = 0; j0 < pl->Qpad; j0 += nr)
+        for (int64_t pc = 0; pc < pl->kcol; pc += kcb) {
+            int64_t kb = pl->kcol - pc < kcb ? pl->kcol - pc : kcb;
+            for (int64_t k = 0; k < kb; k++) copy_run(bp + k * nr, xg + pl->off[pc + k] + j0, nr);
+            for (int64_t mp = 0; mp < pl->mpanels; mp++) { /* full tiles only: yt has
+                                                               * mpanels * MR rows */
+                const T *ap = pl->ap + ((gi * pl->mpanels + mp) * pl->kcol + pc) * mr;
+                g->ukr(kb, 1, ap, 1, mr, bp, nr, pc ? 1 : 0, yt + mp * mr * pl->Qpad + j0, pl->Qpad,
+                       1, mr, nr);
+            }
+        }
+}
+
+/* d[i] = r[i] + v for i < n, 16 bytes at a time (GCC vector extensions: SSE2 on any
+ * x86-64); the same one rounding per element as the scalar tail. */
+typedef T vec16 __attribute__((vector_size(16)));
+static void add_row(T *restrict d, const T *restrict r, int64_t n, T v) {
+    enum { L = 16 / sizeof(T) };
+    int64_t i = 0;
+    vec16 vv = {0};
+    vv += v;
+    for (; i + L <= n; i += L) {
+        vec16 t;
+        memcpy(&t, r + i, sizeof t);
+        t += vv;
+        memcpy(d + i, &t, sizeof t);
+    }
+    for (; i < n; i++) d[i] = r[i] + v;
+}
+
+/* y[n, gi*Og + o, oh, ow] = yt[o, oh*Wph + ow] (+ bias): the valid columns, bias added. */
+static void copy_out(const struct plan *pl, int64_t n, int64_t gi, const T *yt) {
+    const struct ag__conv_igemm *p = pl->p;
+    const T *bias = p->bias;
+    int64_t P = p->OH * p->OW;
+    for (int64_t o = 0; o < p->Og; o++) {
+        T *y = (T *)p->y + (n * p->G * p->Og + gi * p->Og + o) * P;
+        T bv = bias ? bias[gi * p->Og + o] : 0;
+        for (int64_t oh = 0; oh < p->OH; oh++) {
+            const T *r = yt + o * pl->Qpad + oh * pl->Wph;
+            T *d = y + oh * p->OW;
+            if (bias) add_row(d, r, p->OW, bv);
+            else memcpy(d, r, (size_t)p->OW * sizeof(T));
+        }
+    }
+}
+
+static void images(void *ctx, int64_t lo, int64_t hi, int tid) {
+    const struct plan *pl = ctx;
+    const struct ag__conv_igemm *p = pl->p;
+    char *s = pl->scratch + (size_t)tid * pl->per;
+    T *bp = (T *)(void *)s, *xph = bp + KCB * pl->cfg->nr, *yt = xph + pl->xph_elems;
+    int64_t gstride = p->Cg * p->sh * p->sw * pl->plane;
+    for (int64_t n = lo; n < hi; n++) {
+        build_phases(pl, (const T *)p->x + n * p->G * p->Cg * p->H * p->W, xph);
+        for (int64_t gi = 0; gi < p->G; gi++) {
+            group_product(pl, gi, xph + gi * gstride, yt, bp);
+            copy_out(pl, n, gi, yt);
+        }
+    }
+}
+
+/* Pack w [G*Og, kcol] into MR-row panels per group, k-major, rows past Og zero. */
+static void pack_weights(const struct plan *pl) {
+    const struct ag__conv_igemm *p = pl->p;
+    int mr = pl->cfg->mr;
+    const T *w = p->w;
+    for (int64_t gi = 0; gi < p->G; gi++)
+        for (int64_t mp = 0; mp < pl->mpanels; mp++) {
+            T *dst = pl->ap + (gi * pl->mpanels + mp) * pl->kcol * mr;
+            for (int64_t k = 0; k < pl->kcol; k++)
+                for (int i = 0; i < mr; i++) {
+                    int64_t o = mp * mr + i;
+                    dst[k * mr + i] = o < p->Og ? w[(gi * p->Og + o) * pl->kcol + k] : 0;
+                }
+        }
+}
+
+/* Tap k = (c, kh, kw)'s run start within a group's phase planes. */
+static void tap_offsets(const struct plan *pl) {
+    const struct ag__conv_igemm *p = pl->p;
+    for (int64_t c = 0; c < p->Cg; c++)
+        for (int64_t kh = 0; kh < p->KH; kh++)
+            for (int64_t kw = 0; kw < p->KW; kw++) {
+                int64_t eh = kh * p->dh, ew = kw * p->dw;
+                int64_t ph = (c * p->sh + eh % p->sh) * p->sw + ew % p->sw;
+                pl->off[(c * p->KH + kh) * p->KW + kw] =
+                    ph * pl->plane + eh / p->sh * pl->Wph + ew / p->sw;
+            }
+}
+
+static size_t up64(size_t b) { return (b + 63) / 64 * 64; }
+
+int IG_RUN(const struct ag__conv_igemm *p) {
+    int isa = ag__gemm_isa_id();
+    struct plan pl = {.p = p, .cfg = isa == AG_ISA_AVX512 ? &IG_CFG_AVX512 : &IG_CFG_AVX2};
+    int mr = pl.cfg->mr, nr = pl.cfg->nr;
+    pl.kcol = p->Cg * p->KH * p->KW;
+    pl.Hph = (p->H + 2 * p->ph + p->sh - 1) / p->sh;
+    pl.Wph = (p->W + 2 * p->pw + p->sw - 1) / p->sw;
+    pl.plane = pl.Hph * pl.Wph;
+    pl.Qv = p->OH * pl.Wph;
+    pl.Qpad = (pl.Qv + nr - 1) / nr * nr;
+    pl.mpanels = (p->Og + mr - 1) / mr;
+    int64_t C = p->G * p->Cg;
+    pl.xph_elems = C * p->sh * p->sw * pl.plane + pl.Qpad - pl.Qv + pl.Wph + nr;
+    pl.per = up64(sizeof(T) * (size_t)(KCB * nr + pl.xph_elems + pl.mpanels * mr * pl.Qpad));
+    int nt = ag__parallel_threads();
+    size_t apb = up64(sizeof(T) * (size_t)(p->G * pl.mpanels * mr * pl.kcol));
+    pl.off = malloc(sizeof(int64_t) * (size_t)(pl.kcol ? pl.kcol : 1));
+    pl.ap = ag__aligned_alloc(64, apb ? apb : 64);
+    pl.scratch = ag__aligned_alloc(64, pl.per * (size_t)nt);
+    if (!pl.off || !pl.ap || !pl.scratch) {
+        free(pl.off), free(pl.ap), free(pl.scratch);
+        return 1;
+    }
+    /* zeros where build_phases never writes: the tail past the planes (read by the last
+     * tiles, into dropped columns) and the planes of phases no tap reads */
+    memset(pl.scratch, 0, pl.per * (size_t)nt);
+    tap_offsets(&pl);
+    pack_weights(&pl);
+    double cost = 2.0 * (double)(p->G * p->Og * pl.Qv * pl.kcol);
+    ag__parallel_for(p->N, 1, cost, 1 << 21, images, &pl);
+    free(pl.off), free(pl.ap), free(pl.scratch);
+    return 0;
+}
+
+void IG_NAIVE(const struct ag__conv_igemm *p) {
+    const T *x = p->x, *w = p->w, *bias = p->bias;
+    T *y = p->y;
+    int64_t C = p->G * p->Cg, O = p->G * p->Og;
+    for (int64_t n = 0; n < p->N; n++)
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t oh = 0; oh < p->OH; oh++)
+                for (int64_t ow = 0; ow < p->OW; ow++) {
+                    int64_t gi = o / p->Og;
+                    double s = 0;
+                    for (int64_t c = 0; c < p->Cg; c++)
+                        for (int64_t kh = 0; kh < p->KH; kh++)
+                            for (int64_t kw = 0; kw < p->KW; kw++) {
+                                int64_t ih = oh * p->sh - p->ph + kh * p->dh;
+                                int64_t iw = ow * p->sw - p->pw + kw * p->dw;
+                                if (ih < 0 || ih >= p->H || iw < 0 || iw >= p->W) continue;
+                                s += (double)x[((n * C + gi * p->Cg + c) * p->H + ih) * p->W + iw] *
+                                     (double)w[((o * p->Cg + c) * p->KH + kh) * p->KW + kw];
+                            }
+                    if (bias) s += (double)bias[o];
+                    y[((n * O + o) * p->OH + oh) * p->OW + ow] = (T)s;
+                }
+}
