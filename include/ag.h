@@ -943,10 +943,12 @@ ag_precision ag_get_float32_matmul_precision(void);
 const char *ag_matmul_backend(void);
 
 /* ---------------------------------------------------------------- threads and timing */
-/** Sets the thread count; results are bitwise the same for any n. n outside 1..1024 is an
- * error and leaves the count unchanged. */
+/** Sets the thread count of the ops the calling thread runs; results are bitwise the same
+ * for any n. n outside 1..1024 is an error and leaves the count unchanged. A thread that
+ * never set it uses AG_NUM_THREADS, else OMP_NUM_THREADS, else the CPUs the process may
+ * run on (read once). Idle workers spin AG_SPIN_US microseconds (default 50), then sleep. */
 void ag_set_num_threads(int n);
-/** The thread count ag uses. */
+/** The thread count ag uses for the calling thread's ops. */
 int ag_get_num_threads(void);
 double ag_now(void); /**< monotonic seconds */
 /** A function ag_bench_time times: called with its ctx. */

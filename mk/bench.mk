@@ -12,12 +12,14 @@ OB_CORE := $(shell grep -q GenuineIntel /proc/cpuinfo && grep -qw avx512f /proc/
 OB_ENV := env -u OPENBLAS_L2_SIZE $(if $(OB_CORE),OPENBLAS_CORETYPE=$(OB_CORE),-u OPENBLAS_CORETYPE)
 BENCH_OUT := $(if $(filter 1,$(QUICK)),$(BUILD)/bench-quick,bench/results)
 
+# The benches time the machine's own peak and peers with OpenMP threads (the library has
+# none: runtime/parallel.c), so they alone build with -fopenmp.
 $(BUILD)/rel/bench/%.o: bench/%.c bench/bench.h $(wildcard include/*.h) $(wildcard */*.h) $(wildcard ops/*.def)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLFLAGS) $(call isa,$<) -c $< -o $@
+	$(CC) $(ALLFLAGS) -fopenmp $(call isa,$<) -c $< -o $@
 
 $(BUILD)/bench: $(BENCH_OBJS) $(BUILD)/libag.a
-	$(CC) $(ALLFLAGS) -o $@ $(BENCH_OBJS) $(BUILD)/libag.a $(LIBS) -ldl
+	$(CC) $(ALLFLAGS) -fopenmp -o $@ $(BENCH_OBJS) $(BUILD)/libag.a $(LIBS) -ldl
 
 bench: $(BUILD)/bench
 	@sh scripts/deps.sh bench || echo "bench: some peers are missing; they will be skipped"
@@ -29,4 +31,4 @@ bench: $(BUILD)/bench
 	  $(OB_ENV) $(BUILD)/$$n $(BENCH_OUT)/$$n.csv || echo "$$n failed"; done
 
 $(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libag.a
-	$(CC) $(ALLFLAGS) -o $@ $< $(BUILD)/libag.a $(LIBS) -lopenblas -ldl
+	$(CC) $(ALLFLAGS) -fopenmp -o $@ $< $(BUILD)/libag.a $(LIBS) -lopenblas -ldl

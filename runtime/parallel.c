@@ -9,8 +9,10 @@
  * worker's chunk itself.  An idle worker spins on its own wake word for a bounded time
  * (AG_SPIN_US microseconds, default SPIN_US_DEFAULT; 0: sleep at once), then sleeps on it
  * (a futex), so on a loaded machine idle workers give their cores back.  The caller waits
- * for the last chunk the same way.  One region runs at a time: a second thread that asks
- * while one runs runs its region inline, and inside a region everything runs inline. */
+ * for the last chunk the same way.  When workers keep coming late (preempted on a loaded
+ * machine) regions run inline for a while (judge).  One region runs at a time: a second
+ * thread that asks while one runs runs its region inline, and inside a region everything
+ * runs inline. */
 #include "runtime/parallel.h"
 
 #include "ag.h"
@@ -38,6 +40,8 @@ static struct {
     int started;          /* workers running: tids 1..started */
     long spin_ns;         /* AG_SPIN_US, read when the first worker starts */
     unsigned serial;      /* the last region's serial (never 0), caller-only */
+    long solo_until;      /* regions run inline until then (judge), */
+    long solo_ns;         /* for this long after the next late one */
     /* The region; written by the caller before it publishes `state`, read by a worker
      * only after it claimed a chunk (so the region cannot end under it). */
     ag__range_fn range; /* parallel_for's body, or NULL for a team */
@@ -175,12 +179,36 @@ static int ensure_workers(int nt) {
     return pool.started + 1 < nt ? pool.started + 1 : nt;
 }
 
+/* ---- Backing off when workers come late ---------------------------------------------
+ * On an oversubscribed machine a worker that claimed a chunk can be preempted, and the
+ * caller then waits a scheduler slice (milliseconds) for it: far slower than doing it all
+ * alone.  A region is late when the caller waited for the workers longer than LATE_NS and
+ * longer than its own chunks took.  After a late region the caller's regions run inline
+ * for solo_ns; solo_ns doubles with each late region (to SOLO_MAX_NS) and shrinks by a
+ * sixteenth with each on-time one (to SOLO_MIN_NS), so it grows while more than about one
+ * region in 15 comes late.  Only who runs the chunks changes, never the results.  Under
+ * the lock. */
+#define LATE_NS 50000L
+#define SOLO_MIN_NS 5000000L
+#define SOLO_MAX_NS 1000000000L
+
+static void judge(long own, long wait, long now) {
+    if (pool.solo_ns < SOLO_MIN_NS) pool.solo_ns = SOLO_MIN_NS;
+    if (wait <= LATE_NS || wait <= own) {
+        pool.solo_ns -= pool.solo_ns / 16;
+        return;
+    }
+    pool.solo_until = now + pool.solo_ns;
+    pool.solo_ns = pool.solo_ns < SOLO_MAX_NS / 2 ? 2 * pool.solo_ns : SOLO_MAX_NS;
+}
+
 /* ---- A region ---------------------------------------------------------------------- */
 
 /* Run `chunks` chunks of the region described in pool on nt threads (caller included),
  * under lock; returns when all have finished. */
 static void region(int chunks, int nt) {
     unsigned serial = ++pool.serial ? pool.serial : ++pool.serial;
+    long t0 = now_ns();
     atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
     atomic_store_explicit(&pool.state, (uint64_t)serial << 32 | (uint64_t)chunks << 16,
                           memory_order_release);
@@ -191,14 +219,21 @@ static void region(int chunks, int nt) {
     t_in_region = 1;
     work(serial, 0);
     t_in_region = 0;
+    long t1 = now_ns();
     unsigned d; /* spin, then sleep, until the last chunk is done */
     while ((d = atomic_load_explicit(&pool.done, memory_order_acquire)) != (unsigned)chunks)
         wait_change(&pool.done, d, &pool.caller_sleeping);
+    long t2 = now_ns();
+    judge(t1 - t0, t2 - t1, t2);
 }
 
 /* Lock the pool for a region of up to nt threads; the threads it gets (0: run inline). */
 static int begin(int nt) {
     if (nt <= 1 || pthread_mutex_trylock(&pool.lock)) return 0;
+    if (pool.solo_until && now_ns() < pool.solo_until) { /* workers came late (judge) */
+        pthread_mutex_unlock(&pool.lock);
+        return 0;
+    }
     nt = ensure_workers(nt);
     if (nt <= 1) pthread_mutex_unlock(&pool.lock);
     return nt > 1 ? nt : 0;

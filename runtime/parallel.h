@@ -5,7 +5,10 @@
  * (runtime/parallel.c).  Work is split by iteration, never by thread: the same iteration
  * range always does the same arithmetic, so results do not depend on the thread count.
  *
- * Inside a region (or when one thread is set) every call runs inline on the caller. */
+ * Inside a region (or when one thread is set) every call runs inline on the caller.
+ * Blocks and team members are claimed by whichever thread is free (the caller takes any a
+ * late worker has not started), so two may run one after the other on one thread: they
+ * must never wait for each other.  A tid is never used by two threads at once. */
 #ifndef AG_RUNTIME_PARALLEL_H
 #define AG_RUNTIME_PARALLEL_H
 

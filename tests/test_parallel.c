@@ -1,7 +1,8 @@
 /* runtime/parallel.h and its pool (runtime/parallel.c): every iteration runs once, blocks
  * respect the grain, members have distinct ids, a nested call runs inline, many regions in
  * a row and regions after the thread count changes are whole, two callers at once each get
- * their region done, and workers that sleep at once (AG_SPIN_US=0) are woken. */
+ * their region done, workers that sleep at once (AG_SPIN_US=0) are woken, and the count
+ * comes from AG_NUM_THREADS, else OMP_NUM_THREADS, per calling thread. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -178,4 +179,36 @@ Test(parallel, two_callers_at_once) {
     for (int k = 0; k < 2; k++) cr_assert_eq(pthread_create(&t[k], NULL, caller, &bad[k]), 0);
     for (int k = 0; k < 2; k++) pthread_join(t[k], NULL);
     cr_assert(!bad[0] && !bad[1], "a region lost or repeated iterations");
+}
+
+/* The default count (each Criterion test is a process of its own, so the environment is
+ * read here first): AG_NUM_THREADS, else OMP_NUM_THREADS's first number. */
+Test(parallel, count_defaults_to_ag_num_threads) {
+    setenv("AG_NUM_THREADS", "3", 1);
+    setenv("OMP_NUM_THREADS", "2", 1);
+    cr_assert_eq(ag_get_num_threads(), 3);
+}
+
+Test(parallel, count_falls_back_to_omp_num_threads) {
+    setenv("AG_NUM_THREADS", "0", 1); /* not a count: ignored */
+    setenv("OMP_NUM_THREADS", "5,2", 1);
+    cr_assert_eq(ag_get_num_threads(), 5);
+}
+
+static void *count_of_new_thread(void *arg) {
+    *(int *)arg = ag_get_num_threads();
+    return NULL;
+}
+
+/* ag_set_num_threads is the calling thread's: a thread started later has the default. */
+Test(parallel, a_new_thread_starts_at_the_default) {
+    setenv("AG_NUM_THREADS", "2", 1);
+    ag_set_num_threads(4);
+    int other = 0;
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, count_of_new_thread, &other), 0);
+    pthread_join(t, NULL);
+    cr_assert_eq(other, 2);
+    cr_assert_eq(ag_get_num_threads(), 4);
+    ag_set_num_threads(1);
 }
