@@ -299,7 +299,8 @@ static int train(struct run *r, struct fashion *f, struct args a) {
 int main(int argc, char **argv) {
     (void)fashion_out_dir, (void)env_int; /* fashion.h's helpers for the other examples */
     struct args a = parse(argc, argv);
-    struct fashion f = fashion_load();
+    /* images stay bytes (the loader converts each batch); float64 runs take them as floats */
+    struct fashion f = a.f64 ? fashion_load_float() : fashion_load();
     if (a.f64) { /* parameters and images in float64 */
         ag_set_default_dtype(AG_F64);
         ag_tensor *x = ag_cast(f.x_train, AG_F64);
