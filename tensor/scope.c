@@ -164,8 +164,8 @@ static struct ag__chunk **solo_chunk(struct ag_arena *a, const ag_tensor *t) {
     const struct ag_storage *s = t->storage;
     size_t nbytes = (size_t)t->numel * ag__dsize(t->dtype);
     size_t head = (sizeof(ag_tensor) + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
-    if (ag__scope_ended(t) || s->arena != a || t->offset || nbytes != s->nbytes || nbytes <= CHUNK_BYTES / 2 ||
-        !ag_is_contiguous(t))
+    if (ag__scope_ended(t) || s->arena != a || t->offset || nbytes != s->nbytes ||
+        nbytes <= CHUNK_BYTES / 2 || !ag_is_contiguous(t))
         return NULL;
     size_t n = (nbytes + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
     for (struct ag__chunk **p = &a->head; *p; p = &(*p)->next) {

@@ -94,7 +94,7 @@ Test(scope_keep, whole_view_moves_with_its_shape) {
 Test(scope_keep, data_sharing_its_chunk_is_copied) {
     ag_scope_begin();
     ag_scope_begin();
-    ag_tensor *first = ramp(SMALL); /* opens a chunk with room for the next one */
+    ag_tensor *first = ramp(SMALL);  /* opens a chunk with room for the next one */
     ag_tensor *t = ramp(160 * 1024); /* 640 KiB: over half a chunk, fits behind first */
     void *data = ag_data(t);
     ag_tensor *k = ag_keep(t);
