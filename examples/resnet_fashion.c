@@ -3,8 +3,8 @@
  * residual blocks with batch norm (16->16; 16->32 strided, with a 1x1 conv + batch norm
  * projection shortcut; 32->32), global average pooling and a linear 32->10. SGD with
  * momentum 0.9 and weight decay 5e-4, lr 0.01 annealed by a cosine schedule stepped every
- * batch, batch 128. The module tree has torch's state_dict names (conv1.weight,
- * layers.1.shortcut.0.weight, layers.1.bn1.running_var, fc.bias, ...), so the PyTorch
+ * batch, batch 128. The module tree has torch's state_dict names (stem.0.weight,
+ * layers.1.shortcut.0.weight, layers.1.residual.1.running_var, fc.bias, ...), so the PyTorch
  * twin, examples/torch/resnet_fashion.py, loads the initial weights strict.
  * Usage: resnet_fashion [--steps N] [--epochs E] [--init FILE] [--final FILE]
  *                       [--losses FILE] [--quiet] [--out DIR] [--bench STEPS] [--f64]
@@ -33,19 +33,19 @@ enum { BATCH = 128 };
  * against itself on 1 and 2 threads: 2e-4; float64 agrees to 1e-12); at 0.01, 1e-4. */
 static const double LR = 0.01, MOMENTUM = 0.9, WEIGHT_DECAY = 5e-4;
 
-/* ------------------------------------------------------------------ the model */
+/* ------------------------------------------------------------------ the model
+ * Each chain of layers is a Sequential (the stem, a block's residual path, a projection
+ * shortcut): with grad off a Sequential holds two activations at a time, so an evaluation
+ * keeps only the few tensors a forward below names itself until it returns. */
 struct block {
     bool shortcut; /* a 1x1 conv + batch norm projection instead of the identity */
 };
 
-/* relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)) */
+/* relu(residual(x) + shortcut(x)), residual = conv1, bn1, relu, conv2, bn2 */
 static ag_tensor *block_forward(ag_module *self, int n, ag_tensor *const *in) {
     (void)n;
     ag_tensor *x = in[0];
-    ag_tensor *h = ag_module_forward(ag_module_get_child(self, "conv1"), x);
-    h = ag_relu(ag_module_forward(ag_module_get_child(self, "bn1"), h));
-    h = ag_module_forward(ag_module_get_child(self, "conv2"), h);
-    h = ag_module_forward(ag_module_get_child(self, "bn2"), h);
+    ag_tensor *h = ag_module_forward(ag_module_get_child(self, "residual"), x);
     struct block *b = ag_module_ctx(self);
     ag_tensor *skip = b->shortcut ? ag_module_forward(ag_module_get_child(self, "shortcut"), x) : x;
     return ag_relu(ag_add(h, skip));
@@ -61,10 +61,12 @@ static ag_module *block(int64_t cin, int64_t cout, int stride) {
     if (!ctx) return NULL;
     ctx->shortcut = stride != 1 || cin != cout;
     ag_module *b = ag_module_new("BasicBlock", block_forward, ctx, free);
-    ag_module_add_child(b, "conv1", conv3x3(cin, cout, stride));
-    ag_module_add_child(b, "bn1", ag_batch_norm2d_layer(cout));
-    ag_module_add_child(b, "conv2", conv3x3(cout, cout, 1));
-    ag_module_add_child(b, "bn2", ag_batch_norm2d_layer(cout));
+    ag_model *r = ag_module_add_child(b, "residual", ag_model_new());
+    ag_model_add(r, conv3x3(cin, cout, stride));
+    ag_model_add(r, ag_batch_norm2d_layer(cout));
+    ag_model_add(r, ag_activation_layer(AG_ACTIVATION_RELU));
+    ag_model_add(r, conv3x3(cout, cout, 1));
+    ag_model_add(r, ag_batch_norm2d_layer(cout));
     if (ctx->shortcut) {
         ag_model *s = ag_module_add_child(b, "shortcut", ag_model_new());
         ag_model_add(
@@ -77,8 +79,7 @@ static ag_module *block(int64_t cin, int64_t cout, int stride) {
 /* x [N,1,28,28] -> logits [N,10] */
 static ag_tensor *resnet_forward(ag_module *self, int n, ag_tensor *const *in) {
     (void)n;
-    ag_tensor *h = ag_module_forward(ag_module_get_child(self, "conv1"), in[0]);
-    h = ag_relu(ag_module_forward(ag_module_get_child(self, "bn1"), h));
+    ag_tensor *h = ag_module_forward(ag_module_get_child(self, "stem"), in[0]);
     h = ag_module_forward(ag_module_get_child(self, "layers"), h);
     h = ag_adaptive_avg_pool2d(h, 1, 1); /* [N,32,1,1] */
     h = ag_reshape(h, 2, (int64_t[]){-1, 32});
@@ -87,8 +88,10 @@ static ag_tensor *resnet_forward(ag_module *self, int n, ag_tensor *const *in) {
 
 static ag_module *resnet(void) {
     ag_module *m = ag_module_new("ResNet", resnet_forward, NULL, NULL);
-    ag_module_add_child(m, "conv1", conv3x3(1, 16, 1));
-    ag_module_add_child(m, "bn1", ag_batch_norm2d_layer(16));
+    ag_model *stem = ag_module_add_child(m, "stem", ag_model_new());
+    ag_model_add(stem, conv3x3(1, 16, 1));
+    ag_model_add(stem, ag_batch_norm2d_layer(16));
+    ag_model_add(stem, ag_activation_layer(AG_ACTIVATION_RELU));
     ag_model *layers = ag_module_add_child(m, "layers", ag_model_new());
     ag_model_add(layers, block(16, 16, 1));
     ag_model_add(layers, block(16, 32, 2));

@@ -156,6 +156,55 @@ int ag__scope_ended_error(const ag_tensor *t, const char *fn, int i) {
                      what, AG_SHAPE(t));
 }
 
+/* The link to the chunk of arena a that holds t's data and nothing else (only the header
+ * of t's own block before it: the struct and storage header of the tensor that made the
+ * data), or NULL. Only a big contiguous tensor over its whole storage qualifies: a big
+ * one-off has a chunk of its own (chunk_with_room), a small tensor shares one. */
+static struct ag__chunk **solo_chunk(struct ag_arena *a, const ag_tensor *t) {
+    const struct ag_storage *s = t->storage;
+    size_t nbytes = (size_t)t->numel * ag__dsize(t->dtype);
+    size_t head = (sizeof(ag_tensor) + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
+    if (ag__scope_ended(t) || s->arena != a || t->offset || nbytes != s->nbytes ||
+        nbytes <= CHUNK_BYTES / 2 || !ag_is_contiguous(t))
+        return NULL;
+    size_t n = (nbytes + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
+    for (struct ag__chunk **p = &a->head; *p; p = &(*p)->next) {
+        const unsigned char *mem = (*p)->mem, *data = s->data;
+        if (data >= mem && data <= mem + head + AG_ALIGN && (*p)->used == (size_t)(data - mem) + n)
+            return p;
+    }
+    return NULL;
+}
+
+/* t kept without a copy: its data's chunk moves from arena a to parent, under a new
+ * struct and storage header made in parent. NULL with *moved false: t does not qualify. */
+static ag_tensor *keep_moving(struct ag_arena *a, struct ag_arena *parent, ag_tensor *t,
+                              bool *moved) {
+    struct ag__chunk **link = solo_chunk(a, t);
+    *moved = link != NULL;
+    if (!link) return NULL;
+    size_t head = (sizeof(ag_tensor) + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
+    unsigned char *p = ag__alloc_uninit(parent, head + sizeof(struct ag_storage), "ag_keep");
+    if (!p) return NULL;
+    struct ag_storage *s = (struct ag_storage *)(p + head);
+    *s = (struct ag_storage){
+        .data = t->storage->data, .nbytes = t->storage->nbytes, .refs = 1, .arena = parent};
+    ag_tensor *out = (ag_tensor *)p;
+    *out = (ag_tensor){.dtype = t->dtype,
+                       .ndim = t->ndim,
+                       .numel = t->numel,
+                       .storage = s,
+                       .arena = parent,
+                       .scope_gen = parent->gen};
+    memcpy(out->shape, t->shape, sizeof out->shape);
+    memcpy(out->strides, t->strides, sizeof out->strides);
+    struct ag__chunk *c = *link; /* parent->head is set: the header was just made there */
+    *link = c->next;
+    c->next = parent->head->next; /* behind the head: no bump allocation lands in it */
+    parent->head->next = c;
+    return out;
+}
+
 ag_tensor *ag_keep(ag_tensor *t) {
     if (!t) return NULL;
     if (depth == 0) {
@@ -163,7 +212,10 @@ ag_tensor *ag_keep(ag_tensor *t) {
         return NULL;
     }
     struct ag_arena *parent = depth >= 2 ? &ag__scopes[depth - 2] : NULL;
-    ag_tensor *out = ag__zeros_in(parent, t->dtype, t->ndim, t->shape, "ag_keep");
+    bool moved = false;
+    ag_tensor *out = parent ? keep_moving(&ag__scopes[depth - 1], parent, t, &moved) : NULL;
+    if (moved) return out;
+    out = ag__zeros_in(parent, t->dtype, t->ndim, t->shape, "ag_keep");
     if (!out) return NULL;
     ag_copy_(out, t); /* values only: the copy is a leaf with no graph */
     return out;

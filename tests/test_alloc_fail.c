@@ -212,6 +212,24 @@ static int batch_loader(double *out) {
     return rc;
 }
 
+/* ag_keep through nested scopes: a big tensor's chunk moves up, a small one is copied. */
+static int scope_keep(double *out) {
+    ag_clear_error();
+    ag_scope_begin();
+    ag_scope_begin();
+    ag_scope_begin();
+    ag_tensor *big = ag_keep(ag_arange(AG_F32, 0, 1 << 18, 1));
+    ag_tensor *small = ag_keep(ag_arange(AG_F32, 0, 10, 1));
+    ag_scope_end();
+    big = ag_keep(big), small = ag_keep(small);
+    ag_scope_end();
+    ag_tensor *s = ag_add(ag_sum(big), ag_sum(small));
+    *out = s ? ag_item(s) : NAN;
+    int rc = ag_last_error() != NULL;
+    ag_scope_end();
+    return rc;
+}
+
 /* ------------------------------------------------------------------ the driver
  * Each run goes in a child process of its own, so every run starts from the same state
  * (caches such as GEMM's packing scratch and the scope chunks are empty) and a crash is
@@ -318,3 +336,4 @@ Test(alloc_fail, idx_and_csv_loaders) {
     unlink(idx_path), unlink(idx_gz_path), unlink(csv_path);
 }
 Test(alloc_fail, batch_loader) { fail_each("batch loader", batch_loader); }
+Test(alloc_fail, scope_keep) { fail_each("ag_keep, nested scopes", scope_keep); }

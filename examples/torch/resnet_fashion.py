@@ -9,7 +9,10 @@ Usage: resnet_fashion.py INIT STEPS LOSSES [--final FILE] [--f64]
          float64, the running statistics included; 1e-3 in float32)
          --f64: train in float64 (resnet_fashion --f64 wrote INIT)
        resnet_fashion.py --bench STEPS     (bench/zoo_bench.sh; /work/ZOO_BENCH.md)
-       resnet_fashion.py --epochs E        (a real run: test accuracy after each epoch)"""
+       resnet_fashion.py --epochs E        (a real run: test accuracy after each epoch)
+       resnet_fashion.py --eval-rss [STEPS] (STEPS training batches, default 300, then how
+         much one torch.no_grad() evaluation of 1,000 test images, model.eval(), one batch,
+         raises the peak RSS: resnet_fashion --eval-rss's twin)"""
 import gzip
 import os
 import resource
@@ -35,30 +38,26 @@ def conv3x3(cin, cout, stride):
 class BasicBlock(nn.Module):
     def __init__(self, cin, cout, stride):
         super().__init__()
-        self.conv1 = conv3x3(cin, cout, stride)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = conv3x3(cout, cout, 1)
-        self.bn2 = nn.BatchNorm2d(cout)
+        self.residual = nn.Sequential(conv3x3(cin, cout, stride), nn.BatchNorm2d(cout), nn.ReLU(),
+                                      conv3x3(cout, cout, 1), nn.BatchNorm2d(cout))
         self.shortcut = None
         if stride != 1 or cin != cout:
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
     def forward(self, x):
-        h = torch.relu(self.bn1(self.conv1(x)))
-        h = self.bn2(self.conv2(h))
+        h = self.residual(x)
         return torch.relu(h + (self.shortcut(x) if self.shortcut is not None else x))
 
 
 class ResNet(nn.Module):
     def __init__(self):
         super().__init__()
-        self.conv1 = conv3x3(1, 16, 1)
-        self.bn1 = nn.BatchNorm2d(16)
+        self.stem = nn.Sequential(conv3x3(1, 16, 1), nn.BatchNorm2d(16), nn.ReLU())
         self.layers = nn.Sequential(BasicBlock(16, 16, 1), BasicBlock(16, 32, 2), BasicBlock(32, 32, 1))
         self.fc = nn.Linear(32, 10)
 
     def forward(self, x):
-        h = self.layers(torch.relu(self.bn1(self.conv1(x))))
+        h = self.layers(self.stem(x))
         return self.fc(nn.functional.adaptive_avg_pool2d(h, 1).flatten(1))
 
 
@@ -162,11 +161,38 @@ def epochs(n):
                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0))
 
 
+def rss_mib():
+    """The resident set now, from /proc/self/statm."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1024.0 * 1024.0)
+
+
+def eval_rss(steps):
+    x, y = load("train")
+    xt, yt = load("t10k")
+    torch.manual_seed(1)
+    m, opt, sched = make(steps)
+    for b in (i % ((len(x) + BATCH - 1) // BATCH) for i in range(steps)):
+        step(m, opt, sched, x[b * BATCH:(b + 1) * BATCH], y[b * BATCH:(b + 1) * BATCH])
+    xe, ye = xt[:1000].clone(), yt[:1000].clone()
+    m.eval()
+    before = rss_mib()
+    peak0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    with torch.no_grad():
+        out = m(xe)
+        loss, acc = nn.functional.cross_entropy(out, ye).item(), (out.argmax(1) == ye).float().mean().item()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print("eval of 1000 images: loss %.4f, accuracy %.1f %%; RSS before %.0f MiB (peak so far %.0f), "
+          "peak after %.0f MiB: +%.0f MiB" % (loss, 100 * acc, before, peak0, peak, peak - before))
+
+
 def main():
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     a = sys.argv[1:]
     if a[:1] == ["--bench"]:
         return bench(int(a[1]))
+    if a[:1] == ["--eval-rss"]:
+        return eval_rss(int(a[1]) if len(a) > 1 else 300)
     if a[:1] == ["--epochs"]:
         return epochs(int(a[1]))
     final = a[a.index("--final") + 1] if "--final" in a else None
