@@ -62,11 +62,11 @@ class ResNet(nn.Module):
 
 
 def load(split):
-    """float32 images [N,1,28,28] in [0,1] and int64 labels of a split ("train" or "t10k")."""
+    """float32 images [N,1,28,28] in [0,1] (x.float() / 255, as ag's byte loader) and int64 labels of a split ("train" or "t10k")."""
     raw = gzip.open("%s/%s-images-idx3-ubyte.gz" % (DIR, split)).read()
     x = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(-1, 1, 28, 28)
     y = np.frombuffer(gzip.open("%s/%s-labels-idx1-ubyte.gz" % (DIR, split)).read(), dtype=np.uint8, offset=8)
-    return torch.from_numpy(x.astype(np.float32) * np.float32(1 / 255.0)), torch.from_numpy(y.astype(np.int64))
+    return torch.from_numpy(x.copy()).float() / 255, torch.from_numpy(y.astype(np.int64))
 
 
 def make(t_max):
