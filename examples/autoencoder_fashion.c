@@ -50,7 +50,7 @@ static void write_grid(ag_model *m, ag_tensor *x, const char *path) {
     float img[2 * 28 * 8 * 28];
     ag_scope_begin();
     bool grad = ag_set_grad_enabled(false);
-    ag_tensor *in = ag_slice(x, 0, 0, 8, 1);
+    ag_tensor *in = ag_mul_scalar(ag_cast(ag_slice(x, 0, 0, 8, 1), AG_F32), 1 / 255.0);
     float a[8 * 784], b[8 * 784];
     ag_to_array(ag_contiguous(in), a);
     ag_to_array(ag_module_forward(m, in), b);
@@ -95,8 +95,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--bench") && i + 1 < argc) bench = atoi(argv[++i]);
     }
     if (bench > 0) steps = bench + 4;
-    ag_tensor *all = ag_load_idx("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz",
-                                 AG_F32, 1 / 255.0);
+    /* the images stay bytes: ag_train's loader converts each batch (x / 255) */
+    ag_tensor *all =
+        ag_load_idx("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", AG_U8, 0);
     if (!all) return fprintf(stderr, "autoencoder_fashion: %s\n", ag_last_error()), 1;
     int64_t n = (int64_t)steps * BATCH;
     if (n > ag_shape(all)[0]) n = ag_shape(all)[0];

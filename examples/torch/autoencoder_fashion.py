@@ -21,7 +21,7 @@ BATCH = 32
 def load_images():
     raw = gzip.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").read()
     imgs = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(-1, 1, 28, 28)
-    return torch.from_numpy(imgs.astype(np.float32) * np.float32(1 / 255.0))
+    return torch.from_numpy(imgs.copy()).float() / 255  # as ag's byte loader
 
 
 def autoencoder():
