@@ -946,7 +946,7 @@ const char *ag_matmul_backend(void);
 /** Sets the thread count of the ops the calling thread runs; results are bitwise the same
  * for any n. n outside 1..1024 is an error and leaves the count unchanged. A thread that
  * never set it uses AG_NUM_THREADS, else OMP_NUM_THREADS, else the CPUs the process may
- * run on (read once). Idle workers spin AG_SPIN_US microseconds (default 50), then sleep. */
+ * run on (read once). Idle workers spin AG_SPIN_US microseconds (default 100), then sleep. */
 void ag_set_num_threads(int n);
 /** The thread count ag uses for the calling thread's ops. */
 int ag_get_num_threads(void);

@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #define MAX_TEAM 1024      /* ag_set_num_threads' limit */
-#define SPIN_US_DEFAULT 50 /* tuned with bench/threads_busy.sh: see bench/results */
+#define SPIN_US_DEFAULT 100 /* tuned with bench/threads_busy.sh: see bench/results */
 #define SPIN_CHECK 16      /* pause iterations between clock reads while spinning */
 
 struct slot {                      /* one per worker, on a cache line of its own */
@@ -51,6 +51,9 @@ static struct {
     _Alignas(64) _Atomic uint64_t state;
     _Alignas(64) atomic_uint done; /* chunks finished: the caller's futex word */
     atomic_int caller_sleeping;
+    long own_ns;                  /* the caller's chunks in this region: time, */
+    int own_chunks;               /* and count */
+    _Atomic long slowest;         /* the slowest chunk a worker ran in it */
     struct slot slots[MAX_TEAM];
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -81,16 +84,39 @@ static long now_ns(void) {
     return (long)t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
+static long thread_cpu_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (long)t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+/* This thread's spin budget: it halves after a spin that lost a quarter of its time to
+ * other threads (the core is shared, and spinning takes it from someone who works), and
+ * grows back by a sixteenth of AG_SPIN_US after each spin that kept its core. */
+static _Thread_local long t_spin_ns = -1;
+
+static void adapt_spin(long wall, long cpu) {
+    if (wall > 20000 && cpu < wall - wall / 4)
+        t_spin_ns /= 2;
+    else if (t_spin_ns < pool.spin_ns)
+        t_spin_ns += pool.spin_ns / 16 + 1;
+}
+
 /* Spin until *w != old, for at most the spin budget; then sleep until it is, with
  * *sleeping set (the waker reads it after changing *w and wakes only a sleeper: both
  * sides are sequentially consistent, so one of them sees the other's store). */
 static unsigned wait_change(atomic_uint *w, unsigned old, atomic_int *sleeping) {
     unsigned v = atomic_load_explicit(w, memory_order_acquire);
-    long t0 = pool.spin_ns > 0 ? now_ns() : 0;
-    for (int i = 1; v == old && pool.spin_ns > 0; i++) {
-        cpu_relax();
-        v = atomic_load_explicit(w, memory_order_acquire);
-        if (i % SPIN_CHECK == 0 && now_ns() - t0 > pool.spin_ns) break;
+    if (t_spin_ns < 0) t_spin_ns = pool.spin_ns;
+    long budget = t_spin_ns > pool.spin_ns ? pool.spin_ns : t_spin_ns;
+    if (v == old && pool.spin_ns > 0) {
+        long t0 = now_ns(), c0 = thread_cpu_ns(), t = t0;
+        for (int i = 1; v == old && t - t0 <= budget; i++) {
+            cpu_relax();
+            v = atomic_load_explicit(w, memory_order_acquire);
+            if (i % SPIN_CHECK == 0) t = now_ns();
+        }
+        adapt_spin(now_ns() - t0, thread_cpu_ns() - c0);
     }
     if (v != old) return v;
     atomic_store(sleeping, 1);
@@ -115,6 +141,20 @@ static void run_chunk(int c, int chunks, int tid) {
     if (lo < hi) pool.range(pool.ctx, lo, hi, tid);
 }
 
+/* Record how long a chunk took: the caller sums its own, a worker raises the region's
+ * slowest (judge compares the two). */
+static void note_chunk(int tid, long ns) {
+    if (tid == 0) {
+        pool.own_ns += ns, pool.own_chunks++;
+        return;
+    }
+    long w = atomic_load_explicit(&pool.slowest, memory_order_relaxed);
+    while (ns > w && !atomic_compare_exchange_weak_explicit(&pool.slowest, &w, ns,
+                                                            memory_order_relaxed,
+                                                            memory_order_relaxed)) {
+    }
+}
+
 /* Claim and run chunks of region `serial` until none is left (or it is over). */
 static void work(unsigned serial, int tid) {
     uint64_t s = atomic_load_explicit(&pool.state, memory_order_acquire);
@@ -123,7 +163,9 @@ static void work(unsigned serial, int tid) {
                                                    memory_order_acquire))
             continue;
         int chunks = CHUNKS(s);
+        long t0 = now_ns();
         run_chunk(NEXT(s), chunks, tid);
+        note_chunk(tid, now_ns() - t0);
         if (atomic_fetch_add(&pool.done, 1) + 1 == (unsigned)chunks &&
             atomic_load(&pool.caller_sleeping))
             futex_wake(&pool.done);
@@ -180,21 +222,25 @@ static int ensure_workers(int nt) {
 }
 
 /* ---- Backing off when workers come late ---------------------------------------------
- * On an oversubscribed machine a worker that claimed a chunk can be preempted, and the
- * caller then waits a scheduler slice (milliseconds) for it: far slower than doing it all
- * alone.  A region is late when the caller waited for the workers longer than LATE_NS and
- * longer than its own chunks took.  After a late region the caller's regions run inline
- * for solo_ns; solo_ns doubles with each late region (to SOLO_MAX_NS) and shrinks by a
- * sixteenth with each on-time one (to SOLO_MIN_NS), so it grows while more than about one
- * region in 15 comes late.  Only who runs the chunks changes, never the results.  Under
- * the lock. */
-#define LATE_NS 50000L
+ * On an oversubscribed machine a worker that claimed a chunk can be preempted in it, and
+ * the caller then waits a scheduler slice (milliseconds) for it: far slower than doing it
+ * all alone.  A region is late when the caller waited for the workers longer than LATE_NS
+ * and a worker's chunk took longer than LATE_NS plus twice the caller's mean chunk (a
+ * worker that was only slow to wake is not late: the caller takes the chunks it has not
+ * claimed; one that ran its chunk at the caller's pace is not late either).  After a late
+ * region the caller's regions run inline for solo_ns; solo_ns doubles with each late
+ * region (to SOLO_MAX_NS) and shrinks by a sixteenth with each on-time one (to
+ * SOLO_MIN_NS), so it grows while more than about one region in 15 comes late.  Only who
+ * runs the chunks changes, never the results.  Under the lock. */
+#define LATE_NS 100000L
 #define SOLO_MIN_NS 5000000L
 #define SOLO_MAX_NS 1000000000L
 
-static void judge(long own, long wait, long now) {
+static void judge(long wait, long now) {
+    long own_mean = pool.own_chunks ? pool.own_ns / pool.own_chunks : 0;
+    bool late = wait > LATE_NS && atomic_load(&pool.slowest) > LATE_NS + 2 * own_mean;
     if (pool.solo_ns < SOLO_MIN_NS) pool.solo_ns = SOLO_MIN_NS;
-    if (wait <= LATE_NS || wait <= own) {
+    if (!late) {
         pool.solo_ns -= pool.solo_ns / 16;
         return;
     }
@@ -208,8 +254,9 @@ static void judge(long own, long wait, long now) {
  * under lock; returns when all have finished. */
 static void region(int chunks, int nt) {
     unsigned serial = ++pool.serial ? pool.serial : ++pool.serial;
-    long t0 = now_ns();
     atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool.slowest, 0, memory_order_relaxed);
+    pool.own_ns = 0, pool.own_chunks = 0;
     atomic_store_explicit(&pool.state, (uint64_t)serial << 32 | (uint64_t)chunks << 16,
                           memory_order_release);
     for (int t = 1; t < nt; t++) {
@@ -224,7 +271,7 @@ static void region(int chunks, int nt) {
     while ((d = atomic_load_explicit(&pool.done, memory_order_acquire)) != (unsigned)chunks)
         wait_change(&pool.done, d, &pool.caller_sleeping);
     long t2 = now_ns();
-    judge(t1 - t0, t2 - t1, t2);
+    judge(t2 - t1, t2);
 }
 
 /* Lock the pool for a region of up to nt threads; the threads it gets (0: run inline). */
