@@ -26,9 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_TEAM 1024      /* ag_set_num_threads' limit */
+#define MAX_TEAM 1024       /* ag_set_num_threads' limit */
 #define SPIN_US_DEFAULT 100 /* tuned with bench/threads_busy.sh: see bench/results */
-#define SPIN_CHECK 16      /* pause iterations between clock reads while spinning */
+#define SPIN_CHECK 16       /* pause iterations between clock reads while spinning */
 
 struct slot {                      /* one per worker, on a cache line of its own */
     _Alignas(64) atomic_uint wake; /* serial of the region it is woken for: its futex word */
@@ -51,9 +51,9 @@ static struct {
     _Alignas(64) _Atomic uint64_t state;
     _Alignas(64) atomic_uint done; /* chunks finished: the caller's futex word */
     atomic_int caller_sleeping;
-    long own_ns;                  /* the caller's chunks in this region: time, */
-    int own_chunks;               /* and count */
-    _Atomic long slowest;         /* the slowest chunk a worker ran in it */
+    long own_ns;          /* the caller's chunks in this region: time, */
+    int own_chunks;       /* and count */
+    _Atomic long slowest; /* the slowest chunk a worker ran in it */
     struct slot slots[MAX_TEAM];
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -96,10 +96,8 @@ static long thread_cpu_ns(void) {
 static _Thread_local long t_spin_ns = -1;
 
 static void adapt_spin(long wall, long cpu) {
-    if (wall > 20000 && cpu < wall - wall / 4)
-        t_spin_ns /= 2;
-    else if (t_spin_ns < pool.spin_ns)
-        t_spin_ns += pool.spin_ns / 16 + 1;
+    if (wall > 20000 && cpu < wall - wall / 4) t_spin_ns /= 2;
+    else if (t_spin_ns < pool.spin_ns) t_spin_ns += pool.spin_ns / 16 + 1;
 }
 
 /* Spin until *w != old, for at most the spin budget; then sleep until it is, with
@@ -149,10 +147,8 @@ static void note_chunk(int tid, long ns) {
         return;
     }
     long w = atomic_load_explicit(&pool.slowest, memory_order_relaxed);
-    while (ns > w && !atomic_compare_exchange_weak_explicit(&pool.slowest, &w, ns,
-                                                            memory_order_relaxed,
-                                                            memory_order_relaxed)) {
-    }
+    while (ns > w && !atomic_compare_exchange_weak_explicit(
+                         &pool.slowest, &w, ns, memory_order_relaxed, memory_order_relaxed)) {}
 }
 
 /* Claim and run chunks of region `serial` until none is left (or it is over). */
