@@ -104,14 +104,18 @@ static void transpose_into(ag_dtype dt, void *y, const void *x, int64_t R, int64
         float *o = y;
         const float *a = x, *b = add;
         for (int64_t r = 0; r < R; r++)
-            for (int64_t c = 0; c < C; c++)
-                o[c * R + r] = b ? a[r * rs + c * cs] + b[c * sa] : a[r * rs + c * cs];
+            if (b)
+                for (int64_t c = 0; c < C; c++) o[c * R + r] = a[r * rs + c * cs] + b[c * sa];
+            else
+                for (int64_t c = 0; c < C; c++) o[c * R + r] = a[r * rs + c * cs];
     } else {
         double *o = y;
         const double *a = x, *b = add;
         for (int64_t r = 0; r < R; r++)
-            for (int64_t c = 0; c < C; c++)
-                o[c * R + r] = b ? a[r * rs + c * cs] + b[c * sa] : a[r * rs + c * cs];
+            if (b)
+                for (int64_t c = 0; c < C; c++) o[c * R + r] = a[r * rs + c * cs] + b[c * sa];
+            else
+                for (int64_t c = 0; c < C; c++) o[c * R + r] = a[r * rs + c * cs];
     }
 }
 
