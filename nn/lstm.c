@@ -1,6 +1,7 @@
 /* LSTM (torch.nn.LSTM) over whole sequences, gate order i, f, g, o; parameters and the
- * sequence loop in rnn.c. Its module forward gives the output sequence; ag_lstm_forward
- * gives the final states too. */
+ * loop over layers in rnn.c, each layer's recurrence one ag_lstm_scan op
+ * (ops/lstm_scan.c). Its module forward gives the output sequence; ag_lstm_forward gives
+ * the final states too. */
 #include "nn/nn.h"
 
 /* The recurrence of one layer: one ag_lstm_scan op, whose result [T+1,B,H] ([B,T+1,H])

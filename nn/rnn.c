@@ -101,10 +101,10 @@ int ag__rnn_run(ag_module *m, const struct ag_module_type *type, ag_tensor *x, a
     int64_t b = x->shape[r->batch_first ? 0 : 1];
     ag_tensor **hl = ag__malloc(2 * (size_t)r->layers * sizeof *hl);
     if (!hl) return ag__error(AG_ERR_NOMEM, fn, "out of memory");
-    ag_tensor *seq = x;
+    ag_tensor *seq = x, *h, *c;
     for (int l = 0; l < r->layers && seq; l++) {
-        ag_tensor *h = state0(h0, l, x, b, r->hidden);
-        ag_tensor *c = r->gates == 4 ? state0(c0, l, x, b, r->hidden) : NULL;
+        h = state0(h0, l, x, b, r->hidden);
+        c = r->gates == 4 ? state0(c0, l, x, b, r->hidden) : NULL;
         seq = layer_run(m, l, seq, &h, &c, layer);
         hl[l] = h, hl[r->layers + l] = c;
     }

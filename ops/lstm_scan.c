@@ -119,7 +119,8 @@ static void transpose_into(ag_dtype dt, void *y, const void *x, int64_t R, int64
     }
 }
 
-/* x [C,R] contiguous into the [R,C] matrix at y (strides rs, 1): y[r,c] = x[c*R + r]. */
+/* x [C,R] contiguous into the [R,C] matrix at y (strides rs, 1): y[r,c] = x[c*R + r]. Rows
+ * of y are written one after the other (y's rows can be far apart). */
 static void untranspose(ag_dtype dt, void *y, int64_t rs, const void *x, int64_t R, int64_t C) {
     if (dt == AG_F32) {
         float *o = y;
