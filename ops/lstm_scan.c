@@ -141,6 +141,9 @@ static void fill_one(ag_dtype dt, void *x, int64_t n) {
         else ((double *)x)[i] = 1;
 }
 
+/* A 64-byte aligned heap buffer of at least `bytes` (aligned_alloc wants a multiple). */
+static char *scratch(size_t bytes) { return ag__aligned_alloc(64, (bytes + 63) / 64 * 64); }
+
 static const char *elem(const ag_tensor *t) {
     return (const char *)t->storage->data + (size_t)t->offset * ag_dtype_size(t->dtype);
 }
@@ -180,7 +183,7 @@ static int scan_forward(ag_tensor *out, ag_tensor *const *in, int n, const void 
     size_t es = g.es;
     ag_tensor *ga = ag__empty(dt, 3, (int64_t[]){T, 4 * H, B}, "ag_lstm_scan");
     ag_tensor *cs = ga ? ag__empty(dt, 4, (int64_t[]){T, 2, H, B}, "ag_lstm_scan") : NULL;
-    char *scr = cs ? ag__aligned_alloc(64, (size_t)(3 * HB) * es + 64) : NULL; /* hT c0T tmp */
+    char *scr = cs ? scratch((size_t)(3 * HB) * es) : NULL; /* hT c0T tmp */
     if (!scr) {
         for (ag_tensor *t = ga; t; t = t == ga ? cs : NULL)
             if (!t->arena) ag_tensor_free(t);
@@ -266,7 +269,7 @@ static int backward_steps(struct bwd *j, struct ag_node *node, const ag_tensor *
     const ag_tensor *w = node->in[1], *c0 = node->in[4];
     int64_t B = g->B, H = g->H, HB = H * B;
     size_t es = g->es;
-    char *scr = ag__aligned_alloc(64, (size_t)(9 * HB) * es + 64); /* s 3, one, c0T, DT 4 */
+    char *scr = scratch((size_t)(9 * HB) * es); /* s 3, one, c0T, DT 4 */
     if (!scr) return ag__error(AG_ERR_NOMEM, "ag_backward", "out of memory (%s)", AG_SHAPE(gr));
     char *one = at(scr, 3 * HB, es), *c0T = at(scr, 4 * HB, es), *DT = at(scr, 5 * HB, es);
     fill_one(j->dt, one, HB);
@@ -296,7 +299,7 @@ static int weight_grad(struct ag_node *node, const struct bwd *j) {
     const struct geo *g = &j->g;
     const ag_tensor *h0 = node->in[3], *out = node->out;
     int64_t H = g->H, rows = g->T * g->B;
-    char *hp = ag__aligned_alloc(64, (size_t)(rows * H) * g->es + 64);
+    char *hp = scratch((size_t)(rows * H) * g->es);
     if (!hp) return ag__error(AG_ERR_NOMEM, "ag_backward", "out of memory (%s)", AG_SHAPE(out));
     for (int64_t t = 0; t < g->T; t++)
         for (int64_t b = 0; b < g->B; b++) { /* row (t, b): h_{t-1} of sequence b */
