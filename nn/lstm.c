@@ -15,7 +15,7 @@ static ag_tensor *lstm_layer_run(ag_tensor *gx, ag_tensor **h, ag_tensor **c, ag
     if (ag_split_with_sizes(out, 2, (int64_t[]){t_len, 1}, td, parts) != 2) return NULL;
     *h = ag_squeeze(ag_slice(parts[0], td, t_len - 1, t_len, 1), td);
     *c = ag_squeeze(parts[1], td);
-    return parts[0];
+    return ag_contiguous(parts[0]); /* as torch's output (the head reads it contiguous too) */
 }
 
 static ag_tensor *lstm_module_forward(ag_module *m, int n, ag_tensor *const *in);

@@ -21,7 +21,8 @@ int ag_lstm_cell_forward(ag_layer *cell, ag_tensor *x, ag_tensor *h, ag_tensor *
     if (ag_chunk(ag_lstm_gates(ag__cell_proj(cell, x, 0), ag__cell_proj(cell, h, 1), c), 2, 1,
                  hc) != 2)
         return ag__last_error_code() ? ag__last_error_code() : AG_ERR_NULL;
-    ag_tensor *h2 = hc[0], *c2 = hc[1];
+    ag_tensor *h2 = ag_contiguous(hc[0]), *c2 = ag_contiguous(hc[1]); /* as torch's */
+    if (!h2 || !c2) return ag__last_error_code() ? ag__last_error_code() : AG_ERR_NULL;
     *h_out = h2;
     *c_out = c2;
     return AG_OK;
