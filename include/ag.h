@@ -1144,6 +1144,24 @@ int ag_lstm_forward(ag_layer *m, ag_tensor *x, ag_tensor *h0, ag_tensor *c0, ag_
 ag_layer *ag_gru_layer(int64_t input, int64_t hidden, int num_layers, bool batch_first);
 /** GRU forward giving the output sequence and the final hn; see above. */
 int ag_gru_forward(ag_layer *m, ag_tensor *x, ag_tensor *h0, ag_tensor **out, ag_tensor **hn);
+/** The point-wise part of an LSTM cell as one op (a fused kernel, one tape node): from gate
+ * pre-activations a [B,4H] plus b [B,4H] (b may be NULL; gate order i, f, g, o, as
+ * x W_ih^T + b_ih and h W_hh^T + b_hh) and the cell state c [B,H], returns [B,2H] in the
+ * current scope holding h' = o tanh(c') in columns [0,H) and c' = f c + i g in [H,2H)
+ * (i, f, o sigmoid, g tanh of their gates); take them with ag_chunk(out, 2, 1, hc).
+ * Differentiable any number of times. NULL and an error naming ag_lstm_gates and the
+ * shapes when they do not fit or the dtypes differ. */
+ag_tensor *ag_lstm_gates(ag_tensor *a, ag_tensor *b, ag_tensor *c);
+/** An LSTM layer's recurrence over a whole sequence as one op (one tape node; the GEMM
+ * for dW_hh runs once over all steps): gx [T,B,4H] ([B,T,4H] with batch_first) holds the
+ * input projections x_t W_ih^T + b_ih of every step (gate order i, f, g, o), w_hh [4H,H],
+ * b_hh [4H], h0 and c0 [B,H] the initial states (T >= 1). Returns, in the current scope,
+ * [T+1,B,H] ([B,T+1,H]): entries 0..T-1 along the time dim are h_1..h_T (the output
+ * sequence; h_T is the final hidden state), entry T is the final cell state c_T.
+ * Differentiable any number of times. NULL and an error naming ag_lstm_scan and the
+ * shapes when they do not fit or the dtypes differ. */
+ag_tensor *ag_lstm_scan(ag_tensor *gx, ag_tensor *w_hh, ag_tensor *b_hh, ag_tensor *h0,
+                        ag_tensor *c0, bool batch_first);
 
 #ifdef __cplusplus
 }

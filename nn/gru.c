@@ -4,8 +4,8 @@
 #include "nn/nn.h"
 
 static ag_tensor *gru_step(ag_tensor *gx, ag_tensor *h, ag_tensor **c, ag_tensor *w_hh,
-                           ag_tensor *b_hh, int64_t hidden) {
-    (void)c, (void)hidden;
+                           ag_tensor *b_hh) {
+    (void)c;
     ag_tensor *xi[3], *hh[3];
     if (ag_chunk(gx, 3, 1, xi) != 3 || ag_chunk(ag_linear(h, w_hh, b_hh), 3, 1, hh) != 3)
         return NULL;
@@ -14,11 +14,16 @@ static ag_tensor *gru_step(ag_tensor *gx, ag_tensor *h, ag_tensor **c, ag_tensor
     return ag_add(n, ag_mul(z, ag_sub(h, n)));
 }
 
+static ag_tensor *gru_layer_run(ag_tensor *gx, ag_tensor **h, ag_tensor **c, ag_tensor *w_hh,
+                                ag_tensor *b_hh, bool batch_first) {
+    return ag__rnn_steps(gx, h, c, w_hh, b_hh, batch_first, gru_step);
+}
+
 static ag_tensor *gru_module_forward(ag_module *m, int n, ag_tensor *const *in);
 static const struct ag_module_type gru_type = {"GRU", gru_module_forward, free};
 
 int ag_gru_forward(ag_module *m, ag_tensor *x, ag_tensor *h0, ag_tensor **out, ag_tensor **hn) {
-    return ag__rnn_run(m, &gru_type, x, h0, NULL, gru_step, out, hn, NULL, "ag_gru_forward");
+    return ag__rnn_run(m, &gru_type, x, h0, NULL, gru_layer_run, out, hn, NULL, "ag_gru_forward");
 }
 
 static ag_tensor *gru_module_forward(ag_module *m, int n, ag_tensor *const *in) {

@@ -1,17 +1,21 @@
 /* LSTM (torch.nn.LSTM) over whole sequences, gate order i, f, g, o; parameters and the
- * sequence loop in rnn.c. Its module forward gives the output sequence; ag_lstm_forward
- * gives the final states too. */
+ * loop over layers in rnn.c, each layer's recurrence one ag_lstm_scan op
+ * (ops/lstm_scan.c). Its module forward gives the output sequence; ag_lstm_forward gives
+ * the final states too. */
 #include "nn/nn.h"
 
-static ag_tensor *lstm_step(ag_tensor *gx, ag_tensor *h, ag_tensor **c, ag_tensor *w_hh,
-                            ag_tensor *b_hh, int64_t hidden) {
-    (void)hidden;
-    ag_tensor *g[4];
-    if (ag_chunk(ag_add(gx, ag_linear(h, w_hh, b_hh)), 4, 1, g) != 4) return NULL;
-    ag_tensor *i = ag_sigmoid(g[0]), *f = ag_sigmoid(g[1]), *n = ag_tanh(g[2]),
-              *o = ag_sigmoid(g[3]);
-    *c = ag_add(ag_mul(f, *c), ag_mul(i, n));
-    return ag_mul(o, ag_tanh(*c));
+/* The recurrence of one layer: one ag_lstm_scan op, whose result [T+1,B,H] ([B,T+1,H])
+ * holds the output sequence and, in its last time entry, the final cell state. */
+static ag_tensor *lstm_layer_run(ag_tensor *gx, ag_tensor **h, ag_tensor **c, ag_tensor *w_hh,
+                                 ag_tensor *b_hh, bool batch_first) {
+    int td = batch_first ? 1 : 0;
+    ag_tensor *out = ag_lstm_scan(gx, w_hh, b_hh, *h, *c, batch_first), *parts[2];
+    if (!out) return NULL;
+    int64_t t_len = out->shape[td] - 1;
+    if (ag_split_with_sizes(out, 2, (int64_t[]){t_len, 1}, td, parts) != 2) return NULL;
+    *h = ag_squeeze(ag_slice(parts[0], td, t_len - 1, t_len, 1), td);
+    *c = ag_squeeze(parts[1], td);
+    return ag_contiguous(parts[0]); /* as torch's output (the head reads it contiguous too) */
 }
 
 static ag_tensor *lstm_module_forward(ag_module *m, int n, ag_tensor *const *in);
@@ -22,9 +26,9 @@ int ag_lstm_forward(ag_module *m, ag_tensor *x, ag_tensor *h0, ag_tensor *c0, ag
     const char *fn = "ag_lstm_forward";
     if (!cn) { /* the cell states are needed inside: ask for them and drop them */
         ag_tensor *c;
-        return ag__rnn_run(m, &lstm_type, x, h0, c0, lstm_step, out, hn, &c, fn);
+        return ag__rnn_run(m, &lstm_type, x, h0, c0, lstm_layer_run, out, hn, &c, fn);
     }
-    return ag__rnn_run(m, &lstm_type, x, h0, c0, lstm_step, out, hn, cn, fn);
+    return ag__rnn_run(m, &lstm_type, x, h0, c0, lstm_layer_run, out, hn, cn, fn);
 }
 
 static ag_tensor *lstm_module_forward(ag_module *m, int n, ag_tensor *const *in) {

@@ -1,4 +1,4 @@
-/* LSTMCell (torch.nn.LSTMCell, gate order i,f,g,o), built from ops so autograd handles it.
+/* LSTMCell (torch.nn.LSTMCell, gate order i,f,g,o): two projections and the fused gates op.
  * It returns two states, so it has no module forward: call ag_lstm_cell_forward. */
 #include "nn/nn.h"
 
@@ -17,13 +17,12 @@ int ag_lstm_cell_forward(ag_layer *cell, ag_tensor *x, ag_tensor *h, ag_tensor *
     int64_t H = ag__cell_hidden(cell);
     h = ag__cell_state(h, x, H);
     c = ag__cell_state(c, x, H);
-    ag_tensor *gates = ag_add(ag__cell_proj(cell, x, 0), ag__cell_proj(cell, h, 1));
-    ag_tensor *i = ag_sigmoid(ag__cell_gate(gates, 0, H)),
-              *f = ag_sigmoid(ag__cell_gate(gates, 1, H));
-    ag_tensor *g = ag_tanh(ag__cell_gate(gates, 2, H)), *o = ag_sigmoid(ag__cell_gate(gates, 3, H));
-    ag_tensor *c2 = ag_add(ag_mul(f, c), ag_mul(i, g));
-    ag_tensor *h2 = ag_mul(o, ag_tanh(c2));
-    if (!h2) return ag__last_error_code() ? ag__last_error_code() : AG_ERR_NULL;
+    ag_tensor *hc[2];
+    if (ag_chunk(ag_lstm_gates(ag__cell_proj(cell, x, 0), ag__cell_proj(cell, h, 1), c), 2, 1,
+                 hc) != 2)
+        return ag__last_error_code() ? ag__last_error_code() : AG_ERR_NULL;
+    ag_tensor *h2 = ag_contiguous(hc[0]), *c2 = ag_contiguous(hc[1]); /* as torch's */
+    if (!h2 || !c2) return ag__last_error_code() ? ag__last_error_code() : AG_ERR_NULL;
     *h_out = h2;
     *c_out = c2;
     return AG_OK;

@@ -81,21 +81,28 @@ ag_tensor *ag__cell_state(ag_tensor *h, const ag_tensor *x, int64_t hidden);
 ag_tensor *ag__cell_gate(ag_tensor *g, int k, int64_t h);
 ag_tensor *ag__cell_proj(const ag_module *cell, ag_tensor *v, int which);
 /* LSTM and GRU over sequences (nn/rnn.c): the ctx, the constructor (parameters named and
- * initialized as torch's), and the loop: x [T,B,in] or [B,T,in] with batch_first, h0/c0
- * [layers,B,H] or NULL (zeros); step maps the input projection gx [B,G*H] and h (and *c,
- * which it replaces) to the next h. *out, *hn, *cn (each may be NULL; cn only for LSTM). */
+ * initialized as torch's), and the loop over layers: x [T,B,in] or [B,T,in] with
+ * batch_first, h0/c0 [layers,B,H] or NULL (zeros); per layer, one GEMM projects every
+ * step's input (gx [T,B,G*H] or [B,T,G*H]) and `layer` maps gx and the states *h (and
+ * *c), which it replaces with the last ones, to the layer's output sequence. *out, *hn,
+ * *cn (each may be NULL; cn only for LSTM). ag__rnn_steps is such a layer made of a
+ * `step` per time step: gx_t [B,G*H] and h (and *c, replaced) to the next h. */
 struct ag__rnn {
     int64_t in, hidden;
     int layers, gates;
     bool batch_first;
 };
 typedef ag_tensor *(*ag__rnn_step)(ag_tensor *gx, ag_tensor *h, ag_tensor **c, ag_tensor *w_hh,
-                                   ag_tensor *b_hh, int64_t hidden);
+                                   ag_tensor *b_hh);
+typedef ag_tensor *(*ag__rnn_layer)(ag_tensor *gx, ag_tensor **h, ag_tensor **c, ag_tensor *w_hh,
+                                    ag_tensor *b_hh, bool batch_first);
 ag_layer *ag__rnn_new(const struct ag_module_type *type, int gates, int64_t in, int64_t hidden,
                       int layers, bool batch_first, const char *fn);
 int ag__rnn_run(ag_module *m, const struct ag_module_type *type, ag_tensor *x, ag_tensor *h0,
-                ag_tensor *c0, ag__rnn_step step, ag_tensor **out, ag_tensor **hn, ag_tensor **cn,
+                ag_tensor *c0, ag__rnn_layer layer, ag_tensor **out, ag_tensor **hn, ag_tensor **cn,
                 const char *fn);
+ag_tensor *ag__rnn_steps(ag_tensor *gx, ag_tensor **h, ag_tensor **c, ag_tensor *w_hh,
+                         ag_tensor *b_hh, bool batch_first, ag__rnn_step step);
 /* The activation a Dense or Activation layer applies (nn/activation_layer.c). */
 ag_tensor *ag__activate(ag_tensor *x, ag_activation act);
 

@@ -1,8 +1,8 @@
 /* What LSTM and GRU (lstm.c, gru.c) share: per layer l the parameters weight_ih_l<l>
  * [G*H, in_l], weight_hh_l<l> [G*H, H], bias_ih_l<l> and bias_hh_l<l> [G*H], all
- * U(+-1/sqrt H) (torch's names, order and init); and the loop over a whole sequence: one
- * GEMM projects every time step's input, then a step per time step adds the hidden
- * projection and applies the gates. */
+ * U(+-1/sqrt H) (torch's names, order and init); and the loop over layers: one GEMM
+ * projects every time step's input, then the kind's layer function runs the recurrence
+ * (LSTM: one ag_lstm_scan op; GRU: a step per time step, ag__rnn_steps). */
 #include "nn/nn.h"
 
 #include <math.h>
@@ -61,23 +61,36 @@ static ag_tensor *state0(ag_tensor *s, int l, const ag_tensor *x, int64_t b, int
     return ag_zeros(x->dtype, 2, (int64_t[]){b, h});
 }
 
+ag_tensor *ag__rnn_steps(ag_tensor *gx, ag_tensor **h, ag_tensor **c, ag_tensor *w_hh,
+                         ag_tensor *b_hh, bool batch_first, ag__rnn_step step) {
+    int td = batch_first ? 1 : 0;
+    if (!gx) return NULL;
+    int64_t t_len = gx->shape[td];
+    ag_tensor **pieces = ag__malloc((size_t)t_len * sizeof *pieces);
+    if (!pieces) {
+        ag__error(AG_ERR_NOMEM, "ag__rnn_steps", "out of memory (T = %lld)", (long long)t_len);
+        return NULL;
+    }
+    ag_tensor *seq = NULL;
+    if (ag_split(gx, 1, td, pieces, (int)t_len) == t_len) {
+        for (int64_t t = 0; t < t_len; t++)
+            pieces[t] = *h = step(ag_squeeze(pieces[t], td), *h, c, w_hh, b_hh);
+        seq = ag_stack(pieces, (int)t_len, td);
+    }
+    free(pieces);
+    return seq;
+}
+
 /* One layer over the sequence; returns its output sequence, *h and *c become the last. */
 static ag_tensor *layer_run(ag_module *m, int l, ag_tensor *seq, ag_tensor **h, ag_tensor **c,
-                            ag__rnn_step step, ag_tensor **pieces, int64_t t_len) {
+                            ag__rnn_layer layer) {
     const struct ag__rnn *r = m->ctx;
-    int td = r->batch_first ? 1 : 0;
     ag_tensor *gx = ag_linear(seq, ag__param(m, 4 * l), ag__param(m, 4 * l + 2));
-    if (ag_split(gx, 1, td, pieces, (int)t_len) != t_len) return NULL;
-    for (int64_t t = 0; t < t_len; t++) {
-        *h = step(ag_squeeze(pieces[t], td), *h, c, ag__param(m, 4 * l + 1),
-                  ag__param(m, 4 * l + 3), r->hidden);
-        pieces[t] = *h;
-    }
-    return ag_stack(pieces, (int)t_len, td);
+    return layer(gx, h, c, ag__param(m, 4 * l + 1), ag__param(m, 4 * l + 3), r->batch_first);
 }
 
 int ag__rnn_run(ag_module *m, const struct ag_module_type *type, ag_tensor *x, ag_tensor *h0,
-                ag_tensor *c0, ag__rnn_step step, ag_tensor **out, ag_tensor **hn, ag_tensor **cn,
+                ag_tensor *c0, ag__rnn_layer layer, ag_tensor **out, ag_tensor **hn, ag_tensor **cn,
                 const char *fn) {
     if (!x)
         return ag__last_error_code() ? ag__last_error_code()
@@ -85,24 +98,19 @@ int ag__rnn_run(ag_module *m, const struct ag_module_type *type, ag_tensor *x, a
     int rc = check(m, type, x, h0, c0, fn);
     if (rc) return rc;
     const struct ag__rnn *r = m->ctx;
-    int td = r->batch_first ? 1 : 0;
-    int64_t t_len = x->shape[td], b = x->shape[1 - td];
-    ag_tensor **pieces = malloc((size_t)t_len * sizeof *pieces);
-    ag_tensor **hl = malloc(2 * (size_t)r->layers * sizeof *hl);
-    if (!pieces || !hl) {
-        free(pieces), free(hl);
-        return ag__error(AG_ERR_NOMEM, fn, "out of memory");
-    }
-    ag_tensor *seq = x;
+    int64_t b = x->shape[r->batch_first ? 0 : 1];
+    ag_tensor **hl = ag__malloc(2 * (size_t)r->layers * sizeof *hl);
+    if (!hl) return ag__error(AG_ERR_NOMEM, fn, "out of memory");
+    ag_tensor *seq = x, *h, *c;
     for (int l = 0; l < r->layers && seq; l++) {
-        ag_tensor *h = state0(h0, l, x, b, r->hidden);
-        ag_tensor *c = r->gates == 4 ? state0(c0, l, x, b, r->hidden) : NULL;
-        seq = layer_run(m, l, seq, &h, &c, step, pieces, t_len);
+        h = state0(h0, l, x, b, r->hidden);
+        c = r->gates == 4 ? state0(c0, l, x, b, r->hidden) : NULL;
+        seq = layer_run(m, l, seq, &h, &c, layer);
         hl[l] = h, hl[r->layers + l] = c;
     }
     ag_tensor *hs = seq ? ag_stack(hl, r->layers, 0) : NULL;
     ag_tensor *cs = seq && cn ? ag_stack(hl + r->layers, r->layers, 0) : NULL;
-    free(pieces), free(hl);
+    free(hl);
     if (!seq || !hs || (cn && !cs))
         return ag__last_error_code() ? ag__last_error_code() : AG_ERR_STATE;
     if (out) *out = seq;
