@@ -17,7 +17,12 @@
 #include "tensor/alloc.h"
 
 #define INLINE static inline __attribute__((always_inline))
-enum { MT = 6, NV = 2, CHUNKS = 16, LANES_KCOL = 32 }; /* register tile: 6 taps x NV vectors
+enum {
+    MT = 6,
+    NV = 2,
+    CHUNKS = 16,
+    LANES_KCOL = 32
+}; /* register tile: 6 taps x NV vectors
                                                       * of channels; image chunks */
 
 /* Everything one call shares between its threads. */
@@ -115,8 +120,8 @@ INLINE void tile_lanes(int mo, int mt, int64_t P, const T *g0, const T *g1, cons
     }
 }
 
-static void tile_lanes_any(int mo, int mt, int64_t P, const T *g0, const T *g1,
-                           const T *const *xp, T *out, int64_t ldo) {
+static void tile_lanes_any(int mo, int mt, int64_t P, const T *g0, const T *g1, const T *const *xp,
+                           T *out, int64_t ldo) {
     switch (mt + (mo > 1 ? MT : 0)) {
     case 1: tile_lanes(1, 1, P, g0, g1, xp, out, ldo); break;
     case 2: tile_lanes(1, 2, P, g0, g1, xp, out, ldo); break;
