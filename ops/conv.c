@@ -902,8 +902,11 @@ static int weight_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant
     }
     *a = check_args[variant];
     a->size[0] = a->size[1] = 3;
-    in[0] = check_x(dt, variant, 4);
-    in[1] = check_gy(dt, in[0]->shape, (int64_t[]){4, 4 / a->groups, 3, 3}, a);
+    /* variant 1: 8 input channels (72 taps) and 6 outputs reach the vector kernel's
+     * broadcast tile (ops/kernels/conv_wgrad.h), variant 0 its lane-sum tile */
+    int64_t C = variant ? 8 : 4, O = variant ? 6 : 4;
+    in[0] = check_x(dt, variant, C);
+    in[1] = check_gy(dt, in[0]->shape, (int64_t[]){O, C / a->groups, 3, 3}, a);
     return 2;
 }
 
