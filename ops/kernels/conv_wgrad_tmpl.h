@@ -289,7 +289,7 @@ int WG_RUN(const struct ag__conv_wgrad *p) {
     pl.nch = pl.cs ? (p->N + pl.cs - 1) / pl.cs : 0;
     int nt = ag__parallel_threads();
     pl.toff = malloc(sizeof(int64_t) * (size_t)(pl.kcol ? pl.kcol : 1));
-    pl.scratch = ag__aligned_alloc(64, sizeof(T) * (size_t)(pl.per * nt + 1));
+    pl.scratch = ag__aligned_alloc(64, (sizeof(T) * (size_t)(pl.per * nt) + 64) / 64 * 64);
     pl.part = pl.nch > 1 ? malloc(sizeof(T) * (size_t)(pl.nch * pl.wsize)) : p->out;
     if (!pl.toff || !pl.scratch || !pl.part) {
         free(pl.toff), free(pl.scratch);
