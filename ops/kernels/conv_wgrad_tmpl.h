@@ -277,6 +277,9 @@ static void sum_chunks(const struct plan *pl, T *out) {
     }
 }
 
+/* b rounded up to a whole, non-zero number of 64-byte lines (aligned_alloc's contract). */
+static size_t up64(size_t b) { return (b + 64) / 64 * 64; }
+
 int WG_RUN(const struct ag__conv_wgrad *p) {
     struct plan pl = {.p = p, .P = p->OH * p->OW, .kcol = p->Cg * p->KH * p->KW};
     pl.Hq = (p->KH - 1) * p->dh / p->sh + p->OH;
@@ -288,9 +291,11 @@ int WG_RUN(const struct ag__conv_wgrad *p) {
     pl.cs = (p->N + CHUNKS - 1) / CHUNKS;
     pl.nch = pl.cs ? (p->N + pl.cs - 1) / pl.cs : 0;
     int nt = ag__parallel_threads();
-    pl.toff = malloc(sizeof(int64_t) * (size_t)(pl.kcol ? pl.kcol : 1));
-    pl.scratch = ag__aligned_alloc(64, (sizeof(T) * (size_t)(pl.per * nt) + 64) / 64 * 64);
-    pl.part = pl.nch > 1 ? malloc(sizeof(T) * (size_t)(pl.nch * pl.wsize)) : p->out;
+    /* every buffer through the one allocator (its failing-allocation hook reaches them) */
+    pl.toff = ag__aligned_alloc(64, up64(sizeof(int64_t) * (size_t)pl.kcol));
+    pl.scratch = ag__aligned_alloc(64, up64(sizeof(T) * (size_t)(pl.per * nt)));
+    pl.part =
+        pl.nch > 1 ? ag__aligned_alloc(64, up64(sizeof(T) * (size_t)(pl.nch * pl.wsize))) : p->out;
     if (!pl.toff || !pl.scratch || !pl.part) {
         free(pl.toff), free(pl.scratch);
         if (pl.nch > 1) free(pl.part);
