@@ -10,6 +10,7 @@
  * Threads split images (forward, input grad) or fixed chunks of images summed in order
  * (weight grad), so results do not depend on the thread count. */
 #include "ops/kernels/conv_igemm.h"
+#include "ops/kernels/conv_wgrad.h"
 #include "ops/kernels/gemm.h"
 #include "ops/ops.h"
 #include "runtime/precision.h"
@@ -477,10 +478,38 @@ static void sum_chunks(bool f32, const char *part, int64_t chunks, int64_t wsize
     }
 }
 
+/* The vector kernel (ops/kernels/conv_wgrad.h) on dw of geometry g. */
+static int wgrad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *gy,
+                     const struct geom *g) {
+    struct ag__conv_wgrad p = {.N = g->N,
+                               .G = g->G,
+                               .Cg = g->Cg,
+                               .H = g->H,
+                               .W = g->W,
+                               .Og = g->Og,
+                               .KH = g->KH,
+                               .KW = g->KW,
+                               .OH = g->OH,
+                               .OW = g->OW,
+                               .sh = g->sh,
+                               .sw = g->sw,
+                               .ph = g->ph,
+                               .pw = g->pw,
+                               .dh = g->dh,
+                               .dw = g->dw,
+                               .x = ag__ptr(x),
+                               .gy = ag__ptr(gy),
+                               .out = ag__ptr(out)};
+    int fail = out->dtype == AG_F32 ? ag__conv_wgrad_f32(&p) : ag__conv_wgrad_f64(&p);
+    return fail ? ag__error(AG_ERR_NOMEM, "ag_conv2d backward", "out of memory for scratch")
+                : AG_OK;
+}
+
 /* dw_g [Og, kcol] = sum over chunks of nb images (in order) of gy[chunk, g] [Og, nb*P] *
  * col^T: chunk sizes depend on the geometry only, so the bits do not depend on threads. */
 static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *gy,
                            const struct geom *g) {
+    if (ag__conv_wgrad_ok()) return wgrad_run(out, x, gy, g);
     size_t es = ag_dtype_size(out->dtype);
     struct blocks c = {.g = g,
                        .f32 = out->dtype == AG_F32,
@@ -873,8 +902,11 @@ static int weight_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant
     }
     *a = check_args[variant];
     a->size[0] = a->size[1] = 3;
-    in[0] = check_x(dt, variant, 4);
-    in[1] = check_gy(dt, in[0]->shape, (int64_t[]){4, 4 / a->groups, 3, 3}, a);
+    /* variant 1: 8 input channels (72 taps) and 6 outputs reach the vector kernel's
+     * broadcast tile (ops/kernels/conv_wgrad.h), variant 0 its lane-sum tile */
+    int64_t C = variant ? 8 : 4, O = variant ? 6 : 4;
+    in[0] = check_x(dt, variant, C);
+    in[1] = check_gy(dt, in[0]->shape, (int64_t[]){O, C / a->groups, 3, 3}, a);
     return 2;
 }
 

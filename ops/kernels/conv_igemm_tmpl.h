@@ -7,6 +7,7 @@
  *   IG_RUN          the entry point it defines (ag__conv_igemm_f32)
  *   IG_NAIVE        the naive twin it defines (ag__conv_igemm_f32_naive)
  * Everything else here is static to that file. */
+#include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,17 +76,21 @@ static void build_phases(const struct plan *pl, const T *x, T *xph) {
             }
 }
 
-/* dst[0..nr) = src[0..nr): constant sizes for the micro-kernels' widths. */
-static inline void copy_run(T *restrict dst, const T *restrict src, int nr) {
-    if (nr == 8) memcpy(dst, src, 8 * sizeof(T));
-    else if (nr == 16) memcpy(dst, src, 16 * sizeof(T));
-    else if (nr == 32) memcpy(dst, src, 32 * sizeof(T));
-    else memcpy(dst, src, (size_t)nr * sizeof(T));
+/* The packing runs only where an AVX2 or AVX-512 micro-kernel is dispatched
+ * (ag__conv_igemm_ok), so it may use 32-byte moves whatever this file's flags. */
+#define AVX2_FN __attribute__((target("avx2,fma")))
+
+/* dst[0..nr) = src[0..nr) (nr * sizeof(T) is 64 or 128 bytes), 32 bytes a move. */
+AVX2_FN static inline void copy_run(T *restrict dst, const T *restrict src, int nr) {
+    for (size_t b = 0; b < (size_t)nr * sizeof(T); b += 32)
+        _mm256_storeu_si256(
+            (__m256i *)(void *)((char *)dst + b),
+            _mm256_loadu_si256((const __m256i *)(const void *)((const char *)src + b)));
 }
 
 /* Output rows of group gi of one image from its phase planes xg into yt [mpanels*MR,
  * Qpad] (rows past Og: products of the zero rows of the packed weights, never read). */
-static void group_product(const struct plan *pl, int64_t gi, const T *xg, T *yt, T *bp) {
+AVX2_FN static void group_product(const struct plan *pl, int64_t gi, const T *xg, T *yt, T *bp) {
     const IG_CFG *g = pl->cfg;
     int mr = g->mr, nr = g->nr;
     /* K blocks of equal size <= KCB (576 = 2 x 288, not 384 + 192) */
@@ -207,8 +212,12 @@ int IG_RUN(const struct ag__conv_igemm *p) {
         return 1;
     }
     /* zeros where build_phases never writes: the tail past the planes (read by the last
-     * tiles, into dropped columns) and the planes of phases no tap reads */
-    memset(pl.scratch, 0, pl.per * (size_t)nt);
+     * tiles, into dropped columns) and the planes of phases no tap reads (with stride 1
+     * every plane is written: then only the tail) */
+    int64_t planes = C * p->sh * p->sw * pl.plane, from = p->sh * p->sw > 1 ? 0 : planes;
+    for (int t = 0; t < nt; t++)
+        memset((T *)(void *)(pl.scratch + (size_t)t * pl.per) + KCB * nr + from, 0,
+               sizeof(T) * (size_t)(pl.xph_elems - from));
     tap_offsets(&pl);
     pack_weights(&pl);
     double cost = 2.0 * (double)(p->G * p->Og * pl.Qv * pl.kcol);

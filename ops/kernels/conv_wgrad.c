@@ -1,0 +1,45 @@
+/* The weight-gradient kernel's dispatch test and naive twins (conv_wgrad.h); the vector
+ * kernel itself is conv_wgrad_tmpl.h in conv_wgrad_f32_avx2.c and conv_wgrad_f64_avx2.c. */
+#include "ops/kernels/conv_wgrad.h"
+
+#include "ops/kernels/gemm.h"
+#include "runtime/cpu.h"
+#include "runtime/precision.h"
+
+/* An AVX2 or AVX-512 GEMM dispatched (both imply AVX2+FMA), and float32 products at full
+ * precision (the bf16 modes round GEMM panels, which the im2col path does). */
+bool ag__conv_wgrad_ok(void) {
+    int isa = ag__gemm_isa_id();
+    return (isa == AG_ISA_AVX2 || isa == AG_ISA_AVX512) && ag__gemm_bf16_split() == 0;
+}
+
+static double elem(const void *p, int64_t i, bool f32) {
+    return f32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
+}
+
+/* dw by the definition, summed in double. */
+static void naive(const struct ag__conv_wgrad *p, bool f32) {
+    int64_t C = p->G * p->Cg, O = p->G * p->Og;
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t c = 0; c < p->Cg; c++)
+            for (int64_t kh = 0; kh < p->KH; kh++)
+                for (int64_t kw = 0; kw < p->KW; kw++) {
+                    double s = 0;
+                    int64_t ci = o / p->Og * p->Cg + c;
+                    for (int64_t n = 0; n < p->N; n++)
+                        for (int64_t oh = 0; oh < p->OH; oh++)
+                            for (int64_t ow = 0; ow < p->OW; ow++) {
+                                int64_t ih = oh * p->sh - p->ph + kh * p->dh;
+                                int64_t iw = ow * p->sw - p->pw + kw * p->dw;
+                                if (ih < 0 || ih >= p->H || iw < 0 || iw >= p->W) continue;
+                                s += elem(p->gy, ((n * O + o) * p->OH + oh) * p->OW + ow, f32) *
+                                     elem(p->x, ((n * C + ci) * p->H + ih) * p->W + iw, f32);
+                            }
+                    int64_t i = ((o * p->Cg + c) * p->KH + kh) * p->KW + kw;
+                    if (f32) ((float *)p->out)[i] = (float)s;
+                    else ((double *)p->out)[i] = s;
+                }
+}
+
+void ag__conv_wgrad_f32_naive(const struct ag__conv_wgrad *p) { naive(p, true); }
+void ag__conv_wgrad_f64_naive(const struct ag__conv_wgrad *p) { naive(p, false); }

@@ -1,0 +1,145 @@
+/* The convolution weight-gradient kernel (ops/kernels/conv_wgrad.h): against its naive
+ * twin on both tile variants (kcol < 32: pixels along the lanes; else taps broadcast,
+ * channels along the lanes), odd shapes, bitwise the same with 1 and 2 threads, and the
+ * weight-gradient op gradchecked in float64 at sizes that reach the vector tiles. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "ops/conv_adjoint.h"
+#include "ops/kernels/conv_wgrad.h"
+
+static void *rand_buf(int64_t n, bool f32, unsigned *state) {
+    void *b = malloc((size_t)(n > 0 ? n : 1) * (f32 ? 4 : 8));
+    for (int64_t i = 0; i < n; i++) {
+        *state = *state * 1103515245u + 12345u;
+        double v = (double)(*state >> 8) / (double)(1u << 24) * 2 - 1;
+        if (f32) ((float *)b)[i] = (float)v;
+        else ((double *)b)[i] = v;
+    }
+    return b;
+}
+
+/* N, G, Cg, H, W, Og, KH, KW, stride, pad, dilation (square pairs unless noted). */
+static const int64_t cases[][11] = {
+    {3, 1, 1, 9, 8, 5, 3, 3, 1, 1, 1},   /* 1 channel: lanes tile, masked tail */
+    {2, 1, 7, 6, 7, 13, 3, 3, 1, 1, 1},  /* kcol 63: broadcast tile, 13 = 8 + 5 channels */
+    {5, 2, 4, 9, 7, 6, 3, 3, 2, 1, 2},   /* groups, stride 2, dilation 2 */
+    {4, 1, 16, 8, 8, 32, 1, 1, 2, 0, 1}, /* 1x1 stride 2 (the ResNet projection) */
+    {17, 1, 4, 5, 5, 3, 3, 3, 1, 2, 1},  /* 17 images: chunks of 2; padding 2 */
+    {2, 3, 12, 7, 5, 17, 3, 2, 1, 0, 1}, /* 3x2 kernel, kcol 72, 17 channels */
+    {3, 1, 32, 6, 6, 64, 3, 3, 1, 1, 1}, /* the CNN's layer 2 shape, smaller image */
+};
+
+static struct ag__conv_wgrad geom(const int64_t *c) {
+    struct ag__conv_wgrad p = {.N = c[0],
+                               .G = c[1],
+                               .Cg = c[2],
+                               .H = c[3],
+                               .W = c[4],
+                               .Og = c[5],
+                               .KH = c[6],
+                               .KW = c[7],
+                               .sh = c[8],
+                               .sw = c[8],
+                               .ph = c[9],
+                               .pw = c[9],
+                               .dh = c[10],
+                               .dw = c[10]};
+    p.OH = (p.H + 2 * p.ph - p.dh * (p.KH - 1) - 1) / p.sh + 1;
+    p.OW = (p.W + 2 * p.pw - p.dw * (p.KW - 1) - 1) / p.sw + 1;
+    return p;
+}
+
+static int64_t wsize(const struct ag__conv_wgrad *p) {
+    return p->G * p->Og * p->Cg * p->KH * p->KW;
+}
+
+/* The kernel on case p with random x and gy (fixed seed) into a new buffer. */
+static void *run_kernel(struct ag__conv_wgrad p, bool f32, void **x, void **gy) {
+    unsigned st = 11;
+    *x = rand_buf(p.N * p.G * p.Cg * p.H * p.W, f32, &st);
+    *gy = rand_buf(p.N * p.G * p.Og * p.OH * p.OW, f32, &st);
+    p.x = *x, p.gy = *gy;
+    p.out = rand_buf(wsize(&p), f32, &st); /* garbage: the kernel must overwrite it */
+    cr_assert_eq(f32 ? ag__conv_wgrad_f32(&p) : ag__conv_wgrad_f64(&p), 0);
+    return p.out;
+}
+
+Test(conv_wgrad, matches_naive_twin) {
+    if (!ag__conv_wgrad_ok()) cr_skip_test("no AVX2+FMA on this CPU");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int f = 0; f < 2; f++) {
+            struct ag__conv_wgrad p = geom(cases[i]);
+            void *x, *gy, *out = run_kernel(p, f, &x, &gy), *ref = malloc((size_t)wsize(&p) * 8);
+            p.x = x, p.gy = gy, p.out = ref;
+            if (f) ag__conv_wgrad_f32_naive(&p);
+            else ag__conv_wgrad_f64_naive(&p);
+            double tol = (f ? 1e-5 : 1e-12) * (double)(1 + p.N * p.OH * p.OW);
+            for (int64_t j = 0; j < wsize(&p); j++) {
+                double u = f ? ((float *)out)[j] : ((double *)out)[j];
+                double v = f ? ((float *)ref)[j] : ((double *)ref)[j];
+                cr_assert(fabs(u - v) <= tol, "case %zu %s: dw[%lld] %.9g vs naive %.9g", i,
+                          f ? "f32" : "f64", (long long)j, u, v);
+            }
+            free(x), free(gy), free(out), free(ref);
+        }
+}
+
+/* Every case at 32 images (above the threading threshold), bitwise, 1 vs 2 threads. */
+Test(conv_wgrad, same_bits_for_one_and_two_threads) {
+    if (!ag__conv_wgrad_ok()) cr_skip_test("no AVX2+FMA on this CPU");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int f = 0; f < 2; f++) {
+            int64_t c[11];
+            memcpy(c, cases[i], sizeof c);
+            c[0] = 32;
+            void *out[2], *x, *gy;
+            for (int t = 0; t < 2; t++) {
+                ag_set_num_threads(t + 1);
+                out[t] = run_kernel(geom(c), f, &x, &gy);
+                free(x), free(gy);
+            }
+            struct ag__conv_wgrad p = geom(c);
+            cr_expect(!memcmp(out[0], out[1], (size_t)wsize(&p) * (f ? 4 : 8)),
+                      "case %zu %s differs between 1 and 2 threads", i, f ? "f32" : "f64");
+            free(out[0]), free(out[1]);
+        }
+    ag_set_num_threads(2);
+}
+
+/* The weight-gradient op in float64 through ag_gradcheck: d/dx and d/dgy of <K, dw>. */
+struct wg_ctx {
+    int s, p, d, g;
+    int64_t K;
+};
+static ag_tensor *weight_grad_fn(ag_tensor **in, void *ctx) {
+    const struct wg_ctx *c = ctx;
+    ag_tensor *dw = ag__conv2d_weight_grad(in[0], in[1], (int[]){c->s, c->s}, (int[]){c->p, c->p},
+                                           (int[]){c->d, c->d}, c->g, c->K, c->K);
+    return ag_sum(ag_mul(dw, in[2]));
+}
+
+static void gradcheck_case(int64_t N, int64_t C, int64_t H, int64_t O, struct wg_ctx c) {
+    ag_scope_begin();
+    ag_manual_seed(21);
+    int64_t OH = (H + 2 * c.p - c.d * (c.K - 1) - 1) / c.s + 1;
+    ag_tensor *in[3] = {ag_randn(AG_F64, 4, (int64_t[]){N, C, H, H}),
+                        ag_randn(AG_F64, 4, (int64_t[]){N, O, OH, OH}),
+                        ag_randn(AG_F64, 4, (int64_t[]){O, C / c.g, c.K, c.K})};
+    for (int i = 0; i < 3; i++) ag_set_requires_grad(in[i], true);
+    ag_gradcheck_result r = ag_gradcheck(weight_grad_fn, &c, 3, in, (ag_gradcheck_opts){0});
+    cr_expect(r.ok, "C %lld O %lld: input %d element %lld abs err %g: %s", (long long)C,
+              (long long)O, r.input, (long long)r.index, r.max_abs_err,
+              ag_last_error() ? ag_last_error() : "");
+    ag_scope_end();
+}
+
+Test(conv_wgrad, op_passes_float64_gradcheck) {
+    /* kcol 72, 6 channels (f64: 4 + 2 lanes), 25 pixels; then groups, stride, dilation on
+     * the lanes tile; then a 1x1 stride 2 */
+    gradcheck_case(2, 8, 5, 6, (struct wg_ctx){.s = 1, .p = 1, .d = 1, .g = 1, .K = 3});
+    gradcheck_case(3, 4, 7, 6, (struct wg_ctx){.s = 2, .p = 1, .d = 2, .g = 2, .K = 3});
+    gradcheck_case(2, 6, 6, 5, (struct wg_ctx){.s = 2, .p = 0, .d = 1, .g = 1, .K = 1});
+}
