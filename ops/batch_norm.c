@@ -1,11 +1,16 @@
 /* batch_norm(x, [w], [b], [running_mean, running_var]), torch semantics: x [N,C] or
  * [N,C,*]; training normalizes with the batch's biased variance and updates the running
  * stats in place (unbiased variance); eval uses the running stats. The backward rule is
- * written with ops, recomputing the statistics from x, so it is differentiable again. */
+ * written with ops, recomputing the statistics from x, so it is differentiable again;
+ * without create_graph it runs fused kernels (two passes in training, one in eval). */
 #include "ops/iter.h"
 #include "runtime/parallel.h"
 
 #include <math.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ------------------------------------------------------------------ batch_norm */
 struct bn_args {
@@ -138,13 +143,119 @@ INLINE void channel_scale_t(void *dx, const void *g, struct bn_dims d, int64_t c
             const float *gs = (const float *)g + base;
             float *o = (float *)dx + base;
             float pf = (float)p;
+#pragma omp simd
             for (int64_t k = 0; k < d.S; k++) o[k] = pf * gs[k];
         } else {
             const double *gs = (const double *)g + base;
             double *o = (double *)dx + base;
+#pragma omp simd
             for (int64_t k = 0; k < d.S; k++) o[k] = p * gs[k];
         }
     }
+}
+
+/* Eval forward: y = (x - mean) * scale + shift over channel c in x's dtype, one vector
+ * pass. The running mean is a value of x's dtype, so x - mean is exact or rounded once
+ * (no cancellation of large opposite terms as x * a + b would have in float32). */
+INLINE void channel_eval_t(void *out, const void *x, struct bn_dims d, int64_t c, double mean,
+                           double scale, double shift, bool f32) {
+    for (int64_t i = 0; i < d.N; i++) {
+        int64_t base = (i * d.C + c) * d.S;
+        if (f32) {
+            const float *xs = (const float *)x + base;
+            float *o = (float *)out + base, m = (float)mean, a = (float)scale, b = (float)shift;
+#pragma omp simd
+            for (int64_t k = 0; k < d.S; k++) o[k] = (xs[k] - m) * a + b;
+        } else {
+            const double *xs = (const double *)x + base;
+            double *o = (double *)out + base;
+#pragma omp simd
+            for (int64_t k = 0; k < d.S; k++) o[k] = (xs[k] - mean) * scale + shift;
+        }
+    }
+}
+
+/* Eval backward in one pass over g and x: dx = p * g (as channel_scale_t) and the sums of
+ * channel_grad_sums_t (s0 = sum g, s1 = sum g (x - mean), float64 lanes k mod LANES, the
+ * same operations in the same order, so the same bits), written with 16-byte vectors:
+ * lanes 0-1 in lo, 2-3 in hi. */
+typedef float bn_v2f __attribute__((vector_size(8)));
+typedef float bn_v4f __attribute__((vector_size(16)));
+typedef double bn_v2d __attribute__((vector_size(16)));
+struct bn_lanes {
+    bn_v2d a_lo, a_hi, b_lo, b_hi;
+};
+_Static_assert(LANES == 4, "bn_lanes holds 4 float64 lanes");
+
+INLINE void lanes_add(struct bn_lanes *L, bn_v2d g_lo, bn_v2d g_hi, bn_v2d x_lo, bn_v2d x_hi,
+                      double mean) {
+    L->a_lo += g_lo, L->a_hi += g_hi;
+    L->b_lo += g_lo * (x_lo - mean), L->b_hi += g_hi * (x_hi - mean);
+}
+/* The float64 values of p[0..1] and p[2..3] (cvtps2pd twice on SSE2). */
+INLINE void widen4(const float *p, bn_v2d *lo, bn_v2d *hi) {
+#ifdef __SSE2__
+    __m128 v = _mm_loadu_ps(p);
+    *lo = (bn_v2d)_mm_cvtps_pd(v), *hi = (bn_v2d)_mm_cvtps_pd(_mm_movehl_ps(v, v));
+#else
+    bn_v2f a, b;
+    memcpy(&a, p, sizeof a), memcpy(&b, p + 2, sizeof b);
+    *lo = __builtin_convertvector(a, bn_v2d), *hi = __builtin_convertvector(b, bn_v2d);
+#endif
+}
+INLINE bn_v2d load2(const double *p) {
+    bn_v2d v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static void row_eval_grad_f32(float *restrict dx, const float *restrict g, const float *restrict x,
+                              int64_t S, double mean, float p, struct bn_lanes *L) {
+    int64_t k = 0;
+    for (; k + LANES <= S; k += LANES) {
+        bn_v4f gv;
+        memcpy(&gv, g + k, sizeof gv);
+        gv *= p;
+        memcpy(dx + k, &gv, sizeof gv);
+        bn_v2d g_lo, g_hi, x_lo, x_hi;
+        widen4(g + k, &g_lo, &g_hi), widen4(x + k, &x_lo, &x_hi);
+        lanes_add(L, g_lo, g_hi, x_lo, x_hi, mean);
+    }
+    for (; k < S; k++) {
+        double gv = g[k];
+        dx[k] = p * g[k];
+        L->a_lo[0] += gv, L->b_lo[0] += gv * ((double)x[k] - mean);
+    }
+}
+static void row_eval_grad_f64(double *restrict dx, const double *restrict g,
+                              const double *restrict x, int64_t S, double mean, double p,
+                              struct bn_lanes *L) {
+    int64_t k = 0;
+    for (; k + LANES <= S; k += LANES) {
+        bn_v2d g_lo = load2(g + k), g_hi = load2(g + k + 2);
+        bn_v2d d_lo = g_lo * p, d_hi = g_hi * p;
+        memcpy(dx + k, &d_lo, sizeof d_lo), memcpy(dx + k + 2, &d_hi, sizeof d_hi);
+        lanes_add(L, g_lo, g_hi, load2(x + k), load2(x + k + 2), mean);
+    }
+    for (; k < S; k++) dx[k] = p * g[k], L->a_lo[0] += g[k], L->b_lo[0] += g[k] * (x[k] - mean);
+}
+
+/* The tails of every row go to lane 0 as they come (as channel_grad_sums_t); the lanes
+ * are summed 0..3 from zero as there. */
+INLINE void channel_eval_grad_t(void *dx, const void *g, const void *x, struct bn_dims d, int64_t c,
+                                double mean, double p, double *s0, double *s1, bool f32) {
+    struct bn_lanes L = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    for (int64_t i = 0; i < d.N; i++) {
+        int64_t base = (i * d.C + c) * d.S;
+        if (f32)
+            row_eval_grad_f32((float *)dx + base, (const float *)g + base, (const float *)x + base,
+                              d.S, mean, (float)p, &L);
+        else
+            row_eval_grad_f64((double *)dx + base, (const double *)g + base,
+                              (const double *)x + base, d.S, mean, p, &L);
+    }
+    *s0 = (((0.0 + L.a_lo[0]) + L.a_lo[1]) + L.a_hi[0]) + L.a_hi[1];
+    *s1 = (((0.0 + L.b_lo[0]) + L.b_lo[1]) + L.b_hi[0]) + L.b_hi[1];
 }
 
 static void channel_stats(const ag_tensor *x, struct bn_dims d, int64_t c, double *mean,
@@ -175,6 +286,18 @@ static void channel_scale(ag_tensor *dx, const ag_tensor *g, struct bn_dims d, i
     if (g->dtype == AG_F32) channel_scale_t(ag__ptr(dx), ag__ptr(g), d, c, p, true);
     else channel_scale_t(ag__ptr(dx), ag__ptr(g), d, c, p, false);
 }
+static void channel_eval(ag_tensor *out, const ag_tensor *x, struct bn_dims d, int64_t c,
+                         double mean, double scale, double shift) {
+    if (x->dtype == AG_F32)
+        channel_eval_t(ag__ptr(out), ag__ptr(x), d, c, mean, scale, shift, true);
+    else channel_eval_t(ag__ptr(out), ag__ptr(x), d, c, mean, scale, shift, false);
+}
+static void channel_eval_grad(void *dx, const ag_tensor *g, const ag_tensor *x, struct bn_dims d,
+                              int64_t c, double mean, double p, double *s0, double *s1) {
+    if (x->dtype == AG_F32)
+        channel_eval_grad_t(dx, ag__ptr(g), ag__ptr(x), d, c, mean, p, s0, s1, true);
+    else channel_eval_grad_t(dx, ag__ptr(g), ag__ptr(x), d, c, mean, p, s0, s1, false);
+}
 
 /* t itself when contiguous, else a contiguous copy made with grad off (NULL: no memory). */
 static ag_tensor *dense(ag_tensor *t) {
@@ -203,7 +326,8 @@ struct bn_fwd {
 };
 
 /* Channels [lo, hi): statistics (training: from x, updating the running stats; eval: the
- * running stats), then y = x * scale + shift in one pass. */
+ * running stats), then y in one pass (training: x * scale + shift in float64; eval:
+ * (x - mean) * scale + bias in x's dtype, channel_eval_t). */
 static void bn_forward_channels(void *ctx, int64_t lo, int64_t hi, int tid) {
     (void)tid;
     const struct bn_fwd *f = ctx;
@@ -231,7 +355,8 @@ static void bn_forward_channels(void *ctx, int64_t lo, int64_t hi, int tid) {
         double b = a->has_b ? ag__get_flat(in[bn_b(a)], c) : 0.0;
         double is = 1 / sqrt(var + a->eps), scale = w * is;
         f->sm[c] = mean, f->si[c] = is;
-        channel_affine(f->out, f->x, f->d, c, scale, b - mean * scale);
+        if (a->training) channel_affine(f->out, f->x, f->d, c, scale, b - mean * scale);
+        else channel_eval(f->out, f->x, f->d, c, mean, scale, b);
     }
 }
 
@@ -423,6 +548,78 @@ const struct ag_op_def ag__op_batch_norm_input_grad = {
     .check = {.make = input_grad_make, .no_grad = true},
 };
 
+/* batch_norm_eval_backward(g, x, mean, invstd[, w]) -> [numel + 2C] of x's dtype: dx
+ * (x's elements in order, x's shape once reshaped), then dw = invstd sum g (x - mean),
+ * then db = sum g: eval mode's whole backward in one pass over g and x. Sums in float64,
+ * one channel per thread in a fixed order: the bits do not depend on the thread count. */
+static int eval_grad_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                           const char *fn) {
+    const struct bn_grad_args *a = args;
+    if (n != 4 + a->has_w)
+        return ag__error(AG_ERR_ARG, fn, "expects %d inputs, got %d", 4 + a->has_w, n);
+    if (check_g_x(in, fn)) return ag__last_error_code();
+    const ag_tensor *x = in[1];
+    int64_t C = x->shape[1];
+    if (check_c64(in[3], C, "invstd", fn)) return ag__last_error_code();
+    if (a->has_w && (in[4]->dtype != x->dtype || in[4]->ndim != 1 || in[4]->shape[0] != C))
+        return ag__error(AG_ERR_SHAPE, fn, "weight %s must be [%lld] for x %s", AG_SHAPE(in[4]),
+                         (long long)C, AG_SHAPE(x));
+    *m = (struct ag_meta){.dtype = x->dtype, .ndim = 1, .shape = {x->numel + 2 * C}};
+    return AG_OK;
+}
+
+static void eval_grad_channels(void *ctx, int64_t lo, int64_t hi, int tid) {
+    (void)tid;
+    const struct bn_grad_pass *pp = ctx;
+    ag_tensor *const *in = pp->in;
+    int64_t numel = pp->x->numel, C = pp->d.C;
+    for (int64_t c = lo; c < hi; c++) {
+        double s = ag__get_flat(in[3], c), p = s * (pp->a->has_w ? ag__get_flat(in[4], c) : 1.0);
+        double s0, s1;
+        channel_eval_grad(ag__ptr(pp->out), pp->g, pp->x, pp->d, c, ag__get_flat(in[2], c), p, &s0,
+                          &s1);
+        if (pp->out->dtype == AG_F32) {
+            float *o = (float *)ag__ptr(pp->out) + numel;
+            o[c] = (float)(s1 * s), o[C + c] = (float)s0;
+        } else {
+            double *o = (double *)ag__ptr(pp->out) + numel;
+            o[c] = s1 * s, o[C + c] = s0;
+        }
+    }
+}
+
+static int eval_grad_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                             ag_tensor **saved) {
+    (void)n, (void)saved;
+    ag_tensor *g = dense(in[0]), *x = dense(in[1]);
+    if (!g || !x) {
+        release(g, in[0]), release(x, in[1]);
+        return AG_ERR_NOMEM;
+    }
+    struct bn_grad_pass p = {.g = g, .x = x, .in = in, .out = out, .d = bn_dims_of(x), .a = args};
+    bn_channels(x, p.d.C, eval_grad_channels, &p);
+    release(g, in[0]), release(x, in[1]);
+    return AG_OK;
+}
+
+/* variant 0: with a weight; variant 1: without. */
+static int eval_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
+    int n = fused_make(in, args, dt, 1, size, true);
+    *(struct bn_grad_args *)args = (struct bn_grad_args){false, variant == 0};
+    int64_t C = ag_shape(in[1])[1];
+    if (variant == 0) in[4] = ag__check_input(dt, 1, &C, 0.5, 2);
+    return n - 1 + (variant == 0);
+}
+
+const struct ag_op_def ag__op_batch_norm_eval_backward = {
+    .name = "batch_norm_eval_backward",
+    .arity = -1,
+    .shape = eval_grad_shape,
+    .forward = eval_grad_forward,
+    .backward = fused_grad_backward,
+    .check = {.make = eval_grad_make, .no_grad = true},
+};
+
 /* 1/sqrt(v + eps) with ops (differentiable). */
 static ag_tensor *inv_std(ag_tensor *v, double eps) {
     ag_dtype dt = ag_dtype_of(v);
@@ -470,8 +667,25 @@ static int bn_backward_ops(struct ag_node *node, ag_tensor *g) {
     return rc;
 }
 
+/* Eval mode, dx and dw or db wanted: batch_norm_eval_backward's one pass, its output
+ * sliced into the three gradients (views, no copies). */
+static int bn_eval_backward(struct ag_node *node, ag_tensor *g, bool need_w, bool need_b) {
+    const struct bn_args *a = AG_ARGS(node, struct bn_args);
+    ag_tensor *x = node->in[0];
+    int64_t C = x->shape[1], n = x->numel;
+    struct bn_grad_args ga = {false, a->has_w};
+    ag_tensor *in[5] = {g, x, node->saved[0], node->saved[1], a->has_w ? node->in[bn_w(a)] : NULL};
+    ag_tensor *all = ag__apply(AG_OP_BATCH_NORM_EVAL_BACKWARD, 4 + a->has_w, in, &ga, sizeof ga);
+    if (!all) return ag__last_error_code();
+    int rc = ag__accumulate(node, 0, ag_reshape(ag_slice(all, 0, 0, n, 1), x->ndim, x->shape));
+    if (!rc && need_w) rc = ag__accumulate(node, bn_w(a), ag_slice(all, 0, n, n + C, 1));
+    if (!rc && need_b) rc = ag__accumulate(node, bn_b(a), ag_slice(all, 0, n + C, n + 2 * C, 1));
+    return rc;
+}
+
 /* Two fused passes over x and g (batch_norm_grad_sums, batch_norm_input_grad) from the
- * saved float64 mean and invstd; with create_graph on, the rule written with ops. */
+ * saved float64 mean and invstd (eval: one, bn_eval_backward); with create_graph on, the
+ * rule written with ops. */
 static int bn_backward(struct ag_node *node, ag_tensor *g) {
     if (ag_is_grad_enabled()) return bn_backward_ops(node, g);
     const struct bn_args *a = AG_ARGS(node, struct bn_args);
@@ -480,6 +694,8 @@ static int bn_backward(struct ag_node *node, ag_tensor *g) {
     bool need_x = ag__needs_grad(node, 0);
     bool need_w = a->has_w && ag__needs_grad(node, bn_w(a));
     bool need_b = a->has_b && ag__needs_grad(node, bn_b(a));
+    if (!a->training && need_x && (need_w || need_b))
+        return bn_eval_backward(node, g, need_w, need_b);
     ag_tensor *sums = NULL;
     if ((need_x && a->training) || need_w || need_b) {
         sums = ag__apply(AG_OP_BATCH_NORM_GRAD_SUMS, 3, (ag_tensor *const[]){g, x, mean}, NULL, 0);

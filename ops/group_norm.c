@@ -101,7 +101,7 @@ struct gn_job {
     double *part; /* backward: [N, 2C] */
 };
 
-static void gn_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+LN_DISPATCH static void gn_range(void *ctx, int64_t lo, int64_t hi, int tid) {
     const struct gn_job *j = ctx;
     const ag_tensor *x = j->x, *w = j->w, *b = j->b, *mean = j->mean, *rstd = j->rstd;
     ag_tensor *out = j->out;
@@ -273,8 +273,9 @@ static int gnb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
 }
 
 /* dx of block r (rows of M elements; off: the block's slice of the spread weight). */
-static void dx_block(ag_tensor *out, const ag_tensor *g, const ag_tensor *x, const ag_tensor *mean,
-                     const ag_tensor *rstd, const ag_tensor *w, int64_t M, int64_t r, int64_t off) {
+LN_INLINE void dx_block(ag_tensor *out, const ag_tensor *g, const ag_tensor *x,
+                        const ag_tensor *mean, const ag_tensor *rstd, const ag_tensor *w, int64_t M,
+                        int64_t r, int64_t off) {
     if (out->dtype == AG_F32)
         ln_dx_f32((float *)ag__ptr(out) + r * M, (const float *)ag__ptr(g) + r * M,
                   (const float *)ag__ptr(x) + r * M, M, ((const float *)ag__ptr(mean))[r],
@@ -287,8 +288,9 @@ static void dx_block(ag_tensor *out, const ag_tensor *g, const ag_tensor *x, con
 
 /* For the cg channels of block r from channel c0: acc[c] += sum over s of g * xhat and
  * acc[C + c] += sum over s of g (acc: 2C entries, C = x's channels), in double. */
-static void param_block(double *acc, const ag_tensor *g, const ag_tensor *x, const ag_tensor *mean,
-                        const ag_tensor *rstd, int64_t cg, int64_t S, int64_t r, int64_t c0) {
+LN_INLINE void param_block(double *acc, const ag_tensor *g, const ag_tensor *x,
+                           const ag_tensor *mean, const ag_tensor *rstd, int64_t cg, int64_t S,
+                           int64_t r, int64_t c0) {
     int64_t C = x->shape[1], M = cg * S;
     double mu = ag__get_flat(mean, r), rs = ag__get_flat(rstd, r);
     for (int64_t c = 0; c < cg; c++) {
@@ -307,7 +309,7 @@ static void param_block(double *acc, const ag_tensor *g, const ag_tensor *x, con
     }
 }
 
-static void gnb_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+LN_DISPATCH static void gnb_range(void *ctx, int64_t lo, int64_t hi, int tid) {
     const struct gn_job *j = ctx;
     int64_t G = j->G, M = j->M, C = j->C, S = j->S;
     (void)tid;

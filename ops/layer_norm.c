@@ -99,7 +99,7 @@ struct ln_job {
     double *part;
 };
 
-static void ln_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+LN_DISPATCH static void ln_range(void *ctx, int64_t lo, int64_t hi, int tid) {
     const struct ln_job *j = ctx;
     const ag_tensor *x = j->x, *w = j->w, *b = j->b, *mean = j->mean, *rstd = j->rstd;
     ag_tensor *out = j->out;
@@ -281,8 +281,8 @@ static int lnb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
 _Static_assert(LNW_ROWS % LN_ROW_BLOCK == 0, "row blocks must not straddle partial sums");
 
 /* acc[j] += g * (x - mean) * rstd and acc[M + j] += g over row r, in double. */
-static void param_rows(double *restrict acc, const ag_tensor *g, const ag_tensor *x,
-                       const ag_tensor *mean, const ag_tensor *rstd, int64_t M, int64_t r) {
+LN_INLINE void param_rows(double *restrict acc, const ag_tensor *g, const ag_tensor *x,
+                          const ag_tensor *mean, const ag_tensor *rstd, int64_t M, int64_t r) {
     if (x->dtype == AG_F32) {
         const float *gr = (const float *)ag__ptr(g) + r * M,
                     *xr = (const float *)ag__ptr(x) + r * M;
@@ -304,21 +304,22 @@ static void param_rows(double *restrict acc, const ag_tensor *g, const ag_tensor
 
 /* dx of rows [r0, r1) (at most LN_ROW_BLOCK) into out: the sums of every row first, so
  * their divisions overlap. */
-#define DEF_DX_ROWS(T, name, sums, outf)                                                       \
-    static void name(T *out, const T *g, const T *x, const T *mean, const T *rstd, const T *w, \
-                     int64_t M, int64_t r0, int64_t r1) {                                      \
-        T m1[LN_ROW_BLOCK], m2[LN_ROW_BLOCK];                                                  \
-        for (int64_t r = r0; r < r1; r++)                                                      \
-            sums(g + r * M, x + r * M, M, mean[r], rstd[r], w, &m1[r - r0], &m2[r - r0]);      \
-        for (int64_t r = r0; r < r1; r++)                                                      \
-            outf(out + r * M, g + r * M, x + r * M, M, mean[r], rstd[r], w, m1[r - r0],        \
-                 m2[r - r0]);                                                                  \
+#define DEF_DX_ROWS(T, name, sums, outf)                                                          \
+    LN_INLINE void name(T *out, const T *g, const T *x, const T *mean, const T *rstd, const T *w, \
+                        int64_t M, int64_t r0, int64_t r1) {                                      \
+        T m1[LN_ROW_BLOCK], m2[LN_ROW_BLOCK];                                                     \
+        for (int64_t r = r0; r < r1; r++)                                                         \
+            sums(g + r * M, x + r * M, M, mean[r], rstd[r], w, &m1[r - r0], &m2[r - r0]);         \
+        for (int64_t r = r0; r < r1; r++)                                                         \
+            outf(out + r * M, g + r * M, x + r * M, M, mean[r], rstd[r], w, m1[r - r0],           \
+                 m2[r - r0]);                                                                     \
     }
 DEF_DX_ROWS(float, dx_rows_f32, ln_dx_sums_f32, ln_dx_out_f32)
 DEF_DX_ROWS(double, dx_rows_f64, ln_dx_sums_f64, ln_dx_out_f64)
 
-static void dx_rows(ag_tensor *out, const ag_tensor *g, const ag_tensor *x, const ag_tensor *mean,
-                    const ag_tensor *rstd, const ag_tensor *w, int64_t M, int64_t r0, int64_t r1) {
+LN_INLINE void dx_rows(ag_tensor *out, const ag_tensor *g, const ag_tensor *x,
+                       const ag_tensor *mean, const ag_tensor *rstd, const ag_tensor *w, int64_t M,
+                       int64_t r0, int64_t r1) {
     if (out->dtype == AG_F32)
         dx_rows_f32(ag__ptr(out), ag__ptr(g), ag__ptr(x), ag__ptr(mean), ag__ptr(rstd),
                     w ? ag__ptr(w) : NULL, M, r0, r1);
@@ -327,7 +328,7 @@ static void dx_rows(ag_tensor *out, const ag_tensor *g, const ag_tensor *x, cons
                     w ? ag__ptr(w) : NULL, M, r0, r1);
 }
 
-static void lnb_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+LN_DISPATCH static void lnb_range(void *ctx, int64_t lo, int64_t hi, int tid) {
     const struct ln_job *j = ctx;
     const ag_tensor *g = j->g, *x = j->x, *w = j->w, *mean = j->mean, *rstd = j->rstd;
     ag_tensor *out = j->out;
