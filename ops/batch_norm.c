@@ -154,24 +154,22 @@ INLINE void channel_scale_t(void *dx, const void *g, struct bn_dims d, int64_t c
     }
 }
 
-/* Eval forward: y = (x - mean) * scale + shift over channel c in x's dtype, one vector
- * pass. The running mean is a value of x's dtype, so x - mean is exact or rounded once
- * (no cancellation of large opposite terms as x * a + b would have in float32). */
-INLINE void channel_eval_t(void *out, const void *x, struct bn_dims d, int64_t c, double mean,
-                           double scale, double shift, bool f32) {
-    for (int64_t i = 0; i < d.N; i++) {
-        int64_t base = (i * d.C + c) * d.S;
-        if (f32) {
-            const float *xs = (const float *)x + base;
-            float *o = (float *)out + base, m = (float)mean, a = (float)scale, b = (float)shift;
+/* Eval forward: y = (x - mean) * scale + shift over the S values at base, in x's dtype,
+ * one vector pass. The running mean is a value of x's dtype, so x - mean is exact or
+ * rounded once (no cancellation of large opposite terms as x * a + b would have in
+ * float32). */
+INLINE void row_eval_t(void *out, const void *x, int64_t base, int64_t S, double mean, double scale,
+                       double shift, bool f32) {
+    if (f32) {
+        const float *xs = (const float *)x + base;
+        float *o = (float *)out + base, m = (float)mean, a = (float)scale, b = (float)shift;
 #pragma omp simd
-            for (int64_t k = 0; k < d.S; k++) o[k] = (xs[k] - m) * a + b;
-        } else {
-            const double *xs = (const double *)x + base;
-            double *o = (double *)out + base;
+        for (int64_t k = 0; k < S; k++) o[k] = (xs[k] - m) * a + b;
+    } else {
+        const double *xs = (const double *)x + base;
+        double *o = (double *)out + base;
 #pragma omp simd
-            for (int64_t k = 0; k < d.S; k++) o[k] = (xs[k] - mean) * scale + shift;
-        }
+        for (int64_t k = 0; k < S; k++) o[k] = (xs[k] - mean) * scale + shift;
     }
 }
 
@@ -240,22 +238,21 @@ static void row_eval_grad_f64(double *restrict dx, const double *restrict g,
     for (; k < S; k++) dx[k] = p * g[k], L->a_lo[0] += g[k], L->b_lo[0] += g[k] * (x[k] - mean);
 }
 
-/* The tails of every row go to lane 0 as they come (as channel_grad_sums_t); the lanes
- * are summed 0..3 from zero as there. */
-INLINE void channel_eval_grad_t(void *dx, const void *g, const void *x, struct bn_dims d, int64_t c,
-                                double mean, double p, double *s0, double *s1, bool f32) {
-    struct bn_lanes L = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
-    for (int64_t i = 0; i < d.N; i++) {
-        int64_t base = (i * d.C + c) * d.S;
-        if (f32)
-            row_eval_grad_f32((float *)dx + base, (const float *)g + base, (const float *)x + base,
-                              d.S, mean, (float)p, &L);
-        else
-            row_eval_grad_f64((double *)dx + base, (const double *)g + base,
-                              (const double *)x + base, d.S, mean, p, &L);
-    }
-    *s0 = (((0.0 + L.a_lo[0]) + L.a_lo[1]) + L.a_hi[0]) + L.a_hi[1];
-    *s1 = (((0.0 + L.b_lo[0]) + L.b_lo[1]) + L.b_hi[0]) + L.b_hi[1];
+/* One row (S values at base) into channel lanes L; the tails go to lane 0 as they come
+ * (as channel_grad_sums_t). */
+INLINE void row_eval_grad_t(void *dx, const void *g, const void *x, int64_t base, int64_t S,
+                            double mean, double p, struct bn_lanes *L, bool f32) {
+    if (f32)
+        row_eval_grad_f32((float *)dx + base, (const float *)g + base, (const float *)x + base, S,
+                          mean, (float)p, L);
+    else
+        row_eval_grad_f64((double *)dx + base, (const double *)g + base, (const double *)x + base,
+                          S, mean, p, L);
+}
+/* The lanes summed 0..3 from zero (as channel_grad_sums_t). */
+static void lanes_sums(const struct bn_lanes *L, double *s0, double *s1) {
+    *s0 = (((0.0 + L->a_lo[0]) + L->a_lo[1]) + L->a_hi[0]) + L->a_hi[1];
+    *s1 = (((0.0 + L->b_lo[0]) + L->b_lo[1]) + L->b_hi[0]) + L->b_hi[1];
 }
 
 static void channel_stats(const ag_tensor *x, struct bn_dims d, int64_t c, double *mean,
@@ -286,17 +283,15 @@ static void channel_scale(ag_tensor *dx, const ag_tensor *g, struct bn_dims d, i
     if (g->dtype == AG_F32) channel_scale_t(ag__ptr(dx), ag__ptr(g), d, c, p, true);
     else channel_scale_t(ag__ptr(dx), ag__ptr(g), d, c, p, false);
 }
-static void channel_eval(ag_tensor *out, const ag_tensor *x, struct bn_dims d, int64_t c,
-                         double mean, double scale, double shift) {
-    if (x->dtype == AG_F32)
-        channel_eval_t(ag__ptr(out), ag__ptr(x), d, c, mean, scale, shift, true);
-    else channel_eval_t(ag__ptr(out), ag__ptr(x), d, c, mean, scale, shift, false);
+static void row_eval(ag_tensor *out, const ag_tensor *x, int64_t base, int64_t S, double mean,
+                     double scale, double shift) {
+    if (x->dtype == AG_F32) row_eval_t(ag__ptr(out), ag__ptr(x), base, S, mean, scale, shift, true);
+    else row_eval_t(ag__ptr(out), ag__ptr(x), base, S, mean, scale, shift, false);
 }
-static void channel_eval_grad(void *dx, const ag_tensor *g, const ag_tensor *x, struct bn_dims d,
-                              int64_t c, double mean, double p, double *s0, double *s1) {
-    if (x->dtype == AG_F32)
-        channel_eval_grad_t(dx, ag__ptr(g), ag__ptr(x), d, c, mean, p, s0, s1, true);
-    else channel_eval_grad_t(dx, ag__ptr(g), ag__ptr(x), d, c, mean, p, s0, s1, false);
+static void row_eval_grad(void *dx, const ag_tensor *g, const ag_tensor *x, int64_t base, int64_t S,
+                          double mean, double p, struct bn_lanes *L) {
+    if (x->dtype == AG_F32) row_eval_grad_t(dx, ag__ptr(g), ag__ptr(x), base, S, mean, p, L, true);
+    else row_eval_grad_t(dx, ag__ptr(g), ag__ptr(x), base, S, mean, p, L, false);
 }
 
 /* t itself when contiguous, else a contiguous copy made with grad off (NULL: no memory). */
@@ -326,8 +321,8 @@ struct bn_fwd {
 };
 
 /* Channels [lo, hi): statistics (training: from x, updating the running stats; eval: the
- * running stats), then y in one pass (training: x * scale + shift in float64; eval:
- * (x - mean) * scale + bias in x's dtype, channel_eval_t). */
+ * running stats), then y in one pass (training: x * scale + shift in float64, channel by
+ * channel; eval: (x - mean) * scale + bias in x's dtype, row_eval_t, in memory order). */
 static void bn_forward_channels(void *ctx, int64_t lo, int64_t hi, int tid) {
     (void)tid;
     const struct bn_fwd *f = ctx;
@@ -356,8 +351,14 @@ static void bn_forward_channels(void *ctx, int64_t lo, int64_t hi, int tid) {
         double is = 1 / sqrt(var + a->eps), scale = w * is;
         f->sm[c] = mean, f->si[c] = is;
         if (a->training) channel_affine(f->out, f->x, f->d, c, scale, b - mean * scale);
-        else channel_eval(f->out, f->x, f->d, c, mean, scale, b);
     }
+    if (a->training) return;
+    for (int64_t i = 0; i < f->d.N; i++) /* rows in memory order: one stream */
+        for (int64_t c = lo; c < hi; c++) {
+            double w = a->has_w ? ag__get_flat(in[bn_w(a)], c) : 1.0;
+            double b = a->has_b ? ag__get_flat(in[bn_b(a)], c) : 0.0;
+            row_eval(f->out, f->x, (i * f->d.C + c) * f->d.S, f->d.S, f->sm[c], w * f->si[c], b);
+        }
 }
 
 /* Saves mean and 1/sqrt(var + eps) as float64 [C] (saved[0], saved[1]) for the fused
@@ -568,22 +569,38 @@ static int eval_grad_shape(struct ag_meta *m, ag_tensor *const *in, int n, const
     return AG_OK;
 }
 
+/* Channels [lo, hi) in groups of EVAL_GROUP, each group's rows in memory order (one
+ * stream); each channel's lanes take its rows in the order of channel_grad_sums_t. */
+#define EVAL_GROUP 16
 static void eval_grad_channels(void *ctx, int64_t lo, int64_t hi, int tid) {
     (void)tid;
     const struct bn_grad_pass *pp = ctx;
     ag_tensor *const *in = pp->in;
-    int64_t numel = pp->x->numel, C = pp->d.C;
-    for (int64_t c = lo; c < hi; c++) {
-        double s = ag__get_flat(in[3], c), p = s * (pp->a->has_w ? ag__get_flat(in[4], c) : 1.0);
-        double s0, s1;
-        channel_eval_grad(ag__ptr(pp->out), pp->g, pp->x, pp->d, c, ag__get_flat(in[2], c), p, &s0,
-                          &s1);
-        if (pp->out->dtype == AG_F32) {
-            float *o = (float *)ag__ptr(pp->out) + numel;
-            o[c] = (float)(s1 * s), o[C + c] = (float)s0;
-        } else {
-            double *o = (double *)ag__ptr(pp->out) + numel;
-            o[c] = s1 * s, o[C + c] = s0;
+    struct bn_dims d = pp->d;
+    int64_t numel = pp->x->numel;
+    for (int64_t c0 = lo; c0 < hi; c0 += EVAL_GROUP) {
+        int64_t c1 = c0 + EVAL_GROUP < hi ? c0 + EVAL_GROUP : hi;
+        struct bn_lanes L[EVAL_GROUP];
+        double mean[EVAL_GROUP], p[EVAL_GROUP];
+        memset(L, 0, sizeof L);
+        for (int64_t c = c0; c < c1; c++) {
+            mean[c - c0] = ag__get_flat(in[2], c);
+            p[c - c0] = ag__get_flat(in[3], c) * (pp->a->has_w ? ag__get_flat(in[4], c) : 1.0);
+        }
+        for (int64_t i = 0; i < d.N; i++)
+            for (int64_t c = c0; c < c1; c++)
+                row_eval_grad(ag__ptr(pp->out), pp->g, pp->x, (i * d.C + c) * d.S, d.S,
+                              mean[c - c0], p[c - c0], &L[c - c0]);
+        for (int64_t c = c0; c < c1; c++) {
+            double s0, s1, s = ag__get_flat(in[3], c);
+            lanes_sums(&L[c - c0], &s0, &s1);
+            if (pp->out->dtype == AG_F32) {
+                float *o = (float *)ag__ptr(pp->out) + numel;
+                o[c] = (float)(s1 * s), o[d.C + c] = (float)s0;
+            } else {
+                double *o = (double *)ag__ptr(pp->out) + numel;
+                o[c] = s1 * s, o[d.C + c] = s0;
+            }
         }
     }
 }
