@@ -72,7 +72,8 @@ BN_INLINE void lanes_stats(struct bn_lanes *L, bn_v2d x_lo, bn_v2d x_hi, double 
     L->a_lo += v_lo, L->a_hi += v_hi;
     L->b_lo += v_lo * v_lo, L->b_hi += v_hi * v_hi;
 }
-static void bn_row_stats_f32(const float *restrict x, int64_t S, double K, struct bn_lanes *L) {
+static inline void bn_row_stats_f32(const float *restrict x, int64_t S, double K,
+                                    struct bn_lanes *L) {
     int64_t k = 0;
     for (; k + LANES <= S; k += LANES) {
         bn_v2d lo, hi;
@@ -84,7 +85,8 @@ static void bn_row_stats_f32(const float *restrict x, int64_t S, double K, struc
         L->a_lo[0] += v, L->b_lo[0] += v * v;
     }
 }
-static void bn_row_stats_f64(const double *restrict x, int64_t S, double K, struct bn_lanes *L) {
+static inline void bn_row_stats_f64(const double *restrict x, int64_t S, double K,
+                                    struct bn_lanes *L) {
     int64_t k = 0;
     for (; k + LANES <= S; k += LANES) lanes_stats(L, load2(x + k), load2(x + k + 2), K);
     for (; k < S; k++) {
@@ -100,8 +102,8 @@ BN_INLINE void lanes_grad(struct bn_lanes *L, bn_v2d g_lo, bn_v2d g_hi, bn_v2d x
     L->a_lo += g_lo, L->a_hi += g_hi;
     L->b_lo += g_lo * (x_lo - mean), L->b_hi += g_hi * (x_hi - mean);
 }
-static void bn_row_grad_sums_f32(const float *restrict g, const float *restrict x, int64_t S,
-                                 double mean, struct bn_lanes *L) {
+static inline void bn_row_grad_sums_f32(const float *restrict g, const float *restrict x, int64_t S,
+                                        double mean, struct bn_lanes *L) {
     int64_t k = 0;
     for (; k + LANES <= S; k += LANES) {
         bn_v2d g_lo, g_hi, x_lo, x_hi;
@@ -113,16 +115,16 @@ static void bn_row_grad_sums_f32(const float *restrict g, const float *restrict 
         L->a_lo[0] += gv, L->b_lo[0] += gv * ((double)x[k] - mean);
     }
 }
-static void bn_row_grad_sums_f64(const double *restrict g, const double *restrict x, int64_t S,
-                                 double mean, struct bn_lanes *L) {
+static inline void bn_row_grad_sums_f64(const double *restrict g, const double *restrict x,
+                                        int64_t S, double mean, struct bn_lanes *L) {
     int64_t k = 0;
     for (; k + LANES <= S; k += LANES)
         lanes_grad(L, load2(g + k), load2(g + k + 2), load2(x + k), load2(x + k + 2), mean);
     for (; k < S; k++) L->a_lo[0] += g[k], L->b_lo[0] += g[k] * (x[k] - mean);
 }
-static void bn_row_eval_grad_f32(float *restrict dx, const float *restrict g,
-                                 const float *restrict x, int64_t S, double mean, float p,
-                                 struct bn_lanes *L) {
+static inline void bn_row_eval_grad_f32(float *restrict dx, const float *restrict g,
+                                        const float *restrict x, int64_t S, double mean, float p,
+                                        struct bn_lanes *L) {
     int64_t k = 0;
     for (; k + LANES <= S; k += LANES) {
         bn_v4f gv;
@@ -139,9 +141,9 @@ static void bn_row_eval_grad_f32(float *restrict dx, const float *restrict g,
         L->a_lo[0] += gv, L->b_lo[0] += gv * ((double)x[k] - mean);
     }
 }
-static void bn_row_eval_grad_f64(double *restrict dx, const double *restrict g,
-                                 const double *restrict x, int64_t S, double mean, double p,
-                                 struct bn_lanes *L) {
+static inline void bn_row_eval_grad_f64(double *restrict dx, const double *restrict g,
+                                        const double *restrict x, int64_t S, double mean, double p,
+                                        struct bn_lanes *L) {
     int64_t k = 0;
     for (; k + LANES <= S; k += LANES) {
         bn_v2d g_lo = load2(g + k), g_hi = load2(g + k + 2);
@@ -158,8 +160,8 @@ static void bn_row_eval_grad_f64(double *restrict dx, const double *restrict g,
  * eval: y = (x - mean) * scale + shift in x's dtype (the running mean is a value of x's
  *   dtype, so x - mean is exact or rounded once);
  * scale: dx = p * g in g's dtype (eval backward without weight or bias gradients). */
-static void bn_row_affine_f32(float *restrict y, const float *restrict x, int64_t S, double a,
-                              double b) {
+static inline void bn_row_affine_f32(float *restrict y, const float *restrict x, int64_t S,
+                                     double a, double b) {
     int64_t k = 0;
     for (; k + LANES <= S; k += LANES) {
         bn_v2d lo, hi;
@@ -168,14 +170,14 @@ static void bn_row_affine_f32(float *restrict y, const float *restrict x, int64_
     }
     for (; k < S; k++) y[k] = (float)((double)x[k] * a + b);
 }
-static void bn_row_affine_f64(double *restrict y, const double *restrict x, int64_t S, double a,
-                              double b) {
+static inline void bn_row_affine_f64(double *restrict y, const double *restrict x, int64_t S,
+                                     double a, double b) {
 #pragma omp simd
     for (int64_t k = 0; k < S; k++) y[k] = x[k] * a + b;
 }
-static void bn_row_input_grad_f32(float *restrict dx, const float *restrict g,
-                                  const float *restrict x, int64_t S, double mean, double p,
-                                  double q, double r) {
+static inline void bn_row_input_grad_f32(float *restrict dx, const float *restrict g,
+                                         const float *restrict x, int64_t S, double mean, double p,
+                                         double q, double r) {
     int64_t k = 0;
     for (; k + LANES <= S; k += LANES) {
         bn_v2d g_lo, g_hi, x_lo, x_hi;
@@ -184,27 +186,29 @@ static void bn_row_input_grad_f32(float *restrict dx, const float *restrict g,
     }
     for (; k < S; k++) dx[k] = (float)(p * (double)g[k] + q * ((double)x[k] - mean) + r);
 }
-static void bn_row_input_grad_f64(double *restrict dx, const double *restrict g,
-                                  const double *restrict x, int64_t S, double mean, double p,
-                                  double q, double r) {
+static inline void bn_row_input_grad_f64(double *restrict dx, const double *restrict g,
+                                         const double *restrict x, int64_t S, double mean, double p,
+                                         double q, double r) {
 #pragma omp simd
     for (int64_t k = 0; k < S; k++) dx[k] = p * g[k] + q * (x[k] - mean) + r;
 }
-static void bn_row_eval_f32(float *restrict y, const float *restrict x, int64_t S, float mean,
-                            float scale, float shift) {
+static inline void bn_row_eval_f32(float *restrict y, const float *restrict x, int64_t S,
+                                   float mean, float scale, float shift) {
 #pragma omp simd
     for (int64_t k = 0; k < S; k++) y[k] = (x[k] - mean) * scale + shift;
 }
-static void bn_row_eval_f64(double *restrict y, const double *restrict x, int64_t S, double mean,
-                            double scale, double shift) {
+static inline void bn_row_eval_f64(double *restrict y, const double *restrict x, int64_t S,
+                                   double mean, double scale, double shift) {
 #pragma omp simd
     for (int64_t k = 0; k < S; k++) y[k] = (x[k] - mean) * scale + shift;
 }
-static void bn_row_scale_f32(float *restrict dx, const float *restrict g, int64_t S, float p) {
+static inline void bn_row_scale_f32(float *restrict dx, const float *restrict g, int64_t S,
+                                    float p) {
 #pragma omp simd
     for (int64_t k = 0; k < S; k++) dx[k] = p * g[k];
 }
-static void bn_row_scale_f64(double *restrict dx, const double *restrict g, int64_t S, double p) {
+static inline void bn_row_scale_f64(double *restrict dx, const double *restrict g, int64_t S,
+                                    double p) {
 #pragma omp simd
     for (int64_t k = 0; k < S; k++) dx[k] = p * g[k];
 }

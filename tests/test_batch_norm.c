@@ -196,3 +196,71 @@ Test(batch_norm, eval_backward_op_errors_name_the_function_and_shapes) {
               ag_last_error());
     ag_scope_end();
 }
+
+/* ---- the row kernels (ops/batch_norm_rows.h) against scalar twins, float32: the same
+ * formulas one value at a time, lanes k mod 4 and tails in lane 0, two rows into the same
+ * lanes, at lengths around the 4-wide blocks. Bit for bit. */
+#include "ops/batch_norm_rows.h"
+
+struct twin_lanes {
+    double a[LANES], b[LANES];
+};
+
+static void twin_sums(const struct twin_lanes *t, double *sa, double *sb) {
+    *sa = *sb = 0;
+    for (int l = 0; l < LANES; l++) *sa += t->a[l], *sb += t->b[l];
+}
+
+static void expect_lanes(const struct bn_lanes *L, const struct twin_lanes *t, int64_t S,
+                         const char *what) {
+    double a, b, ta, tb;
+    bn_lanes_sums(L, &a, &b);
+    twin_sums(t, &ta, &tb);
+    cr_assert(!memcmp(&a, &ta, sizeof a) && !memcmp(&b, &tb, sizeof b),
+              "%s S %lld: %.17g %.17g vs twin %.17g %.17g", what, (long long)S, a, b, ta, tb);
+}
+
+Test(batch_norm, row_kernels_match_scalar_twins_bit_for_bit) {
+    const int64_t lengths[] = {0, 1, 3, 4, 5, 8, 13, 527};
+    enum { MAXS = 527 };
+    static float g[2][MAXS], x[2][MAXS], y[MAXS], ty[MAXS];
+    ag_manual_seed(2);
+    ag_scope_begin();
+    ag_tensor *rg = ag_randn(AG_F32, 1, (int64_t[]){2 * MAXS}),
+              *rx = ag_add_scalar(ag_randn(AG_F32, 1, (int64_t[]){2 * MAXS}), 3);
+    memcpy(g, ag_data(rg), sizeof g), memcpy(x, ag_data(rx), sizeof x);
+    ag_scope_end();
+    double K = 2.75, mean = 3.125, p = 0.75, q = -0.3, r = 0.01;
+    for (size_t n = 0; n < sizeof lengths / sizeof *lengths; n++) {
+        int64_t S = lengths[n];
+        struct bn_lanes Ls = {0}, Lg = {0}, Le = {0};
+        struct twin_lanes ts = {0}, tg = {0}, te = {0};
+        for (int row = 0; row < 2; row++) {
+            bn_row_stats_f32(x[row], S, K, &Ls);
+            bn_row_grad_sums_f32(g[row], x[row], S, mean, &Lg);
+            bn_row_eval_grad_f32(y, g[row], x[row], S, mean, (float)p, &Le);
+            for (int64_t k = 0; k < S; k++) {
+                int l = k < S / LANES * LANES ? (int)(k % LANES) : 0;
+                double v = (double)x[row][k] - K, gv = g[row][k];
+                ts.a[l] += v, ts.b[l] += v * v;
+                tg.a[l] += gv, tg.b[l] += gv * ((double)x[row][k] - mean);
+                te.a[l] += gv, te.b[l] += gv * ((double)x[row][k] - mean);
+                ty[k] = (float)p * g[row][k];
+            }
+            cr_assert(!memcmp(y, ty, sizeof(float) * (size_t)S), "eval dx S %lld", (long long)S);
+        }
+        expect_lanes(&Ls, &ts, S, "stats");
+        expect_lanes(&Lg, &tg, S, "grad sums");
+        expect_lanes(&Le, &te, S, "eval grad sums");
+        bn_row_affine_f32(y, x[0], S, p, r);
+        for (int64_t k = 0; k < S; k++) ty[k] = (float)((double)x[0][k] * p + r);
+        cr_assert(!memcmp(y, ty, sizeof(float) * (size_t)S), "affine S %lld", (long long)S);
+        bn_row_input_grad_f32(y, g[0], x[0], S, mean, p, q, r);
+        for (int64_t k = 0; k < S; k++)
+            ty[k] = (float)(p * (double)g[0][k] + q * ((double)x[0][k] - mean) + r);
+        cr_assert(!memcmp(y, ty, sizeof(float) * (size_t)S), "input grad S %lld", (long long)S);
+        bn_row_eval_f32(y, x[0], S, (float)mean, (float)p, (float)r);
+        for (int64_t k = 0; k < S; k++) ty[k] = (x[0][k] - (float)mean) * (float)p + (float)r;
+        cr_assert(!memcmp(y, ty, sizeof(float) * (size_t)S), "eval S %lld", (long long)S);
+    }
+}
