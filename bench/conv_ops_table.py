@@ -42,7 +42,8 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
            "unknown")
 ops = [op for (impl, t, op) in res if impl == "ag" and t == 1]
 lines = [
-    "# Convolution and batch-norm ops: ag vs PyTorch (issue 12)", "",
+    ("# Convolution and batch-norm ops: ag vs PyTorch (issue 12)" if not os.environ.get("OPS")
+     else f"# {os.environ['OPS'].replace(',', ', ')}: ag vs PyTorch (issues 9, 12)"), "",
     f"CPU: {cpu}, {os.cpu_count()} logical CPUs. PyTorch {__import__('torch').__version__}.",
     f"Command: `make build/bench_resnet_ops && "
     f"{'OPS=' + os.environ['OPS'] + ' ' if os.environ.get('OPS') else ''}"

@@ -600,7 +600,7 @@ static int bn_backward(struct ag_node *node, ag_tensor *g) {
     return rc;
 }
 
-/* variant 0: training on [3,2,2,2] with weight and bias; variant 1: eval on a transposed
+/* variant 0: training on [3,2,2,3] (rows of 6) with weight and bias; variant 1: eval on a transposed
  * [2,3,6] (rows of 6: a vector block and a tail) with weight, bias and running stats (held
  * fixed). */
 static int bn_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
@@ -619,7 +619,7 @@ static int bn_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t
         return 3;
     }
     if (variant == 0) {
-        in[0] = ag__check_input(dt, 4, (int64_t[]){3, 2, 2, 2}, -2, 2);
+        in[0] = ag__check_input(dt, 4, (int64_t[]){3, 2, 2, 3}, -2, 2);
     } else {
         ag_tensor *base = ag__check_input(dt, 3, (int64_t[]){2, 6, 3}, -2, 2);
         bool prev = ag_set_grad_enabled(false);
