@@ -4,15 +4,24 @@
 #define AG_NORM_ROWS_H
 
 #include "ops/ops.h"
+#include "runtime/cpu.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define LN_LANES 8
-/* Row kernels are inlined into their callers, which may be compiled for AVX2 too
- * (LN_DISPATCH): the same operations in the same order in either, so the same bits. */
+/* Row kernels are inlined into their callers, and the callers' loops are compiled twice:
+ * for the baseline and for AVX2 (LN_AVX2), the AVX2 copy chosen at run time (ln_avx2).
+ * Both run the same operations in the same order (no FMA contraction in ISO C mode), so
+ * they give the same bits. (Not target_clones: its ifunc resolver runs before a
+ * sanitizer's runtime is up.) */
 #define LN_INLINE static inline __attribute__((always_inline))
-#define LN_DISPATCH __attribute__((target_clones("avx2", "default")))
+#define LN_AVX2 __attribute__((target("avx2")))
+/* Whether to run the AVX2 copies: the CPU has AVX2 and AG_ISA does not ask for scalar. */
+static inline bool ln_avx2(void) {
+    return ag__cpu_has(AG_ISA_AVX2) && ag__isa_from_name(getenv("AG_ISA")) != AG_ISA_SCALAR;
+}
 /* GCC vector types (16 bytes: SSE2, the baseline) for sums that stay in registers. */
 typedef float ln_v4f __attribute__((vector_size(16)));
 typedef double ln_v2d __attribute__((vector_size(16)));
