@@ -4,6 +4,15 @@
  *   bn_train  batch_norm2d training (weight, bias, running stats), x needs grad
  *   bn_eval   batch_norm2d eval (running stats), x needs grad
  *   add       x + y (the residual add), both need grad
+ * layer_norm forward+backward over the last dim (weight, bias; x, w, b need grad), float32:
+ *   ln_gpt    [512, 64]     char_gpt's (batch 16 x context 32, d 64)
+ *   ln_4k     [4096, 64]    a GPT batch of 4,096 tokens
+ *   ln_large  [262144, 64]  16M elements (the op table's largest size)
+ *   ln_wide   [8192, 1024]  8M elements in long rows
+ * OPS=name,name,... runs only those rows ("conv" for all the convolution rows).
+ * After each timed call the leaves' gradients are zeroed (ag_zero_grad, untimed), as a
+ * training loop does and as the peer sets them to None: each call writes its gradients
+ * afresh instead of adding them to the sum of all earlier calls.
  * Convolutions (conv_cases below), each pass on its own: fwd (conv2d with bias, no grad
  * recorded), dx (the input gradient), dw (the weight gradient), as ms and GFLOP/s.
  * It also reports the peak arena bytes one bn_train forward+backward adds (ag_mem_peak-
@@ -23,6 +32,16 @@
 #include "ops/conv_adjoint.h"
 
 static ag_tensor *x, *y, *w, *b, *rm, *rv;
+
+/* The layer_norm cases: rows R of M elements. */
+struct ln_case {
+    const char *name;
+    int64_t R, M;
+};
+static const struct ln_case ln_cases[] = {
+    {"ln_gpt", 512, 64}, {"ln_4k", 4096, 64}, {"ln_large", 262144, 64}, {"ln_wide", 8192, 1024}};
+enum { NLN = sizeof ln_cases / sizeof ln_cases[0] };
+static ag_tensor *lx, *lw, *lb; /* the current layer_norm case's input, weight, bias */
 
 /* One convolution: x [128, C, H, H], w [O, C, K, K], stride s, padding p. */
 struct conv_case {
@@ -79,6 +98,7 @@ static double run(const char *op) {
         return t;
     }
     if (!strcmp(op, "add")) out = ag_add(x, y);
+    else if (!strncmp(op, "ln_", 3)) out = ag_layer_norm(lx, 1, &lx->shape[1], lw, lb, 1e-5);
     else out = ag_batch_norm(x, rm, rv, w, b, !strcmp(op, "bn_train"), 0.1, 1e-5);
     if (!out || ag_backward_ex(out, (ag_backward_opts){.grad = ag_ones_like(out)})) {
         fprintf(stderr, "bench_resnet_ops: %s\n", ag_last_error());
@@ -86,6 +106,9 @@ static double run(const char *op) {
     }
     double t = now() - t0;
     ag_scope_end();
+    ag_tensor *leaves[] = {x, y, w, b, lx, lw, lb}; /* the peer sets .grad to None */
+    for (int i = 0; i < 7; i++)
+        if (leaves[i]) ag_zero_grad(leaves[i]);
     return t;
 }
 
@@ -111,6 +134,38 @@ static double peak_mib(void) { /* VmHWM */
         if (!strncmp(line, "VmHWM:", 6)) kb = atof(line + 6);
     if (f) fclose(f);
     return kb / 1024;
+}
+
+/* OPS (comma-separated names) given and name not in it. */
+static bool skipped(const char *name) {
+    const char *ops = getenv("OPS");
+    if (!ops || !*ops) return false;
+    size_t n = strlen(name);
+    for (const char *p = ops; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (!strncmp(p, name, n) && (p[n] == ',' || !p[n])) return false;
+    return true;
+}
+
+static void print_row(FILE *csv, const char *op, double ms) {
+    char row[128];
+    snprintf(row, sizeof row, "ag,%d,%s,%.3f,\n", ag_get_num_threads(), op, ms);
+    fputs(row, stdout);
+    if (csv) fputs(row, csv);
+}
+
+/* Median ms of each layer_norm case's forward+backward. */
+static void ln_rows(int reps, FILE *csv) {
+    for (int i = 0; i < NLN; i++) {
+        const struct ln_case *c = &ln_cases[i];
+        if (skipped(c->name)) continue;
+        lx = ag_randn(AG_F32, 2, (int64_t[]){c->R, c->M});
+        lw = ag_rand(AG_F32, 1, &c->M), lb = ag_randn(AG_F32, 1, &c->M);
+        ag_tensor *all[] = {lx, lw, lb};
+        for (int k = 0; k < 3; k++) ag_set_requires_grad(all[k], true);
+        print_row(csv, c->name, median_ms(c->name, reps));
+        for (int k = 0; k < 3; k++) ag_tensor_free(all[k]);
+        lx = lw = lb = NULL;
+    }
 }
 
 /* Median ms of each pass of each convolution case, one CSV row each (also to csv). */
@@ -162,14 +217,10 @@ int main(int argc, char **argv) {
     const char *ops[] = {"bn_train", "bn_eval", "add"};
     printf("impl,threads,op,ms,gflops\n");
     if (csv) fputs("impl,threads,op,ms,gflops\n", csv);
-    for (int i = 0; i < 3; i++) {
-        char row[128];
-        snprintf(row, sizeof row, "ag,%d,%s,%.3f,\n", ag_get_num_threads(), ops[i],
-                 median_ms(ops[i], reps));
-        fputs(row, stdout);
-        if (csv) fputs(row, csv);
-    }
-    conv_rows(reps, csv);
+    for (int i = 0; i < 3; i++)
+        if (!skipped(ops[i])) print_row(csv, ops[i], median_ms(ops[i], reps));
+    ln_rows(reps, csv);
+    if (!skipped("conv")) conv_rows(reps, csv);
     printf("ag,%d,bn_train_peak_added_MiB,%.1f,\n", ag_get_num_threads(), p1 - p0);
     if (csv) fclose(csv);
     ag_tensor *all[] = {x, y, w, b, rm, rv};

@@ -4,7 +4,8 @@
 threads, alternating ag and torch runs for ROUNDS rounds and taking the median of their
 medians.  Writes bench/results/conv_ops.md (or the path given).
 Usage (repository root, after `make build/bench_resnet_ops`):
-  /usr/bin/python3 bench/conv_ops_table.py [ROUNDS] [REPS] [OUT.md]"""
+  [OPS=op,op,...] /usr/bin/python3 bench/conv_ops_table.py [ROUNDS] [REPS] [OUT.md]
+OPS (see bench_resnet_ops.c) limits both sides to those rows."""
 import os, statistics, subprocess, sys, time
 
 rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
@@ -41,10 +42,14 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
            "unknown")
 ops = [op for (impl, t, op) in res if impl == "ag" and t == 1]
 lines = [
-    "# Convolution and batch-norm ops: ag vs PyTorch (issue 12)", "",
+    ("# Convolution and batch-norm ops: ag vs PyTorch (issue 12)" if not os.environ.get("OPS")
+     else f"# {os.environ['OPS'].replace(',', ', ')}: ag vs PyTorch (issues 9, 12)"), "",
     f"CPU: {cpu}, {os.cpu_count()} logical CPUs. PyTorch {__import__('torch').__version__}.",
-    f"Command: `make build/bench_resnet_ops && /usr/bin/python3 bench/conv_ops_table.py "
-    f"{rounds} {reps}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).",
+    f"Command: `make build/bench_resnet_ops && "
+    f"{'OPS=' + os.environ['OPS'] + ' ' if os.environ.get('OPS') else ''}"
+    f"/usr/bin/python3 bench/conv_ops_table.py "
+    f"{rounds} {reps}{' ' + out if len(sys.argv) > 3 else ''}` "
+    f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).",
     "Each cell: median over rounds of, at 1 thread, the median process CPU time of REPS "
     "calls, at 2 threads the fastest wall time of REPS calls; ag and torch runs "
     "alternate in one script. **The machine was shared** with other jobs (1-minute load "
@@ -52,7 +57,8 @@ lines = [
     "by tens of percent.", "",
     "Passes, float32, batch 128: `fwd` conv2d with bias (no grad recorded); `dx` the input "
     "gradient, `dw` the weight gradient (torch: `aten.convolution_backward` with one output); "
-    "`bn_*`, `add`: forward+backward. ratio = ag / torch (< 1: ag faster). GFLOP/s = "
+    "`bn_*`, `add`, `ln_*` (layer_norm, bench_resnet_ops.c's ln_cases): forward+backward, "
+    "the leaves' gradients reset between calls (ag: ag_zero_grad; torch: None). ratio = ag / torch (< 1: ag faster). GFLOP/s = "
     "2 x N x O x OH x OW x C x KH x KW / time.", "",
     "| op | pass | threads | ag ms | torch ms | ratio | ag GFLOP/s | torch GFLOP/s |",
     "|---|---|---|---|---|---|---|---|"]

@@ -1,11 +1,14 @@
 /* batch_norm(x, [w], [b], [running_mean, running_var]), torch semantics: x [N,C] or
  * [N,C,*]; training normalizes with the batch's biased variance and updates the running
  * stats in place (unbiased variance); eval uses the running stats. The backward rule is
- * written with ops, recomputing the statistics from x, so it is differentiable again. */
+ * written with ops, recomputing the statistics from x, so it is differentiable again;
+ * without create_graph it runs fused kernels (two passes in training, one in eval). */
+#include "ops/batch_norm_rows.h"
 #include "ops/iter.h"
 #include "runtime/parallel.h"
 
 #include <math.h>
+#include <string.h>
 
 /* ------------------------------------------------------------------ batch_norm */
 struct bn_args {
@@ -42,20 +45,11 @@ static int bn_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *
 }
 
 /* ------------------------------------------------------------------ kernels
- * x is contiguous [N, C, S]: channel c is N rows of S values, row i at (i*C + c)*S. Each
- * kernel runs one channel, every sum in float64 in a fixed order (so results do not
- * depend on the thread count); threads split the channels. f32 is a constant at every
- * call, so each dtype gets its own straight-line loop. */
-#define INLINE static inline __attribute__((always_inline))
-#define LANES 4
-
-INLINE double ld(const void *p, int64_t i, bool f32) {
-    return f32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
-}
-INLINE void st(void *p, int64_t i, double v, bool f32) {
-    if (f32) ((float *)p)[i] = (float)v;
-    else ((double *)p)[i] = v;
-}
+ * x is contiguous [N, C, S]; the row kernels are in ops/batch_norm_rows.h. Threads split
+ * the channels; each thread walks the rows of up to BN_GROUP channels at a time in memory
+ * order (one stream instead of N short ones per channel), and each channel's float64 sums
+ * take its rows in order i = 0..N-1, so results do not depend on the thread count. */
+#define BN_GROUP 16
 
 struct bn_dims {
     int64_t N, C, S;
@@ -64,116 +58,60 @@ static struct bn_dims bn_dims_of(const ag_tensor *x) {
     int64_t N = x->shape[0], C = x->shape[1];
     return (struct bn_dims){N, C, N * C > 0 ? x->numel / (N * C) : 0};
 }
+/* Where row (i, c) starts. */
+static int64_t row_at(struct bn_dims d, int64_t i, int64_t c) { return (i * d.C + c) * d.S; }
 
-/* One pass: mean and biased variance of channel c, as sums of d = x - K and d*d with K
- * the channel's first value (a shift that keeps the one-pass formula accurate). */
-INLINE void channel_stats_t(const void *x, struct bn_dims d, int64_t c, double *mean, double *var,
-                            bool f32) {
-    double K = ld(x, c * d.S, f32), s[LANES] = {0}, q[LANES] = {0};
-    for (int64_t i = 0; i < d.N; i++) {
-        int64_t base = (i * d.C + c) * d.S, k = 0;
-        for (; k + LANES <= d.S; k += LANES)
-            for (int l = 0; l < LANES; l++) {
-                double v = ld(x, base + k + l, f32) - K;
-                s[l] += v, q[l] += v * v;
-            }
-        for (; k < d.S; k++) {
-            double v = ld(x, base + k, f32) - K;
-            s[0] += v, q[0] += v * v;
-        }
-    }
-    double ss = 0, qq = 0, n = (double)(d.N * d.S);
-    for (int l = 0; l < LANES; l++) ss += s[l], qq += q[l];
-    *mean = K + ss / n;
-    *var = (qq - ss * ss / n) / n;
-    if (*var < 0) *var = 0;
+/* The row kernels for t's dtype, at element `at` of each contiguous operand. */
+static void row_stats(const ag_tensor *x, int64_t at, int64_t S, double K, struct bn_lanes *L) {
+    if (x->dtype == AG_F32) bn_row_stats_f32((const float *)ag__ptr(x) + at, S, K, L);
+    else bn_row_stats_f64((const double *)ag__ptr(x) + at, S, K, L);
 }
-
-/* out = x * a + b over channel c (in place allowed), in float64: with a mean far from
- * zero, a and b are large and opposite, and float32 arithmetic would cancel. */
-INLINE void channel_affine_t(void *out, const void *x, struct bn_dims d, int64_t c, double a,
-                             double b, bool f32) {
-    for (int64_t i = 0; i < d.N; i++) {
-        int64_t base = (i * d.C + c) * d.S;
-        for (int64_t k = 0; k < d.S; k++) st(out, base + k, ld(x, base + k, f32) * a + b, f32);
-    }
-}
-
-/* Backward pass 1: sums[0] = sum g, sums[1] = sum g * (x - mean) over channel c. */
-INLINE void channel_grad_sums_t(const void *g, const void *x, struct bn_dims d, int64_t c,
-                                double mean, double *s0, double *s1, bool f32) {
-    double a[LANES] = {0}, b[LANES] = {0};
-    for (int64_t i = 0; i < d.N; i++) {
-        int64_t base = (i * d.C + c) * d.S, k = 0;
-        for (; k + LANES <= d.S; k += LANES)
-            for (int l = 0; l < LANES; l++) {
-                double gv = ld(g, base + k + l, f32);
-                a[l] += gv, b[l] += gv * (ld(x, base + k + l, f32) - mean);
-            }
-        for (; k < d.S; k++) {
-            double gv = ld(g, base + k, f32);
-            a[0] += gv, b[0] += gv * (ld(x, base + k, f32) - mean);
-        }
-    }
-    *s0 = *s1 = 0;
-    for (int l = 0; l < LANES; l++) *s0 += a[l], *s1 += b[l];
-}
-
-/* Backward pass 2: dx = p * g + q * (x - mean) + r over channel c. */
-INLINE void channel_input_grad_t(void *dx, const void *g, const void *x, struct bn_dims d,
-                                 int64_t c, double mean, double p, double q, double r, bool f32) {
-    for (int64_t i = 0; i < d.N; i++) {
-        int64_t base = (i * d.C + c) * d.S;
-        for (int64_t k = 0; k < d.S; k++)
-            st(dx, base + k, p * ld(g, base + k, f32) + q * (ld(x, base + k, f32) - mean) + r, f32);
-    }
-}
-
-/* Eval backward: dx = p * g over channel c (x is not read; float32 as channel_affine_t). */
-INLINE void channel_scale_t(void *dx, const void *g, struct bn_dims d, int64_t c, double p,
-                            bool f32) {
-    for (int64_t i = 0; i < d.N; i++) {
-        int64_t base = (i * d.C + c) * d.S;
-        if (f32) {
-            const float *gs = (const float *)g + base;
-            float *o = (float *)dx + base;
-            float pf = (float)p;
-            for (int64_t k = 0; k < d.S; k++) o[k] = pf * gs[k];
-        } else {
-            const double *gs = (const double *)g + base;
-            double *o = (double *)dx + base;
-            for (int64_t k = 0; k < d.S; k++) o[k] = p * gs[k];
-        }
-    }
-}
-
-static void channel_stats(const ag_tensor *x, struct bn_dims d, int64_t c, double *mean,
-                          double *var) {
-    if (x->dtype == AG_F32) channel_stats_t(ag__ptr(x), d, c, mean, var, true);
-    else channel_stats_t(ag__ptr(x), d, c, mean, var, false);
-}
-static void channel_affine(ag_tensor *out, const ag_tensor *x, struct bn_dims d, int64_t c,
-                           double a, double b) {
-    if (x->dtype == AG_F32) channel_affine_t(ag__ptr(out), ag__ptr(x), d, c, a, b, true);
-    else channel_affine_t(ag__ptr(out), ag__ptr(x), d, c, a, b, false);
-}
-static void channel_grad_sums(const ag_tensor *g, const ag_tensor *x, struct bn_dims d, int64_t c,
-                              double mean, double *s0, double *s1) {
-    if (x->dtype == AG_F32) channel_grad_sums_t(ag__ptr(g), ag__ptr(x), d, c, mean, s0, s1, true);
-    else channel_grad_sums_t(ag__ptr(g), ag__ptr(x), d, c, mean, s0, s1, false);
-}
-static void channel_input_grad(ag_tensor *dx, const ag_tensor *g, const ag_tensor *x,
-                               struct bn_dims d, int64_t c, double mean, double p, double q,
-                               double r) {
+static void row_grad_sums(const ag_tensor *g, const ag_tensor *x, int64_t at, int64_t S,
+                          double mean, struct bn_lanes *L) {
     if (x->dtype == AG_F32)
-        channel_input_grad_t(ag__ptr(dx), ag__ptr(g), ag__ptr(x), d, c, mean, p, q, r, true);
-    else channel_input_grad_t(ag__ptr(dx), ag__ptr(g), ag__ptr(x), d, c, mean, p, q, r, false);
+        bn_row_grad_sums_f32((const float *)ag__ptr(g) + at, (const float *)ag__ptr(x) + at, S,
+                             mean, L);
+    else
+        bn_row_grad_sums_f64((const double *)ag__ptr(g) + at, (const double *)ag__ptr(x) + at, S,
+                             mean, L);
 }
-
-static void channel_scale(ag_tensor *dx, const ag_tensor *g, struct bn_dims d, int64_t c,
-                          double p) {
-    if (g->dtype == AG_F32) channel_scale_t(ag__ptr(dx), ag__ptr(g), d, c, p, true);
-    else channel_scale_t(ag__ptr(dx), ag__ptr(g), d, c, p, false);
+static void row_eval_grad(ag_tensor *dx, const ag_tensor *g, const ag_tensor *x, int64_t at,
+                          int64_t S, double mean, double p, struct bn_lanes *L) {
+    if (x->dtype == AG_F32)
+        bn_row_eval_grad_f32((float *)ag__ptr(dx) + at, (const float *)ag__ptr(g) + at,
+                             (const float *)ag__ptr(x) + at, S, mean, (float)p, L);
+    else
+        bn_row_eval_grad_f64((double *)ag__ptr(dx) + at, (const double *)ag__ptr(g) + at,
+                             (const double *)ag__ptr(x) + at, S, mean, p, L);
+}
+static void row_affine(ag_tensor *y, const ag_tensor *x, int64_t at, int64_t S, double a,
+                       double b) {
+    if (x->dtype == AG_F32)
+        bn_row_affine_f32((float *)ag__ptr(y) + at, (const float *)ag__ptr(x) + at, S, a, b);
+    else bn_row_affine_f64((double *)ag__ptr(y) + at, (const double *)ag__ptr(x) + at, S, a, b);
+}
+static void row_input_grad(ag_tensor *dx, const ag_tensor *g, const ag_tensor *x, int64_t at,
+                           int64_t S, double mean, double p, double q, double r) {
+    if (x->dtype == AG_F32)
+        bn_row_input_grad_f32((float *)ag__ptr(dx) + at, (const float *)ag__ptr(g) + at,
+                              (const float *)ag__ptr(x) + at, S, mean, p, q, r);
+    else
+        bn_row_input_grad_f64((double *)ag__ptr(dx) + at, (const double *)ag__ptr(g) + at,
+                              (const double *)ag__ptr(x) + at, S, mean, p, q, r);
+}
+static void row_eval(ag_tensor *y, const ag_tensor *x, int64_t at, int64_t S, double mean,
+                     double scale, double shift) {
+    if (x->dtype == AG_F32)
+        bn_row_eval_f32((float *)ag__ptr(y) + at, (const float *)ag__ptr(x) + at, S, (float)mean,
+                        (float)scale, (float)shift);
+    else
+        bn_row_eval_f64((double *)ag__ptr(y) + at, (const double *)ag__ptr(x) + at, S, mean, scale,
+                        shift);
+}
+static void row_scale(ag_tensor *dx, const ag_tensor *g, int64_t at, int64_t S, double p) {
+    if (g->dtype == AG_F32)
+        bn_row_scale_f32((float *)ag__ptr(dx) + at, (const float *)ag__ptr(g) + at, S, (float)p);
+    else bn_row_scale_f64((double *)ag__ptr(dx) + at, (const double *)ag__ptr(g) + at, S, p);
 }
 
 /* t itself when contiguous, else a contiguous copy made with grad off (NULL: no memory). */
@@ -202,36 +140,70 @@ struct bn_fwd {
     double *sm, *si;
 };
 
-/* Channels [lo, hi): statistics (training: from x, updating the running stats; eval: the
- * running stats), then y = x * scale + shift in one pass. */
+/* Mean and biased variance of channels [c0, c1) (at most BN_GROUP) in one pass over their
+ * rows, as sums of v = x - K and v*v with K each channel's first value. */
+static void group_stats(const ag_tensor *x, struct bn_dims d, int64_t c0, int64_t c1, double *mean,
+                        double *var) {
+    struct bn_lanes L[BN_GROUP];
+    double K[BN_GROUP], n = (double)(d.N * d.S);
+    memset(L, 0, sizeof L);
+    for (int64_t c = c0; c < c1; c++) K[c - c0] = ag__get_flat(x, row_at(d, 0, c));
+    for (int64_t i = 0; i < d.N; i++)
+        for (int64_t c = c0; c < c1; c++) row_stats(x, row_at(d, i, c), d.S, K[c - c0], &L[c - c0]);
+    for (int64_t c = c0; c < c1; c++) {
+        double ss, qq;
+        bn_lanes_sums(&L[c - c0], &ss, &qq);
+        mean[c - c0] = K[c - c0] + ss / n;
+        var[c - c0] = (qq - ss * ss / n) / n;
+        if (var[c - c0] < 0) var[c - c0] = 0;
+    }
+}
+
+/* (1 - momentum) * old + momentum * new, the variance unbiased. */
+static void update_running(const struct bn_args *a, int64_t c, double mean, double var,
+                           double cnt) {
+    double m = a->momentum;
+    ag_tensor *rm = a->run_mean, *rv = a->run_var;
+    double om = ag__get_flat(rm, c), ov = ag__get_flat(rv, c);
+    double nm = (1 - m) * om + m * mean, nv = (1 - m) * ov + m * var * cnt / (cnt - 1);
+    if (rm->dtype == AG_F32)
+        ((float *)ag__ptr(rm))[c] = (float)nm, ((float *)ag__ptr(rv))[c] = (float)nv;
+    else ((double *)ag__ptr(rm))[c] = nm, ((double *)ag__ptr(rv))[c] = nv;
+}
+
+/* Channels [lo, hi), BN_GROUP at a time: statistics (training: from x, updating the
+ * running stats; eval: the running stats), then y in one pass (training: x * scale +
+ * shift in float64; eval: (x - mean) * scale + bias in x's dtype). */
 static void bn_forward_channels(void *ctx, int64_t lo, int64_t hi, int tid) {
     (void)tid;
     const struct bn_fwd *f = ctx;
     const struct bn_args *a = f->a;
     ag_tensor *const *in = f->in;
-    double cnt = (double)(f->d.N * f->d.S);
-    for (int64_t c = lo; c < hi; c++) {
-        double mean, var;
-        if (a->training) {
-            channel_stats(f->x, f->d, c, &mean, &var);
-            if (a->run_mean) {
-                double m = a->momentum;
-                ag_tensor *rm = a->run_mean, *rv = a->run_var;
-                double om = ag__get_flat(rm, c), ov = ag__get_flat(rv, c);
-                double nm = (1 - m) * om + m * mean, nv = (1 - m) * ov + m * var * cnt / (cnt - 1);
-                if (rm->dtype == AG_F32)
-                    ((float *)ag__ptr(rm))[c] = (float)nm, ((float *)ag__ptr(rv))[c] = (float)nv;
-                else ((double *)ag__ptr(rm))[c] = nm, ((double *)ag__ptr(rv))[c] = nv;
+    struct bn_dims d = f->d;
+    for (int64_t c0 = lo; c0 < hi; c0 += BN_GROUP) {
+        int64_t c1 = c0 + BN_GROUP < hi ? c0 + BN_GROUP : hi;
+        double mean[BN_GROUP], var[BN_GROUP], scale[BN_GROUP], shift[BN_GROUP];
+        if (a->training) group_stats(f->x, d, c0, c1, mean, var);
+        for (int64_t c = c0; c < c1; c++) {
+            int64_t j = c - c0;
+            if (!a->training) {
+                mean[j] = ag__get_flat(in[bn_stats(a)], c);
+                var[j] = ag__get_flat(in[bn_stats(a) + 1], c);
+            } else if (a->run_mean) {
+                update_running(a, c, mean[j], var[j], (double)(d.N * d.S));
             }
-        } else {
-            mean = ag__get_flat(in[bn_stats(a)], c);
-            var = ag__get_flat(in[bn_stats(a) + 1], c);
+            double w = a->has_w ? ag__get_flat(in[bn_w(a)], c) : 1.0;
+            double b = a->has_b ? ag__get_flat(in[bn_b(a)], c) : 0.0;
+            double is = 1 / sqrt(var[j] + a->eps);
+            scale[j] = w * is, shift[j] = a->training ? b - mean[j] * scale[j] : b;
+            f->sm[c] = mean[j], f->si[c] = is;
         }
-        double w = a->has_w ? ag__get_flat(in[bn_w(a)], c) : 1.0;
-        double b = a->has_b ? ag__get_flat(in[bn_b(a)], c) : 0.0;
-        double is = 1 / sqrt(var + a->eps), scale = w * is;
-        f->sm[c] = mean, f->si[c] = is;
-        channel_affine(f->out, f->x, f->d, c, scale, b - mean * scale);
+        for (int64_t i = 0; i < d.N; i++)
+            for (int64_t c = c0; c < c1; c++) {
+                int64_t j = c - c0, at = row_at(d, i, c);
+                if (a->training) row_affine(f->out, f->x, at, d.S, scale[j], shift[j]);
+                else row_eval(f->out, f->x, at, d.S, mean[j], scale[j], shift[j]);
+            }
     }
 }
 
@@ -302,9 +274,19 @@ struct bn_grad_pass {
 static void grad_sums_channels(void *ctx, int64_t lo, int64_t hi, int tid) {
     (void)tid;
     const struct bn_grad_pass *p = ctx;
+    struct bn_dims d = p->d;
     double *o = ag__ptr(p->out);
-    for (int64_t c = lo; c < hi; c++)
-        channel_grad_sums(p->g, p->x, p->d, c, ag__get_flat(p->in[2], c), &o[c], &o[p->d.C + c]);
+    for (int64_t c0 = lo; c0 < hi; c0 += BN_GROUP) {
+        int64_t c1 = c0 + BN_GROUP < hi ? c0 + BN_GROUP : hi;
+        struct bn_lanes L[BN_GROUP];
+        double mean[BN_GROUP];
+        memset(L, 0, sizeof L);
+        for (int64_t c = c0; c < c1; c++) mean[c - c0] = ag__get_flat(p->in[2], c);
+        for (int64_t i = 0; i < d.N; i++)
+            for (int64_t c = c0; c < c1; c++)
+                row_grad_sums(p->g, p->x, row_at(d, i, c), d.S, mean[c - c0], &L[c - c0]);
+        for (int64_t c = c0; c < c1; c++) bn_lanes_sums(&L[c - c0], &o[c], &o[d.C + c]);
+    }
 }
 
 static int grad_sums_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
@@ -347,15 +329,25 @@ static void input_grad_channels(void *ctx, int64_t lo, int64_t hi, int tid) {
     ag_tensor *const *in = pp->in;
     struct bn_dims d = pp->d;
     double cnt = (double)(d.N * d.S);
-    for (int64_t c = lo; c < hi; c++) {
-        double s = ag__get_flat(in[3], c), p = s * (pp->a->has_w ? ag__get_flat(in[5], c) : 1.0);
-        if (!pp->a->training) {
-            channel_scale(pp->out, pp->g, d, c, p);
-            continue;
+    bool training = pp->a->training;
+    for (int64_t c0 = lo; c0 < hi; c0 += BN_GROUP) {
+        int64_t c1 = c0 + BN_GROUP < hi ? c0 + BN_GROUP : hi;
+        double mean[BN_GROUP], p[BN_GROUP], q[BN_GROUP], r[BN_GROUP];
+        for (int64_t c = c0; c < c1; c++) {
+            int64_t j = c - c0;
+            double s = ag__get_flat(in[3], c);
+            p[j] = s * (pp->a->has_w ? ag__get_flat(in[5], c) : 1.0);
+            q[j] = -p[j] * s * s * ag__get_flat(in[4], d.C + c) / cnt;
+            r[j] = -p[j] * ag__get_flat(in[4], c) / cnt;
+            mean[j] = ag__get_flat(in[2], c);
         }
-        double q = -p * s * s * ag__get_flat(in[4], d.C + c) / cnt;
-        double r = -p * ag__get_flat(in[4], c) / cnt;
-        channel_input_grad(pp->out, pp->g, pp->x, d, c, ag__get_flat(in[2], c), p, q, r);
+        for (int64_t i = 0; i < d.N; i++)
+            for (int64_t c = c0; c < c1; c++) {
+                int64_t j = c - c0, at = row_at(d, i, c);
+                if (training)
+                    row_input_grad(pp->out, pp->g, pp->x, at, d.S, mean[j], p[j], q[j], r[j]);
+                else row_scale(pp->out, pp->g, at, d.S, p[j]);
+            }
     }
 }
 
@@ -423,6 +415,92 @@ const struct ag_op_def ag__op_batch_norm_input_grad = {
     .check = {.make = input_grad_make, .no_grad = true},
 };
 
+/* batch_norm_eval_backward(g, x, mean, invstd[, w]) -> [numel + 2C] of x's dtype: dx
+ * (x's elements in order, x's shape once reshaped), then dw = invstd sum g (x - mean),
+ * then db = sum g: eval mode's whole backward in one pass over g and x. Sums in float64,
+ * one channel per thread in a fixed order: the bits do not depend on the thread count. */
+static int eval_grad_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void *args,
+                           const char *fn) {
+    const struct bn_grad_args *a = args;
+    if (n != 4 + a->has_w)
+        return ag__error(AG_ERR_ARG, fn, "expects %d inputs, got %d", 4 + a->has_w, n);
+    if (check_g_x(in, fn)) return ag__last_error_code();
+    const ag_tensor *x = in[1];
+    int64_t C = x->shape[1];
+    if (check_c64(in[3], C, "invstd", fn)) return ag__last_error_code();
+    if (a->has_w && (in[4]->dtype != x->dtype || in[4]->ndim != 1 || in[4]->shape[0] != C))
+        return ag__error(AG_ERR_SHAPE, fn, "weight %s must be [%lld] for x %s", AG_SHAPE(in[4]),
+                         (long long)C, AG_SHAPE(x));
+    *m = (struct ag_meta){.dtype = x->dtype, .ndim = 1, .shape = {x->numel + 2 * C}};
+    return AG_OK;
+}
+
+/* Channels [lo, hi), BN_GROUP at a time, their rows in memory order. */
+static void eval_grad_channels(void *ctx, int64_t lo, int64_t hi, int tid) {
+    (void)tid;
+    const struct bn_grad_pass *pp = ctx;
+    ag_tensor *const *in = pp->in;
+    struct bn_dims d = pp->d;
+    int64_t numel = pp->x->numel;
+    for (int64_t c0 = lo; c0 < hi; c0 += BN_GROUP) {
+        int64_t c1 = c0 + BN_GROUP < hi ? c0 + BN_GROUP : hi;
+        struct bn_lanes L[BN_GROUP];
+        double mean[BN_GROUP], p[BN_GROUP];
+        memset(L, 0, sizeof L);
+        for (int64_t c = c0; c < c1; c++) {
+            mean[c - c0] = ag__get_flat(in[2], c);
+            p[c - c0] = ag__get_flat(in[3], c) * (pp->a->has_w ? ag__get_flat(in[4], c) : 1.0);
+        }
+        for (int64_t i = 0; i < d.N; i++)
+            for (int64_t c = c0; c < c1; c++)
+                row_eval_grad(pp->out, pp->g, pp->x, row_at(d, i, c), d.S, mean[c - c0], p[c - c0],
+                              &L[c - c0]);
+        for (int64_t c = c0; c < c1; c++) {
+            double s0, s1, s = ag__get_flat(in[3], c);
+            bn_lanes_sums(&L[c - c0], &s0, &s1);
+            if (pp->out->dtype == AG_F32) {
+                float *o = (float *)ag__ptr(pp->out) + numel;
+                o[c] = (float)(s1 * s), o[d.C + c] = (float)s0;
+            } else {
+                double *o = (double *)ag__ptr(pp->out) + numel;
+                o[c] = s1 * s, o[d.C + c] = s0;
+            }
+        }
+    }
+}
+
+static int eval_grad_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
+                             ag_tensor **saved) {
+    (void)n, (void)saved;
+    ag_tensor *g = dense(in[0]), *x = dense(in[1]);
+    if (!g || !x) {
+        release(g, in[0]), release(x, in[1]);
+        return AG_ERR_NOMEM;
+    }
+    struct bn_grad_pass p = {.g = g, .x = x, .in = in, .out = out, .d = bn_dims_of(x), .a = args};
+    bn_channels(x, p.d.C, eval_grad_channels, &p);
+    release(g, in[0]), release(x, in[1]);
+    return AG_OK;
+}
+
+/* variant 0: with a weight; variant 1: without. */
+static int eval_grad_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
+    int n = fused_make(in, args, dt, 1, size, true);
+    *(struct bn_grad_args *)args = (struct bn_grad_args){false, variant == 0};
+    int64_t C = ag_shape(in[1])[1];
+    if (variant == 0) in[4] = ag__check_input(dt, 1, &C, 0.5, 2);
+    return n - 1 + (variant == 0);
+}
+
+const struct ag_op_def ag__op_batch_norm_eval_backward = {
+    .name = "batch_norm_eval_backward",
+    .arity = -1,
+    .shape = eval_grad_shape,
+    .forward = eval_grad_forward,
+    .backward = fused_grad_backward,
+    .check = {.make = eval_grad_make, .no_grad = true},
+};
+
 /* 1/sqrt(v + eps) with ops (differentiable). */
 static ag_tensor *inv_std(ag_tensor *v, double eps) {
     ag_dtype dt = ag_dtype_of(v);
@@ -470,8 +548,25 @@ static int bn_backward_ops(struct ag_node *node, ag_tensor *g) {
     return rc;
 }
 
+/* Eval mode, dx and dw or db wanted: batch_norm_eval_backward's one pass, its output
+ * sliced into the three gradients (views, no copies). */
+static int bn_eval_backward(struct ag_node *node, ag_tensor *g, bool need_w, bool need_b) {
+    const struct bn_args *a = AG_ARGS(node, struct bn_args);
+    ag_tensor *x = node->in[0];
+    int64_t C = x->shape[1], n = x->numel;
+    struct bn_grad_args ga = {false, a->has_w};
+    ag_tensor *in[5] = {g, x, node->saved[0], node->saved[1], a->has_w ? node->in[bn_w(a)] : NULL};
+    ag_tensor *all = ag__apply(AG_OP_BATCH_NORM_EVAL_BACKWARD, 4 + a->has_w, in, &ga, sizeof ga);
+    if (!all) return ag__last_error_code();
+    int rc = ag__accumulate(node, 0, ag_reshape(ag_slice(all, 0, 0, n, 1), x->ndim, x->shape));
+    if (!rc && need_w) rc = ag__accumulate(node, bn_w(a), ag_slice(all, 0, n, n + C, 1));
+    if (!rc && need_b) rc = ag__accumulate(node, bn_b(a), ag_slice(all, 0, n + C, n + 2 * C, 1));
+    return rc;
+}
+
 /* Two fused passes over x and g (batch_norm_grad_sums, batch_norm_input_grad) from the
- * saved float64 mean and invstd; with create_graph on, the rule written with ops. */
+ * saved float64 mean and invstd (eval: one, bn_eval_backward); with create_graph on, the
+ * rule written with ops. */
 static int bn_backward(struct ag_node *node, ag_tensor *g) {
     if (ag_is_grad_enabled()) return bn_backward_ops(node, g);
     const struct bn_args *a = AG_ARGS(node, struct bn_args);
@@ -480,6 +575,8 @@ static int bn_backward(struct ag_node *node, ag_tensor *g) {
     bool need_x = ag__needs_grad(node, 0);
     bool need_w = a->has_w && ag__needs_grad(node, bn_w(a));
     bool need_b = a->has_b && ag__needs_grad(node, bn_b(a));
+    if (!a->training && need_x && (need_w || need_b))
+        return bn_eval_backward(node, g, need_w, need_b);
     ag_tensor *sums = NULL;
     if ((need_x && a->training) || need_w || need_b) {
         sums = ag__apply(AG_OP_BATCH_NORM_GRAD_SUMS, 3, (ag_tensor *const[]){g, x, mean}, NULL, 0);
@@ -503,8 +600,9 @@ static int bn_backward(struct ag_node *node, ag_tensor *g) {
     return rc;
 }
 
-/* variant 0: training on [3,2,2,2] with weight and bias; variant 1: eval on a transposed
- * [2,3,4] with weight, bias and running stats (held fixed). */
+/* variant 0: training on [3,2,2,3] (rows of 6) with weight and bias; variant 1: eval on a transposed
+ * [2,3,6] (rows of 6: a vector block and a tail) with weight, bias and running stats (held
+ * fixed). */
 static int bn_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t size) {
     struct bn_args *a = args;
     *a = (struct bn_args){.training = variant == 0 || size,
@@ -521,9 +619,9 @@ static int bn_make(ag_tensor **in, void *args, ag_dtype dt, int variant, int64_t
         return 3;
     }
     if (variant == 0) {
-        in[0] = ag__check_input(dt, 4, (int64_t[]){3, 2, 2, 2}, -2, 2);
+        in[0] = ag__check_input(dt, 4, (int64_t[]){3, 2, 2, 3}, -2, 2);
     } else {
-        ag_tensor *base = ag__check_input(dt, 3, (int64_t[]){2, 4, 3}, -2, 2);
+        ag_tensor *base = ag__check_input(dt, 3, (int64_t[]){2, 6, 3}, -2, 2);
         bool prev = ag_set_grad_enabled(false);
         in[0] = ag_transpose(base, 1, 2);
         ag_set_grad_enabled(prev);

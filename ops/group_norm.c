@@ -101,7 +101,7 @@ struct gn_job {
     double *part; /* backward: [N, 2C] */
 };
 
-static void gn_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+LN_INLINE void gn_range_rows(void *ctx, int64_t lo, int64_t hi, int tid) {
     const struct gn_job *j = ctx;
     const ag_tensor *x = j->x, *w = j->w, *b = j->b, *mean = j->mean, *rstd = j->rstd;
     ag_tensor *out = j->out;
@@ -128,6 +128,13 @@ static void gn_range(void *ctx, int64_t lo, int64_t hi, int tid) {
         }
     }
 }
+/* gn_range_rows compiled for AVX2 and for the baseline (ln_avx2 picks). */
+LN_AVX2 static void gn_range_avx2(void *ctx, int64_t lo, int64_t hi, int tid) {
+    gn_range_rows(ctx, lo, hi, tid);
+}
+static void gn_range_base(void *ctx, int64_t lo, int64_t hi, int tid) {
+    gn_range_rows(ctx, lo, hi, tid);
+}
 
 static int gn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                       ag_tensor **saved) {
@@ -143,7 +150,7 @@ static int gn_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *a
     int rc = AG_ERR_NOMEM;
     if (x && mean && rstd && (!a->has_w || w) && (!a->has_b || b)) {
         struct gn_job j = {out, x, w, b, mean, rstd, NULL, a, G, M, C, S, NULL};
-        ag__parallel_for(R, 1, (double)M, 1 << 15, gn_range, &j);
+        ag__parallel_for(R, 1, (double)M, 1 << 15, ln_avx2() ? gn_range_avx2 : gn_range_base, &j);
         saved[0] = mean, saved[1] = rstd;
         rc = AG_OK;
     }
@@ -273,8 +280,9 @@ static int gnb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
 }
 
 /* dx of block r (rows of M elements; off: the block's slice of the spread weight). */
-static void dx_block(ag_tensor *out, const ag_tensor *g, const ag_tensor *x, const ag_tensor *mean,
-                     const ag_tensor *rstd, const ag_tensor *w, int64_t M, int64_t r, int64_t off) {
+LN_INLINE void dx_block(ag_tensor *out, const ag_tensor *g, const ag_tensor *x,
+                        const ag_tensor *mean, const ag_tensor *rstd, const ag_tensor *w, int64_t M,
+                        int64_t r, int64_t off) {
     if (out->dtype == AG_F32)
         ln_dx_f32((float *)ag__ptr(out) + r * M, (const float *)ag__ptr(g) + r * M,
                   (const float *)ag__ptr(x) + r * M, M, ((const float *)ag__ptr(mean))[r],
@@ -287,8 +295,9 @@ static void dx_block(ag_tensor *out, const ag_tensor *g, const ag_tensor *x, con
 
 /* For the cg channels of block r from channel c0: acc[c] += sum over s of g * xhat and
  * acc[C + c] += sum over s of g (acc: 2C entries, C = x's channels), in double. */
-static void param_block(double *acc, const ag_tensor *g, const ag_tensor *x, const ag_tensor *mean,
-                        const ag_tensor *rstd, int64_t cg, int64_t S, int64_t r, int64_t c0) {
+LN_INLINE void param_block(double *acc, const ag_tensor *g, const ag_tensor *x,
+                           const ag_tensor *mean, const ag_tensor *rstd, int64_t cg, int64_t S,
+                           int64_t r, int64_t c0) {
     int64_t C = x->shape[1], M = cg * S;
     double mu = ag__get_flat(mean, r), rs = ag__get_flat(rstd, r);
     for (int64_t c = 0; c < cg; c++) {
@@ -307,7 +316,7 @@ static void param_block(double *acc, const ag_tensor *g, const ag_tensor *x, con
     }
 }
 
-static void gnb_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+LN_INLINE void gnb_range_rows(void *ctx, int64_t lo, int64_t hi, int tid) {
     const struct gn_job *j = ctx;
     int64_t G = j->G, M = j->M, C = j->C, S = j->S;
     (void)tid;
@@ -317,6 +326,13 @@ static void gnb_range(void *ctx, int64_t lo, int64_t hi, int tid) {
             param_block(j->part + i * 2 * C, j->g, j->x, j->mean, j->rstd, C / G, S, r,
                         (r % G) * (C / G));
         }
+}
+/* gnb_range_rows compiled for AVX2 and for the baseline (ln_avx2 picks). */
+LN_AVX2 static void gnb_range_avx2(void *ctx, int64_t lo, int64_t hi, int tid) {
+    gnb_range_rows(ctx, lo, hi, tid);
+}
+static void gnb_range_base(void *ctx, int64_t lo, int64_t hi, int tid) {
+    gnb_range_rows(ctx, lo, hi, tid);
 }
 
 static int gnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
@@ -331,7 +347,8 @@ static int gnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     int rc = AG_ERR_NOMEM;
     if (g && x && mean && rstd && (!a->has_w || w) && part) {
         struct gn_job j = {out, x, w, NULL, mean, rstd, g, a, G, M, C, S, part};
-        ag__parallel_for(N, 1, (double)(G * M), 1 << 15, gnb_range, &j);
+        ag__parallel_for(N, 1, (double)(G * M), 1 << 15,
+                         ln_avx2() ? gnb_range_avx2 : gnb_range_base, &j);
         for (int64_t j = 0; j < 2 * C; j++) { /* after dx: dw, then db */
             double t = 0;
             for (int64_t i = 0; i < N; i++) t += part[i * 2 * C + j];

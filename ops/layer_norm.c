@@ -99,7 +99,7 @@ struct ln_job {
     double *part;
 };
 
-static void ln_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+LN_INLINE void ln_range_rows(void *ctx, int64_t lo, int64_t hi, int tid) {
     const struct ln_job *j = ctx;
     const ag_tensor *x = j->x, *w = j->w, *b = j->b, *mean = j->mean, *rstd = j->rstd;
     ag_tensor *out = j->out;
@@ -126,6 +126,13 @@ static void ln_range(void *ctx, int64_t lo, int64_t hi, int tid) {
         }
     }
 }
+/* ln_range_rows compiled for AVX2 and for the baseline (ln_avx2 picks). */
+LN_AVX2 static void ln_range_avx2(void *ctx, int64_t lo, int64_t hi, int tid) {
+    ln_range_rows(ctx, lo, hi, tid);
+}
+static void ln_range_base(void *ctx, int64_t lo, int64_t hi, int tid) {
+    ln_range_rows(ctx, lo, hi, tid);
+}
 
 static int ln_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                       ag_tensor **saved) {
@@ -140,7 +147,8 @@ static int ln_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *a
     if (x && mean && rstd && (!a->has_w || w) && (!a->has_b || b)) {
         int64_t blocks = (R + LN_ROW_BLOCK - 1) / LN_ROW_BLOCK;
         struct ln_job j = {out, x, w, b, mean, rstd, NULL, a, R, M, NULL};
-        ag__parallel_for(blocks, 1, (double)(LN_ROW_BLOCK * M), 1 << 15, ln_range, &j);
+        ag__parallel_for(blocks, 1, (double)(LN_ROW_BLOCK * M), 1 << 15,
+                         ln_avx2() ? ln_range_avx2 : ln_range_base, &j);
         saved[0] = mean, saved[1] = rstd;
         rc = AG_OK;
     }
@@ -281,8 +289,8 @@ static int lnb_shape(struct ag_meta *m, ag_tensor *const *in, int n, const void 
 _Static_assert(LNW_ROWS % LN_ROW_BLOCK == 0, "row blocks must not straddle partial sums");
 
 /* acc[j] += g * (x - mean) * rstd and acc[M + j] += g over row r, in double. */
-static void param_rows(double *restrict acc, const ag_tensor *g, const ag_tensor *x,
-                       const ag_tensor *mean, const ag_tensor *rstd, int64_t M, int64_t r) {
+LN_INLINE void param_rows(double *restrict acc, const ag_tensor *g, const ag_tensor *x,
+                          const ag_tensor *mean, const ag_tensor *rstd, int64_t M, int64_t r) {
     if (x->dtype == AG_F32) {
         const float *gr = (const float *)ag__ptr(g) + r * M,
                     *xr = (const float *)ag__ptr(x) + r * M;
@@ -304,21 +312,22 @@ static void param_rows(double *restrict acc, const ag_tensor *g, const ag_tensor
 
 /* dx of rows [r0, r1) (at most LN_ROW_BLOCK) into out: the sums of every row first, so
  * their divisions overlap. */
-#define DEF_DX_ROWS(T, name, sums, outf)                                                       \
-    static void name(T *out, const T *g, const T *x, const T *mean, const T *rstd, const T *w, \
-                     int64_t M, int64_t r0, int64_t r1) {                                      \
-        T m1[LN_ROW_BLOCK], m2[LN_ROW_BLOCK];                                                  \
-        for (int64_t r = r0; r < r1; r++)                                                      \
-            sums(g + r * M, x + r * M, M, mean[r], rstd[r], w, &m1[r - r0], &m2[r - r0]);      \
-        for (int64_t r = r0; r < r1; r++)                                                      \
-            outf(out + r * M, g + r * M, x + r * M, M, mean[r], rstd[r], w, m1[r - r0],        \
-                 m2[r - r0]);                                                                  \
+#define DEF_DX_ROWS(T, name, sums, outf)                                                          \
+    LN_INLINE void name(T *out, const T *g, const T *x, const T *mean, const T *rstd, const T *w, \
+                        int64_t M, int64_t r0, int64_t r1) {                                      \
+        T m1[LN_ROW_BLOCK], m2[LN_ROW_BLOCK];                                                     \
+        for (int64_t r = r0; r < r1; r++)                                                         \
+            sums(g + r * M, x + r * M, M, mean[r], rstd[r], w, &m1[r - r0], &m2[r - r0]);         \
+        for (int64_t r = r0; r < r1; r++)                                                         \
+            outf(out + r * M, g + r * M, x + r * M, M, mean[r], rstd[r], w, m1[r - r0],           \
+                 m2[r - r0]);                                                                     \
     }
 DEF_DX_ROWS(float, dx_rows_f32, ln_dx_sums_f32, ln_dx_out_f32)
 DEF_DX_ROWS(double, dx_rows_f64, ln_dx_sums_f64, ln_dx_out_f64)
 
-static void dx_rows(ag_tensor *out, const ag_tensor *g, const ag_tensor *x, const ag_tensor *mean,
-                    const ag_tensor *rstd, const ag_tensor *w, int64_t M, int64_t r0, int64_t r1) {
+LN_INLINE void dx_rows(ag_tensor *out, const ag_tensor *g, const ag_tensor *x,
+                       const ag_tensor *mean, const ag_tensor *rstd, const ag_tensor *w, int64_t M,
+                       int64_t r0, int64_t r1) {
     if (out->dtype == AG_F32)
         dx_rows_f32(ag__ptr(out), ag__ptr(g), ag__ptr(x), ag__ptr(mean), ag__ptr(rstd),
                     w ? ag__ptr(w) : NULL, M, r0, r1);
@@ -327,7 +336,7 @@ static void dx_rows(ag_tensor *out, const ag_tensor *g, const ag_tensor *x, cons
                     w ? ag__ptr(w) : NULL, M, r0, r1);
 }
 
-static void lnb_range(void *ctx, int64_t lo, int64_t hi, int tid) {
+LN_INLINE void lnb_range_rows(void *ctx, int64_t lo, int64_t hi, int tid) {
     const struct ln_job *j = ctx;
     const ag_tensor *g = j->g, *x = j->x, *w = j->w, *mean = j->mean, *rstd = j->rstd;
     ag_tensor *out = j->out;
@@ -341,6 +350,13 @@ static void lnb_range(void *ctx, int64_t lo, int64_t hi, int tid) {
             for (int64_t r = r0; r < r1; r++) param_rows(part + c * 2 * M, g, x, mean, rstd, M, r);
         }
 }
+/* lnb_range_rows compiled for AVX2 and for the baseline (ln_avx2 picks). */
+LN_AVX2 static void lnb_range_avx2(void *ctx, int64_t lo, int64_t hi, int tid) {
+    lnb_range_rows(ctx, lo, hi, tid);
+}
+static void lnb_range_base(void *ctx, int64_t lo, int64_t hi, int tid) {
+    lnb_range_rows(ctx, lo, hi, tid);
+}
 
 static int lnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *args,
                        ag_tensor **saved) {
@@ -353,7 +369,8 @@ static int lnb_forward(ag_tensor *out, ag_tensor *const *in, int n, const void *
     int rc = AG_ERR_NOMEM;
     if (g && x && mean && rstd && (!a->has_w || w) && part) {
         struct ln_job j = {out, x, w, NULL, mean, rstd, g, a, R, M, part};
-        ag__parallel_for(chunks, 1, (double)(LNW_ROWS * M), 1 << 15, lnb_range, &j);
+        ag__parallel_for(chunks, 1, (double)(LNW_ROWS * M), 1 << 15,
+                         ln_avx2() ? lnb_range_avx2 : lnb_range_base, &j);
         for (int64_t j = 0; j < 2 * M; j++) { /* rows R and R + 1: dw, db */
             double s = 0;
             for (int64_t c = 0; c < chunks; c++) s += part[c * 2 * M + j];

@@ -369,11 +369,15 @@ int ag_fill_(ag_tensor *t, double v) {
                          ag_dtype_name(t->dtype), AG_SHAPE(t));
     if (ag_is_contiguous(t)) { /* the common case: one tight loop per dtype */
         char *d = (char *)t->storage->data;
-        if (t->dtype == AG_F32)
-            for (int64_t i = 0; i < t->numel; i++) ((float *)(void *)d)[t->offset + i] = (float)v;
-        else if (t->dtype == AG_F64)
-            for (int64_t i = 0; i < t->numel; i++) ((double *)(void *)d)[t->offset + i] = v;
-        else if (t->dtype == AG_I64)
+        if (t->dtype == AG_F32) {
+            float *p = (float *)(void *)d + t->offset, fv = (float)v;
+#pragma omp simd
+            for (int64_t i = 0; i < t->numel; i++) p[i] = fv;
+        } else if (t->dtype == AG_F64) {
+            double *p = (double *)(void *)d + t->offset;
+#pragma omp simd
+            for (int64_t i = 0; i < t->numel; i++) p[i] = v;
+        } else if (t->dtype == AG_I64)
             for (int64_t i = 0; i < t->numel; i++)
                 ((int64_t *)(void *)d)[t->offset + i] = (int64_t)v;
         else

@@ -1,6 +1,9 @@
 /* ag_layer_norm: torch's values and gradients (golden), the fused kernels against the
  * same formula written with ops, second derivatives through create_graph, and errors. */
+#include <stdlib.h>
+
 #include "ops9_helpers.h"
+#include "runtime/cpu.h"
 
 Test(layer_norm, matches_torch_with_weight_and_bias) {
     ag_scope_begin();
@@ -73,26 +76,34 @@ Test(layer_norm, fused_kernels_match_ops_at_odd_sizes) {
     }
 }
 
+/* Every value of y, dx, dw and db, in both dtypes: rows of 67 (vector blocks and a tail)
+ * in 6 chunks of 256 rows (threaded, dw/db partials added in order). */
 Test(layer_norm, same_bits_for_any_thread_count) {
-    ag_scope_begin();
-    ag_manual_seed(5);
-    ag_tensor *x = ag_randn(AG_F32, 2, (int64_t[]){1500, 64}),
-              *w = ag_rand(AG_F32, 1, (int64_t[]){64});
-    ag_set_requires_grad(x, true), ag_set_requires_grad(w, true);
-    float first[3];
     int threads = ag_get_num_threads();
-    for (int t = 1; t <= 2; t++) {
-        ag_set_num_threads(t);
-        ag_tensor *y = ag_layer_norm(x, 1, (int64_t[]){64}, w, NULL, 1e-5);
-        ag_backward(ag_sum(ag_mul(y, y)));
-        float now[3] = {((float *)ag_data(y))[777], ((float *)ag_data(ag_grad(x)))[12345],
-                        ((float *)ag_data(ag_grad(w)))[7]};
-        if (t == 1) memcpy(first, now, sizeof now);
-        else cr_expect(!memcmp(first, now, sizeof now), "results differ with %d threads", t);
-        ag_zero_grad(x), ag_zero_grad(w);
+    for (int dt = 0; dt < 2; dt++) {
+        ag_scope_begin();
+        ag_dtype d = dt ? AG_F64 : AG_F32;
+        ag_manual_seed(5);
+        int64_t M = 67;
+        ag_tensor *x = ag_randn(d, 2, (int64_t[]){1500, M}), *w = ag_rand(d, 1, &M),
+                  *b = ag_rand(d, 1, &M), *gy = ag_randn(d, 2, (int64_t[]){1500, M});
+        ag_set_requires_grad(x, true), ag_set_requires_grad(w, true), ag_set_requires_grad(b, true);
+        ag_tensor *out[2][4];
+        for (int t = 0; t < 2; t++) {
+            ag_set_num_threads(t + 1);
+            out[t][0] = ag_layer_norm(x, 1, &M, w, b, 1e-5);
+            cr_assert_eq(ag_autograd_grad(1, &out[t][0], &gy, 3, (ag_tensor *[]){x, w, b},
+                                          &out[t][1], (ag_grad_opts){0}),
+                         0, "%s", ag_last_error());
+        }
+        ag_set_num_threads(threads);
+        for (int i = 0; i < 4; i++) {
+            ag_tensor *p = ag_contiguous(out[0][i]), *q = ag_contiguous(out[1][i]);
+            cr_assert(!memcmp(ag_data(p), ag_data(q), (size_t)ag_numel(p) * (dt ? 8 : 4)),
+                      "output %d differs with 2 threads (%s)", i, ag_dtype_name(d));
+        }
+        ag_scope_end();
     }
-    ag_set_num_threads(threads);
-    ag_scope_end();
 }
 
 static ag_tensor *ln_of(ag_tensor *x, void *ctx) {
@@ -124,4 +135,41 @@ Test(layer_norm, errors_name_the_function_and_shapes) {
         "ag_layer_norm", "int64");
     cr_expect_null(ag_layer_norm(NULL, 1, (int64_t[]){4}, NULL, NULL, 1e-5));
     ag_scope_end();
+}
+
+/* The row loops' AVX2 copies (chosen on this CPU) and their baseline copies (AG_ISA=scalar)
+ * give the same bits: y, dx, dw, db of layer_norm and group_norm, both dtypes. */
+static void norm_outputs(ag_dtype d, bool group, ag_tensor **out) {
+    ag_manual_seed(12);
+    int64_t xs[4] = {5, 6, 7, 9}, C = 6;
+    ag_tensor *x = group ? ag_randn(d, 4, xs) : ag_randn(d, 2, (int64_t[]){301, 67});
+    int64_t P = group ? C : 67;
+    ag_tensor *w = ag_rand(d, 1, &P), *b = ag_rand(d, 1, &P);
+    ag_set_requires_grad(x, true), ag_set_requires_grad(w, true), ag_set_requires_grad(b, true);
+    ag_tensor *gy = ag_randn(d, ag_ndim(x), ag_shape(x));
+    out[0] = group ? ag_group_norm(x, 3, w, b, 1e-5) : ag_layer_norm(x, 1, &P, w, b, 1e-5);
+    cr_assert_eq(
+        ag_autograd_grad(1, &out[0], &gy, 3, (ag_tensor *[]){x, w, b}, &out[1], (ag_grad_opts){0}),
+        0, "%s", ag_last_error());
+}
+
+Test(layer_norm, avx2_and_baseline_row_loops_give_the_same_bits) {
+    if (!ag__cpu_has(AG_ISA_AVX2)) cr_skip_test("this CPU has no AVX2: one copy of the loops");
+    for (int k = 0; k < 4; k++) {
+        ag_scope_begin();
+        ag_dtype d = k & 1 ? AG_F64 : AG_F32;
+        ag_tensor *fast[4], *base[4];
+        unsetenv("AG_ISA");
+        norm_outputs(d, k & 2, fast);
+        setenv("AG_ISA", "scalar", 1);
+        norm_outputs(d, k & 2, base);
+        unsetenv("AG_ISA");
+        for (int i = 0; i < 4; i++) {
+            ag_tensor *p = ag_contiguous(fast[i]), *q = ag_contiguous(base[i]);
+            cr_assert(!memcmp(ag_data(p), ag_data(q), (size_t)ag_numel(p) * (k & 1 ? 8 : 4)),
+                      "%s output %d (%s) differs between the AVX2 and baseline loops",
+                      k & 2 ? "group_norm" : "layer_norm", i, ag_dtype_name(d));
+        }
+        ag_scope_end();
+    }
 }

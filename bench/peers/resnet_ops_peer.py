@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """torch peer for bench/bench_resnet_ops.c: forward+backward of batch_norm2d (training,
-eval) and the residual add at [128,16,28,28] float32, and each pass of the convolutions
+eval) and the residual add at [128,16,28,28] float32, layer_norm over the last dim (the
+ln_* cases), and each pass of the convolutions
 (fwd: conv2d with bias under no_grad; dx, dw: aten.convolution_backward with one output
 asked for), median of reps.
 Usage: OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/peers/resnet_ops_peer.py THREADS [reps]
-Prints CSV: impl,threads,op,ms,gflops (and the RSS high-water mark one bn_train adds)."""
+Prints CSV: impl,threads,op,ms,gflops (and the RSS high-water mark one bn_train adds).
+OPS=name,name,... runs only those rows ("conv" for all the convolution rows)."""
 import os, resource, statistics, sys, time
 import torch
 import torch.nn.functional as F
@@ -21,6 +23,35 @@ y = torch.randn(128, 16, 28, 28, requires_grad=True)
 w = torch.rand(16, requires_grad=True)
 b = torch.randn(16, requires_grad=True)
 rm, rv = torch.zeros(16), torch.ones(16)
+only = [o for o in os.environ.get("OPS", "").split(",") if o]
+
+
+def wanted(name):
+    return not only or name in only
+
+
+# name, rows, row length: bench_resnet_ops.c's ln_cases
+LN_CASES = [("ln_gpt", 512, 64), ("ln_4k", 4096, 64), ("ln_large", 262144, 64),
+            ("ln_wide", 8192, 1024)]
+
+
+def ln_rows():
+    for name, R, M in LN_CASES:
+        if not wanted(name):
+            continue
+        lx = torch.randn(R, M, requires_grad=True)
+        lw, lb = torch.rand(M, requires_grad=True), torch.randn(M, requires_grad=True)
+
+        def once():
+            t0 = clock()
+            out = F.layer_norm(lx, (M,), lw, lb, 1e-5)
+            out.backward(torch.ones_like(out))
+            t = clock() - t0
+            lx.grad = lw.grad = lb.grad = None
+            return t
+        for _ in range(2):
+            once()
+        print(f"torch,{threads},{name},{stat([once() for _ in range(reps)]) * 1e3:.3f},")
 
 
 def run(op):
@@ -78,8 +109,12 @@ run("bn_train")
 p1 = peak()
 print("impl,threads,op,ms,gflops")
 for op in ("bn_train", "bn_eval", "add"):
+    if not wanted(op):
+        continue
     for _ in range(2):
         run(op)
     print(f"torch,{threads},{op},{stat([run(op) for _ in range(reps)]) * 1e3:.3f},")
-conv_rows()
+ln_rows()
+if wanted("conv"):
+    conv_rows()
 print(f"torch,{threads},bn_train_peak_added_MiB,{p1 - p0:.1f},")
