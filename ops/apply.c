@@ -38,7 +38,10 @@ ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *
     bool needs_grad = false;
     for (int i = 0; i < n; i++) {
         if (!in[i]) return NULL; /* a NULL input passes through silently */
-        if (ag__scope_ended(in[i])) return ag__scope_ended_error(in[i], fn, i), NULL;
+        if (ag__tensor_gone(in[i]))
+            return (ag__scope_ended(in[i]) ? ag__scope_ended_error(in[i], fn, i)
+                                           : ag__released_error(in[i], fn, i)),
+                   NULL;
         needs_grad |= in[i]->requires_grad;
     }
 
