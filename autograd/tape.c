@@ -79,6 +79,13 @@ static _Thread_local struct walk *current_walk;
  * zero releases it; after each rule, the rule's own scratch that no sum holds goes too. */
 enum release { KEEP_ALL, RELEASE_TEMPS, RELEASE_GRAPH };
 static _Thread_local enum release release_mode;
+static _Thread_local bool release_off; /* ag__backward_release(false): tests compare */
+
+bool ag__backward_release(bool on) {
+    bool prev = !release_off;
+    release_off = !on;
+    return prev;
+}
 
 /* A forward storage the walk may release: library-internal and never handed out. */
 static bool graph_releasable(const struct ag_storage *s) {
@@ -393,7 +400,7 @@ static void count_read(struct ag_storage *s, int step) {
 /* What this walk releases, and the graph's readers counted when it releases those. */
 static enum release release_begin(const struct order *o, bool retain, bool create,
                                   const struct walk *w) {
-    if (w || create || ag__anomaly) return KEEP_ALL; /* results or the graph reach out */
+    if (w || create || ag__anomaly || release_off) return KEEP_ALL; /* results reach out */
     if (retain) return RELEASE_TEMPS;
     for (size_t i = 0; i < o->n; i++) each_read(o->v[i], zero_reads, 0);
     for (size_t i = 0; i < o->n; i++) each_read(o->v[i], count_read, 1);
