@@ -477,17 +477,9 @@ int ag_backward_ex(ag_tensor *root, ag_backward_opts opts) {
     ag_tensor *seeds[1] = {opts.grad};
     /* The walk's temporaries (node gradients, products) live in a scope of their own:
      * only the leaves' .grad (kept with the leaves) outlives it. */
-    struct ag__arena_stats s0 = ag__arena_stats();
-    ag__arena_stats_reset_peak();
     ag_scope_begin();
     int rc = walk(1, &root, seeds, opts.retain_graph, false, NULL, "ag_backward");
-    struct ag__arena_stats s1 = ag__arena_stats();
     ag_scope_end();
-    if (getenv("AG_MEMDEBUG"))
-        fprintf(stderr, "MEMDBG fwd-peak-live %.1f fwd-peak-total %.1f | at bwd start live %.1f cached %.1f | bwd peak live %.1f total %.1f | end live %.1f\n",
-                s0.peak_live / 1048576.0, s0.peak_total / 1048576.0, s0.live / 1048576.0, s0.cached / 1048576.0,
-                s1.peak_live / 1048576.0, s1.peak_total / 1048576.0, s1.live / 1048576.0);
-    ag__arena_stats_reset_peak();
     return rc;
 }
 

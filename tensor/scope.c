@@ -14,9 +14,9 @@
 
 struct ag__chunk {
     struct ag__chunk *next;
-    size_t size;               /* usable bytes after the header */
-    size_t used;               /* a solo chunk is full: no bump allocation lands in it */
-    struct ag_storage *owner;  /* solo: the storage whose data mem is; else NULL */
+    size_t size;              /* usable bytes after the header */
+    size_t used;              /* a solo chunk is full: no bump allocation lands in it */
+    struct ag_storage *owner; /* solo: the storage whose data mem is; else NULL */
     alignas(AG_ALIGN) unsigned char mem[];
 };
 
@@ -33,7 +33,9 @@ static _Thread_local size_t cached_bytes;
 static _Thread_local uint32_t last_gen;
 static _Thread_local struct ag__arena_stats stats;
 
-struct ag__arena_stats ag__arena_stats(void) { return stats; }
+struct ag__arena_stats ag__arena_stats(void) {
+    return stats;
+}
 void ag__arena_stats_reset_peak(void) {
     stats.peak_live = stats.live;
     stats.peak_total = stats.live + stats.cached;

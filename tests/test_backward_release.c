@@ -187,8 +187,9 @@ Test(backward_release, create_graph_then_backward_of_the_gradient) {
     ag_grad_opts o = {.create_graph = true};
     cr_assert_eq(ag_autograd_grad(1, &root, NULL, 1, &x, g, o), 0, "%s", ag_last_error());
     ag_tensor *gg_ref[1], *r2 = ag_sum(ag_mul(g[0], g[0]));
-    cr_assert_eq(ag_autograd_grad(1, &r2, NULL, 1, &x, gg_ref, (ag_grad_opts){.retain_graph = true}),
-                 0, "%s", ag_last_error());
+    cr_assert_eq(
+        ag_autograd_grad(1, &r2, NULL, 1, &x, gg_ref, (ag_grad_opts){.retain_graph = true}), 0,
+        "%s", ag_last_error());
     ag_tensor *g_copy = ag_clone(g[0]);
     cr_assert_eq(ag_backward(r2), 0, "%s", ag_last_error());
     cr_assert(same_bits(ag_grad(x), gg_ref[0]), "the second-order gradient differs");
