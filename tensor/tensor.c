@@ -117,7 +117,7 @@ static void storage_init(struct ag_storage *s, struct ag_arena *arena, size_t nb
                              .nbytes = nbytes,
                              .refs = 1,
                              .arena = arena,
-                             .walk_temp = arena && ag__walk_temps};
+                             .walk_temp = ag__walk_temps && arena && arena == ag__current_arena()};
 }
 
 /* Data bigger than this gets an arena chunk of its own, which can be released early. */

@@ -210,8 +210,9 @@ double ag__rng_uniform(uint64_t counter); /* U[0,1) with 53 bits */
 void ag__storage_release_early(struct ag_storage *s);
 /* Releases every walk_temp storage with no holds left in arena a. */
 void ag__arena_release_unheld(struct ag_arena *a);
-/* While true on this thread, new scoped storages are marked walk_temp (the walk sets it
- * around each backward rule it runs). */
+/* While true on this thread, new storages of the current scope are marked walk_temp (the
+ * walk sets it around each backward rule it runs; a leaf's .grad, made in the leaf's
+ * scope, is not). */
 extern _Thread_local bool ag__walk_temps;
 /* t's storage may be released early (internal), or never (escaped, which wins): what the
  * module layer knows of who can still read a tensor. NULL does nothing. */

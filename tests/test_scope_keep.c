@@ -173,6 +173,10 @@ Test(scope_keep, the_inner_handle_still_ends_with_its_scope) {
     ag_tensor *k = ag_keep(t);
     ag_scope_end();
     cr_assert_not_null(k);
+    if (getenv("AG_SANITIZED")) { /* t's struct was in the inner scope's bump chunk, which */
+        ag_scope_end();           /* the ASan build frees: reading t is the bug itself */
+        return;
+    }
     ag_clear_error();
     cr_assert_null(ag_sum(t));
     cr_assert_not_null(strstr(ag_last_error(), "scope that has ended"), "%s", ag_last_error());
