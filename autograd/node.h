@@ -62,6 +62,11 @@ ag_tensor *ag__grad_sink(struct ag_node *node, int i);
 /* Whether input i of node wants a gradient (backward rules skip the others). */
 bool ag__needs_grad(const struct ag_node *node, int i);
 
+/* Whether ag_backward gives memory back as it passes (on by default; per thread):
+ * returns the previous setting. Off, a walk keeps everything until it ends (tests compare
+ * the two). */
+bool ag__backward_release(bool on);
+
 /* t's .grad with zeros written in if ag_zero_grad left it marked; NULL when it has none.
  * Code reading .grad directly (optimizers, clipping) goes through this. */
 ag_tensor *ag__grad_ready(ag_tensor *t);

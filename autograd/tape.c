@@ -71,6 +71,43 @@ struct walk {
 };
 static _Thread_local struct walk *current_walk;
 
+/* ------------------------------------------------------------------ early release
+ * ag_backward gives memory back as the walk passes (docs/DESIGN.md, "Memory"). Each big
+ * storage (a solo arena chunk) it may release counts its readers still to come in
+ * storage->holds: the node gradient sums holding it, plus, without retain_graph, the
+ * nodes still to run that list it as an input, output or saved tensor. A count reaching
+ * zero releases it; after each rule, the rule's own scratch that no sum holds goes too. */
+enum release { KEEP_ALL, RELEASE_TEMPS, RELEASE_GRAPH };
+static _Thread_local enum release release_mode;
+static _Thread_local bool release_off; /* ag__backward_release(false): tests compare */
+
+bool ag__backward_release(bool on) {
+    bool prev = !release_off;
+    release_off = !on;
+    return prev;
+}
+
+/* A forward storage the walk may release: library-internal and never handed out. */
+static bool graph_releasable(const struct ag_storage *s) {
+    return s->solo && s->internal && !s->escaped && !s->released;
+}
+
+static void release_if_unread(struct ag_storage *s) {
+    if (s->holds > 0 || release_mode == KEEP_ALL) return;
+    if (s->walk_temp || (release_mode == RELEASE_GRAPH && graph_releasable(s)))
+        ag__storage_release_early(s);
+}
+
+/* A gradient sum starts or stops holding t's storage. */
+static void hold(ag_tensor *t) {
+    if (t) t->storage->holds++;
+}
+static void drop(ag_tensor *t) {
+    if (!t) return;
+    t->storage->holds--;
+    release_if_unread(t->storage);
+}
+
 bool ag__needs_grad(const struct ag_node *node, int i) {
     return i < node->n_in && node->in[i]->requires_grad;
 }
@@ -102,14 +139,18 @@ static int sum_add(ag_tensor **sum, bool *owned, ag_tensor *g) {
     if (!*sum) {
         *sum = g;
         *owned = false;
+        hold(g);
         return AG_OK;
     }
     if (*owned && !ag_is_grad_enabled()) {
         add_into(*sum, g);
         return AG_OK;
     }
-    *sum = ag_add(*sum, g);
+    ag_tensor *prev = *sum;
+    *sum = ag_add(prev, g);
     *owned = *sum && !ag_is_grad_enabled() && ag_is_contiguous(*sum);
+    hold(*sum);
+    drop(prev);
     return *sum ? AG_OK : ag__last_error_code();
 }
 
@@ -117,8 +158,11 @@ static int sum_add(ag_tensor **sum, bool *owned, ag_tensor *g) {
  * of what it held, the first time); NULL (an error set) when out of memory. */
 static ag_tensor *sum_writable(ag_tensor **sum, bool *owned, const ag_tensor *t) {
     if (!*owned) {
-        *sum = *sum ? ag_clone(*sum) : ag_zeros(t->dtype, t->ndim, t->shape);
+        ag_tensor *prev = *sum;
+        *sum = prev ? ag_clone(prev) : ag_zeros(t->dtype, t->ndim, t->shape);
         *owned = *sum != NULL;
+        hold(*sum);
+        drop(prev);
     }
     return *sum;
 }
@@ -335,6 +379,56 @@ static int check_root(ag_tensor *root, ag_tensor *seed, const char *fn) {
     return AG_OK;
 }
 
+/* The tensors node x lists (inputs, output, saved), for fn(storage, step). */
+static void each_read(struct ag_node *x, void (*fn)(struct ag_storage *s, int step), int step) {
+    for (int i = 0; i < x->n_in; i++) fn(x->in[i]->storage, step);
+    fn(x->out->storage, step);
+    for (int i = 0; i < AG_MAX_SAVED; i++)
+        if (x->saved[i]) fn(x->saved[i]->storage, step);
+}
+static void zero_reads(struct ag_storage *s, int step) {
+    (void)step;
+    if (graph_releasable(s)) s->holds = 0;
+}
+static void count_read(struct ag_storage *s, int step) {
+    if (graph_releasable(s)) {
+        s->holds += step;
+        if (step < 0) release_if_unread(s);
+    }
+}
+
+/* What this walk releases, and the graph's readers counted when it releases those. */
+static enum release release_begin(const struct order *o, bool retain, bool create,
+                                  const struct walk *w) {
+    if (w || create || ag__anomaly || release_off) return KEEP_ALL; /* results reach out */
+    if (retain) return RELEASE_TEMPS;
+    for (size_t i = 0; i < o->n; i++) each_read(o->v[i], zero_reads, 0);
+    for (size_t i = 0; i < o->n; i++) each_read(o->v[i], count_read, 1);
+    return RELEASE_GRAPH;
+}
+
+/* Node x is done: its gradient sum and its reads are over; then the scratch of its rule
+ * that no sum holds goes. */
+static void release_after(struct ag_node *x, struct ag_arena *walk_arena) {
+    if (release_mode == KEEP_ALL) return;
+    ag_tensor *g = x->grad;
+    x->grad = NULL;
+    drop(g);
+    if (release_mode == RELEASE_GRAPH) each_read(x, count_read, -1);
+    if (walk_arena) ag__arena_release_unheld(walk_arena);
+}
+
+/* Runs x's backward rule; what it allocates is walk scratch when the walk releases. */
+static int run_rule(struct ag_node *x, bool anomaly) {
+    const struct ag_node *outer = anomaly ? ag__anomaly_set_backward(x) : NULL;
+    bool prev = ag__walk_temps;
+    ag__walk_temps = release_mode != KEEP_ALL;
+    int rc = x->def->backward(x, x->grad);
+    ag__walk_temps = prev;
+    if (anomaly) ag__anomaly_set_backward(outer);
+    return rc;
+}
+
 /* Seeds each root, then runs every node's backward rule in reverse topological order. */
 static int walk(int n, ag_tensor *const *roots, ag_tensor *const *seeds, bool retain, bool create,
                 struct walk *w, const char *fn) {
@@ -348,6 +442,9 @@ static int walk(int n, ag_tensor *const *roots, ag_tensor *const *seeds, bool re
     bool prev_mode = ag_set_grad_enabled(create);
     struct walk *prev_walk = current_walk;
     current_walk = w;
+    enum release prev_release = release_mode;
+    release_mode = rc ? KEEP_ALL : release_begin(&order, retain, create, w);
+    struct ag_arena *walk_arena = ag__current_arena();
     struct ag__hook_walk *hw = rc || w ? NULL : ag__hooks_walk_begin(order.v, order.n, n, roots);
     for (int r = 0; r < n && rc == AG_OK; r++) {
         ag_tensor *root = roots[r];
@@ -359,15 +456,15 @@ static int walk(int n, ag_tensor *const *roots, ag_tensor *const *seeds, bool re
     for (size_t i = order.n; i-- > 0 && rc == AG_OK;) {
         struct ag_node *x = order.v[i];
         if (x->grad) {
-            const struct ag_node *outer = anomaly ? ag__anomaly_set_backward(x) : NULL;
-            rc = x->def->backward(x, x->grad);
-            if (anomaly) ag__anomaly_set_backward(outer);
+            rc = run_rule(x, anomaly);
             if (rc && !ag_last_error()) ag__error(rc, fn, "backward of %s failed", x->def->name);
             if (!retain) x->released = true;
         }
         if (rc == AG_OK) ag__hooks_node_done(hw, x);
+        if (rc == AG_OK) release_after(x, walk_arena);
     }
     ag__hooks_walk_end(hw);
+    release_mode = prev_release;
     current_walk = prev_walk;
     ag_set_grad_enabled(prev_mode);
     free(order.v);

@@ -218,6 +218,19 @@ static ag_tensor *run_forward(ag_module *m, int n, ag_tensor *const *inputs) {
     return y;
 }
 
+/* Who can still read a module's tensors, for the backward pass's early release
+ * (docs/DESIGN.md, "Memory"): the caller's own code sees the inputs it passes and the
+ * output it gets back, and a user's module (ag_module_new) sees its inputs and made its
+ * output, so those are marked escaped (never released). Only built-in code runs between
+ * the children of a Sequential, which marks what passes between them internal. */
+static _Thread_local bool in_builtin; /* the code calling ag_module_call is the library's */
+
+static bool is_user_module(const ag_module *m) { return m->owned_name != NULL; }
+
+static void mark_escaped(int n, ag_tensor *const *t) {
+    for (int i = 0; i < n; i++) ag__mark_escaped(t[i]);
+}
+
 ag_tensor *ag_module_call(ag_module *m, int n, ag_tensor *const *inputs) {
     const char *fn = "ag_module_call";
     if (!m || n < 0 || (n && !inputs)) {
@@ -229,9 +242,14 @@ ag_tensor *ag_module_call(ag_module *m, int n, ag_tensor *const *inputs) {
                   m->type->name);
         return NULL;
     }
+    bool user = is_user_module(m), seen = user || !in_builtin, prev = in_builtin;
+    if (seen) mark_escaped(n, inputs);
+    in_builtin = !user;
     int row = ag__summary_enter(m);
     ag_tensor *y = run_forward(m, n, inputs);
     ag__summary_leave(row, y);
+    in_builtin = prev;
+    if (seen) ag__mark_escaped(y);
     return y;
 }
 

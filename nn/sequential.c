@@ -28,7 +28,12 @@ static ag_tensor *forward_no_grad(ag_module *m, ag_tensor *x) {
 static ag_tensor *sequential_forward(ag_module *m, int n, ag_tensor *const *in) {
     ag_tensor *x = ag__one_input(m, n, in);
     if (!ag_is_grad_enabled() && ag_scope_depth() > 0) return forward_no_grad(m, x);
-    for (int i = 0; i < m->n_children && x; i++) x = ag_module_forward(m->children[i].m, x);
+    for (int i = 0; i < m->n_children && x; i++) {
+        if (i > 0)
+            ag__mark_internal(x); /* only the children see it: the backward may
+                                          * release it once it passed (ag_module_call) */
+        x = ag_module_forward(m->children[i].m, x);
+    }
     return x;
 }
 

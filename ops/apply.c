@@ -30,6 +30,17 @@ static ag_tensor *make_output(const struct ag_op_def *def, const struct ag_meta 
     return out;
 }
 
+/* A tensor the forward made only to save for backward is read by nothing but the node:
+ * the backward pass may release it once the node has run (docs/DESIGN.md, "Memory"). */
+static void mark_saved_private(const ag_tensor *out, ag_tensor *const *in, int n,
+                               ag_tensor *const *saved) {
+    for (int i = 0; i < AG_MAX_SAVED; i++) {
+        bool own = saved[i] && saved[i]->storage != out->storage;
+        for (int j = 0; j < n && own; j++) own = saved[i]->storage != in[j]->storage;
+        if (own) ag__mark_internal(saved[i]);
+    }
+}
+
 ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *args,
                      size_t args_size) {
     const struct ag_op_def *def = ag__ops[op];
@@ -38,7 +49,10 @@ ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *
     bool needs_grad = false;
     for (int i = 0; i < n; i++) {
         if (!in[i]) return NULL; /* a NULL input passes through silently */
-        if (ag__scope_ended(in[i])) return ag__scope_ended_error(in[i], fn, i), NULL;
+        if (ag__tensor_gone(in[i]))
+            return (ag__scope_ended(in[i]) ? ag__scope_ended_error(in[i], fn, i)
+                                           : ag__released_error(in[i], fn, i)),
+                   NULL;
         needs_grad |= in[i]->requires_grad;
     }
 
@@ -63,6 +77,7 @@ ag_tensor *ag__apply(enum ag_op_id op, int n, ag_tensor *const *in, const void *
         }
         out->node->tape_index = index;
         out->requires_grad = true;
+        mark_saved_private(out, in, n, saved);
     } else {
         for (int i = 0; i < AG_MAX_SAVED; i++)
             if (saved[i] && !saved[i]->arena) ag_tensor_free(saved[i]);

