@@ -233,29 +233,30 @@ static void block_copy(const struct geom *g, size_t es, char *blk, char *t, int6
         }
 }
 
+/* The kernels' view of geometry g (ops/kernels/conv_shape.h). */
+static struct ag__conv_shape shape_of(const struct geom *g) {
+    return (struct ag__conv_shape){.N = g->N,
+                                   .G = g->G,
+                                   .Cg = g->Cg,
+                                   .H = g->H,
+                                   .W = g->W,
+                                   .Og = g->Og,
+                                   .KH = g->KH,
+                                   .KW = g->KW,
+                                   .OH = g->OH,
+                                   .OW = g->OW,
+                                   .sh = g->sh,
+                                   .sw = g->sw,
+                                   .ph = g->ph,
+                                   .pw = g->pw,
+                                   .dh = g->dh,
+                                   .dw = g->dw};
+}
+
 /* The implicit GEMM (ops/kernels/conv_igemm.h) on y = x (*) w (+ b) of geometry g. */
 static int igemm_run(ag_tensor *out, const void *x, const void *w, const void *b,
                      const struct geom *g) {
-    struct ag__conv_igemm p = {.N = g->N,
-                               .G = g->G,
-                               .Cg = g->Cg,
-                               .H = g->H,
-                               .W = g->W,
-                               .Og = g->Og,
-                               .KH = g->KH,
-                               .KW = g->KW,
-                               .OH = g->OH,
-                               .OW = g->OW,
-                               .sh = g->sh,
-                               .sw = g->sw,
-                               .ph = g->ph,
-                               .pw = g->pw,
-                               .dh = g->dh,
-                               .dw = g->dw,
-                               .x = x,
-                               .w = w,
-                               .bias = b,
-                               .y = ag__ptr(out)};
+    struct ag__conv_igemm p = {.s = shape_of(g), .x = x, .w = w, .bias = b, .y = ag__ptr(out)};
     int fail = out->dtype == AG_F32 ? ag__conv_igemm_f32(&p) : ag__conv_igemm_f64(&p);
     return fail ? gemm_nomem("ag_conv2d") : AG_OK;
 }
@@ -481,25 +482,8 @@ static void sum_chunks(bool f32, const char *part, int64_t chunks, int64_t wsize
 /* The vector kernel (ops/kernels/conv_wgrad.h) on dw of geometry g. */
 static int wgrad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *gy,
                      const struct geom *g) {
-    struct ag__conv_wgrad p = {.N = g->N,
-                               .G = g->G,
-                               .Cg = g->Cg,
-                               .H = g->H,
-                               .W = g->W,
-                               .Og = g->Og,
-                               .KH = g->KH,
-                               .KW = g->KW,
-                               .OH = g->OH,
-                               .OW = g->OW,
-                               .sh = g->sh,
-                               .sw = g->sw,
-                               .ph = g->ph,
-                               .pw = g->pw,
-                               .dh = g->dh,
-                               .dw = g->dw,
-                               .x = ag__ptr(x),
-                               .gy = ag__ptr(gy),
-                               .out = ag__ptr(out)};
+    struct ag__conv_wgrad p = {
+        .s = shape_of(g), .x = ag__ptr(x), .gy = ag__ptr(gy), .out = ag__ptr(out)};
     int fail = out->dtype == AG_F32 ? ag__conv_wgrad_f32(&p) : ag__conv_wgrad_f64(&p);
     return fail ? ag__error(AG_ERR_NOMEM, "ag_conv2d backward", "out of memory for scratch")
                 : AG_OK;

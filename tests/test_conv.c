@@ -157,7 +157,7 @@ Test(conv, errors_name_the_shapes) {
  * Geometries for the fast kernels: one input channel, output channels and virtual
  * columns that are not multiples of the micro-tile, groups, strides 2 and 3 (one phase
  * unused), dilation, 1x1 stride 2, a depth kcol = 450 above one K block, a single output. */
-static const struct ag__conv_igemm igemm_cases[] = {
+static const struct ag__conv_shape igemm_cases[] = {
     {.N = 3,
      .G = 1,
      .Cg = 1,
@@ -271,26 +271,28 @@ static void *random_buf(int64_t n, bool f32, unsigned *state) {
 }
 
 /* The fast kernel against its naive twin on case c (f32: |err| <= 1e-5 * (1 + taps)). */
-static void igemm_vs_naive(struct ag__conv_igemm c, bool f32, bool bias) {
+static void igemm_vs_naive(struct ag__conv_shape shape, bool f32, bool bias) {
+    struct ag__conv_igemm c = {.s = shape};
     unsigned st = 7;
-    c.OH = (c.H + 2 * c.ph - c.dh * (c.KH - 1) - 1) / c.sh + 1;
-    c.OW = (c.W + 2 * c.pw - c.dw * (c.KW - 1) - 1) / c.sw + 1;
-    int64_t nx = c.N * c.G * c.Cg * c.H * c.W, nw = c.G * c.Og * c.Cg * c.KH * c.KW;
-    int64_t ny = c.N * c.G * c.Og * c.OH * c.OW;
+    c.s.OH = (c.s.H + 2 * c.s.ph - c.s.dh * (c.s.KH - 1) - 1) / c.s.sh + 1;
+    c.s.OW = (c.s.W + 2 * c.s.pw - c.s.dw * (c.s.KW - 1) - 1) / c.s.sw + 1;
+    int64_t nx = c.s.N * c.s.G * c.s.Cg * c.s.H * c.s.W,
+            nw = c.s.G * c.s.Og * c.s.Cg * c.s.KH * c.s.KW;
+    int64_t ny = c.s.N * c.s.G * c.s.Og * c.s.OH * c.s.OW;
     void *x = random_buf(nx, f32, &st), *w = random_buf(nw, f32, &st);
-    void *b = bias ? random_buf(c.G * c.Og, f32, &st) : NULL;
+    void *b = bias ? random_buf(c.s.G * c.s.Og, f32, &st) : NULL;
     void *y = random_buf(ny, f32, &st), *r = random_buf(ny, f32, &st);
     c.x = x, c.w = w, c.bias = b, c.y = y;
     cr_assert_eq(f32 ? ag__conv_igemm_f32(&c) : ag__conv_igemm_f64(&c), 0);
     c.y = r;
     if (f32) ag__conv_igemm_f32_naive(&c);
     else ag__conv_igemm_f64_naive(&c);
-    double tol = (f32 ? 1e-5 : 1e-12) * (double)(1 + c.Cg * c.KH * c.KW);
+    double tol = (f32 ? 1e-5 : 1e-12) * (double)(1 + c.s.Cg * c.s.KH * c.s.KW);
     for (int64_t i = 0; i < ny; i++) {
         double u = f32 ? ((float *)y)[i] : ((double *)y)[i];
         double v = f32 ? ((float *)r)[i] : ((double *)r)[i];
         cr_assert(fabs(u - v) <= tol, "Cg %lld KH %lld stride %lld: y[%lld] %g vs naive %g",
-                  (long long)c.Cg, (long long)c.KH, (long long)c.sh, (long long)i, u, v);
+                  (long long)c.s.Cg, (long long)c.s.KH, (long long)c.s.sh, (long long)i, u, v);
     }
     free(x), free(w), free(b), free(y), free(r);
 }

@@ -33,34 +33,34 @@ static const int64_t cases[][11] = {
 };
 
 static struct ag__conv_wgrad geom(const int64_t *c) {
-    struct ag__conv_wgrad p = {.N = c[0],
-                               .G = c[1],
-                               .Cg = c[2],
-                               .H = c[3],
-                               .W = c[4],
-                               .Og = c[5],
-                               .KH = c[6],
-                               .KW = c[7],
-                               .sh = c[8],
-                               .sw = c[8],
-                               .ph = c[9],
-                               .pw = c[9],
-                               .dh = c[10],
-                               .dw = c[10]};
-    p.OH = (p.H + 2 * p.ph - p.dh * (p.KH - 1) - 1) / p.sh + 1;
-    p.OW = (p.W + 2 * p.pw - p.dw * (p.KW - 1) - 1) / p.sw + 1;
+    struct ag__conv_wgrad p = {.s.N = c[0],
+                               .s.G = c[1],
+                               .s.Cg = c[2],
+                               .s.H = c[3],
+                               .s.W = c[4],
+                               .s.Og = c[5],
+                               .s.KH = c[6],
+                               .s.KW = c[7],
+                               .s.sh = c[8],
+                               .s.sw = c[8],
+                               .s.ph = c[9],
+                               .s.pw = c[9],
+                               .s.dh = c[10],
+                               .s.dw = c[10]};
+    p.s.OH = (p.s.H + 2 * p.s.ph - p.s.dh * (p.s.KH - 1) - 1) / p.s.sh + 1;
+    p.s.OW = (p.s.W + 2 * p.s.pw - p.s.dw * (p.s.KW - 1) - 1) / p.s.sw + 1;
     return p;
 }
 
 static int64_t wsize(const struct ag__conv_wgrad *p) {
-    return p->G * p->Og * p->Cg * p->KH * p->KW;
+    return p->s.G * p->s.Og * p->s.Cg * p->s.KH * p->s.KW;
 }
 
 /* The kernel on case p with random x and gy (fixed seed) into a new buffer. */
 static void *run_kernel(struct ag__conv_wgrad p, bool f32, void **x, void **gy) {
     unsigned st = 11;
-    *x = rand_buf(p.N * p.G * p.Cg * p.H * p.W, f32, &st);
-    *gy = rand_buf(p.N * p.G * p.Og * p.OH * p.OW, f32, &st);
+    *x = rand_buf(p.s.N * p.s.G * p.s.Cg * p.s.H * p.s.W, f32, &st);
+    *gy = rand_buf(p.s.N * p.s.G * p.s.Og * p.s.OH * p.s.OW, f32, &st);
     p.x = *x, p.gy = *gy;
     p.out = rand_buf(wsize(&p), f32, &st); /* garbage: the kernel must overwrite it */
     cr_assert_eq(f32 ? ag__conv_wgrad_f32(&p) : ag__conv_wgrad_f64(&p), 0);
@@ -76,7 +76,7 @@ Test(conv_wgrad, matches_naive_twin) {
             p.x = x, p.gy = gy, p.out = ref;
             if (f) ag__conv_wgrad_f32_naive(&p);
             else ag__conv_wgrad_f64_naive(&p);
-            double tol = (f ? 1e-5 : 1e-12) * (double)(1 + p.N * p.OH * p.OW);
+            double tol = (f ? 1e-5 : 1e-12) * (double)(1 + p.s.N * p.s.OH * p.s.OW);
             for (int64_t j = 0; j < wsize(&p); j++) {
                 double u = f ? ((float *)out)[j] : ((double *)out)[j];
                 double v = f ? ((float *)ref)[j] : ((double *)ref)[j];

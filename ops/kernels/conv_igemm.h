@@ -20,11 +20,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ops/kernels/conv_shape.h"
+
 /* One convolution: x [N, G*Cg, H, W] -> y [N, G*Og, OH, OW] with w [G*Og, Cg, KH, KW],
  * all contiguous; bias [G*Og] or NULL. */
 struct ag__conv_igemm {
-    int64_t N, G, Cg, H, W, Og, KH, KW, OH, OW;
-    int64_t sh, sw, ph, pw, dh, dw;
+    struct ag__conv_shape s;
     const void *x, *w, *bias;
     void *y;
 };

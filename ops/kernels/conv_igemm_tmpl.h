@@ -50,27 +50,28 @@ static void phase_row_unit(T *dst, const T *src, int64_t Wph, int64_t W, int64_t
 /* Zero-padded phase planes of image x (all G*Cg channels), layout [c][a][b][Hph][Wph]. */
 static void build_phases(const struct plan *pl, const T *x, T *xph) {
     const struct ag__conv_igemm *p = pl->p;
-    int64_t C = p->G * p->Cg;
+    int64_t C = p->s.G * p->s.Cg;
     for (int64_t c = 0; c < C; c++)
-        for (int64_t a = 0; a < p->sh; a++)
-            for (int64_t b = 0; b < p->sw; b++) {
-                if (!phase_used(p->KH, p->dh, p->sh, a) || !phase_used(p->KW, p->dw, p->sw, b))
+        for (int64_t a = 0; a < p->s.sh; a++)
+            for (int64_t b = 0; b < p->s.sw; b++) {
+                if (!phase_used(p->s.KH, p->s.dh, p->s.sh, a) ||
+                    !phase_used(p->s.KW, p->s.dw, p->s.sw, b))
                     continue; /* no tap reads it (a 1x1 stride-2 kernel reads one of four) */
-                T *dst = xph + ((c * p->sh + a) * p->sw + b) * pl->plane;
+                T *dst = xph + ((c * p->s.sh + a) * p->s.sw + b) * pl->plane;
                 for (int64_t i = 0; i < pl->Hph; i++, dst += pl->Wph) {
-                    int64_t ih = i * p->sh + a - p->ph;
-                    if (ih < 0 || ih >= p->H) {
+                    int64_t ih = i * p->s.sh + a - p->s.ph;
+                    if (ih < 0 || ih >= p->s.H) {
                         memset(dst, 0, (size_t)pl->Wph * sizeof(T));
                         continue;
                     }
-                    const T *src = x + (c * p->H + ih) * p->W;
-                    if (p->sw == 1) { /* zeros, one copied run, zeros */
-                        phase_row_unit(dst, src, pl->Wph, p->W, p->pw);
+                    const T *src = x + (c * p->s.H + ih) * p->s.W;
+                    if (p->s.sw == 1) { /* zeros, one copied run, zeros */
+                        phase_row_unit(dst, src, pl->Wph, p->s.W, p->s.pw);
                         continue;
                     }
                     for (int64_t j = 0; j < pl->Wph; j++) {
-                        int64_t iw = j * p->sw + b - p->pw;
-                        dst[j] = iw >= 0 && iw < p->W ? src[iw] : 0;
+                        int64_t iw = j * p->s.sw + b - p->s.pw;
+                        dst[j] = iw >= 0 && iw < p->s.W ? src[iw] : 0;
                     }
                 }
             }
@@ -129,15 +130,15 @@ static void add_row(T *restrict d, const T *restrict r, int64_t n, T v) {
 static void copy_out(const struct plan *pl, int64_t n, int64_t gi, const T *yt) {
     const struct ag__conv_igemm *p = pl->p;
     const T *bias = p->bias;
-    int64_t P = p->OH * p->OW;
-    for (int64_t o = 0; o < p->Og; o++) {
-        T *y = (T *)p->y + (n * p->G * p->Og + gi * p->Og + o) * P;
-        T bv = bias ? bias[gi * p->Og + o] : 0;
-        for (int64_t oh = 0; oh < p->OH; oh++) {
+    int64_t P = p->s.OH * p->s.OW;
+    for (int64_t o = 0; o < p->s.Og; o++) {
+        T *y = (T *)p->y + (n * p->s.G * p->s.Og + gi * p->s.Og + o) * P;
+        T bv = bias ? bias[gi * p->s.Og + o] : 0;
+        for (int64_t oh = 0; oh < p->s.OH; oh++) {
             const T *r = yt + o * pl->Qpad + oh * pl->Wph;
-            T *d = y + oh * p->OW;
-            if (bias) add_row(d, r, p->OW, bv);
-            else memcpy(d, r, (size_t)p->OW * sizeof(T));
+            T *d = y + oh * p->s.OW;
+            if (bias) add_row(d, r, p->s.OW, bv);
+            else memcpy(d, r, (size_t)p->s.OW * sizeof(T));
         }
     }
 }
@@ -147,10 +148,10 @@ static void images(void *ctx, int64_t lo, int64_t hi, int tid) {
     const struct ag__conv_igemm *p = pl->p;
     char *s = pl->scratch + (size_t)tid * pl->per;
     T *bp = (T *)(void *)s, *xph = bp + KCB * pl->cfg->nr, *yt = xph + pl->xph_elems;
-    int64_t gstride = p->Cg * p->sh * p->sw * pl->plane;
+    int64_t gstride = p->s.Cg * p->s.sh * p->s.sw * pl->plane;
     for (int64_t n = lo; n < hi; n++) {
-        build_phases(pl, (const T *)p->x + n * p->G * p->Cg * p->H * p->W, xph);
-        for (int64_t gi = 0; gi < p->G; gi++) {
+        build_phases(pl, (const T *)p->x + n * p->s.G * p->s.Cg * p->s.H * p->s.W, xph);
+        for (int64_t gi = 0; gi < p->s.G; gi++) {
             group_product(pl, gi, xph + gi * gstride, yt, bp);
             copy_out(pl, n, gi, yt);
         }
@@ -162,13 +163,13 @@ static void pack_weights(const struct plan *pl) {
     const struct ag__conv_igemm *p = pl->p;
     int mr = pl->cfg->mr;
     const T *w = p->w;
-    for (int64_t gi = 0; gi < p->G; gi++)
+    for (int64_t gi = 0; gi < p->s.G; gi++)
         for (int64_t mp = 0; mp < pl->mpanels; mp++) {
             T *dst = pl->ap + (gi * pl->mpanels + mp) * pl->kcol * mr;
             for (int64_t k = 0; k < pl->kcol; k++)
                 for (int i = 0; i < mr; i++) {
                     int64_t o = mp * mr + i;
-                    dst[k * mr + i] = o < p->Og ? w[(gi * p->Og + o) * pl->kcol + k] : 0;
+                    dst[k * mr + i] = o < p->s.Og ? w[(gi * p->s.Og + o) * pl->kcol + k] : 0;
                 }
         }
 }
@@ -176,13 +177,13 @@ static void pack_weights(const struct plan *pl) {
 /* Tap k = (c, kh, kw)'s run start within a group's phase planes. */
 static void tap_offsets(const struct plan *pl) {
     const struct ag__conv_igemm *p = pl->p;
-    for (int64_t c = 0; c < p->Cg; c++)
-        for (int64_t kh = 0; kh < p->KH; kh++)
-            for (int64_t kw = 0; kw < p->KW; kw++) {
-                int64_t eh = kh * p->dh, ew = kw * p->dw;
-                int64_t ph = (c * p->sh + eh % p->sh) * p->sw + ew % p->sw;
-                pl->off[(c * p->KH + kh) * p->KW + kw] =
-                    ph * pl->plane + eh / p->sh * pl->Wph + ew / p->sw;
+    for (int64_t c = 0; c < p->s.Cg; c++)
+        for (int64_t kh = 0; kh < p->s.KH; kh++)
+            for (int64_t kw = 0; kw < p->s.KW; kw++) {
+                int64_t eh = kh * p->s.dh, ew = kw * p->s.dw;
+                int64_t ph = (c * p->s.sh + eh % p->s.sh) * p->s.sw + ew % p->s.sw;
+                pl->off[(c * p->s.KH + kh) * p->s.KW + kw] =
+                    ph * pl->plane + eh / p->s.sh * pl->Wph + ew / p->s.sw;
             }
 }
 
@@ -192,18 +193,18 @@ int IG_RUN(const struct ag__conv_igemm *p) {
     int isa = ag__gemm_isa_id();
     struct plan pl = {.p = p, .cfg = isa == AG_ISA_AVX512 ? &IG_CFG_AVX512 : &IG_CFG_AVX2};
     int mr = pl.cfg->mr, nr = pl.cfg->nr;
-    pl.kcol = p->Cg * p->KH * p->KW;
-    pl.Hph = (p->H + 2 * p->ph + p->sh - 1) / p->sh;
-    pl.Wph = (p->W + 2 * p->pw + p->sw - 1) / p->sw;
+    pl.kcol = p->s.Cg * p->s.KH * p->s.KW;
+    pl.Hph = (p->s.H + 2 * p->s.ph + p->s.sh - 1) / p->s.sh;
+    pl.Wph = (p->s.W + 2 * p->s.pw + p->s.sw - 1) / p->s.sw;
     pl.plane = pl.Hph * pl.Wph;
-    pl.Qv = p->OH * pl.Wph;
+    pl.Qv = p->s.OH * pl.Wph;
     pl.Qpad = (pl.Qv + nr - 1) / nr * nr;
-    pl.mpanels = (p->Og + mr - 1) / mr;
-    int64_t C = p->G * p->Cg;
-    pl.xph_elems = C * p->sh * p->sw * pl.plane + pl.Qpad - pl.Qv + pl.Wph + nr;
+    pl.mpanels = (p->s.Og + mr - 1) / mr;
+    int64_t C = p->s.G * p->s.Cg;
+    pl.xph_elems = C * p->s.sh * p->s.sw * pl.plane + pl.Qpad - pl.Qv + pl.Wph + nr;
     pl.per = up64(sizeof(T) * (size_t)(KCB * nr + pl.xph_elems + pl.mpanels * mr * pl.Qpad));
     int nt = ag__parallel_threads();
-    size_t apb = up64(sizeof(T) * (size_t)(p->G * pl.mpanels * mr * pl.kcol));
+    size_t apb = up64(sizeof(T) * (size_t)(p->s.G * pl.mpanels * mr * pl.kcol));
     pl.off = malloc(sizeof(int64_t) * (size_t)(pl.kcol ? pl.kcol : 1));
     pl.ap = ag__aligned_alloc(64, apb ? apb : 64);
     pl.scratch = ag__aligned_alloc(64, pl.per * (size_t)nt);
@@ -214,14 +215,14 @@ int IG_RUN(const struct ag__conv_igemm *p) {
     /* zeros where build_phases never writes: the tail past the planes (read by the last
      * tiles, into dropped columns) and the planes of phases no tap reads (with stride 1
      * every plane is written: then only the tail) */
-    int64_t planes = C * p->sh * p->sw * pl.plane, from = p->sh * p->sw > 1 ? 0 : planes;
+    int64_t planes = C * p->s.sh * p->s.sw * pl.plane, from = p->s.sh * p->s.sw > 1 ? 0 : planes;
     for (int t = 0; t < nt; t++)
         memset((T *)(void *)(pl.scratch + (size_t)t * pl.per) + KCB * nr + from, 0,
                sizeof(T) * (size_t)(pl.xph_elems - from));
     tap_offsets(&pl);
     pack_weights(&pl);
-    double cost = 2.0 * (double)(p->G * p->Og * pl.Qv * pl.kcol);
-    ag__parallel_for(p->N, 1, cost, 1 << 21, images, &pl);
+    double cost = 2.0 * (double)(p->s.G * p->s.Og * pl.Qv * pl.kcol);
+    ag__parallel_for(p->s.N, 1, cost, 1 << 21, images, &pl);
     free(pl.off), free(pl.ap), free(pl.scratch);
     return 0;
 }
@@ -229,23 +230,24 @@ int IG_RUN(const struct ag__conv_igemm *p) {
 void IG_NAIVE(const struct ag__conv_igemm *p) {
     const T *x = p->x, *w = p->w, *bias = p->bias;
     T *y = p->y;
-    int64_t C = p->G * p->Cg, O = p->G * p->Og;
-    for (int64_t n = 0; n < p->N; n++)
+    int64_t C = p->s.G * p->s.Cg, O = p->s.G * p->s.Og;
+    for (int64_t n = 0; n < p->s.N; n++)
         for (int64_t o = 0; o < O; o++)
-            for (int64_t oh = 0; oh < p->OH; oh++)
-                for (int64_t ow = 0; ow < p->OW; ow++) {
-                    int64_t gi = o / p->Og;
+            for (int64_t oh = 0; oh < p->s.OH; oh++)
+                for (int64_t ow = 0; ow < p->s.OW; ow++) {
+                    int64_t gi = o / p->s.Og;
                     double s = 0;
-                    for (int64_t c = 0; c < p->Cg; c++)
-                        for (int64_t kh = 0; kh < p->KH; kh++)
-                            for (int64_t kw = 0; kw < p->KW; kw++) {
-                                int64_t ih = oh * p->sh - p->ph + kh * p->dh;
-                                int64_t iw = ow * p->sw - p->pw + kw * p->dw;
-                                if (ih < 0 || ih >= p->H || iw < 0 || iw >= p->W) continue;
-                                s += (double)x[((n * C + gi * p->Cg + c) * p->H + ih) * p->W + iw] *
-                                     (double)w[((o * p->Cg + c) * p->KH + kh) * p->KW + kw];
+                    for (int64_t c = 0; c < p->s.Cg; c++)
+                        for (int64_t kh = 0; kh < p->s.KH; kh++)
+                            for (int64_t kw = 0; kw < p->s.KW; kw++) {
+                                int64_t ih = oh * p->s.sh - p->s.ph + kh * p->s.dh;
+                                int64_t iw = ow * p->s.sw - p->s.pw + kw * p->s.dw;
+                                if (ih < 0 || ih >= p->s.H || iw < 0 || iw >= p->s.W) continue;
+                                s += (double)x[((n * C + gi * p->s.Cg + c) * p->s.H + ih) * p->s.W +
+                                               iw] *
+                                     (double)w[((o * p->s.Cg + c) * p->s.KH + kh) * p->s.KW + kw];
                             }
                     if (bias) s += (double)bias[o];
-                    y[((n * O + o) * p->OH + oh) * p->OW + ow] = (T)s;
+                    y[((n * O + o) * p->s.OH + oh) * p->s.OW + ow] = (T)s;
                 }
 }

@@ -19,23 +19,23 @@ static double elem(const void *p, int64_t i, bool f32) {
 
 /* dw by the definition, summed in double. */
 static void naive(const struct ag__conv_wgrad *p, bool f32) {
-    int64_t C = p->G * p->Cg, O = p->G * p->Og;
+    int64_t C = p->s.G * p->s.Cg, O = p->s.G * p->s.Og;
     for (int64_t o = 0; o < O; o++)
-        for (int64_t c = 0; c < p->Cg; c++)
-            for (int64_t kh = 0; kh < p->KH; kh++)
-                for (int64_t kw = 0; kw < p->KW; kw++) {
+        for (int64_t c = 0; c < p->s.Cg; c++)
+            for (int64_t kh = 0; kh < p->s.KH; kh++)
+                for (int64_t kw = 0; kw < p->s.KW; kw++) {
                     double s = 0;
-                    int64_t ci = o / p->Og * p->Cg + c;
-                    for (int64_t n = 0; n < p->N; n++)
-                        for (int64_t oh = 0; oh < p->OH; oh++)
-                            for (int64_t ow = 0; ow < p->OW; ow++) {
-                                int64_t ih = oh * p->sh - p->ph + kh * p->dh;
-                                int64_t iw = ow * p->sw - p->pw + kw * p->dw;
-                                if (ih < 0 || ih >= p->H || iw < 0 || iw >= p->W) continue;
-                                s += elem(p->gy, ((n * O + o) * p->OH + oh) * p->OW + ow, f32) *
-                                     elem(p->x, ((n * C + ci) * p->H + ih) * p->W + iw, f32);
+                    int64_t ci = o / p->s.Og * p->s.Cg + c;
+                    for (int64_t n = 0; n < p->s.N; n++)
+                        for (int64_t oh = 0; oh < p->s.OH; oh++)
+                            for (int64_t ow = 0; ow < p->s.OW; ow++) {
+                                int64_t ih = oh * p->s.sh - p->s.ph + kh * p->s.dh;
+                                int64_t iw = ow * p->s.sw - p->s.pw + kw * p->s.dw;
+                                if (ih < 0 || ih >= p->s.H || iw < 0 || iw >= p->s.W) continue;
+                                s += elem(p->gy, ((n * O + o) * p->s.OH + oh) * p->s.OW + ow, f32) *
+                                     elem(p->x, ((n * C + ci) * p->s.H + ih) * p->s.W + iw, f32);
                             }
-                    int64_t i = ((o * p->Cg + c) * p->KH + kh) * p->KW + kw;
+                    int64_t i = ((o * p->s.Cg + c) * p->s.KH + kh) * p->s.KW + kw;
                     if (f32) ((float *)p->out)[i] = (float)s;
                     else ((double *)p->out)[i] = s;
                 }

@@ -19,11 +19,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ops/kernels/conv_shape.h"
+
 /* One weight gradient: x [N, G*Cg, H, W] and gy [N, G*Og, OH, OW] -> dw [G*Og, Cg, KH, KW],
  * all contiguous. */
 struct ag__conv_wgrad {
-    int64_t N, G, Cg, H, W, Og, KH, KW, OH, OW;
-    int64_t sh, sw, ph, pw, dh, dw;
+    struct ag__conv_shape s;
     const void *x, *gy;
     void *out;
 };

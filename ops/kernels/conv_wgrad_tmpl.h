@@ -166,17 +166,17 @@ static void plane_row(T *dst, const T *src, int64_t OW, int64_t W, int64_t sw, i
 /* One image's planes [c][kw][a][Hq][OW] (phases no tap reads are left unwritten). */
 static void build_planes(const struct plan *pl, const T *x, T *planes) {
     const struct ag__conv_wgrad *p = pl->p;
-    for (int64_t c = 0; c < p->G * p->Cg; c++)
-        for (int64_t kw = 0; kw < p->KW; kw++)
-            for (int64_t a = 0; a < p->sh; a++) {
-                if (!phase_used(p->KH, p->dh, p->sh, a)) continue;
-                T *dst = planes + ((c * p->KW + kw) * p->sh + a) * pl->PL;
-                for (int64_t i = 0; i < pl->Hq; i++, dst += p->OW) {
-                    int64_t ih = i * p->sh + a - p->ph;
-                    if (ih < 0 || ih >= p->H) memset(dst, 0, (size_t)p->OW * sizeof(T));
+    for (int64_t c = 0; c < p->s.G * p->s.Cg; c++)
+        for (int64_t kw = 0; kw < p->s.KW; kw++)
+            for (int64_t a = 0; a < p->s.sh; a++) {
+                if (!phase_used(p->s.KH, p->s.dh, p->s.sh, a)) continue;
+                T *dst = planes + ((c * p->s.KW + kw) * p->s.sh + a) * pl->PL;
+                for (int64_t i = 0; i < pl->Hq; i++, dst += p->s.OW) {
+                    int64_t ih = i * p->s.sh + a - p->s.ph;
+                    if (ih < 0 || ih >= p->s.H) memset(dst, 0, (size_t)p->s.OW * sizeof(T));
                     else
-                        plane_row(dst, x + (c * p->H + ih) * p->W, p->OW, p->W, p->sw,
-                                  kw * p->dw - p->pw);
+                        plane_row(dst, x + (c * p->s.H + ih) * p->s.W, p->s.OW, p->s.W, p->s.sw,
+                                  kw * p->s.dw - p->s.pw);
                 }
             }
 }
@@ -184,9 +184,9 @@ static void build_planes(const struct plan *pl, const T *x, T *planes) {
 /* gt[blk][q][j] = gy[blk*NV*L + j][q] for the Og channels of one group (0 past Og). */
 static void transpose_gy(const struct plan *pl, const T *gy, T *gt) {
     const struct ag__conv_wgrad *p = pl->p;
-    for (int64_t o0 = 0; o0 < p->Og; o0 += NV * L, gt += NV * L * pl->P)
+    for (int64_t o0 = 0; o0 < p->s.Og; o0 += NV * L, gt += NV * L * pl->P)
         for (int64_t j = 0; j < NV * L; j++) {
-            if (o0 + j >= p->Og) {
+            if (o0 + j >= p->s.Og) {
                 for (int64_t q = 0; q < pl->P; q++) gt[q * NV * L + j] = 0;
                 continue;
             }
@@ -199,17 +199,17 @@ static void transpose_gy(const struct plan *pl, const T *gy, T *gt) {
  * output channels, gy read in place. */
 static void image_product_lanes(const struct plan *pl, int64_t n, const T *planes, T *out) {
     const struct ag__conv_wgrad *p = pl->p;
-    const T *gy = (const T *)p->gy + n * p->G * p->Og * pl->P;
-    for (int64_t gi = 0; gi < p->G; gi++) {
+    const T *gy = (const T *)p->gy + n * p->s.G * p->s.Og * pl->P;
+    for (int64_t gi = 0; gi < p->s.G; gi++) {
         const T *gp = planes + gi * pl->gplanes;
         for (int64_t k = 0; k < pl->kcol; k += MT) {
             int mt = pl->kcol - k < MT ? (int)(pl->kcol - k) : MT;
             const T *xp[MT];
             for (int j = 0; j < mt; j++) xp[j] = gp + pl->toff[k + j];
-            for (int64_t o = 0; o < p->Og; o += 2) {
-                int mo = p->Og - o < 2 ? 1 : 2;
-                const T *g0 = gy + (gi * p->Og + o) * pl->P, *g1 = g0 + (mo > 1 ? pl->P : 0);
-                tile_lanes_any(mo, mt, pl->P, g0, g1, xp, out + (gi * p->Og + o) * pl->kcol + k,
+            for (int64_t o = 0; o < p->s.Og; o += 2) {
+                int mo = p->s.Og - o < 2 ? 1 : 2;
+                const T *g0 = gy + (gi * p->s.Og + o) * pl->P, *g1 = g0 + (mo > 1 ? pl->P : 0);
+                tile_lanes_any(mo, mt, pl->P, g0, g1, xp, out + (gi * p->s.Og + o) * pl->kcol + k,
                                pl->kcol);
             }
         }
@@ -220,18 +220,18 @@ static void image_product_lanes(const struct plan *pl, int64_t n, const T *plane
  * transposed gy stays in L1 / L2) every 6 taps. */
 static void image_product(const struct plan *pl, int64_t n, const T *planes, T *gt, T *out) {
     const struct ag__conv_wgrad *p = pl->p;
-    const T *gy = (const T *)p->gy + n * p->G * p->Og * pl->P;
-    for (int64_t gi = 0; gi < p->G; gi++) {
+    const T *gy = (const T *)p->gy + n * p->s.G * p->s.Og * pl->P;
+    for (int64_t gi = 0; gi < p->s.G; gi++) {
         const T *gp = planes + gi * pl->gplanes;
-        transpose_gy(pl, gy + gi * p->Og * pl->P, gt);
-        for (int64_t o0 = 0; o0 < p->Og; o0 += NV * L) {
-            int no = p->Og - o0 < NV * L ? (int)(p->Og - o0) : NV * L, nv = no > L ? 2 : 1;
+        transpose_gy(pl, gy + gi * p->s.Og * pl->P, gt);
+        for (int64_t o0 = 0; o0 < p->s.Og; o0 += NV * L) {
+            int no = p->s.Og - o0 < NV * L ? (int)(p->s.Og - o0) : NV * L, nv = no > L ? 2 : 1;
             const T *gb = gt + o0 * pl->P;
             for (int64_t k = 0; k < pl->kcol; k += MT) {
                 int mt = pl->kcol - k < MT ? (int)(pl->kcol - k) : MT;
                 const T *xp[MT];
                 for (int j = 0; j < mt; j++) xp[j] = gp + pl->toff[k + j];
-                tile_any(nv, mt, pl->P, gb, xp, no, out + (gi * p->Og + o0) * pl->kcol + k,
+                tile_any(nv, mt, pl->P, gb, xp, no, out + (gi * p->s.Og + o0) * pl->kcol + k,
                          pl->kcol);
             }
         }
@@ -243,11 +243,11 @@ static void chunks(void *ctx, int64_t lo, int64_t hi, int tid) {
     const struct plan *pl = ctx;
     const struct ag__conv_wgrad *p = pl->p;
     T *planes = pl->scratch + tid * pl->per; /* per: a whole number of vectors */
-    int64_t img = p->G * p->Cg * p->H * p->W;
+    int64_t img = p->s.G * p->s.Cg * p->s.H * p->s.W;
     for (int64_t ci = lo; ci < hi; ci++) {
         T *out = pl->part + ci * pl->wsize;
         memset(out, 0, (size_t)pl->wsize * sizeof(T));
-        int64_t end = (ci + 1) * pl->cs < p->N ? (ci + 1) * pl->cs : p->N;
+        int64_t end = (ci + 1) * pl->cs < p->s.N ? (ci + 1) * pl->cs : p->s.N;
         for (int64_t n = ci * pl->cs; n < end; n++) {
             build_planes(pl, (const T *)p->x + n * img, planes);
             if (pl->kcol < LANES_KCOL) image_product_lanes(pl, n, planes, out);
@@ -259,12 +259,12 @@ static void chunks(void *ctx, int64_t lo, int64_t hi, int tid) {
 /* Tap k = (c, kh, kw)'s run start within a group's planes. */
 static void tap_offsets(const struct plan *pl) {
     const struct ag__conv_wgrad *p = pl->p;
-    for (int64_t c = 0; c < p->Cg; c++)
-        for (int64_t kh = 0; kh < p->KH; kh++)
-            for (int64_t kw = 0; kw < p->KW; kw++) {
-                int64_t eh = kh * p->dh;
-                pl->toff[(c * p->KH + kh) * p->KW + kw] =
-                    ((c * p->KW + kw) * p->sh + eh % p->sh) * pl->PL + eh / p->sh * p->OW;
+    for (int64_t c = 0; c < p->s.Cg; c++)
+        for (int64_t kh = 0; kh < p->s.KH; kh++)
+            for (int64_t kw = 0; kw < p->s.KW; kw++) {
+                int64_t eh = kh * p->s.dh;
+                pl->toff[(c * p->s.KH + kh) * p->s.KW + kw] =
+                    ((c * p->s.KW + kw) * p->s.sh + eh % p->s.sh) * pl->PL + eh / p->s.sh * p->s.OW;
             }
 }
 
@@ -281,15 +281,15 @@ static void sum_chunks(const struct plan *pl, T *out) {
 static size_t up64(size_t b) { return (b + 64) / 64 * 64; }
 
 int WG_RUN(const struct ag__conv_wgrad *p) {
-    struct plan pl = {.p = p, .P = p->OH * p->OW, .kcol = p->Cg * p->KH * p->KW};
-    pl.Hq = (p->KH - 1) * p->dh / p->sh + p->OH;
-    pl.PL = pl.Hq * p->OW;
-    pl.gplanes = p->Cg * p->KW * p->sh * pl.PL;
-    pl.gyt = (p->Og + NV * L - 1) / (NV * L) * NV * L * pl.P;
-    pl.per = (p->G * pl.gplanes + L - 1) / L * L + pl.gyt; /* gy's block 32-byte aligned */
-    pl.wsize = p->G * p->Og * pl.kcol;
-    pl.cs = (p->N + CHUNKS - 1) / CHUNKS;
-    pl.nch = pl.cs ? (p->N + pl.cs - 1) / pl.cs : 0;
+    struct plan pl = {.p = p, .P = p->s.OH * p->s.OW, .kcol = p->s.Cg * p->s.KH * p->s.KW};
+    pl.Hq = (p->s.KH - 1) * p->s.dh / p->s.sh + p->s.OH;
+    pl.PL = pl.Hq * p->s.OW;
+    pl.gplanes = p->s.Cg * p->s.KW * p->s.sh * pl.PL;
+    pl.gyt = (p->s.Og + NV * L - 1) / (NV * L) * NV * L * pl.P;
+    pl.per = (p->s.G * pl.gplanes + L - 1) / L * L + pl.gyt; /* gy's block 32-byte aligned */
+    pl.wsize = p->s.G * p->s.Og * pl.kcol;
+    pl.cs = (p->s.N + CHUNKS - 1) / CHUNKS;
+    pl.nch = pl.cs ? (p->s.N + pl.cs - 1) / pl.cs : 0;
     int nt = ag__parallel_threads();
     /* every buffer through the one allocator (its failing-allocation hook reaches them) */
     pl.toff = ag__aligned_alloc(64, up64(sizeof(int64_t) * (size_t)pl.kcol));
