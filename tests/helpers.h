@@ -53,4 +53,17 @@ static inline void assert_tensor_close(const ag_tensor *t, const double *expecte
     }
 }
 
+/* n uniform values in [-1, 1) from a fixed LCG (seeded by *state), as float (f32) or
+ * double, in a new malloc'd buffer (at least one element) for kernel-level tests. */
+static inline void *random_buf(int64_t n, bool f32, unsigned *state) {
+    void *b = malloc((size_t)(n > 0 ? n : 1) * (f32 ? 4 : 8));
+    for (int64_t i = 0; i < n; i++) {
+        *state = *state * 1103515245u + 12345u;
+        double v = (double)(*state >> 8) / (double)(1u << 24) * 2 - 1;
+        if (f32) ((float *)b)[i] = (float)v;
+        else ((double *)b)[i] = v;
+    }
+    return b;
+}
+
 #endif

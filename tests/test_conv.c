@@ -258,18 +258,6 @@ static const struct ag__conv_shape igemm_cases[] = {
      .dw = 1},
 };
 
-/* Uniform values in [-1, 1) from a fixed LCG, as float or double. */
-static void *random_buf(int64_t n, bool f32, unsigned *state) {
-    void *b = malloc((size_t)(n > 0 ? n : 1) * (f32 ? 4 : 8));
-    for (int64_t i = 0; i < n; i++) {
-        *state = *state * 1103515245u + 12345u;
-        double v = (double)(*state >> 8) / (double)(1u << 24) * 2 - 1;
-        if (f32) ((float *)b)[i] = (float)v;
-        else ((double *)b)[i] = v;
-    }
-    return b;
-}
-
 /* The fast kernel against its naive twin on case c (f32: |err| <= 1e-5 * (1 + taps)). */
 static void igemm_vs_naive(struct ag__conv_shape shape, bool f32, bool bias) {
     struct ag__conv_igemm c = {.s = shape};

@@ -10,17 +10,6 @@
 #include "ops/conv_adjoint.h"
 #include "ops/kernels/conv_wgrad.h"
 
-static void *rand_buf(int64_t n, bool f32, unsigned *state) {
-    void *b = malloc((size_t)(n > 0 ? n : 1) * (f32 ? 4 : 8));
-    for (int64_t i = 0; i < n; i++) {
-        *state = *state * 1103515245u + 12345u;
-        double v = (double)(*state >> 8) / (double)(1u << 24) * 2 - 1;
-        if (f32) ((float *)b)[i] = (float)v;
-        else ((double *)b)[i] = v;
-    }
-    return b;
-}
-
 /* N, G, Cg, H, W, Og, KH, KW, stride, pad, dilation (square pairs unless noted). */
 static const int64_t cases[][11] = {
     {3, 1, 1, 9, 8, 5, 3, 3, 1, 1, 1},   /* 1 channel: lanes tile, masked tail */
@@ -59,10 +48,10 @@ static int64_t wsize(const struct ag__conv_wgrad *p) {
 /* The kernel on case p with random x and gy (fixed seed) into a new buffer. */
 static void *run_kernel(struct ag__conv_wgrad p, bool f32, void **x, void **gy) {
     unsigned st = 11;
-    *x = rand_buf(p.s.N * p.s.G * p.s.Cg * p.s.H * p.s.W, f32, &st);
-    *gy = rand_buf(p.s.N * p.s.G * p.s.Og * p.s.OH * p.s.OW, f32, &st);
+    *x = random_buf(p.s.N * p.s.G * p.s.Cg * p.s.H * p.s.W, f32, &st);
+    *gy = random_buf(p.s.N * p.s.G * p.s.Og * p.s.OH * p.s.OW, f32, &st);
     p.x = *x, p.gy = *gy;
-    p.out = rand_buf(wsize(&p), f32, &st); /* garbage: the kernel must overwrite it */
+    p.out = random_buf(wsize(&p), f32, &st); /* garbage: the kernel must overwrite it */
     cr_assert_eq(f32 ? ag__conv_wgrad_f32(&p) : ag__conv_wgrad_f64(&p), 0);
     return p.out;
 }
