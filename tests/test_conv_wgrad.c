@@ -1,6 +1,7 @@
 /* The convolution weight-gradient kernel (ops/kernels/conv_wgrad.h): against its naive
  * twin on both tile variants (kcol < 32: pixels along the lanes; else taps broadcast,
- * channels along the lanes), odd shapes, bitwise the same with 1 and 2 threads, and the
+ * channels along the lanes), odd shapes, on every vector ISA the CPU has, bitwise the same
+ * with 1 and 2 threads and across AVX2 / AVX-512 where the tile allows, and the
  * weight-gradient op gradchecked in float64 at sizes that reach the vector tiles. */
 #include <math.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include "helpers.h"
 #include "ops/conv_adjoint.h"
 #include "ops/kernels/conv_wgrad.h"
+#include "ops/kernels/gemm.h"
 
 /* N, G, Cg, H, W, Og, KH, KW, stride, pad, dilation (square pairs unless noted). */
 static const int64_t cases[][11] = {
@@ -56,29 +58,75 @@ static void *run_kernel(struct ag__conv_wgrad p, bool f32, void **x, void **gy) 
     return p.out;
 }
 
+/* The vector ISAs this CPU has, one at a time (AVX2 and AVX-512 have their own tiles);
+ * n is how many; the ISA dispatched before is restored by isa_restore. */
+static const char *const vector_isas[] = {"avx2", "avx512"};
+static char isa_before[16];
+static int isa_each(int i) {
+    if (i == 0) snprintf(isa_before, sizeof isa_before, "%s", ag__gemm_isa());
+    for (; i < 2; i++)
+        if (ag__gemm_set_isa(vector_isas[i]) == 0) return i;
+    ag__gemm_set_isa(isa_before);
+    return -1;
+}
+#define FOR_EACH_ISA(i) for (int i = isa_each(0); i >= 0; i = isa_each(i + 1))
+
+static void naive_twin_case(size_t i, int f) {
+    struct ag__conv_wgrad p = geom(cases[i]);
+    void *x, *gy, *out = run_kernel(p, f, &x, &gy), *ref = malloc((size_t)wsize(&p) * 8);
+    p.x = x, p.gy = gy, p.out = ref;
+    if (f) ag__conv_wgrad_f32_naive(&p);
+    else ag__conv_wgrad_f64_naive(&p);
+    double tol = (f ? 1e-5 : 1e-12) * (double)(1 + p.s.N * p.s.OH * p.s.OW);
+    for (int64_t j = 0; j < wsize(&p); j++) {
+        double u = f ? ((float *)out)[j] : ((double *)out)[j];
+        double v = f ? ((float *)ref)[j] : ((double *)ref)[j];
+        cr_assert(fabs(u - v) <= tol, "%s case %zu %s: dw[%lld] %.9g vs naive %.9g", ag__gemm_isa(),
+                  i, f ? "f32" : "f64", (long long)j, u, v);
+    }
+    free(x), free(gy), free(out), free(ref);
+}
+
 Test(conv_wgrad, matches_naive_twin) {
     if (!ag__conv_wgrad_ok()) cr_skip_test("no AVX2+FMA on this CPU");
+    int n = 0;
+    FOR_EACH_ISA(isa) {
+        n++;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            for (int f = 0; f < 2; f++) naive_twin_case(i, f);
+    }
+    if (n < 2) cr_log_warn("conv_wgrad: no AVX-512 on this CPU, its tile not tested");
+}
+
+/* The broadcast tile's sums do not depend on the vector width (conv_wgrad_tmpl.h): AVX2
+ * and AVX-512 give the same bits wherever kcol >= 32. */
+Test(conv_wgrad, same_bits_on_avx2_and_avx512) {
+    if (!ag__conv_wgrad_ok()) cr_skip_test("no AVX2+FMA on this CPU");
+    const char *before = ag__gemm_isa();
+    char keep[16];
+    snprintf(keep, sizeof keep, "%s", before);
+    if (ag__gemm_set_isa("avx512") != 0) cr_skip_test("no AVX-512 on this CPU");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int f = 0; f < 2; f++) {
             struct ag__conv_wgrad p = geom(cases[i]);
-            void *x, *gy, *out = run_kernel(p, f, &x, &gy), *ref = malloc((size_t)wsize(&p) * 8);
-            p.x = x, p.gy = gy, p.out = ref;
-            if (f) ag__conv_wgrad_f32_naive(&p);
-            else ag__conv_wgrad_f64_naive(&p);
-            double tol = (f ? 1e-5 : 1e-12) * (double)(1 + p.s.N * p.s.OH * p.s.OW);
-            for (int64_t j = 0; j < wsize(&p); j++) {
-                double u = f ? ((float *)out)[j] : ((double *)out)[j];
-                double v = f ? ((float *)ref)[j] : ((double *)ref)[j];
-                cr_assert(fabs(u - v) <= tol, "case %zu %s: dw[%lld] %.9g vs naive %.9g", i,
-                          f ? "f32" : "f64", (long long)j, u, v);
+            if (p.s.Cg * p.s.KH * p.s.KW < 32) continue; /* the lane-sum tile */
+            void *out[2], *x, *gy;
+            for (int k = 0; k < 2; k++) {
+                cr_assert_eq(ag__gemm_set_isa(vector_isas[k]), 0);
+                out[k] = run_kernel(p, f, &x, &gy);
+                free(x), free(gy);
             }
-            free(x), free(gy), free(out), free(ref);
+            cr_expect(!memcmp(out[0], out[1], (size_t)wsize(&p) * (f ? 4 : 8)),
+                      "case %zu %s differs between AVX2 and AVX-512", i, f ? "f32" : "f64");
+            free(out[0]), free(out[1]);
         }
+    ag__gemm_set_isa(keep);
 }
 
 /* Every case at 32 images (above the threading threshold), bitwise, 1 vs 2 threads. */
 Test(conv_wgrad, same_bits_for_one_and_two_threads) {
     if (!ag__conv_wgrad_ok()) cr_skip_test("no AVX2+FMA on this CPU");
+    FOR_EACH_ISA(isa)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int f = 0; f < 2; f++) {
             int64_t c[11];
@@ -92,7 +140,8 @@ Test(conv_wgrad, same_bits_for_one_and_two_threads) {
             }
             struct ag__conv_wgrad p = geom(c);
             cr_expect(!memcmp(out[0], out[1], (size_t)wsize(&p) * (f ? 4 : 8)),
-                      "case %zu %s differs between 1 and 2 threads", i, f ? "f32" : "f64");
+                      "%s case %zu %s differs between 1 and 2 threads", ag__gemm_isa(), i,
+                      f ? "f32" : "f64");
             free(out[0]), free(out[1]);
         }
     ag_set_num_threads(2);

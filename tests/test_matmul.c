@@ -287,9 +287,13 @@ Test(linear, backward_from_a_stride0_gradient_is_as_fast_as_from_a_dense_one) {
             "gradient %d differs", i);
     cr_log_info("linear backward [1024,64]x[256,64]: stride-0 gradient %.3f ms, dense %.3f ms",
                 stride0 * 1e3, dense * 1e3);
-    /* it was 2x (the GEMMs read the broadcast gradient element by element) */
-    cr_expect_lt(stride0, 1.5 * dense, "stride-0 %.3f ms against dense %.3f ms", stride0 * 1e3,
-                 dense * 1e3);
+    /* it was 2x (the GEMMs read the broadcast gradient element by element).  Timed in the
+     * optimised build only: the sanitizer build instruments the one copy far more than the
+     * vector GEMM kernels (11.8 against 5.7 ms on a Zen 5, where the release build gives
+     * 0.53 against 0.43 ms). */
+    if (!getenv("AG_SANITIZED"))
+        cr_expect_lt(stride0, 1.5 * dense, "stride-0 %.3f ms against dense %.3f ms", stride0 * 1e3,
+                     dense * 1e3);
     ag_scope_end();
     for (int i = 0; i < 3; i++) ag_tensor_free(p[i]);
 }

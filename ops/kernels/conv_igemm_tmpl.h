@@ -25,6 +25,7 @@ struct plan {
     const struct ag__conv_igemm *p;
     const IG_CFG *cfg;
     int64_t kcol, Hph, Wph, plane, Qv, Qpad, mpanels;
+    int64_t prows;     /* output channels per weight panel: Og split evenly, <= MR */
     int64_t xph_elems; /* one image's phase planes plus a zeroed tail the last tile reads */
     int64_t *off;      /* [kcol]: tap k's start in a group's phase planes */
     T *ap;             /* packed weights: G x mpanels panels of MR x kcol, k-major */
@@ -89,8 +90,10 @@ AVX2_FN static inline void copy_run(T *restrict dst, const T *restrict src, int 
             _mm256_loadu_si256((const __m256i *)(const void *)((const char *)src + b)));
 }
 
-/* Output rows of group gi of one image from its phase planes xg into yt [mpanels*MR,
- * Qpad] (rows past Og: products of the zero rows of the packed weights, never read). */
+/* Output rows of group gi of one image from its phase planes xg into yt [Og, Qpad]. Each
+ * weight panel holds prows channels (Og split evenly over the fewest MR-row panels: 16
+ * channels on AVX-512's 14-row tile are 8 + 8, not 14 + 2 or 28 computed), and the
+ * micro-kernel computes only the rows a panel holds. */
 AVX2_FN static void group_product(const struct plan *pl, int64_t gi, const T *xg, T *yt, T *bp) {
     const IG_CFG *g = pl->cfg;
     int mr = g->mr, nr = g->nr;
@@ -100,11 +103,11 @@ AVX2_FN static void group_product(const struct plan *pl, int64_t gi, const T *xg
         for (int64_t pc = 0; pc < pl->kcol; pc += kcb) {
             int64_t kb = pl->kcol - pc < kcb ? pl->kcol - pc : kcb;
             for (int64_t k = 0; k < kb; k++) copy_run(bp + k * nr, xg + pl->off[pc + k] + j0, nr);
-            for (int64_t mp = 0; mp < pl->mpanels; mp++) { /* full tiles only: yt has
-                                                               * mpanels * MR rows */
+            for (int64_t mp = 0; mp < pl->mpanels; mp++) {
                 const T *ap = pl->ap + ((gi * pl->mpanels + mp) * pl->kcol + pc) * mr;
-                g->ukr(kb, 1, ap, 1, mr, bp, nr, pc ? 1 : 0, yt + mp * mr * pl->Qpad + j0, pl->Qpad,
-                       1, mr, nr);
+                int64_t o0 = mp * pl->prows, m = pl->p->s.Og - o0;
+                g->ukr(kb, 1, ap, 1, mr, bp, nr, pc ? 1 : 0, yt + o0 * pl->Qpad + j0, pl->Qpad, 1,
+                       (int)(m < pl->prows ? m : pl->prows), nr);
             }
         }
 }
@@ -158,7 +161,8 @@ static void images(void *ctx, int64_t lo, int64_t hi, int tid) {
     }
 }
 
-/* Pack w [G*Og, kcol] into MR-row panels per group, k-major, rows past Og zero. */
+/* Pack w [G*Og, kcol] into MR-row panels per group, k-major, prows channels a panel,
+ * the rest of its MR rows zero. */
 static void pack_weights(const struct plan *pl) {
     const struct ag__conv_igemm *p = pl->p;
     int mr = pl->cfg->mr;
@@ -168,8 +172,9 @@ static void pack_weights(const struct plan *pl) {
             T *dst = pl->ap + (gi * pl->mpanels + mp) * pl->kcol * mr;
             for (int64_t k = 0; k < pl->kcol; k++)
                 for (int i = 0; i < mr; i++) {
-                    int64_t o = mp * mr + i;
-                    dst[k * mr + i] = o < p->s.Og ? w[(gi * p->s.Og + o) * pl->kcol + k] : 0;
+                    int64_t o = mp * pl->prows + i;
+                    dst[k * mr + i] =
+                        i < pl->prows && o < p->s.Og ? w[(gi * p->s.Og + o) * pl->kcol + k] : 0;
                 }
         }
 }
@@ -200,6 +205,7 @@ int IG_RUN(const struct ag__conv_igemm *p) {
     pl.Qv = p->s.OH * pl.Wph;
     pl.Qpad = (pl.Qv + nr - 1) / nr * nr;
     pl.mpanels = (p->s.Og + mr - 1) / mr;
+    pl.prows = pl.mpanels ? (p->s.Og + pl.mpanels - 1) / pl.mpanels : 0;
     int64_t C = p->s.G * p->s.Cg;
     pl.xph_elems = C * p->s.sh * p->s.sw * pl.plane + pl.Qpad - pl.Qv + pl.Wph + nr;
     pl.per = up64(sizeof(T) * (size_t)(KCB * nr + pl.xph_elems + pl.mpanels * mr * pl.Qpad));

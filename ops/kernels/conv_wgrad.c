@@ -1,5 +1,5 @@
-/* The weight-gradient kernel's dispatch test and naive twins (conv_wgrad.h); the vector
- * kernel itself is conv_wgrad_tmpl.h in conv_wgrad_f32_avx2.c and conv_wgrad_f64_avx2.c. */
+/* The weight-gradient kernel's dispatch and naive twins (conv_wgrad.h); the vector
+ * kernels are conv_wgrad_tmpl.h in conv_wgrad_{f32,f64}_{avx2,avx512}.c. */
 #include "ops/kernels/conv_wgrad.h"
 
 #include "ops/kernels/gemm.h"
@@ -11,6 +11,16 @@
 bool ag__conv_wgrad_ok(void) {
     int isa = ag__gemm_isa_id();
     return (isa == AG_ISA_AVX2 || isa == AG_ISA_AVX512) && ag__gemm_bf16_split() == 0;
+}
+
+int ag__conv_wgrad_f32(const struct ag__conv_wgrad *p) {
+    return ag__gemm_isa_id() == AG_ISA_AVX512 ? ag__conv_wgrad_f32_avx512(p)
+                                              : ag__conv_wgrad_f32_avx2(p);
+}
+
+int ag__conv_wgrad_f64(const struct ag__conv_wgrad *p) {
+    return ag__gemm_isa_id() == AG_ISA_AVX512 ? ag__conv_wgrad_f64_avx512(p)
+                                              : ag__conv_wgrad_f64_avx2(p);
 }
 
 static double elem(const void *p, int64_t i, bool f32) {

@@ -7,8 +7,10 @@
  * (Hq rows of OW).  Tap (c, kh, kw) over the output pixels p = oh*OW + ow is then one
  * contiguous run of plane[c][kw][kh*dh mod sh], starting at row kh*dh / sh, exactly as
  * long as gy's row of P = OH*OW pixels: no virtual columns, no gather.  A register tile
- * of 2 output channels x 6 taps runs down the pixels in vectors (the last one masked),
- * one FMA per (channel, tap) per vector, then sums its lanes.
+ * of MT taps x 2 vectors of output channels (6 x 16 floats with AVX2, 12 x 32 with
+ * AVX-512) runs down the pixels, one broadcast tap value times the channels' transposed
+ * gy per pixel.  Below 32 taps (1-channel or 1x1 kernels) a tile of 2 channels x MT taps
+ * runs the pixels along the lanes instead (the last vector masked) and sums its lanes.
  *
  * Threads take fixed chunks of images (the chunk size depends on N only); a chunk's
  * partial sums are added in image order and the chunks in chunk order, so results are
@@ -29,12 +31,19 @@ struct ag__conv_wgrad {
     void *out;
 };
 
-/* Can the vector kernel run now (AVX2+FMA dispatched, float32 products at full precision)? */
+/* Can a vector kernel run now (AVX2+FMA or AVX-512 dispatched, float32 products at full
+ * precision)? */
 bool ag__conv_wgrad_ok(void);
 
-/* out from p (float32 / float64).  0 on success, non-zero when out of memory. */
+/* out from p (float32 / float64) with the dispatched ISA's kernel.  0 on success,
+ * non-zero when out of memory. */
 int ag__conv_wgrad_f32(const struct ag__conv_wgrad *p);
 int ag__conv_wgrad_f64(const struct ag__conv_wgrad *p);
+/* The per-ISA kernels (conv_wgrad_tmpl.h instantiated in conv_wgrad_<type>_<isa>.c). */
+int ag__conv_wgrad_f32_avx2(const struct ag__conv_wgrad *p);
+int ag__conv_wgrad_f64_avx2(const struct ag__conv_wgrad *p);
+int ag__conv_wgrad_f32_avx512(const struct ag__conv_wgrad *p);
+int ag__conv_wgrad_f64_avx512(const struct ag__conv_wgrad *p);
 
 /* The naive twins: the seven-loop definition accumulating in double, same contract. */
 void ag__conv_wgrad_f32_naive(const struct ag__conv_wgrad *p);

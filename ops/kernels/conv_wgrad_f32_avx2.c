@@ -27,5 +27,6 @@ static inline __m256i mask_ps(int64_t n) {
 #define V_MASKLOAD(p, m) _mm256_maskload_ps(p, m)
 #define V_MASK(n) mask_ps(n)
 #define V_HSUM(v) hsum_ps(v)
-#define WG_RUN ag__conv_wgrad_f32
+#define MT 6
+#define WG_RUN ag__conv_wgrad_f32_avx2
 #include "ops/kernels/conv_wgrad_tmpl.h"

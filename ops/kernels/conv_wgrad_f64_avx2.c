@@ -26,5 +26,6 @@ static inline __m256i mask_pd(int64_t n) {
 #define V_MASKLOAD(p, m) _mm256_maskload_pd(p, m)
 #define V_MASK(n) mask_pd(n)
 #define V_HSUM(v) hsum_pd(v)
-#define WG_RUN ag__conv_wgrad_f64
+#define MT 6
+#define WG_RUN ag__conv_wgrad_f64_avx2
 #include "ops/kernels/conv_wgrad_tmpl.h"

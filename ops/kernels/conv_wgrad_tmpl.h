@@ -1,13 +1,16 @@
 /* conv_wgrad_tmpl.h — the type-generic weight-gradient kernel (conv_wgrad.h).
- * conv_wgrad_f32_avx2.c and conv_wgrad_f64_avx2.c include it once each, after naming every piece in full:
+ * conv_wgrad_{f32,f64}_{avx2,avx512}.c include it once each, after naming every piece in full:
  *   T            the element type (float, double)
- *   V, L         the AVX2 vector type and its lanes (__m256, 8)
+ *   V, L         the vector type and its lanes (__m256, 8; __m512, 16)
+ *   MT           taps per register tile: 6 with AVX2's 16 registers, 12 with AVX-512's 32
  *   V_ZERO(), V_LOAD(p), V_STORE(p, v), V_BCAST(p), V_FMA(a, b, c)
  *                zero, aligned load and store, broadcast of *p, a*b + c fused
  *   VI, V_LOADU(p), V_MASKLOAD(p, m), V_MASK(n), V_HSUM(v)
  *                the mask type, unaligned load, masked load (lanes < n of m = V_MASK(n)),
  *                the mask of the first n lanes, the sum of the lanes
- *   WG_RUN       the entry point it defines (ag__conv_wgrad_f32)
+ *   WG_RUN       the entry point it defines (ag__conv_wgrad_f32_avx2)
+ * A tile's sums do not depend on L or MT (each channel's chain over the pixels is the
+ * same), so the two ISAs give the same bits except in the lane-sum variant.
  * Everything else here is static to that file; the macros are undefined at the end. */
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +21,11 @@
 
 #define INLINE static inline __attribute__((always_inline))
 enum {
-    MT = 6,
     NV = 2,
     CHUNKS = 16,
     LANES_KCOL = 32
-}; /* register tile: 6 taps x NV vectors
-                                                      * of channels; image chunks */
+}; /* register tile: MT taps x NV vectors of
+                                                 * channels; image chunks */
 
 /* Everything one call shares between its threads. */
 struct plan {
@@ -41,22 +43,22 @@ struct plan {
 INLINE void tile(int nv, int mt, int64_t P, const T *gt, const T *const *xp, int no, T *out,
                  int64_t ldo) {
     V c0[MT], c1[MT];
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (int i = 0; i < mt; i++) c0[i] = c1[i] = V_ZERO();
     const T *x[MT];
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (int i = 0; i < mt; i++) x[i] = xp[i];
     for (int64_t q = 0; q < P; q++, gt += NV * L) {
         V b0 = V_LOAD(gt), b1 = nv > 1 ? V_LOAD(gt + L) : V_ZERO();
-#pragma GCC unroll 6
-        for (int i = 0; i < mt; i++) { /* one broadcast live at a time: 12 + 2 + 1 registers */
+#pragma GCC unroll 12
+        for (int i = 0; i < mt; i++) { /* one broadcast live at a time: 2*MT + 2 + 1 registers */
             V a = V_BCAST(x[i] + q);
             c0[i] = V_FMA(a, b0, c0[i]);
             if (nv > 1) c1[i] = V_FMA(a, b1, c1[i]);
         }
     }
-    T t[MT][NV * L] __attribute__((aligned(32)));
-#pragma GCC unroll 6
+    T t[MT][NV * L] __attribute__((aligned(sizeof(V))));
+#pragma GCC unroll 12
     for (int i = 0; i < mt; i++) {
         V_STORE(t[i], c0[i]);
         if (nv > 1) V_STORE(t[i] + L, c1[i]);
@@ -65,38 +67,45 @@ INLINE void tile(int nv, int mt, int64_t P, const T *gt, const T *const *xp, int
         for (int j = 0; j < no; j++) out[j * ldo + i] += t[i][j];
 }
 
+/* CASE(n, mt) for every tap count mt = 1..MT, the last one the default. */
+#if MT == 12
+#define TILE_CASES(n)                                                                       \
+    CASE(n, 1)                                                                              \
+    CASE(n, 2) CASE(n, 3) CASE(n, 4) CASE(n, 5) CASE(n, 6) CASE(n, 7) CASE(n, 8) CASE(n, 9) \
+        CASE(n, 10) CASE(n, 11) default : CASE(n, 12)
+#elif MT == 6
+#define TILE_CASES(n) CASE(n, 1) CASE(n, 2) CASE(n, 3) CASE(n, 4) CASE(n, 5) default : CASE(n, 6)
+#else
+#error "conv_wgrad_tmpl.h: MT must be 6 or 12"
+#endif
+
 /* The tile for nv <= NV vectors of channels and mt <= MT taps, each shape its own
  * straight-line code. */
 static void tile_any(int nv, int mt, int64_t P, const T *gt, const T *const *xp, int no, T *out,
                      int64_t ldo) {
-    switch (mt + (nv > 1 ? MT : 0)) {
-    case 1: tile(1, 1, P, gt, xp, no, out, ldo); break;
-    case 2: tile(1, 2, P, gt, xp, no, out, ldo); break;
-    case 3: tile(1, 3, P, gt, xp, no, out, ldo); break;
-    case 4: tile(1, 4, P, gt, xp, no, out, ldo); break;
-    case 5: tile(1, 5, P, gt, xp, no, out, ldo); break;
-    case 6: tile(1, 6, P, gt, xp, no, out, ldo); break;
-    case 7: tile(2, 1, P, gt, xp, no, out, ldo); break;
-    case 8: tile(2, 2, P, gt, xp, no, out, ldo); break;
-    case 9: tile(2, 3, P, gt, xp, no, out, ldo); break;
-    case 10: tile(2, 4, P, gt, xp, no, out, ldo); break;
-    case 11: tile(2, 5, P, gt, xp, no, out, ldo); break;
-    default: tile(2, 6, P, gt, xp, no, out, ldo); break;
-    }
+#define CASE(NVC, M) \
+    case M: tile(NVC, M, P, gt, xp, no, out, ldo); break;
+    if (nv > 1) switch (mt) {
+            TILE_CASES(2)
+        }
+    else switch (mt) {
+            TILE_CASES(1)
+        }
+#undef CASE
 }
 
 /* The small-kcol variant (kcol < LANES_KCOL: 1-channel or 1x1 kernels, where transposing
- * gy would cost as much as the product): pixels along the lanes, 2 channels x 6 taps per
+ * gy would cost as much as the product): pixels along the lanes, 2 channels x MT taps per
  * register tile, the last vector masked, lanes summed once per image. */
 INLINE void tile_lanes(int mo, int mt, int64_t P, const T *g0, const T *g1, const T *const *xp,
                        T *out, int64_t ldo) {
     V a0[MT], a1[MT];
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (int j = 0; j < mt; j++) a0[j] = a1[j] = V_ZERO();
     int64_t q = 0;
     for (; q + L <= P; q += L) {
         V u = V_LOADU(g0 + q), v = mo > 1 ? V_LOADU(g1 + q) : V_ZERO();
-#pragma GCC unroll 6
+#pragma GCC unroll 12
         for (int j = 0; j < mt; j++) {
             V xv = V_LOADU(xp[j] + q);
             a0[j] = V_FMA(u, xv, a0[j]);
@@ -106,14 +115,14 @@ INLINE void tile_lanes(int mo, int mt, int64_t P, const T *g0, const T *g1, cons
     if (q < P) { /* the last lanes, masked: nothing past a run is read */
         VI m = V_MASK(P - q);
         V u = V_MASKLOAD(g0 + q, m), v = mo > 1 ? V_MASKLOAD(g1 + q, m) : V_ZERO();
-#pragma GCC unroll 6
+#pragma GCC unroll 12
         for (int j = 0; j < mt; j++) {
             V xv = V_MASKLOAD(xp[j] + q, m);
             a0[j] = V_FMA(u, xv, a0[j]);
             if (mo > 1) a1[j] = V_FMA(v, xv, a1[j]);
         }
     }
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (int j = 0; j < mt; j++) {
         out[j] += V_HSUM(a0[j]);
         if (mo > 1) out[ldo + j] += V_HSUM(a1[j]);
@@ -122,20 +131,15 @@ INLINE void tile_lanes(int mo, int mt, int64_t P, const T *g0, const T *g1, cons
 
 static void tile_lanes_any(int mo, int mt, int64_t P, const T *g0, const T *g1, const T *const *xp,
                            T *out, int64_t ldo) {
-    switch (mt + (mo > 1 ? MT : 0)) {
-    case 1: tile_lanes(1, 1, P, g0, g1, xp, out, ldo); break;
-    case 2: tile_lanes(1, 2, P, g0, g1, xp, out, ldo); break;
-    case 3: tile_lanes(1, 3, P, g0, g1, xp, out, ldo); break;
-    case 4: tile_lanes(1, 4, P, g0, g1, xp, out, ldo); break;
-    case 5: tile_lanes(1, 5, P, g0, g1, xp, out, ldo); break;
-    case 6: tile_lanes(1, 6, P, g0, g1, xp, out, ldo); break;
-    case 7: tile_lanes(2, 1, P, g0, g1, xp, out, ldo); break;
-    case 8: tile_lanes(2, 2, P, g0, g1, xp, out, ldo); break;
-    case 9: tile_lanes(2, 3, P, g0, g1, xp, out, ldo); break;
-    case 10: tile_lanes(2, 4, P, g0, g1, xp, out, ldo); break;
-    case 11: tile_lanes(2, 5, P, g0, g1, xp, out, ldo); break;
-    default: tile_lanes(2, 6, P, g0, g1, xp, out, ldo); break;
-    }
+#define CASE(MO, M) \
+    case M: tile_lanes(MO, M, P, g0, g1, xp, out, ldo); break;
+    if (mo > 1) switch (mt) {
+            TILE_CASES(2)
+        }
+    else switch (mt) {
+            TILE_CASES(1)
+        }
+#undef CASE
 }
 
 /* Does some tap k < K (dilation d) fall in row phase a of stride s? */
@@ -195,7 +199,7 @@ static void transpose_gy(const struct plan *pl, const T *gy, T *gt) {
         }
 }
 
-/* image_product for kcol < LANES_KCOL: per 6 taps (their runs stay in L1) every pair of
+/* image_product for kcol < LANES_KCOL: per MT taps (their runs stay in L1) every pair of
  * output channels, gy read in place. */
 static void image_product_lanes(const struct plan *pl, int64_t n, const T *planes, T *out) {
     const struct ag__conv_wgrad *p = pl->p;
@@ -217,7 +221,7 @@ static void image_product_lanes(const struct plan *pl, int64_t n, const T *plane
 }
 
 /* Adds image n's products into out [G*Og, kcol]: per group, per NV*L channels (their
- * transposed gy stays in L1 / L2) every 6 taps. */
+ * transposed gy stays in L1 / L2) every MT taps. */
 static void image_product(const struct plan *pl, int64_t n, const T *planes, T *gt, T *out) {
     const struct ag__conv_wgrad *p = pl->p;
     const T *gy = (const T *)p->gy + n * p->s.G * p->s.Og * pl->P;
@@ -286,7 +290,7 @@ int WG_RUN(const struct ag__conv_wgrad *p) {
     pl.PL = pl.Hq * p->s.OW;
     pl.gplanes = p->s.Cg * p->s.KW * p->s.sh * pl.PL;
     pl.gyt = (p->s.Og + NV * L - 1) / (NV * L) * NV * L * pl.P;
-    pl.per = (p->s.G * pl.gplanes + L - 1) / L * L + pl.gyt; /* gy's block 32-byte aligned */
+    pl.per = (p->s.G * pl.gplanes + L - 1) / L * L + pl.gyt; /* gy's block vector-aligned */
     pl.wsize = p->s.G * p->s.Og * pl.kcol;
     pl.cs = (p->s.N + CHUNKS - 1) / CHUNKS;
     pl.nch = pl.cs ? (p->s.N + pl.cs - 1) / pl.cs : 0;
@@ -328,3 +332,5 @@ int WG_RUN(const struct ag__conv_wgrad *p) {
 #undef V_STORE
 #undef V_BCAST
 #undef WG_RUN
+#undef MT
+#undef TILE_CASES
