@@ -68,16 +68,17 @@ INLINE void tile(int nv, int mt, int64_t P, const T *gt, const T *const *xp, int
 }
 
 /* CASE(n, mt) for every tap count mt = 1..MT, the last one the default. */
+// clang-format off
 #if MT == 12
-#define TILE_CASES(n)                                                                       \
-    CASE(n, 1)                                                                              \
-    CASE(n, 2) CASE(n, 3) CASE(n, 4) CASE(n, 5) CASE(n, 6) CASE(n, 7) CASE(n, 8) CASE(n, 9) \
-        CASE(n, 10) CASE(n, 11) default : CASE(n, 12)
+#define TILE_CASES(n)                                                                   \
+    CASE(n, 1) CASE(n, 2) CASE(n, 3) CASE(n, 4) CASE(n, 5) CASE(n, 6) CASE(n, 7)        \
+    CASE(n, 8) CASE(n, 9) CASE(n, 10) CASE(n, 11) default: CASE(n, 12)
 #elif MT == 6
-#define TILE_CASES(n) CASE(n, 1) CASE(n, 2) CASE(n, 3) CASE(n, 4) CASE(n, 5) default : CASE(n, 6)
+#define TILE_CASES(n) CASE(n, 1) CASE(n, 2) CASE(n, 3) CASE(n, 4) CASE(n, 5) default: CASE(n, 6)
 #else
 #error "conv_wgrad_tmpl.h: MT must be 6 or 12"
 #endif
+// clang-format on
 
 /* The tile for nv <= NV vectors of channels and mt <= MT taps, each shape its own
  * straight-line code. */
