@@ -3,23 +3,37 @@
  * are the module's under their old names and take any module. */
 #include "nn/nn.h"
 
-/* With grad off, each child runs in a scope of its own and its output moves to the heap,
- * where the previous one is freed: a deep evaluation holds two activations at a time
- * instead of every child's output until the caller's scope ends. */
+/* With grad off, each child runs in a scope of its own and its output leaves that scope
+ * before it ends: a big one (a solo chunk) moves to the caller's scope without a copy and
+ * is given back to the chunk cache once the next child has read it; a small one is copied
+ * to the heap and freed likewise.  A deep evaluation so holds two activations at a time
+ * instead of every child's output until the caller's scope ends, and the big ones reuse
+ * cached chunks (no fresh pages to fault in and zero on every batch). */
+static void drop(ag_tensor *t, bool moved) {
+    if (moved) ag__storage_release_early(t->storage);
+    else ag_tensor_free(t);
+}
+
 static ag_tensor *forward_no_grad(ag_module *m, ag_tensor *x) {
-    ag_tensor *held = NULL; /* heap: the last child's output */
+    ag_tensor *held = NULL; /* the last child's output, ours to drop */
+    bool held_moved = false;
     for (int i = 0; i < m->n_children && x; i++) {
         ag_scope_begin();
         ag_tensor *y = ag_module_forward(m->children[i].m, x);
-        ag_tensor *h = y ? ag__zeros_in(NULL, y->dtype, y->ndim, y->shape, "ag_module_call") : NULL;
-        if (h && ag_copy_(h, y)) ag_tensor_free(h), h = NULL;
+        int err = 0;
+        ag_tensor *h = ag__keep_moved(y, &err);
+        bool moved = h != NULL;
+        if (y && !h && !err) {
+            h = ag__empty_in(NULL, y->dtype, y->ndim, y->shape, "ag_module_call");
+            if (h && ag_copy_(h, y)) ag_tensor_free(h), h = NULL;
+        }
         ag_scope_end();
-        if (held) ag_tensor_free(held);
-        held = x = h;
+        if (held) drop(held, held_moved);
+        held = x = h, held_moved = moved;
     }
-    if (!held) return x;
+    if (!held || held_moved) return x;
     ag_tensor *out =
-        ag__zeros_in(ag__current_arena(), held->dtype, held->ndim, held->shape, "ag_module_call");
+        ag__empty_in(ag__current_arena(), held->dtype, held->ndim, held->shape, "ag_module_call");
     if (out && ag_copy_(out, held)) out = NULL;
     ag_tensor_free(held);
     return out;

@@ -312,6 +312,15 @@ static ag_tensor *keep_moving(struct ag_arena *a, struct ag_arena *parent, ag_te
     return out;
 }
 
+ag_tensor *ag__keep_moved(ag_tensor *t, int *err) {
+    *err = 0;
+    if (!t || depth < 2 || t->storage->released) return NULL;
+    bool moved = false;
+    ag_tensor *out = keep_moving(&ag__scopes[depth - 1], &ag__scopes[depth - 2], t, &moved);
+    if (moved && !out) *err = AG_ERR_NOMEM;
+    return out;
+}
+
 ag_tensor *ag_keep(ag_tensor *t) {
     if (!t) return NULL;
     if (depth == 0) {

@@ -170,6 +170,11 @@ ag_tensor *ag__zeros_in(struct ag_arena *arena, ag_dtype dtype, int ndim, const 
     return new_in(arena, dtype, ndim, shape, true, fn);
 }
 
+ag_tensor *ag__empty_in(struct ag_arena *arena, ag_dtype dtype, int ndim, const int64_t *shape,
+                        const char *fn) {
+    return new_in(arena, dtype, ndim, shape, false, fn);
+}
+
 ag_tensor *ag__empty(ag_dtype dtype, int ndim, const int64_t *shape, const char *fn) {
     return new_in(ag__current_arena(), dtype, ndim, shape, false, fn);
 }

@@ -177,9 +177,12 @@ static inline bool ag__scope_ended(const ag_tensor *t) {
     return off < sizeof ag__scopes && t->scope_gen != t->arena->gen;
 }
 
-/* A new contiguous tensor in the current scope (or heap); data uninitialised unless zero. */
+/* A new contiguous tensor in the current scope, or in arena (NULL: the heap): zeros, or
+ * (empty) data uninitialised. */
 ag_tensor *ag__empty(ag_dtype dtype, int ndim, const int64_t *shape, const char *fn);
 ag_tensor *ag__zeros_in(struct ag_arena *arena, ag_dtype dtype, int ndim, const int64_t *shape,
+                        const char *fn);
+ag_tensor *ag__empty_in(struct ag_arena *arena, ag_dtype dtype, int ndim, const int64_t *shape,
                         const char *fn);
 /* A view: new tensor struct sharing t's storage, with the given geometry. */
 ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, const int64_t *strides,
@@ -203,11 +206,16 @@ double ag__rng_uniform(uint64_t counter); /* U[0,1) with 53 bits */
 
 /* ------------------------------------------------------------------ early release
  * Storages are released before their scope ends only by a backward walk (autograd/tape.c)
- * and only when nothing can read them again; see docs/DESIGN.md, "Memory". */
+ * or a no-grad Sequential forward (nn/sequential.c), and only when nothing can read them
+ * again; see docs/DESIGN.md, "Memory". */
 /* Gives s's solo data chunk back to the chunk cache (to free() under AG_POISON, so that a
  * read after it is caught by ASan); s->released is set and, outside AG_POISON, s->data is
  * NULL. Does nothing to a storage that is not solo or already released. */
 void ag__storage_release_early(struct ag_storage *s);
+/* t moved to the enclosing scope without a copy, as ag_keep does for a big contiguous
+ * tensor whose data is a solo chunk of the innermost scope; NULL when t does not qualify
+ * (nothing made, no error) or when out of memory (*err set non-zero, error recorded). */
+ag_tensor *ag__keep_moved(ag_tensor *t, int *err);
 /* Releases every walk_temp storage with no holds left in arena a. */
 void ag__arena_release_unheld(struct ag_arena *a);
 /* While true on this thread, new storages of the current scope are marked walk_temp (the
