@@ -9,13 +9,15 @@
  * and d/dw = weight_grad(H, g); with <K, dw>, d/dx = input_grad(g, K), d/dg = conv2d(x, K).
  * Threads split images (forward, input grad) or fixed chunks of images summed in order
  * (weight grad), so results do not depend on the thread count. */
+#include <immintrin.h>
+
 #include "ops/kernels/conv_igemm.h"
 #include "ops/kernels/conv_wgrad.h"
 #include "ops/kernels/gemm.h"
 #include "ops/ops.h"
-#include "runtime/precision.h"
-
+#include "runtime/cpu.h"
 #include "runtime/parallel.h"
+#include "runtime/precision.h"
 
 struct conv_args {
     int stride[2], pad[2], dil[2], groups;
@@ -525,9 +527,9 @@ static int weight_grad_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *
 #undef AT
 #undef CAT
 
-/* db[o] = sum over n, p of gy[n, o, p], in double: per image a sum of four interleaved
- * running sums, images added in order; threads split o, so the bits do not depend on the
- * thread count. */
+/* db[o] = sum over n, p of gy[n, o, p], in double: per image eight interleaved running
+ * sums, images added in order; threads split o, so the bits do not depend on the thread
+ * count (nor on the ISA). */
 struct bias_grad {
     bool f32;
     int64_t N, O, P;
@@ -535,27 +537,62 @@ struct bias_grad {
     void *dp;
 };
 
+/* The eight lane sums of run r[0..P) (lane i: the pixels p = i mod 8), added in a fixed
+ * order; the AVX2 copy does the same additions, so both give the same bits. */
+static double lanes_total(const double *a) {
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+#define RUN_SUM(NAME, T)                                  \
+    static double NAME(const T *r, int64_t P) {           \
+        double a[8] = {0};                                \
+        for (int64_t p = 0; p < P; p++) a[p & 7] += r[p]; \
+        return lanes_total(a);                            \
+    }
+RUN_SUM(run_sum_f32, float)
+RUN_SUM(run_sum_f64, double)
+#undef RUN_SUM
+
+__attribute__((target("avx2"))) static double run_sum_f32_avx2(const float *r, int64_t P) {
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    int64_t p = 0;
+    for (; p + 8 <= P; p += 8) {
+        __m256 v = _mm256_loadu_ps(r + p);
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    double a[8];
+    _mm256_storeu_pd(a, lo), _mm256_storeu_pd(a + 4, hi);
+    for (; p < P; p++) a[p & 7] += r[p];
+    return lanes_total(a);
+}
+
+__attribute__((target("avx2"))) static double run_sum_f64_avx2(const double *r, int64_t P) {
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    int64_t p = 0;
+    for (; p + 8 <= P; p += 8) {
+        lo = _mm256_add_pd(lo, _mm256_loadu_pd(r + p));
+        hi = _mm256_add_pd(hi, _mm256_loadu_pd(r + p + 4));
+    }
+    double a[8];
+    _mm256_storeu_pd(a, lo), _mm256_storeu_pd(a + 4, hi);
+    for (; p < P; p++) a[p & 7] += r[p];
+    return lanes_total(a);
+}
+
 static void bias_grad_channels(void *ctx, int64_t lo, int64_t hi, int tid) {
     (void)tid;
     const struct bias_grad *c = ctx;
     int64_t N = c->N, O = c->O, P = c->P;
+    bool avx2 = ag__cpu_has(AG_ISA_AVX2);
     for (int64_t o = lo; o < hi; o++) {
         double s = 0;
         for (int64_t n = 0; n < N; n++) {
-            double a[4] = {0, 0, 0, 0};
-            int64_t base = (n * O + o) * P, p = 0;
-            if (c->f32) {
-                const float *r = (const float *)c->gp + base;
-                for (; p + 4 <= P; p += 4)
-                    a[0] += r[p], a[1] += r[p + 1], a[2] += r[p + 2], a[3] += r[p + 3];
-                for (; p < P; p++) a[p & 3] += r[p];
-            } else {
-                const double *r = (const double *)c->gp + base;
-                for (; p + 4 <= P; p += 4)
-                    a[0] += r[p], a[1] += r[p + 1], a[2] += r[p + 2], a[3] += r[p + 3];
-                for (; p < P; p++) a[p & 3] += r[p];
-            }
-            s += (a[0] + a[1]) + (a[2] + a[3]);
+            int64_t base = (n * O + o) * P;
+            const float *rf = (const float *)c->gp + base;
+            const double *rd = (const double *)c->gp + base;
+            s += c->f32 ? (avx2 ? run_sum_f32_avx2(rf, P) : run_sum_f32(rf, P))
+                        : (avx2 ? run_sum_f64_avx2(rd, P) : run_sum_f64(rd, P));
         }
         if (c->f32) ((float *)c->dp)[o] = (float)s;
         else ((double *)c->dp)[o] = s;
