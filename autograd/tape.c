@@ -184,6 +184,12 @@ static int leaf_accumulate(ag_tensor *t, ag_tensor *g) {
         }
         return rc;
     }
+    if (!t->grad && ag_is_contiguous(g) && g->dtype == t->dtype && g->ndim == t->ndim &&
+        !memcmp(g->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim)) {
+        /* the first gradient, as it is: one copy instead of zeros plus an add */
+        t->grad = ag__empty_in(t->arena, t->dtype, t->ndim, t->shape, "ag_backward");
+        return t->grad ? ag_copy_(t->grad, g) : AG_ERR_NOMEM;
+    }
     if (!t->grad) {
         t->grad = ag__zeros_in(t->arena, t->dtype, t->ndim, t->shape, "ag_backward");
         if (!t->grad) return AG_ERR_NOMEM;
