@@ -361,6 +361,11 @@ typedef struct {
 /** 2-D convolution (torch's conv2d): x [N,C,H,W], weight [O,C/groups,kH,kW], bias [O] or NULL. */
 ag_tensor *ag_conv2d(ag_tensor *x /*[N,C,H,W]*/, ag_tensor *weight /*[O,C/groups,kH,kW]*/,
                      ag_tensor *bias /*[O] or NULL*/, ag_conv_opts opts);
+/** relu(ag_conv2d(x, weight, bias, opts)) as one op, the ReLU in the convolution's epilogue:
+ * the same values and gradients, one pass and one [N,O,OH,OW] tensor fewer. A Sequential
+ * runs a Conv2d layer followed by a ReLU layer this way. Shape errors name ag_conv2d. */
+ag_tensor *ag_conv2d_relu(ag_tensor *x /*[N,C,H,W]*/, ag_tensor *weight /*[O,C/groups,kH,kW]*/,
+                          ag_tensor *bias /*[O] or NULL*/, ag_conv_opts opts);
 /** 1-D convolution: x [N,C,L], weight [O,C/groups,k], bias [O] or NULL; uses index 0 of each pair in opts. */
 ag_tensor *ag_conv1d(ag_tensor *x /*[N,C,L]*/, ag_tensor *weight /*[O,C/groups,k]*/,
                      ag_tensor *bias, ag_conv_opts opts); /**< uses index 0 of each pair */

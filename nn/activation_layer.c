@@ -24,6 +24,12 @@ static ag_tensor *activation_forward(ag_module *m, int n, ag_tensor *const *in) 
 
 static const struct ag_module_type activation_type = {"Activation", activation_forward, free};
 
+/* By its forward: ag_activation_layer renames its type (a copy) after the activation. */
+bool ag__is_relu_layer(const ag_module *m) {
+    return m && m->type->forward == activation_forward &&
+           *(const ag_activation *)m->ctx == AG_ACTIVATION_RELU;
+}
+
 ag_layer *ag_activation_layer(ag_activation act) {
     if ((unsigned)act >= AG_ACTIVATION_COUNT) {
         ag__error(AG_ERR_ARG, "ag_activation_layer", "unknown activation %d", (int)act);

@@ -17,6 +17,13 @@ static ag_tensor *conv1d_forward(ag_module *m, int n, ag_tensor *const *in) {
 static const struct ag_module_type conv2d_type = {"Conv2d", conv2d_forward, free};
 static const struct ag_module_type conv1d_type = {"Conv1d", conv1d_forward, free};
 
+bool ag__is_conv2d_layer(const ag_module *m) { return m && m->type == &conv2d_type; }
+
+ag_tensor *ag__conv2d_relu_layer_forward(ag_module *m, ag_tensor *x) {
+    ag_conv_opts *o = m->ctx;
+    return ag_conv2d_relu(x, ag__param(m, 0), m->n_params > 1 ? ag__param(m, 1) : NULL, *o);
+}
+
 static ag_layer *conv_new(const struct ag_module_type *type, int wdim, int64_t in_ch,
                           int64_t out_ch, int kernel, ag_conv_opts opts, bool bias,
                           const char *fn) {

@@ -105,10 +105,17 @@ ag_tensor *ag__rnn_steps(ag_tensor *gx, ag_tensor **h, ag_tensor **c, ag_tensor 
                          ag_tensor *b_hh, bool batch_first, ag__rnn_step step);
 /* The activation a Dense or Activation layer applies (nn/activation_layer.c). */
 ag_tensor *ag__activate(ag_tensor *x, ag_activation act);
+/* Is m a ReLU activation layer (ag_activation_layer(AG_ACTIVATION_RELU))? */
+bool ag__is_relu_layer(const ag_module *m);
+/* Is m a Conv2d layer; its forward followed by a ReLU as one op (ag_conv2d_relu). */
+bool ag__is_conv2d_layer(const ag_module *m);
+ag_tensor *ag__conv2d_relu_layer_forward(ag_module *m, ag_tensor *x);
 
 /* The summary's recorder (nn/summary.c): ag_module_call reports each call it makes while
  * a summary runs. enter returns a row (-1 when no summary runs); leave records the output. */
 int ag__summary_enter(ag_module *m);
+/* Is a summary recording the module calls on this thread? */
+bool ag__summary_active(void);
 void ag__summary_leave(int row, const ag_tensor *out);
 
 /* Training flags of m and every module below, in pre-order, saved to a heap array and

@@ -14,12 +14,28 @@ static void drop(ag_tensor *t, bool moved) {
     else ag_tensor_free(t);
 }
 
+/* Does child i start a Conv2d + ReLU pair that runs as one op (ag_conv2d_relu: the ReLU in
+ * the convolution's epilogue, one activation fewer)? Both children are library layers,
+ * so nothing of the user's sees the convolution's own output; not while a summary
+ * records each child's call. */
+static bool conv_relu_at(const ag_module *m, int i) {
+    return i + 1 < m->n_children && ag__is_conv2d_layer(m->children[i].m) &&
+           ag__is_relu_layer(m->children[i + 1].m) && !ag__summary_active();
+}
+
+/* Child i's output (children i and i+1 when they are a Conv2d + ReLU pair, *i moved on). */
+static ag_tensor *child_forward(ag_module *m, int *i, ag_tensor *x) {
+    if (!conv_relu_at(m, *i)) return ag_module_forward(m->children[*i].m, x);
+    ++*i;
+    return ag__conv2d_relu_layer_forward(m->children[*i - 1].m, x);
+}
+
 static ag_tensor *forward_no_grad(ag_module *m, ag_tensor *x) {
     ag_tensor *held = NULL; /* the last child's output, ours to drop */
     bool held_moved = false;
     for (int i = 0; i < m->n_children && x; i++) {
         ag_scope_begin();
-        ag_tensor *y = ag_module_forward(m->children[i].m, x);
+        ag_tensor *y = child_forward(m, &i, x);
         int err = 0;
         ag_tensor *h = ag__keep_moved(y, &err);
         bool moved = h != NULL;
@@ -46,7 +62,7 @@ static ag_tensor *sequential_forward(ag_module *m, int n, ag_tensor *const *in) 
         if (i > 0)
             ag__mark_internal(x); /* only the children see it: the backward may
                                           * release it once it passed (ag_module_call) */
-        x = ag_module_forward(m->children[i].m, x);
+        x = child_forward(m, &i, x);
     }
     return x;
 }

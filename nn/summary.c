@@ -21,6 +21,8 @@ struct recorder {
 
 static _Thread_local struct recorder *active;
 
+bool ag__summary_active(void) { return active != NULL; }
+
 int ag__summary_enter(ag_module *m) {
     struct recorder *r = active;
     if (!r) return -1;

@@ -11,6 +11,7 @@
  * (weight grad), so results do not depend on the thread count. */
 #include <immintrin.h>
 
+#include "ops/act_math.h"
 #include "ops/kernels/conv_igemm.h"
 #include "ops/kernels/conv_wgrad.h"
 #include "ops/kernels/gemm.h"
@@ -21,6 +22,7 @@
 
 struct conv_args {
     int stride[2], pad[2], dil[2], groups;
+    int relu;        /* conv2d only: ReLU applied to the output in the epilogue */
     int64_t size[2]; /* input_grad: x's H, W; weight_grad: the kernel's KH, KW */
 };
 
@@ -257,8 +259,9 @@ static struct ag__conv_shape shape_of(const struct geom *g) {
 
 /* The implicit GEMM (ops/kernels/conv_igemm.h) on y = x (*) w (+ b) of geometry g. */
 static int igemm_run(ag_tensor *out, const void *x, const void *w, const void *b,
-                     const struct geom *g) {
-    struct ag__conv_igemm p = {.s = shape_of(g), .x = x, .w = w, .bias = b, .y = ag__ptr(out)};
+                     const struct geom *g, bool relu) {
+    struct ag__conv_igemm p = {
+        .s = shape_of(g), .x = x, .w = w, .bias = b, .y = ag__ptr(out), .relu = relu};
     int fail = out->dtype == AG_F32 ? ag__conv_igemm_f32(&p) : ag__conv_igemm_f64(&p);
     return fail ? gemm_nomem("ag_conv2d") : AG_OK;
 }
@@ -299,12 +302,21 @@ static void conv_blocks(void *ctx, int64_t lo, int64_t hi, int tid) {
     ag__precision_swap(old_prec);
 }
 
-/* y[n, g] = W_g [Og, kcol] * col(x[n, g]) [kcol, P] (+ b): the implicit GEMM when it can
- * run, else im2col + GEMM on blocks of images. */
+/* y = relu(y) in place, ReLU's rule (ops/act_math.h: v <= 0 -> +0, NaN kept). */
+static void relu_inplace(ag_tensor *y) {
+    if (y->dtype == AG_F32)
+        for (float *p = ag__ptr(y), *e = p + y->numel; p < e; p++) *p = *p <= 0 ? 0.0f : *p;
+    else
+        for (double *p = ag__ptr(y), *e = p + y->numel; p < e; p++) *p = *p <= 0 ? 0.0 : *p;
+}
+
+/* y[n, g] = W_g [Og, kcol] * col(x[n, g]) [kcol, P] (+ b), then relu(y) when asked: the
+ * implicit GEMM when it can run (the ReLU in its epilogue), else im2col + GEMM on blocks
+ * of images and one pass for the ReLU. */
 static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, const ag_tensor *b,
-                    const struct geom *g) {
+                    const struct geom *g, bool relu) {
     if (ag__conv_igemm_ok())
-        return igemm_run(out, ag__ptr(x), ag__ptr(w), b ? ag__ptr(b) : NULL, g);
+        return igemm_run(out, ag__ptr(x), ag__ptr(w), b ? ag__ptr(b) : NULL, g, relu);
     struct blocks c = {.g = g,
                        .f32 = out->dtype == AG_F32,
                        .es = ag_dtype_size(out->dtype),
@@ -320,7 +332,9 @@ static int conv_run(ag_tensor *out, const ag_tensor *x, const ag_tensor *w, cons
     ag__parallel_for(blocks, 1, (double)(g->O * g->P * g->kcol * c.nb), PARALLEL_MIN_WORK,
                      conv_blocks, &c);
     free(c.buf);
-    return c.fail ? gemm_nomem("ag_conv2d") : AG_OK;
+    if (c.fail) return gemm_nomem("ag_conv2d");
+    if (relu) relu_inplace(out);
+    return AG_OK;
 }
 
 /* With stride 1, dx is the convolution of gy, padded by (K-1)*d - p, with the flipped
@@ -364,7 +378,7 @@ static int input_grad_conv(ag_tensor *out, const ag_tensor *gy, const ag_tensor 
                      .pw = (g->KW - 1) * g->dw - g->pw,
                      .dh = g->dh,
                      .dw = g->dw};
-    int rc = igemm_run(out, ag__ptr(gy), wf, NULL, &t);
+    int rc = igemm_run(out, ag__ptr(gy), wf, NULL, &t, false);
     free(wf);
     return rc;
 }
@@ -737,7 +751,7 @@ static int conv2d_forward(ag_tensor *out, ag_tensor *const *in, int n, const voi
     if (x && w && (n < 3 || b)) {
         struct geom g;
         geom_init(&g, x->shape, w->shape, args);
-        rc = conv_run(out, x, w, b, &g);
+        rc = conv_run(out, x, w, b, &g, ((const struct conv_args *)args)->relu != 0);
     }
     release(x, in[0]), release(w, in[1]);
     if (n == 3) release(b, in[2]);
@@ -802,6 +816,12 @@ static int conv2d_backward(struct ag_node *node, ag_tensor *gy) {
     struct conv_args a = *AG_ARGS(node, struct conv_args);
     ag_tensor *x = node->in[0], *w = node->in[1];
     int rc = AG_OK;
+    if (a.relu) { /* through the ReLU first: relu'(z) is relu'(y) (z > 0 exactly when y > 0) */
+        struct act_args r = {.fn = AG_VM_RELU};
+        gy = AG_APPLY_ARGS(AG_OP_ACT_BACKWARD, 2, ((ag_tensor *const[]){gy, node->out}), r);
+        if (!gy) return ag__last_error_code() ? ag__last_error_code() : AG_ERR_NOMEM;
+        a.relu = 0; /* the products below are plain convolution's */
+    }
     if (ag__needs_grad(node, 0))
         rc = ag__accumulate(node, 0, input_grad_op(gy, w, a, x->shape[2], x->shape[3]));
     if (!rc && ag__needs_grad(node, 1))
@@ -1017,6 +1037,18 @@ ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_conv_o
     if (!x || !weight) return NULL;
     struct conv_args a;
     if (conv_args_from(&a, opts, 2, "ag_conv2d")) return NULL;
+    if (x->ndim == 3) /* unbatched [C,H,W], as torch: one image in, one out */
+        return ag_squeeze(conv_op(ag_unsqueeze(x, 0), weight, bias, a), 0);
+    return conv_op(x, weight, bias, a);
+}
+
+/* relu(ag_conv2d(x, weight, bias, opts)) as one op: the ReLU runs in the convolution's
+ * epilogue, and its output alone is kept for the backward (the ReLU's mask is y > 0). */
+ag_tensor *ag_conv2d_relu(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_conv_opts opts) {
+    if (!x || !weight) return NULL;
+    struct conv_args a;
+    if (conv_args_from(&a, opts, 2, "ag_conv2d_relu")) return NULL;
+    a.relu = 1;
     if (x->ndim == 3) /* unbatched [C,H,W], as torch: one image in, one out */
         return ag_squeeze(conv_op(ag_unsqueeze(x, 0), weight, bias, a), 0);
     return conv_op(x, weight, bias, a);

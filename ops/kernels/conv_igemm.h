@@ -13,7 +13,8 @@
  *
  * Threads split images (runtime/parallel.h); every output element is one fixed chain of
  * FMAs over k in order (K blocked at a fixed size), so results do not depend on the thread
- * count.  The bias is added in the copy out, after the product (as the im2col path). */
+ * count.  The bias is added in the copy out, after the product (as the im2col path), and
+ * the ReLU of ag_conv2d_relu is applied there too (the epilogue: no extra pass). */
 #ifndef AG_KERNELS_CONV_IGEMM_H
 #define AG_KERNELS_CONV_IGEMM_H
 
@@ -28,6 +29,7 @@ struct ag__conv_igemm {
     struct ag__conv_shape s;
     const void *x, *w, *bias;
     void *y;
+    bool relu; /* y = max(y, 0) in the copy out (ReLU's rule: v <= 0 -> 0, NaN stays) */
 };
 
 /* Can the implicit GEMM run now (an AVX2 or AVX-512 micro-kernel is dispatched)? */

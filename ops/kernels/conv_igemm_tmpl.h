@@ -129,7 +129,30 @@ static void add_row(T *restrict d, const T *restrict r, int64_t n, T v) {
     for (; i < n; i++) d[i] = r[i] + v;
 }
 
-/* y[n, gi*Og + o, oh, ow] = yt[o, oh*Wph + ow] (+ bias): the valid columns, bias added. */
+/* d[i] = relu(r[i] + v) (relu(r[i]) when !add) for i < n: ReLU's rule v <= 0 -> +0, NaN
+ * kept (ops/act_math.h), so the bits equal ag_relu of the unfused sum. */
+typedef __typeof__((vec16){0} <= (vec16){0}) mvec16;
+static void relu_row(T *restrict d, const T *restrict r, int64_t n, bool add, T v) {
+    enum { L = 16 / sizeof(T) };
+    int64_t i = 0;
+    vec16 vv = {0}, zero = {0};
+    vv += v;
+    for (; i + L <= n; i += L) {
+        vec16 t;
+        memcpy(&t, r + i, sizeof t);
+        if (add) t += vv;
+        mvec16 keep = ~(t <= zero); /* all ones where t > 0 or t is NaN */
+        t = (vec16)((mvec16)t & keep);
+        memcpy(d + i, &t, sizeof t);
+    }
+    for (; i < n; i++) {
+        T t = add ? r[i] + v : r[i];
+        d[i] = t <= 0 ? 0 : t;
+    }
+}
+
+/* y[n, gi*Og + o, oh, ow] = yt[o, oh*Wph + ow] (+ bias, then the ReLU when asked): the
+ * valid columns. */
 static void copy_out(const struct plan *pl, int64_t n, int64_t gi, const T *yt) {
     const struct ag__conv_igemm *p = pl->p;
     const T *bias = p->bias;
@@ -140,7 +163,8 @@ static void copy_out(const struct plan *pl, int64_t n, int64_t gi, const T *yt) 
         for (int64_t oh = 0; oh < p->s.OH; oh++) {
             const T *r = yt + o * pl->Qpad + oh * pl->Wph;
             T *d = y + oh * p->s.OW;
-            if (bias) add_row(d, r, p->s.OW, bv);
+            if (p->relu) relu_row(d, r, p->s.OW, bias != NULL, bv);
+            else if (bias) add_row(d, r, p->s.OW, bv);
             else memcpy(d, r, (size_t)p->s.OW * sizeof(T));
         }
     }
@@ -254,6 +278,7 @@ void IG_NAIVE(const struct ag__conv_igemm *p) {
                                      (double)w[((o * p->s.Cg + c) * p->s.KH + kh) * p->s.KW + kw];
                             }
                     if (bias) s += (double)bias[o];
+                    if (p->relu && !(s > 0) && s == s) s = 0;
                     y[((n * O + o) * p->s.OH + oh) * p->s.OW + ow] = (T)s;
                 }
 }
